@@ -1,0 +1,42 @@
+// Adam (Kingma & Ba) over named variables. Written out rather than tf.train.adam so that the
+// learning rate can change live between steps and the moments are ours to save and restore.
+import * as tf from '@tensorflow/tfjs';
+import type { Params } from './variants/types';
+
+export class Adam {
+  private readonly m: Record<string, tf.Variable> = {};
+  private readonly v: Record<string, tf.Variable> = {};
+  private t = 0;
+
+  constructor(params: Params, private beta1: number, private beta2: number, private epsilon = 1e-8) {
+    for (const [name, p] of Object.entries(params)) {
+      this.m[name] = tf.variable(tf.zerosLike(p), false, `adam_m_${name}_${p.id}`);
+      this.v[name] = tf.variable(tf.zerosLike(p), false, `adam_v_${name}_${p.id}`);
+    }
+  }
+
+  get stepCount(): number {
+    return this.t;
+  }
+
+  /** One update p ← p − lr · m̂ / (√v̂ + ε) for every param that has a gradient. */
+  apply(params: Params, grads: Record<string, tf.Tensor>, lr: number): void {
+    this.t += 1;
+    const c1 = 1 - this.beta1 ** this.t;
+    const c2 = 1 - this.beta2 ** this.t;
+    tf.tidy(() => {
+      for (const [name, g] of Object.entries(grads)) {
+        const m = this.m[name];
+        const v = this.v[name];
+        m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
+        v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
+        const step = tf.div(tf.mul(m, lr / c1), tf.add(tf.sqrt(tf.div(v, c2)), this.epsilon));
+        params[name].assign(tf.sub(params[name], step));
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const t of [...Object.values(this.m), ...Object.values(this.v)]) t.dispose();
+  }
+}

@@ -1,0 +1,41 @@
+// Loss terms shared by the variants. Every function takes and returns tensors, never reads back.
+import * as tf from '@tensorflow/tfjs';
+import { stopGradient } from './ops/stopGradient';
+
+/** Mean over the batch of ||x − x̂||² (summed over d_in): x, xHat [B, d_in] → scalar. */
+export function reconstructionLoss(x: tf.Tensor2D, xHat: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => tf.mean(tf.sum(tf.squaredDifference(x, xHat), 1)) as tf.Scalar);
+}
+
+/**
+ * Decoder-norm-weighted L1: mean over the batch of Σ_i f_i · ||W_dec,i||. With unit-norm decoder
+ * rows this is the plain L1; weighting by the norm stops the optimiser from shrinking f while
+ * growing W_dec between constraint steps. f [B, d_sae], W_dec [d_sae, d_in] → scalar.
+ */
+export function weightedL1(f: tf.Tensor2D, wDec: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const rowNorms = tf.norm(wDec, 'euclidean', 1); // [d_sae]
+    return tf.mean(tf.sum(tf.mul(tf.abs(f), rowNorms), 1)) as tf.Scalar;
+  });
+}
+
+/**
+ * AuxK (Gao et al. 2024, as in SAELens): reconstruct the main model's residual e = x − x̂ (no
+ * gradient through it) with the top `kAux` positive pre-activations among dead latents, decoded
+ * without b_dec. Loss = mean_b ||e − ê||², scaled by min(n_dead / kAux, 1) so that a handful of dead
+ * latents does not dominate; 0 when no latent is dead. Everything stays on the device (no readback).
+ * z [B, d_sae] pre-activations; deadMask [d_sae] (1 = dead); residual [B, d_in]; W_dec [d_sae, d_in].
+ */
+export function auxKLoss(z: tf.Tensor2D, deadMask: tf.Tensor1D, residual: tf.Tensor2D, wDec: tf.Tensor2D, kAux: number): tf.Scalar {
+  return tf.tidy(() => {
+    const k = Math.min(kAux, z.shape[1]);
+    // Live latents get −1e30 (not −∞, which WebGL textures mishandle) so top-k only picks dead ones.
+    const deadOnly = tf.where(tf.cast(deadMask, 'bool'), z, tf.fill(z.shape, -1e30)) as tf.Tensor2D;
+    const kth = tf.min(tf.topk(deadOnly, k, false).values, 1, true); // [B, 1]
+    const keep = tf.mul(tf.mul(tf.greaterEqual(deadOnly, kth).toFloat(), deadMask), tf.greater(z, 0).toFloat());
+    const auxRecon = tf.matMul(tf.mul(z, keep), wDec);
+    const err = tf.mean(tf.sum(tf.squaredDifference(auxRecon, stopGradient(residual)), 1));
+    const scale = tf.minimum(tf.div(tf.sum(deadMask), k), 1);
+    return tf.mul(err, scale) as tf.Scalar;
+  });
+}

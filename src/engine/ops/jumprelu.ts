@@ -1,0 +1,27 @@
+// JumpReLU with straight-through gradients (DESIGN.md §3):
+//   f = z · H(z − θ)
+//   ∂f/∂z = H(z − θ)
+//   ∂f/∂θ = −(θ/ε) · K((z − θ)/ε) · g, summed over the batch
+// θ is the threshold itself (not its log): see the pitfall in DESIGN.md §3.
+import * as tf from '@tensorflow/tfjs';
+import type { CustomGradientFunc } from './customOp';
+import { rectangleKernel } from './kernel';
+
+/** z [B, d_sae], theta [d_sae] → f [B, d_sae]. */
+export function jumpRelu(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): tf.Tensor2D {
+  const op = tf.customGrad(((zIn: tf.Tensor, thetaIn: tf.Tensor, save: tf.GradSaveFunc) => {
+    const zz = zIn as tf.Tensor2D;
+    const th = thetaIn as tf.Tensor1D;
+    save([zz, th]);
+    const value = tf.mul(zz, tf.greater(zz, th).toFloat()) as tf.Tensor2D;
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [zs, ts] = saved as [tf.Tensor2D, tf.Tensor1D];
+      const dz = tf.mul(dy, tf.greater(zs, ts).toFloat());
+      const kernel = rectangleKernel(zs, ts, bandwidth);
+      const dTheta = tf.sum(tf.mul(tf.mul(kernel, dy), tf.div(tf.neg(ts), bandwidth)), 0);
+      return [dz, dTheta];
+    };
+    return { value, gradFunc };
+  }) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(z, theta) as tf.Tensor2D;
+}

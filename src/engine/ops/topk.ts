@@ -1,0 +1,29 @@
+// TopK activation: keep the k largest pre-activations of each row, then ReLU (as SAELens does).
+// The backward pass routes the gradient through the kept, positive entries only.
+import * as tf from '@tensorflow/tfjs';
+import type { CustomGradientFunc } from './customOp';
+
+/**
+ * 0/1 mask [B, d_sae] of each row's k largest entries of z [B, d_sae]. Selecting by the k-th value
+ * avoids a [B, k, d_sae] one-hot; exact ties at the k-th value (measure zero for real data) may keep
+ * a few more than k.
+ */
+export function topkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const { values } = tf.topk(z, k, false);
+    const kth = tf.min(values, 1, true); // [B, 1]
+    return tf.greaterEqual(z, kth).toFloat() as tf.Tensor2D;
+  });
+}
+
+/** f = ReLU(z) on each row's top k, 0 elsewhere; z [B, d_sae] → f [B, d_sae]. */
+export function topkRelu(z: tf.Tensor2D, k: number): tf.Tensor2D {
+  const op = tf.customGrad(((zIn: tf.Tensor, save: tf.GradSaveFunc) => {
+    const zz = zIn as tf.Tensor2D;
+    const keep = tf.mul(topkMask(zz, k), tf.greater(zz, 0).toFloat());
+    save([keep]);
+    const value = tf.mul(zz, keep) as tf.Tensor2D;
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0])] };
+  }) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(z) as tf.Tensor2D;
+}

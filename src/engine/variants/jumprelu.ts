@@ -1,0 +1,55 @@
+// JumpReLU SAE (Rajamanoharan et al. 2024; SAELens "jumprelu"):
+//   z = (x − b_dec) W_enc + b_enc,  f = z · H(z − θ),  x̂ = f W_dec + b_dec
+//   loss = mean_b ||x − x̂||² + λ · mean_b Σ_i H(z_i − θ_i)
+// Both H's use straight-through estimators with a rectangle kernel of width ε = bandwidth.
+// θ is a parameter in its own right (clamped > 0), not exp(log θ): Adam moves a log-threshold by
+// about lr per step, so from a small start it cannot reach the data's scale (DESIGN.md §3 pitfall).
+import * as tf from '@tensorflow/tfjs';
+import type { JumpReluConfig } from '../config';
+import { reconstructionLoss } from '../losses';
+import { heaviside } from '../ops/heaviside';
+import { jumpRelu } from '../ops/jumprelu';
+import type { Variant } from './types';
+import { initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
+
+/** θ never drops below this, so that f = z·H(z − θ) stays a JumpReLU and not a linear unit. */
+export const MIN_THRESHOLD = 1e-6;
+
+export const jumpreluVariant: Variant<JumpReluConfig> = {
+  architecture: 'jumprelu',
+  label: 'JumpReLU',
+  learnsThreshold: true,
+  paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold'],
+  init(cfg, stats, rng) {
+    const p = initLinearSae(stats.dIn, cfg.d_sae, stats, rng);
+    p.threshold = tf.tidy(() => tf.variable(tf.fill([cfg.d_sae], cfg.init_threshold), true)); // [d_sae]
+    return p;
+  },
+  encode: (p, x) => tf.tidy(() => {
+    const z = preActivations(p, x);
+    return tf.mul(z, tf.greater(z, p.threshold).toFloat()) as tf.Tensor2D;
+  }),
+  decode: linearDecode,
+  loss(p, x, live) {
+    const z = preActivations(p, x);
+    const theta = p.threshold as tf.Tensor1D;
+    const f = jumpRelu(z, theta, live.bandwidth);
+    const xHat = linearDecode(p, f);
+    const recon = reconstructionLoss(x, xHat);
+    const l0 = tf.mean(tf.sum(heaviside(z, theta, live.bandwidth), 1));
+    const sparsity = tf.mul(l0, live.lambda) as tf.Scalar;
+    return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, xHat };
+  },
+  constrain(p) {
+    normalizeDecoderRows(p);
+    tf.tidy(() => p.threshold.assign(tf.maximum(p.threshold, MIN_THRESHOLD)));
+  },
+  applyLive(p, prev, next) {
+    // The threshold slider sets every latent's θ; learning continues from there.
+    if (next.threshold !== prev.threshold) {
+      tf.tidy(() => p.threshold.assign(tf.fill(p.threshold.shape, Math.max(next.threshold, MIN_THRESHOLD))));
+    }
+  },
+  exportTensors: (p) => ({ ...linearExport(p), threshold: p.threshold }),
+  saelensConfig: () => ({ architecture: 'jumprelu' }),
+};

@@ -1,0 +1,27 @@
+// ReLU SAE with an L1 penalty (Bricken et al. 2023; SAELens "standard"):
+//   f = ReLU((x − b_dec) W_enc + b_enc),  x̂ = f W_dec + b_dec
+//   loss = mean_b ||x − x̂||² + λ · mean_b Σ_i f_i ||W_dec,i||
+import * as tf from '@tensorflow/tfjs';
+import type { ReluConfig } from '../config';
+import { reconstructionLoss, weightedL1 } from '../losses';
+import type { Variant } from './types';
+import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
+
+export const reluVariant: Variant<ReluConfig> = {
+  architecture: 'relu',
+  label: 'ReLU + L1',
+  paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec'],
+  init: (cfg, stats, rng) => initLinearSae(stats.dIn, cfg.d_sae, stats, rng),
+  encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(tf.relu(preActivations(p, x)), live.threshold)),
+  decode: linearDecode,
+  loss(p, x, live) {
+    const f = tf.relu(preActivations(p, x));
+    const xHat = linearDecode(p, f);
+    const recon = reconstructionLoss(x, xHat);
+    const sparsity = tf.mul(weightedL1(f, p.W_dec as tf.Tensor2D), live.lambda) as tf.Scalar;
+    return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, xHat };
+  },
+  constrain: normalizeDecoderRows,
+  exportTensors: linearExport,
+  saelensConfig: () => ({ architecture: 'standard' }),
+};

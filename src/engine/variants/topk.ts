@@ -1,0 +1,34 @@
+// TopK SAE (Gao et al. 2024; SAELens "topk"): keep each row's k largest pre-activations, ReLU them.
+//   f = ReLU(TopK_k((x − b_dec) W_enc + b_enc)),  x̂ = f W_dec + b_dec
+//   loss = mean_b ||x − x̂||² + α · AuxK   (sparsity is fixed by k, so no penalty term)
+import * as tf from '@tensorflow/tfjs';
+import type { TopKConfig } from '../config';
+import { auxKLoss, reconstructionLoss } from '../losses';
+import { topkRelu } from '../ops/topk';
+import type { Variant } from './types';
+import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
+
+/** TopK needs the config's aux settings inside `loss`; the registry binds them per run. */
+export function makeTopkVariant(auxK: number, auxKCoefficient: number): Variant<TopKConfig> {
+  return {
+    architecture: 'topk',
+    label: 'TopK',
+    paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec'],
+    init: (cfg, stats, rng) => initLinearSae(stats.dIn, cfg.d_sae, stats, rng),
+    encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(topkRelu(preActivations(p, x), live.k), live.threshold)),
+    decode: linearDecode,
+    loss(p, x, live, ctx) {
+      const z = preActivations(p, x);
+      const f = topkRelu(z, live.k);
+      const xHat = linearDecode(p, f);
+      const recon = reconstructionLoss(x, xHat);
+      const aux = auxKCoefficient > 0
+        ? tf.mul(auxKLoss(z, ctx.deadMask, tf.sub(x, xHat) as tf.Tensor2D, p.W_dec as tf.Tensor2D, auxK), auxKCoefficient) as tf.Scalar
+        : tf.scalar(0);
+      return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, xHat };
+    },
+    constrain: normalizeDecoderRows,
+    exportTensors: linearExport,
+    saelensConfig: (_cfg, live) => ({ architecture: 'topk', k: live.k, rescale_acts_by_decoder_norm: false }),
+  };
+}
