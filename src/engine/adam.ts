@@ -9,10 +9,13 @@ export class Adam {
   private t = 0;
 
   constructor(params: Params, private beta1: number, private beta2: number, private epsilon = 1e-8) {
-    for (const [name, p] of Object.entries(params)) {
-      this.m[name] = tf.variable(tf.zerosLike(p), false, `adam_m_${name}_${p.id}`);
-      this.v[name] = tf.variable(tf.zerosLike(p), false, `adam_v_${name}_${p.id}`);
-    }
+    // tidy frees the zero tensors; each variable keeps its own reference to the data.
+    tf.tidy(() => {
+      for (const [name, p] of Object.entries(params)) {
+        this.m[name] = tf.variable(tf.zerosLike(p), false);
+        this.v[name] = tf.variable(tf.zerosLike(p), false);
+      }
+    });
   }
 
   get stepCount(): number {

@@ -1,6 +1,7 @@
 // Loss terms shared by the variants. Every function takes and returns tensors, never reads back.
 import * as tf from '@tensorflow/tfjs';
-import { stopGradient } from './ops/stopGradient';
+import { matMul } from './ops/matmul';
+import { constant, stopGradient } from './ops/stopGradient';
 
 /** Mean over the batch of ||x − x̂||² (summed over d_in): x, xHat [B, d_in] → scalar. */
 export function reconstructionLoss(x: tf.Tensor2D, xHat: tf.Tensor2D): tf.Scalar {
@@ -29,11 +30,15 @@ export function weightedL1(f: tf.Tensor2D, wDec: tf.Tensor2D): tf.Scalar {
 export function auxKLoss(z: tf.Tensor2D, deadMask: tf.Tensor1D, residual: tf.Tensor2D, wDec: tf.Tensor2D, kAux: number): tf.Scalar {
   return tf.tidy(() => {
     const k = Math.min(kAux, z.shape[1]);
-    // Live latents get −1e30 (not −∞, which WebGL textures mishandle) so top-k only picks dead ones.
-    const deadOnly = tf.where(tf.cast(deadMask, 'bool'), z, tf.fill(z.shape, -1e30)) as tf.Tensor2D;
-    const kth = tf.min(tf.topk(deadOnly, k, false).values, 1, true); // [B, 1]
-    const keep = tf.mul(tf.mul(tf.greaterEqual(deadOnly, kth).toFloat(), deadMask), tf.greater(z, 0).toFloat());
-    const auxRecon = tf.matMul(tf.mul(z, keep), wDec);
+    // Which entries AuxK uses: each row's top k positive pre-activations among dead latents. A
+    // constant of the backward pass (comparisons have no gradient).
+    const keep = constant((zz, dead) => {
+      // Live latents get −1e30 (not −∞, which WebGL textures mishandle) so top-k picks dead ones.
+      const deadOnly = tf.where(tf.cast(dead, 'bool'), zz, tf.fill(zz.shape, -1e30));
+      const kth = tf.min(tf.topk(deadOnly, k, false).values, 1, true); // [B, 1]
+      return tf.mul(tf.mul(tf.greaterEqual(deadOnly, kth).toFloat(), dead), tf.greater(zz, 0).toFloat());
+    }, z, deadMask);
+    const auxRecon = matMul(tf.mul(z, keep) as tf.Tensor2D, wDec);
     const err = tf.mean(tf.sum(tf.squaredDifference(auxRecon, stopGradient(residual)), 1));
     const scale = tf.minimum(tf.div(tf.sum(deadMask), k), 1);
     return tf.mul(err, scale) as tf.Scalar;

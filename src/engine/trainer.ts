@@ -78,7 +78,7 @@ export class Trainer {
     this.params = this.variant.init(cfg, stats, createRng(cfg.seed));
     this.adam = new Adam(this.params, cfg.adam_beta1, cfg.adam_beta2);
     this.sampler = new BatchSampler(data.train, data.trainRows, data.dIn, cfg.batch_size, cfg.seed + 1);
-    this.tokensSinceFired = tf.variable(tf.zeros([cfg.d_sae]), false);
+    this.tokensSinceFired = tf.tidy(() => tf.variable(tf.zeros([cfg.d_sae]), false)); // [d_sae]
   }
 
   get stepCount(): number { return this.step; }

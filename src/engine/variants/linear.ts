@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DataStats, Params } from './types';
 import type { Rng } from '../rng';
+import { matMul } from '../ops/matmul';
 
 /**
  * W_dec rows are random unit vectors and W_enc = W_decᵀ (the initialisation SAELens and Anthropic
@@ -29,12 +30,12 @@ export function initLinearSae(dIn: number, dSae: number, stats: DataStats, rng: 
 
 /** z = (x − b_dec) W_enc + b_enc: x [B, d_in] → [B, d_sae]. */
 export function preActivations(p: Params, x: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.add(tf.matMul(tf.sub(x, p.b_dec), p.W_enc as tf.Tensor2D), p.b_enc) as tf.Tensor2D);
+  return tf.tidy(() => tf.add(matMul(tf.sub(x, p.b_dec), p.W_enc as tf.Tensor2D), p.b_enc) as tf.Tensor2D);
 }
 
 /** x̂ = f W_dec + b_dec: f [B, d_sae] → [B, d_in]. */
 export function linearDecode(p: Params, f: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.add(tf.matMul(f, p.W_dec as tf.Tensor2D), p.b_dec) as tf.Tensor2D);
+  return tf.tidy(() => tf.add(matMul(f, p.W_dec as tf.Tensor2D), p.b_dec) as tf.Tensor2D);
 }
 
 /** Scale each W_dec row to unit L2 norm (rows of zero norm are left alone). */
