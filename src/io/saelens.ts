@@ -1,0 +1,79 @@
+// SAELens v6 export: sae_weights.safetensors + cfg.json (+ sparsity.safetensors), and the reverse.
+import { zipSync } from 'fflate';
+import { readSafetensors, writeSafetensors, type F32Tensor } from './safetensors';
+
+/** A 6.x version: without `metadata.sae_lens_version` SAELens reads a cfg as the legacy v5 format. */
+export const SAE_LENS_VERSION = '6.5.1';
+
+export interface SaeLensCfgOptions {
+  architecture: string;
+  d_in: number;
+  d_sae: number;
+  /** Architecture-specific fields, e.g. topk's k. */
+  extra?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+}
+
+export function buildSaeLensCfg(o: SaeLensCfgOptions): Record<string, unknown> {
+  return {
+    architecture: o.architecture,
+    d_in: o.d_in,
+    d_sae: o.d_sae,
+    dtype: 'float32',
+    device: 'cpu',
+    apply_b_dec_to_input: true,
+    normalize_activations: 'none',
+    reshape_activations: 'none',
+    ...o.extra,
+    metadata: {
+      sae_lens_version: SAE_LENS_VERSION,
+      model_name: 'unknown_model',
+      hook_name: 'unknown_hook',
+      ...o.metadata,
+    },
+  };
+}
+
+function checkShapes(tensors: Record<string, F32Tensor>, dIn: number, dSae: number): void {
+  const expected: Record<string, number[]> = { W_enc: [dIn, dSae], W_dec: [dSae, dIn], b_enc: [dSae], b_dec: [dIn], threshold: [dSae] };
+  for (const [name, shape] of Object.entries(expected)) {
+    const t = tensors[name];
+    if (t && t.shape.join(',') !== shape.join(',')) throw new Error(`tensor ${name} has shape [${t.shape}] but d_in ${dIn}, d_sae ${dSae} need [${shape}].`);
+  }
+  for (const name of ['W_enc', 'W_dec', 'b_dec']) if (!tensors[name]) throw new Error(`an SAELens export needs tensor ${name}.`);
+}
+
+export function buildSaeLensExport(input: { tensors: Record<string, F32Tensor>; cfg: Record<string, unknown>; firingFraction?: Float32Array }): Record<string, Uint8Array> {
+  const dIn = Number(input.cfg.d_in);
+  const dSae = Number(input.cfg.d_sae);
+  checkShapes(input.tensors, dIn, dSae);
+  const files: Record<string, Uint8Array> = {
+    'sae_weights.safetensors': writeSafetensors(input.tensors),
+    'cfg.json': new TextEncoder().encode(JSON.stringify(input.cfg, null, 2) + '\n'),
+  };
+  if (input.firingFraction) {
+    const sparsity = Float32Array.from(input.firingFraction, (f) => Math.log10(f + 1e-10));
+    files['sparsity.safetensors'] = writeSafetensors({ sparsity: { shape: [sparsity.length], data: sparsity } });
+  }
+  return files;
+}
+
+export function zipFiles(files: Record<string, Uint8Array>): Uint8Array {
+  return zipSync(files, { level: 6 });
+}
+
+/** Parse cfg.json + sae_weights.safetensors of an exported directory. */
+export function readSaeLensExport(files: Record<string, ArrayBuffer>): { cfg: Record<string, unknown>; tensors: Record<string, F32Tensor> } {
+  const cfgBuf = files['cfg.json'];
+  const weights = files['sae_weights.safetensors'];
+  if (!cfgBuf || !weights) throw new Error('an SAELens directory needs cfg.json and sae_weights.safetensors.');
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(new TextDecoder().decode(cfgBuf));
+  } catch {
+    throw new Error('cfg.json is not valid JSON.');
+  }
+  const { tensors } = readSafetensors(weights, 'sae_weights.safetensors');
+  checkShapes(tensors, Number(cfg.d_in), Number(cfg.d_sae));
+  return { cfg, tensors };
+}
