@@ -1,0 +1,83 @@
+// Layout: header with the backend, a left column of panels, charts and metrics on the right, and
+// a page-wide drop target for activation files.
+import { useEffect } from 'react';
+import { loadFile } from '../worker/client';
+import { useStore } from '../store/store';
+import { Charts } from './charts/Charts';
+import { DataPanel } from './panels/DataPanel';
+import { ExportPanel } from './panels/ExportPanel';
+import { LivePanel } from './panels/LivePanel';
+import { MetricsPanel } from './panels/MetricsPanel';
+import { ModelPanel } from './panels/ModelPanel';
+import { RunLog } from './panels/RunLog';
+import { TrainPanel } from './panels/TrainPanel';
+
+function Header() {
+  const backend = useStore((s) => s.backend);
+  const skipped = useStore((s) => s.skipped);
+  const reasons = Object.entries(skipped).map(([b, why]) => `${b}: ${why}`).join('\n');
+  return (
+    <header className="header">
+      <h1>SAE Workbench</h1>
+      <span className="tagline">sparse autoencoders on language-model activations, trained in your browser</span>
+      <span className="backend" data-testid="backend" title={reasons ? `Skipped:\n${reasons}` : undefined}>
+        Backend: <strong>{backend ?? 'starting…'}</strong>
+        {reasons && <span className="muted"> (hover for skipped)</span>}
+      </span>
+    </header>
+  );
+}
+
+function useDropTarget() {
+  useEffect(() => {
+    let depth = 0;
+    const hasFiles = (e: DragEvent) => Array.from(e.dataTransfer?.types ?? []).includes('Files');
+    const enter = (e: DragEvent) => { if (!hasFiles(e)) return; e.preventDefault(); depth++; useStore.setState({ dragging: true }); };
+    const over = (e: DragEvent) => { if (hasFiles(e)) e.preventDefault(); };
+    const leave = () => { depth = Math.max(0, depth - 1); if (depth === 0) useStore.setState({ dragging: false }); };
+    const drop = (e: DragEvent) => {
+      e.preventDefault();
+      depth = 0;
+      useStore.setState({ dragging: false });
+      const file = e.dataTransfer?.files?.[0];
+      if (file && useStore.getState().runState !== 'running') void loadFile(file);
+    };
+    window.addEventListener('dragenter', enter);
+    window.addEventListener('dragover', over);
+    window.addEventListener('dragleave', leave);
+    window.addEventListener('drop', drop);
+    return () => {
+      window.removeEventListener('dragenter', enter);
+      window.removeEventListener('dragover', over);
+      window.removeEventListener('dragleave', leave);
+      window.removeEventListener('drop', drop);
+    };
+  }, []);
+}
+
+export function App() {
+  useDropTarget();
+  const dragging = useStore((s) => s.dragging);
+  return (
+    <div className="app">
+      <Header />
+      <main className="layout">
+        <div className="sidebar">
+          <DataPanel />
+          <ModelPanel />
+          <TrainPanel />
+          <LivePanel />
+          <ExportPanel />
+        </div>
+        <div className="content">
+          <Charts />
+          <div className="below-charts">
+            <MetricsPanel />
+            <RunLog />
+          </div>
+        </div>
+      </main>
+      {dragging && <div className="drop-overlay" aria-hidden="true">Drop .npy activations</div>}
+    </div>
+  );
+}

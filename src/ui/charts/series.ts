@@ -1,0 +1,51 @@
+// Turns appended metric rows into chart points. Smoothed values are trailing means whose window
+// follows min(50, n/10) as n grows, and the CV point at step n covers the last min(100, n/5) rows —
+// both computed when the row arrives, so points can be appended without redrawing the past.
+import { convergenceCv, smoothingWindow } from '../../engine/metrics';
+import type { MetricRow } from '../../worker/protocol';
+
+export const LOSS_KEYS = ['total_loss', 'recon_loss', 'sparsity_loss'] as const;
+
+export interface ChartPoints {
+  step: number[];
+  raw: Record<(typeof LOSS_KEYS)[number], number[]>;
+  smooth: Record<(typeof LOSS_KEYS)[number], number[]>;
+  l0Fraction: number[];
+  cv: (number | null)[];
+}
+
+export class SeriesBuilder {
+  private readonly history: Record<(typeof LOSS_KEYS)[number], number[]> = { total_loss: [], recon_loss: [], sparsity_loss: [] };
+
+  get length(): number {
+    return this.history.total_loss.length;
+  }
+
+  reset(): void {
+    for (const k of LOSS_KEYS) this.history[k] = [];
+  }
+
+  /** Points for the appended rows. */
+  append(rows: readonly MetricRow[]): ChartPoints {
+    const out: ChartPoints = {
+      step: [], l0Fraction: [], cv: [],
+      raw: { total_loss: [], recon_loss: [], sparsity_loss: [] },
+      smooth: { total_loss: [], recon_loss: [], sparsity_loss: [] },
+    };
+    for (const r of rows) {
+      out.step.push(r.step);
+      out.l0Fraction.push(r.sparsity_l0);
+      for (const k of LOSS_KEYS) {
+        const h = this.history[k];
+        h.push(r[k]);
+        const w = smoothingWindow(h.length);
+        out.raw[k].push(r[k]);
+        const tail = h.slice(-w);
+        out.smooth[k].push(tail.reduce((a, b) => a + b, 0) / tail.length);
+      }
+      const cv = convergenceCv(this.history.total_loss);
+      out.cv.push(Number.isFinite(cv) ? cv : null);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,72 @@
+// Latest logged values, the validation metrics at the end of a run, and the two verdicts of seed
+// 002: convergence (CV < 5%) and the 5% L0 target.
+import { useEffect, useState } from 'react';
+import { CONVERGED_CV_PERCENT, convergenceCv, targetStatus } from '../../engine/metrics';
+import { metricsBuffer } from '../../store/metricsBuffer';
+import { useStore } from '../../store/store';
+import { formatNumber } from '../../worker/client';
+import type { MetricRow } from '../../worker/protocol';
+
+/** Re-render at most twice a second with the latest row (not on every metrics message). */
+function useLatestRow(): { row: MetricRow | null; cv: number } {
+  const [state, setState] = useState<{ row: MetricRow | null; cv: number }>({ row: null, cv: NaN });
+  useEffect(() => {
+    const tick = () => {
+      const rows = metricsBuffer.rows;
+      const row = rows[rows.length - 1] ?? null;
+      setState((s) => (s.row === row ? s : { row, cv: convergenceCv(rows.map((r) => r.total_loss)) }));
+    };
+    const id = setInterval(tick, 500);
+    tick();
+    return () => clearInterval(id);
+  }, []);
+  return state;
+}
+
+export function MetricsPanel() {
+  const evaluation = useStore((s) => s.evaluation);
+  const { row, cv } = useLatestRow();
+  const target = row ? targetStatus(row.sparsity_l0) : null;
+  return (
+    <section className="panel metrics" aria-labelledby="metrics-title">
+      <h2 id="metrics-title">Metrics</h2>
+      {!row && !evaluation && <p className="muted small">Metrics appear once training starts.</p>}
+      {row && (
+        <table className="metrics-table" aria-label="Latest training metrics">
+          <tbody>
+            <tr><th>step</th><td>{row.step}</td><th>total loss</th><td>{formatNumber(row.total_loss)}</td></tr>
+            <tr><th>recon loss</th><td>{formatNumber(row.recon_loss)}</td><th>sparsity loss</th><td>{formatNumber(row.sparsity_loss)}</td></tr>
+            <tr><th>L0</th><td>{formatNumber(row.l0)}</td><th>L0 fraction</th><td>{formatNumber(row.sparsity_l0)}</td></tr>
+            <tr><th>FVE (batch)</th><td>{formatNumber(row.fve)}</td><th>NMSE (batch)</th><td>{formatNumber(row.nmse)}</td></tr>
+            <tr><th>dead</th><td>{(row.dead_fraction * 100).toFixed(1)}%</td><th>mean θ</th><td>{formatNumber(row.threshold_mean)}</td></tr>
+          </tbody>
+        </table>
+      )}
+      {row && target && (
+        <ul className="verdicts">
+          <li className={target.achieved ? 'ok' : 'warn'} data-testid="target-status">
+            L0 target 5%: {target.achieved ? 'achieved' : `not achieved (${(row.sparsity_l0 * 100).toFixed(1)}%, off by ${(target.deviation * 100).toFixed(1)} points)`}
+          </li>
+          <li className={cv < CONVERGED_CV_PERCENT ? 'ok' : 'warn'} data-testid="convergence-status">
+            Convergence: {Number.isFinite(cv) ? `CV ${cv.toFixed(1)}% — ${cv < CONVERGED_CV_PERCENT ? 'converged' : 'not converged'}` : 'too few logged steps'}
+          </li>
+        </ul>
+      )}
+      {evaluation && (
+        <>
+          <h3>Validation ({evaluation.steps} steps, {evaluation.backend})</h3>
+          <table className="metrics-table" aria-label="Validation metrics" data-testid="eval-metrics">
+            <tbody>
+              <tr><th>nmse</th><td>{formatNumber(evaluation.nmse)}</td><th>fve</th><td>{formatNumber(evaluation.fve)}</td></tr>
+              <tr><th>nmse_per_token</th><td>{formatNumber(evaluation.nmse_per_token)}</td><th>dead_fraction</th><td>{formatNumber(evaluation.dead_fraction)}</td></tr>
+              <tr><th>l0</th><td>{formatNumber(evaluation.l0)}</td><th>l0_fraction</th><td>{formatNumber(evaluation.l0_fraction)}</td></tr>
+              {evaluation.feature_recovery !== undefined && (
+                <tr><th title="mean over planted features of the best cosine with a decoder row">feature recovery</th><td colSpan={3}>{formatNumber(evaluation.feature_recovery)}</td></tr>
+              )}
+            </tbody>
+          </table>
+        </>
+      )}
+    </section>
+  );
+}
