@@ -1,0 +1,52 @@
+// Shared steps of the browser tests.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, type Page } from '@playwright/test';
+
+export const SHARED_DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/data/stories260k');
+export const hasSharedData = existsSync(path.join(SHARED_DATA, 'train/resid_l3.npy'));
+
+/** A float32 [rows, cols] .npy (format 1.0) built by hand. */
+export function npyBytes(rows: number, cols: number, fill: (r: number, c: number) => number): Buffer {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
+  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
+  const buf = Buffer.alloc(10 + header.length + rows * cols * 4);
+  buf.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
+  buf.writeUInt16LE(header.length, 8);
+  buf.write(header, 10, 'latin1');
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) buf.writeFloatLE(fill(r, c), 10 + header.length + 4 * (r * cols + c));
+  return buf;
+}
+
+/** Drop a file on the page the way a user's drag and drop does. */
+export async function dropFile(page: Page, name: string, bytes: Buffer) {
+  const dataTransfer = await page.evaluateHandle(({ name, b64 }) => {
+    const bin = atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
+    const dt = new DataTransfer();
+    dt.items.add(new File([arr], name, { type: 'application/octet-stream' }));
+    return dt;
+  }, { name, b64: bytes.toString('base64') });
+  await page.dispatchEvent('body', 'dragenter', { dataTransfer });
+  await page.dispatchEvent('body', 'drop', { dataTransfer });
+}
+
+export async function openApp(page: Page, query = '') {
+  await page.goto(`/${query}`);
+  await expect(page.getByTestId('dataset-shape')).toHaveText('32,768 × 64');
+  await expect(page.getByTestId('backend')).not.toContainText('starting');
+}
+
+/** Set a small, fast configuration in the Model panel. */
+export async function configure(page: Page, opts: { variant: string; dSae?: number; batch?: number; steps?: number }) {
+  await page.getByLabel('Variant').selectOption(opts.variant);
+  await page.getByLabel('d_sae', { exact: true }).fill(String(opts.dSae ?? 128));
+  await page.getByLabel('Batch size', { exact: true }).fill(String(opts.batch ?? 256));
+  await page.getByLabel('Steps', { exact: true }).fill(String(opts.steps ?? 200));
+}
+
+export async function chartPoints(page: Page, testId: string): Promise<number> {
+  return Number(await page.getByTestId(testId).getAttribute('data-points'));
+}

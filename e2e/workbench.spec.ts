@@ -1,0 +1,113 @@
+// The used-by flow on the production build, in Debian's headless Chromium.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect, test } from '@playwright/test';
+import { SHARED_DATA, chartPoints, configure, dropFile, hasSharedData, npyBytes, openApp } from './helpers';
+
+test('opens with the sample loaded and trains with live charts and validation metrics', async ({ page }) => {
+  await openApp(page);
+  await expect(page.getByTestId('dataset-info')).toContainText('planted');
+  await configure(page, { variant: 'topk', steps: 200 });
+  await page.getByLabel('Initial k').fill('8');
+  await page.getByRole('button', { name: 'Train' }).click();
+  await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(2);
+  const early = await chartPoints(page, 'chart-loss');
+  await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(early);
+  expect(await chartPoints(page, 'chart-l0')).toBeGreaterThan(0);
+  await expect(page.getByTestId('eval-metrics')).toBeVisible({ timeout: 150_000 });
+  await expect(page.getByTestId('eval-metrics')).toContainText('feature recovery');
+  await expect(page.getByTestId('progress')).toContainText('done · step 200 / 200');
+  await expect(page.getByTestId('target-status')).toBeVisible();
+});
+
+test('a dropped .npy replaces the data, and a corrupt file shows an error while the app keeps working', async ({ page }) => {
+  await openApp(page);
+  await dropFile(page, 'small.npy', npyBytes(300, 16, (r, c) => Math.sin(r * 0.37 + c) + (c % 3)));
+  await expect(page.getByTestId('dataset-shape')).toHaveText('300 × 16');
+  await expect(page.getByTestId('dataset-info')).toContainText('small.npy');
+
+  const random = Buffer.from(Array.from({ length: 500 }, (_, i) => (i * 97 + 13) % 256));
+  await dropFile(page, 'bad.npy', random);
+  await expect(page.getByRole('alert')).toContainText('not a NumPy .npy file');
+  await expect(page.getByTestId('dataset-shape')).toHaveText('300 × 16'); // unchanged
+
+  const truncated = npyBytes(300, 16, () => 1).subarray(0, 1000);
+  await dropFile(page, 'truncated.npy', truncated);
+  await expect(page.getByRole('alert')).toContainText('truncated');
+  await expect(page.getByTestId('dataset-shape')).toHaveText('300 × 16');
+
+  // Still trains on the data that was kept.
+  await configure(page, { variant: 'relu', dSae: 32, batch: 64, steps: 40 });
+  await page.getByRole('button', { name: 'Train' }).click();
+  await expect(page.getByTestId('progress')).toContainText('done · step 40 / 40', { timeout: 120_000 });
+});
+
+test('real activations from ../shared/data load through the file picker', async ({ page }) => {
+  test.skip(!hasSharedData, `no real activations at ${SHARED_DATA} (only present beside the project in CI)`);
+  await openApp(page);
+  await page.getByLabel('Activation file (.npy)').setInputFiles(path.join(SHARED_DATA, 'valid/resid_l3.npy'));
+  await expect(page.getByTestId('dataset-shape')).toHaveText('9,461 × 64');
+  await expect(page.getByTestId('dataset-info')).toContainText('float32');
+  await configure(page, { variant: 'topk', dSae: 256, batch: 256, steps: 60 });
+  await page.getByRole('button', { name: 'Train' }).click();
+  await expect(page.getByTestId('progress')).toContainText('done · step 60 / 60', { timeout: 150_000 });
+  await expect(page.getByTestId('eval-metrics')).toContainText('fve');
+});
+
+test('bandwidth and threshold sliders change the running JumpReLU job, and the export parses', async ({ page }) => {
+  await openApp(page);
+  await configure(page, { variant: 'jumprelu', steps: 100000 });
+  await page.getByRole('button', { name: 'Train' }).click();
+  await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(1);
+  await page.getByRole('slider', { name: 'Bandwidth' }).fill('150');
+  await expect(page.getByRole('log', { name: 'Run log' })).toContainText(/step \d+: bandwidth → 0\.\d+/);
+  await page.getByRole('slider', { name: 'Threshold' }).fill('120');
+  await expect(page.getByRole('log', { name: 'Run log' })).toContainText(/step \d+: threshold → \d/);
+  // The threshold slider sets every θ: the logged mean θ follows it.
+  const shown = Number(await page.getByRole('slider', { name: 'Threshold' }).getAttribute('aria-valuetext'));
+  await expect.poll(async () => Number((await page.getByRole('table', { name: 'Latest training metrics' }).innerText()).match(/mean θ\s+([\d.e+-]+)/)?.[1])).toBeGreaterThan(shown * 0.5);
+
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(page.getByTestId('progress')).toContainText('stopped');
+  const zipDownload = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Export SAELens' }).click();
+  expect((await zipDownload).suggestedFilename()).toBe('sae_jumprelu_128.zip');
+
+  const weights = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'sae_weights.safetensors' }).click();
+  const bytes = readFileSync(await (await weights).path());
+  const headerLen = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8'));
+  expect(header.W_enc.shape).toEqual([64, 128]);
+  expect(header.W_dec.shape).toEqual([128, 64]);
+  expect(header.b_enc.shape).toEqual([128]);
+  expect(header.b_dec.shape).toEqual([64]);
+  expect(header.threshold.shape).toEqual([128]);
+  expect(header.W_enc.dtype).toBe('F32');
+  expect(bytes.length).toBe(8 + headerLen + 4 * (64 * 128 * 2 + 128 * 2 + 64));
+
+  const cfg = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'cfg.json' }).click();
+  const cfgJson = JSON.parse(readFileSync(await (await cfg).path(), 'utf8'));
+  expect(cfgJson).toMatchObject({ architecture: 'jumprelu', d_in: 64, d_sae: 128, dtype: 'float32' });
+  expect(cfgJson.metadata.sae_lens_version).toMatch(/^6\./);
+
+  const log = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'log.csv' }).click();
+  const csv = readFileSync(await (await log).path(), 'utf8');
+  expect(csv.split('\n')[0]).toMatch(/^step,total_loss,recon_loss,sparsity_loss,sparsity_l0,/);
+  // The slider changes are in the log: bandwidth column takes the new value.
+  const rows = csv.trim().split('\n').slice(1).map((l) => l.split(','));
+  const bwCol = csv.split('\n')[0].split(',').indexOf('bandwidth');
+  expect(new Set(rows.map((r) => r[bwCol])).size).toBeGreaterThan(1);
+});
+
+test('the WebGPU code path runs on the software adapter when asked for', async ({ page }) => {
+  await page.goto('/?backend=webgpu');
+  await expect(page.getByTestId('backend')).toContainText('webgpu', { timeout: 60_000 });
+  await expect(page.getByTestId('dataset-shape')).toHaveText('32,768 × 64');
+  await configure(page, { variant: 'jumprelu', dSae: 64, batch: 64, steps: 20 });
+  await page.getByRole('button', { name: 'Train' }).click();
+  await expect(page.getByTestId('progress')).toContainText('done · step 20 / 20', { timeout: 150_000 });
+  await expect(page.getByRole('heading', { name: 'Validation (20 steps, webgpu)' })).toBeVisible();
+});
