@@ -40,7 +40,7 @@ export function auxKLoss(z: tf.Tensor2D, deadMask: tf.Tensor1D, residual: tf.Ten
     }, z, deadMask);
     const auxRecon = matMul(tf.mul(z, keep) as tf.Tensor2D, wDec);
     const err = tf.mean(tf.sum(tf.squaredDifference(auxRecon, stopGradient(residual)), 1));
-    const scale = tf.minimum(tf.div(tf.sum(deadMask), k), 1);
+    const scale = tf.minimum(tf.div(tf.sum(deadMask), kAux), 1);
     return tf.mul(err, scale) as tf.Scalar;
   });
 }
