@@ -1,0 +1,64 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { writeNpy } from '../io/npy';
+import { readSafetensors } from '../io/safetensors';
+import { main } from './main';
+
+function capture() {
+  let out = '', err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
+  return { done: () => { o.mockRestore(); e.mockRestore(); return { out, err }; } };
+}
+
+describe('sae-workbench CLI', () => {
+  afterAll(async () => { await tf.setBackend('cpu'); });
+  const dir = mkdtempSync(path.join(tmpdir(), 'saewb-'));
+  const data = Float32Array.from({ length: 400 * 8 }, (_, i) => Math.sin(i * 0.7) + ((i * 13) % 5) / 5);
+  writeFileSync(path.join(dir, 'acts.npy'), writeNpy(data, [400, 8]));
+  writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify({ architecture: 'jumprelu', d_sae: 16, batch_size: 64 }));
+
+  it('prints usage and exits non-zero on wrong or missing arguments', async () => {
+    for (const argv of [[], ['train'], ['train', '--data', 'x.npy', '--config'], ['fly'], ['eval', '--sae', dir, '--data', 'x', '--bogus', '1']]) {
+      const c = capture();
+      const code = await main(argv);
+      const { err } = c.done();
+      expect(code).toBe(2);
+      expect(err).toContain('Usage:');
+    }
+  });
+
+  it('train writes the SAELens files, log and metrics; eval prints the same metrics', async () => {
+    const out = path.join(dir, 'run');
+    let c = capture();
+    expect(await main(['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'cfg.json'), '--out', out, '--steps', '30', '--seed', '3', '--backend', 'cpu'])).toBe(0);
+    c.done();
+    const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    for (const key of ['nmse', 'fve', 'l0', 'l0_fraction', 'dead_fraction', 'steps', 'tokens_per_s', 'backend']) expect(metrics).toHaveProperty(key);
+    expect(metrics.steps).toBe(30);
+    expect(metrics.backend).toBe('cpu');
+    const cfg = JSON.parse(readFileSync(path.join(out, 'cfg.json'), 'utf8'));
+    expect(cfg).toMatchObject({ architecture: 'jumprelu', d_in: 8, d_sae: 16 });
+    const w = readFileSync(path.join(out, 'sae_weights.safetensors'));
+    const { tensors } = readSafetensors(w.buffer.slice(w.byteOffset, w.byteOffset + w.length) as ArrayBuffer);
+    expect(tensors.threshold.shape).toEqual([16]);
+    expect(readFileSync(path.join(out, 'log.csv'), 'utf8').split('\n')[0]).toMatch(/^step,total_loss,recon_loss,sparsity_loss,sparsity_l0/);
+    expect(JSON.parse(readFileSync(path.join(out, 'run_config.json'), 'utf8')).seed).toBe(3);
+
+    c = capture();
+    expect(await main(['eval', '--sae', out, '--data', path.join(dir, 'acts.npy'), '--backend', 'cpu'])).toBe(0);
+    const evalOut = JSON.parse(c.done().out);
+    expect(evalOut.l0_fraction).toBeCloseTo(evalOut.l0 / 16, 10);
+    expect(evalOut.fve).toBeGreaterThan(-1);
+  }, 120_000);
+
+  it('reports a corrupt data file clearly and exits 1', async () => {
+    writeFileSync(path.join(dir, 'bad.npy'), Buffer.from('not numpy at all'));
+    const c = capture();
+    expect(await main(['train', '--data', path.join(dir, 'bad.npy'), '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'r2'), '--backend', 'cpu'])).toBe(1);
+    expect(c.done().err).toMatch(/bad\.npy is not a NumPy \.npy file/);
+  });
+});
