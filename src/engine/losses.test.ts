@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { auxKLoss, reconstructionLoss, weightedL1 } from './losses';
-import { expectClose, matmul, useCpu, values } from './testing';
+import { matmul, useCpu, values } from './testing';
 
 beforeAll(useCpu);
 
