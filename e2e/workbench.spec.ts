@@ -14,6 +14,13 @@ test('opens with the sample loaded and trains with live charts and validation me
   const early = await chartPoints(page, 'chart-loss');
   await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(early);
   expect(await chartPoints(page, 'chart-l0')).toBeGreaterThan(0);
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await expect(page.getByTestId('progress')).toContainText('paused');
+  const pausedAt = await chartPoints(page, 'chart-loss');
+  await page.waitForTimeout(1500);
+  expect(await chartPoints(page, 'chart-loss')).toBe(pausedAt);
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(pausedAt);
   await expect(page.getByTestId('eval-metrics')).toBeVisible({ timeout: 150_000 });
   await expect(page.getByTestId('eval-metrics')).toContainText('feature recovery');
   await expect(page.getByTestId('progress')).toContainText('done · step 200 / 200');

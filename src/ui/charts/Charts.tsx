@@ -65,7 +65,7 @@ export function Charts() {
       const [loss, l0, cv] = els();
       if (!loss || !l0 || !cv) return;
       builder.reset();
-      await Plotly.react(loss, lossTraces(), baseLayout('Loss', 'loss (log scale)', { yaxis: { type: 'log', title: { text: 'loss (log)', font: { size: 11 } } } }), CONFIG);
+      await Plotly.react(loss, lossTraces(), baseLayout('Loss', 'loss (log scale)', { yaxis: { type: 'log', dtick: 1, title: { text: 'loss (log scale)', font: { size: 11 } } } }), CONFIG);
       await Plotly.react(l0, [{ x: [], y: [], name: 'L0 fraction', mode: 'lines', line: { color: '#6c3483', width: 2 } }], l0Layout(), CONFIG);
       await Plotly.react(cv, [{ x: [], y: [], name: 'CV %', mode: 'lines', line: { color: '#1f4e79', width: 2 }, connectgaps: false }], cvLayout(), CONFIG);
       setPoints(0);
