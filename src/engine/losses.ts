@@ -34,9 +34,10 @@ export function auxKLoss(z: tf.Tensor2D, deadMask: tf.Tensor1D, residual: tf.Ten
     // constant of the backward pass (comparisons have no gradient).
     const keep = constant((zz, dead) => {
       // Live latents get −1e30 (not −∞, which WebGL textures mishandle) so top-k picks dead ones.
-      const deadOnly = tf.where(tf.cast(dead, 'bool'), zz, tf.fill(zz.shape, -1e30));
+      // Arithmetic rather than tf.where, whose [d_sae] condition is tiled to [B, d_sae] (slow).
+      const deadOnly = tf.add(tf.mul(zz, dead), tf.mul(tf.sub(dead, 1), 1e30));
       const kth = tf.min(tf.topk(deadOnly, k, false).values, 1, true); // [B, 1]
-      return tf.mul(tf.mul(tf.greaterEqual(deadOnly, kth).toFloat(), dead), tf.greater(zz, 0).toFloat());
+      return tf.mul(tf.mul(tf.greaterEqual(tf.sub(deadOnly, kth), 0).toFloat(), dead), tf.greater(zz, 0).toFloat()); // sub first: see topkMask
     }, z, deadMask);
     const auxRecon = matMul(tf.mul(z, keep) as tf.Tensor2D, wDec);
     const err = tf.mean(tf.sum(tf.squaredDifference(auxRecon, stopGradient(residual)), 1));
