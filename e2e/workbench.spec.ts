@@ -7,7 +7,7 @@ import { SHARED_DATA, chartPoints, configure, dropFile, hasSharedData, npyBytes,
 test('opens with the sample loaded and trains with live charts and validation metrics', async ({ page }) => {
   await openApp(page);
   await expect(page.getByTestId('dataset-info')).toContainText('planted');
-  await configure(page, { variant: 'topk', steps: 200 });
+  await configure(page, { variant: 'topk', steps: 600 });
   await page.getByLabel('Initial k').fill('8');
   await page.getByRole('button', { name: 'Train' }).click();
   await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(2);
@@ -23,7 +23,7 @@ test('opens with the sample loaded and trains with live charts and validation me
   await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(pausedAt);
   await expect(page.getByTestId('eval-metrics')).toBeVisible({ timeout: 150_000 });
   await expect(page.getByTestId('eval-metrics')).toContainText('feature recovery');
-  await expect(page.getByTestId('progress')).toContainText('done · step 200 / 200');
+  await expect(page.getByTestId('progress')).toContainText('done · step 600 / 600');
   await expect(page.getByTestId('target-status')).toBeVisible();
 });
 
@@ -109,12 +109,22 @@ test('bandwidth and threshold sliders change the running JumpReLU job, and the e
   expect(new Set(rows.map((r) => r[bwCol])).size).toBeGreaterThan(1);
 });
 
-test('the WebGPU code path runs on the software adapter when asked for', async ({ page }) => {
-  await page.goto('/?backend=webgpu');
-  await expect(page.getByTestId('backend')).toContainText('webgpu', { timeout: 60_000 });
-  await expect(page.getByTestId('dataset-shape')).toHaveText('32,768 × 64');
-  await configure(page, { variant: 'jumprelu', dSae: 64, batch: 64, steps: 20 });
-  await page.getByRole('button', { name: 'Train' }).click();
-  await expect(page.getByTestId('progress')).toContainText('done · step 20 / 20', { timeout: 150_000 });
-  await expect(page.getByRole('heading', { name: 'Validation (20 steps, webgpu)' })).toBeVisible();
+for (const backend of ['webgpu', 'webgl']) {
+  test(`the ${backend} code path runs (software renderer here) when asked for`, async ({ page }) => {
+    await page.goto(`/?backend=${backend}`);
+    await expect(page.getByTestId('backend')).toContainText(backend, { timeout: 60_000 });
+    await expect(page.getByTestId('dataset-shape')).toHaveText('32,768 × 64');
+    await configure(page, { variant: 'jumprelu', dSae: 64, batch: 64, steps: 20 });
+    await page.getByRole('button', { name: 'Train' }).click();
+    await expect(page.getByTestId('progress')).toContainText('done · step 20 / 20', { timeout: 150_000 });
+    await expect(page.getByRole('heading', { name: `Validation (20 steps, ${backend})` })).toBeVisible();
+  });
+}
+
+test('by default a software GPU renderer is skipped with its reason shown', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('backend')).toContainText('wasm', { timeout: 60_000 });
+  const reasons = await page.getByTestId('backend').getAttribute('title');
+  expect(reasons).toMatch(/webgpu: .*software/);
+  expect(reasons).toMatch(/webgl: software WebGL renderer/);
 });

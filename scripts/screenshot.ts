@@ -17,7 +17,8 @@ try {
   await page.getByLabel('Variant').selectOption(process.argv[2] ?? 'jumprelu');
   await page.getByLabel('Steps').fill(process.argv[3] ?? '400');
   await page.getByRole('button', { name: 'Train' }).click();
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid=chart-loss]')?.getAttribute('data-points')) >= 15, null, { timeout: 300_000 });
+  const minPoints = Number(process.argv[4] ?? 15);
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=chart-loss]')?.getAttribute('data-points')) >= n, minPoints, { timeout: 300_000 });
   await page.waitForTimeout(1500);
   await page.screenshot({ path: 'docs/screenshot.png', fullPage: true });
   await browser.close();

@@ -52,10 +52,29 @@ async function init(prefer?: BackendName) {
         if (software && prefer !== 'webgpu') return 'only a software (fallback) WebGPU adapter, far slower than wasm on this CPU; force it with ?backend=webgpu';
         return null;
       },
+      webgl: async () => {
+        const renderer = webglRenderer();
+        if (renderer && /swiftshader|llvmpipe|software/i.test(renderer) && prefer !== 'webgl') {
+          return `software WebGL renderer (${renderer}), several times slower than wasm on this CPU; force it with ?backend=webgl`;
+        }
+        return null;
+      },
     },
   });
   backend = choice.backend;
   post({ type: 'ready', backend: choice.backend, skipped: choice.skipped });
+}
+
+/** The unmasked WebGL renderer string, to recognise software rasterisers; null if unavailable. */
+function webglRenderer(): string | null {
+  try {
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
+    if (!gl) return null;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    return info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : String(gl.getParameter(gl.RENDERER));
+  } catch {
+    return null;
+  }
 }
 
 function describe(ds: Dataset): DatasetInfo {
