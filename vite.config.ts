@@ -13,7 +13,11 @@ export default defineConfig({
     // bench.html is the harness `npm run bench` drives in headless Chromium.
     rollupOptions: { input: { main: 'index.html', bench: 'bench.html' } },
   },
-  optimizeDeps: { exclude: ['@tensorflow/tfjs-backend-wasm'] },
+  // Pre-bundle the worker's and the charts' dependencies at start-up: otherwise the dev server
+  // discovers them on first load and reloads the page mid-start.
+  optimizeDeps: {
+    include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-backend-wasm', 'plotly.js-basic-dist-min', 'fflate', 'zustand', 'react', 'react-dom', 'react-dom/client'],
+  },
   test: {
     include: ['src/**/*.test.ts'],
     environment: 'node',
