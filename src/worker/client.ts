@@ -3,6 +3,7 @@
 import type { LiveParams } from '../engine/config';
 import { metricsBuffer } from '../store/metricsBuffer';
 import { appendLog, configFromForm, useStore } from '../store/store';
+import { formatNumber } from '../ui/format';
 import type { BackendName, FromWorker, LiveEvent, ToWorker } from './protocol';
 
 let worker: Worker | null = null;
@@ -16,14 +17,6 @@ function send(msg: ToWorker, transfer: Transferable[] = []) {
 function describeEvent(e: LiveEvent): string {
   const parts = Object.entries(e.changes).map(([k, v]) => `${k} → ${formatNumber(v as number)}`);
   return `step ${e.step}: ${parts.join(', ')}`;
-}
-
-export function formatNumber(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1000 || a < 1e-3) return v.toExponential(2);
-  return Number(v.toPrecision(4)).toString();
 }
 
 function onMessage(msg: FromWorker) {

@@ -1,8 +1,8 @@
 // What is loaded, its statistics, and the ways to load something else.
 import { useRef } from 'react';
-import { loadFile, loadSample } from '../../worker/client';
 import { useStore } from '../../store/store';
-import { formatNumber } from '../../worker/client';
+import { loadFile, loadSample } from '../../worker/client';
+import { formatNumber } from '../format';
 
 export function DataPanel() {
   const dataset = useStore((s) => s.dataset);

@@ -26,9 +26,8 @@ export function ExportPanel() {
     if (!exported) return;
     const zip = zipSync(Object.fromEntries(Object.entries(exported).map(([n, b]) => [n, new Uint8Array(b)])));
     download(zipName, zip as BlobPart, 'application/zip');
-    // Only for a fresh export, not on re-render.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [exported]);
+    // Keyed on the files alone: a fresh export downloads once; re-renders do not.
+  }, [exported]); // zipName derives from the same run
 
   return (
     <section className="panel" aria-labelledby="export-title">

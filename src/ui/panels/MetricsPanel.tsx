@@ -4,7 +4,7 @@ import { useEffect, useState } from 'react';
 import { CONVERGED_CV_PERCENT, convergenceCv, targetStatus } from '../../engine/metrics';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { useStore } from '../../store/store';
-import { formatNumber } from '../../worker/client';
+import { formatNumber } from '../format';
 import type { MetricRow } from '../../worker/protocol';
 
 /** Re-render at most twice a second with the latest row (not on every metrics message). */
