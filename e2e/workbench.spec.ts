@@ -124,7 +124,8 @@ for (const backend of ['webgpu', 'webgl']) {
 test('by default a software GPU renderer is skipped with its reason shown', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('backend')).toContainText('wasm', { timeout: 60_000 });
-  const reasons = await page.getByTestId('backend').getAttribute('title');
+  await page.getByTestId('backend').locator('summary').click();
+  const reasons = await page.getByRole('list', { name: 'Skipped backends' }).innerText();
   expect(reasons).toMatch(/webgpu: .*software/);
   expect(reasons).toMatch(/webgl: software WebGL renderer/);
 });

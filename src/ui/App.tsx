@@ -14,16 +14,19 @@ import { TrainPanel } from './panels/TrainPanel';
 
 function Header() {
   const backend = useStore((s) => s.backend);
-  const skipped = useStore((s) => s.skipped);
-  const reasons = Object.entries(skipped).map(([b, why]) => `${b}: ${why}`).join('\n');
+  const skipped = Object.entries(useStore((s) => s.skipped));
   return (
     <header className="header">
       <h1>SAE Workbench</h1>
       <span className="tagline">sparse autoencoders on language-model activations, trained in your browser</span>
-      <span className="backend" data-testid="backend" title={reasons ? `Skipped:\n${reasons}` : undefined}>
-        Backend: <strong>{backend ?? 'starting…'}</strong>
-        {reasons && <span className="muted"> (hover for skipped)</span>}
-      </span>
+      <details className="backend" data-testid="backend">
+        <summary>Backend: <strong>{backend ?? 'starting…'}</strong>{skipped.length > 0 && <span className="muted"> · {skipped.length} skipped</span>}</summary>
+        {skipped.length > 0 && (
+          <ul aria-label="Skipped backends">
+            {skipped.map(([name, why]) => <li key={name}><strong>{name}</strong>: {why}</li>)}
+          </ul>
+        )}
+      </details>
     </header>
   );
 }

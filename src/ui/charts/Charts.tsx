@@ -18,6 +18,8 @@ const baseLayout = (title: string, yTitle: string, extra: Record<string, unknown
   xaxis: { title: { text: 'step', font: { size: 11 } }, zeroline: false },
   yaxis: { title: { text: yTitle, font: { size: 11 } }, zeroline: false },
   legend: { orientation: 'h', y: -0.22, font: { size: 10 } },
+  // Shown until the first points arrive (removed then), so an empty chart explains itself.
+  annotations: [{ text: 'Press Train to see live curves', showarrow: false, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5, font: { size: 12, color: '#9aa1ab' } }],
   paper_bgcolor: '#fff',
   plot_bgcolor: '#fff',
   font: { family: 'system-ui, sans-serif', size: 11, color: '#333' },
@@ -79,9 +81,11 @@ export function Charts() {
       lastDraw = now;
       const rows = queue;
       queue = [];
+      const first = builder.length === 0;
       const p = builder.append(rows);
       const [loss, l0, cv] = els();
       if (!loss || !l0 || !cv) return;
+      if (first) for (const el of [loss, l0, cv]) void Plotly.relayout(el, { annotations: [] });
       const xs = LOSS_KEYS.flatMap(() => [p.step, p.step]);
       const ys = LOSS_KEYS.flatMap((k) => [p.raw[k].map((v) => (v > 0 ? v : null)), p.smooth[k].map((v) => (v > 0 ? v : null))]);
       void Plotly.extendTraces(loss, { x: xs, y: ys }, [0, 1, 2, 3, 4, 5]);
