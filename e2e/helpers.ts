@@ -50,3 +50,50 @@ export async function configure(page: Page, opts: { variant: string; dSae?: numb
 export async function chartPoints(page: Page, testId: string): Promise<number> {
   return Number(await page.getByTestId(testId).getAttribute('data-points'));
 }
+
+function npyHeader(descr: string, shape: number[]): string {
+  const dims = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${dims}, }`;
+  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
+  return header;
+}
+
+function npyOf(descr: string, shape: number[], bytesPer: number, write: (buf: Buffer, i: number, offset: number) => void): Buffer {
+  const header = npyHeader(descr, shape);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const buf = Buffer.alloc(10 + header.length + count * bytesPer);
+  buf.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
+  buf.writeUInt16LE(header.length, 8);
+  buf.write(header, 10, 'latin1');
+  for (let i = 0; i < count; i++) write(buf, i, 10 + header.length + bytesPer * i);
+  return buf;
+}
+
+/** A float32 [layers, rows, cols] .npy (activations of several layers). */
+export function npy3Bytes(layers: number, rows: number, cols: number, fill: (l: number, r: number, c: number) => number): Buffer {
+  return npyOf('<f4', [layers, rows, cols], 4, (buf, i, off) => {
+    const c = i % cols, r = Math.floor(i / cols) % rows, l = Math.floor(i / (cols * rows));
+    buf.writeFloatLE(fill(l, r, c), off);
+  });
+}
+
+/** An int32 [n] .npy (token ids, one per activation row). */
+export function npyInt32Bytes(values: ArrayLike<number>): Buffer {
+  return npyOf('<i4', [values.length], 4, (buf, i, off) => buf.writeInt32LE(values[i], off));
+}
+
+/** Drop several files at once, as one drag and drop. */
+export async function dropFiles(page: Page, files: { name: string; bytes: Buffer }[]) {
+  const dataTransfer = await page.evaluateHandle((list) => {
+    const dt = new DataTransfer();
+    for (const { name, b64 } of list) {
+      const bin = atob(b64);
+      const arr = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
+      dt.items.add(new File([arr], name, { type: 'application/octet-stream' }));
+    }
+    return dt;
+  }, files.map((f) => ({ name: f.name, b64: f.bytes.toString('base64') })));
+  await page.dispatchEvent('body', 'dragenter', { dataTransfer });
+  await page.dispatchEvent('body', 'drop', { dataTransfer });
+}

@@ -8,6 +8,7 @@ test('opens with the sample loaded and trains with live charts and validation me
   await openApp(page);
   await expect(page.getByTestId('dataset-info')).toContainText('planted');
   await configure(page, { variant: 'topk', steps: 600 });
+  await page.getByRole('radio', { name: 'Manual' }).check(); // k is derived from the target L0 otherwise
   await page.getByLabel('Initial k').fill('8');
   await page.getByRole('button', { name: 'Train' }).click();
   await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(2);
@@ -16,6 +17,8 @@ test('opens with the sample loaded and trains with live charts and validation me
   expect(await chartPoints(page, 'chart-l0')).toBeGreaterThan(0);
   await page.getByRole('button', { name: 'Pause' }).click();
   await expect(page.getByTestId('progress')).toContainText('paused');
+  // Charts redraw at most ~10 times a second: let the last rows sent before the pause land.
+  await page.waitForTimeout(500);
   const pausedAt = await chartPoints(page, 'chart-loss');
   await page.waitForTimeout(1500);
   expect(await chartPoints(page, 'chart-loss')).toBe(pausedAt);

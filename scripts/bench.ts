@@ -8,7 +8,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { ARCHITECTURES } from '../src/engine/config';
+import { ARCHITECTURES, MULTI_LAYER } from '../src/engine/config';
+
+// Multi-layer variants need [L, N, d] data; the fixed-size benchmark is single-layer.
+const SINGLE_LAYER = ARCHITECTURES.filter((a) => !MULTI_LAYER.includes(a));
 import { benchTrainingSteps, type BenchResult, type BenchSpec } from '../src/engine/bench';
 import { useNodeWasmFiles } from '../src/cli/nodeBackend';
 import type { BackendName } from '../src/worker/protocol';
@@ -28,7 +31,7 @@ async function benchNode(rows: Row[]) {
   for (const backend of ['wasm', 'cpu'] as const) {
     if (!(await tf.setBackend(backend))) { rows.push({ where: 'node', backend, architecture: '-', note: 'failed to initialise' }); continue; }
     await tf.ready();
-    for (const architecture of ARCHITECTURES) {
+    for (const architecture of SINGLE_LAYER) {
       const spec: BenchSpec = { architecture, ...SIZE, steps: stepsFor(backend) };
       const r = await benchTrainingSteps(spec);
       rows.push({ where: 'node', ...r });
@@ -64,7 +67,7 @@ async function benchChromium(rows: Row[]) {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/bench.html`);
     for (const backend of ['webgpu', 'webgl', 'wasm', 'cpu'] as BackendName[]) {
-      for (const architecture of ARCHITECTURES) {
+      for (const architecture of SINGLE_LAYER) {
         const spec: BenchSpec = { architecture, ...SIZE, steps: stepsFor(backend) };
         const res = await page.evaluate(([b, s]) => window.saeBench(b as BackendName, s as BenchSpec), [backend, spec] as const);
         if (res.result) rows.push({ where: 'chromium', ...(res.result as BenchResult) });

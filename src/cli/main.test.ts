@@ -55,6 +55,44 @@ describe('sae-workbench CLI', () => {
     expect(evalOut.fve).toBeGreaterThan(-1);
   }, 120_000);
 
+  it('trains a multi-layer variant with guidance from a labels file, writes checkpoints, and eval takes the multi-layer file', async () => {
+    // [3, 300, 8]: three "layers" of the same tokens; labels mark rows whose first layer's dim 0 is high.
+    const L = 3, N = 300, d = 8;
+    const layers = Float32Array.from({ length: L * N * d }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7) / 7));
+    writeFileSync(path.join(dir, 'layers.npy'), writeNpy(layers, [L, N, d]));
+    writeFileSync(path.join(dir, 'labels.csv'), 'label\n' + Array.from({ length: N }, (_, n) => (layers[n * d] > 0.5 ? 1 : 0)).join('\n') + '\n');
+    writeFileSync(path.join(dir, 'route.json'), JSON.stringify({
+      architecture: 'routesae', d_sae: 24, batch_size: 32, log_every: 5, checkpoint_every: 10, val_every: 10,
+      guidance: [{ id: 'hi', latent: 2, method: 'contrastive', beta: 0.5, labels: { kind: 'file', name: 'labels.csv' } }],
+    }));
+    const out = path.join(dir, 'route');
+    let c = capture();
+    expect(await main(['train', '--data', path.join(dir, 'layers.npy'), '--labels', path.join(dir, 'labels.csv'), '--config', path.join(dir, 'route.json'), '--out', out, '--steps', '20', '--backend', 'cpu'])).toBe(0);
+    c.done();
+    const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    expect(metrics.guidance[0]).toMatchObject({ id: 'hi', latent: 2 });
+    expect(Number.isFinite(metrics.guidance[0].auroc)).toBe(true);
+    const cfg = JSON.parse(readFileSync(path.join(out, 'cfg.json'), 'utf8'));
+    expect(cfg).toMatchObject({ architecture: 'routesae', d_in: 8, d_sae: 24, n_layers: 3, routing: 'hard' });
+    const log = readFileSync(path.join(out, 'log.csv'), 'utf8').split('\n')[0].split(',');
+    expect(log).toEqual(expect.arrayContaining(['guidance_hi_loss', 'guidance_hi_pos', 'route_share_0', 'route_share_1', 'route_share_2']));
+    for (const step of ['000010', '000020']) {
+      const cp = readFileSync(path.join(out, 'checkpoints', `step_${step}`, 'cfg.json'), 'utf8');
+      expect(JSON.parse(cp).architecture).toBe('routesae');
+    }
+    c = capture();
+    expect(await main(['eval', '--sae', out, '--data', path.join(dir, 'layers.npy'), '--backend', 'cpu'])).toBe(0);
+    const evalOut = JSON.parse(c.done().out);
+    expect(evalOut.l0).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('reports a labels file whose row count differs from the activations, and exits 1', async () => {
+    writeFileSync(path.join(dir, 'short.csv'), '1\n0\n1\n');
+    const c = capture();
+    expect(await main(['train', '--data', path.join(dir, 'acts.npy'), '--labels', path.join(dir, 'short.csv'), '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'r3'), '--backend', 'cpu'])).toBe(1);
+    expect(c.done().err).toMatch(/short\.csv has 3 values but the activations have 400 rows/);
+  });
+
   it('reports a corrupt data file clearly and exits 1', async () => {
     writeFileSync(path.join(dir, 'bad.npy'), Buffer.from('not numpy at all'));
     const c = capture();

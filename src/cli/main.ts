@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ConfigError, resolveConfig, type ConfigInput, type SaeConfig } from '../engine/config';
 import { Trainer } from '../engine/trainer';
 import { datasetFromNpy, splitDataset, type Dataset } from '../data/dataset';
+import { Workspace } from '../data/workspace';
 import { buildRunExport } from '../io/runExport';
 import { readSaeLensExport } from '../io/saelens';
 import type { BackendName, EvalMetrics } from '../worker/protocol';
@@ -11,9 +12,13 @@ import { selectNodeBackend } from './nodeBackend';
 
 export const USAGE = `Usage:
   sae-workbench train --data FILE.npy --config CFG.json --out DIR [--steps N] [--seed S] [--backend wasm|cpu]
-      Train an SAE on a float32/float16 [N, d] .npy file. Writes DIR/sae_weights.safetensors,
-      DIR/cfg.json, DIR/sparsity.safetensors (SAELens format), DIR/log.csv, DIR/run_config.json and
-      DIR/metrics.json (validation metrics). CFG.json is the app's config JSON (see README).
+                     [--tokens TOKENS.npy --vocab VOCAB.json] [--labels LABELS.csv[,MORE.jsonl]]
+      Train an SAE on a float32/float16/float64 [N, d] (or [L, N, d] multi-layer) .npy file.
+      Writes DIR/sae_weights.safetensors, DIR/cfg.json, DIR/sparsity.safetensors (SAELens format),
+      DIR/log.csv, DIR/run_config.json, DIR/metrics.json (validation metrics) and, with
+      checkpoint_every, DIR/checkpoints/step_N/. CFG.json is the app's config JSON (see README);
+      guidance targets in it read labels from --labels files (by file name) or token rules
+      (--tokens and --vocab).
   sae-workbench eval --sae DIR --data FILE.npy [--backend wasm|cpu]
       Evaluate an exported SAE directory on every row of FILE.npy; prints the metrics as JSON.
   sae-workbench help
@@ -81,20 +86,37 @@ function progress(line: string) {
 }
 
 async function train(flags: Flags): Promise<number> {
-  const dataset = await loadDataset(flags.data);
+  const workspace = new Workspace();
+  workspace.setDataset(await loadDataset(flags.data));
+  for (const file of [flags.tokens, flags.vocab, ...(flags.labels?.split(',') ?? [])]) {
+    if (file) workspace.load(await readBuffer(file, 'companion file'), path.basename(file));
+  }
+  const full = workspace.dataset as Dataset;
   const input = (await readJson(flags.config, 'config')) as ConfigInput;
   const steps = intFlag(flags, 'steps');
   const seed = intFlag(flags, 'seed');
-  const cfg = resolveConfig({ ...input, ...(steps !== undefined ? { steps } : {}), ...(seed !== undefined ? { seed } : {}) }, dataset.dIn);
+  const cfg = resolveConfig({ ...input, ...(steps !== undefined ? { steps } : {}), ...(seed !== undefined ? { seed } : {}) }, full.dIn, full.nLayers);
+  const guidance = workspace.resolveGuidance(cfg.guidance);
+  const dataset = workspace.datasetFor(cfg);
   const { backend } = await selectNodeBackend(backendFlag(flags));
   const split = splitDataset(dataset, cfg.val_fraction, cfg.seed);
   const trainer = new Trainer(cfg, { ...split, groundTruth: dataset.groundTruth }, backend);
-  process.stderr.write(`training ${cfg.architecture} d_in ${dataset.dIn} → d_sae ${cfg.d_sae} on ${split.trainRows} rows (${split.valRows} validation) with ${backend}\n`);
+  if (guidance.length) trainer.setGuidance(guidance);
+  const layers = dataset.nLayers > 1 ? ` × ${dataset.nLayers} layers` : '';
+  process.stderr.write(`training ${cfg.architecture} d_in ${dataset.dIn}${layers} → d_sae ${cfg.d_sae} on ${split.trainRows} rows (${split.valRows} validation) with ${backend}\n`);
   const rows = [];
   let lastPrint = 0;
+  const exportInput = () => ({ saelens: trainer.saelensConfig(), dIn: dataset.dIn, config: trainer.currentConfig(), datasetName: dataset.name, normalization: trainer.normalization });
   while (!trainer.done) {
     await trainer.runSteps(cfg.log_every);
     rows.push(...trainer.takeRows());
+    for (const e of trainer.takeEvents()) if (e.note) process.stderr.write(`\nstep ${e.step}: ${e.note}\n`);
+    for (const c of trainer.takeCheckpoints()) {
+      const dir = path.join(flags.out, 'checkpoints', `step_${String(c.step).padStart(6, '0')}`);
+      await mkdir(dir, { recursive: true });
+      const files = buildRunExport({ ...exportInput(), tensors: c.tensors, rows: rows.filter((r) => r.step <= c.step) });
+      for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(dir, name), bytes);
+    }
     const last = rows[rows.length - 1];
     if (last && (Date.now() - lastPrint > 2000 || trainer.done)) {
       lastPrint = Date.now();
@@ -103,15 +125,7 @@ async function train(flags: Flags): Promise<number> {
   }
   if (process.stderr.isTTY) process.stderr.write('\n');
   const evaluation = await trainer.evaluate();
-  const files = buildRunExport({
-    tensors: await trainer.exportTensors(),
-    saelens: trainer.saelensConfig(),
-    dIn: dataset.dIn,
-    config: trainer.currentConfig(),
-    rows,
-    firingFraction: evaluation.firingFraction,
-    datasetName: dataset.name,
-  });
+  const files = buildRunExport({ ...exportInput(), tensors: await trainer.exportTensors(), rows, firingFraction: evaluation.firingFraction });
   await mkdir(flags.out, { recursive: true });
   for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(flags.out, name), bytes);
   await writeFile(path.join(flags.out, 'metrics.json'), JSON.stringify(evaluation.metrics, null, 2) + '\n');
@@ -138,14 +152,22 @@ async function evaluate(flags: Flags): Promise<number> {
   let runConfig: unknown = null;
   try { runConfig = await readJson(path.join(dir, 'run_config.json'), 'run config'); } catch { /* optional */ }
   const sae = readSaeLensExport(files);
-  const dataset = await loadDataset(flags.data);
+  const workspace = new Workspace();
+  workspace.setDataset(await loadDataset(flags.data));
+  const full = workspace.dataset as Dataset;
   const dIn = Number(sae.cfg.d_in);
-  if (dIn !== dataset.dIn) {
-    throw new Error(`the SAE expects d_in = ${dIn} but ${dataset.name} has rows of width ${dataset.dIn}; evaluate it on activations from the same layer.`);
+  if (dIn !== full.dIn) {
+    throw new Error(`the SAE expects d_in = ${dIn} but ${full.name} has rows of width ${full.dIn}; evaluate it on activations from the same layer.`);
   }
-  const cfg: SaeConfig = resolveConfig(configFromExport(sae.cfg, runConfig), dIn);
+  const input = configFromExport(sae.cfg, runConfig);
+  // A dataset_norm scale folded into the exported weights means they take raw activations.
+  const metadata = (sae.cfg.metadata ?? {}) as Record<string, unknown>;
+  if (metadata.dataset_norm_scale_folded !== undefined) input.normalize = 'none';
+  // Guidance labels do not travel with an export; evaluation needs none.
+  const cfg: SaeConfig = resolveConfig({ ...input, guidance: [] }, dIn, full.nLayers);
+  const dataset = workspace.datasetFor(cfg);
   const { backend } = await selectNodeBackend(backendFlag(flags));
-  const trainer = new Trainer(cfg, { train: dataset.data, trainRows: dataset.rows, val: dataset.data, valRows: dataset.rows, dIn }, backend);
+  const trainer = new Trainer(cfg, { train: dataset.data, trainRows: dataset.rows, val: dataset.data, valRows: dataset.rows, dIn, nLayers: dataset.nLayers }, backend);
   trainer.loadTensors(sae.tensors);
   const { metrics } = await trainer.evaluate();
   const out: EvalMetrics = { ...metrics, steps: 0, tokens_per_s: 0 };
@@ -159,7 +181,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'train':
-        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend'], ['data', 'config', 'out']));
+        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend', 'tokens', 'vocab', 'labels'], ['data', 'config', 'out']));
       case 'eval':
         return await evaluate(parseFlags(rest, ['sae', 'data', 'backend'], ['sae', 'data']));
       case 'help': case '--help': case '-h':

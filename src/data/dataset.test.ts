@@ -9,7 +9,7 @@ const ab = (u: Uint8Array) => u.buffer.slice(u.byteOffset, u.byteOffset + u.byte
 function indexed(rows: number, d = 2) {
   const data = new Float32Array(rows * d);
   for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) data[r * d + j] = r + j / 10;
-  return { name: 't', rows, dIn: d, data, dtype: 'float32', description: '' };
+  return { name: 't', rows, dIn: d, nLayers: 1, data, dtype: 'float32', description: '' };
 }
 
 describe('datasetFromNpy', () => {

@@ -49,6 +49,7 @@ export function makeSyntheticDataset(opts: SyntheticOptions = {}): Dataset {
     name: 'sample (synthetic)',
     rows,
     dIn: d,
+    nLayers: 1,
     data,
     dtype: 'synthetic',
     description: `Synthetic: ${nF} planted unit features in R^${d}, ~${active} active per row (magnitude 1 + 1.5·|N(0,1)|), noise σ ${noise}`,

@@ -39,6 +39,30 @@ export class Adam {
     });
   }
 
+  /**
+   * Restart the moments of the given latents (after resampling them), so stale momentum does not
+   * drag the fresh weights back. Every axis of length dSae is treated as a latent axis.
+   */
+  resetLatents(latents: number[], dSae: number): void {
+    if (latents.length === 0) return;
+    const keep = new Float32Array(dSae).fill(1);
+    for (const i of latents) keep[i] = 0;
+    tf.tidy(() => {
+      const mask = tf.tensor1d(keep);
+      for (const moments of [this.m, this.v]) {
+        for (const t of Object.values(moments)) {
+          let next: tf.Tensor = t;
+          t.shape.forEach((size, axis) => {
+            if (size !== dSae) return;
+            const shape = t.shape.map((_, a) => (a === axis ? dSae : 1));
+            next = tf.mul(next, tf.reshape(mask, shape));
+          });
+          if (next !== t) t.assign(next);
+        }
+      }
+    });
+  }
+
   dispose(): void {
     for (const t of [...Object.values(this.m), ...Object.values(this.v)]) t.dispose();
   }

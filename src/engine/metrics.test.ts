@@ -62,10 +62,21 @@ describe('resolveConfig', () => {
   it('fills documented defaults and derives d_sae from the expansion factor', () => {
     const c = resolveConfig({ architecture: 'jumprelu' }, 64);
     expect(c).toMatchObject({ d_sae: 512, batch_size: 1024, lr: 1e-3, l0_coefficient: 0.1, bandwidth: 0.05, init_threshold: 0.05 });
-    expect(resolveConfig({ architecture: 'topk', expansion_factor: 2 }, 64)).toMatchObject({ d_sae: 128, k: 32, aux_k: 32 });
+    // k follows the 5% target L0 unless given or in manual mode.
+    expect(resolveConfig({ architecture: 'topk', expansion_factor: 2 }, 64)).toMatchObject({ d_sae: 128, k: 6, aux_k: 32, sparsity_mode: 'target_l0', target_l0: 0.05 });
+    expect(resolveConfig({ architecture: 'topk', expansion_factor: 2, sparsity_mode: 'manual' }, 64)).toMatchObject({ k: 32 });
+    expect(resolveConfig({ architecture: 'topk', d_sae: 100, k: 9 }, 64)).toMatchObject({ k: 9 });
+    expect(resolveConfig({ architecture: 'classic' }, 16)).toMatchObject({ hidden_dim: 32, sparsity_type: 'l1', kl_target: 0.05, tied_weights: false, early_stopping_patience: 10 });
+    expect(resolveConfig({ architecture: 'routesae' }, 8, 6)).toMatchObject({ layer_start: 1, layer_end: 4, routing: 'hard', aggregation: 'sum' });
+    expect(resolveConfig({ architecture: 'matryoshka', d_sae: 64 }, 8)).toMatchObject({ matryoshka_prefixes: [4, 8, 16, 32, 64] });
   });
   it('rejects bad configs with a message naming the key', () => {
     expect(() => resolveConfig({ architecture: 'relu', l1_coef: 1 }, 8)).toThrow(/unknown config key "l1_coef"/);
+    expect(() => resolveConfig({ architecture: 'crosscoder' }, 8)).toThrow(/needs activations of several layers/);
+    expect(() => resolveConfig({ architecture: 'matryoshka', d_sae: 64, matryoshka_prefixes: [8, 4, 64] }, 8)).toThrow(/ascend strictly/);
+    expect(() => resolveConfig({ architecture: 'relu', normalize: 'zscore' }, 8)).toThrow(/"normalize".*per_token/);
+    expect(() => resolveConfig({ architecture: 'relu', d_sae: 8, guidance: [{ latent: 8, labels: { kind: 'piece', piece: 'a' } }] }, 8)).toThrow(/latent index in \[0, 7\]/);
+    expect(() => resolveConfig({ architecture: 'relu', guidance: [{ latent: 0 }] }, 8)).toThrow(/guidance\[0\]\.labels/);
     expect(() => resolveConfig({ architecture: 'gelu' }, 8)).toThrow(/unknown architecture "gelu"/);
     expect(() => resolveConfig({ architecture: 'topk', d_sae: 16, k: 17 }, 8)).toThrow(/k = 17 is larger than d_sae = 16/);
     expect(() => resolveConfig({ architecture: 'relu', lr: -1 }, 8)).toThrow(/"lr" is -1/);

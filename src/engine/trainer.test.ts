@@ -99,7 +99,7 @@ describe('Trainer', () => {
     // Row norm ≈ 6, like real residual streams.
     const rows = 4096, d = 16;
     const raw = values(rows * d, 7, 2.6);
-    const ds = { name: 'g', rows, dIn: d, data: Float32Array.from(raw), dtype: 'float32', description: '' };
+    const ds = { name: 'g', rows, dIn: d, nLayers: 1, data: Float32Array.from(raw), dtype: 'float32', description: '' };
     const t = new Trainer(resolveConfig({ architecture: 'jumprelu', d_sae: 64, batch_size: 256, steps: 400, log_every: 20, l0_coefficient: 0.5, init_threshold: 0.05, bandwidth: 0.05 }, d), splitDataset(ds, 0.1, 0), 'cpu');
     const theta0 = mean(t.params.threshold.dataSync());
     await t.runSteps(400);
@@ -147,7 +147,7 @@ describe('Trainer', () => {
   });
 
   it('raises DivergenceError when the loss stops being finite', async () => {
-    const huge = { name: 'h', rows: 64, dIn: 4, data: Float32Array.from({ length: 256 }, (_, i) => (i % 8 < 4 ? 3e38 : -3e38)), dtype: 'float32', description: '' };
+    const huge = { name: 'h', rows: 64, dIn: 4, nLayers: 1, data: Float32Array.from({ length: 256 }, (_, i) => (i % 8 < 4 ? 3e38 : -3e38)), dtype: 'float32', description: '' };
     const t = new Trainer(resolveConfig({ architecture: 'relu', d_sae: 8, batch_size: 16, log_every: 1 }, 4), splitDataset(huge, 0.1, 0), 'cpu');
     await expect(t.runSteps(3)).rejects.toBeInstanceOf(DivergenceError);
     t.dispose();

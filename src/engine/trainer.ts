@@ -1,25 +1,41 @@
-// The training loop: seeded batches from the train split, the variant's loss, Adam, the variant's
-// constraint, dead-latent tracking, live parameter updates at step boundaries, and metrics read
-// back from the device only every `log_every` steps (one batched read).
+// The training loop: seeded batches from the train split, the variant's loss plus guidance losses,
+// gradient clipping, Adam with learning-rate warm-up and decay, the variant's constraint,
+// dead/dense tracking, the target-L0 controller, dead-latent resampling, validation with early
+// stopping, checkpoints, and live parameter updates at step boundaries. Metrics are read back from
+// the device only every `log_every` steps, in one batched read.
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from './adam';
-import { applyLive, initialLive, type LiveParams, type SaeConfig } from './config';
-import { centeredSumOfSquares, featureRecovery, fve, nmse, nmsePerToken, type ReconstructionSums } from './metrics';
-import { createRng } from './rng';
+import { applyLive, initialLive, SPARSITY_KIND, type GuidanceTarget, type LiveParams, type SaeConfig } from './config';
+import { guidanceLoss, guidanceStats } from './guidance';
+import { auroc, featureRecovery, fve, L0_TARGET_TOLERANCE, nmse, nmsePerToken, type ReconstructionSums } from './metrics';
+import { applyNormalization, fitNormalization, type Normalization } from './normalize';
+import { createRng, type Rng } from './rng';
 import { variantFor } from './variants/registry';
-import type { DataStats, LossParts, Params, Variant } from './variants/types';
+import type { DataStats, LossParts, Params, Reconstruction, Variant } from './variants/types';
 import { BatchSampler } from '../data/dataset';
-import type { EvalMetrics, LiveEvent, MetricRow } from '../worker/protocol';
+import type { EvalMetrics, GuidanceEval, LiveEvent, MetricRow } from '../worker/protocol';
 
-/** The rows the trainer learns from and evaluates on, row-major [rows, dIn]. */
+/** The rows the trainer learns from and evaluates on, row-major [rows, nLayers·dIn]. */
 export interface TrainingData {
   train: Float32Array;
   trainRows: number;
   val: Float32Array;
   valRows: number;
+  /** Width of one activation vector. */
   dIn: number;
+  /** Layers per row (default 1). */
+  nLayers?: number;
+  /** Dataset row index of each train / validation row, to look up guidance labels. */
+  trainIds?: Uint32Array;
+  valIds?: Uint32Array;
   /** Planted features of a synthetic dataset [nFeatures, dIn], for feature recovery. */
   groundTruth?: { nFeatures: number; dictionary: Float32Array };
+}
+
+/** A guidance target with its labels, one per dataset row (indexed by trainIds / valIds). */
+export interface ResolvedGuidance {
+  target: GuidanceTarget;
+  labels: Float32Array;
 }
 
 /** Raised when a loss turns non-finite; the caller pauses and tells the user. */
@@ -37,95 +53,193 @@ export interface EvalDetails {
   firingFraction: Float32Array;
 }
 
-// Indices into the stats vector read back on log steps.
-const S_TOTAL = 0, S_RECON = 1, S_SPARSITY = 2, S_AUX = 3, S_L0 = 4, S_ERR = 5, S_XSQ = 6, S_CENTERED = 7, S_DEAD = 8, S_THETA = 9;
+/** Weights at a step, read back to plain arrays (SAELens names). */
+export interface Checkpoint {
+  step: number;
+  tensors: Record<string, { shape: number[]; data: Float32Array }>;
+}
 
-export function computeDataStats(data: Float32Array, rows: number, dIn: number): DataStats {
-  const mean = new Float64Array(dIn);
+/** A latent fires "densely" above this fraction of tokens (DESIGN.md §3). */
+export const DENSE_FRACTION = 0.1;
+/** Validation passes use at most this many rows (AUROC and early stopping). */
+const MAX_VALIDATION_ROWS = 8192;
+
+export function computeDataStats(data: Float32Array, rows: number, dIn: number, nLayers = 1): DataStats {
+  const width = dIn * nLayers;
+  const mean = new Float64Array(width);
   let normSum = 0;
   for (let r = 0; r < rows; r++) {
     let sq = 0;
-    for (let j = 0; j < dIn; j++) { const v = data[r * dIn + j]; mean[j] += v; sq += v * v; }
-    normSum += Math.sqrt(sq);
+    for (let j = 0; j < width; j++) { const v = data[r * width + j]; mean[j] += v; sq += v * v; }
+    normSum += Math.sqrt(sq / nLayers);
   }
-  return { dIn, mean: Float32Array.from(mean, (m) => m / rows), meanNorm: normSum / rows };
+  return { dIn, nLayers, mean: Float32Array.from(mean, (m) => m / rows), meanNorm: normSum / rows };
+}
+
+/** Learning-rate multiplier at a step: linear warm-up from 0, then linear decay to 0 at the end. */
+export function lrFactor(step: number, steps: number, warmup: number, decay: number): number {
+  let f = 1;
+  if (warmup > 0 && step < warmup) f = Math.min(f, (step + 1) / warmup);
+  if (decay > 0 && step >= steps - decay) f = Math.min(f, (steps - step) / decay);
+  return f;
+}
+
+/**
+ * The target-L0 controller: a PI controller on log λ with the log-ratio of measured to target L0
+ * fraction as its error e. Each update moves log λ by ki·e + kp·(e − e_prev) (the velocity form
+ * of PI), bounded by ±maxStep. The integral term removes any steady offset whatever the variant's
+ * λ-to-L0 curve; the proportional term damps overshoot. Anti-windup: while L0 is already heading
+ * for the target fast enough to get there within `horizon` updates, the integral term pauses.
+ * That matters for JumpReLU, whose L0 moves only as fast as Adam moves the thresholds (about lr per
+ * step, whatever λ is): raising λ further then buys no speed, only an overshoot later.
+ */
+export class LambdaController {
+  private lastError: number | null = null;
+  constructor(private readonly ki = 0.1, private readonly kp = 0.5, private readonly maxStep = 0.15, private readonly horizon = 50) {}
+  /** The next λ, given the current λ and the measured and target L0 fractions. */
+  update(lambda: number, measured: number, target: number): number {
+    const error = Math.log(Math.max(measured, 1e-6) / target);
+    const change = this.lastError === null ? 0 : error - this.lastError;
+    this.lastError = error;
+    const closing = error * change < 0 && Math.abs(error) < this.horizon * Math.abs(change);
+    const delta = Math.max(-this.maxStep, Math.min(this.maxStep, (closing ? 0 : this.ki * error) + this.kp * change));
+    return Math.min(1e6, Math.max(1e-8, lambda * Math.exp(delta)));
+  }
 }
 
 export class Trainer {
   readonly cfg: SaeConfig;
   readonly variant: Variant<SaeConfig>;
   readonly params: Params;
+  readonly normalization: Normalization;
+  /** The rows after input normalisation (what the SAE sees). */
+  readonly data: Required<Pick<TrainingData, 'train' | 'val' | 'trainRows' | 'valRows' | 'dIn' | 'nLayers'>> & TrainingData;
   private live: LiveParams;
   private pendingLive: Partial<LiveParams> = {};
+  private guidance: ResolvedGuidance[] = [];
+  private pendingGuidance: ResolvedGuidance[] | null = null;
   private readonly adam: Adam;
   private readonly sampler: BatchSampler;
+  private readonly rng: Rng;
   /** Training tokens seen since each latent last fired [d_sae]. */
   private readonly tokensSinceFired: tf.Variable;
+  /** Firing counts since the last logged step [d_sae], for the dense fraction. */
+  private readonly firedSinceLog: tf.Variable;
+  private fRowsSinceLog = 0;
+  /** L0 fraction smoothed over log steps, what the controller reads. */
+  private l0Ema: number | null = null;
+  private readonly controller = new LambdaController();
   private step = 0;
   private rows: MetricRow[] = [];
   private events: LiveEvent[] = [];
+  private checkpoints: Checkpoint[] = [];
   private readonly startTime = now();
   private lastLogTime = now();
   private lastLogStep = 0;
+  private lastValStep = 0;
   private activeSeconds = 0;
+  private bestVal: { loss: number; step: number; params: Record<string, tf.Tensor> } | null = null;
+  private earlyStopper: EarlyStopper;
+  private earlyStoppedAt: number | null = null;
+  /** Resampling events, for the log. */
+  readonly resampled: { step: number; latents: number }[] = [];
 
-  constructor(cfg: SaeConfig, readonly data: TrainingData, readonly backend: string) {
+  constructor(cfg: SaeConfig, data: TrainingData, readonly backend: string) {
     if (data.trainRows < 1) throw new Error('the training split is empty; load a file with more rows.');
     this.cfg = cfg;
+    const nLayers = data.nLayers ?? 1;
+    this.normalization = fitNormalization(cfg.normalize, data.train, data.trainRows, data.dIn, nLayers);
+    this.data = {
+      ...data,
+      nLayers,
+      train: applyNormalization(this.normalization, data.train, data.trainRows, data.dIn, nLayers),
+      val: applyNormalization(this.normalization, data.val, data.valRows, data.dIn, nLayers),
+    };
     this.variant = variantFor(cfg);
     this.live = initialLive(cfg);
-    const stats = computeDataStats(data.train, data.trainRows, data.dIn);
+    this.rng = createRng(cfg.seed + 7919);
+    const stats = computeDataStats(this.data.train, data.trainRows, data.dIn, nLayers);
     this.params = this.variant.init(cfg, stats, createRng(cfg.seed));
     this.adam = new Adam(this.params, cfg.adam_beta1, cfg.adam_beta2);
-    this.sampler = new BatchSampler(data.train, data.trainRows, data.dIn, cfg.batch_size, cfg.seed + 1);
+    this.sampler = new BatchSampler(this.data.train, data.trainRows, data.dIn * nLayers, cfg.batch_size, cfg.seed + 1);
     this.tokensSinceFired = tf.tidy(() => tf.variable(tf.zeros([cfg.d_sae]), false)); // [d_sae]
+    this.firedSinceLog = tf.tidy(() => tf.variable(tf.zeros([cfg.d_sae]), false)); // [d_sae]
+    this.earlyStopper = new EarlyStopper(cfg.early_stopping_patience);
   }
 
   get stepCount(): number { return this.step; }
   get totalSteps(): number { return this.cfg.steps; }
-  get done(): boolean { return this.step >= this.cfg.steps; }
+  get done(): boolean { return this.step >= this.cfg.steps || this.earlyStoppedAt !== null; }
   get liveParams(): LiveParams { return { ...this.live }; }
   /** Seconds spent inside `runSteps` (excludes pauses). */
   get trainingSeconds(): number { return this.activeSeconds; }
+  /** Step whose weights early stopping kept, or null. */
+  get stoppedEarlyAt(): number | null { return this.earlyStoppedAt; }
+  get guidanceTargets(): GuidanceTarget[] { return (this.pendingGuidance ?? this.guidance).map((g) => g.target); }
 
   /** Queue live changes; they take effect at the start of the next step and are logged then. */
   update(changes: Partial<LiveParams>): void {
     Object.assign(this.pendingLive, changes);
   }
 
-  /** The config with the live values folded in (for the run config and cfg.json). */
+  /** Replace the guidance targets (labels per dataset row); takes effect at the next step. */
+  setGuidance(targets: ResolvedGuidance[]): void {
+    const rows = this.data.trainIds ? Math.max(...this.data.trainIds, ...(this.data.valIds ?? [0])) + 1 : this.data.trainRows;
+    for (const g of targets) {
+      if (g.labels.length < rows) throw new Error(`guidance target ${g.target.id} has ${g.labels.length} labels but the data has ${rows} rows.`);
+      if (g.target.latent >= this.cfg.d_sae) throw new Error(`guidance target ${g.target.id} points at latent ${g.target.latent}, but d_sae is ${this.cfg.d_sae}.`);
+    }
+    this.pendingGuidance = targets;
+  }
+
+  /** The config with the live values and current guidance folded in (run config, cfg.json). */
   currentConfig(): SaeConfig {
-    return applyLive(this.cfg, this.live);
+    return { ...applyLive(this.cfg, this.live), guidance: this.guidanceTargets };
   }
 
   /** Metric rows logged since the last call. */
   takeRows(): MetricRow[] { const r = this.rows; this.rows = []; return r; }
   /** Live-parameter events applied since the last call. */
   takeEvents(): LiveEvent[] { const e = this.events; this.events = []; return e; }
+  /** Checkpoints taken since the last call. */
+  takeCheckpoints(): Checkpoint[] { const c = this.checkpoints; this.checkpoints = []; return c; }
 
   /** Run up to `n` steps (fewer if the run ends). Throws DivergenceError on a non-finite loss. */
   async runSteps(n: number): Promise<void> {
     const t0 = now();
     try {
       for (let i = 0; i < n && !this.done; i++) {
-        this.applyPendingLive();
+        this.applyPending();
         const logNow = (this.step + 1) % this.cfg.log_every === 0 || this.step + 1 === this.cfg.steps;
-        const stats = this.trainStep(this.sampler.next(), logNow);
+        const stats = this.trainStep(this.sampler.next(), this.sampler.lastRows, logNow);
         this.step += 1;
         if (stats) await this.logStep(stats);
+        await this.periodic();
       }
     } finally {
       this.activeSeconds += (now() - t0) / 1000;
     }
   }
 
-  private applyPendingLive(): void {
+  private applyPending(): void {
+    if (this.pendingGuidance) {
+      const before = JSON.stringify(this.guidance.map((g) => g.target));
+      this.guidance = this.pendingGuidance;
+      this.pendingGuidance = null;
+      const after = JSON.stringify(this.guidance.map((g) => g.target));
+      if (before !== after) this.events.push({ step: this.step, changes: {}, guidance: this.guidance.map((g) => g.target) });
+    }
     const changes: Partial<LiveParams> = {};
     for (const [key, value] of Object.entries(this.pendingLive) as [keyof LiveParams, number][]) {
       if (typeof value === 'number' && Number.isFinite(value) && value !== this.live[key]) changes[key] = value;
     }
     this.pendingLive = {};
     if (Object.keys(changes).length === 0) return;
+    if (changes.targetL0 !== undefined) {
+      changes.targetL0 = Math.min(0.99, Math.max(1 / this.cfg.d_sae, changes.targetL0));
+      // k variants follow the target directly.
+      if (this.kFollowsTarget && changes.k === undefined) changes.k = Math.round(changes.targetL0 * this.cfg.d_sae);
+    }
     if (changes.k !== undefined) changes.k = Math.max(1, Math.min(this.cfg.d_sae, Math.round(changes.k)));
     const prev = this.live;
     this.live = { ...prev, ...changes };
@@ -133,114 +247,334 @@ export class Trainer {
     this.events.push({ step: this.step, changes });
   }
 
-  /** One optimiser step on a batch [B * d_in]; on log steps returns the stats vector to read. */
-  private trainStep(batch: Float32Array, log: boolean): tf.Tensor1D | undefined {
-    const { cfg, variant, params, live } = this;
-    const B = batch.length / this.data.dIn;
-    return tf.tidy((): tf.Tensor1D | undefined => {
-      const x = tf.tensor2d(batch, [B, this.data.dIn]);
-      const deadMask = tf.greaterEqual(this.tokensSinceFired, cfg.dead_tokens_window).toFloat() as tf.Tensor1D;
-      let parts: LossParts | undefined;
-      const { grads } = tf.variableGrads(() => {
-        parts = variant.loss(params, x, live, { deadMask });
-        // Keep the parts past variableGrads' own scope; disposed below.
-        for (const t of [parts.recon, parts.sparsity, parts.aux, parts.f, parts.xHat]) tf.keep(t);
-        return parts.total;
-      }, Object.values(params));
-      const p = parts as LossParts;
-      const byName: Record<string, tf.Tensor> = {};
-      for (const [name, v] of Object.entries(params)) byName[name] = grads[v.name];
-      this.adam.apply(params, byName, live.lr);
-      variant.constrain?.(params);
+  private get isPenalty(): boolean { return SPARSITY_KIND[this.cfg.architecture] === 'penalty'; }
+  private get kFollowsTarget(): boolean { return !this.isPenalty && this.cfg.sparsity_mode === 'target_l0'; }
+  private get controllerOn(): boolean { return this.isPenalty && this.cfg.sparsity_mode === 'target_l0'; }
 
-      const active = tf.greater(p.f, variant.learnsThreshold ? 0 : live.threshold).toFloat();
-      const firedInBatch = tf.greater(tf.max(active, 0), 0);
-      this.tokensSinceFired.assign(tf.where(firedInBatch, tf.zerosLike(this.tokensSinceFired), tf.add(this.tokensSinceFired, B)));
-
-      let stats: tf.Tensor1D | undefined;
-      if (log) {
-        const err = tf.sum(tf.squaredDifference(x, p.xHat));
-        const centered = tf.sum(tf.square(tf.sub(x, tf.mean(x, 0))));
-        const theta = variant.learnsThreshold ? tf.mean(params.threshold) : tf.scalar(live.threshold);
-        stats = tf.stack([
-          tf.add(p.recon, tf.add(p.sparsity, p.aux)), p.recon, p.sparsity, p.aux,
-          tf.div(tf.sum(active), B), err, tf.sum(tf.square(x)), centered,
-          tf.sum(deadMask), theta,
-        ]) as tf.Tensor1D;
-      }
-      for (const t of [p.recon, p.sparsity, p.aux, p.f, p.xHat]) t.dispose();
-      return stats;
-    });
+  /** λ and learning rate in effect at the current step (warm-ups and decay applied). */
+  private stepLive(): LiveParams {
+    const { cfg, live, step } = this;
+    const lambdaFactor = cfg.lambda_warmup_steps > 0 ? Math.min(1, (step + 1) / cfg.lambda_warmup_steps) : 1;
+    return { ...live, lr: live.lr * lrFactor(step, cfg.steps, cfg.lr_warmup_steps, cfg.lr_decay_steps), lambda: live.lambda * lambdaFactor };
   }
 
-  private async logStep(statsTensor: tf.Tensor1D): Promise<void> {
-    const s = await statsTensor.data();
-    statsTensor.dispose();
+  /** One optimiser step on a batch [B · width]; on log steps returns the named stats to read. */
+  private trainStep(batch: Float32Array, batchRows: Uint32Array, log: boolean): Record<string, tf.Tensor> | undefined {
+    const { cfg, variant, params } = this;
+    const width = this.data.dIn * this.data.nLayers;
+    const B = batch.length / width;
+    const live = this.stepLive();
+    const labelArrays = this.guidance.map((g) => {
+      const ids = this.data.trainIds;
+      return Float32Array.from(batchRows, (r) => g.labels[ids ? ids[r] : r]);
+    });
+    const out = tf.tidy(() => {
+      const x = tf.tensor2d(batch, [B, width]);
+      const deadMask = tf.greaterEqual(this.tokensSinceFired, cfg.dead_tokens_window).toFloat() as tf.Tensor1D;
+      const labels = labelArrays.map((a) => tf.tensor1d(a));
+      let parts: LossParts | undefined;
+      let guidanceTerms: tf.Scalar[] = [];
+      let kept: tf.Tensor[] = [];
+      const { grads } = tf.variableGrads(() => {
+        const p = variant.loss(params, x, live, { deadMask, step: this.step, seed: cfg.seed });
+        parts = p;
+        const fRows = p.f.shape[0];
+        guidanceTerms = this.guidance.map((g, i) => {
+          const y = fRows === B ? labels[i] : tf.reshape(tf.tile(tf.reshape(labels[i], [B, 1]), [1, fRows / B]), [fRows]) as tf.Tensor1D;
+          return tf.mul(guidanceLoss(p.f, g.target.latent, y, g.target.method, g.target.margin), g.target.beta) as tf.Scalar;
+        });
+        // Keep the parts past variableGrads' own scope (kept tensors escape every tidy, so they are
+        // disposed by hand below).
+        kept = [p.recon, p.sparsity, p.aux, p.f, p.xHat, ...(p.target ? [p.target] : []), ...Object.values(p.diagnostics ?? {}), ...guidanceTerms];
+        for (const t of kept) tf.keep(t);
+        return guidanceTerms.reduce((acc: tf.Scalar, t) => tf.add(acc, t), p.total);
+      }, Object.values(params).filter((v) => v.trainable));
+      const p = parts as LossParts;
+      let byName: Record<string, tf.Tensor> = {};
+      for (const [name, v] of Object.entries(params)) if (grads[v.name]) byName[name] = grads[v.name];
+      if (cfg.grad_clip_norm > 0) byName = clipByGlobalNorm(byName, cfg.grad_clip_norm);
+      this.adam.apply(params, byName, live.lr);
+      variant.constrain?.(params);
+      variant.afterStep?.(params, p, live);
+
+      const fRows = p.f.shape[0];
+      const active = tf.greater(p.f, variant.learnsThreshold ? 0 : live.threshold).toFloat();
+      const firedCounts = tf.sum(active, 0);
+      this.tokensSinceFired.assign(tf.where(tf.greater(firedCounts, 0), tf.zerosLike(this.tokensSinceFired), tf.add(this.tokensSinceFired, fRows)));
+      this.firedSinceLog.assign(tf.add(this.firedSinceLog, firedCounts));
+
+      if (!log) { kept.forEach((t) => t.dispose()); return { stats: undefined, fRows }; }
+      const target = p.target ?? x;
+      // A plain object (not a Map): tidy keeps only the tensors it can find in what it returns.
+      const stats: Record<string, tf.Tensor> = {};
+      // Clones: the originals are disposed with the other kept tensors.
+      const put = (name: string, t: tf.Tensor) => { stats[name] = tf.clone(t); };
+      const guidanceTotal = guidanceTerms.reduce((acc: tf.Scalar, t) => tf.add(acc, t), tf.scalar(0));
+      put('total_loss', tf.add(tf.add(p.recon, tf.add(p.sparsity, p.aux)), guidanceTotal));
+      put('recon_loss', p.recon);
+      put('sparsity_loss', p.sparsity);
+      put('aux_loss', p.aux);
+      put('guidance_loss', guidanceTotal);
+      put('l0', tf.div(tf.sum(active), fRows));
+      put('err', tf.sum(tf.squaredDifference(target, p.xHat)));
+      put('xsq', tf.sum(tf.square(target)));
+      put('centered', tf.sum(tf.square(tf.sub(target, tf.mean(target, 0)))));
+      put('dead', tf.sum(deadMask));
+      put('threshold_mean', variant.learnsThreshold ? tf.mean(params.threshold) : tf.scalar(live.threshold));
+      this.guidance.forEach((g, i) => {
+        const y = fRows === B ? labels[i] : tf.reshape(tf.tile(tf.reshape(labels[i], [B, 1]), [1, fRows / B]), [fRows]) as tf.Tensor1D;
+        const s = guidanceStats(p.f, g.target.latent, y);
+        put(`guidance_${g.target.id}_loss`, guidanceTerms[i]);
+        put(`guidance_${g.target.id}_pos`, s.meanPos);
+        put(`guidance_${g.target.id}_neg`, s.meanNeg);
+      });
+      for (const [name, t] of Object.entries(p.diagnostics ?? {})) put(name, t);
+      kept.forEach((t) => t.dispose());
+      return { stats, fRows };
+    });
+    this.fRowsSinceLog += out.fRows;
+    return out.stats;
+  }
+
+  private async logStep(stats: Record<string, tf.Tensor>): Promise<void> {
+    const names = Object.keys(stats);
+    const tensors = Object.values(stats);
+    const denseT = tf.tidy(() => tf.mean(tf.greater(this.firedSinceLog, DENSE_FRACTION * Math.max(1, this.fRowsSinceLog)).toFloat()));
+    const flat = tf.tidy(() => tf.concat([...tensors.map((t) => tf.reshape(t, [-1])), tf.reshape(denseT, [1])]));
+    const sizes = tensors.map((t) => t.size);
+    tensors.forEach((t) => t.dispose());
+    denseT.dispose();
+    const all = await flat.data();
+    flat.dispose();
+    tf.tidy(() => this.firedSinceLog.assign(tf.zerosLike(this.firedSinceLog)));
+    this.fRowsSinceLog = 0;
+    const s: Record<string, number> = {};
+    let offset = 0;
+    names.forEach((name, i) => {
+      if (sizes[i] === 1) s[name] = all[offset];
+      else for (let j = 0; j < sizes[i]; j++) s[`${name}_${j}`] = all[offset + j];
+      offset += sizes[i];
+    });
+    const dense = all[offset];
     const t = now();
     const tokens = (this.step - this.lastLogStep) * this.cfg.batch_size;
     const tokensPerS = tokens / Math.max(1e-9, (t - this.lastLogTime) / 1000);
     this.lastLogTime = t;
     this.lastLogStep = this.step;
+    const stepLive = this.stepLive();
+    const { total_loss, recon_loss, sparsity_loss, aux_loss, guidance_loss, l0, err, xsq, centered, dead, threshold_mean, ...extra } = s;
     const row: MetricRow = {
       step: this.step,
-      total_loss: s[S_TOTAL],
-      recon_loss: s[S_RECON],
-      sparsity_loss: s[S_SPARSITY],
-      sparsity_l0: s[S_L0] / this.cfg.d_sae,
-      aux_loss: s[S_AUX],
-      l0: s[S_L0],
-      nmse: s[S_ERR] / s[S_XSQ],
-      fve: 1 - s[S_ERR] / s[S_CENTERED],
-      dead_fraction: s[S_DEAD] / this.cfg.d_sae,
-      lr: this.live.lr,
+      total_loss,
+      recon_loss,
+      sparsity_loss,
+      sparsity_l0: l0 / this.cfg.d_sae,
+      aux_loss,
+      guidance_loss,
+      l0,
+      nmse: err / xsq,
+      fve: 1 - err / centered,
+      dead_fraction: dead / this.cfg.d_sae,
+      dense_fraction: dense,
+      lr: stepLive.lr,
       lambda: this.live.lambda,
+      lambda_effective: stepLive.lambda,
+      target_l0: this.live.targetL0,
       k: this.live.k,
       bandwidth: this.live.bandwidth,
       threshold: this.live.threshold,
-      threshold_mean: s[S_THETA],
+      threshold_mean,
       tokens_per_s: tokensPerS,
       elapsed_s: (t - this.startTime) / 1000,
+      ...extra,
     };
     this.rows.push(row);
     if (!Number.isFinite(row.total_loss)) {
       throw new DivergenceError(this.step, `the total loss is ${row.total_loss}`);
     }
+    if (this.controllerOn) {
+      const frac = row.sparsity_l0;
+      this.l0Ema = this.l0Ema === null ? frac : 0.7 * this.l0Ema + 0.3 * frac;
+      this.live = { ...this.live, lambda: this.controller.update(this.live.lambda, this.l0Ema, this.live.targetL0) };
+    }
+  }
+
+  /** Work due every N steps: validation (AUROC, early stopping), resampling, checkpoints. */
+  private async periodic(): Promise<void> {
+    const { cfg, step } = this;
+    const last = step === cfg.steps;
+    const wantsValidation = this.guidance.length > 0 || cfg.early_stopping_patience > 0;
+    if (wantsValidation && (step - this.lastValStep >= cfg.val_every || last)) {
+      this.lastValStep = step;
+      await this.validate();
+    }
+    if (cfg.resample_dead_every > 0 && this.variant.resampleDead && step % cfg.resample_dead_every === 0 && !last) {
+      await this.resampleDead();
+    }
+    if (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every === 0) {
+      this.checkpoints.push({ step, tensors: await this.exportTensors() });
+    }
+  }
+
+  /** Validation loss (early stopping) and guidance AUROC, attached to the latest logged row. */
+  private async validate(): Promise<void> {
+    const { data } = this;
+    if (data.valRows === 0) return;
+    const n = Math.min(data.valRows, MAX_VALIDATION_ROWS);
+    const width = data.dIn * data.nLayers;
+    const live = this.live;
+    let lossSum = 0;
+    const cols = this.guidance.map(() => new Float32Array(n));
+    const chunk = Math.max(1, Math.min(this.cfg.batch_size, 4096));
+    for (let start = 0; start < n; start += chunk) {
+      const m = Math.min(chunk, n - start);
+      const out = tf.tidy(() => {
+        const x = tf.tensor2d(data.val.subarray(start * width, (start + m) * width), [m, width]);
+        const parts = this.variant.loss(this.params, x, live, { deadMask: tf.zeros([this.cfg.d_sae]) as tf.Tensor1D, step: this.step, seed: this.cfg.seed });
+        const r = this.reconstruct(x, live);
+        const perRow = r.f.shape[0] / m;
+        const columns = this.guidance.map((g) => tf.max(tf.reshape(tf.slice(r.f, [0, g.target.latent], [-1, 1]), [m, perRow]), 1));
+        return [tf.mul(parts.total, m), ...columns];
+      });
+      const values = await Promise.all(out.map((t) => t.data()));
+      out.forEach((t) => t.dispose());
+      lossSum += values[0][0];
+      cols.forEach((c, i) => c.set(values[i + 1], start));
+    }
+    const valLoss = lossSum / n;
+    const row = this.rows[this.rows.length - 1];
+    if (row && row.step === this.step) {
+      row.val_loss = valLoss;
+      this.guidance.forEach((g, i) => {
+        const labels = Float32Array.from({ length: n }, (_, r) => g.labels[data.valIds ? data.valIds[r] : r]);
+        row[`guidance_${g.target.id}_auroc`] = auroc(cols[i], labels);
+      });
+    }
+    if (this.cfg.early_stopping_patience > 0) {
+      // While the controller is still moving λ, validation losses of different steps weigh sparsity
+      // differently and cannot be compared: early stopping starts counting once L0 is on target.
+      const row = this.rows[this.rows.length - 1];
+      const onTarget = !this.controllerOn || (row !== undefined && Math.abs(row.sparsity_l0 - this.live.targetL0) < L0_TARGET_TOLERANCE);
+      if (onTarget) this.earlyStopping(valLoss);
+      else this.earlyStopper = new EarlyStopper(this.cfg.early_stopping_patience);
+    }
+  }
+
+  private earlyStopping(valLoss: number): void {
+    const verdict = this.earlyStopper.update(valLoss);
+    if (verdict === 'improved' || !this.bestVal) {
+      if (this.bestVal) Object.values(this.bestVal.params).forEach((t) => t.dispose());
+      const params: Record<string, tf.Tensor> = {};
+      for (const [name, v] of Object.entries(this.params)) params[name] = tf.clone(v);
+      this.bestVal = { loss: valLoss, step: this.step, params };
+      return;
+    }
+    if (verdict === 'wait') return;
+    for (const [name, t] of Object.entries(this.bestVal.params)) this.params[name].assign(t);
+    this.earlyStoppedAt = this.bestVal.step;
+    this.events.push({ step: this.step, changes: {}, note: `early stopping: the validation loss has not improved for ${this.cfg.early_stopping_patience} validations; kept the weights of step ${this.bestVal.step}` });
+  }
+
+  /**
+   * Re-initialise latents that are dead now: each takes the direction (x − b_dec) of a training row
+   * drawn with probability ∝ its squared reconstruction error, and its optimiser moments restart.
+   */
+  private async resampleDead(): Promise<void> {
+    const deadArr = await tf.tidy(() => tf.greaterEqual(this.tokensSinceFired, this.cfg.dead_tokens_window)).data();
+    const dead: number[] = [];
+    deadArr.forEach((v, i) => { if (v) dead.push(i); });
+    if (dead.length === 0) return;
+    const { data } = this;
+    const width = data.dIn * data.nLayers;
+    const n = Math.min(data.trainRows, 4096);
+    const rowIds = Array.from({ length: n }, () => this.rng.int(data.trainRows));
+    const xs = new Float32Array(n * width);
+    rowIds.forEach((r, i) => xs.set(data.train.subarray(r * width, (r + 1) * width), i * width));
+    const errT = tf.tidy(() => {
+      const x = tf.tensor2d(xs, [n, width]);
+      const r = this.reconstruct(x, this.live);
+      return tf.sum(tf.squaredDifference(r.target, r.xHat), 1);
+    });
+    const err = await errT.data();
+    errT.dispose();
+    const bDec = await this.params.b_dec.data();
+    const weights = Array.from(err, (e) => e * e);
+    const total = weights.reduce((a, b) => a + b, 0);
+    const directions = new Float32Array(dead.length * width);
+    dead.forEach((_, i) => {
+      let u = this.rng.next() * total, pick = 0;
+      while (pick < n - 1 && u >= weights[pick]) { u -= weights[pick]; pick += 1; }
+      for (let j = 0; j < width; j++) directions[i * width + j] = xs[pick * width + j] - (bDec.length === width ? bDec[j] : 0);
+    });
+    this.variant.resampleDead?.(this.params, dead, directions);
+    this.adam.resetLatents(dead, this.cfg.d_sae);
+    tf.tidy(() => {
+      const mask = tf.tensor1d(Float32Array.from(deadArr, (v) => (v ? 0 : 1)));
+      this.tokensSinceFired.assign(tf.mul(this.tokensSinceFired, mask));
+    });
+    this.resampled.push({ step: this.step, latents: dead.length });
+    this.events.push({ step: this.step, changes: {}, note: `resampled ${dead.length} dead latent(s)` });
+  }
+
+  private reconstruct(x: tf.Tensor2D, live: LiveParams): Reconstruction {
+    if (this.variant.reconstruct) return this.variant.reconstruct(this.params, x, live);
+    const f = this.variant.encode(this.params, x, live);
+    return { f, xHat: this.variant.decode(this.params, f), target: x };
   }
 
   /** Metrics on the validation split (or, with no validation rows, on the train split). */
   async evaluate(): Promise<EvalDetails> {
+    // Targets set after the last step still get their validation numbers.
+    if (this.pendingGuidance) this.applyPending();
     const useVal = this.data.valRows > 0;
     const data = useVal ? this.data.val : this.data.train;
     const rows = useVal ? this.data.valRows : this.data.trainRows;
-    const d = this.data.dIn;
+    const ids = useVal ? this.data.valIds : this.data.trainIds;
+    const width = this.data.dIn * this.data.nLayers;
     const dSae = this.cfg.d_sae;
-    const sums: ReconstructionSums = { rows, errSq: 0, xSq: 0, centeredSq: centeredSumOfSquares(data, rows, d), relErrSum: 0 };
+    const sums: ReconstructionSums = { rows, errSq: 0, xSq: 0, centeredSq: 0, relErrSum: 0 };
+    let targetWidth = 0;
+    let colSum = new Float64Array(0);
     const fired = new Float64Array(dSae);
     let activeTotal = 0;
+    let fRowsTotal = 0;
+    const guidanceCols = this.guidance.map(() => new Float32Array(rows));
     const chunk = Math.max(1, Math.min(this.cfg.batch_size, 4096));
     for (let start = 0; start < rows; start += chunk) {
       const n = Math.min(chunk, rows - start);
       const out = tf.tidy(() => {
-        const x = tf.tensor2d(data.subarray(start * d, (start + n) * d), [n, d]);
-        const f = this.variant.encode(this.params, x, this.live);
-        const xHat = this.variant.decode(this.params, f);
-        const rowErr = tf.sum(tf.squaredDifference(x, xHat), 1);
-        const rowSq = tf.sum(tf.square(x), 1);
-        const active = tf.greater(f, 0).toFloat();
-        return [rowErr, rowSq, tf.sum(active, 0)] as const;
+        const x = tf.tensor2d(data.subarray(start * width, (start + n) * width), [n, width]);
+        const r = this.reconstruct(x, this.live);
+        const perRow = r.f.shape[0] / n;
+        return [
+          tf.sum(tf.squaredDifference(r.target, r.xHat), 1),
+          tf.sum(tf.square(r.target), 1),
+          tf.sum(r.target, 0),
+          tf.sum(tf.greater(r.f, 0).toFloat(), 0),
+          tf.scalar(r.f.shape[0]),
+          ...this.guidance.map((g) => tf.max(tf.reshape(tf.slice(r.f, [0, g.target.latent], [-1, 1]), [n, perRow]), 1)),
+        ];
       });
-      const [rowErr, rowSq, firedCount] = await Promise.all(out.map((t) => t.data()));
+      const [rowErr, rowSq, targetSum, firedCount, fRows, ...cols] = await Promise.all(out.map((t) => t.data()));
       out.forEach((t) => t.dispose());
+      if (colSum.length === 0) { targetWidth = targetSum.length; colSum = new Float64Array(targetWidth); }
+      for (let j = 0; j < targetWidth; j++) colSum[j] += targetSum[j];
       for (let i = 0; i < n; i++) {
         sums.errSq += rowErr[i];
         sums.xSq += rowSq[i];
         sums.relErrSum += rowSq[i] > 0 ? rowErr[i] / rowSq[i] : 0;
       }
       for (let j = 0; j < dSae; j++) { fired[j] += firedCount[j]; activeTotal += firedCount[j]; }
+      fRowsTotal += fRows[0];
+      cols.forEach((c, i) => guidanceCols[i].set(c, start));
     }
+    // Σ||t − t̄||² = Σ||t||² − n·||t̄||²
+    let meanSq = 0;
+    for (let j = 0; j < targetWidth; j++) meanSq += (colSum[j] / rows) ** 2;
+    sums.centeredSq = sums.xSq - rows * meanSq;
     let dead = 0;
     for (let j = 0; j < dSae; j++) if (fired[j] === 0) dead += 1;
-    const l0 = activeTotal / rows;
+    const l0 = activeTotal / fRowsTotal;
     const metrics: EvalMetrics = {
       nmse: nmse(sums),
       fve: fve(sums),
@@ -252,19 +586,30 @@ export class Trainer {
       tokens_per_s: this.activeSeconds > 0 ? (this.step * this.cfg.batch_size) / this.activeSeconds : 0,
       backend: this.backend,
     };
-    const gt = this.data.groundTruth;
-    if (gt) {
-      const wDec = (await this.params.W_dec.data()) as Float32Array;
-      metrics.feature_recovery = featureRecovery(gt.dictionary, gt.nFeatures, wDec, dSae, d);
+    if (this.guidance.length) {
+      metrics.guidance = this.guidance.map((g, i): GuidanceEval => {
+        const labels = Float32Array.from({ length: rows }, (_, r) => g.labels[ids ? ids[r] : r]);
+        let pos = 0, neg = 0, nPos = 0, nNeg = 0;
+        guidanceCols[i].forEach((v, r) => { if (labels[r] > 0.5) { pos += v; nPos++; } else { neg += v; nNeg++; } });
+        return { id: g.target.id, latent: g.target.latent, auroc: auroc(guidanceCols[i], labels), mean_pos: nPos ? pos / nPos : 0, mean_neg: nNeg ? neg / nNeg : 0 };
+      });
     }
-    return { metrics, firingFraction: Float32Array.from(fired, (c) => c / rows) };
+    if (this.earlyStoppedAt !== null) metrics.early_stopped_at = this.earlyStoppedAt;
+    const gt = this.data.groundTruth;
+    if (gt && this.variant.decoderRowsInInputSpace !== false && this.params.W_dec?.shape.length === 2 && this.params.W_dec.shape[1] === this.data.dIn) {
+      const wDec = (await this.params.W_dec.data()) as Float32Array;
+      metrics.feature_recovery = featureRecovery(gt.dictionary, gt.nFeatures, wDec, dSae, this.data.dIn);
+    }
+    return { metrics, firingFraction: Float32Array.from(fired, (c) => c / fRowsTotal) };
   }
 
   /** The variant's export tensors read back to plain arrays, SAELens names and shapes. */
   async exportTensors(): Promise<Record<string, { shape: number[]; data: Float32Array }>> {
     const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+    const paramSet = new Set<tf.Tensor>(Object.values(this.params));
     for (const [name, t] of Object.entries(this.variant.exportTensors(this.params))) {
       out[name] = { shape: t.shape.slice(), data: Float32Array.from(await t.data()) };
+      if (!paramSet.has(t)) t.dispose();
     }
     return out;
   }
@@ -275,14 +620,21 @@ export class Trainer {
    */
   loadTensors(tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
     const expected = this.variant.exportTensors(this.params);
-    for (const [name, target] of Object.entries(expected)) {
-      const src = tensors[name];
-      if (!src) throw new Error(`the saved SAE has no tensor "${name}", which a ${this.cfg.architecture} SAE needs.`);
-      if (src.shape.join(',') !== target.shape.join(',')) {
-        throw new Error(`tensor "${name}" has shape [${src.shape}] but this ${this.cfg.architecture} SAE needs [${target.shape}].`);
+    const paramSet = new Set<tf.Tensor>(Object.values(this.params));
+    try {
+      for (const [name, target] of Object.entries(expected)) {
+        const src = tensors[name];
+        if (!src) throw new Error(`the saved SAE has no tensor "${name}", which a ${this.cfg.architecture} SAE needs.`);
+        if (src.shape.join(',') !== target.shape.join(',')) {
+          throw new Error(`tensor "${name}" has shape [${src.shape}] but this ${this.cfg.architecture} SAE needs [${target.shape}].`);
+        }
+        const param = this.params[name];
+        if (param) tf.tidy(() => param.assign(tf.tensor(src.data, param.shape)));
       }
-      tf.tidy(() => (this.params[name] as tf.Variable).assign(tf.tensor(src.data, src.shape)));
+    } finally {
+      for (const t of Object.values(expected)) if (!paramSet.has(t)) t.dispose();
     }
+    this.variant.loadState?.(tensors);
     // A JumpReLU's threshold slider starts at the loaded thresholds' mean.
     if (this.variant.learnsThreshold && tensors.threshold) {
       const th = tensors.threshold.data;
@@ -298,8 +650,36 @@ export class Trainer {
   dispose(): void {
     for (const v of Object.values(this.params)) v.dispose();
     this.adam.dispose();
+    this.variant.dispose?.();
     this.tokensSinceFired.dispose();
+    this.firedSinceLog.dispose();
+    if (this.bestVal) Object.values(this.bestVal.params).forEach((t) => t.dispose());
   }
+}
+
+/** Patience-based early stopping on a loss that should fall (seed 004). */
+export class EarlyStopper {
+  private best = Infinity;
+  private bad = 0;
+  constructor(private readonly patience: number) {}
+  /** `improved` (a new best), `wait`, or `stop` once `patience` checks in a row did not improve. */
+  update(loss: number): 'improved' | 'wait' | 'stop' {
+    if (loss < this.best) { this.best = loss; this.bad = 0; return 'improved'; }
+    this.bad += 1;
+    return this.patience > 0 && this.bad >= this.patience ? 'stop' : 'wait';
+  }
+}
+
+/** Scale all gradients by min(1, maxNorm / global norm), on the device. */
+export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): Record<string, tf.Tensor> {
+  const list = Object.values(grads);
+  if (list.length === 0) return grads;
+  const sq = list.map((g) => tf.sum(tf.square(g)));
+  const norm = tf.sqrt(tf.addN(sq));
+  const scale = tf.minimum(tf.div(maxNorm, tf.maximum(norm, 1e-12)), 1);
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, g] of Object.entries(grads)) out[name] = tf.mul(g, scale);
+  return out;
 }
 
 function now(): number {

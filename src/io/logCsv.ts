@@ -4,8 +4,12 @@ import type { MetricRow } from '../worker/protocol';
 const FIRST: (keyof MetricRow)[] = ['step', 'total_loss', 'recon_loss', 'sparsity_loss', 'sparsity_l0'];
 
 export function metricRowsToCsv(rows: MetricRow[]): string {
-  const rest = rows.length ? (Object.keys(rows[0]) as (keyof MetricRow)[]).filter((k) => !FIRST.includes(k)) : [];
-  const columns = [...FIRST, ...rest];
+  // Columns in order of first appearance over all rows: guidance targets or validation columns may
+  // start part-way through a run; rows without them get empty cells.
+  const seen = new Set<string>(FIRST as string[]);
+  const rest: string[] = [];
+  for (const r of rows) for (const k of Object.keys(r)) if (!seen.has(k)) { seen.add(k); rest.push(k); }
+  const columns = [...(FIRST as string[]), ...rest];
   const lines = [columns.join(',')];
   for (const r of rows) lines.push(columns.map((c) => (Number.isFinite(r[c]) ? String(r[c]) : '')).join(','));
   return lines.join('\n') + '\n';

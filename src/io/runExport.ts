@@ -2,6 +2,7 @@
 // (sae_weights.safetensors, cfg.json, sparsity.safetensors), the training log CSV and the run
 // config JSON that reproduces the run. Shared by the worker and the CLI.
 import type { SaeConfig } from '../engine/config';
+import { foldDatasetNorm, type Normalization } from '../engine/normalize';
 import type { MetricRow } from '../worker/protocol';
 import { metricRowsToCsv } from './logCsv';
 import { buildSaeLensCfg, buildSaeLensExport } from './saelens';
@@ -17,18 +18,37 @@ export interface RunExportInput {
   firingFraction?: Float32Array;
   /** Name of the activation file the run trained on. */
   datasetName: string;
+  /** The input normalisation the run trained with (default none). */
+  normalization?: Normalization;
+}
+
+/**
+ * How the export undoes the input normalisation: per_token is SAELens's own `layer_norm`;
+ * a single dataset_norm scale is folded into the affine weights; anything else (several layers'
+ * scales, a layout that cannot fold) is recorded for our own loader and documented.
+ */
+function exportNormalization(input: RunExportInput): { tensors: RunExportInput['tensors']; normalize: string; metadata: Record<string, unknown> } {
+  const n = input.normalization ?? { mode: 'none' };
+  if (n.mode === 'none') return { tensors: input.tensors, normalize: 'none', metadata: {} };
+  if (n.mode === 'per_token') return { tensors: input.tensors, normalize: 'layer_norm', metadata: { workbench_normalize: 'per_token' } };
+  const tensors = { ...input.tensors };
+  if (n.scale.length === 1 && foldDatasetNorm(tensors, n.scale[0])) {
+    return { tensors, normalize: 'none', metadata: { workbench_normalize: 'dataset_norm', dataset_norm_scale_folded: n.scale[0] } };
+  }
+  return { tensors: input.tensors, normalize: 'none', metadata: { workbench_normalize: 'dataset_norm', dataset_norm_scale: n.scale } };
 }
 
 export function buildRunExport(input: RunExportInput): Record<string, Uint8Array> {
   const { architecture, ...extra } = input.saelens;
+  const norm = exportNormalization(input);
   const cfg = buildSaeLensCfg({
     architecture,
     d_in: input.dIn,
     d_sae: input.config.d_sae,
-    extra,
-    metadata: { trained_with: 'sae-workbench', dataset: input.datasetName, workbench_architecture: input.config.architecture },
+    extra: { ...extra, normalize_activations: norm.normalize },
+    metadata: { trained_with: 'sae-workbench', dataset: input.datasetName, workbench_architecture: input.config.architecture, ...norm.metadata },
   });
-  const files = buildSaeLensExport({ tensors: input.tensors, cfg, firingFraction: input.firingFraction });
+  const files = buildSaeLensExport({ tensors: norm.tensors, cfg, firingFraction: input.firingFraction });
   const enc = new TextEncoder();
   files['log.csv'] = enc.encode(metricRowsToCsv(input.rows));
   files['run_config.json'] = enc.encode(JSON.stringify(input.config, null, 2) + '\n');

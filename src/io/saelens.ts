@@ -34,7 +34,13 @@ export function buildSaeLensCfg(o: SaeLensCfgOptions): Record<string, unknown> {
   };
 }
 
-function checkShapes(tensors: Record<string, F32Tensor>, dIn: number, dSae: number): void {
+/** Architectures whose tensors follow SAELens's affine layout (W_enc [d_in, d_sae], …). */
+const AFFINE_LAYOUT = new Set(['standard', 'topk', 'jumprelu', 'gated', 'batchtopk', 'randomk', 'routesae']);
+
+function checkShapes(tensors: Record<string, F32Tensor>, dIn: number, dSae: number, architecture: unknown): void {
+  if (Object.keys(tensors).length === 0) throw new Error('an SAE export needs at least one tensor.');
+  // Our own multi-layer and 2-layer architectures have other shapes (documented in the README).
+  if (!AFFINE_LAYOUT.has(String(architecture))) return;
   const expected: Record<string, number[]> = { W_enc: [dIn, dSae], W_dec: [dSae, dIn], b_enc: [dSae], b_dec: [dIn], threshold: [dSae] };
   for (const [name, shape] of Object.entries(expected)) {
     const t = tensors[name];
@@ -46,7 +52,7 @@ function checkShapes(tensors: Record<string, F32Tensor>, dIn: number, dSae: numb
 export function buildSaeLensExport(input: { tensors: Record<string, F32Tensor>; cfg: Record<string, unknown>; firingFraction?: Float32Array }): Record<string, Uint8Array> {
   const dIn = Number(input.cfg.d_in);
   const dSae = Number(input.cfg.d_sae);
-  checkShapes(input.tensors, dIn, dSae);
+  checkShapes(input.tensors, dIn, dSae, input.cfg.architecture);
   const files: Record<string, Uint8Array> = {
     'sae_weights.safetensors': writeSafetensors(input.tensors),
     'cfg.json': new TextEncoder().encode(JSON.stringify(input.cfg, null, 2) + '\n'),
@@ -74,6 +80,6 @@ export function readSaeLensExport(files: Record<string, ArrayBuffer>): { cfg: Re
     throw new Error('cfg.json is not valid JSON.');
   }
   const { tensors } = readSafetensors(weights, 'sae_weights.safetensors');
-  checkShapes(tensors, Number(cfg.d_in), Number(cfg.d_sae));
+  checkShapes(tensors, Number(cfg.d_in), Number(cfg.d_sae), cfg.architecture);
   return { cfg, tensors };
 }

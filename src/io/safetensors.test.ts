@@ -99,10 +99,10 @@ describe('training log CSV', () => {
   it('puts the seed notebook columns first and round-trips values', () => {
     const row = (step: number): MetricRow => ({
       step, total_loss: 2.5, recon_loss: 2, sparsity_loss: 0.5, sparsity_l0: 0.05, aux_loss: 0, l0: 3.2, nmse: 0.1, fve: 0.9,
-      dead_fraction: 0, lr: 1e-3, lambda: 0.1, k: 0, bandwidth: 0.05, threshold: 0.05, threshold_mean: 0.06, tokens_per_s: 1000, elapsed_s: step / 10,
+      dead_fraction: 0, dense_fraction: 0, guidance_loss: 0, lr: 1e-3, lambda: 0.1, lambda_effective: 0.1, target_l0: 0.05, k: 0, bandwidth: 0.05, threshold: 0.05, threshold_mean: 0.06, tokens_per_s: 1000, elapsed_s: step / 10,
     });
     const csv = metricRowsToCsv([row(10), { ...row(20), total_loss: NaN }]);
-    expect(csv.split('\n')[0]).toBe('step,total_loss,recon_loss,sparsity_loss,sparsity_l0,aux_loss,l0,nmse,fve,dead_fraction,lr,lambda,k,bandwidth,threshold,threshold_mean,tokens_per_s,elapsed_s');
+    expect(csv.split('\n')[0]).toBe('step,total_loss,recon_loss,sparsity_loss,sparsity_l0,aux_loss,l0,nmse,fve,dead_fraction,dense_fraction,guidance_loss,lr,lambda,lambda_effective,target_l0,k,bandwidth,threshold,threshold_mean,tokens_per_s,elapsed_s');
     const parsed = parseCsvLog(csv);
     expect(parsed.step).toEqual([10, 20]);
     expect(parsed.lr).toEqual([0.001, 0.001]);

@@ -1,7 +1,11 @@
-// Application state in zustand slices: data, config (the form), run (progress, live values,
-// results), ui (messages). Metric rows are in metricsBuffer, not here.
+// Application state in zustand slices: data, config (the form and the guidance targets), run
+// (progress, live values, results), ui (messages). Metric rows are in metricsBuffer, not here.
 import { create } from 'zustand';
-import type { Architecture, LiveParams, SaeConfig } from '../engine/config';
+import {
+  MULTI_LAYER, SPARSITY_KIND, resolveConfig,
+  type Architecture, type ClassicConfig, type ConfigInput, type GuidanceTarget, type LabelSource, type LiveParams,
+  type Normalize, type SaeConfig, type SparsityMode,
+} from '../engine/config';
 import type { BackendName, DatasetInfo, EvalMetrics, RunState } from '../worker/protocol';
 
 export interface ModelForm {
@@ -10,13 +14,63 @@ export interface ModelForm {
   batch_size: number;
   steps: number;
   lr: number;
+  seed: number;
+  normalize: Normalize;
+  sparsity_mode: SparsityMode;
+  /** Target L0 in percent of d_sae (the config's target_l0 × 100). */
+  target_l0_percent: number;
+  /** λ of each penalty family (relu, gated and crosscoder share l1_coefficient). */
   l1_coefficient: number;
-  k: number;
   l0_coefficient: number;
+  sparsity_coefficient: number;
+  k: number;
   bandwidth: number;
   init_threshold: number;
+  /** Inference threshold of the non-jumprelu variants. */
   threshold: number;
-  seed: number;
+  // classic
+  hidden_dim: number | null;
+  sparsity_type: ClassicConfig['sparsity_type'];
+  kl_target: number;
+  tied_weights: boolean;
+  // matryoshka: comma-separated ascending sizes ending at d_sae; empty = the default nesting
+  matryoshka_prefixes: string;
+  // routesae
+  routing: 'hard' | 'soft';
+  aggregation: 'sum' | 'mean';
+  // layers of [L, N, d] files; null = the config's default
+  layer: number | null;
+  layer_start: number | null;
+  layer_end: number | null;
+  // advanced
+  lr_warmup_steps: number;
+  lr_decay_steps: number;
+  lambda_warmup_steps: number;
+  grad_clip_norm: number;
+  checkpoint_every: number;
+  resample_dead_every: number;
+  val_every: number;
+  /** null = the variant's default (10 validations for classic, off for the others). */
+  early_stopping_patience: number | null;
+}
+
+/** A guidance target as edited in the form; `toTarget` turns it into the config's shape. */
+export interface GuidanceDraft {
+  id: string;
+  latent: number;
+  method: 'mse' | 'contrastive';
+  beta: number;
+  margin: number;
+  source: 'file' | 'piece' | 'regex';
+  file: string;
+  piece: string;
+  pattern: string;
+}
+
+export interface LabelsPreview {
+  pending: boolean;
+  text?: string;
+  error?: string;
 }
 
 export interface Notice {
@@ -44,6 +98,16 @@ interface RunSlice {
   log: string[];
   exported: Record<string, ArrayBuffer> | null;
   exporting: boolean;
+  /** Steps at which the worker keeps a copy of the weights. */
+  checkpoints: number[];
+  checkpointExporting: number | null;
+}
+
+interface GuidanceSlice {
+  guidance: GuidanceDraft[];
+  /** Next id number: ids are never reused within a session. */
+  nextGuidanceId: number;
+  previews: Record<string, LabelsPreview>;
 }
 
 interface UiSlice {
@@ -52,7 +116,7 @@ interface UiSlice {
   dragging: boolean;
 }
 
-export type AppState = DataSlice & RunSlice & UiSlice & { form: ModelForm };
+export type AppState = DataSlice & RunSlice & GuidanceSlice & UiSlice & { form: ModelForm };
 
 export const DEFAULT_FORM: ModelForm = {
   architecture: 'topk',
@@ -60,13 +124,35 @@ export const DEFAULT_FORM: ModelForm = {
   batch_size: 512,
   steps: 1000,
   lr: 1e-3,
+  seed: 0,
+  normalize: 'none',
+  sparsity_mode: 'target_l0',
+  target_l0_percent: 5,
   l1_coefficient: 1,
-  k: 16,
   l0_coefficient: 0.1,
+  sparsity_coefficient: 0.1,
+  k: 16,
   bandwidth: 0.05,
   init_threshold: 0.05,
   threshold: 0,
-  seed: 0,
+  hidden_dim: null,
+  sparsity_type: 'l1',
+  kl_target: 0.05,
+  tied_weights: false,
+  matryoshka_prefixes: '',
+  routing: 'hard',
+  aggregation: 'sum',
+  layer: null,
+  layer_start: null,
+  layer_end: null,
+  lr_warmup_steps: 0,
+  lr_decay_steps: 0,
+  lambda_warmup_steps: 0,
+  grad_clip_norm: 1,
+  checkpoint_every: 0,
+  resample_dead_every: 0,
+  val_every: 100,
+  early_stopping_patience: null,
 };
 
 export const useStore = create<AppState>(() => ({
@@ -74,6 +160,9 @@ export const useStore = create<AppState>(() => ({
   dataLoading: null,
   dataError: null,
   form: DEFAULT_FORM,
+  guidance: [],
+  nextGuidanceId: 0,
+  previews: {},
   runId: null,
   runState: 'idle',
   step: 0,
@@ -87,6 +176,8 @@ export const useStore = create<AppState>(() => ({
   log: [],
   exported: null,
   exporting: false,
+  checkpoints: [],
+  checkpointExporting: null,
   backend: null,
   skipped: {},
   dragging: false,
@@ -95,12 +186,176 @@ export const useStore = create<AppState>(() => ({
 export const setForm = (patch: Partial<ModelForm>) => useStore.setState((s) => ({ form: { ...s.form, ...patch } }));
 export const appendLog = (line: string) => useStore.setState((s) => ({ log: [...s.log.slice(-199), line] }));
 
-/** The config JSON sent to the worker: only the keys that matter for the chosen variant. */
-export function configFromForm(f: ModelForm): Record<string, unknown> {
-  const common = { architecture: f.architecture, d_sae: f.d_sae, batch_size: f.batch_size, steps: f.steps, lr: f.lr, seed: f.seed };
-  switch (f.architecture) {
-    case 'relu': return { ...common, l1_coefficient: f.l1_coefficient, threshold: f.threshold };
-    case 'topk': return { ...common, k: f.k, threshold: f.threshold };
-    case 'jumprelu': return { ...common, l0_coefficient: f.l0_coefficient, bandwidth: f.bandwidth, init_threshold: f.init_threshold };
+export const isMultiLayer = (a: Architecture) => MULTI_LAYER.includes(a);
+export const isPenalty = (a: Architecture) => SPARSITY_KIND[a] === 'penalty';
+
+/** The form key holding λ for a variant (mirrors lambdaKey of config.ts, which needs a config). */
+export function formLambdaKey(a: Architecture): 'l1_coefficient' | 'l0_coefficient' | 'sparsity_coefficient' | null {
+  switch (a) {
+    case 'relu': case 'gated': case 'crosscoder': return 'l1_coefficient';
+    case 'jumprelu': return 'l0_coefficient';
+    case 'classic': return 'sparsity_coefficient';
+    default: return null;
+  }
+}
+
+// ---- guidance targets ---------------------------------------------------------------------------
+
+export function labelSource(d: GuidanceDraft): LabelSource {
+  switch (d.source) {
+    case 'file': return { kind: 'file', name: d.file };
+    case 'piece': return { kind: 'piece', piece: d.piece };
+    case 'regex': return { kind: 'regex', pattern: d.pattern };
+  }
+}
+
+export function toTarget(d: GuidanceDraft): GuidanceTarget {
+  return { id: d.id, latent: d.latent, method: d.method, beta: d.beta, margin: d.margin, labels: labelSource(d) };
+}
+
+/** Why a target cannot be used with the loaded data, or null when it can. */
+export function guidanceProblem(d: GuidanceDraft, dataset: DatasetInfo | null, dSae: number): string | null {
+  if (!Number.isInteger(d.latent) || d.latent < 0 || d.latent >= dSae) return `latent must be an integer in 0 … ${dSae - 1}`;
+  if (d.source === 'file') {
+    if (!d.file) return 'choose a labels file (drop a .csv, .jsonl or 1-D .npy of labels first)';
+    if (!dataset?.labels.some((l) => l.name === d.file)) return `labels file ${d.file} is not loaded`;
+    return null;
+  }
+  if (!dataset?.tokens || !dataset.vocab) return 'token rules need the token ids (.npy of ints) and the vocab (.json)';
+  if (d.source === 'piece' && !d.piece) return 'type the token piece';
+  if (d.source === 'regex') {
+    if (!d.pattern) return 'type a regular expression';
+    try { new RegExp(d.pattern); } catch (e) { return `bad regular expression: ${e instanceof Error ? e.message : String(e)}`; }
+  }
+  return null;
+}
+
+export function addGuidanceTarget(): string {
+  const s = useStore.getState();
+  const id = `g${s.nextGuidanceId}`;
+  const ds = s.dataset;
+  const tokenRules = Boolean(ds?.tokens && ds.vocab);
+  const file = ds?.labels[0]?.name ?? '';
+  const draft: GuidanceDraft = {
+    id,
+    latent: Math.min(s.guidance.length, Math.max(0, s.form.d_sae - 1)),
+    method: 'contrastive',
+    beta: 1,
+    margin: 1,
+    source: file && !tokenRules ? 'file' : tokenRules ? 'regex' : 'file',
+    file,
+    piece: '',
+    pattern: '',
+  };
+  useStore.setState({ guidance: [...s.guidance, draft], nextGuidanceId: s.nextGuidanceId + 1 });
+  return id;
+}
+
+export function updateGuidanceTarget(id: string, patch: Partial<GuidanceDraft>) {
+  useStore.setState((s) => {
+    const { [id]: _dropped, ...previews } = s.previews;
+    const labelsChanged = 'source' in patch || 'file' in patch || 'piece' in patch || 'pattern' in patch;
+    return {
+      guidance: s.guidance.map((g) => (g.id === id ? { ...g, ...patch } : g)),
+      previews: labelsChanged ? previews : s.previews,
+    };
+  });
+}
+
+export function removeGuidanceTarget(id: string) {
+  useStore.setState((s) => ({ guidance: s.guidance.filter((g) => g.id !== id) }));
+}
+
+// ---- config -------------------------------------------------------------------------------------
+
+function parsePrefixes(text: string): number[] | string {
+  const parts = text.split(/[,\s]+/).filter(Boolean);
+  const values = parts.map(Number);
+  if (values.some((v) => !Number.isInteger(v) || v < 1)) return text; // resolveConfig explains
+  return values;
+}
+
+/**
+ * The config JSON sent to the worker: the common keys and only the keys of the chosen variant.
+ * `nLayers` decides whether the layer keys are sent.
+ */
+export function configFromForm(f: ModelForm, guidance: GuidanceDraft[] = [], nLayers = 1): ConfigInput {
+  const a = f.architecture;
+  const target = f.sparsity_mode === 'target_l0';
+  const cfg: ConfigInput = {
+    architecture: a,
+    d_sae: f.d_sae,
+    batch_size: f.batch_size,
+    steps: f.steps,
+    lr: f.lr,
+    seed: f.seed,
+    normalize: f.normalize,
+    sparsity_mode: f.sparsity_mode,
+    target_l0: f.target_l0_percent / 100,
+    lr_warmup_steps: f.lr_warmup_steps,
+    lr_decay_steps: f.lr_decay_steps,
+    grad_clip_norm: f.grad_clip_norm,
+    checkpoint_every: f.checkpoint_every,
+    val_every: f.val_every,
+  };
+  if (f.early_stopping_patience !== null) cfg.early_stopping_patience = f.early_stopping_patience;
+  if (a !== 'jumprelu') cfg.threshold = f.threshold;
+  if (nLayers > 1) {
+    if (isMultiLayer(a)) {
+      if (f.layer_start !== null) cfg.layer_start = f.layer_start;
+      if (f.layer_end !== null) cfg.layer_end = f.layer_end;
+    } else if (f.layer !== null) cfg.layer = f.layer;
+  }
+  const lk = formLambdaKey(a);
+  if (lk) {
+    cfg[lk] = f[lk];
+    cfg.lambda_warmup_steps = f.lambda_warmup_steps;
+    cfg.resample_dead_every = f.resample_dead_every;
+  } else if (!target) {
+    cfg.k = f.k; // in target mode k follows target_l0 · d_sae
+  }
+  switch (a) {
+    case 'jumprelu':
+      cfg.bandwidth = f.bandwidth;
+      cfg.init_threshold = f.init_threshold;
+      break;
+    case 'classic':
+      if (f.hidden_dim !== null) cfg.hidden_dim = f.hidden_dim;
+      cfg.sparsity_type = f.sparsity_type;
+      cfg.kl_target = f.kl_target;
+      cfg.tied_weights = f.tied_weights;
+      break;
+    case 'matryoshka':
+      if (f.matryoshka_prefixes.trim()) cfg.matryoshka_prefixes = parsePrefixes(f.matryoshka_prefixes);
+      break;
+    case 'routesae':
+      cfg.routing = f.routing;
+      cfg.aggregation = f.aggregation;
+      break;
+    default:
+      break;
+  }
+  if (guidance.length) cfg.guidance = guidance.map(toTarget);
+  return cfg;
+}
+
+/** The form resolved against the loaded data: the config the worker would run, or why not. */
+export function checkForm(f: ModelForm, guidance: GuidanceDraft[], dataset: DatasetInfo | null): { config: SaeConfig | null; problem: string | null } {
+  if (!dataset) return { config: null, problem: null };
+  let config: SaeConfig;
+  try {
+    config = resolveConfig(configFromForm(f, [], dataset.nLayers), dataset.dIn, dataset.nLayers);
+  } catch (e) {
+    return { config: null, problem: e instanceof Error ? e.message : String(e) };
+  }
+  // The targets are checked here first: these messages name the form's fields, not JSON keys.
+  for (const g of guidance) {
+    const why = guidanceProblem(g, dataset, config.d_sae);
+    if (why) return { config, problem: `guidance target ${g.id}: ${why}.` };
+  }
+  try {
+    return { config: resolveConfig(configFromForm(f, guidance, dataset.nLayers), dataset.dIn, dataset.nLayers), problem: null };
+  } catch (e) {
+    return { config, problem: e instanceof Error ? e.message : String(e) };
   }
 }

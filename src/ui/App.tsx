@@ -1,11 +1,13 @@
-// Layout: header with the backend, a left column of panels, charts and metrics on the right, and
-// a page-wide drop target for activation files.
+// Layout: header with the backend; on the left what to train (data, model, guidance, export); on
+// the right the run: controls and live sliders above the charts, metrics and log below; and
+// a page-wide drop target for activation files and their companions.
 import { useEffect } from 'react';
-import { loadFile } from '../worker/client';
+import { loadFiles } from '../worker/client';
 import { useStore } from '../store/store';
 import { Charts } from './charts/Charts';
 import { DataPanel } from './panels/DataPanel';
 import { ExportPanel } from './panels/ExportPanel';
+import { GuidancePanel } from './panels/GuidancePanel';
 import { LivePanel } from './panels/LivePanel';
 import { MetricsPanel } from './panels/MetricsPanel';
 import { ModelPanel } from './panels/ModelPanel';
@@ -42,8 +44,8 @@ function useDropTarget() {
       e.preventDefault();
       depth = 0;
       useStore.setState({ dragging: false });
-      const file = e.dataTransfer?.files?.[0];
-      if (file && useStore.getState().runState !== 'running') void loadFile(file);
+      const files = Array.from(e.dataTransfer?.files ?? []);
+      if (files.length) void loadFiles(files);
     };
     window.addEventListener('dragenter', enter);
     window.addEventListener('dragover', over);
@@ -68,11 +70,14 @@ export function App() {
         <div className="sidebar">
           <DataPanel />
           <ModelPanel />
-          <TrainPanel />
-          <LivePanel />
+          <GuidancePanel />
           <ExportPanel />
         </div>
         <div className="content">
+          <div className="run-controls">
+            <TrainPanel />
+            <LivePanel />
+          </div>
           <Charts />
           <div className="below-charts">
             <MetricsPanel />
@@ -80,7 +85,7 @@ export function App() {
           </div>
         </div>
       </main>
-      {dragging && <div className="drop-overlay" aria-hidden="true">Drop .npy activations</div>}
+      {dragging && <div className="drop-overlay" aria-hidden="true">Drop activations (.npy) and companions (tokens .npy, vocab .json, labels .csv/.jsonl)</div>}
     </div>
   );
 }

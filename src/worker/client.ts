@@ -1,22 +1,59 @@
 // The page's side of the worker protocol: sends typed messages, and turns the worker's messages
 // into store updates. Messages of an old run (a different runId) are ignored.
-import type { LiveParams } from '../engine/config';
+import { SPARSITY_KIND, type GuidanceTarget, type LiveParams } from '../engine/config';
 import { metricsBuffer } from '../store/metricsBuffer';
-import { appendLog, configFromForm, useStore } from '../store/store';
+import { appendLog, configFromForm, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
+import { downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
-import type { BackendName, FromWorker, LiveEvent, ToWorker } from './protocol';
+import type { BackendName, DatasetInfo, FromWorker, LiveEvent, ToWorker } from './protocol';
 
 let worker: Worker | null = null;
 let counter = 0;
 const newId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${counter++}`;
 
+/** File loads in flight: request id → file name. */
+const pendingLoads = new Map<string, string>();
+/** Label previews in flight: request id → guidance target id. */
+const pendingPreviews = new Map<string, string>();
+
 function send(msg: ToWorker, transfer: Transferable[] = []) {
   worker?.postMessage(msg, transfer);
 }
 
-function describeEvent(e: LiveEvent): string {
-  const parts = Object.entries(e.changes).map(([k, v]) => `${k} → ${formatNumber(v as number)}`);
-  return `step ${e.step}: ${parts.join(', ')}`;
+export function describeSource(t: GuidanceTarget): string {
+  const l = t.labels;
+  if (l.kind === 'file') return `labels ${l.name}`;
+  if (l.kind === 'piece') return `token is ${JSON.stringify(l.piece)}`;
+  return `token matches /${l.pattern}/${l.flags ?? ''}`;
+}
+
+function describeTarget(t: GuidanceTarget): string {
+  return `${t.id}: latent ${t.latent} ← ${describeSource(t)}, ${t.method} β ${formatNumber(t.beta)}${t.method === 'contrastive' ? ` margin ${formatNumber(t.margin)}` : ''}`;
+}
+
+function describeEvent(e: LiveEvent): string[] {
+  const lines: string[] = [];
+  const parts = Object.entries(e.changes).map(([k, v]) => (k === 'targetL0' ? `target L0 → ${formatNumber((v as number) * 100)}%` : `${k} → ${formatNumber(v as number)}`));
+  if (parts.length) lines.push(`step ${e.step}: ${parts.join(', ')}`);
+  if (e.guidance) lines.push(`step ${e.step}: guidance → ${e.guidance.length ? e.guidance.map(describeTarget).join('; ') : 'none'}`);
+  if (e.note) lines.push(`step ${e.step}: ${e.note}`);
+  return lines;
+}
+
+/** What a load added, in words: the file is recognised by where it shows up in the DatasetInfo. */
+function describeLoaded(name: string | undefined, info: DatasetInfo, shape: string): string {
+  const count = (v: number) => v.toLocaleString('en-US');
+  if (name && info.tokens?.name === name) return `loaded token ids ${name}: ${count(info.tokens.count)} ids`;
+  if (name && info.vocab?.name === name) return `loaded vocab ${name}: ${count(info.vocab.count)} pieces`;
+  const labels = name ? info.labels.find((l) => l.name === name) : undefined;
+  if (labels) return `loaded labels ${labels.name}: ${count(labels.count)} rows, ${(labels.positiveFraction * 100).toFixed(1)}% positive`;
+  return `loaded ${info.name}: ${shape}`;
+}
+
+function settleLoad(requestId: string) {
+  pendingLoads.delete(requestId);
+  if (pendingLoads.size === 0) useStore.setState({ dataLoading: null });
+  else useStore.setState({ dataLoading: `Reading ${[...pendingLoads.values()].join(', ')}…` });
 }
 
 function onMessage(msg: FromWorker) {
@@ -26,15 +63,48 @@ function onMessage(msg: FromWorker) {
       useStore.setState({ backend: msg.backend, skipped: msg.skipped });
       appendLog(`backend: ${msg.backend}`);
       return;
-    case 'dataset':
-      useStore.setState({ dataset: msg.info, dataLoading: null, dataError: null });
-      appendLog(`loaded ${msg.info.name}: ${msg.info.rows.toLocaleString('en-US')} × ${msg.info.dIn}`);
+    case 'dataset': {
+      const name = pendingLoads.get(msg.requestId);
+      const prev = s.dataset;
+      const info = msg.info;
+      const layersChanged = !prev || prev.nLayers !== info.nLayers || prev.name !== info.name;
+      useStore.setState({
+        dataset: info,
+        // Layer choices are per file: fall back to the defaults of a new file.
+        ...(layersChanged ? { form: { ...s.form, layer: null, layer_start: null, layer_end: null } } : {}),
+      });
+      settleLoad(msg.requestId);
+      const shape = info.nLayers > 1
+        ? `${info.rows.toLocaleString('en-US')} × ${info.nLayers} layers × ${info.dIn}`
+        : `${info.rows.toLocaleString('en-US')} × ${info.dIn}`;
+      appendLog(describeLoaded(name, info, shape));
       return;
+    }
+    case 'labelsPreview': {
+      const id = pendingPreviews.get(msg.requestId);
+      pendingPreviews.delete(msg.requestId);
+      if (!id) return;
+      const preview = msg.error
+        ? { pending: false, error: msg.error }
+        : {
+          pending: false,
+          text: `${msg.positives.toLocaleString('en-US')} of ${msg.rows.toLocaleString('en-US')} rows positive (${msg.rows ? ((100 * msg.positives) / msg.rows).toFixed(1) : '0'}%)`
+            + (msg.examples.length ? ` e.g. ${msg.examples.slice(0, 5).map((e) => `'${e}'`).join(', ')}…` : ''),
+        };
+      useStore.setState((st) => ({ previews: { ...st.previews, [id]: preview } }));
+      return;
+    }
     case 'error':
       if (msg.requestId) {
-        useStore.setState({ dataLoading: null, dataError: { message: msg.message, hint: msg.hint } });
+        const name = pendingLoads.get(msg.requestId);
+        const message = name ? `${name}: ${msg.message}` : msg.message;
+        const before = useStore.getState().dataError;
+        useStore.setState({ dataError: before ? { message: `${before.message} · ${message}`, hint: msg.hint ?? before.hint } : { message, hint: msg.hint } });
+        settleLoad(msg.requestId);
       } else if (!msg.runId || msg.runId === s.runId) {
-        useStore.setState({ runError: { message: msg.message, hint: msg.hint }, exporting: false });
+        useStore.setState({ runError: { message: msg.message, hint: msg.hint }, exporting: false, checkpointExporting: null });
+        // A rejected start leaves nothing running.
+        if (msg.runId && s.runState === 'running' && !s.resolved) useStore.setState({ runState: 'idle', runId: null });
       }
       appendLog(`error: ${msg.message}`);
       return;
@@ -45,7 +115,9 @@ function onMessage(msg: FromWorker) {
   switch (msg.type) {
     case 'started':
       useStore.setState({ resolved: msg.config, live: msg.live, totalSteps: msg.config.steps, runState: 'running' });
-      appendLog(`started ${msg.config.architecture}: d_sae ${msg.config.d_sae}, batch ${msg.config.batch_size}, ${msg.config.steps} steps`);
+      lastSentGuidance = JSON.stringify(msg.config.guidance);
+      appendLog(`started ${msg.config.architecture}: d_sae ${msg.config.d_sae}, batch ${msg.config.batch_size}, ${msg.config.steps} steps`
+        + (msg.config.sparsity_mode === 'target_l0' ? `, target L0 ${formatNumber(msg.config.target_l0 * 100)}%` : ''));
       return;
     case 'metrics': {
       metricsBuffer.append(msg.rows);
@@ -53,14 +125,24 @@ function onMessage(msg: FromWorker) {
       if (last) {
         const remaining = Math.max(0, s.totalSteps - last.step);
         const rate = last.tokens_per_s / Math.max(1, s.resolved?.batch_size ?? 1);
-        useStore.setState({ tokensPerS: last.tokens_per_s, etaSeconds: rate > 0 ? remaining / rate : 0 });
+        const patch: Partial<typeof s> = { tokensPerS: last.tokens_per_s, etaSeconds: rate > 0 ? remaining / rate : 0 };
+        // In target-L0 mode the controller moves λ (or k): the sliders show where it is.
+        if (s.live && s.resolved?.sparsity_mode === 'target_l0') {
+          const kind = SPARSITY_KIND[s.resolved.architecture];
+          if (kind === 'penalty' && Number.isFinite(last.lambda) && last.lambda !== s.live.lambda) patch.live = { ...s.live, lambda: last.lambda };
+          if (kind === 'k' && Number.isFinite(last.k) && last.k !== s.live.k) patch.live = { ...s.live, k: last.k };
+        }
+        useStore.setState(patch);
       }
-      for (const e of msg.events) appendLog(describeEvent(e));
+      for (const e of msg.events) for (const line of describeEvent(e)) appendLog(line);
       return;
     }
     case 'status':
-      if (msg.state !== s.runState) appendLog(msg.message ?? `${msg.state} at step ${msg.step}`);
-      useStore.setState({ runState: msg.state, step: msg.step, totalSteps: msg.totalSteps });
+      if (msg.state !== s.runState || msg.message) appendLog(msg.message ?? `${msg.state} at step ${msg.step}`);
+      useStore.setState({
+        runState: msg.state, step: msg.step, totalSteps: msg.totalSteps,
+        ...(msg.checkpoints && msg.checkpoints.join() !== s.checkpoints.join() ? { checkpoints: msg.checkpoints } : {}),
+      });
       return;
     case 'evaluated':
       useStore.setState({ evaluation: msg.metrics });
@@ -69,6 +151,13 @@ function onMessage(msg: FromWorker) {
       useStore.setState({ exported: msg.files, exporting: false });
       appendLog(`exported ${Object.keys(msg.files).join(', ')}`);
       return;
+    case 'checkpointExported': {
+      useStore.setState({ checkpointExporting: null });
+      const cfg = s.resolved;
+      downloadFiles(`sae_${cfg?.architecture ?? 'run'}_${cfg?.d_sae ?? ''}_step${msg.step}.zip`, msg.files);
+      appendLog(`exported checkpoint of step ${msg.step}`);
+      return;
+    }
   }
 }
 
@@ -79,6 +168,7 @@ export function startEngine(prefer?: BackendName) {
     useStore.setState({ runError: { message: `the engine worker failed: ${ev.message || 'unknown error'}`, hint: 'Reload the page to restart it.' } });
   };
   send({ type: 'init', prefer });
+  watchGuidance();
 }
 
 export function loadSample() {
@@ -86,21 +176,69 @@ export function loadSample() {
   send({ type: 'loadSample', requestId: newId('sample') });
 }
 
-export async function loadFile(file: File) {
-  if (!file.name.toLowerCase().endsWith('.npy')) {
-    useStore.setState({ dataError: { message: `${file.name} is not an .npy file.`, hint: 'Save activations with numpy.save("acts.npy", array) as float32 [N, d].' } });
-    return;
+const ACCEPTED = ['.npy', '.json', '.csv', '.jsonl'];
+
+/** Float activations ([N, d] or [L, N, d]) go first: the other files are matched to their rows. */
+async function loadOrder(file: File): Promise<number> {
+  const lower = file.name.toLowerCase();
+  if (!lower.endsWith('.npy')) return lower.endsWith('.json') ? 2 : 3;
+  // Peek at the .npy header: a float array of 2+ dimensions is activations; 1-D ints are tokens.
+  const head = new TextDecoder('latin1').decode(await file.slice(0, 512).arrayBuffer());
+  const descr = /'descr'\s*:\s*'([^']*)'/.exec(head)?.[1] ?? '';
+  const dims = (/'shape'\s*:\s*\(([^)]*)\)/.exec(head)?.[1] ?? '').split(',').map((v) => Number(v.trim())).filter((v) => v > 1).length;
+  return /f/.test(descr) && dims >= 2 ? 0 : 1;
+}
+
+/** Load one or several files (activations, tokens, vocab, labels) in a sensible order. */
+export async function loadFiles(list: Iterable<File>) {
+  const files = [...list];
+  if (!files.length) return;
+  const bad = files.filter((f) => !ACCEPTED.some((ext) => f.name.toLowerCase().endsWith(ext)));
+  const good = files.filter((f) => !bad.includes(f));
+  useStore.setState({
+    dataError: bad.length
+      ? { message: `${bad.map((f) => f.name).join(', ')}: not a file type the workbench reads.`, hint: 'Drop activations as float32 [N, d] or [L, N, d] .npy (numpy.save), token ids as an int .npy, a vocab .json, or labels as .csv, .jsonl or 1-D .npy.' }
+      : null,
+  });
+  if (!good.length) return;
+  const order = await Promise.all(good.map(loadOrder));
+  let ranked = good.map((f, i) => ({ f, o: order[i] }));
+  // Companions (tokens, vocab, labels) may arrive while a run trains; new activations may not.
+  if (useStore.getState().runState === 'running' && ranked.some((x) => x.o === 0)) {
+    const refused = ranked.filter((x) => x.o === 0).map((x) => x.f.name);
+    ranked = ranked.filter((x) => x.o !== 0);
+    useStore.setState({ dataError: { message: `${refused.join(', ')}: a run is training on the current activations.`, hint: 'Pause or stop the run, then load the new activations.' } });
   }
-  useStore.setState({ dataLoading: `Reading ${file.name}…`, dataError: null });
-  const buffer = await file.arrayBuffer();
-  send({ type: 'load', requestId: newId('load'), name: file.name, buffer }, [buffer]);
+  const sorted = ranked.sort((a, b) => a.o - b.o).map((x) => x.f);
+  if (!sorted.length) return;
+  useStore.setState({ dataLoading: `Reading ${sorted.map((f) => f.name).join(', ')}…` });
+  const buffers = await Promise.all(sorted.map((f) => f.arrayBuffer()));
+  sorted.forEach((f, i) => {
+    const requestId = newId('load');
+    pendingLoads.set(requestId, f.name);
+    send({ type: 'load', requestId, name: f.name, buffer: buffers[i] }, [buffers[i]]);
+  });
+}
+
+/** One file (kept for callers of the single-file API). */
+export const loadFile = (file: File) => loadFiles([file]);
+
+export function previewLabels(draft: GuidanceDraft) {
+  const requestId = newId('preview');
+  pendingPreviews.set(requestId, draft.id);
+  useStore.setState((s) => ({ previews: { ...s.previews, [draft.id]: { pending: true } } }));
+  send({ type: 'previewLabels', requestId, labels: labelSource(draft) });
 }
 
 export function train() {
   const runId = newId('run');
+  const s = useStore.getState();
   metricsBuffer.clear();
-  useStore.setState({ runId, runState: 'running', step: 0, evaluation: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0, live: null });
-  send({ type: 'start', runId, config: configFromForm(useStore.getState().form) });
+  useStore.setState({
+    runId, runState: 'running', step: 0, evaluation: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0,
+    live: null, resolved: null, checkpoints: [], checkpointExporting: null,
+  });
+  send({ type: 'start', runId, config: configFromForm(s.form, s.guidance, s.dataset?.nLayers ?? 1) });
 }
 
 function runCommand(type: 'pause' | 'resume' | 'stop' | 'export') {
@@ -116,16 +254,60 @@ export function exportRun() {
   runCommand('export');
 }
 
+export function exportCheckpoint(step: number) {
+  const { runId } = useStore.getState();
+  if (!runId) return;
+  useStore.setState({ checkpointExporting: step });
+  send({ type: 'exportCheckpoint', runId, step });
+}
+
 /** Forget the run (the worker keeps nothing that matters once a new run starts). */
 export function reset() {
   const { runId, runState } = useStore.getState();
   if (runId && (runState === 'running' || runState === 'paused')) send({ type: 'stop', runId });
   metricsBuffer.clear();
-  useStore.setState({ runId: null, runState: 'idle', step: 0, totalSteps: 0, evaluation: null, runError: null, exported: null, live: null, resolved: null, tokensPerS: 0, etaSeconds: 0 });
+  useStore.setState({
+    runId: null, runState: 'idle', step: 0, totalSteps: 0, evaluation: null, runError: null, exported: null, live: null, resolved: null,
+    tokensPerS: 0, etaSeconds: 0, checkpoints: [], checkpointExporting: null,
+  });
 }
 
 export function updateLive(changes: Partial<LiveParams>) {
   const { runId, live } = useStore.getState();
   if (live) useStore.setState({ live: { ...live, ...changes } });
   if (runId) send({ type: 'update', runId, live: changes });
+}
+
+// ---- guidance edits during a run ----------------------------------------------------------------
+
+const GUIDANCE_DEBOUNCE_MS = 300;
+let lastSentGuidance = '[]';
+let guidanceTimer: ReturnType<typeof setTimeout> | null = null;
+
+/** The targets a running job should have now: the valid ones of the form. */
+function runnableTargets(): GuidanceTarget[] {
+  const s = useStore.getState();
+  const dSae = s.resolved?.d_sae ?? s.form.d_sae;
+  return s.guidance.filter((g) => guidanceProblem(g, s.dataset, dSae) === null).map(toTarget);
+}
+
+function sendGuidanceNow() {
+  guidanceTimer = null;
+  const { runId, runState, resolved } = useStore.getState();
+  if (!runId || !resolved || (runState !== 'running' && runState !== 'paused')) return;
+  const targets = runnableTargets();
+  const json = JSON.stringify(targets);
+  if (json === lastSentGuidance) return;
+  lastSentGuidance = json;
+  send({ type: 'guidance', runId, targets });
+}
+
+/** While a run is active, any change to the targets reaches it (debounced) at its next step. */
+function watchGuidance() {
+  useStore.subscribe((s, prev) => {
+    if (s.guidance === prev.guidance) return;
+    if (!s.runId || (s.runState !== 'running' && s.runState !== 'paused')) return;
+    if (guidanceTimer) clearTimeout(guidanceTimer);
+    guidanceTimer = setTimeout(sendGuidanceNow, GUIDANCE_DEBOUNCE_MS);
+  });
 }

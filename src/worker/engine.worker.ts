@@ -8,11 +8,13 @@ import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { selectBackend } from '../engine/backend';
 import { benchTrainingSteps } from '../engine/bench';
-import { COMMON_DEFAULTS, ConfigError, resolveConfig } from '../engine/config';
-import { DivergenceError, Trainer, type EvalDetails } from '../engine/trainer';
-import { datasetFromNpy, computeStats, splitDataset, type Dataset } from '../data/dataset';
+import { COMMON_DEFAULTS, ConfigError, resolveConfig, resolveGuidanceTarget } from '../engine/config';
+import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../engine/trainer';
+import { computeStats, splitDataset } from '../data/dataset';
 import { makeSyntheticDataset } from '../data/synthetic';
+import { Workspace } from '../data/workspace';
 import { buildRunExport } from '../io/runExport';
+import { zipFiles } from '../io/saelens';
 import type { BackendName, DatasetInfo, FromWorker, MetricRow, RunState, ToWorker } from './protocol';
 
 setWasmPaths({
@@ -24,13 +26,16 @@ setWasmPaths({
 const post = (msg: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 
 let backend: BackendName | null = null;
-let dataset: Dataset | null = null;
+const workspace = new Workspace();
+/** Checkpoints kept per run (the most recent ones; older ones are dropped to bound memory). */
+const MAX_CHECKPOINTS = 5;
 let run: {
   id: string;
   trainer: Trainer;
   state: RunState;
   rows: MetricRow[];
   datasetName: string;
+  checkpoints: Checkpoint[];
   /** Settles when the training loop has returned (so the trainer may be evaluated or disposed). */
   loopDone: Promise<void>;
   lastEval?: EvalDetails;
@@ -77,13 +82,19 @@ function webglRenderer(): string | null {
   }
 }
 
-function describe(ds: Dataset): DatasetInfo {
-  const stats = computeStats(ds.data, ds.rows, ds.dIn);
+function describe(ws: Workspace): DatasetInfo {
+  const ds = ws.dataset;
+  if (!ds) throw new Error('no dataset');
+  const stats = computeStats(ds.data, ds.rows, ds.dIn * ds.nLayers);
   const valRows = Math.max(ds.rows >= 2 ? 1 : 0, Math.round(ds.rows * COMMON_DEFAULTS.val_fraction)); // the default split
   return {
     name: ds.name,
     rows: ds.rows,
     dIn: ds.dIn,
+    nLayers: ds.nLayers,
+    tokens: ws.tokens ? { name: ws.tokens.name, count: ws.tokens.ids.length } : undefined,
+    vocab: ws.vocab ? { name: ws.vocab.name, count: ws.vocab.pieces.length } : undefined,
+    labels: [...ws.labelSets].map(([name, v]) => ({ name, count: v.length, positiveFraction: v.reduce((a, y) => a + (y > 0.5 ? 1 : 0), 0) / Math.max(1, v.length) })),
     dtype: ds.dtype,
     trainRows: ds.rows - valRows,
     valRows,
@@ -99,7 +110,12 @@ function fail(e: unknown, ids: { runId?: string; requestId?: string }, hint?: st
 }
 
 async function start(runId: string, input: Record<string, unknown>) {
-  if (!dataset) throw new Error('no data is loaded; load the sample or drop an .npy file first.');
+  const full = workspace.dataset;
+  if (!full) throw new Error('no data is loaded; load the sample or drop an .npy file first.');
+  const cfg = resolveConfig(input, full.dIn, full.nLayers);
+  // Everything that can fail on the user's input is checked before the old run is dropped.
+  const guidance = workspace.resolveGuidance(cfg.guidance);
+  const dataset = workspace.datasetFor(cfg);
   const old = run;
   run = null;
   if (old) {
@@ -107,10 +123,10 @@ async function start(runId: string, input: Record<string, unknown>) {
     await old.loopDone;
     old.trainer.dispose();
   }
-  const cfg = resolveConfig(input, dataset.dIn);
   const split = splitDataset(dataset, cfg.val_fraction, cfg.seed);
   const trainer = new Trainer(cfg, { ...split, groundTruth: dataset.groundTruth }, backend ?? tf.getBackend());
-  run = { id: runId, trainer, state: 'running', rows: [], datasetName: dataset.name, loopDone: Promise.resolve() };
+  if (guidance.length) trainer.setGuidance(guidance);
+  run = { id: runId, trainer, state: 'running', rows: [], datasetName: dataset.name, checkpoints: [], loopDone: Promise.resolve() };
   post({ type: 'started', runId, config: cfg, live: trainer.liveParams });
   run.loopDone = loop(run);
 }
@@ -128,7 +144,7 @@ async function loop(r: NonNullable<typeof run>) {
       flush(r);
       const hint = e instanceof DivergenceError ? 'Lower the learning rate or λ with the sliders, then Resume, or Reset and train again.' : undefined;
       fail(e, { runId: r.id }, hint);
-      post({ type: 'status', runId: r.id, state: 'paused', step: trainer.stepCount, totalSteps: trainer.totalSteps, message: 'paused: training diverged' });
+      status(r, 'paused: training diverged');
       return;
     }
     flush(r);
@@ -142,23 +158,37 @@ async function loop(r: NonNullable<typeof run>) {
   }
 }
 
+function status(r: NonNullable<typeof run>, message?: string) {
+  post({ type: 'status', runId: r.id, state: r.state, step: r.trainer.stepCount, totalSteps: r.trainer.totalSteps, message, checkpoints: r.checkpoints.map((c) => c.step) });
+}
+
 function flush(r: NonNullable<typeof run>) {
   const rows = r.trainer.takeRows();
   const events = r.trainer.takeEvents();
+  r.checkpoints.push(...r.trainer.takeCheckpoints());
+  r.checkpoints.splice(0, Math.max(0, r.checkpoints.length - MAX_CHECKPOINTS));
   r.rows.push(...rows);
   if (rows.length || events.length) post({ type: 'metrics', runId: r.id, rows, events });
-  post({ type: 'status', runId: r.id, state: r.state, step: r.trainer.stepCount, totalSteps: r.trainer.totalSteps });
+  status(r);
 }
 
 async function finish(r: NonNullable<typeof run>) {
-  post({ type: 'status', runId: r.id, state: r.state, step: r.trainer.stepCount, totalSteps: r.trainer.totalSteps });
+  status(r, r.trainer.stoppedEarlyAt !== null ? `stopped early: kept the weights of step ${r.trainer.stoppedEarlyAt}` : undefined);
   r.lastEval = await r.trainer.evaluate();
   post({ type: 'evaluated', runId: r.id, metrics: r.lastEval.metrics });
 }
 
+function toBuffers(files: Record<string, Uint8Array>): Record<string, ArrayBuffer> {
+  const buffers: Record<string, ArrayBuffer> = {};
+  for (const [name, bytes] of Object.entries(files)) {
+    buffers[name] = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  }
+  return buffers;
+}
+
 async function exportRun(r: NonNullable<typeof run>) {
   r.lastEval ??= await r.trainer.evaluate();
-  const files = buildRunExport({
+  const buffers = toBuffers(buildRunExport({
     tensors: await r.trainer.exportTensors(),
     saelens: r.trainer.saelensConfig(),
     dIn: r.trainer.data.dIn,
@@ -166,12 +196,25 @@ async function exportRun(r: NonNullable<typeof run>) {
     rows: r.rows,
     firingFraction: r.lastEval.firingFraction,
     datasetName: r.datasetName,
-  });
-  const buffers: Record<string, ArrayBuffer> = {};
-  for (const [name, bytes] of Object.entries(files)) {
-    buffers[name] = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  }
+    normalization: r.trainer.normalization,
+  }));
   post({ type: 'exported', runId: r.id, files: buffers }, Object.values(buffers));
+}
+
+function exportCheckpoint(r: NonNullable<typeof run>, step: number) {
+  const c = r.checkpoints.find((cp) => cp.step === step);
+  if (!c) throw new Error(`no checkpoint at step ${step} is kept (kept: ${r.checkpoints.map((cp) => cp.step).join(', ') || 'none'}).`);
+  const files = buildRunExport({
+    tensors: c.tensors,
+    saelens: r.trainer.saelensConfig(),
+    dIn: r.trainer.data.dIn,
+    config: r.trainer.currentConfig(),
+    rows: r.rows.filter((row) => row.step <= step),
+    datasetName: r.datasetName,
+    normalization: r.trainer.normalization,
+  });
+  const buffers = toBuffers({ [`checkpoint_step_${step}.zip`]: zipFiles(files) });
+  post({ type: 'checkpointExported', runId: r.id, step, files: buffers }, Object.values(buffers));
 }
 
 async function handle(msg: ToWorker) {
@@ -179,16 +222,22 @@ async function handle(msg: ToWorker) {
     case 'init':
       return init(msg.prefer);
     case 'loadSample': {
-      dataset = makeSyntheticDataset();
-      return post({ type: 'dataset', requestId: msg.requestId, info: describe(dataset) });
+      workspace.setDataset(makeSyntheticDataset());
+      return post({ type: 'dataset', requestId: msg.requestId, info: describe(workspace) });
     }
     case 'load': {
       try {
-        const next = datasetFromNpy(msg.buffer, msg.name);
-        dataset = next; // only replaced once the new file has parsed
-        return post({ type: 'dataset', requestId: msg.requestId, info: describe(next) });
+        workspace.load(msg.buffer, msg.name); // changes nothing unless the file parses and matches
+        return post({ type: 'dataset', requestId: msg.requestId, info: describe(workspace) });
       } catch (e) {
         return fail(e, { requestId: msg.requestId }, 'The data already loaded is unchanged.');
+      }
+    }
+    case 'previewLabels': {
+      try {
+        return post({ type: 'labelsPreview', requestId: msg.requestId, ...workspace.previewLabels(msg.labels) });
+      } catch (e) {
+        return post({ type: 'labelsPreview', requestId: msg.requestId, rows: 0, positives: 0, examples: [], error: e instanceof Error ? e.message : String(e) });
       }
     }
     case 'bench':
@@ -214,9 +263,20 @@ async function handle(msg: ToWorker) {
         case 'update':
           r.trainer.update(msg.live);
           return;
+        case 'guidance':
+          try {
+            const targets = msg.targets.map((t, i) => resolveGuidanceTarget(t, i, r.trainer.cfg.d_sae));
+            r.trainer.setGuidance(workspace.resolveGuidance(targets));
+          } catch (e) {
+            fail(e, { runId: r.id }, 'The guidance targets in effect are unchanged.');
+          }
+          return;
+        case 'exportCheckpoint':
+          try { return exportCheckpoint(r, msg.step); } catch (e) { return fail(e, { runId: r.id }); }
         case 'pause':
-          if (r.state === 'running') r.state = 'paused';
-          return post({ type: 'status', runId: r.id, state: r.state, step: r.trainer.stepCount, totalSteps: r.trainer.totalSteps });
+          // Report 'paused' only once the loop has stopped, so no metrics arrive after it.
+          if (r.state === 'running') { r.state = 'paused'; await r.loopDone; }
+          return status(r);
         case 'resume':
           if (r.state === 'paused' && !r.trainer.done) {
             await r.loopDone;

@@ -1,12 +1,17 @@
 // Typed messages between the page and the engine worker. Every run-scoped message carries the
 // run id so that late messages of an old run are ignored. Large arrays travel as transferables.
 import type { BenchResult, BenchSpec } from '../engine/bench';
-import type { ConfigInput, LiveParams, SaeConfig } from '../engine/config';
+import type { ConfigInput, GuidanceTarget, LabelSource, LiveParams, SaeConfig } from '../engine/config';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
-/** One logged training step. Column names are those of the exported log CSV. */
+/**
+ * One logged training step. Column names are those of the exported log CSV. Besides the fixed
+ * columns a row may carry extra ones: guidance targets (`guidance_<id>_loss`, `_pos`, `_neg`,
+ * `_auroc`), validation (`val_loss`) and variant diagnostics (`route_share_0`, …).
+ */
 export interface MetricRow {
+  [column: string]: number;
   step: number;
   total_loss: number;
   recon_loss: number;
@@ -21,8 +26,17 @@ export interface MetricRow {
   /** 1 − Σ||x − x̂||² / Σ||x − x̄||² on this batch. */
   fve: number;
   dead_fraction: number;
+  /** Fraction of latents that fired on more than 10% of the tokens since the last logged step. */
+  dense_fraction: number;
+  /** β-weighted sum of the guidance losses as it enters the total. */
+  guidance_loss: number;
+  /** Learning rate in effect (after warm-up and decay). */
   lr: number;
+  /** Base λ (the controller moves it in target-L0 mode). */
   lambda: number;
+  /** λ in effect (after λ warm-up). */
+  lambda_effective: number;
+  target_l0: number;
   k: number;
   bandwidth: number;
   threshold: number;
@@ -36,6 +50,10 @@ export interface MetricRow {
 export interface LiveEvent {
   step: number;
   changes: Partial<LiveParams>;
+  /** The guidance targets now in effect, when they changed. */
+  guidance?: GuidanceTarget[];
+  /** Something the trainer did on its own (early stopping, resampling), in words. */
+  note?: string;
 }
 
 export interface DatasetStats {
@@ -46,10 +64,30 @@ export interface DatasetStats {
   max: number;
 }
 
+/** A companion file matched to the activation rows. */
+export interface CompanionInfo {
+  name: string;
+  /** Values in the file (= activation rows when it matched). */
+  count: number;
+}
+
+export interface LabelSetInfo extends CompanionInfo {
+  /** Fraction of rows with label > 0.5. */
+  positiveFraction: number;
+}
+
 export interface DatasetInfo {
   name: string;
   rows: number;
   dIn: number;
+  /** Layers per row: 1 for [N, d] files, L for [L, N, d] files. */
+  nLayers: number;
+  /** Token ids per row (for token rules and, later, the feature browser). */
+  tokens?: CompanionInfo;
+  /** Vocabulary size and file. */
+  vocab?: CompanionInfo;
+  /** Label files loaded for guidance, by file name. */
+  labels: LabelSetInfo[];
   /** dtype of the file as read ('float32', 'float16', or 'synthetic'). */
   dtype: string;
   trainRows: number;
@@ -71,9 +109,21 @@ export interface EvalMetrics {
   dead_fraction: number;
   /** Mean over true features of the best |cosine| with a decoder row (synthetic data only). */
   feature_recovery?: number;
+  /** Per guidance target on the validation split: AUROC of the latent for its labels, and means. */
+  guidance?: GuidanceEval[];
+  /** Set when early stopping ended the run: the step whose weights were kept. */
+  early_stopped_at?: number;
   steps: number;
   tokens_per_s: number;
   backend: string;
+}
+
+export interface GuidanceEval {
+  id: string;
+  latent: number;
+  auroc: number;
+  mean_pos: number;
+  mean_neg: number;
 }
 
 export type RunState = 'idle' | 'running' | 'paused' | 'stopped' | 'done';
@@ -84,6 +134,12 @@ export type ToWorker =
   | { type: 'load'; requestId: string; name: string; buffer: ArrayBuffer }
   | { type: 'start'; runId: string; config: ConfigInput }
   | { type: 'update'; runId: string; live: Partial<LiveParams> }
+  /** Replace the running job's guidance targets (add, remove, re-weight); effective next step. */
+  | { type: 'guidance'; runId: string; targets: GuidanceTarget[] }
+  /** How many rows a label source marks positive, with example tokens, before training. */
+  | { type: 'previewLabels'; requestId: string; labels: LabelSource }
+  /** Download the weights kept at a checkpoint step. */
+  | { type: 'exportCheckpoint'; runId: string; step: number }
   | { type: 'pause' | 'resume' | 'stop' | 'export'; runId: string }
   /** Benchmark training steps on one backend (used by `npm run bench`, not by the UI). */
   | { type: 'bench'; requestId: string; backend: BackendName; spec: BenchSpec };
@@ -93,7 +149,9 @@ export type FromWorker =
   | { type: 'dataset'; requestId: string; info: DatasetInfo }
   | { type: 'started'; runId: string; config: SaeConfig; live: LiveParams }
   | { type: 'metrics'; runId: string; rows: MetricRow[]; events: LiveEvent[] }
-  | { type: 'status'; runId: string; state: RunState; step: number; totalSteps: number; message?: string }
+  | { type: 'status'; runId: string; state: RunState; step: number; totalSteps: number; message?: string; checkpoints?: number[] }
+  | { type: 'labelsPreview'; requestId: string; rows: number; positives: number; examples: string[]; error?: string }
+  | { type: 'checkpointExported'; runId: string; step: number; files: Record<string, ArrayBuffer> }
   | { type: 'evaluated'; runId: string; metrics: EvalMetrics }
   | { type: 'exported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'benchResult'; requestId: string; result?: BenchResult; error?: string }

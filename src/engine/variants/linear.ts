@@ -56,3 +56,45 @@ export function applyInferenceThreshold(f: tf.Tensor2D, threshold: number): tf.T
 export function linearExport(p: Params): Record<string, tf.Tensor> {
   return { W_enc: p.W_enc, b_enc: p.b_enc, W_dec: p.W_dec, b_dec: p.b_dec };
 }
+
+/**
+ * Resampling of dead latents (Bricken et al. 2023, "Towards Monosemanticity"): each dead latent's
+ * decoder row becomes the unit direction of an input the SAE reconstructs badly, its encoder column
+ * the same direction scaled to 0.2 × the mean encoder-column norm of the live latents, and its
+ * b_enc 0, so it starts by firing on the inputs the dictionary misses.
+ * directions [n, d_in], one per latent in `latents`.
+ */
+export function resampleLinear(p: Params, latents: number[], directions: Float32Array): void {
+  if (latents.length === 0) return;
+  const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>;
+  const [dIn, dSae] = wEnc.shape;
+  const enc = wEnc.dataSync().slice();
+  const dec = (p.W_dec as tf.Variable<tf.Rank.R2>).dataSync().slice();
+  const bEnc = p.b_enc.dataSync().slice();
+  const dead = new Set(latents);
+  let aliveNorm = 0, alive = 0;
+  for (let i = 0; i < dSae; i++) {
+    if (dead.has(i)) continue;
+    let s = 0;
+    for (let j = 0; j < dIn; j++) s += enc[j * dSae + i] ** 2;
+    aliveNorm += Math.sqrt(s);
+    alive += 1;
+  }
+  const encScale = 0.2 * (alive > 0 ? aliveNorm / alive : 1);
+  latents.forEach((i, n) => {
+    let norm = 0;
+    for (let j = 0; j < dIn; j++) norm += directions[n * dIn + j] ** 2;
+    norm = Math.sqrt(norm) || 1;
+    for (let j = 0; j < dIn; j++) {
+      const u = directions[n * dIn + j] / norm;
+      dec[i * dIn + j] = u;
+      enc[j * dSae + i] = u * encScale;
+    }
+    bEnc[i] = 0;
+  });
+  tf.tidy(() => {
+    wEnc.assign(tf.tensor2d(enc, [dIn, dSae]));
+    p.W_dec.assign(tf.tensor2d(dec, [dSae, dIn]));
+    p.b_enc.assign(tf.tensor1d(bEnc));
+  });
+}

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ReluConfig } from '../config';
 import { reconstructionLoss, weightedL1 } from '../losses';
 import type { Variant } from './types';
-import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
+import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations, resampleLinear } from './linear';
 
 export const reluVariant: Variant<ReluConfig> = {
   architecture: 'relu',
@@ -22,6 +22,7 @@ export const reluVariant: Variant<ReluConfig> = {
     return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, xHat };
   },
   constrain: normalizeDecoderRows,
+  resampleDead: resampleLinear,
   exportTensors: linearExport,
   saelensConfig: () => ({ architecture: 'standard' }),
 };

@@ -9,8 +9,11 @@ export type Params = Record<string, tf.Variable>;
 
 /** What a variant may know about the training data when it initialises. */
 export interface DataStats {
+  /** Width of one activation vector (one layer). */
   dIn: number;
-  /** Mean row of the training split [d_in]; b_dec starts here. */
+  /** Layers per training row: a row holds nLayers vectors of dIn, layer-major ([L·d_in]). */
+  nLayers: number;
+  /** Mean row of the training split [nLayers·d_in]; b_dec starts here. */
   mean: Float32Array;
   /** Mean L2 norm of a training row. */
   meanNorm: number;
@@ -20,6 +23,10 @@ export interface DataStats {
 export interface StepContext {
   /** 1 where the latent has not fired within the dead window, else 0 [d_sae]. */
   deadMask: tf.Tensor1D;
+  /** Index of the optimiser step being taken (0-based); seeds per-step randomness. */
+  step: number;
+  /** The run's seed. */
+  seed: number;
 }
 
 /** Scalars of one training loss; `total` is what the optimiser minimises. */
@@ -30,10 +37,25 @@ export interface LossParts {
   sparsity: tf.Scalar;
   /** Auxiliary loss as it enters `total` (AuxK); 0 when the variant has none. */
   aux: tf.Scalar;
-  /** Latent activations f [B, d_sae] of this batch (for metrics; not differentiated through). */
+  /**
+   * Latent activations of this batch, [B·r, d_sae] with r rows per input row (r = 1 except MLSAE,
+   * whose layers are extra rows: row b·r + l is layer l of input b). Metrics count actives here,
+   * and guidance losses are taken on it, so it must be the differentiable f of the forward pass.
+   */
   f: tf.Tensor2D;
-  /** Reconstruction x̂ [B, d_in]. */
+  /** Reconstruction x̂, the same shape as `target`. */
   xHat: tf.Tensor2D;
+  /** What x̂ reconstructs when it is not the input x itself (RouteSAE: the routed vector). */
+  target?: tf.Tensor2D;
+  /** Extra scalars or vectors to log on log steps (a vector v becomes columns name_0, name_1, …). */
+  diagnostics?: Record<string, tf.Scalar | tf.Tensor1D>;
+}
+
+/** An inference pass: latents, reconstruction, and what it reconstructs. */
+export interface Reconstruction {
+  f: tf.Tensor2D;
+  xHat: tf.Tensor2D;
+  target: tf.Tensor2D;
 }
 
 export interface Variant<C extends SaeConfig = SaeConfig> {
@@ -46,6 +68,11 @@ export interface Variant<C extends SaeConfig = SaeConfig> {
    * an activation counts as active in metrics only when f > θ.
    */
   learnsThreshold?: boolean;
+  /**
+   * False when W_dec rows are not directions in the input space (classic: they map latents to a
+   * hidden layer), so comparing them with a planted dictionary would mean nothing.
+   */
+  decoderRowsInInputSpace?: boolean;
   /** Names of the trainable parameters, in a fixed order. */
   paramNames: readonly string[];
   init(cfg: C, stats: DataStats, rng: Rng): Params;
@@ -59,8 +86,28 @@ export interface Variant<C extends SaeConfig = SaeConfig> {
   constrain?(p: Params): void;
   /** React to a live change of parameters (e.g. set every JumpReLU θ to the slider value). */
   applyLive?(p: Params, prev: LiveParams, next: LiveParams): void;
-  /** Tensors to save, SAELens names and shapes. */
+  /**
+   * Inference from input rows x [B, nLayers·d_in] to f, x̂ and the target x̂ approximates; when
+   * absent, f = encode(x), x̂ = decode(f), target = x.
+   */
+  reconstruct?(p: Params, x: tf.Tensor2D, live: LiveParams): Reconstruction;
+  /** Called inside the step after the optimiser and constraint (e.g. to update a running threshold). */
+  afterStep?(p: Params, parts: LossParts, live: LiveParams): void;
+  /**
+   * Re-initialise the given dead latents towards input directions [n, row width] (rows the model
+   * reconstructs badly, already centred by b_dec), as Anthropic's resampling does. The trainer
+   * resets their optimiser moments.
+   */
+  resampleDead?(p: Params, latents: number[], directions: Float32Array): void;
+  /**
+   * Tensors to save, SAELens names and shapes. May return parameters themselves or new tensors;
+   * the caller disposes every returned tensor that is not a parameter.
+   */
   exportTensors(p: Params): Record<string, tf.Tensor>;
+  /** Restore state the variant holds outside `Params` from saved tensors (e.g. a learned global threshold). */
+  loadState?(tensors: Record<string, { shape: number[]; data: Float32Array }>): void;
+  /** Free tensors the variant holds outside `Params` (running thresholds, …). */
+  dispose?(): void;
   /** cfg.json fields SAELens needs for this architecture (beyond the common ones). */
   saelensConfig(cfg: C, live: LiveParams): { architecture: string } & Record<string, unknown>;
 }

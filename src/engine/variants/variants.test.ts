@@ -20,7 +20,7 @@ const THETA = [0.05, 0.3, 0.1, 0.6, 0.2];
 function setup(input: Record<string, unknown>) {
   const cfg = resolveConfig({ d_sae: S, ...input }, D) as SaeConfig;
   const variant = variantFor(cfg);
-  const p: Params = variant.init(cfg, { dIn: D, mean: new Float32Array(D), meanNorm: 1 }, createRng(0));
+  const p: Params = variant.init(cfg, { dIn: D, nLayers: 1, mean: new Float32Array(D), meanNorm: 1 }, createRng(0));
   p.W_enc.assign(tf.tensor2d(W_ENC, [D, S]));
   p.b_enc.assign(tf.tensor1d(B_ENC));
   p.W_dec.assign(tf.tensor2d(W_DEC, [S, D]));
@@ -45,7 +45,7 @@ function reference(act: (z: number, j: number, row: number[]) => number) {
 const scalars = (parts: { total: tf.Scalar; recon: tf.Scalar; sparsity: tf.Scalar; aux: tf.Scalar }) =>
   ({ total: parts.total.dataSync()[0], recon: parts.recon.dataSync()[0], sparsity: parts.sparsity.dataSync()[0], aux: parts.aux.dataSync()[0] });
 
-const noDead = { deadMask: tf.zeros([S]) as tf.Tensor1D };
+const noDead = { deadMask: tf.zeros([S]) as tf.Tensor1D, step: 0, seed: 0 };
 
 describe('relu variant', () => {
   it('matches the plain-array forward pass and loss: recon + λ·mean_b Σ f_i‖W_dec,i‖', () => {

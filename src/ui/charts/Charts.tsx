@@ -1,76 +1,58 @@
 // Live Plotly charts (DESIGN.md §5): losses raw + smoothed, L0 fraction against the 5% target with
-// a ±1% band, convergence CV against 5%. Rows arrive from metricsBuffer (not React state) and are
-// appended with extendTraces at most ~10 times a second.
-import { useEffect, useRef } from 'react';
+// a ±1% band, convergence CV against 5%, and the charts that apply to the variant: λ trajectory,
+// dead/dense latents, per-layer routing or shares, one chart per guidance target. Rows arrive from
+// metricsBuffer (not React state) and are appended with extendTraces at most ~10 times a second.
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type PlotlyType from 'plotly.js-basic-dist-min';
-import { CONVERGED_CV_PERCENT, L0_TARGET_FRACTION, L0_TARGET_TOLERANCE } from '../../engine/metrics';
+import { SPARSITY_KIND, layersUsed, type SaeConfig } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
+import { checkForm, useStore } from '../../store/store';
+import { describeSource } from '../../worker/client';
 import type { MetricRow } from '../../worker/protocol';
-import { LOSS_KEYS, SeriesBuilder } from './series';
+import {
+  cvStream, deadStream, guidanceStream, l0Stream, lambdaStream, layerStream, lossStream, type LayerChart, type Stream,
+} from './streams';
 
-const COLORS = { total_loss: '#1f4e79', recon_loss: '#2e8b57', sparsity_loss: '#c0392b' };
-const LABELS = { total_loss: 'total', recon_loss: 'reconstruction', sparsity_loss: 'sparsity' };
 const MIN_REDRAW_MS = 100;
-
-const baseLayout = (title: string, yTitle: string, extra: Record<string, unknown> = {}) => ({
-  title: { text: title, font: { size: 13 }, x: 0.02 },
-  margin: { l: 56, r: 12, t: 32, b: 36 },
-  xaxis: { title: { text: 'step', font: { size: 11 } }, zeroline: false },
-  yaxis: { title: { text: yTitle, font: { size: 11 } }, zeroline: false },
-  legend: { orientation: 'h', y: -0.22, font: { size: 10 } },
-  // Shown until the first points arrive (removed then), so an empty chart explains itself.
-  annotations: [{ text: 'Press Train to see live curves', showarrow: false, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5, font: { size: 12, color: '#9aa1ab' } }],
-  paper_bgcolor: '#fff',
-  plot_bgcolor: '#fff',
-  font: { family: 'system-ui, sans-serif', size: 11, color: '#333' },
-  ...extra,
-});
-
-function lossTraces() {
-  return LOSS_KEYS.flatMap((k) => [
-    { x: [], y: [], name: `${LABELS[k]} (raw)`, mode: 'lines', line: { color: COLORS[k], width: 1 }, opacity: 0.3, showlegend: false, hoverinfo: 'skip' },
-    { x: [], y: [], name: LABELS[k], mode: 'lines', line: { color: COLORS[k], width: 2 } },
-  ]);
-}
-
-const l0Layout = () => baseLayout('L0 fraction (target 5% ± 1%)', 'active latents / d_sae', {
-  shapes: [
-    { type: 'rect', xref: 'paper', x0: 0, x1: 1, y0: L0_TARGET_FRACTION - L0_TARGET_TOLERANCE, y1: L0_TARGET_FRACTION + L0_TARGET_TOLERANCE, fillcolor: '#2e8b57', opacity: 0.12, line: { width: 0 } },
-    { type: 'line', xref: 'paper', x0: 0, x1: 1, y0: L0_TARGET_FRACTION, y1: L0_TARGET_FRACTION, line: { color: '#2e8b57', dash: 'dash', width: 1.5 } },
-  ],
-});
-
-const cvLayout = () => baseLayout('Convergence: CV of total loss over the last min(100, n/5) logs', 'CV %', {
-  shapes: [{ type: 'line', xref: 'paper', x0: 0, x1: 1, y0: CONVERGED_CV_PERCENT, y1: CONVERGED_CV_PERCENT, line: { color: '#c0392b', dash: 'dash', width: 1.5 } }],
-});
-
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
-export function Charts() {
-  const lossRef = useRef<HTMLDivElement>(null);
-  const l0Ref = useRef<HTMLDivElement>(null);
-  const cvRef = useRef<HTMLDivElement>(null);
+const warn = (e: unknown) => console.warn('chart update failed', e);
+
+let plotly: Promise<typeof PlotlyType> | null = null;
+const loadPlotly = () => (plotly ??= import('plotly.js-basic-dist-min').then((m) => m.default));
+
+/**
+ * One chart fed from metricsBuffer. `make` builds its stream; a new run (buffer cleared) starts a
+ * fresh one. Mounted mid-run, the chart first plots the rows already logged.
+ */
+function StreamChart({ testId, make, wide }: { testId: string; make: () => Stream; wide?: boolean }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const makeRef = useRef(make);
+  makeRef.current = make;
 
   useEffect(() => {
     let Plotly: typeof PlotlyType | null = null;
     let disposed = false;
-    const builder = new SeriesBuilder();
+    let stream: Stream = makeRef.current();
     let queue: MetricRow[] = [];
     let frame = 0;
     let lastDraw = 0;
-    const els = () => [lossRef.current, l0Ref.current, cvRef.current] as const;
+    let empty = true;
+    let ready: Promise<void> = Promise.resolve();
 
-    const setPoints = (n: number) => els().forEach((el) => el?.setAttribute('data-points', String(n)));
-
-    const init = async () => {
-      if (!Plotly) return;
-      const [loss, l0, cv] = els();
-      if (!loss || !l0 || !cv) return;
-      builder.reset();
-      await Plotly.react(loss, lossTraces(), baseLayout('Loss', 'loss (log scale)', { yaxis: { type: 'log', dtick: 1, title: { text: 'loss (log scale)', font: { size: 11 } } } }), CONFIG);
-      await Plotly.react(l0, [{ x: [], y: [], name: 'L0 fraction', mode: 'lines', line: { color: '#6c3483', width: 2 } }], l0Layout(), CONFIG);
-      await Plotly.react(cv, [{ x: [], y: [], name: 'CV %', mode: 'lines', line: { color: '#1f4e79', width: 2 }, connectgaps: false }], cvLayout(), CONFIG);
-      setPoints(0);
+    // Every Plotly call goes through one promise chain, so a fresh plot never races an append.
+    const init = () => {
+      const el = ref.current;
+      const P = Plotly;
+      if (!P || !el) return;
+      const fresh = makeRef.current();
+      stream = fresh;
+      el.setAttribute('data-points', '0');
+      ready = ready.then(async () => {
+        if (disposed) return;
+        empty = true;
+        await P.react(el, fresh.traces, fresh.layout, CONFIG);
+      }).catch(warn);
     };
 
     const flush = () => {
@@ -81,17 +63,18 @@ export function Charts() {
       lastDraw = now;
       const rows = queue;
       queue = [];
-      const first = builder.length === 0;
-      const p = builder.append(rows);
-      const [loss, l0, cv] = els();
-      if (!loss || !l0 || !cv) return;
-      if (first) for (const el of [loss, l0, cv]) void Plotly.relayout(el, { annotations: [] });
-      const xs = LOSS_KEYS.flatMap(() => [p.step, p.step]);
-      const ys = LOSS_KEYS.flatMap((k) => [p.raw[k].map((v) => (v > 0 ? v : null)), p.smooth[k].map((v) => (v > 0 ? v : null))]);
-      void Plotly.extendTraces(loss, { x: xs, y: ys }, [0, 1, 2, 3, 4, 5]);
-      void Plotly.extendTraces(l0, { x: [p.step], y: [p.l0Fraction] }, [0]);
-      void Plotly.extendTraces(cv, { x: [p.step], y: [p.cv] }, [0]);
-      setPoints(builder.length);
+      const el = ref.current;
+      if (!el) return;
+      const ext = stream.extend(rows);
+      if (!ext) return;
+      const P = Plotly;
+      el.setAttribute('data-points', String(stream.count()));
+      // extendTraces must follow the (async) initial plot.
+      ready = ready.then(async () => {
+        if (disposed) return;
+        if (empty) { empty = false; await P.relayout(el, { annotations: [] }); }
+        await P.extendTraces(el, { x: ext.x, y: ext.y }, ext.indices);
+      }).catch(warn);
     };
 
     const unsubscribe = metricsBuffer.subscribe(
@@ -99,13 +82,13 @@ export function Charts() {
         queue.push(...appended);
         if (!frame) frame = requestAnimationFrame(flush);
       },
-      () => { queue = []; void init(); },
+      () => { queue = []; init(); },
     );
 
-    void import('plotly.js-basic-dist-min').then(async (m) => {
+    void loadPlotly().then((P) => {
       if (disposed) return;
-      Plotly = m.default;
-      await init();
+      Plotly = P;
+      init();
       queue = [...metricsBuffer.rows];
       if (queue.length) frame = requestAnimationFrame(flush);
     });
@@ -114,15 +97,90 @@ export function Charts() {
       disposed = true;
       unsubscribe();
       if (frame) cancelAnimationFrame(frame);
-      els().forEach((el) => el && Plotly?.purge(el));
+      const el = ref.current;
+      if (el && Plotly) Plotly.purge(el);
     };
   }, []);
 
+  return <div ref={ref} className={wide ? 'chart wide' : 'chart'} data-testid={testId} data-points="0" />;
+}
+
+/** Ids of guidance targets that appear in the logged rows (targets may be added mid-run). */
+function useLoggedGuidanceIds(): string[] {
+  const [ids, setIds] = useState<string[]>([]);
+  useEffect(() => {
+    const seen = new Set<string>();
+    const scan = (rows: readonly MetricRow[]) => {
+      let changed = false;
+      for (const r of rows) {
+        for (const key of Object.keys(r)) {
+          const m = /^guidance_(.+)_pos$/.exec(key);
+          if (m && !seen.has(m[1])) { seen.add(m[1]); changed = true; }
+        }
+      }
+      if (changed) setIds([...seen]);
+    };
+    scan(metricsBuffer.rows);
+    return metricsBuffer.subscribe(scan, () => { seen.clear(); setIds([]); });
+  }, []);
+  return ids;
+}
+
+function layerChart(cfg: SaeConfig): LayerChart | null {
+  switch (cfg.architecture) {
+    case 'routesae':
+      return cfg.routing === 'hard'
+        ? { prefix: 'route_share', title: 'Routing share: fraction of tokens routed to each layer', yTitle: 'share of tokens', stacked: true }
+        : { prefix: 'route_share', title: 'Routing share: mean soft routing weight per layer', yTitle: 'mean weight', stacked: true };
+    case 'crosscoder':
+      return { prefix: 'decoder_norm_share', title: 'Decoder norm share per layer (mean over latents)', yTitle: 'share of ‖W_dec‖', stacked: true };
+    case 'mlsae':
+      return { prefix: 'l0_per_layer', title: 'L0 per layer (mean active latents on each layer’s rows)', yTitle: 'active latents', stacked: false };
+    default:
+      return null;
+  }
+}
+
+export function Charts() {
+  const resolved = useStore((s) => s.resolved);
+  const form = useStore((s) => s.form);
+  const drafts = useStore((s) => s.guidance);
+  const dataset = useStore((s) => s.dataset);
+  const loggedIds = useLoggedGuidanceIds();
+
+  // The run's config once started; before that, what Train would run.
+  const planned = useMemo(() => (resolved ? null : checkForm(form, drafts, dataset).config), [resolved, form, drafts, dataset]);
+  const cfg = resolved ?? planned;
+  const arch = cfg?.architecture ?? form.architecture;
+  const targetMode = (cfg?.sparsity_mode ?? form.sparsity_mode) === 'target_l0';
+  const penalty = SPARSITY_KIND[arch] === 'penalty';
+  const layers = cfg ? layerChart(cfg) : null;
+  const nLayers = cfg ? layersUsed(cfg) : 0;
+  const firstLayer = cfg ? cfg.layer_start : 0;
+
+  // Charts for the targets logged so far and those in the form (empty until they are trained).
+  const guidanceIds = [...new Set([...loggedIds, ...drafts.map((d) => d.id)])];
+  const titles = new Map<string, string>();
+  for (const t of resolved?.guidance ?? []) titles.set(t.id, `Guidance ${t.id}: latent ${t.latent} (${describeSource(t)})`);
+  for (const d of drafts) {
+    const src = d.source === 'file' ? `labels ${d.file}` : d.source === 'piece' ? `token is ${JSON.stringify(d.piece)}` : `token matches /${d.pattern}/`;
+    titles.set(d.id, `Guidance ${d.id}: latent ${d.latent} (${src})`);
+  }
+
   return (
     <section className="charts" aria-label="Charts">
-      <div ref={lossRef} className="chart" data-testid="chart-loss" data-points="0" />
-      <div ref={l0Ref} className="chart" data-testid="chart-l0" data-points="0" />
-      <div ref={cvRef} className="chart" data-testid="chart-cv" data-points="0" />
+      <StreamChart key="loss" testId="chart-loss" make={lossStream} wide />
+      <StreamChart key={`l0-${targetMode}`} testId="chart-l0" make={() => l0Stream(targetMode)} />
+      {penalty && <StreamChart key={`lambda-${targetMode}`} testId="chart-lambda" make={() => lambdaStream(targetMode)} />}
+      <StreamChart key="cv" testId="chart-cv" make={cvStream} />
+      <StreamChart key="dead" testId="chart-dead" make={deadStream} />
+      {layers && nLayers > 1 && (
+        <StreamChart key={`route-${arch}-${layers.title}-${nLayers}-${firstLayer}`} testId="chart-route" make={() => layerStream(layers, nLayers, firstLayer)} />
+      )}
+      {guidanceIds.map((id) => {
+        const title = titles.get(id) ?? `Guidance ${id}`;
+        return <StreamChart key={`guidance-${id}-${title}`} testId={`chart-guidance-${id}`} make={() => guidanceStream(id, title)} />;
+      })}
     </section>
   );
 }

@@ -1,22 +1,17 @@
-// Export of the SAELens files, the training log and the run config: one zip or single files.
+// Export of the SAELens files, the training log and the run config: one zip or single files; and
+// the weights kept at checkpoint steps.
 import { useEffect, useMemo } from 'react';
-import { zipSync } from 'fflate';
-import { exportRun } from '../../worker/client';
+import { exportCheckpoint, exportRun } from '../../worker/client';
 import { useStore } from '../../store/store';
-
-function download(name: string, bytes: BlobPart, type = 'application/octet-stream') {
-  const url = URL.createObjectURL(new Blob([bytes], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
+import { download, downloadFiles } from '../download';
 
 export function ExportPanel() {
-  const { runState, exported, exporting, resolved } = useStore();
+  const runState = useStore((s) => s.runState);
+  const exported = useStore((s) => s.exported);
+  const exporting = useStore((s) => s.exporting);
+  const resolved = useStore((s) => s.resolved);
+  const checkpoints = useStore((s) => s.checkpoints);
+  const checkpointExporting = useStore((s) => s.checkpointExporting);
   const canExport = runState === 'done' || runState === 'stopped' || runState === 'paused';
   const zipName = resolved ? `sae_${resolved.architecture}_${resolved.d_sae}.zip` : 'sae.zip';
   const files = useMemo(() => (exported ? Object.entries(exported) : []), [exported]);
@@ -24,8 +19,7 @@ export function ExportPanel() {
   // The zip downloads as soon as the worker has sent the files for an Export click.
   useEffect(() => {
     if (!exported) return;
-    const zip = zipSync(Object.fromEntries(Object.entries(exported).map(([n, b]) => [n, new Uint8Array(b)])));
-    download(zipName, zip as BlobPart, 'application/zip');
+    downloadFiles(zipName, exported);
     // Keyed on the files alone: a fresh export downloads once; re-renders do not.
   }, [exported]); // zipName derives from the same run
 
@@ -45,6 +39,21 @@ export function ExportPanel() {
             </li>
           ))}
         </ul>
+      )}
+      {checkpoints.length > 0 && (
+        <>
+          <h3>Checkpoints</h3>
+          <ul className="files" aria-label="Checkpoints">
+            {checkpoints.map((step) => (
+              <li key={step}>
+                <button type="button" className="link" onClick={() => exportCheckpoint(step)} disabled={checkpointExporting !== null}>
+                  checkpoint step {step}
+                </button>
+                {checkpointExporting === step && <span className="muted small"> exporting…</span>}
+              </li>
+            ))}
+          </ul>
+        </>
       )}
     </section>
   );

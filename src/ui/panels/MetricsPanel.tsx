@@ -1,15 +1,17 @@
 // Latest logged values, the validation metrics at the end of a run, and the two verdicts of seed
 // 002: convergence (CV < 5%) and the 5% L0 target.
 import { useEffect, useState } from 'react';
-import { CONVERGED_CV_PERCENT, convergenceCv, targetStatus } from '../../engine/metrics';
+import { CONVERGED_CV_PERCENT, L0_TARGET_FRACTION, L0_TARGET_TOLERANCE, convergenceCv, targetStatus } from '../../engine/metrics';
+import { SPARSITY_KIND } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { useStore } from '../../store/store';
 import { formatNumber } from '../format';
 import type { MetricRow } from '../../worker/protocol';
 
 /** Re-render at most twice a second with the latest row (not on every metrics message). */
-function useLatestRow(): { row: MetricRow | null; cv: number } {
+function useLatestRow(runState: string): { row: MetricRow | null; cv: number } {
   const [state, setState] = useState<{ row: MetricRow | null; cv: number }>({ row: null, cv: NaN });
+  // Re-subscribed when the run state changes, so the final row shows as soon as a run ends.
   useEffect(() => {
     const tick = () => {
       const rows = metricsBuffer.rows;
@@ -19,14 +21,18 @@ function useLatestRow(): { row: MetricRow | null; cv: number } {
     const id = setInterval(tick, 500);
     tick();
     return () => clearInterval(id);
-  }, []);
+  }, [runState]);
   return state;
 }
 
 export function MetricsPanel() {
   const evaluation = useStore((s) => s.evaluation);
-  const { row, cv } = useLatestRow();
-  const target = row ? targetStatus(row.sparsity_l0) : null;
+  const resolved = useStore((s) => s.resolved);
+  const runState = useStore((s) => s.runState);
+  const { row, cv } = useLatestRow(runState);
+  // In target-L0 mode the verdict is against the target in effect (±20% of it, i.e. ±1 point at 5%).
+  const goal = resolved?.sparsity_mode === 'target_l0' && row && Number.isFinite(row.target_l0) ? row.target_l0 : L0_TARGET_FRACTION;
+  const target = row ? targetStatus(row.sparsity_l0, goal, goal * (L0_TARGET_TOLERANCE / L0_TARGET_FRACTION)) : null;
   return (
     <section className="panel metrics" aria-labelledby="metrics-title">
       <h2 id="metrics-title">Metrics</h2>
@@ -39,13 +45,17 @@ export function MetricsPanel() {
             <tr><th>L0</th><td>{formatNumber(row.l0)}</td><th>L0 fraction</th><td>{formatNumber(row.sparsity_l0)}</td></tr>
             <tr><th>FVE (batch)</th><td>{formatNumber(row.fve)}</td><th>NMSE (batch)</th><td>{formatNumber(row.nmse)}</td></tr>
             <tr><th>dead</th><td>{(row.dead_fraction * 100).toFixed(1)}%</td><th>mean θ</th><td>{formatNumber(row.threshold_mean)}</td></tr>
+            <tr><th>dense</th><td>{(row.dense_fraction * 100).toFixed(1)}%</td><th>λ in effect</th><td>{resolved && SPARSITY_KIND[resolved.architecture] === 'penalty' ? formatNumber(row.lambda_effective) : `— (k ${formatNumber(row.k)})`}</td></tr>
+            {Number.isFinite(row.guidance_loss) && row.guidance_loss !== 0 && (
+              <tr><th>guidance loss</th><td>{formatNumber(row.guidance_loss)}</td><th>lr</th><td>{formatNumber(row.lr)}</td></tr>
+            )}
           </tbody>
         </table>
       )}
       {row && target && (
         <ul className="verdicts">
           <li className={target.achieved ? 'ok' : 'warn'} data-testid="target-status">
-            L0 target 5%: {target.achieved ? 'achieved' : `not achieved (${(row.sparsity_l0 * 100).toFixed(1)}%, off by ${(target.deviation * 100).toFixed(1)} points)`}
+            L0 target {formatNumber(goal * 100)}%: {target.achieved ? 'achieved' : `not achieved (${(row.sparsity_l0 * 100).toFixed(1)}%, off by ${(target.deviation * 100).toFixed(1)} points)`}
           </li>
           <li className={cv < CONVERGED_CV_PERCENT ? 'ok' : 'warn'} data-testid="convergence-status">
             Convergence: {Number.isFinite(cv) ? `CV ${cv.toFixed(1)}% — ${cv < CONVERGED_CV_PERCENT ? 'converged' : 'not converged'}` : 'too few logged steps'}
@@ -63,8 +73,26 @@ export function MetricsPanel() {
               {evaluation.feature_recovery !== undefined && (
                 <tr><th title="mean over planted features of the best cosine with a decoder row">feature recovery</th><td colSpan={3}>{formatNumber(evaluation.feature_recovery)}</td></tr>
               )}
+              {evaluation.early_stopped_at !== undefined && (
+                <tr><th title="the validation loss stopped improving; the weights of this step were kept">early stopped at</th><td colSpan={3}>step {evaluation.early_stopped_at}</td></tr>
+              )}
             </tbody>
           </table>
+          {evaluation.guidance && evaluation.guidance.length > 0 && (
+            <table className="metrics-table guidance-eval" aria-label="Guidance on the validation split" data-testid="eval-guidance">
+              <thead>
+                <tr><th>target</th><th>latent</th><th title="how well the latent separates positive from negative validation rows (0.5 = chance)">AUROC</th><th>mean f | pos</th><th>mean f | neg</th></tr>
+              </thead>
+              <tbody>
+                {evaluation.guidance.map((g) => (
+                  <tr key={g.id} data-testid={`eval-guidance-${g.id}`}>
+                    <td>{g.id}</td><td>{g.latent}</td><td className={g.auroc >= 0.7 ? 'good' : undefined}>{formatNumber(g.auroc)}</td>
+                    <td>{formatNumber(g.mean_pos)}</td><td>{formatNumber(g.mean_neg)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
         </>
       )}
     </section>

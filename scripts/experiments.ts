@@ -1,0 +1,193 @@
+// `npm run experiments`: the runs behind the README's variant tables, re-runnable by anyone.
+//   recovery  built-in synthetic sample (256 planted features, ~5 active per row): each variant
+//             with L0 matched to the planted sparsity; mean max cosine of the planted features
+//             with the decoder rows.
+//   real      ../shared/data/stories260k layer-3 residuals: every single-layer variant at d_sae 512
+//             and L0 ≈ 16 (trained on train/, measured on valid/), and the multi-layer variants on
+//             train/resid_layers.npy.
+//   controller  target-L0 mode on the penalty variants: where λ ends and when L0 settles.
+//   guidance  a latent guided towards "the token begins with a capital letter" on the real data:
+//             its validation AUROC and the NMSE against the unguided run.
+// Prints Markdown tables and writes experiments-results/experiments.json. Not a test.
+//   npx tsx scripts/experiments.ts [recovery|real|guidance ...] [--steps N] [--backend wasm|cpu]
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveConfig, type ConfigInput } from '../src/engine/config';
+import { Trainer, type TrainingData } from '../src/engine/trainer';
+import { datasetFromNpy, splitDataset, type Dataset } from '../src/data/dataset';
+import { makeSyntheticDataset } from '../src/data/synthetic';
+import { Workspace } from '../src/data/workspace';
+import { selectNodeBackend } from '../src/cli/nodeBackend';
+import type { EvalMetrics } from '../src/worker/protocol';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DATA = path.resolve(ROOT, '../shared/data/stories260k');
+
+interface Result { experiment: string; variant: string; config: ConfigInput; metrics: EvalMetrics; seconds: number; extra?: Record<string, number> }
+
+function load(file: string): Dataset {
+  const b = readFileSync(path.join(DATA, file));
+  return datasetFromNpy(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, file);
+}
+
+async function train(experiment: string, variant: string, input: ConfigInput, data: TrainingData, backend: string, setup?: (t: Trainer) => void): Promise<Result> {
+  const cfg = resolveConfig(input, data.dIn, data.nLayers ?? 1);
+  const t = new Trainer(cfg, data, backend);
+  setup?.(t);
+  const t0 = Date.now();
+  let lastPrint = 0;
+  while (!t.done) {
+    await t.runSteps(cfg.log_every);
+    const rows = t.takeRows();
+    const last = rows[rows.length - 1];
+    if (last && Date.now() - lastPrint > 5000) {
+      lastPrint = Date.now();
+      process.stderr.write(`  ${experiment}/${variant} step ${t.stepCount}/${cfg.steps} L0 ${last.l0.toFixed(1)} fve ${last.fve.toFixed(3)} λ ${last.lambda.toPrecision(3)}\n`);
+    }
+  }
+  const { metrics } = await t.evaluate();
+  const seconds = (Date.now() - t0) / 1000;
+  t.dispose();
+  process.stderr.write(`  ${experiment}/${variant}: L0 ${metrics.l0.toFixed(1)} NMSE ${metrics.nmse.toFixed(4)} FVE ${metrics.fve.toFixed(4)} dead ${(100 * metrics.dead_fraction).toFixed(1)}% ${seconds.toFixed(0)} s\n`);
+  return { experiment, variant, config: input, metrics, seconds };
+}
+
+const fmt = (v: number | undefined, d = 3) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(d));
+
+async function recovery(steps: number, backend: string): Promise<Result[]> {
+  const ds = makeSyntheticDataset();
+  const split = splitDataset(ds, 0.1, 0);
+  const data: TrainingData = { ...split, groundTruth: ds.groundTruth };
+  const planted = 5; // activePerRow of the sample
+  const dSae = 512;
+  const base = { d_sae: dSae, batch_size: 1024, steps, log_every: 20, target_l0: planted / dSae };
+  const out: Result[] = [];
+  for (const architecture of ['topk', 'batchtopk', 'matryoshka', 'jumprelu', 'gated', 'relu', 'randomk']) {
+    out.push(await train('recovery', architecture, { ...base, architecture }, data, backend));
+  }
+  console.log(`\n### Recovery of the planted dictionary (synthetic sample, d_sae ${dSae}, L0 target ${planted}, ${steps} steps)\n`);
+  console.log('| variant | L0 | mean max cosine | FVE | dead % |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const r of out) console.log(`| ${r.variant} | ${fmt(r.metrics.l0, 1)} | ${fmt(r.metrics.feature_recovery)} | ${fmt(r.metrics.fve)} | ${fmt(100 * r.metrics.dead_fraction, 1)} |`);
+  return out;
+}
+
+async function controller(steps: number, backend: string): Promise<Result[]> {
+  const ds = makeSyntheticDataset();
+  const data: TrainingData = { ...splitDataset(ds, 0.1, 0), groundTruth: ds.groundTruth };
+  const target = 0.05;
+  const out: Result[] = [];
+  for (const architecture of ['relu', 'jumprelu', 'gated', 'classic']) {
+    let settledAt = -1;
+    let finalLambda = NaN;
+    const r = await train('controller', architecture, { architecture, d_sae: 512, batch_size: 1024, steps, log_every: 10, target_l0: target, early_stopping_patience: 0 }, data, backend, (t) => {
+      const take = t.takeRows.bind(t);
+      t.takeRows = () => {
+        const rows = take();
+        for (const row of rows) {
+          const ok = Math.abs(row.sparsity_l0 - target) < 0.01;
+          if (!ok) settledAt = -1;
+          else if (settledAt < 0) settledAt = row.step;
+          finalLambda = row.lambda;
+        }
+        return rows;
+      };
+    });
+    r.extra = { settled_at: settledAt, final_lambda: finalLambda };
+    out.push(r);
+  }
+  console.log(`\n### Target-L0 mode (synthetic sample, d_sae 512, target 5%, ${steps} steps, λ from its default)\n`);
+  console.log('| variant | final λ | training L0 fraction within ±0.01 from step | validation L0 fraction | FVE |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const r of out) console.log(`| ${r.variant} | ${fmt(r.extra!.final_lambda, 3)} | ${r.extra!.settled_at >= 0 ? r.extra!.settled_at : 'not settled'} | ${fmt(r.metrics.l0_fraction)} | ${fmt(r.metrics.fve)} |`);
+  return out;
+}
+
+async function real(steps: number, backend: string): Promise<Result[]> {
+  const train3 = load('train/resid_l3.npy');
+  const valid3 = load('valid/resid_l3.npy');
+  const data: TrainingData = { train: train3.data, trainRows: train3.rows, val: valid3.data, valRows: valid3.rows, dIn: 64 };
+  const dSae = 512, l0 = 16;
+  const base = { d_sae: dSae, batch_size: 1024, steps, log_every: 20, target_l0: l0 / dSae };
+  const out: Result[] = [];
+  for (const architecture of ['relu', 'topk', 'batchtopk', 'matryoshka', 'randomk', 'jumprelu', 'gated', 'classic']) {
+    const extra = architecture === 'classic' ? { early_stopping_patience: 0 } : {};
+    out.push(await train('real', architecture, { ...base, architecture, ...extra }, data, backend));
+  }
+  const layers = load('train/resid_layers.npy'); // [6, 7175, 64]
+  const ws = new Workspace();
+  ws.setDataset(layers);
+  for (const architecture of ['mlsae', 'crosscoder', 'routesae']) {
+    const input = { ...base, architecture };
+    const cfg = resolveConfig(input, layers.dIn, layers.nLayers);
+    const ds = ws.datasetFor(cfg);
+    const split = splitDataset(ds, 0.1, 0);
+    out.push(await train('real-multilayer', architecture, input, split, backend));
+  }
+  console.log(`\n### Real activations (stories260K, d_sae ${dSae}, L0 target ${l0}, ${steps} steps of 1024 tokens; validation rows)\n`);
+  console.log('| variant | data | L0 | NMSE | FVE | dead % | tokens/s |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of out) {
+    const where = r.experiment === 'real' ? 'layer 3 (valid/)' : `resid_layers, layers ${resolveConfig(r.config, 64, 6).layer_start}–${resolveConfig(r.config, 64, 6).layer_end} (10% held out)`;
+    console.log(`| ${r.variant} | ${where} | ${fmt(r.metrics.l0, 1)} | ${fmt(r.metrics.nmse, 4)} | ${fmt(r.metrics.fve, 4)} | ${fmt(100 * r.metrics.dead_fraction, 1)} | ${Math.round(r.metrics.tokens_per_s)} |`);
+  }
+  return out;
+}
+
+async function guidance(steps: number, backend: string): Promise<Result[]> {
+  const ws = new Workspace();
+  const read = (f: string) => { const b = readFileSync(path.join(DATA, f)); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer; };
+  ws.load(read('train/resid_l3.npy'), 'resid_l3.npy');
+  ws.load(read('train/tokens.npy'), 'tokens.npy');
+  ws.load(read('vocab.json'), 'vocab.json');
+  const ds = ws.dataset as Dataset;
+  const split = splitDataset(ds, 0.1, 0);
+  const rule = { kind: 'regex' as const, pattern: '^ ?[A-Z]' };
+  const base = { architecture: 'topk', d_sae: 512, k: 16, batch_size: 1024, steps, log_every: 20, val_every: 200 };
+  const target = { id: 'capital', latent: 0, method: 'contrastive', beta: 1, margin: 1, labels: rule };
+  const probe = { ...target, beta: 0 };
+  const labels = ws.labelsFor(rule);
+  const plain = await train('guidance', 'topk (unguided)', base, split, backend, (t) => t.setGuidance([{ target: resolveConfig({ ...base, guidance: [probe] }, 64).guidance[0], labels }]));
+  const guided = await train('guidance', 'topk (guided)', { ...base, guidance: [target] }, split, backend, (t) => t.setGuidance(ws.resolveGuidance(t.cfg.guidance)));
+  const positive = labels.reduce((a, v) => a + v, 0) / labels.length;
+  console.log(`\n### Guidance: latent 0 towards tokens matching /^ ?[A-Z]/ (${(100 * positive).toFixed(1)}% of rows), topk d_sae 512 k 16, ${steps} steps\n`);
+  console.log('| run | validation AUROC of latent 0 | mean act. positive / negative | NMSE | FVE |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const r of [plain, guided]) {
+    const g = r.metrics.guidance?.[0];
+    console.log(`| ${r.variant} | ${fmt(g?.auroc)} | ${fmt(g?.mean_pos, 2)} / ${fmt(g?.mean_neg, 2)} | ${fmt(r.metrics.nmse, 4)} | ${fmt(r.metrics.fve, 4)} |`);
+  }
+  console.log(`\nNMSE guided / unguided: ${(guided.metrics.nmse / plain.metrics.nmse).toFixed(3)}`);
+  return [plain, guided];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = [...argv];
+  const flag = (name: string) => { const i = args.indexOf(`--${name}`); if (i < 0) return undefined; const v = args[i + 1]; args.splice(i, 2); return v; };
+  const steps = Number(flag('steps') ?? 3000);
+  const { backend } = await selectNodeBackend((flag('backend') as 'wasm' | 'cpu' | undefined) ?? 'wasm');
+  const which = args.length ? args : ['recovery', 'controller', 'real', 'guidance'];
+  const needsData = which.some((w) => w !== 'recovery' && w !== 'controller');
+  if (needsData && !existsSync(path.join(DATA, 'train/resid_l3.npy'))) {
+    console.error(`no real activations at ${DATA}; run only "recovery", or place ../shared/data/stories260k beside the project.`);
+    return 1;
+  }
+  console.log(`backend ${backend}, ${steps} steps per run`);
+  const results: Result[] = [];
+  for (const w of which) {
+    if (w === 'recovery') results.push(...(await recovery(steps, backend)));
+    else if (w === 'controller') results.push(...(await controller(steps, backend)));
+    else if (w === 'real') results.push(...(await real(steps, backend)));
+    else if (w === 'guidance') results.push(...(await guidance(steps, backend)));
+    else { console.error(`unknown experiment "${w}"`); return 2; }
+  }
+  await mkdir(path.join(ROOT, 'experiments-results'), { recursive: true });
+  await writeFile(path.join(ROOT, 'experiments-results', `experiments-${which.join('-')}.json`), JSON.stringify({ backend, steps, results }, null, 2) + '\n');
+  return 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,23 @@
+// BatchTopK activation (Bussmann et al. 2024): keep the k·B largest entries of ReLU(z) over the
+// whole batch rather than k per row, so rows may use more or fewer latents than k while the batch
+// averages k. The gradient flows through the kept, positive entries only.
+import * as tf from '@tensorflow/tfjs';
+import { maskedRelu } from './maskedRelu';
+
+/**
+ * 0/1 mask [B, n] of the k·B largest entries of z [B, n], taken over the flattened batch. Selected
+ * by the (k·B)-th value, as topkMask does; exact ties at that value may keep a few more.
+ */
+export function batchTopkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [B, n] = z.shape;
+    const total = Math.max(1, Math.min(Math.round(k * B), B * n));
+    const kth = tf.min(tf.topk(tf.reshape(z, [B * n]), total, false).values); // scalar
+    return tf.greaterEqual(tf.sub(z, kth), 0).toFloat() as tf.Tensor2D; // sub first: see topkMask
+  });
+}
+
+/** f = ReLU(z) on the batch's k·B largest entries, 0 elsewhere; z [B, d_sae] → f [B, d_sae]. */
+export function batchTopkRelu(z: tf.Tensor2D, k: number): tf.Tensor2D {
+  return maskedRelu(z, (zz) => batchTopkMask(zz, k));
+}

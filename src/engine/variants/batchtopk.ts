@@ -1,0 +1,121 @@
+// BatchTopK SAE (Bussmann et al. 2024; SAELens "batchtopk"): TopK over the whole batch.
+//   z = (x − b_dec) W_enc + b_enc,  f = ReLU(z) on the batch's k·B largest entries,  x̂ = f W_dec + b_dec
+//   loss = mean_b ||x − x̂||² + α · AuxK
+// Training picks latents per batch, which inference cannot do one row at a time, so the variant
+// learns a global threshold θ_g, a running average of the smallest activation each batch kept, and
+// infers as a JumpReLU with that one threshold: f = z · 1[z > θ_g]. Saved as SAELens "jumprelu".
+// The pieces Matryoshka shares (θ_g, AuxK term, inference, export) are exported from here.
+import * as tf from '@tensorflow/tfjs';
+import type { BatchTopKConfig, MatryoshkaConfig } from '../config';
+import { auxKLoss, reconstructionLoss } from '../losses';
+import { batchTopkRelu } from '../ops/batchTopk';
+import type { LossParts, Params, StepContext, Variant } from './types';
+import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
+
+/** θ_g before the first batch has set it. */
+const UNSET = -1;
+
+/**
+ * The learned global threshold θ_g, a scalar kept on the device (updating it never reads back).
+ * It lives outside Params because the optimiser must not touch it.
+ */
+export class GlobalThreshold {
+  private theta: tf.Variable<tf.Rank.R0> | null = null;
+
+  /** (Re)create θ_g as unset; called from the variant's init. */
+  reset(): void {
+    this.dispose();
+    this.theta = tf.tidy(() => tf.variable(tf.scalar(UNSET), false, undefined, 'float32')) as tf.Variable<tf.Rank.R0>;
+  }
+
+  /** θ_g as the variable itself (do not dispose); UNSET (−1) until the first update. */
+  get value(): tf.Scalar {
+    if (!this.theta) throw new Error('the BatchTopK threshold is used before init.');
+    return this.theta;
+  }
+
+  /**
+   * θ_g ← (1 − lr)·θ_g + lr·min{f > 0}, or min{f > 0} itself on the first batch; unchanged when
+   * the batch kept nothing. f [B, d_sae] are the training latents (non-negative).
+   */
+  update(f: tf.Tensor2D, lr: number): void {
+    const theta = this.value as tf.Variable<tf.Rank.R0>;
+    tf.tidy(() => {
+      // Zeros are pushed out of the way arithmetically (not with ±∞, which WebGL mishandles).
+      const minPositive = tf.min(tf.add(f, tf.mul(tf.lessEqual(f, 0).toFloat(), 1e30)));
+      const averaged = tf.add(tf.mul(theta, 1 - lr), tf.mul(minPositive, lr));
+      const next = tf.where(tf.less(theta, 0), minPositive, averaged);
+      theta.assign(tf.where(tf.less(minPositive, 1e29), next, theta) as tf.Scalar);
+    });
+  }
+
+  /** Set θ_g (e.g. from a saved SAE's threshold). */
+  set(theta: number): void {
+    tf.tidy(() => (this.value as tf.Variable<tf.Rank.R0>).assign(tf.scalar(theta)));
+  }
+
+  /** Inference: f = z · 1[z > max(θ_g, 0)], z [B, d_sae]. */
+  apply(z: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => tf.mul(z, tf.greater(tf.sub(z, tf.relu(this.value)), 0).toFloat()) as tf.Tensor2D);
+  }
+
+  /** max(θ_g, 0) filled to [d_sae]: SAELens's per-latent JumpReLU threshold. A new tensor. */
+  filled(dSae: number): tf.Tensor1D {
+    return tf.tidy(() => tf.add(tf.zeros([dSae]), tf.relu(this.value)) as tf.Tensor1D);
+  }
+
+  dispose(): void {
+    this.theta?.dispose();
+    this.theta = null;
+  }
+}
+
+/** α · AuxK on the residual of the reconstruction x̂ (0 when α = 0 or nothing is dead). */
+export function auxKTerm(p: Params, z: tf.Tensor2D, x: tf.Tensor2D, xHat: tf.Tensor2D, ctx: StepContext, auxK: number, coefficient: number): tf.Scalar {
+  if (coefficient <= 0) return tf.scalar(0);
+  return tf.tidy(() => tf.mul(auxKLoss(z, ctx.deadMask, tf.sub(x, xHat) as tf.Tensor2D, p.W_dec as tf.Tensor2D, auxK), coefficient) as tf.Scalar);
+}
+
+type BatchTopkLike = BatchTopKConfig | MatryoshkaConfig;
+
+/**
+ * Everything a BatchTopK-trained variant has besides its loss: the affine layout, θ_g and its
+ * update, JumpReLU inference, unit-norm decoder rows, the SAELens "jumprelu" export.
+ */
+export function batchTopkBase<C extends BatchTopkLike>(cfg: C, threshold: GlobalThreshold): Omit<Variant<C>, 'architecture' | 'label' | 'loss'> {
+  return {
+    paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec'],
+    init(c, stats, rng) {
+      threshold.reset();
+      return initLinearSae(stats.dIn, c.d_sae, stats, rng);
+    },
+    encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(threshold.apply(preActivations(p, x)), live.threshold)),
+    decode: linearDecode,
+    constrain: normalizeDecoderRows,
+    afterStep: (_p, parts) => threshold.update(parts.f, cfg.threshold_lr),
+    exportTensors: (p) => ({ ...linearExport(p), threshold: threshold.filled(p.b_enc.shape[0]) }),
+    // Exported as a JumpReLU: every entry of `threshold` holds θ_g.
+    loadState: (tensors) => { if (tensors.threshold?.data.length) threshold.set(tensors.threshold.data[0]); },
+    dispose: () => threshold.dispose(),
+    saelensConfig: () => ({ architecture: 'jumprelu' }),
+  };
+}
+
+/** A BatchTopK variant with its own θ_g; the registry calls this once per run. */
+export function makeBatchTopkVariant(cfg: BatchTopKConfig): Variant<BatchTopKConfig> & { threshold: GlobalThreshold } {
+  const threshold = new GlobalThreshold();
+  return {
+    ...batchTopkBase(cfg, threshold),
+    architecture: 'batchtopk',
+    label: 'BatchTopK',
+    threshold,
+    loss(p, x, live, ctx): LossParts {
+      const z = preActivations(p, x);
+      const f = batchTopkRelu(z, live.k);
+      const xHat = linearDecode(p, f);
+      const recon = reconstructionLoss(x, xHat);
+      const aux = auxKTerm(p, z, x, xHat, ctx, cfg.aux_k, cfg.aux_k_coefficient);
+      return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, xHat, diagnostics: { topk_threshold: tf.clone(threshold.value) } };
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// Gated SAE (Rajamanoharan et al. 2024, "Improving dictionary learning with gated sparse
+// autoencoders"; SAELens "gated"). Whether a latent fires and how strongly are separate paths that
+// share W_enc, so the L1 penalty shrinks only the gate, not the magnitudes:
+//   h = (x − b_dec) W_enc
+//   π_gate = h + b_gate,  π_mag = exp(r_mag) ⊙ h + b_mag
+//   f = 1[π_gate > 0] ⊙ ReLU(π_mag),  x̂ = f W_dec + b_dec
+//   loss = mean_b ||x − x̂||²                                         (recon)
+//        + λ · mean_b Σ_i ReLU(π_gate)_i · ||W_dec,i||                 (sparsity)
+//        + mean_b ||x − (ReLU(π_gate) sg(W_dec) + sg(b_dec))||²        (aux)
+// 1[π_gate > 0] passes no gradient, so the gate learns only from sparsity + aux. The aux decoder is
+// a stop-gradient (sg) copy; as in the paper and SAELens, b_dec still enters π_gate through the
+// centring x − b_dec and gets that path's gradient.
+import * as tf from '@tensorflow/tfjs';
+import type { GatedConfig } from '../config';
+import { reconstructionLoss, weightedL1 } from '../losses';
+import { maskedRelu } from '../ops/maskedRelu';
+import { matMul } from '../ops/matmul';
+import { stopGradient } from '../ops/stopGradient';
+import type { Params, Variant } from './types';
+import { applyInferenceThreshold, initLinearSae, linearDecode, normalizeDecoderRows, resampleLinear } from './linear';
+
+/** π_gate [B, d_sae] and f [B, d_sae] of a batch x [B, d_in]. */
+export function gatedForward(p: Params, x: tf.Tensor2D): { piGate: tf.Tensor2D; f: tf.Tensor2D } {
+  const h = matMul(tf.sub(x, p.b_dec) as tf.Tensor2D, p.W_enc as tf.Tensor2D);
+  const piGate = tf.add(h, p.b_gate) as tf.Tensor2D;
+  const piMag = tf.add(tf.mul(h, tf.exp(p.r_mag)), p.b_mag) as tf.Tensor2D;
+  const f = maskedRelu(piMag, (_z, gate) => tf.greater(gate, 0).toFloat(), piGate);
+  return { piGate, f };
+}
+
+export const gatedVariant: Variant<GatedConfig> = {
+  architecture: 'gated',
+  label: 'Gated',
+  paramNames: ['W_enc', 'b_gate', 'r_mag', 'b_mag', 'W_dec', 'b_dec'],
+  init(cfg, stats, rng) {
+    const { W_enc, b_enc, W_dec, b_dec } = initLinearSae(stats.dIn, cfg.d_sae, stats, rng);
+    b_enc.dispose(); // the gated layout has b_gate and b_mag instead
+    return tf.tidy(() => ({
+      W_enc,
+      b_gate: tf.variable(tf.zeros([cfg.d_sae]), true), // [d_sae]
+      r_mag: tf.variable(tf.zeros([cfg.d_sae]), true), // [d_sae]; exp(0) = 1: magnitudes start as the gate
+      b_mag: tf.variable(tf.zeros([cfg.d_sae]), true), // [d_sae]
+      W_dec,
+      b_dec,
+    }));
+  },
+  encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(gatedForward(p, x).f, live.threshold)),
+  decode: linearDecode,
+  loss(p, x, live) {
+    const { piGate, f } = gatedForward(p, x);
+    const xHat = linearDecode(p, f);
+    const recon = reconstructionLoss(x, xHat);
+    const gateAct = tf.relu(piGate);
+    const sparsity = tf.mul(weightedL1(gateAct, p.W_dec as tf.Tensor2D), live.lambda) as tf.Scalar;
+    const viaGate = tf.add(matMul(gateAct, stopGradient(p.W_dec as tf.Tensor2D)), stopGradient(p.b_dec)) as tf.Tensor2D;
+    const aux = reconstructionLoss(x, viaGate);
+    return { total: tf.add(tf.add(recon, sparsity), aux), recon, sparsity, aux, f, xHat };
+  },
+  constrain: normalizeDecoderRows,
+  resampleDead(p, latents, directions) {
+    if (latents.length === 0) return;
+    // The linear resampling, with b_gate in the role of b_enc; the magnitude path restarts as the gate.
+    resampleLinear({ ...p, b_enc: p.b_gate }, latents, directions);
+    for (const name of ['r_mag', 'b_mag']) {
+      const v = p[name].dataSync().slice();
+      for (const i of latents) v[i] = 0;
+      tf.tidy(() => p[name].assign(tf.tensor1d(v)));
+    }
+  },
+  exportTensors: (p) => ({ W_enc: p.W_enc, b_gate: p.b_gate, r_mag: p.r_mag, b_mag: p.b_mag, W_dec: p.W_dec, b_dec: p.b_dec }),
+  saelensConfig: () => ({ architecture: 'gated' }),
+};
