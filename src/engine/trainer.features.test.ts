@@ -79,11 +79,11 @@ describe('target-L0 controller', () => {
     const t = 0.05;
     expect(Math.log(d.update(1, t * Math.exp(0.1), t))).toBeCloseTo(0.01, 6); // ki·e, no Δe yet
     expect(Math.log(d.update(1, t * Math.exp(0.1), t))).toBeCloseTo(0.01, 6); // Δe = 0
-    // Above the target but closing in (it would arrive within 50 updates at this pace): the
-    // integral pauses and the proportional term backs λ off.
+    // Above the target but closing in (the smoothed rate 0.2·Δe = −0.002 arrives within 50
+    // updates): the integral pauses and the proportional term backs λ off.
     expect(Math.log(d.update(1, t * Math.exp(0.09), t))).toBeCloseTo(0.5 * -0.01, 6);
-    // Closing too slowly to count: the integral acts again.
-    expect(Math.log(d.update(1, t * Math.exp(0.089), t))).toBeCloseTo(0.1 * 0.089 + 0.5 * -0.001, 6);
+    // The smoothed rate (0.8·rate + 0.2·Δe) no longer reaches the target in time: the integral acts again.
+    expect(Math.log(d.update(1, t * Math.exp(0.095), t))).toBeCloseTo(0.1 * 0.095 + 0.5 * 0.005, 6);
     // Below the target λ falls.
     expect(d.update(1, 0.01, t)).toBeLessThan(1);
     const e = new LambdaController();
@@ -91,8 +91,8 @@ describe('target-L0 controller', () => {
   });
 
   it('steers a relu SAE to a 5% L0 fraction from a λ far too small', async () => {
-    const t = make({ architecture: 'relu', d_sae: 64, l1_coefficient: 0.1, steps: 1000, log_every: 10 });
-    await t.runSteps(1000);
+    const t = make({ architecture: 'relu', d_sae: 64, l1_coefficient: 0.1, steps: 1500, log_every: 10 });
+    await t.runSteps(1500);
     const rows = t.takeRows();
     const last = rows.slice(-10);
     const meanFrac = last.reduce((a, r) => a + r.sparsity_l0, 0) / last.length;

@@ -95,13 +95,16 @@ export function lrFactor(step: number, steps: number, warmup: number, decay: num
  */
 export class LambdaController {
   private lastError: number | null = null;
+  /** Smoothed change of the error per update (batch noise would otherwise flip the pause on and off). */
+  private rate = 0;
   constructor(private readonly ki = 0.1, private readonly kp = 0.5, private readonly maxStep = 0.15, private readonly horizon = 50) {}
   /** The next λ, given the current λ and the measured and target L0 fractions. */
   update(lambda: number, measured: number, target: number): number {
     const error = Math.log(Math.max(measured, 1e-6) / target);
     const change = this.lastError === null ? 0 : error - this.lastError;
     this.lastError = error;
-    const closing = error * change < 0 && Math.abs(error) < this.horizon * Math.abs(change);
+    this.rate = 0.8 * this.rate + 0.2 * change;
+    const closing = error * this.rate < 0 && Math.abs(error) < this.horizon * Math.abs(this.rate);
     const delta = Math.max(-this.maxStep, Math.min(this.maxStep, (closing ? 0 : this.ki * error) + this.kp * change));
     return Math.min(1e6, Math.max(1e-8, lambda * Math.exp(delta)));
   }
