@@ -15,6 +15,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig, type ConfigInput } from '../src/engine/config';
+import { featureRecovery } from '../src/engine/metrics';
+import { createRng } from '../src/engine/rng';
 import { Trainer, type TrainingData } from '../src/engine/trainer';
 import { datasetFromNpy, splitDataset, type Dataset } from '../src/data/dataset';
 import { makeSyntheticDataset } from '../src/data/synthetic';
@@ -62,14 +64,19 @@ async function recovery(steps: number, backend: string): Promise<Result[]> {
   const data: TrainingData = { ...split, groundTruth: ds.groundTruth };
   const planted = 5; // activePerRow of the sample
   const dSae = 512;
-  const base = { d_sae: dSae, batch_size: 1024, steps, log_every: 20, target_l0: planted / dSae };
+  const base = { d_sae: dSae, batch_size: 1024, steps, log_every: 10, target_l0: planted / dSae };
   const out: Result[] = [];
   for (const architecture of ['topk', 'batchtopk', 'matryoshka', 'jumprelu', 'gated', 'relu', 'randomk']) {
     out.push(await train('recovery', architecture, { ...base, architecture }, data, backend));
   }
+  // What chance gives: the same measure for d_sae random unit directions (an untrained decoder).
+  const rng = createRng(123);
+  const random = Float32Array.from({ length: dSae * ds.dIn }, () => rng.normal());
+  const chance = featureRecovery(ds.groundTruth!.dictionary, ds.groundTruth!.nFeatures, random, dSae, ds.dIn);
   console.log(`\n### Recovery of the planted dictionary (synthetic sample, d_sae ${dSae}, L0 target ${planted}, ${steps} steps)\n`);
   console.log('| variant | L0 | mean max cosine | FVE | dead % |');
   console.log('| --- | --- | --- | --- | --- |');
+  console.log(`| (untrained random decoder) | — | ${fmt(chance)} | — | — |`);
   for (const r of out) console.log(`| ${r.variant} | ${fmt(r.metrics.l0, 1)} | ${fmt(r.metrics.feature_recovery)} | ${fmt(r.metrics.fve)} | ${fmt(100 * r.metrics.dead_fraction, 1)} |`);
   return out;
 }
@@ -110,7 +117,7 @@ async function real(steps: number, backend: string): Promise<Result[]> {
   const valid3 = load('valid/resid_l3.npy');
   const data: TrainingData = { train: train3.data, trainRows: train3.rows, val: valid3.data, valRows: valid3.rows, dIn: 64 };
   const dSae = 512, l0 = 16;
-  const base = { d_sae: dSae, batch_size: 1024, steps, log_every: 20, target_l0: l0 / dSae };
+  const base = { d_sae: dSae, batch_size: 1024, steps, log_every: 10, target_l0: l0 / dSae };
   const out: Result[] = [];
   for (const architecture of ['relu', 'topk', 'batchtopk', 'matryoshka', 'randomk', 'jumprelu', 'gated', 'classic']) {
     const extra = architecture === 'classic' ? { early_stopping_patience: 0 } : {};

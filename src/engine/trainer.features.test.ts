@@ -88,6 +88,10 @@ describe('target-L0 controller', () => {
     expect(d.update(1, 0.01, t)).toBeLessThan(1);
     const e = new LambdaController();
     expect(e.update(3, t, t)).toBe(3);
+    // One update spanning 20 steps moves λ as far as two 10-step updates (log_every does not change the speed).
+    const ten = new LambdaController(), twenty = new LambdaController();
+    const twice = ten.update(ten.update(1, t * Math.exp(0.3), t, 10), t * Math.exp(0.3), t, 10);
+    expect(Math.log(twenty.update(1, t * Math.exp(0.3), t, 20))).toBeCloseTo(Math.log(twice), 6);
   });
 
   it('steers a relu SAE to a 5% L0 fraction from a λ far too small', async () => {

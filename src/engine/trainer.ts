@@ -97,15 +97,23 @@ export class LambdaController {
   private lastError: number | null = null;
   /** Smoothed change of the error per update (batch noise would otherwise flip the pause on and off). */
   private rate = 0;
+  /** Gains are per `STEPS_PER_UNIT` training steps; updates that span more steps scale them. */
+  static readonly STEPS_PER_UNIT = 10;
   constructor(private readonly ki = 0.1, private readonly kp = 0.5, private readonly maxStep = 0.15, private readonly horizon = 50) {}
-  /** The next λ, given the current λ and the measured and target L0 fractions. */
-  update(lambda: number, measured: number, target: number): number {
+  /**
+   * The next λ, given the current λ, the measured and target L0 fractions, and the number of
+   * training steps since the previous update (so the controller is as fast whatever log_every is).
+   */
+  update(lambda: number, measured: number, target: number, steps = LambdaController.STEPS_PER_UNIT): number {
+    const units = Math.max(1e-3, steps / LambdaController.STEPS_PER_UNIT);
     const error = Math.log(Math.max(measured, 1e-6) / target);
     const change = this.lastError === null ? 0 : error - this.lastError;
     this.lastError = error;
-    this.rate = 0.8 * this.rate + 0.2 * change;
+    const keep = 0.8 ** units;
+    this.rate = keep * this.rate + (1 - keep) * (change / units); // per unit
     const closing = error * this.rate < 0 && Math.abs(error) < this.horizon * Math.abs(this.rate);
-    const delta = Math.max(-this.maxStep, Math.min(this.maxStep, (closing ? 0 : this.ki * error) + this.kp * change));
+    const bound = this.maxStep * units;
+    const delta = Math.max(-bound, Math.min(bound, (closing ? 0 : this.ki * units * error) + this.kp * change));
     return Math.min(1e6, Math.max(1e-8, lambda * Math.exp(delta)));
   }
 }
@@ -397,8 +405,9 @@ export class Trainer {
     }
     if (this.controllerOn) {
       const frac = row.sparsity_l0;
-      this.l0Ema = this.l0Ema === null ? frac : 0.7 * this.l0Ema + 0.3 * frac;
-      this.live = { ...this.live, lambda: this.controller.update(this.live.lambda, this.l0Ema, this.live.targetL0) };
+      const keep = 0.7 ** (this.cfg.log_every / LambdaController.STEPS_PER_UNIT);
+      this.l0Ema = this.l0Ema === null ? frac : keep * this.l0Ema + (1 - keep) * frac;
+      this.live = { ...this.live, lambda: this.controller.update(this.live.lambda, this.l0Ema, this.live.targetL0, this.cfg.log_every) };
     }
   }
 
