@@ -153,21 +153,25 @@ async function guidance(steps: number, backend: string): Promise<Result[]> {
   const split = splitDataset(ds, 0.1, 0);
   const rule = { kind: 'regex' as const, pattern: '^ ?[A-Z]' };
   const base = { architecture: 'topk', d_sae: 512, k: 16, batch_size: 1024, steps, log_every: 20, val_every: 200 };
-  const target = { id: 'capital', latent: 0, method: 'contrastive', beta: 1, margin: 1, labels: rule };
-  const probe = { ...target, beta: 0 };
+  const probe = { id: 'capital', latent: 0, method: 'contrastive', beta: 0, margin: 1, labels: rule };
   const labels = ws.labelsFor(rule);
   const plain = await train('guidance', 'topk (unguided)', base, split, backend, (t) => t.setGuidance([{ target: resolveConfig({ ...base, guidance: [probe] }, 64).guidance[0], labels }]));
-  const guided = await train('guidance', 'topk (guided)', { ...base, guidance: [target] }, split, backend, (t) => t.setGuidance(ws.resolveGuidance(t.cfg.guidance)));
+  const runs = [plain];
+  for (const [name, target] of [
+    ['topk + contrastive (β 1, margin 1)', { ...probe, beta: 1 }],
+    ['topk + mse (β 1)', { ...probe, method: 'mse', beta: 1 }],
+  ] as const) {
+    runs.push(await train('guidance', name, { ...base, guidance: [target] }, split, backend, (t) => t.setGuidance(ws.resolveGuidance(t.cfg.guidance))));
+  }
   const positive = labels.reduce((a, v) => a + v, 0) / labels.length;
   console.log(`\n### Guidance: latent 0 towards tokens matching /^ ?[A-Z]/ (${(100 * positive).toFixed(1)}% of rows), topk d_sae 512 k 16, ${steps} steps\n`);
-  console.log('| run | validation AUROC of latent 0 | mean act. positive / negative | NMSE | FVE |');
-  console.log('| --- | --- | --- | --- | --- |');
-  for (const r of [plain, guided]) {
+  console.log('| run | validation AUROC of latent 0 | mean act. positive / negative | NMSE | NMSE / unguided | FVE |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const r of runs) {
     const g = r.metrics.guidance?.[0];
-    console.log(`| ${r.variant} | ${fmt(g?.auroc)} | ${fmt(g?.mean_pos, 2)} / ${fmt(g?.mean_neg, 2)} | ${fmt(r.metrics.nmse, 4)} | ${fmt(r.metrics.fve, 4)} |`);
+    console.log(`| ${r.variant} | ${fmt(g?.auroc)} | ${fmt(g?.mean_pos, 2)} / ${fmt(g?.mean_neg, 2)} | ${fmt(r.metrics.nmse, 4)} | ${fmt(r.metrics.nmse / plain.metrics.nmse)} | ${fmt(r.metrics.fve, 4)} |`);
   }
-  console.log(`\nNMSE guided / unguided: ${(guided.metrics.nmse / plain.metrics.nmse).toFixed(3)}`);
-  return [plain, guided];
+  return runs;
 }
 
 export async function main(argv: string[]): Promise<number> {

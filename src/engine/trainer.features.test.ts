@@ -6,7 +6,7 @@ import { resolveConfig, type ConfigInput } from './config';
 import { Adam } from './adam';
 import { applyNormalization, fitNormalization, foldDatasetNorm } from './normalize';
 import { expectClose, matmul, useCpu, values } from './testing';
-import { clipByGlobalNorm, EarlyStopper, LambdaController, lrFactor, Trainer, type TrainingData } from './trainer';
+import { clipByGlobalNorm, EarlyStopper, guidedLatents, LambdaController, lrFactor, Trainer, type TrainingData } from './trainer';
 import { makeSyntheticDataset } from '../data/synthetic';
 import { splitDataset } from '../data/dataset';
 
@@ -167,6 +167,22 @@ describe('input normalisation', () => {
 });
 
 describe('guidance', () => {
+  it('guidedLatents: the value of f; where f is 0 the raising part of the gradient passes straight through to the pre-activation', () => {
+    const z = values(12, 21, 2), w = values(12, 22);
+    const zt = tf.tensor2d(z, [3, 4]);
+    const fOf = (zz: tf.Tensor) => tf.relu(zz) as tf.Tensor2D;
+    const parts = (zz: tf.Tensor) => ({ f: fOf(zz), pre: zz as tf.Tensor2D } as unknown as Parameters<typeof guidedLatents>[0]);
+    expectClose(guidedLatents(parts(zt)).dataSync(), z.map((v) => Math.max(0, v)), 1e-7);
+    const dz = tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(guidedLatents(parts(zz)), tf.tensor2d(w, [3, 4]))))(zt).dataSync();
+    // Where z > 0 through f; where z ≤ 0 straight through, but only the part that raises z (w < 0).
+    expectClose(dz, w.map((v, i) => (z[i] > 0 ? v : Math.min(v, 0))), 1e-6);
+    expect(z.some((v, i) => v <= 0 && w[i] < 0) && z.some((v, i) => v <= 0 && w[i] > 0)).toBe(true);
+    // Without guidance the usual f has no gradient where it is 0.
+    const df = tf.grad((zz: tf.Tensor) => tf.sum(tf.mul(fOf(zz), tf.tensor2d(w, [3, 4]))))(zt).dataSync();
+    expectClose(df, w.map((v, i) => (z[i] > 0 ? v : 0)), 1e-6);
+    expect(z.some((v) => v < 0) && z.some((v) => v > 0)).toBe(true);
+  });
+
   // Labels: rows whose projection on planted feature 0 is large (the feature is "on").
   const d = 16;
   const feature = sample.groundTruth!.dictionary.slice(0, d);

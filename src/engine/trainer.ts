@@ -9,6 +9,8 @@ import { applyLive, initialLive, SPARSITY_KIND, type GuidanceTarget, type LivePa
 import { guidanceLoss, guidanceStats } from './guidance';
 import { auroc, featureRecovery, fve, L0_TARGET_TOLERANCE, nmse, nmsePerToken, type ReconstructionSums } from './metrics';
 import { applyNormalization, fitNormalization, type Normalization } from './normalize';
+import type { CustomGradientFunc } from './ops/customOp';
+import { constant, stopGradient } from './ops/stopGradient';
 import { createRng, type Rng } from './rng';
 import { variantFor } from './variants/registry';
 import type { DataStats, LossParts, Params, Reconstruction, Variant } from './variants/types';
@@ -290,13 +292,14 @@ export class Trainer {
         const p = variant.loss(params, x, live, { deadMask, step: this.step, seed: cfg.seed });
         parts = p;
         const fRows = p.f.shape[0];
+        const guided = this.guidance.length ? guidedLatents(p) : p.f;
         guidanceTerms = this.guidance.map((g, i) => {
           const y = fRows === B ? labels[i] : tf.reshape(tf.tile(tf.reshape(labels[i], [B, 1]), [1, fRows / B]), [fRows]) as tf.Tensor1D;
-          return tf.mul(guidanceLoss(p.f, g.target.latent, y, g.target.method, g.target.margin), g.target.beta) as tf.Scalar;
+          return tf.mul(guidanceLoss(guided, g.target.latent, y, g.target.method, g.target.margin), g.target.beta) as tf.Scalar;
         });
         // Keep the parts past variableGrads' own scope (kept tensors escape every tidy, so they are
         // disposed by hand below).
-        kept = [p.recon, p.sparsity, p.aux, p.f, p.xHat, ...(p.target ? [p.target] : []), ...Object.values(p.diagnostics ?? {}), ...guidanceTerms];
+        kept = [p.recon, p.sparsity, p.aux, p.f, p.xHat, ...(p.target ? [p.target] : []), ...(p.pre ? [p.pre] : []), ...Object.values(p.diagnostics ?? {}), ...guidanceTerms];
         for (const t of kept) tf.keep(t);
         return guidanceTerms.reduce((acc: tf.Scalar, t) => tf.add(acc, t), p.total);
       }, Object.values(params).filter((v) => v.trainable));
@@ -667,6 +670,31 @@ export class Trainer {
     this.firedSinceLog.dispose();
     if (this.bestVal) Object.values(this.bestVal.params).forEach((t) => t.dispose());
   }
+}
+
+/**
+ * The latents guidance losses see: the value of f, but where a latent is not firing the part of its
+ * gradient that would raise it goes straight through to the pre-activation. Through f alone a
+ * latent that TopK or a threshold has switched off on a row gets no gradient there, so guidance
+ * could only reshape rows where the latent already fires; the straight-through path lets it learn
+ * to fire on its positive rows. Only the upward part passes: pushing an inactive latent further
+ * below zero on negative rows changes nothing it outputs and would only drag its encoder direction
+ * away from the bulk of the data. The values, and so the logged losses, are f's.
+ */
+export function guidedLatents(p: LossParts): tf.Tensor2D {
+  const pre = p.pre;
+  if (!pre) return p.f;
+  const inactive = constant((f) => tf.equal(f, 0).toFloat(), p.f);
+  return tf.add(p.f, tf.mul(inactive, upwardGradientOnly(tf.sub(pre, stopGradient(pre)) as tf.Tensor2D))) as tf.Tensor2D;
+}
+
+/** Identity whose backward pass keeps only gradients that raise the input (dy < 0 under descent). */
+function upwardGradientOnly(x: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad(((input: tf.Tensor) => ({
+    value: tf.clone(input),
+    gradFunc: (dy: tf.Tensor) => [tf.minimum(dy, 0)],
+  })) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(x) as tf.Tensor2D;
 }
 
 /** Patience-based early stopping on a loss that should fall (seed 004). */

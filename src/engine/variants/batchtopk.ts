@@ -115,7 +115,7 @@ export function makeBatchTopkVariant(cfg: BatchTopKConfig): Variant<BatchTopKCon
       const xHat = linearDecode(p, f);
       const recon = reconstructionLoss(x, xHat);
       const aux = auxKTerm(p, z, x, xHat, ctx, cfg.aux_k, cfg.aux_k_coefficient);
-      return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, xHat, diagnostics: { topk_threshold: tf.clone(threshold.value) } };
+      return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat, diagnostics: { topk_threshold: tf.clone(threshold.value) } };
     },
   };
 }

@@ -63,10 +63,12 @@ export function makeClassicVariant(cfg: ClassicConfig): Variant<ClassicConfig> {
   const outMatrix = (p: Params): tf.Tensor2D => (tied ? (tf.transpose(p.W1) as tf.Tensor2D) : (p.W_out as tf.Tensor2D));
 
   /** z = ReLU(ReLU(x W1 + b1) W_enc + b_enc): x [B, d_in] → [B, d_sae]. */
-  const latents = (p: Params, x: tf.Tensor2D): tf.Tensor2D => tf.tidy(() => {
+  /** Latent pre-activations h W_enc + b_enc [B, d_sae], with h = ReLU(x W1 + b1) [B, hidden]. */
+  const preLatents = (p: Params, x: tf.Tensor2D): tf.Tensor2D => tf.tidy(() => {
     const h = tf.relu(tf.add(matMul(x, p.W1 as tf.Tensor2D), p.b1)) as tf.Tensor2D; // [B, hidden]
-    return tf.relu(tf.add(matMul(h, p.W_enc as tf.Tensor2D), p.b_enc)) as tf.Tensor2D; // [B, d_sae]
+    return tf.add(matMul(h, p.W_enc as tf.Tensor2D), p.b_enc) as tf.Tensor2D; // [B, d_sae]
   });
+  const latents = (p: Params, x: tf.Tensor2D): tf.Tensor2D => tf.tidy(() => tf.relu(preLatents(p, x)) as tf.Tensor2D);
 
   /** x̂ = ReLU(z Ŵ_dec + b2) W_out + b_dec: z [B, d_sae] → [B, d_in]. */
   const decode = (p: Params, z: tf.Tensor2D): tf.Tensor2D => tf.tidy(() => {
@@ -127,11 +129,12 @@ export function makeClassicVariant(cfg: ClassicConfig): Variant<ClassicConfig> {
     decode,
 
     loss(p, x, live) {
-      const z = latents(p, x);
+      const pre = preLatents(p, x);
+      const z = tf.relu(pre) as tf.Tensor2D;
       const xHat = decode(p, z);
       const recon = reconstructionLoss(x, xHat);
       const sparsity = tf.mul(penalty(z), live.lambda) as tf.Scalar;
-      return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f: z, xHat };
+      return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f: z, pre, xHat };
     },
 
     // The forward pass already uses unit-norm rows, so rescaling the stored W_dec rows changes no

@@ -86,7 +86,8 @@ export const crosscoderVariant: Variant<CrosscoderConfig> = {
   encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(tf.relu(crossPreActivations(p, x)), live.threshold)),
   decode: crossDecode,
   loss(p, x, live) {
-    const f = tf.relu(crossPreActivations(p, x));
+    const z = crossPreActivations(p, x);
+    const f = tf.relu(z);
     const xHat = crossDecode(p, f);
     const recon = reconstructionLoss(x, xHat);
     const norms = decoderNorms(p.W_dec); // [d_sae, L]
@@ -94,7 +95,7 @@ export const crosscoderVariant: Variant<CrosscoderConfig> = {
     const sparsity = tf.mul(penalty, live.lambda) as tf.Scalar;
     // Which layers the dictionary lives in: each latent's share of its decoder norm per layer.
     const share = tf.mean(tf.div(norms, tf.sum(norms, 1, true)), 0) as tf.Tensor1D; // [L]
-    return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, xHat, diagnostics: { decoder_norm_share: share } };
+    return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, pre: z, xHat, diagnostics: { decoder_norm_share: share } };
   },
   /**
    * Anthropic's resampling on the flattened [L·d_in] layout: the decoder row becomes the unit

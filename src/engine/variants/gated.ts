@@ -54,7 +54,7 @@ export const gatedVariant: Variant<GatedConfig> = {
     const sparsity = tf.mul(weightedL1(gateAct, p.W_dec as tf.Tensor2D), live.lambda) as tf.Scalar;
     const viaGate = tf.add(matMul(gateAct, stopGradient(p.W_dec as tf.Tensor2D)), stopGradient(p.b_dec)) as tf.Tensor2D;
     const aux = reconstructionLoss(x, viaGate);
-    return { total: tf.add(tf.add(recon, sparsity), aux), recon, sparsity, aux, f, xHat };
+    return { total: tf.add(tf.add(recon, sparsity), aux), recon, sparsity, aux, f, pre: piGate, xHat };
   },
   constrain: normalizeDecoderRows,
   resampleDead(p, latents, directions) {

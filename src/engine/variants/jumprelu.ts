@@ -38,7 +38,7 @@ export const jumpreluVariant: Variant<JumpReluConfig> = {
     const recon = reconstructionLoss(x, xHat);
     const l0 = tf.mean(tf.sum(heaviside(z, theta, live.bandwidth), 1));
     const sparsity = tf.mul(l0, live.lambda) as tf.Scalar;
-    return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, xHat };
+    return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, pre: z, xHat };
   },
   constrain(p) {
     normalizeDecoderRows(p);

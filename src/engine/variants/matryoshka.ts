@@ -33,7 +33,7 @@ export function makeMatryoshkaVariant(cfg: MatryoshkaConfig): Variant<Matryoshka
       const recon = tf.mean(tf.sum(tf.squaredDifference(xHats, x), 2)) as tf.Scalar;
       const xHat = tf.reshape(tf.slice(xHats, [n - 1, 0, 0], [1, B, dIn]), [B, dIn]) as tf.Tensor2D;
       const aux = auxKTerm(p, z, x, xHat, ctx, cfg.aux_k, cfg.aux_k_coefficient);
-      return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, xHat, diagnostics: { topk_threshold: tf.clone(threshold.value) } };
+      return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat, diagnostics: { topk_threshold: tf.clone(threshold.value) } };
     },
   };
 }

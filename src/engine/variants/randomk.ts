@@ -42,10 +42,11 @@ export const randomkVariant: Variant<RandomKConfig> = {
   encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(randomKRelu(preActivations(p, x), live.k, INFERENCE_SEED), live.threshold)),
   decode: linearDecode,
   loss(p, x, live, ctx) {
-    const f = randomKRelu(preActivations(p, x), live.k, stepSeed(ctx.seed, ctx.step));
+    const z = preActivations(p, x);
+    const f = randomKRelu(z, live.k, stepSeed(ctx.seed, ctx.step));
     const xHat = linearDecode(p, f);
     const recon = reconstructionLoss(x, xHat);
-    return { total: tf.clone(recon), recon, sparsity: tf.scalar(0), aux: tf.scalar(0), f, xHat };
+    return { total: tf.clone(recon), recon, sparsity: tf.scalar(0), aux: tf.scalar(0), f, pre: z, xHat };
   },
   constrain: normalizeDecoderRows,
   exportTensors: linearExport,

@@ -15,11 +15,12 @@ export const reluVariant: Variant<ReluConfig> = {
   encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(tf.relu(preActivations(p, x)), live.threshold)),
   decode: linearDecode,
   loss(p, x, live) {
-    const f = tf.relu(preActivations(p, x));
+    const z = preActivations(p, x);
+    const f = tf.relu(z);
     const xHat = linearDecode(p, f);
     const recon = reconstructionLoss(x, xHat);
     const sparsity = tf.mul(weightedL1(f, p.W_dec as tf.Tensor2D), live.lambda) as tf.Scalar;
-    return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, xHat };
+    return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, pre: z, xHat };
   },
   constrain: normalizeDecoderRows,
   resampleDead: resampleLinear,

@@ -25,7 +25,7 @@ export function makeTopkVariant(auxK: number, auxKCoefficient: number): Variant<
       const aux = auxKCoefficient > 0
         ? tf.mul(auxKLoss(z, ctx.deadMask, tf.sub(x, xHat) as tf.Tensor2D, p.W_dec as tf.Tensor2D, auxK), auxKCoefficient) as tf.Scalar
         : tf.scalar(0);
-      return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, xHat };
+      return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat };
     },
     constrain: normalizeDecoderRows,
     exportTensors: linearExport,

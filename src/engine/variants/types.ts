@@ -43,6 +43,12 @@ export interface LossParts {
    * and guidance losses are taken on it, so it must be the differentiable f of the forward pass.
    */
   f: tf.Tensor2D;
+  /**
+   * Pre-activations behind f, the same shape (z before ReLU / TopK / JumpReLU; π_gate for gated).
+   * Guidance losses pass their gradient straight through to these where a latent is not firing,
+   * so a target latent that does not fire on its positive rows can still learn to.
+   */
+  pre?: tf.Tensor2D;
   /** Reconstruction x̂, the same shape as `target`. */
   xHat: tf.Tensor2D;
   /** What x̂ reconstructs when it is not the input x itself (RouteSAE: the routed vector). */
