@@ -271,6 +271,12 @@ describe('resampling, checkpoints, early stopping', () => {
     t.dispose();
   }, 30_000);
 
+  it('says so when resampling is asked of a variant that has none', () => {
+    const t = make({ architecture: 'jumprelu', resample_dead_every: 10 });
+    expect(t.takeEvents()[0].note).toMatch(/resample_dead_every is ignored: jumprelu has no dead-latent resampling/);
+    t.dispose();
+  });
+
   it('Adam.resetLatents zeroes the moments of those latents only (along every d_sae axis)', () => {
     const params = { W: tf.variable(tf.ones([3, 5])), b: tf.variable(tf.ones([5])) };
     const adam = new Adam(params, 0.9, 0.999);

@@ -178,6 +178,9 @@ export class Trainer {
     this.tokensSinceFired = tf.tidy(() => tf.variable(tf.zeros([cfg.d_sae]), false)); // [d_sae]
     this.firedSinceLog = tf.tidy(() => tf.variable(tf.zeros([cfg.d_sae]), false)); // [d_sae]
     this.earlyStopper = new EarlyStopper(cfg.early_stopping_patience);
+    if (cfg.resample_dead_every > 0 && !this.variant.resampleDead) {
+      this.events.push({ step: 0, changes: {}, note: `resample_dead_every is ignored: ${cfg.architecture} has no dead-latent resampling (it is for the L1 variants relu, gated and crosscoder; the TopK family uses AuxK)` });
+    }
   }
 
   get stepCount(): number { return this.step; }
