@@ -15,8 +15,8 @@ try {
   await page.goto(`http://127.0.0.1:${port}/`);
   await page.getByTestId('dataset-shape').waitFor();
   await page.getByLabel('Variant').selectOption(process.argv[2] ?? 'jumprelu');
-  await page.getByLabel('Steps').fill(process.argv[3] ?? '400');
-  await page.getByRole('button', { name: 'Train' }).click();
+  await page.getByLabel('Steps', { exact: true }).fill(process.argv[3] ?? '400');
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
   const minPoints = Number(process.argv[4] ?? 15);
   await page.waitForFunction((n) => Number(document.querySelector('[data-testid=chart-loss]')?.getAttribute('data-points')) >= n, minPoints, { timeout: 300_000 });
   await page.waitForTimeout(1500);
