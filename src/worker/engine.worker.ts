@@ -29,6 +29,7 @@ let backend: BackendName | null = null;
 const workspace = new Workspace();
 /** Checkpoints kept per run (the most recent ones; older ones are dropped to bound memory). */
 const MAX_CHECKPOINTS = 5;
+const MAX_CHECKPOINT_BYTES = 512 * 2 ** 20;
 let run: {
   id: string;
   trainer: Trainer;
@@ -167,6 +168,9 @@ function flush(r: NonNullable<typeof run>) {
   const events = r.trainer.takeEvents();
   r.checkpoints.push(...r.trainer.takeCheckpoints());
   r.checkpoints.splice(0, Math.max(0, r.checkpoints.length - MAX_CHECKPOINTS));
+  // Large SAEs: keep the newest checkpoints that fit the memory budget (always the newest one).
+  const bytes = (c: Checkpoint) => Object.values(c.tensors).reduce((a, t) => a + t.data.byteLength, 0);
+  while (r.checkpoints.length > 1 && r.checkpoints.reduce((a, c) => a + bytes(c), 0) > MAX_CHECKPOINT_BYTES) r.checkpoints.shift();
   r.rows.push(...rows);
   if (rows.length || events.length) post({ type: 'metrics', runId: r.id, rows, events });
   status(r);
