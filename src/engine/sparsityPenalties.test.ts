@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HOYER_EPS, KL_EPS, hoyerPenalty, hoyerSparseness, klPenalty, l1Penalty } from './sparsityPenalties';
-import { expectClose, useCpu, values } from './testing';
+import { expectClose, expectNoLeaks, useCpu, values } from './testing';
 
 beforeAll(useCpu);
 
@@ -113,10 +113,7 @@ describe('no leaks', () => {
     const z = tf.tensor2d(Z);
     const fns = [l1Penalty, (t: tf.Tensor2D) => klPenalty(t, RHO), hoyerPenalty];
     const run = () => fns.forEach((fn) => tf.tidy(() => { fn(z); tf.grad((t: tf.Tensor) => fn(t as tf.Tensor2D))(z); }));
-    run();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) run();
-    expect(tf.memory().numTensors).toBe(before);
+    expectNoLeaks(run);
     z.dispose();
   });
 });

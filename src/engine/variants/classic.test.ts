@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initialLive, resolveConfig, type ClassicConfig, type ConfigInput } from '../config';
 import { createRng } from '../rng';
-import { expectClose, matmul, useCpu, values } from '../testing';
+import { expectClose, expectNoLeaks, matmul, useCpu, values } from '../testing';
 import { Trainer } from '../trainer';
 import { makeSyntheticDataset } from '../../data/synthetic';
 import { splitDataset } from '../../data/dataset';
@@ -266,10 +266,7 @@ describe('classic variant: init, export, memory', () => {
       variant.decode(p, variant.encode(p, x, { ...live, threshold: 0.1 }));
       variant.loss(p, x, live, ctx);
     });
-    run();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) run();
-    expect(tf.memory().numTensors).toBe(before);
+    expectNoLeaks(run);
   });
 });
 

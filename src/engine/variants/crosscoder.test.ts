@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initialLive, resolveConfig, type SaeConfig } from '../config';
-import { Adam } from '../adam';
 import { createRng } from '../rng';
-import { expectClose, useCpu, values } from '../testing';
+import { expectClose, expectNoLeaks, expectParamGradsMatchFiniteDifferences, layeredAtomData, trainFullBatch, useCpu, values } from '../testing';
 import { variantFor } from './registry';
 import type { Params, StepContext } from './types';
 
@@ -97,19 +96,7 @@ describe('crosscoder variant', () => {
     const { variant, p, live } = setup();
     setFixed(p);
     const xt = tf.tensor2d(X, [B, L * D]);
-    const { grads } = tf.variableGrads(() => variant.loss(p, xt, live, ctx).total, Object.values(p));
-    const loss = () => tf.tidy(() => variant.loss(p, xt, live, ctx).total.dataSync()[0]);
-    const h = 1e-3;
-    for (const [name, v] of Object.entries(p)) {
-      const g = grads[v.name].dataSync();
-      const base = Array.from(v.dataSync());
-      for (let i = 0; i < base.length; i++) {
-        const at = (d: number) => { const w = [...base]; w[i] += d; v.assign(tf.tensor(w, v.shape)); return loss(); };
-        const fd = (at(h) - at(-h)) / (2 * h);
-        v.assign(tf.tensor(base, v.shape));
-        expect(Math.abs(g[i] - fd), `${name}[${i}]: autodiff ${g[i]} vs finite difference ${fd}`).toBeLessThan(5e-3 + 5e-3 * Math.abs(fd));
-      }
-    }
+    expectParamGradsMatchFiniteDifferences(p, () => variant.loss(p, xt, live, ctx).total);
   });
 
   it('initialises each latent’s decoder with layer blocks of norm 1/L (Σ_l = 1), W_enc = W_decᵀ, b_dec = mean', () => {
@@ -177,46 +164,17 @@ describe('crosscoder variant', () => {
       variant.loss(p, xt, live, ctx);
       variant.decode(p, variant.encode(p, xt, live));
     });
-    run();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) run();
-    expect(tf.memory().numTensors).toBe(before);
+    expectNoLeaks(run);
   });
 
   it('trains: the loss falls on layered synthetic data, and the penalty keeps L0 low', () => {
     const n = 128, d = 8, dSae = 24;
-    const rng = createRng(1);
-    const atoms = Array.from({ length: 12 * L * d }, () => rng.normal() / Math.sqrt(d));
-    const data = new Float32Array(n * L * d);
-    for (let r = 0; r < n; r++) {
-      for (let a = 0; a < 2; a++) {
-        const feat = rng.int(12), c = 1 + rng.next();
-        for (let i = 0; i < L * d; i++) data[r * L * d + i] += c * atoms[feat * L * d + i];
-      }
-    }
-    const mean = new Float32Array(L * d);
-    for (let r = 0; r < n; r++) for (let i = 0; i < L * d; i++) mean[i] += data[r * L * d + i] / n;
+    const data = layeredAtomData(n, L, d);
     const cfg = resolveConfig({ architecture: 'crosscoder', d_sae: dSae, l1_coefficient: 0.05, layer_start: 0, layer_end: L - 1 }, d, L) as SaeConfig;
     const variant = variantFor(cfg);
-    const p = variant.init(cfg, { dIn: d, nLayers: L, mean, meanNorm: 1 }, createRng(0));
-    const adam = new Adam(p, 0.9, 0.999);
-    const live = initialLive(cfg);
-    const xt = tf.tensor2d(data, [n, L * d]);
-    const c: StepContext = { deadMask: tf.zeros([dSae]) as tf.Tensor1D, step: 0, seed: 0 };
-    const losses: number[] = [];
-    let l0 = 0;
-    for (let s = 0; s < 300; s++) {
-      tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => variant.loss(p, xt, live, c).total, Object.values(p));
-        adam.apply(p, Object.fromEntries(Object.entries(p).map(([k, v]) => [k, grads[v.name]])), 1e-2);
-        if (s === 0 || s === 299) losses.push(value.dataSync()[0]);
-        if (s === 299) l0 = tf.sum(tf.greater(variant.encode(p, xt, live), 0).toFloat()).dataSync()[0] / n;
-      });
-    }
-    adam.dispose();
-    Object.values(p).forEach((v) => v.dispose());
-    xt.dispose();
+    const { losses, end: l0 } = trainFullBatch(variant, cfg, data, n, d, L, 300, 1e-2,
+      (p, x, live) => tf.tidy(() => tf.sum(tf.greater(variant.encode(p, x, live), 0).toFloat()).dataSync()[0] / n));
     expect(losses[1]).toBeLessThan(0.5 * losses[0]);
-    expect(l0).toBeLessThan(dSae / 2);
+    expect(l0!).toBeLessThan(dSae / 2);
   });
 });

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeSyntheticDataset } from '../../data/synthetic';
-import { Adam } from '../adam';
 import { initialLive, resolveConfig, type GatedConfig } from '../config';
 import { createRng } from '../rng';
-import { expectClose, matmul, useCpu, values } from '../testing';
+import { expectClose, expectNoLeaks, matmul, trainMinibatches, useCpu, values } from '../testing';
 import { variantFor } from './registry';
 import type { Params, StepContext, Variant } from './types';
 
@@ -193,56 +192,14 @@ describe('gated variant', () => {
       variant.encode(p, x, { ...live, threshold: 0.2 });
       tf.variableGrads(() => variant.loss(p, x, live, c).total, Object.values(p));
     });
-    run();
-    const n = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) run();
-    expect(tf.memory().numTensors).toBe(n);
+    expectNoLeaks(run);
   });
 
   it('trains on the synthetic sample: the loss falls over 300 steps', () => {
     const data = makeSyntheticDataset({ rows: 8192, dIn: 64, nFeatures: 256, activePerRow: 5 });
     const cfg = resolveConfig({ architecture: 'gated', d_sae: 256, l1_coefficient: 0.05, lr: 3e-3 }, 64) as GatedConfig;
-    const { first, last } = trainBriefly(variantFor(cfg) as Variant<GatedConfig>, cfg, data.data, 64, 300, 32);
+    const { first, last } = trainMinibatches(variantFor(cfg) as Variant<GatedConfig>, cfg, data.data, 64, 300, 32, (parts, _x, total) => ({ total, recon: parts.recon }));
     expect(last.recon).toBeLessThan(0.3 * first.recon);
     expect(last.total).toBeLessThan(0.5 * first.total);
   });
 });
-
-/** A minimal training loop (Adam, constraint, afterStep); mean losses of the first and last 20 steps. */
-function trainBriefly(variant: Variant<GatedConfig>, cfg: GatedConfig, rows: Float32Array, dIn: number, steps: number, batch: number) {
-  const n = rows.length / dIn;
-  const mean = new Float32Array(dIn);
-  for (let r = 0; r < n; r++) for (let j = 0; j < dIn; j++) mean[j] += rows[r * dIn + j] / n;
-  const p = variant.init(cfg, { dIn, nLayers: 1, mean, meanNorm: 1 }, createRng(cfg.seed));
-  const adam = new Adam(p, cfg.adam_beta1, cfg.adam_beta2);
-  const live = initialLive(cfg);
-  const deadMask = tf.zeros([cfg.d_sae]) as tf.Tensor1D;
-  const rng = createRng(1);
-  const log: { total: number; recon: number }[] = [];
-  for (let step = 0; step < steps; step++) {
-    const start = rng.int(n - batch);
-    const [total, recon] = tf.tidy(() => {
-      const x = tf.tensor2d(rows.subarray(start * dIn, (start + batch) * dIn), [batch, dIn]);
-      let parts: ReturnType<typeof variant.loss> | undefined;
-      const { value, grads } = tf.variableGrads(() => {
-        parts = variant.loss(p, x, live, { deadMask, step, seed: cfg.seed });
-        for (const t of [parts.recon, parts.f]) tf.keep(t);
-        return parts.total;
-      }, Object.values(p));
-      adam.apply(p, Object.fromEntries(Object.entries(p).map(([name, v]) => [name, grads[v.name]])), live.lr);
-      variant.constrain?.(p);
-      variant.afterStep?.(p, parts!, live);
-      // Read back only where the averages need it: a readback per step would dominate the time.
-      const out = step < 20 || step >= steps - 20 ? [value.dataSync()[0], parts!.recon.dataSync()[0]] : [NaN, NaN];
-      parts!.recon.dispose(); parts!.f.dispose();
-      return out;
-    });
-    log.push({ total, recon });
-  }
-  const avg = (xs: typeof log) => ({ total: xs.reduce((s, r) => s + r.total, 0) / xs.length, recon: xs.reduce((s, r) => s + r.recon, 0) / xs.length });
-  Object.values(p).forEach((v) => v.dispose());
-  adam.dispose();
-  deadMask.dispose();
-  variant.dispose?.();
-  return { first: avg(log.slice(0, 20)), last: avg(log.slice(-20)) };
-}

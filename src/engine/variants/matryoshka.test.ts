@@ -1,15 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeSyntheticDataset } from '../../data/synthetic';
-import { Adam } from '../adam';
 import { initialLive, resolveConfig, type BatchTopKConfig, type MatryoshkaConfig } from '../config';
 import { nestedDecode } from '../ops/nestedDecode';
 import { createRng } from '../rng';
-import { expectClose, matmul, useCpu, values } from '../testing';
+import { expectClose, expectNoLeaks, matmul, trainMinibatches, useCpu, values } from '../testing';
 import { makeBatchTopkVariant } from './batchtopk';
 import { makeMatryoshkaVariant } from './matryoshka';
 import { variantFor } from './registry';
-import type { Params, StepContext, Variant } from './types';
+import type { Params, StepContext } from './types';
 
 beforeAll(useCpu);
 
@@ -151,17 +150,17 @@ describe('matryoshka variant', () => {
       variant.encode(p, x, live);
       tf.variableGrads(() => variant.loss(p, x, live, c).total, Object.values(p));
     });
-    run();
-    const n = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) run();
-    expect(tf.memory().numTensors).toBe(n);
+    expectNoLeaks(run);
   });
 
   it('trains on the synthetic sample: the full and the nested reconstruction errors fall over 300 steps', () => {
     const data = makeSyntheticDataset({ rows: 8192, dIn: 64, nFeatures: 256, activePerRow: 5 });
     const cfg = resolveConfig({ architecture: 'matryoshka', d_sae: 256, k: 5, lr: 3e-3 }, 64) as MatryoshkaConfig;
     const variant = makeMatryoshkaVariant(cfg);
-    const { first, last } = trainBriefly(variant, cfg, data.data, 64, 300, 32);
+    const { first, last } = trainMinibatches(variant, cfg, data.data, 64, 300, 32, (parts, x) => ({
+      recon: parts.recon,
+      full: tf.div(tf.sum(tf.squaredDifference(x, parts.xHat)), x.shape[0]) as tf.Scalar,
+    }));
     // Measured with prefixes [16, 32, 64, 128, 256]: full 14.6 → 6.7 (BatchTopK: 14.5 → 5.8); the
     // nested mean 20.0 → 17.7, held up by the small prefixes, which cannot model 256 planted features.
     expect(last.full).toBeLessThan(0.55 * first.full);
@@ -169,47 +168,3 @@ describe('matryoshka variant', () => {
     expect(last.recon).toBeGreaterThan(last.full);
   });
 });
-
-/**
- * A minimal training loop (Adam, constraint, afterStep); mean nested recon and full-dictionary recon
- * of the first and last 20 steps.
- */
-function trainBriefly(variant: Variant<MatryoshkaConfig>, cfg: MatryoshkaConfig, rows: Float32Array, dIn: number, steps: number, batch: number) {
-  const n = rows.length / dIn;
-  const mean = new Float32Array(dIn);
-  for (let r = 0; r < n; r++) for (let j = 0; j < dIn; j++) mean[j] += rows[r * dIn + j] / n;
-  const p = variant.init(cfg, { dIn, nLayers: 1, mean, meanNorm: 1 }, createRng(cfg.seed));
-  const adam = new Adam(p, cfg.adam_beta1, cfg.adam_beta2);
-  const live = initialLive(cfg);
-  const deadMask = tf.zeros([cfg.d_sae]) as tf.Tensor1D;
-  const rng = createRng(1);
-  const log: { recon: number; full: number }[] = [];
-  for (let step = 0; step < steps; step++) {
-    const start = rng.int(n - batch);
-    log.push(tf.tidy(() => {
-      const x = tf.tensor2d(rows.subarray(start * dIn, (start + batch) * dIn), [batch, dIn]);
-      let parts: ReturnType<typeof variant.loss> | undefined;
-      const { grads } = tf.variableGrads(() => {
-        parts = variant.loss(p, x, live, { deadMask, step, seed: cfg.seed });
-        for (const t of [parts.recon, parts.f, parts.xHat]) tf.keep(t);
-        return parts.total;
-      }, Object.values(p));
-      adam.apply(p, Object.fromEntries(Object.entries(p).map(([name, v]) => [name, grads[v.name]])), live.lr);
-      variant.constrain?.(p);
-      variant.afterStep?.(p, parts!, live);
-      // Read back only where the averages need it: a readback per step would dominate the time.
-      const read = step < 20 || step >= steps - 20;
-      const out = read
-        ? { recon: parts!.recon.dataSync()[0], full: tf.div(tf.sum(tf.squaredDifference(x, parts!.xHat)), batch).dataSync()[0] }
-        : { recon: NaN, full: NaN };
-      parts!.recon.dispose(); parts!.f.dispose(); parts!.xHat.dispose();
-      return out;
-    }));
-  }
-  const avg = (xs: typeof log) => ({ recon: xs.reduce((s, r) => s + r.recon, 0) / xs.length, full: xs.reduce((s, r) => s + r.full, 0) / xs.length });
-  Object.values(p).forEach((v) => v.dispose());
-  adam.dispose();
-  deadMask.dispose();
-  variant.dispose?.();
-  return { first: avg(log.slice(0, 20)), last: avg(log.slice(-20)) };
-}

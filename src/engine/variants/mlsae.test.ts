@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initialLive, resolveConfig, type SaeConfig } from '../config';
-import { Adam } from '../adam';
 import { createRng } from '../rng';
-import { expectClose, useCpu, values } from '../testing';
+import { expectClose, expectNoLeaks, expectParamGradsMatchFiniteDifferences, layeredAtomData, trainFullBatch, useCpu, values } from '../testing';
 import { variantFor } from './registry';
-import type { Params, StepContext, Variant } from './types';
+import type { Params, StepContext } from './types';
 
 beforeAll(useCpu);
 
@@ -122,19 +121,7 @@ describe('mlsae variant', () => {
     setFixed(p);
     const x = tf.tensor2d(X, [B, L * D]);
     const c = ctx();
-    const { grads } = tf.variableGrads(() => variant.loss(p, x, live, c).total, Object.values(p));
-    const loss = () => tf.tidy(() => variant.loss(p, x, live, c).total.dataSync()[0]);
-    const h = 1e-3;
-    for (const [name, v] of Object.entries(p)) {
-      const g = grads[v.name].dataSync();
-      const base = Array.from(v.dataSync());
-      for (let i = 0; i < base.length; i++) {
-        const at = (d: number) => { const w = [...base]; w[i] += d; v.assign(tf.tensor(w, v.shape)); return loss(); };
-        const fd = (at(h) - at(-h)) / (2 * h);
-        v.assign(tf.tensor(base, v.shape));
-        expect(Math.abs(g[i] - fd), `${name}[${i}]: autodiff ${g[i]} vs finite difference ${fd}`).toBeLessThan(5e-3 + 5e-3 * Math.abs(fd));
-      }
-    }
+    expectParamGradsMatchFiniteDifferences(p, () => variant.loss(p, x, live, c).total);
   });
 
   it('reconstruct gives x̂ [B, L·d_in] against x itself; encode/decode work on layer rows', () => {
@@ -177,58 +164,13 @@ describe('mlsae variant', () => {
       variant.reconstruct!(p, x, live);
       variant.constrain!(p);
     });
-    run();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) run();
-    expect(tf.memory().numTensors).toBe(before);
+    expectNoLeaks(run);
   });
 
   it('trains: the loss falls on layered synthetic data', () => {
-    const [first, last] = trainLosses('mlsae');
+    const n = 128, nL = 3, d = 8;
+    const cfg = resolveConfig({ architecture: 'mlsae', d_sae: 24, k: 2, layer_start: 0, layer_end: nL - 1 }, d, nL) as SaeConfig;
+    const { losses: [first, last] } = trainFullBatch(variantFor(cfg), cfg, layeredAtomData(n, nL, d), n, d, nL, 200, 1e-2);
     expect(last).toBeLessThan(0.5 * first);
   });
 });
-
-/** Rows [N, L·d] whose layers share a few sparse features (different directions per layer). */
-function layeredData(n: number, nL: number, d: number, seed: number): Float32Array {
-  const rng = createRng(seed);
-  const nFeat = 12;
-  const atoms = Array.from({ length: nFeat * nL * d }, () => rng.normal() / Math.sqrt(d));
-  const out = new Float32Array(n * nL * d);
-  for (let r = 0; r < n; r++) {
-    for (let a = 0; a < 2; a++) {
-      const feat = rng.int(nFeat), c = 1 + rng.next();
-      for (let i = 0; i < nL * d; i++) out[r * nL * d + i] += c * atoms[feat * nL * d + i];
-    }
-  }
-  return out;
-}
-
-/** 200 full-batch Adam steps on a small multi-layer variant; returns [first loss, last loss]. */
-function trainLosses(architecture: string): number[] {
-  const n = 128, nL = 3, d = 8;
-  const data = layeredData(n, nL, d, 1);
-  const mean = new Float32Array(nL * d);
-  for (let r = 0; r < n; r++) for (let i = 0; i < nL * d; i++) mean[i] += data[r * nL * d + i] / n;
-  const cfg = resolveConfig({ architecture, d_sae: 24, k: 2, layer_start: 0, layer_end: nL - 1 }, d, nL) as SaeConfig;
-  const variant: Variant<SaeConfig> = variantFor(cfg);
-  const p = variant.init(cfg, { dIn: d, nLayers: nL, mean, meanNorm: 1 }, createRng(0));
-  const adam = new Adam(p, 0.9, 0.999);
-  const live = initialLive(cfg);
-  const x = tf.tensor2d(data, [n, nL * d]);
-  const c: StepContext = { deadMask: tf.zeros([24]) as tf.Tensor1D, step: 0, seed: 0 };
-  const losses: number[] = [];
-  for (let s = 0; s < 200; s++) {
-    tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => variant.loss(p, x, live, c).total, Object.values(p));
-      const byName = Object.fromEntries(Object.entries(p).map(([k, v]) => [k, grads[v.name]]));
-      adam.apply(p, byName, 1e-2);
-      variant.constrain?.(p);
-      if (s === 0 || s === 199) losses.push(value.dataSync()[0]);
-    });
-  }
-  adam.dispose();
-  Object.values(p).forEach((v) => v.dispose());
-  x.dispose();
-  return losses;
-}

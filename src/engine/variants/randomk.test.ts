@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeSyntheticDataset } from '../../data/synthetic';
-import { Adam } from '../adam';
 import { initialLive, resolveConfig, type RandomKConfig } from '../config';
 import { createRng } from '../rng';
-import { expectClose, matmul, useCpu, values } from '../testing';
+import { expectClose, expectNoLeaks, matmul, trainMinibatches, useCpu, values } from '../testing';
 import { INFERENCE_SEED, randomKMask, randomKRelu, stepSeed } from './randomk';
 import { variantFor } from './registry';
 import type { Params, StepContext, Variant } from './types';
@@ -117,54 +116,24 @@ describe('randomk variant', () => {
       variant.encode(p, x, live);
       tf.variableGrads(() => variant.loss(p, x, live, c).total, Object.values(p));
     });
-    run();
-    const n = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) run();
-    expect(tf.memory().numTensors).toBe(n);
+    expectNoLeaks(run);
   });
 
   it('trains stably on the synthetic sample, yet as a baseline barely beats predicting the mean row', () => {
     const data = makeSyntheticDataset({ rows: 8192, dIn: 64, nFeatures: 256, activePerRow: 5 });
     const cfg = resolveConfig({ architecture: 'randomk', d_sae: 256, k: 5, lr: 3e-3 }, 64) as RandomKConfig;
-    const { last, variance } = trainBriefly(variantFor(cfg) as Variant<RandomKConfig>, cfg, data.data, 64, 200, 32);
+    // RandomK's total is its reconstruction loss (no penalty, no AuxK).
+    const { last, mean } = trainMinibatches(variantFor(cfg) as Variant<RandomKConfig>, cfg, data.data, 64, 200, 32, (_parts, _x, total) => ({ recon: total }));
+    // Mean over rows of ||x − mean row||²: the recon of an SAE that outputs b_dec alone.
+    const n = data.data.length / 64;
+    let variance = 0;
+    for (let r = 0; r < n; r++) for (let j = 0; j < 64; j++) variance += (data.data[r * 64 + j] - mean[j]) ** 2 / n;
     expect(Number.isFinite(last.recon)).toBe(true);
     expect(last.recon).toBeLessThan(1.1 * variance);
     expect(last.recon).toBeGreaterThan(0.5 * variance);
     // The same loop learns when every latent is drawn (k = d_sae: a ReLU SAE without penalty).
     const all = resolveConfig({ ...cfg, k: 256 }, 64) as RandomKConfig;
-    const dense = trainBriefly(variantFor(all) as Variant<RandomKConfig>, all, data.data, 64, 100, 32);
+    const dense = trainMinibatches(variantFor(all) as Variant<RandomKConfig>, all, data.data, 64, 100, 32, (_parts, _x, total) => ({ recon: total }));
     expect(dense.last.recon).toBeLessThan(0.3 * variance);
   });
 });
-
-/** A minimal training loop (Adam, constraint); mean recon of the first and last 20 steps. */
-function trainBriefly(variant: Variant<RandomKConfig>, cfg: RandomKConfig, rows: Float32Array, dIn: number, steps: number, batch: number) {
-  const n = rows.length / dIn;
-  const mean = new Float32Array(dIn);
-  for (let r = 0; r < n; r++) for (let j = 0; j < dIn; j++) mean[j] += rows[r * dIn + j] / n;
-  const p = variant.init(cfg, { dIn, nLayers: 1, mean, meanNorm: 1 }, createRng(cfg.seed));
-  const adam = new Adam(p, cfg.adam_beta1, cfg.adam_beta2);
-  const live = initialLive(cfg);
-  const deadMask = tf.zeros([cfg.d_sae]) as tf.Tensor1D;
-  const rng = createRng(1);
-  const log: number[] = [];
-  for (let step = 0; step < steps; step++) {
-    const start = rng.int(n - batch);
-    log.push(tf.tidy(() => {
-      const x = tf.tensor2d(rows.subarray(start * dIn, (start + batch) * dIn), [batch, dIn]);
-      const { value, grads } = tf.variableGrads(() => variant.loss(p, x, live, { deadMask, step, seed: cfg.seed }).total, Object.values(p));
-      adam.apply(p, Object.fromEntries(Object.entries(p).map(([name, v]) => [name, grads[v.name]])), live.lr);
-      variant.constrain?.(p);
-      // Read back only where the averages need it: a readback per step would dominate the time.
-      return step < 20 || step >= steps - 20 ? value.dataSync()[0] : NaN;
-    }));
-  }
-  const avg = (xs: number[]) => ({ recon: xs.reduce((s, r) => s + r, 0) / xs.length });
-  Object.values(p).forEach((v) => v.dispose());
-  adam.dispose();
-  deadMask.dispose();
-  // Mean over rows of ||x − mean row||²: the recon of an SAE that outputs b_dec alone.
-  let variance = 0;
-  for (let r = 0; r < n; r++) for (let j = 0; j < dIn; j++) variance += (rows[r * dIn + j] - mean[j]) ** 2 / n;
-  return { first: avg(log.slice(0, 20)), last: avg(log.slice(-20)), variance };
-}

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initialLive, resolveConfig, type SaeConfig } from '../config';
-import { Adam } from '../adam';
 import { createRng } from '../rng';
-import { expectClose, useCpu, values } from '../testing';
+import { expectClose, expectNoLeaks, expectParamGradsMatchFiniteDifferences, layeredAtomData, trainFullBatch, useCpu, values } from '../testing';
 import { variantFor } from './registry';
 import { route } from './routesae';
 import type { Params, StepContext } from './types';
@@ -141,19 +140,7 @@ describe('routesae variant', () => {
     const { variant, p, live } = setup('soft', 'sum');
     setFixed(p);
     const xt = tf.tensor2d(X, [B, L * D]);
-    const { grads } = tf.variableGrads(() => variant.loss(p, xt, live, ctx).total, Object.values(p));
-    const loss = () => tf.tidy(() => variant.loss(p, xt, live, ctx).total.dataSync()[0]);
-    const h = 1e-3;
-    for (const [name, v] of Object.entries(p)) {
-      const g = grads[v.name].dataSync();
-      const base = Array.from(v.dataSync());
-      for (let i = 0; i < base.length; i++) {
-        const at = (d: number) => { const w = [...base]; w[i] += d; v.assign(tf.tensor(w, v.shape)); return loss(); };
-        const fd = (at(h) - at(-h)) / (2 * h);
-        v.assign(tf.tensor(base, v.shape));
-        expect(Math.abs(g[i] - fd), `${name}[${i}]: autodiff ${g[i]} vs finite difference ${fd}`).toBeLessThan(5e-3 + 5e-3 * Math.abs(fd));
-      }
-    }
+    expectParamGradsMatchFiniteDifferences(p, () => variant.loss(p, xt, live, ctx).total);
   });
 
   it('initialises a small random router and b_dec at the mean over layers; exports topk tensors + router', () => {
@@ -188,44 +175,14 @@ describe('routesae variant', () => {
       variant.encode(p, xt, live);
       variant.reconstruct!(p, xt, live);
     });
-    run();
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) run();
-    expect(tf.memory().numTensors).toBe(before);
+    expectNoLeaks(run);
   });
 
   it.each(['hard', 'soft'] as Routing[])('%s routing trains: the loss falls on layered synthetic data', (routing) => {
     const n = 128, d = 8, dSae = 24;
-    const rng = createRng(1);
-    const atoms = Array.from({ length: 12 * L * d }, () => rng.normal() / Math.sqrt(d));
-    const data = new Float32Array(n * L * d);
-    for (let r = 0; r < n; r++) {
-      for (let a = 0; a < 2; a++) {
-        const feat = rng.int(12), c = 1 + rng.next();
-        for (let i = 0; i < L * d; i++) data[r * L * d + i] += c * atoms[feat * L * d + i];
-      }
-    }
-    const mean = new Float32Array(L * d);
-    for (let r = 0; r < n; r++) for (let i = 0; i < L * d; i++) mean[i] += data[r * L * d + i] / n;
+    const data = layeredAtomData(n, L, d);
     const cfg = resolveConfig({ architecture: 'routesae', d_sae: dSae, k: 2, routing, layer_start: 0, layer_end: L - 1 }, d, L) as SaeConfig;
-    const variant = variantFor(cfg);
-    const p = variant.init(cfg, { dIn: d, nLayers: L, mean, meanNorm: 1 }, createRng(0));
-    const adam = new Adam(p, 0.9, 0.999);
-    const live = initialLive(cfg);
-    const xt = tf.tensor2d(data, [n, L * d]);
-    const c: StepContext = { deadMask: tf.zeros([dSae]) as tf.Tensor1D, step: 0, seed: 0 };
-    const losses: number[] = [];
-    for (let s = 0; s < 200; s++) {
-      tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => variant.loss(p, xt, live, c).total, Object.values(p));
-        adam.apply(p, Object.fromEntries(Object.entries(p).map(([k, v]) => [k, grads[v.name]])), 1e-2);
-        variant.constrain?.(p);
-        if (s === 0 || s === 199) losses.push(value.dataSync()[0]);
-      });
-    }
-    adam.dispose();
-    Object.values(p).forEach((v) => v.dispose());
-    xt.dispose();
+    const { losses } = trainFullBatch(variantFor(cfg), cfg, data, n, d, L, 200, 1e-2);
     expect(losses[1]).toBeLessThan(0.5 * losses[0]);
   });
 });
