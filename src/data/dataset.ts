@@ -1,7 +1,7 @@
 // Datasets held in memory: parsing an activation file into one, the seeded train/validation split,
 // summary statistics, and the shuffled batch sampler the trainer draws from.
 import { createRng, permutation, type Rng } from '../engine/rng';
-import { NpyError, checkFinite, parseNpy, toFloat32Matrix } from '../io/npy';
+import { NpyError, checkFinite, parseNpy, toFloat32Matrix, type NpyArray } from '../io/npy';
 
 export interface Dataset {
   name: string;
@@ -20,7 +20,11 @@ export interface Dataset {
 }
 
 export function datasetFromNpy(buffer: ArrayBuffer, name: string): Dataset {
-  const arr = parseNpy(buffer, name);
+  return datasetFromArray(parseNpy(buffer, name), name);
+}
+
+/** A dataset from an already parsed .npy array ([N, d] or [L, N, d]). */
+export function datasetFromArray(arr: NpyArray, name: string): Dataset {
   if (arr.shape.length === 3) return multiLayerDataset(arr, name);
   const m = toFloat32Matrix(arr, name);
   if (m.rows < 2) throw new NpyError(`${name} has only ${m.rows} row; training needs at least 2 activation rows (a validation split is held out).`);
@@ -35,7 +39,7 @@ export function datasetFromNpy(buffer: ArrayBuffer, name: string): Dataset {
  * An [L, N, d] file (several layers' activations of the same N tokens) becomes N rows of L·d,
  * layer-major, so that one batch row carries every layer of one token.
  */
-function multiLayerDataset(arr: ReturnType<typeof parseNpy>, name: string): Dataset {
+function multiLayerDataset(arr: NpyArray, name: string): Dataset {
   const [L, N, d] = arr.shape;
   const flat = toFloat32Matrix({ ...arr, shape: [L * N, d] }, name);
   if (N < 2) throw new NpyError(`${name} has only ${N} token row per layer; training needs at least 2.`);

@@ -7,7 +7,7 @@ import type { ResolvedGuidance } from '../engine/trainer';
 import { parseLabels, checkLabelCount } from '../io/labels';
 import { parseNpy } from '../io/npy';
 import { parseTokens, parseVocab } from '../io/vocab';
-import { datasetFromNpy, selectLayers, type Dataset } from './dataset';
+import { datasetFromArray, selectLayers, type Dataset } from './dataset';
 import { labelsFromTokenRule } from './tokenRules';
 
 export class WorkspaceError extends Error {
@@ -49,7 +49,7 @@ export class Workspace {
       const meaningful = arr.shape.filter((s) => s > 1).length;
       const isInt = arr.dtype === 'int32' || arr.dtype === 'int64';
       if (arr.shape.length >= 2 && meaningful >= 2 && !isInt) {
-        this.setDataset(datasetFromNpy(buffer, name));
+        this.setDataset(datasetFromArray(arr, name));
         return 'activations';
       }
       if (isInt && meaningful <= 1) {

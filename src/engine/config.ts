@@ -403,8 +403,8 @@ export interface LiveParams {
 }
 
 /** The λ key of a penalty variant's config, or null for k variants. */
-export function lambdaKey(cfg: SaeConfig): 'l1_coefficient' | 'l0_coefficient' | 'sparsity_coefficient' | null {
-  switch (cfg.architecture) {
+export function lambdaKey(architecture: Architecture): 'l1_coefficient' | 'l0_coefficient' | 'sparsity_coefficient' | null {
+  switch (architecture) {
     case 'relu': case 'gated': case 'crosscoder': return 'l1_coefficient';
     case 'jumprelu': return 'l0_coefficient';
     case 'classic': return 'sparsity_coefficient';
@@ -413,7 +413,7 @@ export function lambdaKey(cfg: SaeConfig): 'l1_coefficient' | 'l0_coefficient' |
 }
 
 export function initialLive(cfg: SaeConfig): LiveParams {
-  const key = lambdaKey(cfg);
+  const key = lambdaKey(cfg.architecture);
   return {
     lr: cfg.lr,
     lambda: key ? (cfg as unknown as Record<string, number>)[key] : 0,
@@ -427,7 +427,7 @@ export function initialLive(cfg: SaeConfig): LiveParams {
 /** Fold live values back into a config (for the exported run config and cfg.json). */
 export function applyLive(cfg: SaeConfig, live: LiveParams): SaeConfig {
   const out = { ...cfg, lr: live.lr, target_l0: live.targetL0 } as SaeConfig;
-  const key = lambdaKey(cfg);
+  const key = lambdaKey(cfg.architecture);
   if (key) (out as unknown as Record<string, number>)[key] = live.lambda;
   if ('k' in out) out.k = live.k;
   if (out.architecture === 'jumprelu') out.bandwidth = live.bandwidth;

@@ -297,7 +297,7 @@ export class Trainer {
         const fRows = p.f.shape[0];
         const guided = this.guidance.length ? guidedLatents(p) : p.f;
         guidanceTerms = this.guidance.map((g, i) => {
-          const y = fRows === B ? labels[i] : tf.reshape(tf.tile(tf.reshape(labels[i], [B, 1]), [1, fRows / B]), [fRows]) as tf.Tensor1D;
+          const y = labelsPerLatentRow(labels[i], fRows);
           return tf.mul(guidanceLoss(guided, g.target.latent, y, g.target.method, g.target.margin), g.target.beta) as tf.Scalar;
         });
         // Keep the parts past variableGrads' own scope (kept tensors escape every tidy, so they are
@@ -339,7 +339,7 @@ export class Trainer {
       put('dead', tf.sum(deadMask));
       put('threshold_mean', variant.learnsThreshold ? tf.mean(params.threshold) : tf.scalar(live.threshold));
       this.guidance.forEach((g, i) => {
-        const y = fRows === B ? labels[i] : tf.reshape(tf.tile(tf.reshape(labels[i], [B, 1]), [1, fRows / B]), [fRows]) as tf.Tensor1D;
+        const y = labelsPerLatentRow(labels[i], fRows);
         const s = guidanceStats(p.f, g.target.latent, y);
         put(`guidance_${g.target.id}_loss`, guidanceTerms[i]);
         put(`guidance_${g.target.id}_pos`, s.meanPos);
@@ -449,10 +449,9 @@ export class Trainer {
       const out = tf.tidy(() => {
         const x = tf.tensor2d(data.val.subarray(start * width, (start + m) * width), [m, width]);
         const parts = this.variant.loss(this.params, x, live, { deadMask: tf.zeros([this.cfg.d_sae]) as tf.Tensor1D, step: this.step, seed: this.cfg.seed });
-        const r = this.reconstruct(x, live);
-        const perRow = r.f.shape[0] / m;
-        const columns = this.guidance.map((g) => tf.max(tf.reshape(tf.slice(r.f, [0, g.target.latent], [-1, 1]), [m, perRow]), 1));
-        return [tf.mul(parts.total, m), ...columns];
+        // Guidance AUROC scores rows by their inference latents (no inference pass without targets).
+        const f = this.guidance.length ? this.reconstruct(x, live).f : null;
+        return [tf.mul(parts.total, m), ...this.guidance.map((g) => latentPerInputRow(f!, g.target.latent, m))];
       });
       const values = await Promise.all(out.map((t) => t.data()));
       out.forEach((t) => t.dispose());
@@ -464,7 +463,7 @@ export class Trainer {
     if (row && row.step === this.step) {
       row.val_loss = valLoss;
       this.guidance.forEach((g, i) => {
-        const labels = Float32Array.from({ length: n }, (_, r) => g.labels[data.valIds ? data.valIds[r] : r]);
+        const labels = labelsOfRows(g, data.valIds, n);
         row[`guidance_${g.target.id}_auroc`] = auroc(cols[i], labels);
       });
     }
@@ -563,14 +562,13 @@ export class Trainer {
       const out = tf.tidy(() => {
         const x = tf.tensor2d(data.subarray(start * width, (start + n) * width), [n, width]);
         const r = this.reconstruct(x, this.live);
-        const perRow = r.f.shape[0] / n;
         return [
           tf.sum(tf.squaredDifference(r.target, r.xHat), 1),
           tf.sum(tf.square(r.target), 1),
           tf.sum(r.target, 0),
           tf.sum(tf.greater(r.f, 0).toFloat(), 0),
           tf.scalar(r.f.shape[0]),
-          ...this.guidance.map((g) => tf.max(tf.reshape(tf.slice(r.f, [0, g.target.latent], [-1, 1]), [n, perRow]), 1)),
+          ...this.guidance.map((g) => latentPerInputRow(r.f, g.target.latent, n)),
         ];
       });
       const [rowErr, rowSq, targetSum, firedCount, fRows, ...cols] = await Promise.all(out.map((t) => t.data()));
@@ -606,7 +604,7 @@ export class Trainer {
     };
     if (this.guidance.length) {
       metrics.guidance = this.guidance.map((g, i): GuidanceEval => {
-        const labels = Float32Array.from({ length: rows }, (_, r) => g.labels[ids ? ids[r] : r]);
+        const labels = labelsOfRows(g, ids, rows);
         let pos = 0, neg = 0, nPos = 0, nNeg = 0;
         guidanceCols[i].forEach((v, r) => { if (labels[r] > 0.5) { pos += v; nPos++; } else { neg += v; nNeg++; } });
         return { id: g.target.id, latent: g.target.latent, auroc: auroc(guidanceCols[i], labels), mean_pos: nPos ? pos / nPos : 0, mean_neg: nNeg ? neg / nNeg : 0 };
@@ -698,6 +696,26 @@ function upwardGradientOnly(x: tf.Tensor2D): tf.Tensor2D {
     gradFunc: (dy: tf.Tensor) => [tf.minimum(dy, 0)],
   })) as unknown as CustomGradientFunc<tf.Tensor2D>);
   return op(x) as tf.Tensor2D;
+}
+
+/**
+ * Labels [B] of a batch spread over the latent rows: f has r = fRows / B rows per input row
+ * (MLSAE: one per layer, row b·r + l), each labelled like its input row.
+ */
+function labelsPerLatentRow(labels: tf.Tensor1D, fRows: number): tf.Tensor1D {
+  const B = labels.shape[0];
+  if (fRows === B) return labels;
+  return tf.reshape(tf.tile(tf.reshape(labels, [B, 1]), [1, fRows / B]), [fRows]) as tf.Tensor1D;
+}
+
+/** One latent's activation per input row [rows] (the max over its layer rows when f has several). */
+function latentPerInputRow(f: tf.Tensor2D, latent: number, rows: number): tf.Tensor1D {
+  return tf.max(tf.reshape(tf.slice(f, [0, latent], [-1, 1]), [rows, f.shape[0] / rows]), 1) as tf.Tensor1D;
+}
+
+/** A target's labels for the first n rows of a split whose rows are dataset rows `ids` (or 0..n−1). */
+function labelsOfRows(g: ResolvedGuidance, ids: Uint32Array | undefined, n: number): Float32Array {
+  return Float32Array.from({ length: n }, (_, r) => g.labels[ids ? ids[r] : r]);
 }
 
 /** Patience-based early stopping on a loss that should fall (seed 004). */

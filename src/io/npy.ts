@@ -40,14 +40,15 @@ export function float16ToFloat32(h: number): number {
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
-interface Header {
+export interface NpyHeader {
   descr: string;
   fortran: boolean;
   shape: number[];
   dataOffset: number;
 }
 
-function parseHeader(bytes: Uint8Array, name: string): Header {
+/** The header of an .npy file from its first bytes (the whole file is not needed). */
+export function parseNpyHeader(bytes: Uint8Array, name: string): NpyHeader {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
     throw new NpyError(`${name} is not a NumPy .npy file (it does not start with \\x93NUMPY). Save the array with numpy.save("${name}", array).`);
   }
@@ -79,7 +80,7 @@ function parseHeader(bytes: Uint8Array, name: string): Header {
 
 export function parseNpy(buffer: ArrayBuffer, name = 'the file'): NpyArray {
   const bytes = new Uint8Array(buffer);
-  const h = parseHeader(bytes, name);
+  const h = parseNpyHeader(bytes, name);
   if (h.fortran) throw new NpyError(`${name} is stored in Fortran (column-major) order; save np.ascontiguousarray(array) instead.`);
   if (h.descr.startsWith('>')) throw new NpyError(`${name} is big-endian (${h.descr}); convert it with array.astype("<${h.descr.slice(1)}") before saving.`);
   const kind = DESCR[h.descr] ?? DESCR[h.descr.replace(/^=/, '<')];

@@ -2,7 +2,7 @@
 // (progress, live values, results), ui (messages). Metric rows are in metricsBuffer, not here.
 import { create } from 'zustand';
 import {
-  MULTI_LAYER, SPARSITY_KIND, resolveConfig,
+  MULTI_LAYER, SPARSITY_KIND, lambdaKey, resolveConfig,
   type Architecture, type ClassicConfig, type ConfigInput, type GuidanceTarget, type LabelSource, type LiveParams,
   type Normalize, type SaeConfig, type SparsityMode,
 } from '../engine/config';
@@ -189,16 +189,6 @@ export const appendLog = (line: string) => useStore.setState((s) => ({ log: [...
 export const isMultiLayer = (a: Architecture) => MULTI_LAYER.includes(a);
 export const isPenalty = (a: Architecture) => SPARSITY_KIND[a] === 'penalty';
 
-/** The form key holding λ for a variant (mirrors lambdaKey of config.ts, which needs a config). */
-export function formLambdaKey(a: Architecture): 'l1_coefficient' | 'l0_coefficient' | 'sparsity_coefficient' | null {
-  switch (a) {
-    case 'relu': case 'gated': case 'crosscoder': return 'l1_coefficient';
-    case 'jumprelu': return 'l0_coefficient';
-    case 'classic': return 'sparsity_coefficient';
-    default: return null;
-  }
-}
-
 // ---- guidance targets ---------------------------------------------------------------------------
 
 export function labelSource(d: GuidanceDraft): LabelSource {
@@ -306,7 +296,7 @@ export function configFromForm(f: ModelForm, guidance: GuidanceDraft[] = [], nLa
       if (f.layer_end !== null) cfg.layer_end = f.layer_end;
     } else if (f.layer !== null) cfg.layer = f.layer;
   }
-  const lk = formLambdaKey(a);
+  const lk = lambdaKey(a);
   if (lk) {
     cfg[lk] = f[lk];
     cfg.lambda_warmup_steps = f.lambda_warmup_steps;

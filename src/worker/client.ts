@@ -1,6 +1,8 @@
 // The page's side of the worker protocol: sends typed messages, and turns the worker's messages
 // into store updates. Messages of an old run (a different runId) are ignored.
 import { SPARSITY_KIND, type GuidanceTarget, type LiveParams } from '../engine/config';
+import { describeTokenRule } from '../data/tokenRules';
+import { parseNpyHeader } from '../io/npy';
 import { metricsBuffer } from '../store/metricsBuffer';
 import { appendLog, configFromForm, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
 import { downloadFiles } from '../ui/download';
@@ -21,10 +23,7 @@ function send(msg: ToWorker, transfer: Transferable[] = []) {
 }
 
 export function describeSource(t: GuidanceTarget): string {
-  const l = t.labels;
-  if (l.kind === 'file') return `labels ${l.name}`;
-  if (l.kind === 'piece') return `token is ${JSON.stringify(l.piece)}`;
-  return `token matches /${l.pattern}/${l.flags ?? ''}`;
+  return t.labels.kind === 'file' ? `labels ${t.labels.name}` : describeTokenRule(t.labels);
 }
 
 function describeTarget(t: GuidanceTarget): string {
@@ -183,10 +182,13 @@ async function loadOrder(file: File): Promise<number> {
   const lower = file.name.toLowerCase();
   if (!lower.endsWith('.npy')) return lower.endsWith('.json') ? 2 : 3;
   // Peek at the .npy header: a float array of 2+ dimensions is activations; 1-D ints are tokens.
-  const head = new TextDecoder('latin1').decode(await file.slice(0, 512).arrayBuffer());
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(head)?.[1] ?? '';
-  const dims = (/'shape'\s*:\s*\(([^)]*)\)/.exec(head)?.[1] ?? '').split(',').map((v) => Number(v.trim())).filter((v) => v > 1).length;
-  return /f/.test(descr) && dims >= 2 ? 0 : 1;
+  // A file whose header does not parse goes with the companions; the worker explains what is wrong.
+  try {
+    const { descr, shape } = parseNpyHeader(new Uint8Array(await file.slice(0, 65536).arrayBuffer()), file.name);
+    return /f/.test(descr) && shape.filter((v) => v > 1).length >= 2 ? 0 : 1;
+  } catch {
+    return 1;
+  }
 }
 
 /** Load one or several files (activations, tokens, vocab, labels) in a sensible order. */

@@ -10,7 +10,7 @@ import { selectBackend } from '../engine/backend';
 import { benchTrainingSteps } from '../engine/bench';
 import { COMMON_DEFAULTS, ConfigError, resolveConfig, resolveGuidanceTarget } from '../engine/config';
 import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../engine/trainer';
-import { computeStats, splitDataset } from '../data/dataset';
+import { computeStats, splitDataset, type Dataset, type Stats } from '../data/dataset';
 import { makeSyntheticDataset } from '../data/synthetic';
 import { Workspace } from '../data/workspace';
 import { buildRunExport } from '../io/runExport';
@@ -83,10 +83,14 @@ function webglRenderer(): string | null {
   }
 }
 
+const statsCache = new WeakMap<Dataset, Stats>();
+
 function describe(ws: Workspace): DatasetInfo {
   const ds = ws.dataset;
   if (!ds) throw new Error('no dataset');
-  const stats = computeStats(ds.data, ds.rows, ds.dIn * ds.nLayers);
+  // A pass over every value: computed once per dataset, not again for each companion file loaded.
+  let stats = statsCache.get(ds);
+  if (!stats) { stats = computeStats(ds.data, ds.rows, ds.dIn * ds.nLayers); statsCache.set(ds, stats); }
   const valRows = Math.max(ds.rows >= 2 ? 1 : 0, Math.round(ds.rows * COMMON_DEFAULTS.val_fraction)); // the default split
   return {
     name: ds.name,

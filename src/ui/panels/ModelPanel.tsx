@@ -1,7 +1,7 @@
 // The variant and its hyper-parameters (the config sent when Train is pressed).
 import { useId, useMemo } from 'react';
-import { ARCHITECTURES, MULTI_LAYER, NORMALIZATIONS, SPARSITY_KIND, type Architecture, type Normalize } from '../../engine/config';
-import { checkForm, formLambdaKey, isMultiLayer, setForm, useStore, type ModelForm } from '../../store/store';
+import { ARCHITECTURES, MULTI_LAYER, NORMALIZATIONS, SPARSITY_KIND, lambdaKey, type Architecture, type Normalize } from '../../engine/config';
+import { checkForm, isMultiLayer, setForm, useStore, type ModelForm } from '../../store/store';
 import { CheckboxField, ReadOnlyField, SelectField, TextField } from '../controls/Fields';
 import { NumberField } from '../controls/NumberField';
 
@@ -27,7 +27,7 @@ const NORMALIZE_LABELS: Record<Normalize, string> = {
 
 function lambdaLabel(a: Architecture, targetMode: boolean): string {
   if (targetMode) return 'Initial λ';
-  switch (formLambdaKey(a)) {
+  switch (lambdaKey(a)) {
     case 'l0_coefficient': return 'L0 coefficient λ';
     case 'sparsity_coefficient': return 'Sparsity coefficient λ';
     default: return 'L1 coefficient λ';
@@ -38,7 +38,7 @@ function SparsityControls({ form, busy, dSae }: { form: ModelForm; busy: boolean
   const name = useId();
   const a = form.architecture;
   const targetMode = form.sparsity_mode === 'target_l0';
-  const lk = formLambdaKey(a);
+  const lk = lambdaKey(a);
   const derivedK = Math.max(1, Math.round((form.target_l0_percent / 100) * dSae));
   return (
     <fieldset className="group">
