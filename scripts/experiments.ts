@@ -145,10 +145,8 @@ async function real(steps: number, backend: string): Promise<Result[]> {
 
 async function guidance(steps: number, backend: string): Promise<Result[]> {
   const ws = new Workspace();
-  const read = (f: string) => { const b = readFileSync(path.join(DATA, f)); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer; };
-  ws.load(read('train/resid_l3.npy'), 'resid_l3.npy');
-  ws.load(read('train/tokens.npy'), 'tokens.npy');
-  ws.load(read('vocab.json'), 'vocab.json');
+  const open = (f: string) => ({ name: path.basename(f), blob: new Blob([readFileSync(path.join(DATA, f))]) });
+  await ws.loadFiles([open('train/resid_l3.npy'), open('train/tokens.npy'), open('vocab.json')]);
   const ds = ws.dataset as Dataset;
   const split = splitDataset(ds, 0.1, 0);
   const rule = { kind: 'regex' as const, pattern: '^ ?[A-Z]' };

@@ -1,26 +1,33 @@
 // `npx sae-workbench train|eval ...`: the same engine as the app, on files, for scripts.
+import { openAsBlob } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, resolveConfig, type ConfigInput, type SaeConfig } from '../engine/config';
+import { resolveConfig, type ConfigInput, type SaeConfig } from '../engine/config';
 import { Trainer } from '../engine/trainer';
-import { datasetFromNpy, splitDataset, type Dataset } from '../data/dataset';
-import { Workspace } from '../data/workspace';
+import { trainingDataFor } from '../data/trainingData';
+import { Workspace, isStreamed } from '../data/workspace';
 import { buildRunExport } from '../io/runExport';
-import { readSaeLensExport } from '../io/saelens';
-import type { BackendName, EvalMetrics } from '../worker/protocol';
+import { importSaeLens } from '../io/saeImport';
+import type { BackendName, EvalMetrics, FileOptions, SourceFile } from '../worker/protocol';
 import { selectNodeBackend } from './nodeBackend';
 
 export const USAGE = `Usage:
-  sae-workbench train --data FILE.npy --config CFG.json --out DIR [--steps N] [--seed S] [--backend wasm|cpu]
-                     [--tokens TOKENS.npy --vocab VOCAB.json] [--labels LABELS.csv[,MORE.jsonl]]
-      Train an SAE on a float32/float16/float64 [N, d] (or [L, N, d] multi-layer) .npy file.
+  sae-workbench train --data FILE --config CFG.json --out DIR [--steps N] [--seed S] [--backend wasm|cpu]
+                     [--tokens F --vocab F --doc-ids F --positions F] [--labels F[,F…]]
+                     [--select ARRAY] [--shape N,d | L,N,d] [--dtype float32|float16]
+                     [--memory-budget SIZE] [--init-from DIR]
+      Train an SAE on activations: .npy (float32/16/64, [N, d] or [L, N, d]), .npz, .safetensors
+      (F32/F16/BF16) or raw .f32/.bin (give --shape). --select picks the array of an .npz or
+      .safetensors holding several. Companions (--tokens, --vocab, --doc-ids, --positions, --labels)
+      are matched by row count; --data may also list several files, comma-separated, recognised by
+      content. Files over --memory-budget (default 1GiB; e.g. 512MiB, 4GiB) are streamed from disk
+      with a shuffle buffer. --init-from continues training an exported SAE directory.
       Writes DIR/sae_weights.safetensors, DIR/cfg.json, DIR/sparsity.safetensors (SAELens format),
-      DIR/log.csv, DIR/run_config.json, DIR/metrics.json (validation metrics) and, with
-      checkpoint_every, DIR/checkpoints/step_N/. CFG.json is the app's config JSON (see README);
-      guidance targets in it read labels from --labels files (by file name) or token rules
-      (--tokens and --vocab).
-  sae-workbench eval --sae DIR --data FILE.npy [--backend wasm|cpu]
-      Evaluate an exported SAE directory on every row of FILE.npy; prints the metrics as JSON.
+      DIR/log.csv, DIR/run_config.json, DIR/train_with_saelens.py, DIR/metrics.json and, with
+      checkpoint_every, DIR/checkpoints/step_N/. CFG.json is the app's config JSON (see README).
+  sae-workbench eval --sae DIR --data FILE [--select ARRAY] [--shape …] [--memory-budget SIZE] [--backend wasm|cpu]
+      Evaluate an exported SAE directory (SAELens format) on FILE (every row; the validation
+      split of a streamed file); prints the metrics as JSON.
   sae-workbench help
       Show this message.`;
 
@@ -67,8 +74,63 @@ async function readBuffer(file: string, what: string): Promise<ArrayBuffer> {
   }
 }
 
-async function loadDataset(file: string): Promise<Dataset> {
-  return datasetFromNpy(await readBuffer(file, 'data file'), path.basename(file));
+/** A file as a Blob read lazily by slices (so files larger than memory can be streamed). */
+async function openFile(file: string, options?: FileOptions): Promise<SourceFile> {
+  try {
+    return { name: path.basename(file), blob: await openAsBlob(file), options };
+  } catch (e) {
+    throw new Error(`cannot open ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** "1GiB", "512MiB", "800MB", "2e9" → bytes. */
+export function parseSize(text: string): number {
+  const m = /^\s*([\d.e+]+)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?\s*$/i.exec(text);
+  const units: Record<string, number> = { b: 1, kb: 1e3, kib: 2 ** 10, mb: 1e6, mib: 2 ** 20, gb: 1e9, gib: 2 ** 30, tb: 1e12, tib: 2 ** 40 };
+  const value = m ? Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()] : NaN;
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--memory-budget must be a size such as 1GiB or 512MiB, got "${text}"`);
+  return Math.round(value);
+}
+
+function fileOptions(flags: Flags): FileOptions | undefined {
+  const o: FileOptions = {};
+  if (flags.select) o.select = flags.select;
+  if (flags.shape) {
+    const shape = flags.shape.split(/[,x×]/).map((v) => Number(v.trim()));
+    if (shape.length < 2 || shape.length > 3 || shape.some((v) => !Number.isInteger(v) || v < 1)) throw new UsageError(`--shape must be N,d or L,N,d (positive integers), got "${flags.shape}"`);
+    o.rawShape = shape;
+  }
+  if (flags.dtype) {
+    if (flags.dtype !== 'float32' && flags.dtype !== 'float16') throw new UsageError(`--dtype must be float32 or float16, got "${flags.dtype}"`);
+    o.rawDtype = flags.dtype;
+  }
+  return Object.keys(o).length ? o : undefined;
+}
+
+/** Load the data and companion files into a workspace; any file that fails stops the command. */
+async function loadWorkspace(flags: Flags, extra: string[] = []): Promise<Workspace> {
+  const workspace = new Workspace();
+  const options = fileOptions(flags);
+  const files: SourceFile[] = [];
+  for (const f of flags.data.split(',')) files.push(await openFile(f, options));
+  for (const f of extra) files.push(await openFile(f));
+  let lastLine = 0;
+  const { results } = await workspace.loadFiles(files, {
+    memoryBudgetBytes: flags['memory-budget'] ? parseSize(flags['memory-budget']) : undefined,
+    onProgress: (label, done, total) => {
+      if (Date.now() - lastLine < 1000 && done < total) return;
+      lastLine = Date.now();
+      progress(`${label}: ${Math.round((100 * done) / Math.max(1, total))}%`);
+    },
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  const problems = results.filter((r) => r.kind === 'error' || r.kind === 'needs_shape');
+  if (problems.length) {
+    throw new Error(problems.map((r) => (r.kind === 'needs_shape' ? `${r.message} (use --shape N,d)` : r.message)).join('\n'));
+  }
+  for (const r of results) process.stderr.write(`${r.message}\n`);
+  if (!workspace.dataset) throw new Error(`no activations were found in ${flags.data}.`);
+  return workspace;
 }
 
 async function readJson(file: string, what: string): Promise<unknown> {
@@ -86,24 +148,24 @@ function progress(line: string) {
 }
 
 async function train(flags: Flags): Promise<number> {
-  const workspace = new Workspace();
-  workspace.setDataset(await loadDataset(flags.data));
-  for (const file of [flags.tokens, flags.vocab, ...(flags.labels?.split(',') ?? [])]) {
-    if (file) workspace.load(await readBuffer(file, 'companion file'), path.basename(file));
-  }
-  const full = workspace.dataset as Dataset;
+  const companions = [flags.tokens, flags.vocab, flags['doc-ids'], flags.positions, ...(flags.labels?.split(',') ?? [])].filter((f): f is string => Boolean(f));
+  const workspace = await loadWorkspace(flags, companions);
+  const full = workspace.dataset!;
   const input = (await readJson(flags.config, 'config')) as ConfigInput;
   const steps = intFlag(flags, 'steps');
   const seed = intFlag(flags, 'seed');
   const cfg = resolveConfig({ ...input, ...(steps !== undefined ? { steps } : {}), ...(seed !== undefined ? { seed } : {}) }, full.dIn, full.nLayers);
   const guidance = workspace.resolveGuidance(cfg.guidance);
-  const dataset = workspace.datasetFor(cfg);
+  const initFrom = flags['init-from'] ? await readSaeDirectory(flags['init-from']) : null;
   const { backend } = await selectNodeBackend(backendFlag(flags));
-  const split = splitDataset(dataset, cfg.val_fraction, cfg.seed);
-  const trainer = new Trainer(cfg, { ...split, groundTruth: dataset.groundTruth }, backend);
+  const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => progress(`${label}: ${Math.round((100 * done) / Math.max(1, total))}%`) });
+  const trainer = new Trainer(cfg, data, backend);
+  if (initFrom) trainer.loadTensors(initFrom.tensors);
   if (guidance.length) trainer.setGuidance(guidance);
-  const layers = dataset.nLayers > 1 ? ` × ${dataset.nLayers} layers` : '';
-  process.stderr.write(`training ${cfg.architecture} d_in ${dataset.dIn}${layers} → d_sae ${cfg.d_sae} on ${split.trainRows} rows (${split.valRows} validation) with ${backend}\n`);
+  const layers = data.nLayers! > 1 ? ` × ${data.nLayers} layers` : '';
+  const trainRows = data.stream ? data.stream.trainRows : data.trainRows;
+  process.stderr.write(`training ${cfg.architecture} d_in ${data.dIn}${layers} → d_sae ${cfg.d_sae} on ${trainRows} rows (${data.valRows} validation)${data.stream ? ', streamed from the file' : ''} with ${backend}${initFrom ? `, starting from ${flags['init-from']}` : ''}\n`);
+  const dataset = { dIn: data.dIn, name: full.name };
   const rows = [];
   let lastPrint = 0;
   const exportInput = () => ({ saelens: trainer.saelensConfig(), dIn: dataset.dIn, config: trainer.currentConfig(), datasetName: dataset.name, normalization: trainer.normalization });
@@ -134,44 +196,36 @@ async function train(flags: Flags): Promise<number> {
   return 0;
 }
 
-/** The run config of an exported directory: run_config.json when present, else from cfg.json. */
-function configFromExport(cfg: Record<string, unknown>, runConfig: unknown): ConfigInput {
-  if (runConfig && typeof runConfig === 'object') return runConfig as ConfigInput;
-  const arch = cfg.architecture;
-  const base = { d_sae: cfg.d_sae as number };
-  if (arch === 'standard') return { ...base, architecture: 'relu' };
-  if (arch === 'topk') return { ...base, architecture: 'topk', k: cfg.k as number };
-  if (arch === 'jumprelu') return { ...base, architecture: 'jumprelu' };
-  throw new ConfigError(`cfg.json architecture "${String(arch)}" is not one this tool can evaluate (standard, topk, jumprelu).`);
+/** An exported SAE directory (cfg.json, sae_weights.safetensors [, sparsity, run_config.json]). */
+async function readSaeDirectory(dir: string) {
+  const optional = async (name: string) => { try { return await readBuffer(path.join(dir, name), 'SAE file'); } catch { return undefined; } };
+  return importSaeLens({
+    cfg: await readBuffer(path.join(dir, 'cfg.json'), 'SAE file'),
+    weights: await readBuffer(path.join(dir, 'sae_weights.safetensors'), 'SAE file'),
+    sparsity: await optional('sparsity.safetensors'),
+    runConfig: await optional('run_config.json'),
+  });
 }
 
 async function evaluate(flags: Flags): Promise<number> {
-  const dir = flags.sae;
-  const files: Record<string, ArrayBuffer> = {};
-  for (const name of ['cfg.json', 'sae_weights.safetensors']) files[name] = await readBuffer(path.join(dir, name), `SAE file`);
-  let runConfig: unknown = null;
-  try { runConfig = await readJson(path.join(dir, 'run_config.json'), 'run config'); } catch { /* optional */ }
-  const sae = readSaeLensExport(files);
-  const workspace = new Workspace();
-  workspace.setDataset(await loadDataset(flags.data));
-  const full = workspace.dataset as Dataset;
-  const dIn = Number(sae.cfg.d_in);
-  if (dIn !== full.dIn) {
-    throw new Error(`the SAE expects d_in = ${dIn} but ${full.name} has rows of width ${full.dIn}; evaluate it on activations from the same layer.`);
+  const sae = await readSaeDirectory(flags.sae);
+  const workspace = await loadWorkspace(flags);
+  const full = workspace.dataset!;
+  if (sae.info.dIn !== full.dIn) {
+    throw new Error(`the SAE expects d_in = ${sae.info.dIn} but ${full.name} has rows of width ${full.dIn}; evaluate it on activations from the same layer.`);
   }
-  const input = configFromExport(sae.cfg, runConfig);
-  // A dataset_norm scale folded into the exported weights means they take raw activations.
-  const metadata = (sae.cfg.metadata ?? {}) as Record<string, unknown>;
-  if (metadata.dataset_norm_scale_folded !== undefined) input.normalize = 'none';
-  // Guidance labels do not travel with an export; evaluation needs none.
-  const cfg: SaeConfig = resolveConfig({ ...input, guidance: [] }, dIn, full.nLayers);
-  const dataset = workspace.datasetFor(cfg);
+  const cfg: SaeConfig = resolveConfig(sae.configInput, full.dIn, full.nLayers);
   const { backend } = await selectNodeBackend(backendFlag(flags));
-  const trainer = new Trainer(cfg, { train: dataset.data, trainRows: dataset.rows, val: dataset.data, valRows: dataset.rows, dIn, nLayers: dataset.nLayers }, backend);
+  // In memory: every row is evaluated. Streamed: the validation split (a sample of the file).
+  const data = isStreamed(full)
+    ? await trainingDataFor(workspace, cfg)
+    : (() => { const ds = workspace.datasetFor(cfg); return { train: ds.data, trainRows: ds.rows, val: ds.data, valRows: ds.rows, dIn: ds.dIn, nLayers: ds.nLayers }; })();
+  const trainer = new Trainer(cfg, data, backend);
   trainer.loadTensors(sae.tensors);
   const { metrics } = await trainer.evaluate();
   const out: EvalMetrics = { ...metrics, steps: 0, tokens_per_s: 0 };
   trainer.dispose();
+  for (const note of sae.info.notes) process.stderr.write(`note: ${note}\n`);
   process.stdout.write(JSON.stringify(out) + '\n');
   return 0;
 }
@@ -181,9 +235,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'train':
-        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend', 'tokens', 'vocab', 'labels'], ['data', 'config', 'out']));
+        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend', 'tokens', 'vocab', 'labels', 'doc-ids', 'positions', 'select', 'shape', 'dtype', 'memory-budget', 'init-from'], ['data', 'config', 'out']));
       case 'eval':
-        return await evaluate(parseFlags(rest, ['sae', 'data', 'backend'], ['sae', 'data']));
+        return await evaluate(parseFlags(rest, ['sae', 'data', 'backend', 'select', 'shape', 'dtype', 'memory-budget'], ['sae', 'data']));
       case 'help': case '--help': case '-h':
         process.stdout.write(USAGE + '\n');
         return 0;

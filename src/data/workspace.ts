@@ -1,13 +1,20 @@
-// What the user has loaded: one activation dataset and its companion files (tokens, vocab, label
-// files), matched by row count. Shared by the worker and the CLI. A file that fails to parse or to
-// match leaves everything already loaded untouched.
+// What the user has loaded: one activation dataset (in memory, or streamed from its file when it
+// is larger than the memory budget), its companion files (tokens, vocab, labels, document ids,
+// positions) matched by row count, and an imported SAE. Files are recognised by content, whatever
+// order they are dropped in. Shared by the worker and the CLI. A file that fails to parse or to
+// match changes nothing: the error names the file, the problem and the fix.
+import { unzipSync } from 'fflate';
 import type { GuidanceTarget, LabelSource, SaeConfig } from '../engine/config';
 import { MULTI_LAYER } from '../engine/config';
 import type { ResolvedGuidance } from '../engine/trainer';
+import { ArrayFileError, NeedsShapeError, arrayRole, decodeFloat32, decodeInt32, indexArrayFile, readArrayBytes, type ArrayLayout, type FileIndex } from '../io/arrayFile';
 import { parseLabels, checkLabelCount } from '../io/labels';
-import { parseNpy } from '../io/npy';
-import { parseTokens, parseVocab } from '../io/vocab';
-import { datasetFromArray, selectLayers, type Dataset } from './dataset';
+import { importSaeLens, type ImportedSae } from '../io/saeImport';
+import { parseVocab } from '../io/vocab';
+import type { ArrayChoice, DatasetStats, FileResult, LoadedKind, SourceFile } from '../worker/protocol';
+import { selectLayers, type Dataset } from './dataset';
+import { readAllRows, readRangeOf, sourceFromLayout, type ActivationSource } from './source';
+import { StatsAccumulator } from './stats';
 import { labelsFromTokenRule } from './tokenRules';
 
 export class WorkspaceError extends Error {
@@ -17,66 +24,349 @@ export class WorkspaceError extends Error {
   }
 }
 
-export type LoadedKind = 'activations' | 'tokens' | 'vocab' | 'labels';
+export const DEFAULT_MEMORY_BUDGET = 2 ** 30;
+/** Rows read per chunk while indexing a streamed file. */
+const SCAN_CHUNK_BYTES = 8 * 2 ** 20;
+
+/** Activations that stay in their file; training streams them (src/data/streaming.ts). */
+export interface StreamedDataset {
+  name: string;
+  rows: number;
+  dIn: number;
+  nLayers: number;
+  dtype: string;
+  description: string;
+  source: ActivationSource;
+  data?: undefined;
+  groundTruth?: undefined;
+}
+
+export type AnyDataset = Dataset | StreamedDataset;
+
+export function isStreamed(ds: AnyDataset): ds is StreamedDataset {
+  return (ds as StreamedDataset).source !== undefined;
+}
+
+/** Per-dataset facts gathered while loading. */
+export interface DatasetFacts {
+  format: 'npy' | 'npz' | 'safetensors' | 'raw' | 'synthetic';
+  bytes: number;
+  stats: DatasetStats;
+  /** Dataset rows flagged as outliers (norm far above the rest). */
+  outlierRows: Uint32Array;
+}
+
+export interface LoadOptions {
+  memoryBudgetBytes?: number;
+  onProgress?: (label: string, done: number, total: number) => void;
+}
+
+interface Candidate {
+  file: SourceFile;
+  index: FileIndex;
+  layout: ArrayLayout;
+  role: ArrayChoice['role'];
+  choices: ArrayChoice[];
+}
+
+const count = (v: number) => v.toLocaleString('en-US');
+const shapeText = (shape: number[]) => `[${shape.join(', ')}]`;
 
 export class Workspace {
-  dataset: Dataset | null = null;
+  dataset: AnyDataset | null = null;
+  facts: DatasetFacts | null = null;
   tokens: { name: string; ids: Int32Array } | null = null;
   vocab: { name: string; pieces: string[] } | null = null;
+  docIds: { name: string; ids: Int32Array; documents: number } | null = null;
+  positions: { name: string; ids: Int32Array } | null = null;
   readonly labelSets = new Map<string, Float32Array>();
+  imported: ImportedSae | null = null;
+  memoryBudgetBytes = DEFAULT_MEMORY_BUDGET;
 
   /** Replace the activations; companions whose row count no longer matches are dropped. */
-  setDataset(ds: Dataset): void {
+  setDataset(ds: AnyDataset, facts?: DatasetFacts): void {
     this.dataset = ds;
+    this.facts = facts ?? (isStreamed(ds) ? null : factsOf(ds));
     if (this.tokens && this.tokens.ids.length !== ds.rows) this.tokens = null;
+    if (this.docIds && this.docIds.ids.length !== ds.rows) this.docIds = null;
+    if (this.positions && this.positions.ids.length !== ds.rows) this.positions = null;
     for (const [name, values] of this.labelSets) if (values.length !== ds.rows) this.labelSets.delete(name);
+    this.annotateOutliers();
   }
 
   /**
-   * Load a file, recognised by its content: an .npy of floats with 2 or 3 dimensions is
-   * activations, a 1-D integer .npy is token ids, a 1-D float/bool .npy, .csv or .jsonl is labels,
-   * a .json is a vocab.
+   * Load dropped files, recognised by content: activations (.npy, .npz, .safetensors, raw), token
+   * ids / document ids / positions (integer arrays), labels (.csv, .jsonl, 1-D float .npy), a vocab
+   * (.json), a run config (run_config.json), a SAELens directory (cfg.json + sae_weights.safetensors
+   * [+ sparsity.safetensors], or its zip). Activations are applied first, so companions in the same
+   * drop match the new rows. Each file's outcome is in the results; failures change nothing.
    */
-  load(buffer: ArrayBuffer, name: string): LoadedKind {
-    const lower = name.toLowerCase();
-    if (lower.endsWith('.json')) {
-      this.vocab = { name, pieces: parseVocab(buffer, name) };
-      return 'vocab';
-    }
-    if (lower.endsWith('.csv') || lower.endsWith('.jsonl')) return this.loadLabels(buffer, name);
-    if (lower.endsWith('.npy')) {
-      const arr = parseNpy(buffer, name); // throws a specific NpyError for broken files
-      const meaningful = arr.shape.filter((s) => s > 1).length;
-      const isInt = arr.dtype === 'int32' || arr.dtype === 'int64';
-      if (arr.shape.length >= 2 && meaningful >= 2 && !isInt) {
-        this.setDataset(datasetFromArray(arr, name));
-        return 'activations';
+  async loadFiles(input: SourceFile[], opts: LoadOptions = {}): Promise<{ results: FileResult[]; sae?: ImportedSae }> {
+    if (opts.memoryBudgetBytes) this.memoryBudgetBytes = opts.memoryBudgetBytes;
+    const results: FileResult[] = [];
+    const files = await expandZips(input, results);
+    const sae: { cfg?: SourceFile; weights?: SourceFile; sparsity?: SourceFile; runConfig?: SourceFile } = {};
+    const candidates: Candidate[] = [];
+    const companions: { name: string; load: () => Promise<FileResult> }[] = [];
+    const runConfigs: FileResult[] = [];
+
+    for (const file of files) {
+      const lower = file.name.toLowerCase();
+      const base = lower.split('/').pop() ?? lower;
+      try {
+        if (lower.endsWith('.json')) {
+          const json = await readJson(file);
+          if (base === 'cfg.json' || (isRecord(json) && 'd_in' in json && 'd_sae' in json)) { sae.cfg = file; continue; }
+          if (isRecord(json) && typeof json.architecture === 'string' && !('model' in json)) {
+            if (base === 'run_config.json') sae.runConfig = file;
+            runConfigs.push({ name: file.name, kind: 'run_config', message: `run config ${file.name}: ${json.architecture}; the Model panel now holds its settings`, config: json });
+            continue;
+          }
+          companions.push({ name: file.name, load: () => this.loadVocab(file) });
+          continue;
+        }
+        if (lower.endsWith('.csv') || lower.endsWith('.jsonl')) {
+          companions.push({ name: file.name, load: () => this.loadLabelFile(file) });
+          continue;
+        }
+        const index = await indexArrayFile(file.name, file.blob.size, readRangeOf(file.blob), file.options);
+        if (index.format === 'safetensors' && index.arrays.some((a) => a.name === 'W_dec')) { sae.weights = file; continue; }
+        if (index.format === 'safetensors' && base === 'sparsity.safetensors') { sae.sparsity = file; continue; }
+        const choices: ArrayChoice[] = [];
+        for (const layout of index.arrays) {
+          const values = isInteger(layout.dtype) && layout.byteLength <= 64 * 2 ** 20 ? await this.integerValues(file, layout) : undefined;
+          choices.push({ name: layout.name, shape: layout.shape, dtype: layout.dtype, role: arrayRole(layout, values) });
+        }
+        const wanted = file.options?.select;
+        if (wanted && !choices.some((c) => c.name === wanted)) throw new WorkspaceError(`${file.name} has no array "${wanted}" (it has ${choices.map((c) => c.name).join(', ')}).`);
+        const activations = choices.filter((c) => (wanted ? c.name === wanted : c.role === 'activations'));
+        // The largest float array is the activations; the others are companions by their role.
+        activations.sort((a, b) => b.shape.reduce((x, y) => x * y, 1) - a.shape.reduce((x, y) => x * y, 1));
+        if (activations.length) {
+          const chosen = activations[0];
+          candidates.push({ file, index, layout: index.arrays.find((a) => a.name === chosen.name)!, role: 'activations', choices });
+        }
+        for (const c of choices) {
+          if (activations.length && c.name === activations[0].name) continue;
+          if (c.role === 'activations' || c.role === 'other') continue;
+          const layout = index.arrays.find((a) => a.name === c.name)!;
+          companions.push({ name: file.name, load: () => this.loadCompanionArray(file, layout, c.role, choices) });
+        }
+        if (!activations.length && !choices.some((c) => c.role !== 'other' && c.role !== 'activations')) {
+          throw new WorkspaceError(`${file.name} holds ${choices.map((c) => `${c.name} ${c.dtype} ${shapeText(c.shape)}`).join(', ')}: no activations (float [N, d] or [L, N, d]), token ids, document ids, positions or labels.`);
+        }
+      } catch (e) {
+        if (e instanceof NeedsShapeError) {
+          results.push({ name: file.name, kind: 'needs_shape', bytes: e.bytes, message: `${file.name} is raw data (${count(e.bytes)} bytes): give its shape, e.g. N × d for float32 rows of width d.` });
+        } else results.push(errorResult(file.name, e));
       }
-      if (isInt && meaningful <= 1) {
-        const ids = parseTokens(buffer, name);
-        this.requireRows(ids.length, name, 'token ids');
-        this.tokens = { name, ids };
-        return 'tokens';
-      }
-      if (meaningful <= 1) return this.loadLabels(buffer, name);
-      throw new WorkspaceError(`${name} holds ${arr.dtype} values of shape [${arr.shape.join(', ')}]; activations must be float [N, d] or [L, N, d], tokens int [N], labels one value per row.`);
     }
-    throw new WorkspaceError(`${name}: unknown file type; drop activations (.npy), tokens (.npy of ints), a vocab (.json) or labels (.csv, .jsonl, .npy).`);
+
+    if (candidates.length > 1) {
+      for (const c of candidates.slice(1)) results.push({ name: c.file.name, kind: 'error', message: `${c.file.name} also holds activations; load one activation file at a time (${candidates[0].file.name} is being loaded).` });
+    }
+    if (candidates.length) {
+      const c = candidates[0];
+      try {
+        results.push(await this.loadActivations(c, opts));
+      } catch (e) {
+        results.push({ ...errorResult(c.file.name, e), choices: c.choices.length > 1 ? c.choices : undefined, chosen: c.layout.name });
+      }
+    }
+    // Companions after the activations (they are matched to its rows); token ids before anything
+    // that reports tokens.
+    // Integer arrays (token ids first) before the vocab, so the vocab is checked against the ids.
+    const order = (c: { name: string }) => (c.name.toLowerCase().endsWith('.json') ? 1 : 0);
+    companions.sort((a, b) => order(a) - order(b));
+    for (const c of companions) {
+      try {
+        results.push(await c.load());
+      } catch (e) {
+        results.push(errorResult(c.name, e));
+      }
+    }
+    results.push(...runConfigs);
+    let imported: ImportedSae | undefined;
+    if (sae.cfg || sae.weights) {
+      const name = (sae.weights ?? sae.cfg)!.name;
+      try {
+        if (!sae.cfg) throw new WorkspaceError(`${sae.weights!.name} holds SAE weights; drop its cfg.json with it (the SAELens directory's two files, or its zip).`);
+        if (!sae.weights) throw new WorkspaceError(`${sae.cfg.name} is a SAELens config; drop sae_weights.safetensors with it (the directory's files, or its zip).`);
+        imported = importSaeLens({
+          cfg: await sae.cfg.blob.arrayBuffer(),
+          weights: await sae.weights.blob.arrayBuffer(),
+          sparsity: sae.sparsity ? await sae.sparsity.blob.arrayBuffer() : undefined,
+          runConfig: sae.runConfig ? await sae.runConfig.blob.arrayBuffer() : undefined,
+        });
+        this.imported = imported;
+        const i = imported.info;
+        results.push({ name, kind: 'sae', message: `imported SAE: ${i.saelensArchitecture} d_in ${i.dIn} → d_sae ${count(i.dSae)} (${i.tensors.map((t) => t.name).join(', ')})` });
+      } catch (e) {
+        results.push(errorResult(name, e));
+      }
+    }
+    return { results, sae: imported };
   }
 
-  private loadLabels(buffer: ArrayBuffer, name: string): LoadedKind {
-    const { values } = parseLabels(buffer, name);
+  private async loadActivations(c: Candidate, opts: LoadOptions): Promise<FileResult> {
+    const { file, layout, index } = c;
+    const name = file.name;
+    if (layout.shape.length !== 2 && layout.shape.length !== 3) {
+      throw new WorkspaceError(`${name}: ${layout.name} has shape ${shapeText(layout.shape)}; activations must be [N, d] (one row per token) or [L, N, d] (several layers). Reshape with array.reshape(-1, d).`);
+    }
+    const rows = layout.shape.length === 3 ? layout.shape[1] : layout.shape[0];
+    const width = layout.shape.length === 3 ? layout.shape[0] * layout.shape[2] : layout.shape[1];
+    if (rows === 0 || width === 0) throw new WorkspaceError(`${name} has shape ${shapeText(layout.shape)} and holds no activations.`);
+    if (rows < 2) throw new WorkspaceError(`${name} has only ${rows} row; training needs at least 2 activation rows (a validation split is held out).`);
+    const read = readRangeOf(file.blob);
+    const memoryBytes = rows * width * 4;
+    const streamed = memoryBytes > this.memoryBudgetBytes && !layout.compressed;
+    if (layout.compressed && memoryBytes > this.memoryBudgetBytes) {
+      throw new WorkspaceError(`${name}: ${layout.name} needs ${mib(memoryBytes)} in memory, over the ${mib(this.memoryBudgetBytes)} budget, and is compressed (np.savez_compressed) so it cannot be streamed; re-save it with np.save or np.savez, or raise the memory budget.`);
+    }
+    const L = layout.shape.length === 3 ? layout.shape[0] : 1;
+    const dIn = layout.shape.length === 3 ? layout.shape[2] : layout.shape[1];
+    const label = index.arrays.length > 1 ? `${name}:${layout.name}` : name;
+    const description = `${layout.dtype} ${shapeText(layout.shape)}${L > 1 ? ` (${L} layers)` : ''} from ${label}${streamed ? ', streamed from the file' : ''}`;
+    const acc = new StatsAccumulator(rows, width);
+    let ds: AnyDataset;
+    if (!streamed) {
+      opts.onProgress?.(`reading ${name}`, 0, layout.byteLength);
+      const data = await readAllRows(layout, read);
+      acc.add(data, 0);
+      opts.onProgress?.(`reading ${name}`, layout.byteLength, layout.byteLength);
+      ds = { name: label, rows, dIn, nLayers: L, data, dtype: layout.dtype, description };
+    } else {
+      const source = sourceFromLayout(name, layout, read);
+      const chunk = Math.max(1, Math.floor(SCAN_CHUNK_BYTES / (width * 4)));
+      for (let start = 0; start < rows; start += chunk) {
+        const n = Math.min(chunk, rows - start);
+        acc.add(await source.readRows(start, n), start);
+        opts.onProgress?.(`indexing ${name}`, start + n, rows);
+      }
+      ds = { name: label, rows, dIn, nLayers: L, dtype: layout.dtype, description, source };
+    }
+    if (acc.nonFiniteRows > 0) {
+      throw new WorkspaceError(`${name} has ${count(acc.nonFiniteRows)} row(s) containing NaN or Inf (the first is row ${acc.firstNonFiniteRow}); remove them, e.g. acts[np.isfinite(acts).all(axis=1)], and save again.`);
+    }
+    const { stats, outlierRows } = acc.finish();
+    this.setDataset(ds, { format: index.format, bytes: layout.byteLength, stats, outlierRows });
+    const shape = L > 1 ? `${count(rows)} × ${L} layers × ${dIn}` : `${count(rows)} × ${dIn}`;
+    return {
+      name, kind: 'activations',
+      message: `loaded ${label}: ${shape} ${layout.dtype}${streamed ? ` — ${mib(layout.byteLength)} is over the ${mib(this.memoryBudgetBytes)} memory budget, so training streams it from the file` : ''}`,
+      choices: c.choices.length > 1 ? c.choices : undefined,
+      chosen: layout.name,
+    };
+  }
+
+  private async integerValues(file: SourceFile, layout: ArrayLayout): Promise<Int32Array> {
+    return decodeInt32(await readArrayBytes(layout, readRangeOf(file.blob)), layout.dtype, file.name);
+  }
+
+  /** Token ids / document ids / positions / labels from an array of a file. */
+  private async loadCompanionArray(file: SourceFile, layout: ArrayLayout, role: ArrayChoice['role'], choices: ArrayChoice[]): Promise<FileResult> {
+    const label = choices.length > 1 ? `${file.name}:${layout.name}` : file.name;
+    if (role === 'labels') {
+      const values = decodeFloat32(await readArrayBytes(layout, readRangeOf(file.blob)), layout.dtype);
+      return this.addLabels(label, values);
+    }
+    let ids = await this.integerValues(file, layout);
+    // [L, N] per-layer copies of the same ids (or [1, N], [N, 1]) → [N].
+    if (layout.shape.length === 2 && layout.shape[0] > 1 && layout.shape[1] > 1) {
+      const [L, N] = layout.shape;
+      for (let l = 1; l < L; l++) for (let n = 0; n < N; n++) {
+        if (ids[l * N + n] !== ids[n]) throw new WorkspaceError(`${label} has shape ${shapeText(layout.shape)} with different values per row; ${role === 'tokens' ? 'token ids' : role} must be one per activation row ([N], or [L, N] with equal rows).`);
+      }
+      ids = ids.slice(0, N);
+    }
+    const what = role === 'tokens' ? 'token ids' : role === 'doc_ids' ? 'document ids' : 'positions';
+    this.requireRows(ids.length, label, what);
+    const bad = ids.findIndex((v) => v < 0);
+    if (bad >= 0) throw new WorkspaceError(`${label} holds ${what.replace(/s$/, '')} ${ids[bad]} at index ${bad}; ${what} must be ≥ 0. Drop padding rows from both this file and the activations.`);
+    if (role === 'tokens') {
+      const tooBig = this.vocab ? ids.findIndex((id) => id >= this.vocab!.pieces.length) : -1;
+      if (tooBig >= 0) throw new WorkspaceError(`${label} holds token id ${ids[tooBig]} (row ${tooBig}) but the vocab ${this.vocab!.name} has ${count(this.vocab!.pieces.length)} pieces; load the tokens and vocab of the same model.`);
+      this.tokens = { name: label, ids };
+      this.annotateOutliers();
+      return { name: file.name, kind: 'tokens', message: `loaded token ids ${label}: ${count(ids.length)} ids` };
+    }
+    if (role === 'doc_ids') {
+      const documents = new Set(ids).size;
+      this.docIds = { name: label, ids, documents };
+      this.annotateOutliers();
+      return { name: file.name, kind: 'doc_ids', message: `loaded document ids ${label}: ${count(documents)} documents` };
+    }
+    this.positions = { name: label, ids };
+    this.annotateOutliers();
+    return { name: file.name, kind: 'positions', message: `loaded positions ${label}: ${count(ids.length)} rows` };
+  }
+
+  private async loadVocab(file: SourceFile): Promise<FileResult> {
+    const pieces = parseVocab(await file.blob.arrayBuffer(), file.name);
+    this.vocab = { name: file.name, pieces };
+    if (this.tokens) {
+      const tooBig = this.tokens.ids.findIndex((id) => id >= pieces.length);
+      if (tooBig >= 0) {
+        this.vocab = null;
+        throw new WorkspaceError(`${file.name} has ${count(pieces.length)} pieces but ${this.tokens.name} holds token id ${this.tokens.ids[tooBig]} (row ${tooBig}); load the vocab of the model that produced these tokens.`);
+      }
+    }
+    this.annotateOutliers();
+    return { name: file.name, kind: 'vocab', message: `loaded vocab ${file.name}: ${count(pieces.length)} pieces` };
+  }
+
+  private async loadLabelFile(file: SourceFile): Promise<FileResult> {
+    const { values } = parseLabels(await file.blob.arrayBuffer(), file.name);
+    return this.addLabels(file.name, values);
+  }
+
+  private addLabels(name: string, values: Float32Array): FileResult {
     if (!this.dataset) throw new WorkspaceError(`load the activations before the labels file ${name} (labels are matched to activation rows).`);
     checkLabelCount(values, this.dataset.rows, name);
     this.labelSets.set(name, values);
-    return 'labels';
+    const positive = values.reduce((a, y) => a + (y > 0.5 ? 1 : 0), 0);
+    return { name, kind: 'labels', message: `loaded labels ${name}: ${count(values.length)} rows, ${((100 * positive) / values.length).toFixed(1)}% positive` };
   }
 
-  private requireRows(count: number, name: string, what: string): void {
+  private requireRows(n: number, name: string, what: string): void {
     if (!this.dataset) throw new WorkspaceError(`load the activations before ${name} (${what} are matched to activation rows).`);
-    if (count !== this.dataset.rows) {
-      throw new WorkspaceError(`${name} has ${count.toLocaleString('en-US')} ${what} but the activations have ${this.dataset.rows.toLocaleString('en-US')} rows; they must have one per activation row.`);
+    if (n !== this.dataset.rows) {
+      throw new WorkspaceError(`${name} has ${count(n)} ${what} but the activations have ${count(this.dataset.rows)} rows; they must have one per activation row (same order).`);
     }
+  }
+
+  /** Outlier examples with their token and position, and how many sit at a document's start. */
+  private annotateOutliers(): void {
+    const facts = this.facts;
+    if (!facts) return;
+    const o = facts.stats.outliers;
+    for (const ex of o.examples) {
+      ex.token = this.tokens && this.vocab ? this.vocab.pieces[this.tokens.ids[ex.row]] : undefined;
+      ex.position = this.positions ? this.positions.ids[ex.row] : undefined;
+    }
+    const first = this.firstPositionRows();
+    if (first) {
+      let n = 0;
+      for (const r of facts.outlierRows) if (first(r)) n++;
+      o.atFirstPosition = n;
+    } else delete o.atFirstPosition;
+  }
+
+  /** Whether a row is the first of its document (from positions, else from document ids). */
+  private firstPositionRows(): ((row: number) => boolean) | null {
+    if (this.positions) {
+      // BOS-dropped data starts documents at position 1.
+      let min = Infinity;
+      for (const p of this.positions.ids) if (p < min) min = p;
+      const ids = this.positions.ids;
+      return (r) => ids[r] === min;
+    }
+    if (this.docIds) {
+      const ids = this.docIds.ids;
+      return (r) => r === 0 || ids[r] !== ids[r - 1];
+    }
+    return null;
   }
 
   /** Labels for every dataset row from a label source. */
@@ -113,11 +403,77 @@ export class Workspace {
     return { rows: labels.length, positives, examples: [...examples] };
   }
 
-  /** The dataset a config trains on: its layers selected from a multi-layer file. */
+  /** The layers a config trains on: one layer of a multi-layer file, or a range for multi-layer variants. */
+  static layersFor(cfg: SaeConfig, nLayers: number): [number, number] {
+    if (nLayers === 1) return [0, 0];
+    return MULTI_LAYER.includes(cfg.architecture) ? [cfg.layer_start, cfg.layer_end] : [cfg.layer, cfg.layer];
+  }
+
+  /** The in-memory dataset a config trains on: its layers selected from a multi-layer file. */
   datasetFor(cfg: SaeConfig): Dataset {
     const ds = this.dataset;
-    if (!ds) throw new WorkspaceError('no data is loaded; load the sample or drop an .npy file first.');
+    if (!ds) throw new WorkspaceError('no data is loaded; load the sample or drop an activation file first.');
+    if (isStreamed(ds)) throw new WorkspaceError(`${ds.name} is streamed from its file; use trainingDataFor.`);
     if (ds.nLayers === 1) return ds;
-    return MULTI_LAYER.includes(cfg.architecture) ? selectLayers(ds, cfg.layer_start, cfg.layer_end) : selectLayers(ds, cfg.layer, cfg.layer);
+    const [first, last] = Workspace.layersFor(cfg, ds.nLayers);
+    return selectLayers(ds, first, last);
   }
 }
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+function factsOf(ds: Dataset): DatasetFacts {
+  const acc = new StatsAccumulator(ds.rows, ds.dIn * ds.nLayers);
+  acc.add(ds.data, 0);
+  const { stats, outlierRows } = acc.finish();
+  return { format: 'synthetic', bytes: ds.data.byteLength, stats, outlierRows };
+}
+
+function isInteger(dtype: string): boolean {
+  return dtype === 'int32' || dtype === 'int64' || dtype === 'uint8';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function mib(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+async function readJson(file: SourceFile): Promise<unknown> {
+  // Vocab files are parsed (with their own messages) by parseVocab; here only the shape matters.
+  try {
+    return JSON.parse(await file.blob.text());
+  } catch {
+    return undefined;
+  }
+}
+
+function errorResult(name: string, e: unknown): FileResult {
+  const message = e instanceof Error ? e.message : String(e);
+  return { name, kind: 'error', message };
+}
+
+/**
+ * A .zip that is not an .npz (an exported SAELens directory, a bundle of files) is opened and its
+ * files loaded as if dropped; an .npz (only .npy entries) is an activation file of its own.
+ */
+async function expandZips(files: SourceFile[], results: FileResult[]): Promise<SourceFile[]> {
+  const out: SourceFile[] = [];
+  for (const file of files) {
+    if (!file.name.toLowerCase().endsWith('.zip')) { out.push(file); continue; }
+    try {
+      const entries = unzipSync(new Uint8Array(await file.blob.arrayBuffer()));
+      const names = Object.keys(entries).filter((n) => !n.endsWith('/') && !n.startsWith('__MACOSX'));
+      if (names.length && names.every((n) => n.endsWith('.npy'))) { out.push(file); continue; }
+      for (const n of names) out.push({ name: n.split('/').pop() ?? n, blob: new Blob([entries[n] as Uint8Array<ArrayBuffer>]) });
+    } catch (e) {
+      results.push({ name: file.name, kind: 'error', message: `${file.name} is not a readable zip archive (${e instanceof Error ? e.message : String(e)}); re-create it or drop the files it holds.` });
+    }
+  }
+  return out;
+}
+
+export { ArrayFileError };
+export type { LoadedKind };

@@ -20,6 +20,7 @@ export const SPARSITY_KIND: Record<Architecture, 'penalty' | 'k'> = {
 };
 
 export type Normalize = 'none' | 'per_token' | 'dataset_norm';
+export type SplitBy = 'rows' | 'document';
 export const NORMALIZATIONS: readonly Normalize[] = ['none', 'per_token', 'dataset_norm'];
 export type SparsityMode = 'target_l0' | 'manual';
 
@@ -63,6 +64,13 @@ export interface CommonConfig {
   seed: number;
   /** Fraction of rows held out for validation metrics (taken after a seeded shuffle). */
   val_fraction: number;
+  /**
+   * How validation rows are chosen: `rows` (a seeded sample of rows; streamed files: of contiguous
+   * blocks) or `document` (whole documents, from the loaded document ids, so no text is on both sides).
+   */
+  split_by: SplitBy;
+  /** Leave out the rows the Data panel flags as outliers (e.g. BOS positions) from training and validation. */
+  exclude_outliers: boolean;
   /** Read losses and metrics back from the device every this many steps. */
   log_every: number;
   /** Validation loss (for early stopping) and guidance AUROC every this many steps. */
@@ -181,6 +189,8 @@ export const COMMON_DEFAULTS = {
   grad_clip_norm: 1,
   seed: 0,
   val_fraction: 0.1,
+  split_by: 'rows' as SplitBy,
+  exclude_outliers: false,
   log_every: 10,
   val_every: 100,
   early_stopping_patience: 0,
@@ -304,6 +314,8 @@ export function resolveConfig(input: ConfigInput, dIn: number, nLayers = 1): Sae
     grad_clip_norm: num(input, 'grad_clip_norm', D.grad_clip_norm, nonNegative, 'a number ≥ 0 (0 turns clipping off; 1 is usual)'),
     seed: num(input, 'seed', D.seed, Number.isInteger, 'an integer'),
     val_fraction: num(input, 'val_fraction', D.val_fraction, (v) => v >= 0 && v < 1, 'in [0, 1)'),
+    split_by: choice(input, 'split_by', D.split_by, ['rows', 'document'] as const),
+    exclude_outliers: bool(input, 'exclude_outliers', D.exclude_outliers),
     log_every: num(input, 'log_every', D.log_every, positiveInt, 'a positive integer'),
     val_every: num(input, 'val_every', D.val_every, positiveInt, 'a positive integer'),
     early_stopping_patience: num(input, 'early_stopping_patience', variantPatience, nonNegativeInt, 'an integer ≥ 0 (0 = no early stopping)'),

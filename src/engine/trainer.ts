@@ -32,6 +32,20 @@ export interface TrainingData {
   valIds?: Uint32Array;
   /** Planted features of a synthetic dataset [nFeatures, dIn], for feature recovery. */
   groundTruth?: { nFeatures: number; dictionary: Float32Array };
+  /** Rows of the whole dataset (labels are indexed by dataset row). */
+  totalRows?: number;
+  /**
+   * Batches streamed from a file larger than memory. `train` is then a sample of training rows
+   * (for the normalisation fit, the initialisation and resampling), not the whole training set.
+   */
+  stream?: BatchStream;
+}
+
+/** Batches of raw rows from outside memory; `lastRows` are the dataset row ids of the last batch. */
+export interface BatchStream {
+  next(): Promise<Float32Array>;
+  readonly lastRows: Uint32Array;
+  readonly trainRows: number;
 }
 
 /** A guidance target with its labels, one per dataset row (indexed by trainIds / valIds). */
@@ -132,7 +146,7 @@ export class Trainer {
   private guidance: ResolvedGuidance[] = [];
   private pendingGuidance: ResolvedGuidance[] | null = null;
   private readonly adam: Adam;
-  private readonly sampler: BatchSampler;
+  private readonly sampler: BatchSampler | null;
   private readonly rng: Rng;
   /** Training tokens seen since each latent last fired [d_sae]. */
   private readonly tokensSinceFired: tf.Variable;
@@ -165,6 +179,7 @@ export class Trainer {
     this.data = {
       ...data,
       nLayers,
+      // A streamed run normalises each batch as it arrives (the sample is normalised here).
       train: applyNormalization(this.normalization, data.train, data.trainRows, data.dIn, nLayers),
       val: applyNormalization(this.normalization, data.val, data.valRows, data.dIn, nLayers),
     };
@@ -174,7 +189,7 @@ export class Trainer {
     const stats = computeDataStats(this.data.train, data.trainRows, data.dIn, nLayers);
     this.params = this.variant.init(cfg, stats, createRng(cfg.seed));
     this.adam = new Adam(this.params, cfg.adam_beta1, cfg.adam_beta2);
-    this.sampler = new BatchSampler(this.data.train, data.trainRows, data.dIn * nLayers, cfg.batch_size, cfg.seed + 1);
+    this.sampler = data.stream ? null : new BatchSampler(this.data.train, data.trainRows, data.dIn * nLayers, cfg.batch_size, cfg.seed + 1);
     this.tokensSinceFired = tf.tidy(() => tf.variable(tf.zeros([cfg.d_sae]), false)); // [d_sae]
     this.firedSinceLog = tf.tidy(() => tf.variable(tf.zeros([cfg.d_sae]), false)); // [d_sae]
     this.earlyStopper = new EarlyStopper(cfg.early_stopping_patience);
@@ -200,7 +215,7 @@ export class Trainer {
 
   /** Replace the guidance targets (labels per dataset row); takes effect at the next step. */
   setGuidance(targets: ResolvedGuidance[]): void {
-    const rows = this.data.trainIds ? Math.max(...this.data.trainIds, ...(this.data.valIds ?? [0])) + 1 : this.data.trainRows;
+    const rows = this.data.totalRows ?? (this.data.trainIds ? Math.max(...this.data.trainIds, ...(this.data.valIds ?? [0])) + 1 : this.data.trainRows);
     for (const g of targets) {
       if (g.labels.length < rows) throw new Error(`guidance target ${g.target.id} has ${g.labels.length} labels but the data has ${rows} rows.`);
       if (g.target.latent >= this.cfg.d_sae) throw new Error(`guidance target ${g.target.id} points at latent ${g.target.latent}, but d_sae is ${this.cfg.d_sae}.`);
@@ -227,7 +242,9 @@ export class Trainer {
       for (let i = 0; i < n && !this.done; i++) {
         this.applyPending();
         const logNow = (this.step + 1) % this.cfg.log_every === 0 || this.step + 1 === this.cfg.steps;
-        const stats = this.trainStep(this.sampler.next(), this.sampler.lastRows, logNow);
+        const stats = this.sampler
+          ? this.trainStep(this.sampler.next(), this.sampler.lastRows, this.data.trainIds, logNow)
+          : this.trainStep(await this.nextStreamed(), this.data.stream!.lastRows, undefined, logNow);
         this.step += 1;
         if (stats) await this.logStep(stats);
         await this.periodic();
@@ -274,16 +291,23 @@ export class Trainer {
     return { ...live, lr: live.lr * lrFactor(step, cfg.steps, cfg.lr_warmup_steps, cfg.lr_decay_steps), lambda: live.lambda * lambdaFactor };
   }
 
-  /** One optimiser step on a batch [B · width]; on log steps returns the named stats to read. */
-  private trainStep(batch: Float32Array, batchRows: Uint32Array, log: boolean): Record<string, tf.Tensor> | undefined {
+  /** The next streamed batch, normalised like the in-memory rows. */
+  private async nextStreamed(): Promise<Float32Array> {
+    const raw = await this.data.stream!.next();
+    const width = this.data.dIn * this.data.nLayers;
+    return applyNormalization(this.normalization, raw, raw.length / width, this.data.dIn, this.data.nLayers);
+  }
+
+  /**
+   * One optimiser step on a batch [B · width]; on log steps returns the named stats to read.
+   * `batchRows` index `rowIds` (dataset row of each training row), or are dataset rows themselves.
+   */
+  private trainStep(batch: Float32Array, batchRows: Uint32Array, rowIds: Uint32Array | undefined, log: boolean): Record<string, tf.Tensor> | undefined {
     const { cfg, variant, params } = this;
     const width = this.data.dIn * this.data.nLayers;
     const B = batch.length / width;
     const live = this.stepLive();
-    const labelArrays = this.guidance.map((g) => {
-      const ids = this.data.trainIds;
-      return Float32Array.from(batchRows, (r) => g.labels[ids ? ids[r] : r]);
-    });
+    const labelArrays = this.guidance.map((g) => Float32Array.from(batchRows, (r) => g.labels[rowIds ? rowIds[r] : r]));
     const out = tf.tidy(() => {
       const x = tf.tensor2d(batch, [B, width]);
       const deadMask = tf.greaterEqual(this.tokensSinceFired, cfg.dead_tokens_window).toFloat() as tf.Tensor1D;

@@ -21,7 +21,8 @@ const OWN: Record<Architecture, string[]> = {
 
 const dataset = (over: Partial<DatasetInfo> = {}): DatasetInfo => ({
   name: 'a.npy', rows: 1000, dIn: 64, nLayers: 1, labels: [], dtype: 'float32', trainRows: 900, valRows: 100,
-  stats: { mean: 0, std: 1, meanNorm: 8, min: -3, max: 3 }, synthetic: false, description: '', ...over,
+  stats: { mean: 0, std: 1, meanNorm: 8, min: -3, max: 3, perDimMean: [], perDimStd: [], normHistogram: { edges: [], counts: [] }, medianNorm: 8, outliers: { count: 0, thresholdNorm: 12, examples: [] } },
+  format: 'npy', bytes: 256000, streamed: false, memoryBudgetBytes: 2 ** 30, synthetic: false, description: '', ...over,
 });
 
 const draft = (over: Partial<GuidanceDraft> = {}): GuidanceDraft => ({

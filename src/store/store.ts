@@ -6,7 +6,7 @@ import {
   type Architecture, type ClassicConfig, type ConfigInput, type GuidanceTarget, type LabelSource, type LiveParams,
   type Normalize, type SaeConfig, type SparsityMode,
 } from '../engine/config';
-import type { BackendName, DatasetInfo, EvalMetrics, RunState } from '../worker/protocol';
+import type { BackendName, DatasetInfo, EvalMetrics, FileResult, ImportedSaeInfo, RunState } from '../worker/protocol';
 
 export interface ModelForm {
   architecture: Architecture;
@@ -15,6 +15,9 @@ export interface ModelForm {
   steps: number;
   lr: number;
   seed: number;
+  /** Validation rows: a seeded sample of rows, or whole documents (needs document ids). */
+  split_by: 'rows' | 'document';
+  exclude_outliers: boolean;
   normalize: Normalize;
   sparsity_mode: SparsityMode;
   /** Target L0 in percent of d_sae (the config's target_l0 × 100). */
@@ -82,6 +85,16 @@ interface DataSlice {
   dataset: DatasetInfo | null;
   dataLoading: string | null;
   dataError: Notice | null;
+  /** Progress of a long read (indexing a large file, reading validation rows). */
+  loadProgress: { label: string; done: number; total: number } | null;
+  /** Outcome of the files of the last drops, by file name (array choices, raw files awaiting a shape). */
+  fileResults: FileResult[];
+  /** Files larger than this are streamed from disk instead of read into memory. */
+  memoryBudgetMiB: number;
+  /** An SAE imported from a SAELens directory, and its evaluation on the loaded data. */
+  imported: ImportedSaeInfo | null;
+  importEvaluation: EvalMetrics | null;
+  importEvaluating: boolean;
 }
 
 interface RunSlice {
@@ -125,6 +138,8 @@ export const DEFAULT_FORM: ModelForm = {
   steps: 1000,
   lr: 1e-3,
   seed: 0,
+  split_by: 'rows',
+  exclude_outliers: false,
   normalize: 'none',
   sparsity_mode: 'target_l0',
   target_l0_percent: 5,
@@ -159,6 +174,12 @@ export const useStore = create<AppState>(() => ({
   dataset: null,
   dataLoading: null,
   dataError: null,
+  loadProgress: null,
+  fileResults: [],
+  memoryBudgetMiB: 1024,
+  imported: null,
+  importEvaluation: null,
+  importEvaluating: false,
   form: DEFAULT_FORM,
   guidance: [],
   nextGuidanceId: 0,
@@ -279,6 +300,8 @@ export function configFromForm(f: ModelForm, guidance: GuidanceDraft[] = [], nLa
     steps: f.steps,
     lr: f.lr,
     seed: f.seed,
+    split_by: f.split_by,
+    exclude_outliers: f.exclude_outliers,
     normalize: f.normalize,
     sparsity_mode: f.sparsity_mode,
     target_l0: f.target_l0_percent / 100,
@@ -348,4 +371,29 @@ export function checkForm(f: ModelForm, guidance: GuidanceDraft[], dataset: Data
   } catch (e) {
     return { config, problem: e instanceof Error ? e.message : String(e) };
   }
+}
+
+/**
+ * The form holding a config (a reloaded run_config.json, an imported SAE's config): every key the
+ * form has; keys it does not show keep their values. Guidance drafts come back too.
+ */
+export function formFromConfig(c: ConfigInput): { form: Partial<ModelForm>; guidance: GuidanceDraft[] } {
+  const form: Partial<ModelForm> = {};
+  const v = c as Record<string, unknown>;
+  const keys = Object.keys(DEFAULT_FORM) as (keyof ModelForm)[];
+  for (const key of keys) {
+    const value = v[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value === typeof DEFAULT_FORM[key] || DEFAULT_FORM[key] === null) (form as Record<string, unknown>)[key] = value;
+  }
+  if (typeof v.target_l0 === 'number') form.target_l0_percent = v.target_l0 * 100;
+  if (Array.isArray(v.matryoshka_prefixes)) form.matryoshka_prefixes = v.matryoshka_prefixes.join(', ');
+  const guidance: GuidanceDraft[] = Array.isArray(v.guidance)
+    ? (v.guidance as GuidanceTarget[]).map((g) => ({
+      id: g.id, latent: g.latent, method: g.method, beta: g.beta, margin: g.margin,
+      source: g.labels.kind, file: g.labels.kind === 'file' ? g.labels.name : '',
+      piece: g.labels.kind === 'piece' ? g.labels.piece : '', pattern: g.labels.kind === 'regex' ? g.labels.pattern : '',
+    }))
+    : [];
+  return { form, guidance };
 }

@@ -1,13 +1,12 @@
 // The page's side of the worker protocol: sends typed messages, and turns the worker's messages
 // into store updates. Messages of an old run (a different runId) are ignored.
-import { SPARSITY_KIND, type GuidanceTarget, type LiveParams } from '../engine/config';
+import { SPARSITY_KIND, type ConfigInput, type GuidanceTarget, type LiveParams } from '../engine/config';
 import { describeTokenRule } from '../data/tokenRules';
-import { parseNpyHeader } from '../io/npy';
 import { metricsBuffer } from '../store/metricsBuffer';
-import { appendLog, configFromForm, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
+import { appendLog, configFromForm, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
 import { downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
-import type { BackendName, DatasetInfo, FromWorker, LiveEvent, ToWorker } from './protocol';
+import type { BackendName, FileOptions, FromWorker, LiveEvent, SourceFile, ToWorker } from './protocol';
 
 let worker: Worker | null = null;
 let counter = 0;
@@ -39,20 +38,51 @@ function describeEvent(e: LiveEvent): string[] {
   return lines;
 }
 
-/** What a load added, in words: the file is recognised by where it shows up in the DatasetInfo. */
-function describeLoaded(name: string | undefined, info: DatasetInfo, shape: string): string {
-  const count = (v: number) => v.toLocaleString('en-US');
-  if (name && info.tokens?.name === name) return `loaded token ids ${name}: ${count(info.tokens.count)} ids`;
-  if (name && info.vocab?.name === name) return `loaded vocab ${name}: ${count(info.vocab.count)} pieces`;
-  const labels = name ? info.labels.find((l) => l.name === name) : undefined;
-  if (labels) return `loaded labels ${labels.name}: ${count(labels.count)} rows, ${(labels.positiveFraction * 100).toFixed(1)}% positive`;
-  return `loaded ${info.name}: ${shape}`;
-}
-
 function settleLoad(requestId: string) {
   pendingLoads.delete(requestId);
-  if (pendingLoads.size === 0) useStore.setState({ dataLoading: null });
+  if (pendingLoads.size === 0) useStore.setState({ dataLoading: null, loadProgress: null });
   else useStore.setState({ dataLoading: `Reading ${[...pendingLoads.values()].join(', ')}…` });
+}
+
+/** Files of the latest drops by name, so one can be re-read with options (array, raw shape). */
+const droppedFiles = new Map<string, File>();
+
+function onLoaded(msg: Extract<FromWorker, { type: 'loaded' }>) {
+  const s = useStore.getState();
+  const info = msg.info;
+  const prev = s.dataset;
+  const patch: Partial<typeof s> = {};
+  if (info) {
+    patch.dataset = info;
+    // Layer choices are per file: fall back to the defaults of a new file.
+    if (!prev || prev.nLayers !== info.nLayers || prev.name !== info.name) patch.form = { ...s.form, layer: null, layer_start: null, layer_end: null };
+  }
+  const errors = msg.results.filter((r) => r.kind === 'error');
+  if (errors.length) {
+    patch.dataError = {
+      message: errors.map((r) => r.message).join(' · '),
+      hint: info ? 'Everything loaded before is unchanged.' : 'Nothing was loaded.',
+    };
+  }
+  // The latest result per file: the Data panel offers array choices and raw-shape forms from them.
+  const byName = new Map(s.fileResults.map((r) => [r.name, r]));
+  for (const r of msg.results) byName.set(r.name, r);
+  patch.fileResults = [...byName.values()].filter((r) => r.kind === 'needs_shape' || (r.choices && r.choices.length > 1) || r.kind === 'error').slice(-12);
+  for (const r of msg.results) {
+    if (r.kind === 'run_config' && r.config) {
+      const { form, guidance } = formFromConfig(r.config as ConfigInput);
+      patch.form = { ...(patch.form ?? s.form), ...form };
+      if (guidance.length) patch.guidance = guidance;
+    }
+  }
+  if (msg.sae) {
+    patch.imported = msg.sae;
+    patch.importEvaluation = null;
+  }
+  useStore.setState(patch);
+  settleLoad(msg.requestId);
+  for (const r of msg.results) appendLog(r.kind === 'error' ? `error: ${r.message}` : r.message);
+  if (!msg.results.length && info) appendLog(`loaded ${info.name}: ${info.nLayers > 1 ? `${info.rows.toLocaleString('en-US')} × ${info.nLayers} layers × ${info.dIn}` : `${info.rows.toLocaleString('en-US')} × ${info.dIn}`}`);
 }
 
 function onMessage(msg: FromWorker) {
@@ -62,23 +92,11 @@ function onMessage(msg: FromWorker) {
       useStore.setState({ backend: msg.backend, skipped: msg.skipped });
       appendLog(`backend: ${msg.backend}`);
       return;
-    case 'dataset': {
-      const name = pendingLoads.get(msg.requestId);
-      const prev = s.dataset;
-      const info = msg.info;
-      const layersChanged = !prev || prev.nLayers !== info.nLayers || prev.name !== info.name;
-      useStore.setState({
-        dataset: info,
-        // Layer choices are per file: fall back to the defaults of a new file.
-        ...(layersChanged ? { form: { ...s.form, layer: null, layer_start: null, layer_end: null } } : {}),
-      });
-      settleLoad(msg.requestId);
-      const shape = info.nLayers > 1
-        ? `${info.rows.toLocaleString('en-US')} × ${info.nLayers} layers × ${info.dIn}`
-        : `${info.rows.toLocaleString('en-US')} × ${info.dIn}`;
-      appendLog(describeLoaded(name, info, shape));
+    case 'loaded':
+      return onLoaded(msg);
+    case 'progress':
+      useStore.setState({ loadProgress: { label: msg.label, done: msg.done, total: msg.total } });
       return;
-    }
     case 'labelsPreview': {
       const id = pendingPreviews.get(msg.requestId);
       pendingPreviews.delete(msg.requestId);
@@ -100,6 +118,8 @@ function onMessage(msg: FromWorker) {
         const before = useStore.getState().dataError;
         useStore.setState({ dataError: before ? { message: `${before.message} · ${message}`, hint: msg.hint ?? before.hint } : { message, hint: msg.hint } });
         settleLoad(msg.requestId);
+      } else if (msg.runId && msg.runId === importEvalId) {
+        useStore.setState({ importEvaluating: false, dataError: { message: msg.message, hint: msg.hint } });
       } else if (!msg.runId || msg.runId === s.runId) {
         useStore.setState({ runError: { message: msg.message, hint: msg.hint }, exporting: false, checkpointExporting: null });
         // A rejected start leaves nothing running.
@@ -109,6 +129,11 @@ function onMessage(msg: FromWorker) {
       return;
     case 'benchResult':
       return;
+  }
+  if (msg.type === 'evaluated' && msg.runId === importEvalId) {
+    useStore.setState({ importEvaluation: msg.metrics, importEvaluating: false });
+    appendLog(`imported SAE on the validation rows: NMSE ${formatNumber(msg.metrics.nmse)}, FVE ${formatNumber(msg.metrics.fve)}, L0 ${formatNumber(msg.metrics.l0)}`);
+    return;
   }
   if (msg.runId !== s.runId) return; // a message of an older run
   switch (msg.type) {
@@ -175,55 +200,50 @@ export function loadSample() {
   send({ type: 'loadSample', requestId: newId('sample') });
 }
 
-const ACCEPTED = ['.npy', '.json', '.csv', '.jsonl'];
-
-/** Float activations ([N, d] or [L, N, d]) go first: the other files are matched to their rows. */
-async function loadOrder(file: File): Promise<number> {
-  const lower = file.name.toLowerCase();
-  if (!lower.endsWith('.npy')) return lower.endsWith('.json') ? 2 : 3;
-  // Peek at the .npy header: a float array of 2+ dimensions is activations; 1-D ints are tokens.
-  // A file whose header does not parse goes with the companions; the worker explains what is wrong.
-  try {
-    const { descr, shape } = parseNpyHeader(new Uint8Array(await file.slice(0, 65536).arrayBuffer()), file.name);
-    return /f/.test(descr) && shape.filter((v) => v > 1).length >= 2 ? 0 : 1;
-  } catch {
-    return 1;
-  }
-}
-
-/** Load one or several files (activations, tokens, vocab, labels) in a sensible order. */
-export async function loadFiles(list: Iterable<File>) {
+/**
+ * Load one or several dropped files. The worker recognises each by content (activations,
+ * companions, a run config, a SAELens directory or zip) and applies activations first.
+ */
+export function loadFiles(list: Iterable<File>, options: Record<string, FileOptions> = {}) {
   const files = [...list];
   if (!files.length) return;
-  const bad = files.filter((f) => !ACCEPTED.some((ext) => f.name.toLowerCase().endsWith(ext)));
-  const good = files.filter((f) => !bad.includes(f));
-  useStore.setState({
-    dataError: bad.length
-      ? { message: `${bad.map((f) => f.name).join(', ')}: not a file type the workbench reads.`, hint: 'Drop activations as float32 [N, d] or [L, N, d] .npy (numpy.save), token ids as an int .npy, a vocab .json, or labels as .csv, .jsonl or 1-D .npy.' }
-      : null,
-  });
-  if (!good.length) return;
-  const order = await Promise.all(good.map(loadOrder));
-  let ranked = good.map((f, i) => ({ f, o: order[i] }));
-  // Companions (tokens, vocab, labels) may arrive while a run trains; new activations may not.
-  if (useStore.getState().runState === 'running' && ranked.some((x) => x.o === 0)) {
-    const refused = ranked.filter((x) => x.o === 0).map((x) => x.f.name);
-    ranked = ranked.filter((x) => x.o !== 0);
-    useStore.setState({ dataError: { message: `${refused.join(', ')}: a run is training on the current activations.`, hint: 'Pause or stop the run, then load the new activations.' } });
-  }
-  const sorted = ranked.sort((a, b) => a.o - b.o).map((x) => x.f);
-  if (!sorted.length) return;
-  useStore.setState({ dataLoading: `Reading ${sorted.map((f) => f.name).join(', ')}…` });
-  const buffers = await Promise.all(sorted.map((f) => f.arrayBuffer()));
-  sorted.forEach((f, i) => {
-    const requestId = newId('load');
-    pendingLoads.set(requestId, f.name);
-    send({ type: 'load', requestId, name: f.name, buffer: buffers[i] }, [buffers[i]]);
-  });
+  for (const f of files) droppedFiles.set(f.name, f);
+  const requestId = newId('load');
+  pendingLoads.set(requestId, files.map((f) => f.name).join(', '));
+  const { memoryBudgetMiB } = useStore.getState();
+  useStore.setState({ dataLoading: `Reading ${files.map((f) => f.name).join(', ')}…`, dataError: null, loadProgress: null });
+  const sources: SourceFile[] = files.map((f) => ({ name: f.name, blob: f, options: options[f.name] }));
+  send({ type: 'load', requestId, files: sources, memoryBudgetBytes: Math.round(memoryBudgetMiB * 2 ** 20) });
+}
+
+/** Read a dropped file again with options: which array of an .npz / .safetensors, a raw file's shape. */
+export function reloadFile(name: string, options: FileOptions) {
+  const file = droppedFiles.get(name);
+  if (!file) return;
+  useStore.setState((s) => ({ fileResults: s.fileResults.filter((r) => r.name !== name) }));
+  loadFiles([file], { [name]: options });
 }
 
 /** One file (kept for callers of the single-file API). */
 export const loadFile = (file: File) => loadFiles([file]);
+
+let importEvalId: string | null = null;
+
+/** Evaluate the imported SAE on the loaded activations (validation split). */
+export function evaluateImported() {
+  importEvalId = newId('import-eval');
+  useStore.setState({ importEvaluating: true, importEvaluation: null });
+  send({ type: 'evaluateImported', runId: importEvalId });
+}
+
+/** Continue training the imported SAE: its config goes into the form, the run starts from its weights. */
+export function continueImported() {
+  const { imported } = useStore.getState();
+  if (!imported) return;
+  const { form } = formFromConfig(imported.config as unknown as ConfigInput);
+  useStore.setState((s) => ({ form: { ...s.form, ...form } }));
+  train(true);
+}
 
 export function previewLabels(draft: GuidanceDraft) {
   const requestId = newId('preview');
@@ -232,7 +252,7 @@ export function previewLabels(draft: GuidanceDraft) {
   send({ type: 'previewLabels', requestId, labels: labelSource(draft) });
 }
 
-export function train() {
+export function train(fromImported = false) {
   const runId = newId('run');
   const s = useStore.getState();
   metricsBuffer.clear();
@@ -240,7 +260,8 @@ export function train() {
     runId, runState: 'running', step: 0, evaluation: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0,
     live: null, resolved: null, checkpoints: [], checkpointExporting: null,
   });
-  send({ type: 'start', runId, config: configFromForm(s.form, s.guidance, s.dataset?.nLayers ?? 1) });
+  const st = useStore.getState(); // the form may just have been filled from an imported SAE
+  send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported });
 }
 
 function runCommand(type: 'pause' | 'resume' | 'stop' | 'export') {

@@ -8,11 +8,11 @@ import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { selectBackend } from '../engine/backend';
 import { benchTrainingSteps } from '../engine/bench';
-import { COMMON_DEFAULTS, ConfigError, resolveConfig, resolveGuidanceTarget } from '../engine/config';
+import { COMMON_DEFAULTS, ConfigError, MULTI_LAYER, resolveConfig, resolveGuidanceTarget } from '../engine/config';
 import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../engine/trainer';
-import { computeStats, splitDataset, type Dataset, type Stats } from '../data/dataset';
 import { makeSyntheticDataset } from '../data/synthetic';
-import { Workspace } from '../data/workspace';
+import { trainingDataFor } from '../data/trainingData';
+import { Workspace, isStreamed } from '../data/workspace';
 import { buildRunExport } from '../io/runExport';
 import { zipFiles } from '../io/saelens';
 import type { BackendName, DatasetInfo, FromWorker, MetricRow, RunState, ToWorker } from './protocol';
@@ -83,14 +83,10 @@ function webglRenderer(): string | null {
   }
 }
 
-const statsCache = new WeakMap<Dataset, Stats>();
-
-function describe(ws: Workspace): DatasetInfo {
+function describe(ws: Workspace): DatasetInfo | null {
   const ds = ws.dataset;
-  if (!ds) throw new Error('no dataset');
-  // A pass over every value: computed once per dataset, not again for each companion file loaded.
-  let stats = statsCache.get(ds);
-  if (!stats) { stats = computeStats(ds.data, ds.rows, ds.dIn * ds.nLayers); statsCache.set(ds, stats); }
+  const facts = ws.facts;
+  if (!ds || !facts) return null;
   const valRows = Math.max(ds.rows >= 2 ? 1 : 0, Math.round(ds.rows * COMMON_DEFAULTS.val_fraction)); // the default split
   return {
     name: ds.name,
@@ -103,10 +99,44 @@ function describe(ws: Workspace): DatasetInfo {
     dtype: ds.dtype,
     trainRows: ds.rows - valRows,
     valRows,
-    stats: { mean: stats.mean, std: stats.std, meanNorm: stats.meanNorm, min: stats.min, max: stats.max },
+    stats: facts.stats,
+    format: facts.format,
+    bytes: facts.bytes,
+    streamed: isStreamed(ds),
+    memoryBudgetBytes: ws.memoryBudgetBytes,
+    docIds: ws.docIds ? { name: ws.docIds.name, count: ws.docIds.ids.length, documents: ws.docIds.documents } : undefined,
+    positions: ws.positions ? { name: ws.positions.name, count: ws.positions.ids.length } : undefined,
     synthetic: ds.groundTruth !== undefined,
     description: ds.description,
   };
+}
+
+/** The imported SAE, checked against a config resolved on the loaded data. */
+function importedFor(cfg: { d_sae: number; architecture: string }) {
+  const imported = workspace.imported;
+  if (!imported) throw new Error('no SAE is imported; drop a SAELens directory (cfg.json + sae_weights.safetensors) or its zip first.');
+  const ds = workspace.dataset!;
+  if (imported.info.dIn !== ds.dIn) throw new Error(`the imported SAE takes d_in = ${imported.info.dIn} but the loaded activations have width ${ds.dIn}; load activations of the layer it was trained on.`);
+  if (cfg.d_sae !== imported.info.dSae) throw new Error(`the imported SAE has d_sae ${imported.info.dSae} but the config asks for ${cfg.d_sae}; keep the imported size to continue training it.`);
+  return imported;
+}
+
+/** Evaluate the imported SAE on the loaded data's validation split. */
+async function evaluateImported(runId: string) {
+  const ds = workspace.dataset;
+  const imported = workspace.imported;
+  if (!ds || !imported) throw new Error(!ds ? 'load activations to evaluate the imported SAE on.' : 'no SAE is imported.');
+  const cfg = resolveConfig(imported.configInput, ds.dIn, ds.nLayers);
+  importedFor(cfg);
+  const data = await trainingDataFor(workspace, cfg);
+  const trainer = new Trainer(cfg, data, backend ?? tf.getBackend());
+  try {
+    trainer.loadTensors(imported.tensors);
+    const { metrics } = await trainer.evaluate();
+    post({ type: 'evaluated', runId, metrics: { ...metrics, steps: 0, tokens_per_s: 0 } });
+  } finally {
+    trainer.dispose();
+  }
 }
 
 function fail(e: unknown, ids: { runId?: string; requestId?: string }, hint?: string) {
@@ -114,13 +144,14 @@ function fail(e: unknown, ids: { runId?: string; requestId?: string }, hint?: st
   post({ type: 'error', ...ids, message, hint });
 }
 
-async function start(runId: string, input: Record<string, unknown>) {
+async function start(runId: string, input: Record<string, unknown>, fromImported = false) {
   const full = workspace.dataset;
-  if (!full) throw new Error('no data is loaded; load the sample or drop an .npy file first.');
+  if (!full) throw new Error('no data is loaded; load the sample or drop an activation file first.');
   const cfg = resolveConfig(input, full.dIn, full.nLayers);
   // Everything that can fail on the user's input is checked before the old run is dropped.
   const guidance = workspace.resolveGuidance(cfg.guidance);
-  const dataset = workspace.datasetFor(cfg);
+  const imported = fromImported ? importedFor(cfg) : null;
+  const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => post({ type: 'progress', requestId: runId, label, done, total }) });
   const old = run;
   run = null;
   if (old) {
@@ -128,10 +159,12 @@ async function start(runId: string, input: Record<string, unknown>) {
     await old.loopDone;
     old.trainer.dispose();
   }
-  const split = splitDataset(dataset, cfg.val_fraction, cfg.seed);
-  const trainer = new Trainer(cfg, { ...split, groundTruth: dataset.groundTruth }, backend ?? tf.getBackend());
+  const trainer = new Trainer(cfg, data, backend ?? tf.getBackend());
+  if (imported) {
+    try { trainer.loadTensors(imported.tensors); } catch (e) { trainer.dispose(); throw e; }
+  }
   if (guidance.length) trainer.setGuidance(guidance);
-  run = { id: runId, trainer, state: 'running', rows: [], datasetName: dataset.name, checkpoints: [], loopDone: Promise.resolve() };
+  run = { id: runId, trainer, state: 'running', rows: [], datasetName: full.name, checkpoints: [], loopDone: Promise.resolve() };
   post({ type: 'started', runId, config: cfg, live: trainer.liveParams });
   run.loopDone = loop(run);
 }
@@ -231,16 +264,24 @@ async function handle(msg: ToWorker) {
       return init(msg.prefer);
     case 'loadSample': {
       workspace.setDataset(makeSyntheticDataset());
-      return post({ type: 'dataset', requestId: msg.requestId, info: describe(workspace) });
+      return post({ type: 'loaded', requestId: msg.requestId, info: describe(workspace), results: [] });
     }
     case 'load': {
       try {
-        workspace.load(msg.buffer, msg.name); // changes nothing unless the file parses and matches
-        return post({ type: 'dataset', requestId: msg.requestId, info: describe(workspace) });
+        // Each file's failure is reported in its result and changes nothing already loaded.
+        const { results, sae } = await workspace.loadFiles(msg.files, {
+          memoryBudgetBytes: msg.memoryBudgetBytes,
+          onProgress: (label, done, total) => post({ type: 'progress', requestId: msg.requestId, label, done, total }),
+        });
+        const ds = workspace.dataset;
+        const saeInfo = sae && workspace.imported ? { ...sae.info, config: resolveConfig(sae.configInput, sae.info.dIn, Math.max(ds?.nLayers ?? 1, MULTI_LAYER.includes(String(sae.configInput.architecture) as never) ? 2 : 1)) } : undefined;
+        return post({ type: 'loaded', requestId: msg.requestId, info: describe(workspace), results, sae: saeInfo });
       } catch (e) {
         return fail(e, { requestId: msg.requestId }, 'The data already loaded is unchanged.');
       }
     }
+    case 'evaluateImported':
+      try { return await evaluateImported(msg.runId); } catch (e) { return fail(e, { runId: msg.runId }); }
     case 'previewLabels': {
       try {
         return post({ type: 'labelsPreview', requestId: msg.requestId, ...workspace.previewLabels(msg.labels) });
@@ -260,7 +301,7 @@ async function handle(msg: ToWorker) {
       }
     case 'start':
       try {
-        return await start(msg.runId, msg.config as Record<string, unknown>);
+        return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported);
       } catch (e) {
         return fail(e, { runId: msg.runId }, e instanceof ConfigError ? 'Fix the highlighted setting and press Train again.' : undefined);
       }

@@ -62,6 +62,85 @@ export interface DatasetStats {
   meanNorm: number;
   min: number;
   max: number;
+  /** Per dimension of a row (nLayers·dIn entries, layer-major): mean and std over the rows. */
+  perDimMean: number[];
+  perDimStd: number[];
+  /** Histogram of the row norms ‖x‖ (per layer for multi-layer rows: of every layer's vector). */
+  normHistogram: { edges: number[]; counts: number[] };
+  medianNorm: number;
+  outliers: OutlierInfo;
+}
+
+/** Rows whose norm is far above the rest (typically BOS / first positions). */
+export interface OutlierInfo {
+  count: number;
+  /** Norm above which a row counts as an outlier. */
+  thresholdNorm: number;
+  /** A few outlier rows (dataset row index, norm, token piece when tokens + vocab are loaded). */
+  examples: { row: number; norm: number; token?: string; position?: number }[];
+  /** How many of the outliers sit at position 0 of their document (when positions or doc ids are loaded). */
+  atFirstPosition?: number;
+}
+
+/** One array found inside a file (.npz entry, safetensors tensor). */
+export interface ArrayChoice {
+  name: string;
+  shape: number[];
+  dtype: string;
+  /** What the array looks like by its content. */
+  role: 'activations' | 'tokens' | 'doc_ids' | 'positions' | 'labels' | 'other';
+}
+
+/** Per-file reading options: which array of a multi-array file, or the shape of a raw file. */
+export interface FileOptions {
+  /** .npz entry or safetensors tensor to read as activations. */
+  select?: string;
+  /** Raw .f32 / .bin files: [N, d] or [L, N, d]. */
+  rawShape?: number[];
+  rawDtype?: 'float32' | 'float16';
+}
+
+/** A file handed to the worker. Blobs are not copied on postMessage; big ones are read by slices. */
+export interface SourceFile {
+  name: string;
+  blob: Blob;
+  options?: FileOptions;
+}
+
+export type LoadedKind = 'activations' | 'tokens' | 'vocab' | 'labels' | 'doc_ids' | 'positions' | 'sae' | 'run_config';
+
+/** What became of one dropped file. */
+export interface FileResult {
+  name: string;
+  kind: LoadedKind | 'error' | 'needs_shape';
+  /** In words: what was loaded, or what is wrong and how to fix it. */
+  message: string;
+  /** Arrays of a multi-array file, and the one used. */
+  choices?: ArrayChoice[];
+  chosen?: string;
+  /** A run_config.json: the config it holds (the UI fills the form with it). */
+  config?: Record<string, unknown>;
+  /** Raw files: the byte size, to help choose a shape. */
+  bytes?: number;
+}
+
+/** An SAE imported from a SAELens directory (cfg.json + sae_weights.safetensors [+ sparsity]). */
+export interface ImportedSaeInfo {
+  /** The SAELens architecture name in cfg.json. */
+  saelensArchitecture: string;
+  /** Our architecture it loads as, and the config used to evaluate or continue training it. */
+  config: SaeConfig;
+  dIn: number;
+  dSae: number;
+  tensors: { name: string; shape: number[]; dtype: string }[];
+  /** log10 feature density histogram from sparsity.safetensors, when present. */
+  density?: { edges: number[]; counts: number[] };
+  /** cfg.json fields worth showing (hook, model, normalisation, version). */
+  cfg: Record<string, unknown>;
+  /** Conversions made on import, in words (e.g. apply_b_dec_to_input folded into b_enc). */
+  notes: string[];
+  /** True when run_config.json of a workbench run came with it (the full training config). */
+  hasRunConfig: boolean;
 }
 
 /** A companion file matched to the activation rows. */
@@ -90,6 +169,15 @@ export interface DatasetInfo {
   labels: LabelSetInfo[];
   /** dtype of the file as read ('float32', 'float16', or 'synthetic'). */
   dtype: string;
+  /** File format the activations came from. */
+  format: 'npy' | 'npz' | 'safetensors' | 'raw' | 'synthetic';
+  /** Size of the activation data in bytes, and whether training streams it from the file. */
+  bytes: number;
+  streamed: boolean;
+  memoryBudgetBytes: number;
+  /** Document ids / positions per row (for the split by document and the outlier report). */
+  docIds?: CompanionInfo & { documents: number };
+  positions?: CompanionInfo;
   trainRows: number;
   valRows: number;
   stats: DatasetStats;
@@ -131,8 +219,15 @@ export type RunState = 'idle' | 'running' | 'paused' | 'stopped' | 'done';
 export type ToWorker =
   | { type: 'init'; prefer?: BackendName }
   | { type: 'loadSample'; requestId: string }
-  | { type: 'load'; requestId: string; name: string; buffer: ArrayBuffer }
-  | { type: 'start'; runId: string; config: ConfigInput }
+  /**
+   * One or several dropped files, recognised by content: activations, companions (tokens, vocab,
+   * labels, document ids, positions), a run_config.json, a SAELens directory or its zip.
+   */
+  | { type: 'load'; requestId: string; files: SourceFile[]; memoryBudgetBytes?: number }
+  /** Train; `fromImported` starts from the imported SAE's weights (continue training). */
+  | { type: 'start'; runId: string; config: ConfigInput; fromImported?: boolean }
+  /** Evaluate the imported SAE on the loaded data (posts 'evaluated' with this run id). */
+  | { type: 'evaluateImported'; runId: string }
   | { type: 'update'; runId: string; live: Partial<LiveParams> }
   /** Replace the running job's guidance targets (add, remove, re-weight); effective next step. */
   | { type: 'guidance'; runId: string; targets: GuidanceTarget[] }
@@ -146,7 +241,10 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready'; backend: BackendName; skipped: Partial<Record<BackendName, string>> }
-  | { type: 'dataset'; requestId: string; info: DatasetInfo }
+  /** The result of a load: every file's outcome, and the data now loaded (unchanged on errors). */
+  | { type: 'loaded'; requestId: string; info: DatasetInfo | null; results: FileResult[]; sae?: ImportedSaeInfo }
+  /** Progress of a long read (indexing a large file). */
+  | { type: 'progress'; requestId: string; label: string; done: number; total: number }
   | { type: 'started'; runId: string; config: SaeConfig; live: LiveParams }
   | { type: 'metrics'; runId: string; rows: MetricRow[]; events: LiveEvent[] }
   | { type: 'status'; runId: string; state: RunState; step: number; totalSteps: number; message?: string; checkpoints?: number[] }

@@ -19,7 +19,7 @@ export function TrainPanel() {
     <section className="panel" aria-labelledby="train-title">
       <h2 id="train-title">Train</h2>
       <div className="row">
-        <button type="button" className="primary" onClick={train} disabled={!dataset || active || problem !== null}>Train</button>
+        <button type="button" className="primary" onClick={() => train()} disabled={!dataset || active || problem !== null}>Train</button>
         {runState === 'paused'
           ? <button type="button" onClick={resume}>Resume</button>
           : <button type="button" onClick={pause} disabled={runState !== 'running'}>Pause</button>}

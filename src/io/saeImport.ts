@@ -1,0 +1,125 @@
+// Import of a SAELens directory (cfg.json + sae_weights.safetensors [+ sparsity.safetensors]
+// [+ run_config.json of a workbench run]): which of our architectures it is, the config to
+// evaluate it or continue training it, and the tensors exactly as stored (so that export →
+// import → export gives the same bytes).
+import type { ConfigInput } from '../engine/config';
+import type { ImportedSaeInfo } from '../worker/protocol';
+import type { F32Tensor } from './safetensors';
+import { readSaeLensExport } from './saelens';
+import { readSafetensors } from './safetensors';
+import { histogram } from '../data/stats';
+
+export class SaeImportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SaeImportError';
+  }
+}
+
+export interface ImportedSae {
+  info: Omit<ImportedSaeInfo, 'config'>;
+  /** The config to resolve against the loaded data (guidance dropped: labels do not travel). */
+  configInput: ConfigInput;
+  tensors: Record<string, F32Tensor>;
+}
+
+/** SAELens architecture names → ours, when no workbench metadata says otherwise. */
+const FROM_SAELENS: Record<string, string> = { standard: 'relu', topk: 'topk', batchtopk: 'batchtopk', jumprelu: 'jumprelu', gated: 'gated', matryoshka_batchtopk: 'matryoshka' };
+
+export interface SaeDirectoryFiles {
+  cfg: ArrayBuffer;
+  weights: ArrayBuffer;
+  sparsity?: ArrayBuffer;
+  runConfig?: ArrayBuffer;
+}
+
+export function importSaeLens(files: SaeDirectoryFiles): ImportedSae {
+  let sae;
+  try {
+    sae = readSaeLensExport({ 'cfg.json': files.cfg, 'sae_weights.safetensors': files.weights });
+  } catch (e) {
+    throw new SaeImportError(`the SAE directory cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const { cfg } = sae;
+  const tensors = { ...sae.tensors };
+  const metadata = (cfg.metadata ?? {}) as Record<string, unknown>;
+  const notes: string[] = [];
+  const saelensArchitecture = String(cfg.architecture ?? 'standard');
+  const dIn = Number(cfg.d_in);
+  const dSae = Number(cfg.d_sae);
+  if (!Number.isInteger(dIn) || !Number.isInteger(dSae) || dIn < 1 || dSae < 1) {
+    throw new SaeImportError(`cfg.json gives d_in ${String(cfg.d_in)} and d_sae ${String(cfg.d_sae)}; both must be positive integers.`);
+  }
+
+  let configInput: ConfigInput;
+  let hasRunConfig = false;
+  if (files.runConfig) {
+    try {
+      configInput = JSON.parse(new TextDecoder().decode(files.runConfig)) as ConfigInput;
+    } catch (e) {
+      throw new SaeImportError(`run_config.json is not valid JSON (${(e as Error).message}); drop the directory without it to import the weights alone.`);
+    }
+    hasRunConfig = true;
+  } else {
+    const ours = typeof metadata.workbench_architecture === 'string' ? metadata.workbench_architecture : FROM_SAELENS[saelensArchitecture];
+    if (!ours) {
+      throw new SaeImportError(`cfg.json architecture "${saelensArchitecture}" is not one the workbench can load (SAELens standard, topk, batchtopk, jumprelu, gated, or a workbench export with its run_config.json).`);
+    }
+    configInput = { architecture: ours as never, d_sae: dSae };
+    if (typeof cfg.k === 'number') (configInput as Record<string, unknown>).k = cfg.k;
+    for (const key of ['hidden_dim', 'sparsity_type', 'tied_weights'] as const) if (cfg[key] !== undefined) (configInput as Record<string, unknown>)[key] = cfg[key];
+  }
+  // Guidance labels are the user's files, not part of an SAE.
+  const input = configInput as Record<string, unknown>;
+  input.guidance = [];
+
+  // The weights take what cfg.json says they take.
+  const norm = String(cfg.normalize_activations ?? 'none');
+  if (norm === 'layer_norm') input.normalize = 'per_token';
+  else {
+    input.normalize = 'none';
+    if (metadata.dataset_norm_scale_folded !== undefined) notes.push(`the dataset-norm scale ${String(metadata.dataset_norm_scale_folded)} is folded into the weights: they take raw activations`);
+    else if (norm !== 'none') notes.push(`cfg.json normalize_activations is "${norm}", which the workbench does not apply: evaluate on activations normalised the same way`);
+    else if (Array.isArray(metadata.dataset_norm_scale)) notes.push(`trained with per-layer dataset-norm scales ${JSON.stringify(metadata.dataset_norm_scale)} that are not folded into the weights: multiply each layer's activations by its scale before evaluating`);
+  }
+  if (cfg.apply_b_dec_to_input === false && tensors.W_enc && tensors.b_dec) {
+    // Our encoders compute (x − b_dec)·W_enc + b: fold b_dec·W_enc into the encoder biases.
+    const shift = new Float32Array(dSae);
+    const W = tensors.W_enc.data;
+    const b = tensors.b_dec.data;
+    for (let i = 0; i < dIn; i++) for (let j = 0; j < dSae; j++) shift[j] += b[i] * W[i * dSae + j];
+    for (const bias of ['b_enc', 'b_gate', 'b_mag']) {
+      const t = tensors[bias];
+      if (t && t.data.length === dSae) tensors[bias] = { shape: t.shape, data: t.data.map((v, j) => v + shift[j]) };
+    }
+    notes.push('apply_b_dec_to_input is false: b_dec·W_enc was added to the encoder bias so the SAE computes the same latents');
+  }
+
+  let density: ImportedSaeInfo['density'];
+  if (files.sparsity) {
+    try {
+      const { tensors: s } = readSafetensors(files.sparsity, 'sparsity.safetensors');
+      const values = s.sparsity?.data;
+      if (values) {
+        // log10 densities are ≤ 0; shift to a non-negative axis for the equal-width histogram.
+        const lo = Math.max(-10, Math.min(...values));
+        const h = histogram(Float32Array.from(values, (v) => Math.max(v, lo) - lo), 30);
+        density = { edges: h.edges.map((e) => e + lo), counts: h.counts };
+      }
+    } catch (e) {
+      notes.push(`sparsity.safetensors was ignored: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const shown: Record<string, unknown> = {};
+  for (const key of ['architecture', 'd_in', 'd_sae', 'k', 'normalize_activations', 'apply_b_dec_to_input', 'dtype']) if (cfg[key] !== undefined) shown[key] = cfg[key];
+  for (const key of ['model_name', 'hook_name', 'sae_lens_version', 'trained_with', 'dataset', 'workbench_architecture']) if (metadata[key] !== undefined) shown[key] = metadata[key];
+  return {
+    info: {
+      saelensArchitecture, dIn, dSae,
+      tensors: Object.entries(tensors).map(([name, t]) => ({ name, shape: t.shape, dtype: 'F32' })),
+      density, cfg: shown, notes, hasRunConfig,
+    },
+    configInput,
+    tensors,
+  };
+}
