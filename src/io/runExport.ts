@@ -1,11 +1,13 @@
 // Everything a finished (or paused) run exports, as named files: the SAELens directory
 // (sae_weights.safetensors, cfg.json, sparsity.safetensors), the training log CSV and the run
-// config JSON that reproduces the run. Shared by the worker and the CLI.
+// config JSON that reproduces the run, and a Python script that reproduces it at scale with
+// SAELens's training runner. Shared by the worker and the CLI.
 import type { SaeConfig } from '../engine/config';
 import { foldDatasetNorm, type Normalization } from '../engine/normalize';
 import type { MetricRow } from '../worker/protocol';
 import { metricRowsToCsv } from './logCsv';
 import { buildSaeLensCfg, buildSaeLensExport } from './saelens';
+import { saelensTrainingScript } from './saelensScript';
 
 export interface RunExportInput {
   tensors: Record<string, { shape: number[]; data: Float32Array }>;
@@ -52,5 +54,6 @@ export function buildRunExport(input: RunExportInput): Record<string, Uint8Array
   const enc = new TextEncoder();
   files['log.csv'] = enc.encode(metricRowsToCsv(input.rows));
   files['run_config.json'] = enc.encode(JSON.stringify(input.config, null, 2) + '\n');
+  files['train_with_saelens.py'] = enc.encode(saelensTrainingScript({ config: input.config, dIn: input.dIn, datasetName: input.datasetName }));
   return files;
 }

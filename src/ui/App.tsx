@@ -8,6 +8,7 @@ import { Charts } from './charts/Charts';
 import { DataPanel } from './panels/DataPanel';
 import { ExportPanel } from './panels/ExportPanel';
 import { GuidancePanel } from './panels/GuidancePanel';
+import { ImportPanel } from './panels/ImportPanel';
 import { LivePanel } from './panels/LivePanel';
 import { MetricsPanel } from './panels/MetricsPanel';
 import { ModelPanel } from './panels/ModelPanel';
@@ -69,6 +70,7 @@ export function App() {
       <main className="layout">
         <div className="sidebar">
           <DataPanel />
+          <ImportPanel />
           <ModelPanel />
           <GuidancePanel />
           <ExportPanel />
@@ -85,7 +87,7 @@ export function App() {
           </div>
         </div>
       </main>
-      {dragging && <div className="drop-overlay" aria-hidden="true">Drop activations (.npy) and companions (tokens .npy, vocab .json, labels .csv/.jsonl)</div>}
+      {dragging && <div className="drop-overlay" aria-hidden="true">Drop activations (.npy, .npz, .safetensors, raw), companions (tokens, document ids, vocab, labels), a run_config.json or a SAELens directory / zip</div>}
     </div>
   );
 }

@@ -1,21 +1,29 @@
-// What is loaded (activations and their companion files), its statistics, and the ways to load more.
-import { useRef } from 'react';
-import { useStore } from '../../store/store';
-import { loadFiles, loadSample } from '../../worker/client';
-import type { DatasetInfo } from '../../worker/protocol';
+// What is loaded (activations and their companion files), how it is split, its statistics and
+// outliers, the files that need an answer (which array, a raw file's shape), and ways to load more.
+import { useRef, useState } from 'react';
+import { setForm, useStore } from '../../store/store';
+import { loadFiles, loadSample, reloadFile } from '../../worker/client';
+import type { DatasetInfo, FileResult } from '../../worker/protocol';
+import { NormHistogram, PerDimChart } from '../charts/DataCharts';
+import { NumberField } from '../controls/NumberField';
 import { formatNumber } from '../format';
 
 const n = (v: number) => v.toLocaleString('en-US');
+const size = (bytes: number) => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
+
+const ACCEPT = '.npy,.npz,.safetensors,.f32,.f16,.bin,.raw,.json,.csv,.jsonl,.zip';
 
 function Companions({ dataset }: { dataset: DatasetInfo }) {
-  const { tokens, vocab, labels } = dataset;
-  if (!tokens && !vocab && labels.length === 0) {
-    return <p className="muted small">No tokens, vocab or labels loaded (they enable token-rule and labelled guidance targets).</p>;
+  const { tokens, vocab, labels, docIds, positions } = dataset;
+  if (!tokens && !vocab && labels.length === 0 && !docIds && !positions) {
+    return <p className="muted small">No tokens, vocab, document ids or labels loaded (they enable token-rule and labelled guidance targets and the split by document).</p>;
   }
   return (
     <ul className="companions" aria-label="Companion files" data-testid="companions">
       {tokens && <li><span className="tag">tokens</span> {tokens.name} <span className="muted">· {n(tokens.count)} ids</span></li>}
       {vocab && <li><span className="tag">vocab</span> {vocab.name} <span className="muted">· {n(vocab.count)} pieces</span></li>}
+      {docIds && <li><span className="tag">docs</span> {docIds.name} <span className="muted">· {n(docIds.documents)} documents</span></li>}
+      {positions && <li><span className="tag">pos</span> {positions.name} <span className="muted">· {n(positions.count)} positions</span></li>}
       {labels.map((l) => (
         <li key={l.name}><span className="tag">labels</span> {l.name} <span className="muted">· {n(l.count)} rows, {(l.positiveFraction * 100).toFixed(1)}% positive</span></li>
       ))}
@@ -25,12 +33,93 @@ function Companions({ dataset }: { dataset: DatasetInfo }) {
   );
 }
 
+function OutlierWarning({ dataset }: { dataset: DatasetInfo }) {
+  const o = dataset.stats.outliers;
+  if (o.count === 0) return null;
+  const ex = o.examples[0];
+  const share = (100 * o.count) / dataset.rows;
+  return (
+    <div className="notice warn-box" role="status" data-testid="outlier-warning">
+      <strong>{n(o.count)} outlier row{o.count === 1 ? '' : 's'}</strong> ({share < 0.1 ? share.toFixed(2) : share.toFixed(1)}%) with ‖x‖ above {formatNumber(o.thresholdNorm)} (median {formatNumber(dataset.stats.medianNorm)})
+      {ex && <>, e.g. row {n(ex.row)} with ‖x‖ = {formatNumber(ex.norm)}{ex.token !== undefined && <> on <code>{JSON.stringify(ex.token)}</code></>}{ex.position !== undefined && <> at position {ex.position}</>}</>}.
+      {o.atFirstPosition !== undefined && <> {n(o.atFirstPosition)} of them are the first position of their document (BOS-like).</>}
+      {' '}They dominate a squared-error fit: exclude them below, or drop them when dumping activations.
+    </div>
+  );
+}
+
+function SplitControls({ dataset }: { dataset: DatasetInfo }) {
+  const form = useStore((s) => s.form);
+  const running = useStore((s) => s.runState === 'running');
+  const byDoc = form.split_by === 'document';
+  return (
+    <div className="split-controls">
+      <label title={dataset.docIds ? 'whole documents go to validation, so no text is on both sides' : 'needs document ids: drop a doc_ids .npy (int, one per row)'}>
+        validation by{' '}
+        <select aria-label="Split validation by" value={form.split_by} disabled={running} onChange={(e) => setForm({ split_by: e.target.value as 'rows' | 'document' })}>
+          <option value="rows">rows</option>
+          <option value="document" disabled={!dataset.docIds}>whole documents{dataset.docIds ? '' : ' (needs document ids)'}</option>
+        </select>
+      </label>
+      {dataset.stats.outliers.count > 0 && (
+        <label className="check">
+          <input type="checkbox" checked={form.exclude_outliers} disabled={running} onChange={(e) => setForm({ exclude_outliers: e.target.checked })} />
+          leave out the {n(dataset.stats.outliers.count)} outlier rows
+        </label>
+      )}
+      {byDoc && <span className="muted small"> ≈ 10% of {n(dataset.docIds?.documents ?? 0)} documents</span>}
+    </div>
+  );
+}
+
+/** A raw file's shape: d (and L) given, N follows from the byte size. */
+function RawShapeForm({ result }: { result: FileResult }) {
+  const [d, setD] = useState(64);
+  const [layers, setLayers] = useState(1);
+  const [dtype, setDtype] = useState<'float32' | 'float16'>('float32');
+  const bytes = result.bytes ?? 0;
+  const perRow = d * layers * (dtype === 'float32' ? 4 : 2);
+  const rows = perRow > 0 ? bytes / perRow : 0;
+  const fits = Number.isInteger(rows) && rows > 0;
+  return (
+    <div className="raw-form" data-testid={`raw-shape-${result.name}`}>
+      <div className="small"><strong>{result.name}</strong> is raw data ({n(bytes)} bytes): give its shape.</div>
+      <div className="row">
+        <NumberField label="width d" value={d} integer min={1} onChange={setD} />
+        <NumberField label="layers L" value={layers} integer min={1} onChange={setLayers} />
+        <label>dtype <select aria-label="Raw dtype" value={dtype} onChange={(e) => setDtype(e.target.value as 'float32' | 'float16')}><option>float32</option><option>float16</option></select></label>
+      </div>
+      <div className="small">
+        {fits ? <>→ {layers > 1 ? `${layers} × ` : ''}{n(rows)} rows × {d}</> : <span className="warn">{n(bytes)} bytes is not a whole number of rows of {n(perRow)} bytes</span>}
+        {' '}<button type="button" disabled={!fits} onClick={() => reloadFile(result.name, { rawShape: layers > 1 ? [layers, rows, d] : [rows, d], rawDtype: dtype })}>Read</button>
+      </div>
+    </div>
+  );
+}
+
+function ArrayChooser({ result }: { result: FileResult }) {
+  const choices = result.choices ?? [];
+  return (
+    <label className="small array-choice">
+      Array in {result.name}:{' '}
+      <select aria-label={`Array in ${result.name}`} value={result.chosen} onChange={(e) => reloadFile(result.name, { select: e.target.value })}>
+        {choices.map((c) => <option key={c.name} value={c.name}>{c.name} · {c.dtype} [{c.shape.join(', ')}] · {c.role.replace('_', ' ')}</option>)}
+      </select>
+    </label>
+  );
+}
+
 export function DataPanel() {
   const dataset = useStore((s) => s.dataset);
   const loading = useStore((s) => s.dataLoading);
+  const progress = useStore((s) => s.loadProgress);
   const error = useStore((s) => s.dataError);
+  const fileResults = useStore((s) => s.fileResults);
+  const budget = useStore((s) => s.memoryBudgetMiB);
   const running = useStore((s) => s.runState === 'running');
   const input = useRef<HTMLInputElement>(null);
+  const pending = fileResults.filter((r) => r.kind === 'needs_shape');
+  const choosers = fileResults.filter((r) => r.kind !== 'needs_shape' && r.choices && r.choices.length > 1 && r.choices.filter((c) => c.role === 'activations').length > 1);
   return (
     <section className="panel" aria-labelledby="data-title">
       <h2 id="data-title">Data</h2>
@@ -42,12 +131,22 @@ export function DataPanel() {
             <dd data-testid="dataset-shape">
               {dataset.nLayers > 1 ? `${n(dataset.rows)} × ${dataset.nLayers} layers × ${dataset.dIn}` : `${n(dataset.rows)} × ${dataset.dIn}`}
             </dd>
-            <dt>dtype</dt><dd>{dataset.dtype}</dd>
+            <dt>file</dt>
+            <dd>{dataset.dtype} · {dataset.format} · {size(dataset.bytes)}{dataset.streamed && <span className="tag stream" title={`over the ${size(dataset.memoryBudgetBytes)} memory budget: training reads it from disk in chunks through a shuffle buffer`} data-testid="streamed-badge">streamed</span>}</dd>
             <dt>split</dt><dd>{n(dataset.trainRows)} train / {n(dataset.valRows)} val</dd>
             <dt>mean ± std</dt><dd>{formatNumber(dataset.stats.mean)} ± {formatNumber(dataset.stats.std)}</dd>
-            <dt>mean ‖x‖</dt><dd>{formatNumber(dataset.stats.meanNorm)}</dd>
+            <dt>‖x‖</dt><dd>mean {formatNumber(dataset.stats.meanNorm)} · median {formatNumber(dataset.stats.medianNorm)}</dd>
             <dt>range</dt><dd>{formatNumber(dataset.stats.min)} … {formatNumber(dataset.stats.max)}</dd>
           </dl>
+          <SplitControls dataset={dataset} />
+          <OutlierWarning dataset={dataset} />
+          {dataset.stats.perDimMean.length > 0 && (
+            <details className="data-stats" open>
+              <summary className="small">Statistics charts</summary>
+              <PerDimChart stats={dataset.stats} dIn={dataset.dIn} nLayers={dataset.nLayers} />
+              <NormHistogram stats={dataset.stats} />
+            </details>
+          )}
           <Companions dataset={dataset} />
           <p className="muted small">{dataset.description}</p>
         </div>
@@ -55,6 +154,14 @@ export function DataPanel() {
         <p className="muted">{loading ?? 'No data loaded.'}</p>
       )}
       {loading && dataset && <p className="muted small" role="status">{loading}</p>}
+      {progress && progress.total > 0 && (
+        <div className="small" data-testid="load-progress-row">
+          {progress.label}: {Math.round((100 * progress.done) / progress.total)}%
+          <progress data-testid="load-progress" max={progress.total} value={progress.done} />
+        </div>
+      )}
+      {pending.map((r) => <RawShapeForm key={r.name} result={r} />)}
+      {choosers.map((r) => <ArrayChooser key={r.name} result={r} />)}
       {error && (
         <div className="alert" role="alert">
           <strong>Could not load the file.</strong> {error.message}
@@ -63,25 +170,30 @@ export function DataPanel() {
       )}
       <div className="row">
         <button type="button" onClick={() => input.current?.click()}
-          title={running ? 'while a run trains, only tokens, vocab and labels can be added' : undefined}>Open files…</button>
+          title={running ? 'a run is training: new activations are used by the next run' : undefined}>Open files…</button>
         <button type="button" className="secondary" onClick={loadSample} disabled={running}>Load sample</button>
         <input
           ref={input}
           type="file"
-          accept=".npy,.json,.csv,.jsonl"
+          accept={ACCEPT}
           multiple
           aria-label="Activation file (.npy)"
           hidden
           onChange={(e) => {
             const files = e.target.files;
-            if (files?.length) void loadFiles(Array.from(files));
+            if (files?.length) loadFiles(Array.from(files));
             e.target.value = '';
           }}
         />
       </div>
+      <div className="row small">
+        <NumberField label="memory budget (MiB)" value={budget} integer min={16} onChange={(v) => useStore.setState({ memoryBudgetMiB: v })}
+          title="activation files larger than this are not read into memory: training streams them from disk through a shuffle buffer" />
+      </div>
       <p className="muted small">
-        Or drop files anywhere on the page: activations (float <code>[N, d]</code> or <code>[L, N, d]</code> .npy), and optionally
-        token ids (int .npy), a vocab (.json) and labels (.csv, .jsonl) — several at once.
+        Or drop files anywhere on the page, several at once, recognised by content: activations (.npy float32/16/64 <code>[N, d]</code> or <code>[L, N, d]</code>,
+        .npz, .safetensors, raw .f32/.bin with a shape), token ids / document ids / positions (int arrays), a vocab (.json or tokenizer.json),
+        labels (.csv, .jsonl, 1-D .npy), a <code>run_config.json</code> to reload a run, or a SAELens directory's files or its .zip to import an SAE.
       </p>
     </section>
   );
