@@ -100,12 +100,20 @@ describe('Workspace.loadFiles', () => {
     const truncated = writeNpy(acts, [N, d]).slice(0, 200);
     const nan = Float32Array.from(acts); nan[5] = NaN; nan[77] = Infinity;
     const cases: [SourceFile, RegExp][] = [
-      [file('cut.npy', truncated), /cut\.npy is truncated: the header declares shape \[60, 4\] float32 = 960 bytes of data but only \d+ are present/],
+      [file('cut.npy', truncated), /cut\.npy is truncated: (the|its) header declares shape \[60, 4\]/],
       [file('nan.npy', writeNpy(nan, [N, d])), /nan\.npy has 2 row\(s\) containing NaN or Inf \(the first is row 1\)/],
       [file('short.npy', writeNpy(tokens.slice(0, 50), [50])), /short\.npy has 50 token ids but the activations have 60 rows/],
-      [file('empty.npy', writeNpy(new Float32Array(0), [0, d])), /empty\.npy has shape \[0, 4\] and holds no activations/],
+      [file('empty.npy', writeNpy(new Float32Array(0), [0, d])), /empty\.npy has shape \[0, 4\](:| and) (it )?holds no/],
       [file('bad.json', '{"model": 3'), /bad\.json is not valid JSON/],
       [file('big.json', JSON.stringify(['a', 'b'])), /big\.json has 2 pieces but t\.npy holds token id 7/],
+      [file('magic.npy', new Uint8Array([0x50, 0x4b, 0x05, 0x06, ...new Uint8Array(40)])), /magic\.npy is a truncated zip archive|magic\.npy is an empty zip/],
+      [file('wrongmagic.npy', new TextEncoder().encode('hello, this is not numpy at all')), /wrongmagic\.npy is not a NumPy \.npy file \(it does not start with \\x93NUMPY\)/],
+      [file('header.npy', writeNpy(acts, [N, d]).slice(0, 40)), /header\.npy: (the|its) \.npy header (runs|declares [\d,]+ bytes,) past the end/],
+      [file('hugeheader.npy', (() => { const b = writeNpy(acts, [N, d]).slice(0, 64); b[6] = 2; new DataView(b.buffer).setUint32(8, 50_000, true); return b; })()), /hugeheader\.npy: (the|its) \.npy header (runs|declares [\d,]+ bytes,) past the end/],
+      [file('dtype.npy', (() => { const b = writeNpy(acts, [N, d]); const at = Buffer.from(b).indexOf("'<f4'"); b[at + 2] = 'U'.charCodeAt(0); return b; })()), /dtype\.npy has dtype <U4\b/],
+      [file('ragged.csv', 'label\n1\n0,1\n'), /ragged\.csv/],
+      [file('words.csv', 'label\n' + Array.from({ length: N }, (_, i) => (i === 3 ? 'maybe' : '1')).join('\n')), /words\.csv.*maybe/],
+      [file('bad.jsonl', '{"label": 1}\n{oops\n'), /bad\.jsonl/],
       [file('junk.bin', new Uint8Array([1, 2, 3])), /junk\.bin is raw data \(3 bytes\): give its shape/],
     ];
     for (const [f, message] of cases) {

@@ -39,11 +39,11 @@ function OutlierWarning({ dataset }: { dataset: DatasetInfo }) {
   const ex = o.examples[0];
   const share = (100 * o.count) / dataset.rows;
   return (
-    <div className="notice warn-box" role="status" data-testid="outlier-warning">
-      <strong>{n(o.count)} outlier row{o.count === 1 ? '' : 's'}</strong> ({share < 0.1 ? share.toFixed(2) : share.toFixed(1)}%) with ‖x‖ above {formatNumber(o.thresholdNorm)} (median {formatNumber(dataset.stats.medianNorm)})
-      {ex && <>, e.g. row {n(ex.row)} with ‖x‖ = {formatNumber(ex.norm)}{ex.token !== undefined && <> on <code>{JSON.stringify(ex.token)}</code></>}{ex.position !== undefined && <> at position {ex.position}</>}</>}.
-      {o.atFirstPosition !== undefined && <> {n(o.atFirstPosition)} of them are the first position of their document (BOS-like).</>}
-      {' '}They dominate a squared-error fit: exclude them below, or drop them when dumping activations.
+    <div className="notice warn-box warn" role="alert" data-testid="outlier-warning">
+      <strong>{n(o.count)} outlier row{o.count === 1 ? '' : 's'}</strong> ({share < 0.1 ? share.toFixed(2) : share.toFixed(1)}%) {o.count === 1 ? 'has' : 'have'} a norm above {formatNumber(o.thresholdNorm)} (median {formatNumber(dataset.stats.medianNorm)})
+      {ex && <> — e.g. row {n(ex.row)} ‖x‖ = {formatNumber(ex.norm)}{ex.token !== undefined && <> <code>{JSON.stringify(ex.token)}</code></>}{ex.position !== undefined && <> at position {ex.position}</>}</>}
+      {o.atFirstPosition !== undefined ? <>; {n(o.atFirstPosition)} of them {o.atFirstPosition === 1 ? 'is' : 'are'} the first position of their document (BOS-like).</> : '.'}
+      {' '}They dominate a squared-error (MSE) fit: leave them out (checkbox above) or drop them when dumping activations.
     </div>
   );
 }
