@@ -1,6 +1,7 @@
 // Takes docs/data-panel.png (the real stories260K activations with tokens, document ids, positions
 // and vocab, plus BOS-like rows so the outlier report shows) and docs/import-panel.png (an exported
-// SAE dropped back in and evaluated). Run `npx vite build` first, then `npx tsx scripts/screenshot-data.ts`.
+// SAE dropped back in and evaluated). Run `npx tsx scripts/screenshot-data.ts`: it starts Vite's dev
+// server (nothing to build first) and drives Debian's headless Chromium through Playwright.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -25,16 +26,16 @@ async function drop(page: Page, files: { name: string; bytes: Uint8Array }[]) {
   await page.dispatchEvent('body', 'drop', { dataTransfer: dt });
 }
 
-const server = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort'], { stdio: 'ignore', detached: true });
+const server = spawn('npx', ['vite', '--port', String(port), '--strictPort'], { stdio: 'ignore', detached: true });
 try {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) {
     try { if ((await fetch(`http://127.0.0.1:${port}/`)).ok) break; } catch { /* starting */ }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-background-networking'] });
   const page = await browser.newPage({ viewport: { width: 1440, height: 1200 } });
   await page.goto(`http://127.0.0.1:${port}/`);
-  await page.getByTestId('dataset-shape').waitFor();
+  await page.getByTestId('dataset-shape').waitFor({ timeout: 120_000 });
   // The shared files drop BOS rows; put the BOS residual back in front of each story (12.2 ≈ 1.8×
   // the mean norm at layer 3, per the data README) so the outlier report has what real dumps have.
   const read = (f: string) => new Uint8Array(readFileSync(path.join(DATA, f)));
@@ -51,9 +52,9 @@ try {
     { name: 'positions.npy', bytes: read('train/positions.npy') },
     { name: 'vocab.json', bytes: read('vocab.json') },
   ]);
-  await page.getByTestId('outlier-warning').waitFor();
+  await page.getByTestId('outlier-warning').waitFor({ timeout: 120_000 });
   await page.waitForTimeout(1500);
-  await page.locator('.sidebar').screenshot({ path: 'docs/data-panel.png' });
+  await page.locator('section[aria-labelledby=data-title]').screenshot({ path: 'docs/data-panel.png' });
 
   await page.getByLabel('Steps', { exact: true }).fill('150');
   await page.getByRole('button', { name: 'Train', exact: true }).click();
@@ -63,7 +64,7 @@ try {
   const zip = readFileSync(await (await download).path() as string);
   await drop(page, [{ name: 'sae_topk.zip', bytes: zip }]);
   await page.getByRole('button', { name: 'Evaluate on loaded data' }).click();
-  await page.getByTestId('import-evaluation').waitFor();
+  await page.getByTestId('import-evaluation').waitFor({ timeout: 120_000 });
   await page.waitForTimeout(1000);
   await page.getByTestId('import-panel').screenshot({ path: 'docs/import-panel.png' });
   await browser.close();

@@ -450,6 +450,8 @@ describe('raw float files', () => {
     expect(await floats(idx.arrays[0], data)).toEqual(fround(range(8 * 64, (i) => i / 7)));
     const half = await index('acts.bin', new Uint8Array(2 * 3 * 4 * 2), { rawShape: [2, 3, 4], rawDtype: 'float16' });
     expect(half.arrays[0]).toMatchObject({ dtype: 'float16', shape: [2, 3, 4], byteLength: 48 });
+    expect((await index('acts.f16', new Uint8Array(2 * 3 * 2), { rawShape: [2, 3] })).arrays[0].dtype).toBe('float16'); // the default for .f16
+    await expect(index('acts.f16', new Uint8Array(12))).rejects.toBeInstanceOf(NeedsShapeError);
     // Any other unknown file is raw once a shape is given.
     expect((await index('acts.dat', data, { rawShape: [16, 32] })).format).toBe('raw');
   });
@@ -460,9 +462,10 @@ describe('raw float files', () => {
       /acts\.f32 has 30,720 bytes but shape \[10, 64\] float32 needs 2,560 \(640 values × 4 bytes\)\. It holds 7,680 float32 values: with d = 64 that is N × 64 with N = 120\./,
     );
     const msg = await failure('acts.f32', data, { rawShape: [10, 100] });
-    expect(msg).toMatch(/It holds 7,680 float32 values, not a multiple of one row \(100 = 100 values\)/);
+    expect(msg).toMatch(/It holds 7,680 float32 values, not a multiple of one row \(d = 100 values\)/);
     expect(msg).toMatch(/Shapes that would fit: N × 128 would need N = 60; N × 64 would need N = 120; N × 256 would need N = 30\./);
     expect(await failure('acts.f32', new Uint8Array(30_721), { rawShape: [10, 768] })).toMatch(/30,721 bytes is not a whole number of float32 values \(4 bytes each\)/);
+    expect(await failure('acts.f32', data, { rawShape: [3, 10, 100] })).toMatch(/not a multiple of one row \(L × d = 3 × 100 = 300 values\).*3 × N × 128 would need N = 20/);
     expect(await failure('acts.f32', data, { rawShape: [0, 768] })).toMatch(/has shape \[0, 768\]: it holds no values/);
     expect(await failure('acts.f32', data, { rawShape: [7680] })).toMatch(/must be N × d or L × N × d/);
   });
@@ -487,6 +490,11 @@ describe('arrayRole', () => {
     expect(role('x', 'float64', [100, 1])).toBe('labels');
     expect(role('labels', 'float32', [1, 100])).toBe('labels');
     expect(role('x', 'bool', [100])).toBe('labels');
+    // Ids saved as floats keep their role, so that decoding them explains they must be integers.
+    expect(role('tokens', 'float32', [100])).toBe('tokens');
+    expect(role('doc_ids', 'float64', [100])).toBe('doc_ids');
+    expect(role('positions', 'float32', [100])).toBe('positions');
+    expect(role('positive_label', 'float32', [100])).toBe('labels');
     expect(role('x', 'float32', [2, 3, 4, 5])).toBe('other');
     expect(role('x', 'bool', [3, 3])).toBe('other');
     expect(role('x', 'int32', [10, 10, 10])).toBe('other');

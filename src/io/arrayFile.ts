@@ -51,7 +51,7 @@ const NPY_DESCR: Record<string, ArrayDtype> = {
 };
 const ST_DTYPE: Record<string, ArrayDtype> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64', I32: 'int32', I64: 'int64', U8: 'uint8', BOOL: 'bool' };
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
-const RAW_EXTENSIONS = ['.f32', '.bin', '.raw'];
+const RAW_EXTENSIONS = ['.f32', '.f16', '.bin', '.raw', '.dat'];
 /** The safetensors specification caps the JSON header at 100 MB. */
 const MAX_SAFETENSORS_HEADER = 100_000_000;
 /** An .npy header longer than this is damage, not a header (NumPy's own limit is far lower). */
@@ -63,6 +63,12 @@ const product = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const count = (v: number) => v.toLocaleString('en-US');
 const shapeText = (shape: number[]) => `[${shape.join(', ')}]`;
 
+/**
+ * Index a file's arrays reading only headers (the .npy header; the safetensors JSON header; the zip
+ * central directory, local headers, and the first inflated bytes of deflated entries). The format
+ * comes from the content (magic bytes); the extension matters only for raw files, which need
+ * options.rawShape (else NeedsShapeError) and must have exactly product(shape) · bytes.
+ */
 export async function indexArrayFile(name: string, size: number, read: ReadRange, options?: { rawShape?: number[]; rawDtype?: 'float32' | 'float16' }): Promise<FileIndex> {
   if (size === 0) throw new ArrayFileError(`${name} is empty (0 bytes); re-save or re-copy it.`);
   const head = await read(0, Math.min(size, 16));
@@ -82,7 +88,7 @@ export async function indexArrayFile(name: string, size: number, read: ReadRange
       if (!(rawByName && options?.rawShape && e instanceof ArrayFileError)) throw e;
     }
   }
-  if (options?.rawShape) return { format: 'raw', arrays: [rawLayout(name, size, options.rawShape, options.rawDtype ?? 'float32')] };
+  if (options?.rawShape) return { format: 'raw', arrays: [rawLayout(name, size, options.rawShape, options.rawDtype ?? (lower.endsWith('.f16') ? 'float16' : 'float32'))] };
   if (rawByName) throw new NeedsShapeError(name, size);
   if (lower.endsWith('.npy')) {
     if (size < 10 && startsWith(NPY_MAGIC, head)) throw new ArrayFileError(`${name} is truncated inside its .npy header (the file has only ${count(size)} bytes); re-save or re-copy it.`);
@@ -92,7 +98,7 @@ export async function indexArrayFile(name: string, size: number, read: ReadRange
     throw new ArrayFileError(`${name} is not a valid .safetensors file: its first 8 bytes do not give a plausible header length followed by a JSON header ('{'); it is damaged or truncated. Re-save or re-copy it.`);
   }
   if (lower.endsWith('.npz')) throw new ArrayFileError(`${name} is not a zip archive (an .npz starts with PK, as numpy.savez writes it); re-save it with numpy.savez.`);
-  throw new ArrayFileError(`${name}: unknown file type; activations can be .npy, .npz, .safetensors, or raw float32 (.f32/.bin/.raw) with a shape you give.`);
+  throw new ArrayFileError(`${name}: unknown file type; activations can be .npy, .npz, .safetensors, or raw float32/float16 (.f32, .f16, .bin, .raw, .dat) with a shape you give.`);
 }
 
 function startsWith(bytes: ArrayLike<number>, prefix: ArrayLike<number>): boolean {
@@ -216,7 +222,7 @@ function rawLayout(name: string, size: number, shape: number[], dtype: 'float32'
   const nearest = [...new Set(fits)].sort((a, b) => Math.abs(Math.log(a / d)) - Math.abs(Math.log(b / d))).slice(0, 3)
     .map((w) => `${layers}N × ${w} would need N = ${count(perLayer / w)}`);
   const hint = nearest.length ? ` Shapes that would fit: ${nearest.join('; ')}.` : '';
-  return fail(`${asked}. It holds ${count(values)} ${dtype} values, not a multiple of one row (${layers}${d} = ${count(perRow)} values), so d is wrong, the file is truncated, or it is not ${dtype}.${hint}`);
+  return fail(`${asked}. It holds ${count(values)} ${dtype} values, not a multiple of one row (${L > 1 ? `L × d = ${L} × ${d} = ${count(perRow)}` : `d = ${count(d)}`} values), so d is wrong, the file is truncated, or it is not ${dtype}.${hint}`);
 
   function fail(message: string): never {
     throw new ArrayFileError(message);
@@ -429,7 +435,7 @@ export async function readArrayBytes(layout: ArrayLayout, read: ReadRange, fileN
   const where = fileName && fileName !== layout.name ? `${fileName}: ${layout.name}` : layout.name;
   if (layout.compressed) {
     const out = new Uint8Array(layout.offset + layout.byteLength);
-    const filled = await inflateInto(where, read, layout.compressed.offset, layout.compressed.size, out, 1 << 20);
+    const filled = await inflateInto(where, read, layout.compressed.offset, layout.compressed.size, out, 1 << 18);
     if (filled < out.length) throw new ArrayFileError(`${where}: the compressed entry inflates to ${count(filled)} bytes but its header needs ${count(out.length)}; the file is damaged. Re-copy it.`);
     return out.subarray(layout.offset);
   }
@@ -488,7 +494,8 @@ export function decodeInt32(bytes: Uint8Array, dtype: ArrayDtype, name: string):
 /**
  * What an array is by its content: floats with at least two dimensions > 1 are activations
  * ([N, d] / [L, N, d]; also a single row [1, d], so the loader can say why one row cannot train);
- * other 1-D-like floats/bools ([N], [N, 1], [1, N] named as labels) are labels; 1-D integers are
+ * other 1-D-like floats/bools ([N], [N, 1], [1, N] named as labels) are labels, unless named as
+ * token ids, document ids or positions (decoding those then says they must be integers); 1-D integers are
  * positions (each value the previous + 1, or back to the lowest value: 0, or 1 where BOS was
  * dropped; mostly +1 steps), document ids (never decreasing, with repeats) or token ids. [L, N]
  * integers are read from their first row (the caller checks that the rows are equal). Names decide
@@ -505,7 +512,12 @@ export function arrayRole(layout: Pick<ArrayLayout, 'name' | 'dtype' | 'shape'>,
   if (isFloat) {
     const oneRow = shape.length === 2 && shape[0] === 1 && shape[1] > 1 && !labelName;
     if ((shape.length === 2 || shape.length === 3) && (big >= 2 || oneRow)) return 'activations';
-    return big <= 1 && shape.length >= 1 ? 'labels' : 'other'; // 4-D and up: no reading of it is safe
+    if (big > 1 || shape.length === 0) return 'other'; // 4-D and up: no reading of it is safe
+    // Ids saved as floats by mistake: their role, so that decoding them says they must be integers.
+    if (!labelName && /token|input_ids/.test(lower)) return 'tokens';
+    if (!labelName && docName) return 'doc_ids';
+    if (!labelName && /^pos|position/.test(lower)) return 'positions';
+    return 'labels';
   }
   if (dtype === 'bool') return big <= 1 && shape.length >= 1 ? 'labels' : 'other';
   if (!isInt || shape.length === 0) return 'other';

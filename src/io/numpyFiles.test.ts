@@ -5,9 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Workspace } from '../data/workspace';
-import { decodeFloat32, indexArrayFile, readArrayBytes, type ReadRange } from './arrayFile';
+import { arrayRole, decodeFloat32, decodeInt32, indexArrayFile, readArrayBytes, type ReadRange } from './arrayFile';
 
 function hasNumpy(): boolean {
   try {
@@ -134,3 +134,130 @@ describe.skipIf(!numpy)('the output of scripts/dump_activations.py', () => {
   });
 });
 
+// ---- the array index itself on more NumPy-written files (header-level facts, roles, messages) ----
+
+const WRITER_MORE = String.raw`
+import json, struct, sys, numpy as np
+out = sys.argv[1]
+rng = np.random.default_rng(1)
+acts = rng.standard_normal((40, 8)).astype(np.float32)
+tokens = rng.integers(0, 50257, 40).astype(np.int64)
+doc_ids = (np.arange(40) // 7).astype(np.int64)
+positions = np.concatenate([np.arange(7)] * 5 + [np.arange(5)]).astype(np.int32)
+labels = (tokens % 3 == 0)
+np.savez(f"{out}/roles.npz", acts=acts, tokens=tokens, doc_ids=doc_ids, positions=positions, labels=labels)
+big = rng.standard_normal((300, 64)).astype(np.float32)
+np.savez_compressed(f"{out}/big.npz", big=big, half=big.astype(np.float16), layers=np.stack([big, -big]))
+big.tofile(f"{out}/big.f32")
+big.astype(np.float16).tofile(f"{out}/big.f16.bin")
+np.save(f"{out}/strings.npy", np.array(["ab", "cde"]))
+np.save(f"{out}/objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+np.save(f"{out}/empty.npy", np.zeros((0, 8), np.float32))
+np.save(f"{out}/wide_ids.npy", np.array([1, 2**40], np.int64))
+np.save(f"{out}/fortran_layers.npy", np.asfortranarray(rng.standard_normal((2, 3, 4)).astype(np.float32)))
+np.save(f"{out}/column.npy", np.asfortranarray(acts[:, :1]))     # F-ordered [40, 1]: same bytes as C order
+def safetensors(path, tensors, metadata):
+    header, blobs, off = {"__metadata__": metadata}, [], 0
+    for name, (dtype, arr) in tensors.items():
+        b = np.ascontiguousarray(arr).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b); off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h))); f.write(h)
+        for b in blobs: f.write(b)
+safetensors(f"{out}/mixed.safetensors", {"acts": ("F32", acts), "ids": ("I64", tokens), "mask": ("BOOL", labels), "w64": ("F64", acts.astype(np.float64) / 7)}, {"format": "pt"})
+np.concatenate([big.ravel(), big.astype(np.float16).astype(np.float32).ravel(), (acts.astype(np.float64) / 7).astype(np.float32).ravel()]).astype("<f4").tofile(f"{out}/expected_more.f32")
+json.dump({"tokens": tokens.tolist(), "doc_ids": doc_ids.tolist(), "positions": positions.tolist(), "labels": labels.astype(int).tolist(),
+           "acts": acts.ravel().tolist(), "header_len_roles": None}, open(f"{out}/expected_more.json", "w"))
+`;
+
+describe('the array index on NumPy-written files', () => {
+  if (!numpy) it.skip('python3 with numpy is absent: skipped the NumPy-written file checks', () => {});
+  else {
+    const dir = mkdtempSync(path.join(tmpdir(), 'saewb-np-more-'));
+    let expectedF32 = new Float32Array(0);
+    let expected: { tokens: number[]; doc_ids: number[]; positions: number[]; labels: number[]; acts: number[] } = { tokens: [], doc_ids: [], positions: [], labels: [], acts: [] };
+    beforeAll(() => {
+      execFileSync('python3', ['-c', WRITER_MORE, dir]);
+      expectedF32 = new Float32Array(new Uint8Array(readFileSync(path.join(dir, 'expected_more.f32'))).buffer);
+      expected = JSON.parse(readFileSync(path.join(dir, 'expected_more.json'), 'utf8'));
+    });
+    const file = (f: string) => new Uint8Array(readFileSync(path.join(dir, f)));
+    const open = (f: string, options?: { rawShape?: number[]; rawDtype?: 'float32' | 'float16' }) => {
+      const b = file(f);
+      const read: ReadRange = async (s, e) => b.slice(s, e);
+      return { read, index: () => indexArrayFile(f, b.length, read, options) };
+    };
+    const message = async (f: string, options?: { rawShape?: number[] }) => {
+      try { await open(f, options).index(); } catch (e) { return (e as Error).message; }
+      return 'no error';
+    };
+    const big = () => Array.from(expectedF32.subarray(0, 300 * 64));
+
+    it('np.savez: every entry (force_zip64 local headers) with its dtype, offset and role; ids and labels exactly', async () => {
+      const { read, index } = open('roles.npz');
+      const idx = await index();
+      expect(idx.format).toBe('npz');
+      const roles: Record<string, string> = {};
+      for (const layout of idx.arrays) {
+        const bytes = await readArrayBytes(layout, read);
+        const ints = layout.dtype.startsWith('int') ? decodeInt32(bytes, layout.dtype, layout.name) : undefined;
+        roles[layout.name] = arrayRole(layout, ints);
+        if (ints) expect(Array.from(ints)).toEqual(expected[layout.name as 'tokens' | 'doc_ids' | 'positions']);
+        else expect(Array.from(decodeFloat32(bytes, layout.dtype))).toEqual(layout.name === 'labels' ? expected.labels : expected.acts.map(Math.fround));
+      }
+      expect(idx.arrays.map((a) => [a.name, a.dtype, a.shape])).toEqual([
+        ['acts', 'float32', [40, 8]], ['tokens', 'int64', [40]], ['doc_ids', 'int64', [40]], ['positions', 'int32', [40]], ['labels', 'bool', [40]],
+      ]);
+      expect(roles).toEqual({ acts: 'activations', tokens: 'tokens', doc_ids: 'doc_ids', positions: 'positions', labels: 'labels' });
+    });
+
+    it('np.savez_compressed: float32, float16 and [L, N, d] entries inflate to NumPy\'s values', async () => {
+      const { read, index } = open('big.npz');
+      const idx = await index();
+      expect(idx.arrays.every((a) => a.compressed && a.offset === 128)).toBe(true);
+      const values = async (i: number) => Array.from(decodeFloat32(await readArrayBytes(idx.arrays[i], read), idx.arrays[i].dtype));
+      expect(await values(0)).toEqual(big());
+      expect(await values(1)).toEqual(Array.from(expectedF32.subarray(300 * 64, 2 * 300 * 64)));
+      expect(idx.arrays[2].shape).toEqual([2, 300, 64]);
+      expect((await values(2)).slice(300 * 64)).toEqual(big().map((v) => -v));
+    });
+
+    it('raw float32 and float16 dumps (ndarray.tofile) with their shape; a wrong shape suggests ones that fit', async () => {
+      const f32 = open('big.f32', { rawShape: [300, 64] });
+      const [layout] = (await f32.index()).arrays;
+      expect(Array.from(decodeFloat32(await readArrayBytes(layout, f32.read), 'float32'))).toEqual(big());
+      const f16 = open('big.f16.bin', { rawShape: [300, 64], rawDtype: 'float16' });
+      const [half] = (await f16.index()).arrays;
+      expect(Array.from(decodeFloat32(await readArrayBytes(half, f16.read), 'float16'))).toEqual(Array.from(expectedF32.subarray(300 * 64, 2 * 300 * 64)));
+      expect(await message('big.f32')).toMatch(/big\.f32 is raw binary data \(76,800 bytes\) with no header/);
+      expect(await message('big.f32', { rawShape: [300, 70] })).toMatch(/It holds 19,200 float32 values, not a multiple of one row \(d = 70 values\).*Shapes that would fit: N × 64 would need N = 300;/);
+    });
+
+    it('safetensors with __metadata__, I64, BOOL and F64 tensors', async () => {
+      const { read, index } = open('mixed.safetensors');
+      const idx = await index();
+      expect(idx.arrays.map((a) => [a.name, a.dtype, a.shape])).toEqual([['acts', 'float32', [40, 8]], ['ids', 'int64', [40]], ['mask', 'bool', [40]], ['w64', 'float64', [40, 8]]]);
+      const bytes = (i: number) => readArrayBytes(idx.arrays[i], read);
+      expect(Array.from(decodeInt32(await bytes(1), 'int64', 'ids'))).toEqual(expected.tokens);
+      expect(Array.from(decodeFloat32(await bytes(2), 'bool'))).toEqual(expected.labels);
+      expect(Array.from(decodeFloat32(await bytes(3), 'float64'))).toEqual(Array.from(expectedF32.subarray(2 * 300 * 64)));
+    });
+
+    it('specific messages: text and object (pickled) arrays, zero rows, int64 beyond int32, Fortran-order [L, N, d]; an F-ordered column is fine', async () => {
+      expect(await message('strings.npy')).toMatch(/strings\.npy has dtype <U3 \(text strings\), which is not supported/);
+      expect(await message('objects.npy')).toMatch(/objects\.npy has dtype \|O \(an object array, saved with allow_pickle=True\)/);
+      expect(await message('empty.npy')).toMatch(/empty\.npy has shape \[0, 8\]: it holds no values/);
+      expect(await message('fortran_layers.npy')).toMatch(/Fortran \(column-major\) order/);
+      const wide = open('wide_ids.npy');
+      const [ids] = (await wide.index()).arrays;
+      const bytes = await readArrayBytes(ids, wide.read);
+      expect(() => decodeInt32(bytes, ids.dtype, 'wide_ids.npy')).toThrow(/wide_ids\.npy holds int64 value 1099511627776 at index 1/);
+      const column = open('column.npy');
+      const [col] = (await column.index()).arrays;
+      expect(Array.from(decodeFloat32(await readArrayBytes(col, column.read), col.dtype))).toEqual(expected.acts.filter((_, i) => i % 8 === 0).map(Math.fround));
+    });
+  }
+});

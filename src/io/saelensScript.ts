@@ -4,7 +4,7 @@
 // and dataset left for the user to fill in. Field names follow SAELens 6.18's source:
 // sae_lens/config.py (LanguageModelSAERunnerConfig, LoggingConfig) and sae_lens/saes/*.py (the
 // *TrainingSAEConfig classes); src/io/saelensScript.test.ts keeps the verified list.
-import { layersUsed, type SaeConfig } from '../engine/config';
+import { layersUsed, MULTI_LAYER, type SaeConfig } from '../engine/config';
 
 export interface SaeLensScriptInput {
   config: SaeConfig;
@@ -144,10 +144,12 @@ function comment(text: string, indent = '# '): string[] {
 export function saelensTrainingScript(input: SaeLensScriptInput): string {
   const c = input.config;
   const m = mapping(c, input.dIn);
-  const multi = layersUsed(c) > 1 || c.architecture === 'mlsae' || c.architecture === 'crosscoder' || c.architecture === 'routesae';
-  const layerGuess = multi ? Math.round((c.layer_start + c.layer_end) / 2) : c.layer;
-  const hook = input.hookName ?? `blocks.${layerGuess}.hook_resid_pre`;
+  const multi = MULTI_LAYER.includes(c.architecture);
+  // The workbench only sees saved activations: unless told, model and hook are placeholders that
+  // fit together (gpt2's middle layer), and D_IN, the run's width, says what they must produce.
+  const hook = input.hookName ?? 'blocks.6.hook_resid_pre';
   const model = input.modelName ?? 'gpt2';
+  const fileLayers = multi ? `layers ${c.layer_start}..${c.layer_end} of the activation file` : `layer ${c.layer} of the activation file`;
   const deadWindowSteps = Math.max(1, Math.ceil(c.dead_tokens_window / c.batch_size));
   const nCheckpoints = c.checkpoint_every > 0 ? Math.floor(c.steps / c.checkpoint_every) : 0;
 
@@ -182,8 +184,8 @@ export function saelensTrainingScript(input: SaeLensScriptInput): string {
     header.push('#', '# Differences from the workbench run:');
     for (const n of notes) header.push(...comment(`- ${n}`, '#   ').map((l, i) => (i === 0 ? l : l.replace(/^# {3}/, '#     '))));
   }
-  header.push('#', '# Workbench run config:');
-  header.push(...JSON.stringify(c, null, 1).split('\n').map((l) => `#   ${oneLine(l)}`));
+  header.push('#', '# Workbench run config (run_config.json):');
+  header.push(...comment(JSON.stringify(c).replace(/,"/g, ', "'), '#   '));
 
   const saeArgs: string[] = [
     '        d_in=D_IN,',
@@ -202,12 +204,12 @@ export function saelensTrainingScript(input: SaeLensScriptInput): string {
     '',
     '# ---- edit these ---------------------------------------------------------------------------',
     `MODEL_NAME = ${py(model)}  # TransformerLens model name; workbench: ${input.modelName ? oneLine(input.modelName) : 'model not recorded'}`,
-    `HOOK_NAME = ${py(hook)}  # workbench: ${input.hookName ? oneLine(input.hookName) : multi ? `layers ${c.layer_start}..${c.layer_end} of the activation file` : `layer ${c.layer} of the activation file (resid_pre)`}`,
+    `HOOK_NAME = ${py(hook)}  # workbench: ${input.hookName ? oneLine(input.hookName) : `hook not recorded; the run used ${fileLayers}`}`,
     `DATASET_PATH = "NeelNanda/pile-10k"  # a Hugging Face text dataset; workbench: activation file ${py(oneLine(input.datasetName))}`,
     'IS_DATASET_TOKENIZED = False  # True for a pre-tokenised dataset (a `tokens` / `input_ids` column)',
     'CONTEXT_SIZE = 128  # tokens per prompt (scripts/dump_activations.py --ctx)',
     'EXCLUDE_SPECIAL_TOKENS = True  # leave BOS/EOS rows out, as dump_activations.py drops BOS rows by default',
-    `D_IN = ${input.dIn}  # width of the activations at HOOK_NAME (workbench d_in ${input.dIn}); must match the model`,
+    `D_IN = ${input.dIn}  # the workbench run's d_in; must equal the width of HOOK_NAME's activations${input.modelName ? '' : ' (gpt2: 768)'}`,
     `D_SAE = ${c.d_sae}  # dictionary size (workbench d_sae; ${(c.d_sae / input.dIn).toFixed(2).replace(/\.?0+$/, '')} × d_in)`,
     'DEVICE = "cuda" if torch.cuda.is_available() else "cpu"',
     'LOG_TO_WANDB = False',
@@ -229,7 +231,7 @@ export function saelensTrainingScript(input: SaeLensScriptInput): string {
     '    context_size=CONTEXT_SIZE,',
     '    prepend_bos=True,',
     '    exclude_special_tokens=EXCLUDE_SPECIAL_TOKENS,',
-    '    training_tokens=TRAINING_STEPS * BATCH_SIZE_TOKENS,',
+    `    training_tokens=TRAINING_STEPS * BATCH_SIZE_TOKENS,  # ${c.steps * c.batch_size} tokens`,
     '    train_batch_size_tokens=BATCH_SIZE_TOKENS,',
     `    lr=${py(c.lr)},`,
     `    adam_beta1=${py(c.adam_beta1)},`,

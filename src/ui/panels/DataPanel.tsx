@@ -41,57 +41,105 @@ function OutlierWarning({ dataset }: { dataset: DatasetInfo }) {
   return (
     <div className="notice warn-box warn" role="alert" data-testid="outlier-warning">
       <strong>{n(o.count)} outlier row{o.count === 1 ? '' : 's'}</strong> ({share < 0.1 ? share.toFixed(2) : share.toFixed(1)}%) {o.count === 1 ? 'has' : 'have'} a norm above {formatNumber(o.thresholdNorm)} (median {formatNumber(dataset.stats.medianNorm)})
-      {ex && <> — e.g. row {n(ex.row)} ‖x‖ = {formatNumber(ex.norm)}{ex.token !== undefined && <> <code>{JSON.stringify(ex.token)}</code></>}{ex.position !== undefined && <> at position {ex.position}</>}</>}
+      {ex && <> — e.g. row {n(ex.row)}{ex.token !== undefined && <>, token <code>{JSON.stringify(ex.token)}</code></>}{ex.position !== undefined && <>{ex.token !== undefined ? '' : ','} at position {ex.position}</>}: ‖x‖ = {formatNumber(ex.norm)}</>}
       {o.atFirstPosition !== undefined ? <>; {n(o.atFirstPosition)} of them {o.atFirstPosition === 1 ? 'is' : 'are'} the first position of their document (BOS-like).</> : '.'}
       {' '}They dominate a squared-error (MSE) fit: leave them out (checkbox above) or drop them when dumping activations.
     </div>
   );
 }
 
+const NEEDS_DOCS = 'needs document ids: drop a doc_ids .npy (int, one per activation row) with the activations';
+
+/** Train / validation counts of the split as the form sets it (≈ when documents or exclusions move them). */
+function SplitSummary({ dataset }: { dataset: DatasetInfo }) {
+  const byDoc = useStore((s) => s.form.split_by === 'document');
+  const exclude = useStore((s) => s.form.exclude_outliers) && dataset.stats.outliers.count > 0;
+  const fraction = dataset.rows > 0 ? dataset.valRows / dataset.rows : 0;
+  const usable = dataset.rows - (exclude ? dataset.stats.outliers.count : 0);
+  const approx = byDoc || exclude;
+  const val = approx ? Math.round(fraction * usable) : dataset.valRows;
+  const about = approx ? '≈ ' : '';
+  const pct = `${+(100 * fraction).toFixed(1)}%`;
+  return (
+    <span data-testid="split-summary">
+      {about}{n(usable - val)} train / {about}{n(val)} val
+      <span className="muted"> · {pct} {byDoc ? `in whole documents (of ${n(dataset.docIds?.documents ?? 0)})` : 'of rows'}{exclude ? `, ${n(dataset.stats.outliers.count)} outliers left out` : ''}</span>
+    </span>
+  );
+}
+
 function SplitControls({ dataset }: { dataset: DatasetInfo }) {
   const form = useStore((s) => s.form);
   const running = useStore((s) => s.runState === 'running');
-  const byDoc = form.split_by === 'document';
+  const why = running ? 'a run is training: the split applies to the next run' : undefined;
   return (
     <div className="split-controls">
-      <label title={dataset.docIds ? 'whole documents go to validation, so no text is on both sides' : 'needs document ids: drop a doc_ids .npy (int, one per row)'}>
+      <label title={why ?? (dataset.docIds ? 'rows: a seeded sample of rows; whole documents: no text is on both sides of the split' : `whole documents ${NEEDS_DOCS}`)}>
         validation by{' '}
         <select aria-label="Split validation by" value={form.split_by} disabled={running} onChange={(e) => setForm({ split_by: e.target.value as 'rows' | 'document' })}>
           <option value="rows">rows</option>
-          <option value="document" disabled={!dataset.docIds}>whole documents{dataset.docIds ? '' : ' (needs document ids)'}</option>
+          <option value="document" disabled={!dataset.docIds} title={dataset.docIds ? undefined : NEEDS_DOCS}>whole documents{dataset.docIds ? '' : ' (needs document ids)'}</option>
         </select>
       </label>
       {dataset.stats.outliers.count > 0 && (
-        <label className="check">
+        <label className="check" title={why ?? 'rows with a norm above the outlier threshold are used neither for training nor for validation'}>
           <input type="checkbox" checked={form.exclude_outliers} disabled={running} onChange={(e) => setForm({ exclude_outliers: e.target.checked })} />
           leave out the {n(dataset.stats.outliers.count)} outlier rows
         </label>
       )}
-      {byDoc && <span className="muted small"> ≈ 10% of {n(dataset.docIds?.documents ?? 0)} documents</span>}
     </div>
   );
 }
 
-/** A raw file's shape: d (and L) given, N follows from the byte size. */
+/**
+ * A raw file's shape: width d, layers L and dtype given; rows N optional (computed from the byte
+ * size when left empty, checked against it when given).
+ */
 function RawShapeForm({ result }: { result: FileResult }) {
+  const [rowsText, setRowsText] = useState('');
   const [d, setD] = useState(64);
   const [layers, setLayers] = useState(1);
   const [dtype, setDtype] = useState<'float32' | 'float16'>('float32');
   const bytes = result.bytes ?? 0;
-  const perRow = d * layers * (dtype === 'float32' ? 4 : 2);
-  const rows = perRow > 0 ? bytes / perRow : 0;
-  const fits = Number.isInteger(rows) && rows > 0;
+  const itemBytes = dtype === 'float32' ? 4 : 2;
+  const perRow = d * layers * itemBytes;
+  const computed = perRow > 0 ? bytes / perRow : 0;
+  const given = rowsText.trim() === '' ? null : Number(rowsText);
+  const givenValid = given === null || (Number.isInteger(given) && given > 0);
+  const rows = given ?? computed;
+  const fits = givenValid && Number.isInteger(rows) && rows > 0 && rows * perRow === bytes;
+  const shape = `${layers > 1 ? `${layers} layers × ` : ''}${n(rows)} rows × ${d}`;
+  const widthFor = (N: number) => { const w = bytes / (N * layers * itemBytes); return Number.isInteger(w) && w > 0 ? w : null; };
   return (
     <div className="raw-form" data-testid={`raw-shape-${result.name}`}>
-      <div className="small"><strong>{result.name}</strong> is raw data ({n(bytes)} bytes): give its shape.</div>
-      <div className="row">
+      <div className="small"><strong>{result.name}</strong> is raw data of {n(bytes)} bytes: give its shape.</div>
+      <div style={{ display: 'grid', gridTemplateColumns: 'minmax(0, 1.2fr) minmax(0, 1fr) minmax(0, 0.8fr) 92px', gap: '0 6px' }}>
+        <div className="field">
+          <label htmlFor={`raw-rows-${result.name}`}>rows N</label>
+          <input id={`raw-rows-${result.name}`} type="number" min={1} step={1} value={rowsText} aria-invalid={!givenValid}
+            placeholder={Number.isInteger(computed) && computed > 0 ? String(computed) : 'auto'}
+            title="optional: left empty, N = bytes / (L · d · bytes per value)" onChange={(e) => setRowsText(e.target.value)} />
+        </div>
         <NumberField label="width d" value={d} integer min={1} onChange={setD} />
         <NumberField label="layers L" value={layers} integer min={1} onChange={setLayers} />
-        <label>dtype <select aria-label="Raw dtype" value={dtype} onChange={(e) => setDtype(e.target.value as 'float32' | 'float16')}><option>float32</option><option>float16</option></select></label>
+        <div className="field">
+          <label htmlFor={`raw-dtype-${result.name}`}>dtype</label>
+          <select id={`raw-dtype-${result.name}`} aria-label="Raw dtype" value={dtype} onChange={(e) => setDtype(e.target.value as 'float32' | 'float16')}>
+            <option>float32</option><option>float16</option>
+          </select>
+        </div>
       </div>
-      <div className="small">
-        {fits ? <>→ {layers > 1 ? `${layers} × ` : ''}{n(rows)} rows × {d}</> : <span className="warn">{n(bytes)} bytes is not a whole number of rows of {n(perRow)} bytes</span>}
-        {' '}<button type="button" disabled={!fits} onClick={() => reloadFile(result.name, { rawShape: layers > 1 ? [layers, rows, d] : [rows, d], rawDtype: dtype })}>Read</button>
+      <div className="row small" style={{ alignItems: 'center', margin: '0' }}>
+        <span style={{ flex: 1 }}>
+          {fits
+            ? <>✓ {shape} {dtype} = {n(bytes)} bytes</>
+            : <span className="warn">
+                {given !== null && givenValid
+                  ? <>N·L·d·{itemBytes} = {n(given)}·{layers}·{d}·{itemBytes} = {n(given * perRow)} bytes ≠ the file's {n(bytes)}{widthFor(given) !== null && <> (width {widthFor(given)} would fit)</>}</>
+                  : <>{n(bytes)} bytes is not a whole number of rows of {layers > 1 ? `${layers} · ` : ''}{d} · {itemBytes} = {n(perRow)} bytes ({formatNumber(computed)} rows)</>}
+              </span>}
+        </span>
+        <button type="button" disabled={!fits} onClick={() => reloadFile(result.name, { rawShape: layers > 1 ? [layers, rows, d] : [rows, d], rawDtype: dtype })}>Read</button>
       </div>
     </div>
   );
@@ -100,10 +148,12 @@ function RawShapeForm({ result }: { result: FileResult }) {
 function ArrayChooser({ result }: { result: FileResult }) {
   const choices = result.choices ?? [];
   return (
-    <label className="small array-choice">
+    <label className="small array-choice" title="the array read as activations; the others are matched as companions when they fit">
       Array in {result.name}:{' '}
-      <select aria-label={`Array in ${result.name}`} value={result.chosen} onChange={(e) => reloadFile(result.name, { select: e.target.value })}>
-        {choices.map((c) => <option key={c.name} value={c.name}>{c.name} · {c.dtype} [{c.shape.join(', ')}] · {c.role.replace('_', ' ')}</option>)}
+      <select aria-label={`Array in ${result.name}`} value={result.chosen ?? ''} onChange={(e) => reloadFile(result.name, { select: e.target.value })}
+        style={{ maxWidth: '100%' }}>
+        {result.chosen === undefined && <option value="" disabled>choose an array</option>}
+        {choices.map((c) => <option key={c.name} value={c.name}>{c.name} {c.dtype} [{c.shape.join(', ')}] ({c.role.replace('_', ' ')})</option>)}
       </select>
     </label>
   );
@@ -119,7 +169,7 @@ export function DataPanel() {
   const running = useStore((s) => s.runState === 'running');
   const input = useRef<HTMLInputElement>(null);
   const pending = fileResults.filter((r) => r.kind === 'needs_shape');
-  const choosers = fileResults.filter((r) => r.kind !== 'needs_shape' && r.choices && r.choices.length > 1 && r.choices.filter((c) => c.role === 'activations').length > 1);
+  const choosers = fileResults.filter((r) => r.kind !== 'needs_shape' && (r.choices?.length ?? 0) > 1);
   return (
     <section className="panel" aria-labelledby="data-title">
       <h2 id="data-title">Data</h2>
@@ -132,8 +182,14 @@ export function DataPanel() {
               {dataset.nLayers > 1 ? `${n(dataset.rows)} × ${dataset.nLayers} layers × ${dataset.dIn}` : `${n(dataset.rows)} × ${dataset.dIn}`}
             </dd>
             <dt>file</dt>
-            <dd>{dataset.dtype} · {dataset.format} · {size(dataset.bytes)}{dataset.streamed && <span className="tag stream" title={`over the ${size(dataset.memoryBudgetBytes)} memory budget: training reads it from disk in chunks through a shuffle buffer`} data-testid="streamed-badge">streamed</span>}</dd>
-            <dt>split</dt><dd>{n(dataset.trainRows)} train / {n(dataset.valRows)} val</dd>
+            <dd>{dataset.dtype} · {dataset.format} · {size(dataset.bytes)}</dd>
+            {dataset.streamed && <>
+              <dt>memory</dt>
+              <dd><span className="tag stream" style={{ marginLeft: 0, display: 'inline', textAlign: 'left', padding: '1px 5px', boxDecorationBreak: 'clone', WebkitBoxDecorationBreak: 'clone' }} data-testid="streamed-badge"
+                title="training reads the file from disk in chunks through a shuffle buffer instead of holding it in memory">
+                streamed from disk (over the {n(Math.round(dataset.memoryBudgetBytes / 2 ** 20))} MiB memory budget)</span></dd>
+            </>}
+            <dt>split</dt><dd><SplitSummary dataset={dataset} /></dd>
             <dt>mean ± std</dt><dd>{formatNumber(dataset.stats.mean)} ± {formatNumber(dataset.stats.std)}</dd>
             <dt>‖x‖</dt><dd>mean {formatNumber(dataset.stats.meanNorm)} · median {formatNumber(dataset.stats.medianNorm)}</dd>
             <dt>range</dt><dd>{formatNumber(dataset.stats.min)} … {formatNumber(dataset.stats.max)}</dd>
@@ -188,7 +244,7 @@ export function DataPanel() {
       </div>
       <div className="row small">
         <NumberField label="memory budget (MiB)" value={budget} integer min={16} onChange={(v) => useStore.setState({ memoryBudgetMiB: v })}
-          title="activation files larger than this are not read into memory: training streams them from disk through a shuffle buffer" />
+          title="activation files larger than this are not read into memory: training streams them from disk through a shuffle buffer (applies to the files loaded next)" />
       </div>
       <p className="muted small">
         Or drop files anywhere on the page, several at once, recognised by content: activations (.npy float32/16/64 <code>[N, d]</code> or <code>[L, N, d]</code>,

@@ -18,10 +18,11 @@ export function ImportPanel() {
     <section className="panel" aria-labelledby="import-title" data-testid="import-panel">
       <h2 id="import-title">Imported SAE</h2>
       <dl className="kv">
-        <dt>architecture</dt><dd>{imported.saelensArchitecture}{ours !== imported.saelensArchitecture && <span className="muted"> → {ours}</span>}</dd>
+        <dt>architecture</dt><dd>{imported.saelensArchitecture}<span className="muted"> in SAELens</span></dd>
+        <dt>loads as</dt><dd>{ours}</dd>
         <dt>size</dt><dd data-testid="import-size">d_in {imported.dIn} → d_sae {imported.dSae.toLocaleString('en-US')}</dd>
         {Object.entries(imported.cfg).filter(([k]) => !['architecture', 'd_in', 'd_sae'].includes(k)).map(([k, v]) => (
-          <div key={k} style={{ display: 'contents' }}><dt>{k}</dt><dd>{String(v)}</dd></div>
+          <div key={k} style={{ display: 'contents' }}><dt>{k}</dt><dd style={{ overflowWrap: 'anywhere' }}>{v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd></div>
         ))}
         <dt>config</dt><dd>{imported.hasRunConfig ? 'run_config.json of the workbench run' : 'from cfg.json'}</dd>
       </dl>
