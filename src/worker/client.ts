@@ -66,7 +66,13 @@ function onLoaded(msg: Extract<FromWorker, { type: 'loaded' }>) {
   }
   // The latest result per file: the Data panel offers array choices and raw-shape forms from them.
   const byName = new Map(s.fileResults.map((r) => [r.name, r]));
-  for (const r of msg.results) byName.set(r.name, r);
+  for (const r of msg.results) {
+    // A multi-array file reports its activations (with the array choices) and its companions under
+    // one name: the result carrying the choices wins.
+    const prev = byName.get(r.name);
+    if (prev?.choices && !r.choices && msg.results.includes(prev)) continue;
+    byName.set(r.name, r);
+  }
   patch.fileResults = [...byName.values()].filter((r) => r.kind === 'needs_shape' || (r.choices && r.choices.length > 1) || r.kind === 'error').slice(-12);
   for (const r of msg.results) {
     if (r.kind === 'run_config' && r.config) {

@@ -41,7 +41,7 @@ function OutlierWarning({ dataset }: { dataset: DatasetInfo }) {
   return (
     <div className="notice warn-box warn" role="alert" data-testid="outlier-warning">
       <strong>{n(o.count)} outlier row{o.count === 1 ? '' : 's'}</strong> ({share < 0.1 ? share.toFixed(2) : share.toFixed(1)}%) {o.count === 1 ? 'has' : 'have'} a norm above {formatNumber(o.thresholdNorm)} (median {formatNumber(dataset.stats.medianNorm)})
-      {ex && <> — e.g. row {n(ex.row)}{ex.token !== undefined && <>, token <code>{JSON.stringify(ex.token)}</code></>}{ex.position !== undefined && <>{ex.token !== undefined ? '' : ','} at position {ex.position}</>}: ‖x‖ = {formatNumber(ex.norm)}</>}
+      {ex && <> — e.g. row {n(ex.row)}{ex.token !== undefined && <>, token <code style={{ whiteSpace: 'pre' }}>{JSON.stringify(ex.token)}</code></>}{ex.position !== undefined && <>{ex.token !== undefined ? '' : ','} at position {ex.position}</>}: ‖x‖ = {formatNumber(ex.norm)}</>}
       {o.atFirstPosition !== undefined ? <>; {n(o.atFirstPosition)} of them {o.atFirstPosition === 1 ? 'is' : 'are'} the first position of their document (BOS-like).</> : '.'}
       {' '}They dominate a squared-error (MSE) fit: leave them out (checkbox above) or drop them when dumping activations.
     </div>
@@ -78,8 +78,9 @@ function SplitControls({ dataset }: { dataset: DatasetInfo }) {
         validation by{' '}
         <select aria-label="Split validation by" value={form.split_by} disabled={running} onChange={(e) => setForm({ split_by: e.target.value as 'rows' | 'document' })}>
           <option value="rows">rows</option>
-          <option value="document" disabled={!dataset.docIds} title={dataset.docIds ? undefined : NEEDS_DOCS}>whole documents{dataset.docIds ? '' : ' (needs document ids)'}</option>
+          <option value="document" disabled={!dataset.docIds} title={dataset.docIds ? undefined : NEEDS_DOCS}>whole documents</option>
         </select>
+        {!dataset.docIds && <span className="muted small"> (whole documents need doc ids)</span>}
       </label>
       {dataset.stats.outliers.count > 0 && (
         <label className="check" title={why ?? 'rows with a norm above the outlier threshold are used neither for training nor for validation'}>
@@ -169,7 +170,9 @@ export function DataPanel() {
   const running = useStore((s) => s.runState === 'running');
   const input = useRef<HTMLInputElement>(null);
   const pending = fileResults.filter((r) => r.kind === 'needs_shape');
-  const choosers = fileResults.filter((r) => r.kind !== 'needs_shape' && (r.choices?.length ?? 0) > 1);
+  // Array choices of the file now loaded (or of one that failed), not of files since replaced.
+  const current = (r: FileResult) => r.kind === 'error' || !dataset || dataset.name === r.name || dataset.name.startsWith(`${r.name}:`);
+  const choosers = fileResults.filter((r) => r.kind !== 'needs_shape' && (r.choices?.length ?? 0) > 1 && current(r));
   return (
     <section className="panel" aria-labelledby="data-title">
       <h2 id="data-title">Data</h2>
