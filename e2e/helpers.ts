@@ -20,17 +20,8 @@ export function npyBytes(rows: number, cols: number, fill: (r: number, c: number
 }
 
 /** Drop a file on the page the way a user's drag and drop does. */
-export async function dropFile(page: Page, name: string, bytes: Buffer) {
-  const dataTransfer = await page.evaluateHandle(({ name, b64 }) => {
-    const bin = atob(b64);
-    const arr = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
-    const dt = new DataTransfer();
-    dt.items.add(new File([arr], name, { type: 'application/octet-stream' }));
-    return dt;
-  }, { name, b64: bytes.toString('base64') });
-  await page.dispatchEvent('body', 'dragenter', { dataTransfer });
-  await page.dispatchEvent('body', 'drop', { dataTransfer });
+export async function dropFile(page: Page, name: string, bytes: Uint8Array) {
+  await dropFiles(page, [{ name, bytes }]);
 }
 
 export async function openApp(page: Page, query = '') {
@@ -83,7 +74,7 @@ export function npyInt32Bytes(values: ArrayLike<number>): Buffer {
 }
 
 /** Drop several files at once, as one drag and drop. */
-export async function dropFiles(page: Page, files: { name: string; bytes: Buffer }[]) {
+export async function dropFiles(page: Page, files: { name: string; bytes: Uint8Array }[]) {
   const dataTransfer = await page.evaluateHandle((list) => {
     const dt = new DataTransfer();
     for (const { name, b64 } of list) {
@@ -93,7 +84,7 @@ export async function dropFiles(page: Page, files: { name: string; bytes: Buffer
       dt.items.add(new File([arr], name, { type: 'application/octet-stream' }));
     }
     return dt;
-  }, files.map((f) => ({ name: f.name, b64: f.bytes.toString('base64') })));
+  }, files.map((f) => ({ name: f.name, b64: Buffer.from(f.bytes).toString('base64') })));
   await page.dispatchEvent('body', 'dragenter', { dataTransfer });
   await page.dispatchEvent('body', 'drop', { dataTransfer });
 }

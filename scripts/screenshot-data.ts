@@ -5,26 +5,12 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Page } from '@playwright/test';
+import { chromium } from '@playwright/test';
+import { dropFiles } from '../e2e/helpers';
 import { parseNpy, writeNpy } from '../src/io/npy';
 
 const DATA = path.resolve(import.meta.dirname, '../../shared/data/stories260k');
 const port = 4179;
-
-async function drop(page: Page, files: { name: string; bytes: Uint8Array }[]) {
-  const dt = await page.evaluateHandle((list) => {
-    const t = new DataTransfer();
-    for (const { name, b64 } of list) {
-      const bin = atob(b64);
-      const arr = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) arr[i] = bin.charCodeAt(i);
-      t.items.add(new File([arr], name));
-    }
-    return t;
-  }, files.map((f) => ({ name: f.name, b64: Buffer.from(f.bytes).toString('base64') })));
-  await page.dispatchEvent('body', 'dragenter', { dataTransfer: dt });
-  await page.dispatchEvent('body', 'drop', { dataTransfer: dt });
-}
 
 const server = spawn('npx', ['vite', '--port', String(port), '--strictPort'], { stdio: 'ignore', detached: true });
 try {
@@ -45,7 +31,7 @@ try {
   const d = acts.shape[1];
   const bos = new Float32Array(d).map((_, j) => (j % 2 ? 1 : -1) * 12.22 / Math.sqrt(d));
   for (let r = 0; r < docs.length; r++) if (r === 0 || docs[r] !== docs[r - 1]) data.set(bos, r * d);
-  await drop(page, [
+  await dropFiles(page, [
     { name: 'resid_l3.npy', bytes: writeNpy(data, acts.shape) },
     { name: 'tokens.npy', bytes: read('train/tokens.npy') },
     { name: 'doc_ids.npy', bytes: read('train/doc_ids.npy') },
@@ -62,7 +48,7 @@ try {
   const download = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Export SAELens' }).click();
   const zip = readFileSync(await (await download).path() as string);
-  await drop(page, [{ name: 'sae_topk.zip', bytes: zip }]);
+  await dropFiles(page, [{ name: 'sae_topk.zip', bytes: zip }]);
   await page.getByRole('button', { name: 'Evaluate on loaded data' }).click();
   await page.getByTestId('import-evaluation').waitFor({ timeout: 120_000 });
   await page.waitForTimeout(1000);

@@ -4,11 +4,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveConfig, type ConfigInput, type SaeConfig } from '../engine/config';
 import { Trainer } from '../engine/trainer';
-import { trainingDataFor } from '../data/trainingData';
-import { Workspace, isStreamed } from '../data/workspace';
+import { evaluateWeights, trainingDataFor } from '../data/trainingData';
+import { Workspace } from '../data/workspace';
 import { buildRunExport } from '../io/runExport';
 import { importSaeLens } from '../io/saeImport';
-import type { BackendName, EvalMetrics, FileOptions, SourceFile } from '../worker/protocol';
+import type { BackendName, FileOptions, SourceFile } from '../worker/protocol';
 import { selectNodeBackend } from './nodeBackend';
 
 export const USAGE = `Usage:
@@ -217,14 +217,7 @@ async function evaluate(flags: Flags): Promise<number> {
   const cfg: SaeConfig = resolveConfig(sae.configInput, full.dIn, full.nLayers);
   const { backend } = await selectNodeBackend(backendFlag(flags));
   // In memory: every row is evaluated. Streamed: the validation split (a sample of the file).
-  const data = isStreamed(full)
-    ? await trainingDataFor(workspace, cfg)
-    : (() => { const ds = workspace.datasetFor(cfg); return { train: ds.data, trainRows: ds.rows, val: ds.data, valRows: ds.rows, dIn: ds.dIn, nLayers: ds.nLayers }; })();
-  const trainer = new Trainer(cfg, data, backend);
-  trainer.loadTensors(sae.tensors);
-  const { metrics } = await trainer.evaluate();
-  const out: EvalMetrics = { ...metrics, steps: 0, tokens_per_s: 0 };
-  trainer.dispose();
+  const out = await evaluateWeights(workspace, cfg, sae.tensors, backend, { allRows: true });
   for (const note of sae.info.notes) process.stderr.write(`note: ${note}\n`);
   process.stdout.write(JSON.stringify(out) + '\n');
   return 0;

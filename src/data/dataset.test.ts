@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeNpy } from '../io/npy';
-import { BatchSampler, computeStats, datasetFromNpy, splitDataset } from './dataset';
+import { BatchSampler, datasetFromNpy, splitDataset } from './dataset';
+import { StatsAccumulator } from './stats';
 import { makeSyntheticDataset } from './synthetic';
 
 const ab = (u: Uint8Array) => u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
@@ -59,15 +60,17 @@ describe('BatchSampler', () => {
   });
 });
 
-describe('computeStats', () => {
+describe('StatsAccumulator', () => {
   it('matches a hand computation', () => {
     // rows (3,4), (0,0), (-3,-4): norms 5, 0, 5; entries mean 0; E[x²] = 50/6
-    const s = computeStats(new Float32Array([3, 4, 0, 0, -3, -4]), 3, 2);
+    const acc = new StatsAccumulator(3, 2);
+    acc.add(new Float32Array([3, 4, 0, 0, -3, -4]), 0);
+    const s = acc.finish().stats;
     expect(s.mean).toBeCloseTo(0, 12);
     expect(s.std).toBeCloseTo(Math.sqrt(50 / 6), 6);
     expect(s.meanNorm).toBeCloseTo(10 / 3, 6);
     expect([s.min, s.max]).toEqual([-4, 4]);
-    expect(Array.from(s.meanRow)).toEqual([0, 0]);
+    expect(s.perDimMean).toEqual([0, 0]);
   });
 });
 

@@ -1,5 +1,6 @@
 // Datasets held in memory: parsing an activation file into one, the seeded train/validation split,
 // summary statistics, and the shuffled batch sampler the trainer draws from.
+import { ConfigError, type SaeConfig, type SplitBy } from '../engine/config';
 import { createRng, permutation, type Rng } from '../engine/rng';
 import { NpyError, checkFinite, parseNpy, toFloat32Matrix, type NpyArray } from '../io/npy';
 
@@ -76,56 +77,85 @@ export interface Split {
   valIds: Uint32Array;
 }
 
-/** Seeded shuffle of the rows; the first round(valFraction · rows) (≥ 1 when asked) are validation. */
-export function splitDataset(ds: Dataset, valFraction: number, seed: number): Split {
-  const order = permutation(ds.rows, createRng(seed));
-  const valRows = valFraction > 0 && ds.rows >= 2 ? Math.min(ds.rows - 1, Math.max(1, Math.round(valFraction * ds.rows))) : 0;
-  const trainRows = ds.rows - valRows;
-  const d = ds.dIn * ds.nLayers;
-  const val = new Float32Array(valRows * d);
-  const train = new Float32Array(trainRows * d);
-  for (let i = 0; i < ds.rows; i++) {
-    const src = ds.data.subarray(order[i] * d, (order[i] + 1) * d);
-    if (i < valRows) val.set(src, i * d);
-    else train.set(src, (i - valRows) * d);
-  }
-  return { train, trainRows, val, valRows, dIn: ds.dIn, nLayers: ds.nLayers, trainIds: order.slice(valRows), valIds: order.slice(0, valRows) };
-}
+/** Row classes of a split. */
+export const TRAIN = 0;
+export const VAL = 1;
+export const EXCLUDED = 2;
 
-export interface Stats {
-  meanRow: Float32Array;
-  mean: number;
-  std: number;
-  meanNorm: number;
-  min: number;
-  max: number;
-}
-
-/** Summary statistics over all entries (float64 accumulation). */
-export function computeStats(data: Float32Array, rows: number, dIn: number): Stats {
-  const meanRow = new Float64Array(dIn);
-  let sum = 0, sumSq = 0, normSum = 0, min = Infinity, max = -Infinity;
-  for (let r = 0; r < rows; r++) {
-    let sq = 0;
-    for (let j = 0; j < dIn; j++) {
-      const v = data[r * dIn + j];
-      meanRow[j] += v; sum += v; sq += v * v;
-      if (v < min) min = v;
-      if (v > max) max = v;
+/**
+ * The class of every dataset row: TRAIN, VAL or EXCLUDED. Split by rows: a seeded sample of rows
+ * (or of `block`-row blocks, for streamed files, so validation reads are contiguous); split by
+ * document: whole documents, drawn in seeded order until the validation share is reached.
+ */
+export function splitRows(rows: number, cfg: Pick<SaeConfig, 'val_fraction' | 'seed' | 'split_by'>, opts: { docIds?: Int32Array; exclude?: Uint32Array; block?: number; maxVal?: number }): Uint8Array {
+  const cls = new Uint8Array(rows); // TRAIN
+  if (opts.exclude) for (const r of opts.exclude) cls[r] = EXCLUDED;
+  let usable = 0;
+  for (let r = 0; r < rows; r++) if (cls[r] !== EXCLUDED) usable++;
+  if (usable < 2) throw new Error(`only ${usable} row(s) are left after excluding outliers; training needs at least 2.`);
+  if (cfg.val_fraction <= 0) return cls;
+  const want = Math.min(opts.maxVal ?? Infinity, usable - 1, Math.max(1, Math.round(cfg.val_fraction * usable)));
+  const rng = createRng(cfg.seed);
+  let taken = 0;
+  if (cfg.split_by === 'document') {
+    const docIds = opts.docIds;
+    if (!docIds) throw new ConfigError('split_by "document" needs the document id of every row: drop a doc_ids .npy (int, one per activation row) with the activations, or split by rows.');
+    const docs = [...new Set(docIds)];
+    if (docs.length < 2) throw new ConfigError(`split_by "document" needs at least 2 documents, but every row has document id ${docs[0]}; split by rows instead.`);
+    const order = permutation(docs.length, rng);
+    const valDocs = new Set<number>();
+    const sizes = new Map<number, number>();
+    docIds.forEach((d, r) => { if (cls[r] !== EXCLUDED) sizes.set(d, (sizes.get(d) ?? 0) + 1); });
+    // Whole documents until the share is reached; never every document.
+    for (let i = 0; i < order.length - 1 && taken < want; i++) {
+      const d = docs[order[i]];
+      valDocs.add(d);
+      taken += sizes.get(d) ?? 0;
     }
-    sumSq += sq;
-    normSum += Math.sqrt(sq);
+    docIds.forEach((d, r) => { if (cls[r] !== EXCLUDED && valDocs.has(d)) cls[r] = VAL; });
+    return cls;
   }
-  const n = rows * dIn;
-  const mean = sum / n;
-  return {
-    meanRow: Float32Array.from(meanRow, (m) => m / rows),
-    mean,
-    std: Math.sqrt(Math.max(0, sumSq / n - mean * mean)),
-    meanNorm: normSum / rows,
-    min,
-    max,
-  };
+  const block = opts.block ?? 1;
+  const blocks = Math.ceil(rows / block);
+  const order = permutation(blocks, rng);
+  for (let i = 0; i < blocks && taken < want; i++) {
+    const b = order[i];
+    for (let r = b * block; r < Math.min(rows, (b + 1) * block) && taken < want; r++) {
+      if (cls[r] === EXCLUDED) continue;
+      cls[r] = VAL;
+      taken++;
+    }
+  }
+  return cls;
+}
+
+/** Gather the rows of a class from an in-memory dataset, in the order of `order` (or row order). */
+function gather(ds: Dataset, cls: Uint8Array, which: number, order: Uint32Array): { data: Float32Array; ids: Uint32Array } {
+  const width = ds.dIn * ds.nLayers;
+  const ids = order.filter((r) => cls[r] === which);
+  const data = new Float32Array(ids.length * width);
+  ids.forEach((r, i) => data.set(ds.data.subarray(r * width, (r + 1) * width), i * width));
+  return { data, ids };
+}
+
+export interface SplitOptions {
+  splitBy?: SplitBy;
+  /** Document id of every row (for splitBy 'document'). */
+  docIds?: Int32Array;
+  /** Rows left out of both sides (outliers). */
+  exclude?: Uint32Array;
+}
+
+/**
+ * Train and validation rows in a seeded shuffled order: round(valFraction · rows) (≥ 1 when asked)
+ * validation rows by `splitRows`, the rest train.
+ */
+export function splitDataset(ds: Dataset, valFraction: number, seed: number, opts: SplitOptions = {}): Split {
+  const cls = splitRows(ds.rows, { val_fraction: valFraction, seed, split_by: opts.splitBy ?? 'rows' }, { docIds: opts.docIds, exclude: opts.exclude });
+  const order = permutation(ds.rows, createRng(seed));
+  const train = gather(ds, cls, TRAIN, order);
+  const val = gather(ds, cls, VAL, order);
+  return { train: train.data, trainRows: train.ids.length, val: val.data, valRows: val.ids.length, dIn: ds.dIn, nLayers: ds.nLayers, trainIds: train.ids, valIds: val.ids };
 }
 
 /** Batches of rows in a seeded shuffled order; every row once per epoch, reshuffled each epoch. */

@@ -4,10 +4,10 @@ import { resolveConfig } from '../engine/config';
 import { Trainer } from '../engine/trainer';
 import type { ActivationSource } from './source';
 import { StatsAccumulator, outlierThreshold } from './stats';
-import { EXCLUDED, StreamSampler, TRAIN, VAL, gatherRows } from './streaming';
-import { splitRows, trainingDataFor } from './trainingData';
+import { StreamSampler, gatherRows } from './streaming';
+import { trainingDataFor } from './trainingData';
 import { Workspace } from './workspace';
-import { splitDataset } from './dataset';
+import { EXCLUDED, TRAIN, VAL, splitDataset, splitRows } from './dataset';
 import { makeSyntheticDataset } from './synthetic';
 
 /** A source whose row r holds [r, r + 0.5, …]: row ids can be read back from the values. */

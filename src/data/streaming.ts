@@ -4,12 +4,8 @@
 // per epoch (as with an in-memory shuffle), and rows of one chunk are spread over many batches. The
 // next chunk is read while the current batches train, so the disk is rarely waited for.
 import { createRng, permutation, type Rng } from '../engine/rng';
+import { TRAIN } from './dataset';
 import type { ActivationSource } from './source';
-
-/** Row classes of a streamed split. */
-export const TRAIN = 0;
-export const VAL = 1;
-export const EXCLUDED = 2;
 
 export interface StreamOptions {
   batchSize: number;

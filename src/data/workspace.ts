@@ -133,8 +133,11 @@ export class Workspace {
         if (index.format === 'safetensors' && index.arrays.some((a) => a.name === 'W_dec')) { sae.weights = file; continue; }
         if (index.format === 'safetensors' && base === 'sparsity.safetensors') { sae.sparsity = file; continue; }
         const choices: ArrayChoice[] = [];
+        // Integer arrays decoded to tell their role are kept for the companion load below.
+        const decoded = new Map<string, Int32Array>();
         for (const layout of index.arrays) {
           const values = isInteger(layout.dtype) && layout.byteLength <= 64 * 2 ** 20 ? await this.integerValues(file, layout) : undefined;
+          if (values) decoded.set(layout.name, values);
           choices.push({ name: layout.name, shape: layout.shape, dtype: layout.dtype, role: arrayRole(layout, values) });
         }
         const wanted = file.options?.select;
@@ -150,7 +153,7 @@ export class Workspace {
           if (activations.length && c.name === activations[0].name) continue;
           if (c.role === 'activations' || c.role === 'other') continue;
           const layout = index.arrays.find((a) => a.name === c.name)!;
-          companions.push({ name: file.name, load: () => this.loadCompanionArray(file, layout, c.role, choices) });
+          companions.push({ name: file.name, load: () => this.loadCompanionArray(file, layout, c.role, choices, decoded.get(c.name)) });
         }
         if (!activations.length && !choices.some((c) => c.role !== 'other' && c.role !== 'activations')) {
           throw new WorkspaceError(`${file.name} holds ${choices.map((c) => `${c.name} ${c.dtype} ${shapeText(c.shape)}`).join(', ')}: no activations (float [N, d] or [L, N, d]), token ids, document ids, positions or labels.`);
@@ -265,13 +268,13 @@ export class Workspace {
   }
 
   /** Token ids / document ids / positions / labels from an array of a file. */
-  private async loadCompanionArray(file: SourceFile, layout: ArrayLayout, role: ArrayChoice['role'], choices: ArrayChoice[]): Promise<FileResult> {
+  private async loadCompanionArray(file: SourceFile, layout: ArrayLayout, role: ArrayChoice['role'], choices: ArrayChoice[], decoded?: Int32Array): Promise<FileResult> {
     const label = choices.length > 1 ? `${file.name}:${layout.name}` : file.name;
     if (role === 'labels') {
       const values = decodeFloat32(await readArrayBytes(layout, readRangeOf(file.blob)), layout.dtype);
       return this.addLabels(label, values);
     }
-    let ids = await this.integerValues(file, layout);
+    let ids = decoded ?? await this.integerValues(file, layout);
     // [L, N] per-layer copies of the same ids (or [1, N], [N, 1]) → [N].
     if (layout.shape.length === 2 && layout.shape[0] > 1 && layout.shape[1] > 1) {
       const [L, N] = layout.shape;

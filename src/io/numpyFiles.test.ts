@@ -18,7 +18,23 @@ function hasNumpy(): boolean {
   }
 }
 
-const WRITER = String.raw`
+/** A safetensors writer in Python, by the specification: u64 header length, JSON header, raw data. */
+const PY_SAFETENSORS = String.raw`
+import json, struct, numpy as np
+def safetensors(path, tensors, metadata=None):
+    header, blobs, off = ({"__metadata__": metadata} if metadata else {}), [], 0
+    for name, (dtype, arr) in tensors.items():
+        b = np.ascontiguousarray(arr).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b); off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h))); f.write(h)
+        for b in blobs: f.write(b)
+`;
+
+const WRITER = PY_SAFETENSORS + String.raw`
 import json, struct, sys, numpy as np
 out = sys.argv[1]
 rng = np.random.default_rng(0)
@@ -36,18 +52,6 @@ np.savez_compressed(f"{out}/deflated.npz", acts=a, doc_ids=(np.arange(50) // 10)
 np.save(f"{out}/fortran.npy", np.asfortranarray(a))
 np.save(f"{out}/bigendian.npy", a.astype(">f4"))
 np.save(f"{out}/complex.npy", a.astype(np.complex64))
-# safetensors by its specification: u64 header length, JSON header, raw little-endian data.
-def safetensors(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, (dtype, arr) in tensors.items():
-        b = arr.tobytes()
-        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b); off += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for b in blobs: f.write(b)
 bf16 = (a.view(np.uint32) >> 16).astype(np.uint16)               # truncated bfloat16 bits
 safetensors(f"{out}/acts.safetensors", {"f32": ("F32", a), "f16": ("F16", a.astype(np.float16)), "bf16": ("BF16", bf16)})
 # Expected float32 values of each, as NumPy computes them.
@@ -136,7 +140,7 @@ describe.skipIf(!numpy)('the output of scripts/dump_activations.py', () => {
 
 // ---- the array index itself on more NumPy-written files (header-level facts, roles, messages) ----
 
-const WRITER_MORE = String.raw`
+const WRITER_MORE = PY_SAFETENSORS + String.raw`
 import json, struct, sys, numpy as np
 out = sys.argv[1]
 rng = np.random.default_rng(1)
@@ -156,17 +160,6 @@ np.save(f"{out}/empty.npy", np.zeros((0, 8), np.float32))
 np.save(f"{out}/wide_ids.npy", np.array([1, 2**40], np.int64))
 np.save(f"{out}/fortran_layers.npy", np.asfortranarray(rng.standard_normal((2, 3, 4)).astype(np.float32)))
 np.save(f"{out}/column.npy", np.asfortranarray(acts[:, :1]))     # F-ordered [40, 1]: same bytes as C order
-def safetensors(path, tensors, metadata):
-    header, blobs, off = {"__metadata__": metadata}, [], 0
-    for name, (dtype, arr) in tensors.items():
-        b = np.ascontiguousarray(arr).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b); off += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h))); f.write(h)
-        for b in blobs: f.write(b)
 safetensors(f"{out}/mixed.safetensors", {"acts": ("F32", acts), "ids": ("I64", tokens), "mask": ("BOOL", labels), "w64": ("F64", acts.astype(np.float64) / 7)}, {"format": "pt"})
 np.concatenate([big.ravel(), big.astype(np.float16).astype(np.float32).ravel(), (acts.astype(np.float64) / 7).astype(np.float32).ravel()]).astype("<f4").tofile(f"{out}/expected_more.f32")
 json.dump({"tokens": tokens.tolist(), "doc_ids": doc_ids.tolist(), "positions": positions.tolist(), "labels": labels.astype(int).tolist(),

@@ -1,4 +1,4 @@
-import { float16ToFloat32 } from './npy';
+import { decodeFloat32, type ArrayDtype } from './arrayFile';
 
 // safetensors reader/writer: an 8-byte little-endian header length, a JSON header of
 // {name: {dtype, shape, data_offsets: [begin, end)}} (+ optional __metadata__), then the raw data.
@@ -44,6 +44,7 @@ export function writeSafetensors(tensors: Record<string, F32Tensor>, metadata?: 
 }
 
 const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+const DTYPES: Record<string, ArrayDtype> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
 export interface ReadTensor extends F32Tensor {
   dtype: string;
@@ -76,13 +77,9 @@ export function readSafetensors(buffer: ArrayBuffer, name = 'the file'): { tenso
     if (end - begin !== count * size || base + end > buffer.byteLength) {
       throw new SafetensorsError(`${name}: tensor ${key} [${e.shape}] ${e.dtype} needs ${count * size} bytes at ${begin}..${end}, but the file is ${buffer.byteLength} bytes; it is truncated or damaged.`);
     }
-    const bytes = new DataView(buffer, base + begin, end - begin);
-    const data = new Float32Array(count);
-    for (let i = 0; i < count; i++) {
-      if (e.dtype === 'F32') data[i] = bytes.getFloat32(4 * i, true);
-      else if (e.dtype === 'F16') data[i] = float16ToFloat32(bytes.getUint16(2 * i, true));
-      else { const tmp = new DataView(new ArrayBuffer(4)); tmp.setUint32(0, bytes.getUint16(2 * i, true) << 16, true); data[i] = tmp.getFloat32(0, true); }
-    }
+    const decoded = decodeFloat32(new Uint8Array(buffer, base + begin, end - begin), DTYPES[e.dtype]);
+    // An aligned F32 tensor decodes to a view of the file: copy it so the tensor owns its values.
+    const data = decoded.buffer === buffer ? decoded.slice() : decoded;
     tensors[key] = { dtype: e.dtype, shape: e.shape, data };
   }
   return { tensors, metadata };

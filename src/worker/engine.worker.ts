@@ -11,7 +11,7 @@ import { benchTrainingSteps } from '../engine/bench';
 import { COMMON_DEFAULTS, ConfigError, MULTI_LAYER, resolveConfig, resolveGuidanceTarget } from '../engine/config';
 import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../engine/trainer';
 import { makeSyntheticDataset } from '../data/synthetic';
-import { trainingDataFor } from '../data/trainingData';
+import { evaluateWeights, trainingDataFor } from '../data/trainingData';
 import { Workspace, isStreamed } from '../data/workspace';
 import { buildRunExport } from '../io/runExport';
 import { zipFiles } from '../io/saelens';
@@ -128,15 +128,7 @@ async function evaluateImported(runId: string) {
   if (!ds || !imported) throw new Error(!ds ? 'load activations to evaluate the imported SAE on.' : 'no SAE is imported.');
   const cfg = resolveConfig(imported.configInput, ds.dIn, ds.nLayers);
   importedFor(cfg);
-  const data = await trainingDataFor(workspace, cfg);
-  const trainer = new Trainer(cfg, data, backend ?? tf.getBackend());
-  try {
-    trainer.loadTensors(imported.tensors);
-    const { metrics } = await trainer.evaluate();
-    post({ type: 'evaluated', runId, metrics: { ...metrics, steps: 0, tokens_per_s: 0 } });
-  } finally {
-    trainer.dispose();
-  }
+  post({ type: 'evaluated', runId, metrics: await evaluateWeights(workspace, cfg, imported.tensors, backend ?? tf.getBackend()) });
 }
 
 function fail(e: unknown, ids: { runId?: string; requestId?: string }, hint?: string) {

@@ -4,6 +4,7 @@
 // metricsBuffer (not React state) and are appended with extendTraces at most ~10 times a second.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type PlotlyType from 'plotly.js-basic-dist-min';
+import { loadPlotly } from './plotly';
 import { SPARSITY_KIND, layersUsed, type SaeConfig } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { checkForm, useStore } from '../../store/store';
@@ -18,8 +19,6 @@ const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: [
 
 const warn = (e: unknown) => console.warn('chart update failed', e);
 
-let plotly: Promise<typeof PlotlyType> | null = null;
-const loadPlotly = () => (plotly ??= import('plotly.js-basic-dist-min').then((m) => m.default));
 
 /**
  * One chart fed from metricsBuffer. `make` builds its stream; a new run (buffer cleared) starts a

@@ -2,7 +2,7 @@
 // outlier threshold, and an imported SAE's log10 feature-density histogram. Plotted once per
 // dataset (memoised on the stats object), not on every re-render of the panel.
 import { useEffect, useMemo, useRef } from 'react';
-import type PlotlyType from 'plotly.js-basic-dist-min';
+import { loadPlotly } from './plotly';
 import type { DatasetStats } from '../../worker/protocol';
 
 type Trace = Record<string, unknown>;
@@ -13,8 +13,6 @@ const ACCENT = '#1f4e79';
 const WARN = '#b26a00';
 const MUTED = '#9aa1ab';
 
-let plotly: Promise<typeof PlotlyType> | null = null;
-const loadPlotly = () => (plotly ??= import('plotly.js-basic-dist-min').then((m) => m.default));
 const CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
 
 function layout(title: string, xTitle: string, extra: Layout = {}): Layout {
