@@ -16,6 +16,8 @@ export interface Dataset {
   /** dtype of the source ('float32', 'float16', 'float64' or 'synthetic'). */
   dtype: string;
   description: string;
+  /** Residual sites of a language model (0 … n_layers) that each layer was recorded at, when known. */
+  sites?: number[];
   /** Planted features of a synthetic dataset. */
   groundTruth?: { nFeatures: number; dictionary: Float32Array /* [nFeatures, dIn], unit rows */ };
 }
@@ -62,7 +64,7 @@ export function selectLayers(ds: Dataset, first: number, last: number): Dataset 
   const data = new Float32Array(ds.rows * L * d);
   for (let r = 0; r < ds.rows; r++) data.set(ds.data.subarray(r * width + first * d, r * width + (last + 1) * d), r * L * d);
   const which = L === 1 ? `layer ${first}` : `layers ${first}–${last}`;
-  return { ...ds, nLayers: L, data, description: `${ds.description}, ${which}` };
+  return { ...ds, nLayers: L, data, description: `${ds.description}, ${which}`, sites: ds.sites?.slice(first, last + 1) };
 }
 
 export interface Split {

@@ -4,6 +4,7 @@
 //                 normalisation, so an export with normalize_activations "layer_norm" behaves the same.
 //   dataset_norm  one scalar per layer so that E||x||² = d_in on the training split (Anthropic's
 //                 scaling); folded into the exported weights, so the export needs no normalisation.
+import * as tf from '@tensorflow/tfjs';
 import type { Normalize } from './config';
 
 export type Normalization =
@@ -68,4 +69,25 @@ export function foldDatasetNorm(tensors: Record<string, HostTensor>, s: number):
   tensors.W_dec = { shape: W_dec.shape, data: W_dec.data.map((v) => v / s) };
   tensors.b_dec = { shape: b_dec.shape, data: b_dec.data.map((v) => v / s) };
   return true;
+}
+
+/**
+ * Rows [n, nLayers·dIn] in the SAE's space, and the inverse that takes a reconstruction in that
+ * space back to the raw activations' scale (per_token: the raw row's own mean and std per layer).
+ * Used where reconstructions replace the raw activations (splicing into a language model).
+ */
+export function normalizerOf(n: Normalization, xRaw: tf.Tensor2D, dIn: number, nLayers: number): { x: tf.Tensor2D; undo: (xHat: tf.Tensor2D) => tf.Tensor2D } {
+  const rows = xRaw.shape[0];
+  if (n.mode === 'none') return { x: xRaw, undo: (xHat) => xHat };
+  if (n.mode === 'dataset_norm') {
+    const scale = tf.tensor1d(Array.from({ length: nLayers * dIn }, (_, i) => n.scale[Math.floor(i / dIn)])); // [L·d]
+    return { x: tf.mul(xRaw, scale), undo: (xHat) => tf.div(xHat, scale) };
+  }
+  const x3 = tf.reshape(xRaw, [rows, nLayers, dIn]);
+  const mean = tf.mean(x3, 2, true); // [n, L, 1]
+  const std = tf.add(tf.sqrt(tf.div(tf.sum(tf.square(tf.sub(x3, mean)), 2, true), Math.max(1, dIn - 1))), LAYER_NORM_EPS);
+  return {
+    x: tf.reshape(tf.div(tf.sub(x3, mean), std), [rows, nLayers * dIn]),
+    undo: (xHat) => tf.reshape(tf.add(tf.mul(tf.reshape(xHat, [rows, nLayers, dIn]), std), mean), [rows, nLayers * dIn]),
+  };
 }

@@ -8,7 +8,7 @@ import { Adam } from './adam';
 import { applyLive, initialLive, SPARSITY_KIND, type GuidanceTarget, type LiveParams, type SaeConfig } from './config';
 import { guidanceLoss, guidanceStats } from './guidance';
 import { auroc, featureRecovery, fve, L0_TARGET_TOLERANCE, nmse, nmsePerToken, type ReconstructionSums } from './metrics';
-import { applyNormalization, fitNormalization, type Normalization } from './normalize';
+import { applyNormalization, fitNormalization, normalizerOf, type Normalization } from './normalize';
 import type { CustomGradientFunc } from './ops/customOp';
 import { constant, stopGradient } from './ops/stopGradient';
 import { createRng, type Rng } from './rng';
@@ -562,6 +562,26 @@ export class Trainer {
     const f = this.variant.encode(this.params, x, live);
     return { f, xHat: this.variant.decode(this.params, f), target: x };
   }
+
+  /**
+   * Reconstructions of raw activation rows xRaw [n, nLayers·d_in] on the raw scale (the input
+   * normalisation undone) and which layer of each row they replace [n, nLayers], for splicing
+   * into the language model they came from.
+   */
+  spliceReconstruction(xRaw: tf.Tensor2D): { xHat: tf.Tensor2D; replace: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const { x, undo } = normalizerOf(this.normalization, xRaw, this.data.dIn, this.data.nLayers);
+      if (this.variant.spliceReconstruct) {
+        const r = this.variant.spliceReconstruct(this.params, x, this.live);
+        return { xHat: undo(r.xHat), replace: r.replace };
+      }
+      const r = this.reconstruct(x, this.live);
+      return { xHat: undo(tf.reshape(r.xHat, xRaw.shape) as tf.Tensor2D), replace: tf.ones([xRaw.shape[0], this.data.nLayers]) as tf.Tensor2D };
+    });
+  }
+
+  /** Whether all layers are spliced in one pass (the variant chooses per row) or one at a time. */
+  get splicesTogether(): boolean { return this.variant.spliceReconstruct !== undefined; }
 
   /** Metrics on the validation split (or, with no validation rows, on the train split). */
   async evaluate(): Promise<EvalDetails> {

@@ -67,6 +67,21 @@ export function makeRouteSaeVariant(
       const f = topk.encode(p, routed, live);
       return { f, xHat: topk.decode(p, f), target: routed };
     }),
+    // x̂ approximates the routed vector r = Σ_l c_l x_l (hard: only c_l* = w_l* is non-zero), so
+    // x_l* + (x̂ − r) / w_l* stands in for x_l* at the layer l* each row was routed to: with a
+    // perfect reconstruction it is x_l* itself, and the error is scaled back to that layer.
+    spliceReconstruct: (p, x, live) => tf.tidy(() => {
+      const { routed, weights } = route(p, x, routing, aggregation);
+      const [dIn, L] = p.router.shape;
+      const chosen = tf.oneHot(tf.argMax(weights, 1), L).toFloat() as tf.Tensor2D; // [B, L]
+      const wChosen = tf.sum(tf.mul(weights, chosen), 1, true); // [B, 1]
+      const xl = tf.reshape(x, [-1, L, dIn]); // [B, L, d_in]
+      const xChosen = tf.sum(tf.mul(xl, tf.expandDims(chosen, 2)), 1); // [B, d_in]
+      const err = tf.sub(topk.decode(p, topk.encode(p, routed, live)), routed);
+      const estimate = tf.add(xChosen, tf.div(err, wChosen)); // [B, d_in]
+      const perLayer = tf.mul(tf.expandDims(chosen, 2), tf.expandDims(estimate, 1)); // [B, L, d_in]
+      return { xHat: tf.reshape(perLayer, [-1, L * dIn]) as tf.Tensor2D, replace: chosen };
+    }),
     constrain: topk.constrain,
     exportTensors: (p) => ({ ...topk.exportTensors(p), router: p.router }),
     saelensConfig: (cfg, live) => ({ architecture: 'routesae', k: live.k, routing, aggregation, n_layers: layersUsed(cfg) }),

@@ -97,6 +97,13 @@ export interface Variant<C extends SaeConfig = SaeConfig> {
    * absent, f = encode(x), x̂ = decode(f), target = x.
    */
   reconstruct?(p: Params, x: tf.Tensor2D, live: LiveParams): Reconstruction;
+  /**
+   * For splicing into a language model: reconstructions of the input rows x [B, nLayers·d_in] in
+   * the same layout, and which layer of each row they replace [B, nLayers] (1 = replace). Variants
+   * that have it are spliced at all their layers in one pass (RouteSAE: only the layer it routed
+   * each row to); without it x̂ = reconstruct(x).x̂ replaces every layer, one layer per pass.
+   */
+  spliceReconstruct?(p: Params, x: tf.Tensor2D, live: LiveParams): { xHat: tf.Tensor2D; replace: tf.Tensor2D };
   /** Called inside the step after the optimiser and constraint (e.g. to update a running threshold). */
   afterStep?(p: Params, parts: LossParts, live: LiveParams): void;
   /**

@@ -1,0 +1,133 @@
+// Text → documents → token ids → residual-stream activations of a llama2.c model: a dataset with
+// its tokens, positions, document ids and vocabulary, ready to train on.
+import * as tf from '@tensorflow/tfjs';
+import { batchTokenBudget, padBatch, planBatches } from '../engine/lm/batching';
+import type { LlamaModel } from '../engine/lm/llama';
+import { encodeLlama2c, type Llama2cTokenizer } from '../io/llama2c';
+import type { Dataset } from './dataset';
+
+export const DOCUMENT_SEPARATOR = '<|endoftext|>';
+
+/**
+ * Documents of a text: pieces between lines that read `<|endoftext|>` (TinyStories), or, when no
+ * such line exists, one document per non-empty line. Each is stripped of surrounding whitespace.
+ */
+export function splitDocuments(text: string): string[] {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  const separated = lines.some((l) => l.trim() === DOCUMENT_SEPARATOR);
+  const docs = separated ? joinBetweenSeparators(lines) : lines;
+  return docs.map((d) => d.trim()).filter((d) => d.length > 0);
+}
+
+function joinBetweenSeparators(lines: string[]): string[] {
+  const docs: string[] = [];
+  let current: string[] = [];
+  for (const line of lines) {
+    if (line.trim() === DOCUMENT_SEPARATOR) { docs.push(current.join('\n')); current = []; } else current.push(line);
+  }
+  docs.push(current.join('\n'));
+  return docs;
+}
+
+export interface TokenizedCorpus {
+  name: string;
+  /** Token ids per document, BOS first, at most the model's context long. */
+  documents: Int32Array[];
+  /** Documents cut to the context length. */
+  truncated: number;
+  tokens: number;
+}
+
+/** Each document encoded as llama2.c does ([BOS] + encode(doc)), cut to `maxLength` tokens. */
+export function tokenizeCorpus(tok: Llama2cTokenizer, text: string, name: string, maxLength: number): TokenizedCorpus {
+  const documents: Int32Array[] = [];
+  let truncated = 0;
+  let tokens = 0;
+  for (const doc of splitDocuments(text)) {
+    let ids = encodeLlama2c(tok, doc);
+    if (ids.length > maxLength) { ids = ids.slice(0, maxLength); truncated += 1; }
+    documents.push(ids);
+    tokens += ids.length;
+  }
+  return { name, documents, truncated, tokens };
+}
+
+export interface ExtractOptions {
+  /** Residual sites (0 … n_layers) to record, in the order the dataset's layers take. */
+  sites: number[];
+  /** Keep the BOS position's rows (default false: its residual is the same large vector in every document). */
+  includeBos?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ExtractedActivations {
+  dataset: Dataset;
+  tokens: Int32Array;
+  positions: Int32Array;
+  docIds: Int32Array;
+  vocab: string[];
+  /** Forward-pass tokens per second (BOS and padding excluded from the count, as real work). */
+  tokensPerSecond: number;
+}
+
+/**
+ * Run the model over the corpus and record the residuals at `sites` for every position (BOS
+ * dropped by default): rows in document order, each [sites·d] layer-major.
+ */
+export async function extractActivations(model: LlamaModel, tok: Llama2cTokenizer, corpus: TokenizedCorpus, opts: ExtractOptions): Promise<ExtractedActivations> {
+  const { sites } = opts;
+  const D = model.config.dim;
+  const L = sites.length;
+  if (L === 0) throw new Error('choose at least one layer to record');
+  for (const s of sites) if (!Number.isInteger(s) || s < 0 || s > model.config.nLayers) throw new Error(`layer ${s} does not exist: the model's residual sites are 0 … ${model.config.nLayers} (${model.config.nLayers} = after the last block)`);
+  const skip = opts.includeBos ? 0 : 1;
+  const docs = corpus.documents;
+  const rowStart: number[] = [];
+  let rows = 0;
+  for (const d of docs) { rowStart.push(rows); rows += Math.max(0, d.length - skip); }
+  if (rows < 2) throw new Error(`${corpus.name} gives ${rows} activation row(s); give more text (at least a few sentences).`);
+  const data = new Float32Array(rows * L * D);
+  const tokens = new Int32Array(rows);
+  const positions = new Int32Array(rows);
+  const docIds = new Int32Array(rows);
+  docs.forEach((d, i) => {
+    for (let p = skip; p < d.length; p++) {
+      const r = rowStart[i] + p - skip;
+      tokens[r] = d[p];
+      positions[r] = p;
+      docIds[r] = i;
+    }
+  });
+  const last = Math.max(...sites);
+  const batches = planBatches(docs.map((d) => d.length), batchTokenBudget(model));
+  const t0 = performance.now();
+  let done = 0;
+  for (const batch of batches) {
+    const { tokens: ids, B, T } = padBatch(docs, batch);
+    const { captured } = model.forward(ids, B, T, { capture: sites, until: last });
+    const values = await Promise.all(sites.map((s) => captured.get(s)!.data() as Promise<Float32Array>));
+    tf.dispose([...captured.values()]);
+    batch.forEach((doc, b) => {
+      for (let p = skip; p < docs[doc].length; p++) {
+        const r = rowStart[doc] + p - skip;
+        values.forEach((v, l) => data.set(v.subarray((b * T + p) * D, (b * T + p + 1) * D), (r * L + l) * D));
+      }
+      done += 1;
+    });
+    opts.onProgress?.(done, docs.length);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const siteNames = sites.map((s) => siteName(s, model.config.nLayers)).join(', ');
+  const dataset: Dataset = {
+    name: `${corpus.name} @ ${siteNames}`,
+    rows, dIn: D, nLayers: L, data, dtype: 'float32',
+    description: `${L === 1 ? `[${rows}, ${D}]` : `[${L}, ${rows}, ${D}]`} residuals (${siteNames}) of ${docs.length} documents of ${corpus.name}${opts.includeBos ? '' : ', BOS dropped'}`,
+    sites: sites.slice(),
+  };
+  return { dataset, tokens, positions, docIds, vocab: tok.display.slice(0, model.config.vocabSize), tokensPerSecond: corpus.tokens / Math.max(seconds, 1e-9) };
+}
+
+/** How a residual site is named in the UI and in exports (TransformerLens's hook names). */
+export function siteName(site: number, nLayers: number): string {
+  return site < nLayers ? `blocks.${site}.hook_resid_pre` : `blocks.${nLayers - 1}.hook_resid_post`;
+}
