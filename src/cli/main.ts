@@ -2,8 +2,10 @@
 import { openAsBlob } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { resolveConfig, type ConfigInput, type SaeConfig } from '../engine/config';
+import { MULTI_LAYER, resolveConfig, type ConfigInput, type SaeConfig } from '../engine/config';
 import { Trainer } from '../engine/trainer';
+import { datasetFiles, evaluateWeightsWithModel, exportSource, extractFromText } from '../data/languageModel';
+import { siteOfHook } from '../data/sites';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
 import { Workspace } from '../data/workspace';
 import { buildRunExport } from '../io/runExport';
@@ -25,9 +27,22 @@ export const USAGE = `Usage:
       Writes DIR/sae_weights.safetensors, DIR/cfg.json, DIR/sparsity.safetensors (SAELens format),
       DIR/log.csv, DIR/run_config.json, DIR/train_with_saelens.py, DIR/metrics.json and, with
       checkpoint_every, DIR/checkpoints/step_N/. CFG.json is the app's config JSON (see README).
+  sae-workbench train --lm MODEL.bin --tokenizer TOK.bin --text FILE.txt --layer L[,L…] --config CFG.json --out DIR […]
+      Train on the residual stream of a llama2.c model run over the text (instead of --data): the
+      layers' resid_pre (L = n_layers: after the last block), BOS positions dropped, with tokens,
+      positions and document ids. The export's cfg.json records the model and hook.
   sae-workbench eval --sae DIR --data FILE [--select ARRAY] [--shape …] [--memory-budget SIZE] [--backend wasm|cpu]
       Evaluate an exported SAE directory (SAELens format) on FILE (every row; the validation
       split of a streamed file); prints the metrics as JSON.
+  sae-workbench eval --sae DIR --lm MODEL.bin --tokenizer TOK.bin --text FILE.txt [--layer L] [--data FILE] [--backend wasm|cpu]
+      Splice the SAE's reconstruction into the model's residual stream at layer L (default: the
+      hook_name in cfg.json) at every non-BOS position of every document of the text: prints clean,
+      spliced, zero- and mean-ablation CE, KL(clean ‖ spliced) and loss recovered as JSON, with the
+      reconstruction metrics on the text's activations (or on --data). Mean ablation uses the mean
+      of those activations.
+  sae-workbench activations --lm MODEL.bin --tokenizer TOK.bin --text FILE.txt --layer L[,L…] --out DIR [--include-bos yes]
+      Write the text's residuals as DIR/activations.npy ([N, d], or [L, N, d] for several layers)
+      with tokens.npy, positions.npy, doc_ids.npy (int32) and vocab.json.
   sae-workbench help
       Show this message.`;
 
@@ -147,9 +162,71 @@ function progress(line: string) {
   else process.stderr.write(`${line}\n`);
 }
 
+/** Layers of --layer: "3", "1,2,3" or "1-3". */
+function layersFlag(flags: Flags): number[] | undefined {
+  const text = flags.layer;
+  if (text === undefined) return undefined;
+  const range = /^(\d+)\s*-\s*(\d+)$/.exec(text);
+  const layers = range
+    ? Array.from({ length: Math.max(0, Number(range[2]) - Number(range[1]) + 1) }, (_, i) => Number(range[1]) + i)
+    : text.split(',').map((v) => Number(v.trim()));
+  if (layers.length === 0 || layers.some((v) => !Number.isInteger(v) || v < 0)) throw new UsageError(`--layer must be a layer index, a list 1,2,3 or a range 1-3, got "${text}"`);
+  return layers;
+}
+
+/** The model, tokenizer and text in a workspace (files recognised by content, like a drop). */
+async function loadLanguageModel(flags: Flags, workspace = new Workspace()): Promise<{ workspace: Workspace; text: string }> {
+  for (const name of ['lm', 'tokenizer', 'text']) if (!(name in flags)) throw new UsageError(`--${name} is needed with --lm (the model .bin, its tokenizer .bin and a .txt)`);
+  const files = [await openFile(flags.lm), await openFile(flags.tokenizer), await openFile(flags.text)];
+  const { results } = await workspace.loadFiles(files);
+  const problems = results.filter((r) => r.kind === 'error');
+  if (problems.length) throw new Error(problems.map((r) => r.message).join('\n'));
+  for (const r of results) process.stderr.write(`${r.message}\n`);
+  if (!workspace.lm) throw new Error(`${flags.lm} is not a llama2.c model (7-int header, float32 weights).`);
+  if (!workspace.tokenizer) throw new Error(`${flags.tokenizer} is not a llama2.c tokenizer .bin.`);
+  const text = path.basename(flags.text);
+  if (!workspace.texts.get(text)?.corpus) throw new Error(`${flags.text} could not be read as text.`);
+  return { workspace, text };
+}
+
+/** Run the model over the text and make the residuals at `sites` the workspace's dataset. */
+async function extractToWorkspace(workspace: Workspace, text: string, sites: number[], includeBos = false): Promise<void> {
+  let last = 0;
+  const r = await extractFromText(workspace, {
+    text, sites, includeBos,
+    onProgress: (done, total) => { if (Date.now() - last > 1000 || done === total) { last = Date.now(); progress(`running the model: ${done}/${total} documents`); } },
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  process.stderr.write(`${r.message}\n`);
+}
+
+async function activations(flags: Flags): Promise<number> {
+  const sites = layersFlag(flags)!;
+  await selectNodeBackend(backendFlag(flags));
+  const { workspace, text } = await loadLanguageModel(flags);
+  await extractToWorkspace(workspace, text, sites, flags['include-bos'] === 'yes');
+  await mkdir(flags.out, { recursive: true });
+  const files = datasetFiles(workspace);
+  for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(flags.out, name), bytes);
+  process.stdout.write(JSON.stringify({ out: flags.out, files: Object.keys(files), rows: workspace.dataset!.rows, layers: sites }) + '\n');
+  return 0;
+}
+
 async function train(flags: Flags): Promise<number> {
   const companions = [flags.tokens, flags.vocab, flags['doc-ids'], flags.positions, ...(flags.labels?.split(',') ?? [])].filter((f): f is string => Boolean(f));
-  const workspace = await loadWorkspace(flags, companions);
+  let workspace: Workspace;
+  if (flags.lm) {
+    if (flags.data) throw new UsageError('give either --data or --lm/--tokenizer/--text, not both');
+    const sites = layersFlag(flags);
+    if (!sites) throw new UsageError('--layer is needed with --lm: the residual layer(s) to train on');
+    await selectNodeBackend(backendFlag(flags));
+    const loaded = await loadLanguageModel(flags);
+    workspace = loaded.workspace;
+    await extractToWorkspace(workspace, loaded.text, sites);
+  } else {
+    if (!flags.data) throw new UsageError('missing --data (or --lm, --tokenizer, --text and --layer)');
+    workspace = await loadWorkspace(flags, companions);
+  }
   const full = workspace.dataset!;
   const input = (await readJson(flags.config, 'config')) as ConfigInput;
   const steps = intFlag(flags, 'steps');
@@ -168,7 +245,8 @@ async function train(flags: Flags): Promise<number> {
   const dataset = { dIn: data.dIn, name: full.name };
   const rows = [];
   let lastPrint = 0;
-  const exportInput = () => ({ saelens: trainer.saelensConfig(), dIn: dataset.dIn, config: trainer.currentConfig(), datasetName: dataset.name, normalization: trainer.normalization });
+  const source = exportSource(workspace, cfg);
+  const exportInput = () => ({ saelens: trainer.saelensConfig(), dIn: dataset.dIn, config: trainer.currentConfig(), datasetName: dataset.name, normalization: trainer.normalization, source });
   while (!trainer.done) {
     await trainer.runSteps(cfg.log_every);
     rows.push(...trainer.takeRows());
@@ -208,6 +286,8 @@ async function readSaeDirectory(dir: string) {
 }
 
 async function evaluate(flags: Flags): Promise<number> {
+  if (flags.lm) return evaluateWithLanguageModel(flags);
+  if (!flags.data) throw new UsageError('missing --data (or --lm, --tokenizer and --text to splice into a model)');
   const sae = await readSaeDirectory(flags.sae);
   const workspace = await loadWorkspace(flags);
   const full = workspace.dataset!;
@@ -223,14 +303,43 @@ async function evaluate(flags: Flags): Promise<number> {
   return 0;
 }
 
+/** Splice an exported SAE into a llama2.c model over a text: CE, KL, loss recovered (+ reconstruction metrics). */
+async function evaluateWithLanguageModel(flags: Flags): Promise<number> {
+  const sae = await readSaeDirectory(flags.sae);
+  const metadata = (sae.info.cfg ?? {}) as Record<string, unknown>;
+  const hookSite = siteOfHook(metadata.hook_name);
+  const given = layersFlag(flags);
+  const first = given?.[0] ?? hookSite;
+  if (first === undefined) throw new UsageError(`--layer is needed: ${flags.sae}/cfg.json does not name a residual hook (hook_name ${JSON.stringify(metadata.hook_name ?? null)})`);
+  const { backend } = await selectNodeBackend(backendFlag(flags));
+  const { workspace, text } = await loadLanguageModel(flags, flags.data ? await loadWorkspace(flags) : new Workspace());
+  const nSaeLayers = MULTI_LAYER.includes(String(sae.configInput.architecture) as never) ? Number(sae.configInput.layer_end ?? 0) - Number(sae.configInput.layer_start ?? 0) + 1 : 1;
+  const sites = Array.from({ length: Math.max(1, nSaeLayers) }, (_, i) => first + i);
+  if (!flags.data) await extractToWorkspace(workspace, text, sites);
+  const full = workspace.dataset!;
+  if (sae.info.dIn !== full.dIn) throw new Error(`the SAE expects d_in = ${sae.info.dIn} but the activations have width ${full.dIn}; use the model the SAE was trained on.`);
+  const input = flags.data ? sae.configInput : { ...sae.configInput, layer: 0, layer_start: 0, layer_end: sites.length - 1 };
+  const cfg: SaeConfig = resolveConfig(input, full.dIn, full.nLayers);
+  const reconstruction = await evaluateWeights(workspace, cfg, sae.tensors, backend, { allRows: true });
+  const splice = await evaluateWeightsWithModel(workspace, cfg, sae.tensors, backend, { site: first, text, maxTokens: Infinity });
+  for (const note of sae.info.notes) process.stderr.write(`note: ${note}\n`);
+  for (const g of splice.groups) {
+    process.stderr.write(`layer ${g.sites.join(', ')}: loss recovered ${g.loss_recovered.toFixed(4)} (vs mean ablation ${g.loss_recovered_vs_mean.toFixed(4)}), KL ${g.kl.toFixed(4)}, CE ${g.ce.toFixed(4)} — clean ${splice.ce_clean.toFixed(4)}, zero ${g.ce_zero.toFixed(4)}, mean ${g.ce_mean.toFixed(4)}\n`);
+  }
+  process.stdout.write(JSON.stringify({ ...splice, reconstruction }) + '\n');
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'train':
-        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend', 'tokens', 'vocab', 'labels', 'doc-ids', 'positions', 'select', 'shape', 'dtype', 'memory-budget', 'init-from'], ['data', 'config', 'out']));
+        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend', 'tokens', 'vocab', 'labels', 'doc-ids', 'positions', 'select', 'shape', 'dtype', 'memory-budget', 'init-from', 'lm', 'tokenizer', 'text', 'layer'], ['config', 'out']));
       case 'eval':
-        return await evaluate(parseFlags(rest, ['sae', 'data', 'backend', 'select', 'shape', 'dtype', 'memory-budget'], ['sae', 'data']));
+        return await evaluate(parseFlags(rest, ['sae', 'data', 'backend', 'select', 'shape', 'dtype', 'memory-budget', 'lm', 'tokenizer', 'text', 'layer'], ['sae']));
+      case 'activations':
+        return await activations(parseFlags(rest, ['lm', 'tokenizer', 'text', 'layer', 'out', 'backend', 'include-bos'], ['lm', 'tokenizer', 'text', 'layer', 'out']));
       case 'help': case '--help': case '-h':
         process.stdout.write(USAGE + '\n');
         return 0;

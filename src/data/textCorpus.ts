@@ -5,6 +5,7 @@ import { batchTokenBudget, padBatch, planBatches } from '../engine/lm/batching';
 import type { LlamaModel } from '../engine/lm/llama';
 import { encodeLlama2c, type Llama2cTokenizer } from '../io/llama2c';
 import type { Dataset } from './dataset';
+import { siteName } from './sites';
 
 export const DOCUMENT_SEPARATOR = '<|endoftext|>';
 
@@ -125,9 +126,4 @@ export async function extractActivations(model: LlamaModel, tok: Llama2cTokenize
     sites: sites.slice(),
   };
   return { dataset, tokens, positions, docIds, vocab: tok.display.slice(0, model.config.vocabSize), tokensPerSecond: corpus.tokens / Math.max(seconds, 1e-9) };
-}
-
-/** How a residual site is named in the UI and in exports (TransformerLens's hook names). */
-export function siteName(site: number, nLayers: number): string {
-  return site < nLayers ? `blocks.${site}.hook_resid_pre` : `blocks.${nLayers - 1}.hook_resid_post`;
 }

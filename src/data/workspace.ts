@@ -9,12 +9,15 @@ import { MULTI_LAYER } from '../engine/config';
 import type { ResolvedGuidance } from '../engine/trainer';
 import { ArrayFileError, NeedsShapeError, arrayRole, decodeFloat32, decodeInt32, indexArrayFile, readArrayBytes, type ArrayLayout, type FileIndex } from '../io/arrayFile';
 import { parseLabels, checkLabelCount } from '../io/labels';
+import { checkTokenizerFits, looksLikeLlama2cCheckpoint, looksLikeLlama2cTokenizer, parseLlama2cCheckpoint, parseLlama2cTokenizer, type Llama2cTokenizer, type LlamaCheckpoint } from '../io/llama2c';
+import type { LlamaModel } from '../engine/lm/llama';
 import { importSaeLens, type ImportedSae } from '../io/saeImport';
 import { parseVocab } from '../io/vocab';
 import type { ArrayChoice, DatasetStats, FileResult, LoadedKind, SourceFile } from '../worker/protocol';
 import { selectLayers, type Dataset } from './dataset';
 import { readAllRows, readRangeOf, sourceFromLayout, type ActivationSource } from './source';
 import { StatsAccumulator } from './stats';
+import { tokenizeCorpus, type TokenizedCorpus } from './textCorpus';
 import { labelsFromTokenRule } from './tokenRules';
 
 export class WorkspaceError extends Error {
@@ -82,10 +85,18 @@ export class Workspace {
   readonly labelSets = new Map<string, Float32Array>();
   imported: ImportedSae | null = null;
   memoryBudgetBytes = DEFAULT_MEMORY_BUDGET;
+  /** A llama2.c model; its tfjs weights are made on first use (src/data/languageModel.ts). */
+  lm: { name: string; checkpoint: LlamaCheckpoint; model?: LlamaModel } | null = null;
+  tokenizer: { name: string; tok: Llama2cTokenizer } | null = null;
+  /** Dropped text files, tokenised once a model and tokenizer are loaded. */
+  readonly texts = new Map<string, { text: string; corpus?: TokenizedCorpus }>();
+  /** The text the loaded activations were extracted from (null for activation files). */
+  datasetText: string | null = null;
 
   /** Replace the activations; companions whose row count no longer matches are dropped. */
   setDataset(ds: AnyDataset, facts?: DatasetFacts): void {
     this.dataset = ds;
+    this.datasetText = null;
     this.facts = facts ?? (isStreamed(ds) ? null : factsOf(ds));
     if (this.tokens && this.tokens.ids.length !== ds.rows) this.tokens = null;
     if (this.docIds && this.docIds.ids.length !== ds.rows) this.docIds = null;
@@ -109,11 +120,15 @@ export class Workspace {
     const candidates: Candidate[] = [];
     const companions: { name: string; load: () => Promise<FileResult> }[] = [];
     const runConfigs: FileResult[] = [];
+    const lmFiles: { model?: SourceFile; tokenizer?: SourceFile; texts: SourceFile[] } = { texts: [] };
 
     for (const file of files) {
       const lower = file.name.toLowerCase();
       const base = lower.split('/').pop() ?? lower;
       try {
+        if (lower.endsWith('.txt')) { lmFiles.texts.push(file); continue; }
+        const lmKind = await llamaFileKind(file);
+        if (lmKind) { lmFiles[lmKind] = file; continue; }
         if (lower.endsWith('.json')) {
           const json = await readJson(file);
           if (base === 'cfg.json' || (isRecord(json) && 'd_in' in json && 'd_sae' in json)) { sae.cfg = file; continue; }
@@ -208,7 +223,62 @@ export class Workspace {
         results.push(errorResult(name, e));
       }
     }
+    results.push(...(await this.loadLanguageModelFiles(lmFiles)));
     return { results, sae: imported };
+  }
+
+  /** A llama2.c model, its tokenizer and texts; texts are tokenised once both are present. */
+  private async loadLanguageModelFiles(files: { model?: SourceFile; tokenizer?: SourceFile; texts: SourceFile[] }): Promise<FileResult[]> {
+    const results: FileResult[] = [];
+    if (files.model) {
+      const file = files.model;
+      try {
+        const checkpoint = parseLlama2cCheckpoint(new Uint8Array(await file.blob.arrayBuffer()), file.name);
+        if (this.tokenizer) checkTokenizerFits(this.tokenizer.tok, checkpoint.config.vocabSize, this.tokenizer.name);
+        this.lm?.model?.dispose();
+        this.lm = { name: file.name, checkpoint };
+        const c = checkpoint.config;
+        results.push({ name: file.name, kind: 'language_model', message: `language model ${file.name}: ${count(checkpoint.parameters)} parameters, d_model ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} key/value), vocab ${count(c.vocabSize)}, context ${c.seqLen}` });
+      } catch (e) {
+        results.push(errorResult(file.name, e));
+      }
+    }
+    if (files.tokenizer) {
+      const file = files.tokenizer;
+      try {
+        const tok = parseLlama2cTokenizer(new Uint8Array(await file.blob.arrayBuffer()), file.name, this.lm?.checkpoint.config.vocabSize);
+        this.tokenizer = { name: file.name, tok };
+        results.push({ name: file.name, kind: 'tokenizer', message: `tokenizer ${file.name}: ${count(tok.pieces.length)} pieces` });
+      } catch (e) {
+        results.push(errorResult(file.name, e));
+      }
+    }
+    for (const file of files.texts) {
+      try {
+        const text = new TextDecoder('utf-8', { fatal: true }).decode(await file.blob.arrayBuffer());
+        if (!text.trim()) throw new WorkspaceError(`${file.name} is empty; give text with one document per line, or documents separated by a line <|endoftext|>.`);
+        this.texts.set(file.name, { text });
+        results.push({ name: file.name, kind: 'text', message: `text ${file.name}: ${count(text.length)} characters` });
+      } catch (e) {
+        const why = e instanceof TypeError ? new WorkspaceError(`${file.name} is not UTF-8 text; save it as UTF-8.`) : e;
+        results.push(errorResult(file.name, why));
+      }
+    }
+    this.tokenizeTexts(files.model !== undefined || files.tokenizer !== undefined);
+    for (const r of results) {
+      const corpus = this.texts.get(r.name)?.corpus;
+      if (r.kind === 'text' && corpus) r.message += ` → ${count(corpus.documents.length)} documents, ${count(corpus.tokens)} tokens${corpus.truncated ? ` (${corpus.truncated} cut to the ${this.lm!.checkpoint.config.seqLen}-token context)` : ''}`;
+    }
+    return results;
+  }
+
+  /** Tokenise the texts that are not yet (all of them when the model or tokenizer changed). */
+  private tokenizeTexts(all: boolean): void {
+    if (!this.lm || !this.tokenizer) return;
+    for (const [name, t] of this.texts) {
+      if (t.corpus && !all) continue;
+      t.corpus = tokenizeCorpus(this.tokenizer.tok, t.text, name, this.lm.checkpoint.config.seqLen);
+    }
   }
 
   private async loadActivations(c: Candidate, opts: LoadOptions): Promise<FileResult> {
@@ -340,7 +410,7 @@ export class Workspace {
   }
 
   /** Outlier examples with their token and position, and how many sit at a document's start. */
-  private annotateOutliers(): void {
+  annotateOutliers(): void {
     const facts = this.facts;
     if (!facts) return;
     const o = facts.stats.outliers;
@@ -425,7 +495,18 @@ export class Workspace {
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-function factsOf(ds: Dataset): DatasetFacts {
+/** Whether a file is a llama2.c checkpoint or tokenizer (by its header, then its structure). */
+async function llamaFileKind(file: SourceFile): Promise<'model' | 'tokenizer' | null> {
+  const size = file.blob.size;
+  if (size < 8) return null;
+  const head = await readRangeOf(file.blob)(0, Math.min(size, 256));
+  if (looksLikeLlama2cCheckpoint(head, size)) return 'model';
+  const maxTokenLength = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(0, true);
+  if (size > 64 * 2 ** 20 || maxTokenLength < 1 || maxTokenLength > 4096 || head[0] === 0x93) return null;
+  return looksLikeLlama2cTokenizer(new Uint8Array(await file.blob.arrayBuffer())) ? 'tokenizer' : null;
+}
+
+export function factsOf(ds: Dataset): DatasetFacts {
   const acc = new StatsAccumulator(ds.rows, ds.dIn * ds.nLayers);
   acc.add(ds.data, 0);
   const { stats, outlierRows } = acc.finish();

@@ -22,6 +22,8 @@ export interface RunExportInput {
   datasetName: string;
   /** The input normalisation the run trained with (default none). */
   normalization?: Normalization;
+  /** Where the activations came from, when known (a language model loaded in the workbench). */
+  source?: { modelName: string; hookName: string; contextSize: number; hookNames?: string[] };
 }
 
 /**
@@ -48,7 +50,10 @@ export function buildRunExport(input: RunExportInput): Record<string, Uint8Array
     d_in: input.dIn,
     d_sae: input.config.d_sae,
     extra: { ...extra, normalize_activations: norm.normalize },
-    metadata: { trained_with: 'sae-workbench', dataset: input.datasetName, workbench_architecture: input.config.architecture, ...norm.metadata },
+    metadata: {
+      trained_with: 'sae-workbench', dataset: input.datasetName, workbench_architecture: input.config.architecture, ...norm.metadata,
+      ...(input.source ? { model_name: input.source.modelName, hook_name: input.source.hookName, context_size: input.source.contextSize, ...(input.source.hookNames ? { hook_names: input.source.hookNames } : {}) } : {}),
+    },
   });
   const files = buildSaeLensExport({ tensors: norm.tensors, cfg, firingFraction: input.firingFraction });
   const enc = new TextEncoder();

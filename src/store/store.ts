@@ -6,7 +6,7 @@ import {
   type Architecture, type ClassicConfig, type ConfigInput, type GuidanceTarget, type LabelSource, type LiveParams,
   type Normalize, type SaeConfig, type SparsityMode,
 } from '../engine/config';
-import type { BackendName, DatasetInfo, EvalMetrics, FileResult, ImportedSaeInfo, RunState } from '../worker/protocol';
+import type { BackendName, DatasetInfo, EvalMetrics, FileResult, ImportedSaeInfo, LanguageModelInfo, RunState, SpliceEvaluation } from '../worker/protocol';
 
 export interface ModelForm {
   architecture: Architecture;
@@ -95,6 +95,36 @@ interface DataSlice {
   imported: ImportedSaeInfo | null;
   importEvaluation: EvalMetrics | null;
   importEvaluating: boolean;
+  /** The language model, its tokenizer and the texts loaded. */
+  lm: LanguageModelInfo | null;
+  /** Residual sites chosen for extraction, and whether BOS rows are kept. */
+  lmSites: number[];
+  lmIncludeBos: boolean;
+  /** Splice evaluations: of the run, and of the imported SAE. */
+  splice: SpliceState;
+  importSplice: SpliceState;
+  /** Model layer to splice at when the activations do not say (files from elsewhere). */
+  spliceSite: number;
+  /** Text to judge on ('' = the default: another text, or the validation documents). */
+  spliceText: string;
+  /** While training: splice every this many steps on a short held-out text (0 = off). */
+  lmEvalEvery: number;
+}
+
+export interface SpliceState {
+  pending: boolean;
+  evaluation: SpliceEvaluation | null;
+  error?: string;
+}
+
+export const NO_SPLICE: SpliceState = { pending: false, evaluation: null };
+
+/** One periodic splice evaluation while training (charted beside NMSE). */
+export interface SplicePoint {
+  step: number;
+  loss_recovered: number;
+  kl: number;
+  ce: number;
 }
 
 interface RunSlice {
@@ -114,6 +144,8 @@ interface RunSlice {
   /** Steps at which the worker keeps a copy of the weights. */
   checkpoints: number[];
   checkpointExporting: number | null;
+  /** Periodic splice evaluations of the current run. */
+  splicePoints: SplicePoint[];
 }
 
 interface GuidanceSlice {
@@ -180,6 +212,15 @@ export const useStore = create<AppState>(() => ({
   imported: null,
   importEvaluation: null,
   importEvaluating: false,
+  lm: null,
+  lmSites: [],
+  lmIncludeBos: false,
+  splice: NO_SPLICE,
+  importSplice: NO_SPLICE,
+  spliceSite: 0,
+  spliceText: '',
+  lmEvalEvery: 0,
+  splicePoints: [],
   form: DEFAULT_FORM,
   guidance: [],
   nextGuidanceId: 0,
@@ -397,3 +438,6 @@ export function formFromConfig(c: ConfigInput): { form: Partial<ModelForm>; guid
     : [];
   return { form, guidance };
 }
+
+/** Set one top-level value of the store (simple settings of the panels). */
+export const setStoreValue = <K extends keyof AppState>(key: K, value: AppState[K]) => useStore.setState({ [key]: value } as Pick<AppState, K>);

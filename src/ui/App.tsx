@@ -9,6 +9,7 @@ import { DataPanel } from './panels/DataPanel';
 import { ExportPanel } from './panels/ExportPanel';
 import { GuidancePanel } from './panels/GuidancePanel';
 import { ImportPanel } from './panels/ImportPanel';
+import { LanguageModelPanel } from './panels/LanguageModelPanel';
 import { LivePanel } from './panels/LivePanel';
 import { MetricsPanel } from './panels/MetricsPanel';
 import { ModelPanel } from './panels/ModelPanel';
@@ -70,6 +71,7 @@ export function App() {
       <main className="layout">
         <div className="sidebar">
           <DataPanel />
+          <LanguageModelPanel />
           <ImportPanel />
           <ModelPanel />
           <GuidancePanel />

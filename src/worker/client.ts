@@ -1,12 +1,13 @@
 // The page's side of the worker protocol: sends typed messages, and turns the worker's messages
 // into store updates. Messages of an old run (a different runId) are ignored.
 import { SPARSITY_KIND, type ConfigInput, type GuidanceTarget, type LiveParams } from '../engine/config';
+import { siteOfHook } from '../data/sites';
 import { describeTokenRule } from '../data/tokenRules';
 import { metricsBuffer } from '../store/metricsBuffer';
-import { appendLog, configFromForm, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
+import { NO_SPLICE, appendLog, configFromForm, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
 import { downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
-import type { BackendName, FileOptions, FromWorker, LiveEvent, SourceFile, ToWorker } from './protocol';
+import type { BackendName, FileOptions, FromWorker, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
 
 let worker: Worker | null = null;
 let counter = 0;
@@ -84,6 +85,21 @@ function onLoaded(msg: Extract<FromWorker, { type: 'loaded' }>) {
   if (msg.sae) {
     patch.imported = msg.sae;
     patch.importEvaluation = null;
+    patch.importSplice = NO_SPLICE;
+    const site = siteOfHook(msg.sae.cfg.hook_name);
+    if (site !== undefined) patch.spliceSite = site;
+  }
+  if (msg.lm !== undefined) {
+    patch.lm = msg.lm;
+    const n = msg.lm?.model?.nLayers;
+    // Default extraction site: the middle of the model, as most SAE papers pick.
+    if (n !== undefined && (s.lmSites.length === 0 || s.lmSites.some((x) => x > n))) patch.lmSites = [Math.floor(n / 2)];
+    if (n !== undefined && s.spliceSite > n) patch.spliceSite = Math.floor(n / 2);
+  }
+  // Activations from text come with document ids: validate on whole documents, so that the
+  // held-out documents can judge the SAE through the model.
+  if (info && msg.lm?.datasetText && msg.results.some((r) => r.kind === 'activations')) {
+    patch.form = { ...(patch.form ?? s.form), split_by: 'document' };
   }
   useStore.setState(patch);
   settleLoad(msg.requestId);
@@ -126,6 +142,10 @@ function onMessage(msg: FromWorker) {
         settleLoad(msg.requestId);
       } else if (msg.runId && msg.runId === importEvalId) {
         useStore.setState({ importEvaluating: false, dataError: { message: msg.message, hint: msg.hint } });
+      } else if (msg.runId && msg.runId === importSpliceId) {
+        useStore.setState({ importSplice: { pending: false, evaluation: null, error: msg.message } });
+      } else if (msg.runId && msg.runId === s.runId && s.splice.pending) {
+        useStore.setState({ splice: { pending: false, evaluation: null, error: msg.message } });
       } else if (!msg.runId || msg.runId === s.runId) {
         useStore.setState({ runError: { message: msg.message, hint: msg.hint }, exporting: false, checkpointExporting: null });
         // A rejected start leaves nothing running.
@@ -135,6 +155,16 @@ function onMessage(msg: FromWorker) {
       return;
     case 'benchResult':
       return;
+    case 'datasetExported': {
+      const { dataset } = useStore.getState();
+      downloadFiles(`${(dataset?.name ?? 'activations').replace(/[^\w.-]+/g, '_')}.zip`, msg.files);
+      return;
+    }
+  }
+  if (msg.type === 'spliced' && msg.runId === importSpliceId) {
+    useStore.setState({ importSplice: { pending: false, evaluation: msg.evaluation } });
+    appendLog(`imported SAE spliced into the model: ${describeSplice(msg.evaluation)}`);
+    return;
   }
   if (msg.type === 'evaluated' && msg.runId === importEvalId) {
     useStore.setState({ importEvaluation: msg.metrics, importEvaluating: false });
@@ -177,6 +207,17 @@ function onMessage(msg: FromWorker) {
     case 'evaluated':
       useStore.setState({ evaluation: msg.metrics });
       return;
+    case 'spliced': {
+      const e = msg.evaluation;
+      if (msg.step !== undefined) {
+        const g = e.groups[0];
+        useStore.setState((st) => ({ splicePoints: [...st.splicePoints, { step: msg.step!, loss_recovered: g.loss_recovered, kl: g.kl, ce: g.ce }] }));
+        return;
+      }
+      useStore.setState({ splice: { pending: false, evaluation: e } });
+      appendLog(`spliced into the model: ${describeSplice(e)}`);
+      return;
+    }
     case 'exported':
       useStore.setState({ exported: msg.files, exporting: false });
       appendLog(`exported ${Object.keys(msg.files).join(', ')}`);
@@ -234,6 +275,41 @@ export function reloadFile(name: string, options: FileOptions) {
 export const loadFile = (file: File) => loadFiles([file]);
 
 let importEvalId: string | null = null;
+let importSpliceId: string | null = null;
+
+function describeSplice(e: SpliceEvaluation): string {
+  return e.groups.map((g) => `${g.sites.length > 1 ? 'layers' : 'layer'} ${g.sites.join(', ')}: loss recovered ${formatNumber(g.loss_recovered)}, KL ${formatNumber(g.kl)}, CE ${formatNumber(g.ce)} (clean ${formatNumber(e.ce_clean)})`).join('; ') + ` on ${e.text}`;
+}
+
+/** Run the language model over a loaded text and use its residuals as the dataset. */
+export function extractActivations(text: string) {
+  const { lmSites, lmIncludeBos } = useStore.getState();
+  const requestId = newId('extract');
+  pendingLoads.set(requestId, text);
+  useStore.setState({ dataLoading: `Running the model over ${text}…`, dataError: null, loadProgress: null });
+  send({ type: 'extract', requestId, text, sites: [...lmSites].sort((a, b) => a - b), includeBos: lmIncludeBos });
+}
+
+/** The loaded activations with tokens, positions, document ids and vocab, as a zip of .npy files. */
+export function exportDataset() {
+  send({ type: 'exportDataset', requestId: newId('dataset') });
+}
+
+/** Splice the run's SAE (or the imported one) into the language model. */
+export function spliceEvaluate(source: 'run' | 'imported') {
+  const s = useStore.getState();
+  const site = s.lm?.datasetSites ? undefined : s.spliceSite;
+  const text = s.spliceText || undefined;
+  if (source === 'imported') {
+    importSpliceId = newId('import-splice');
+    useStore.setState({ importSplice: { pending: true, evaluation: null } });
+    send({ type: 'spliceEvaluate', runId: importSpliceId, source, site, text });
+    return;
+  }
+  if (!s.runId) return;
+  useStore.setState({ splice: { pending: true, evaluation: null } });
+  send({ type: 'spliceEvaluate', runId: s.runId, source, site, text });
+}
 
 /** Evaluate the imported SAE on the loaded activations (validation split). */
 export function evaluateImported() {
@@ -264,10 +340,10 @@ export function train(fromImported = false) {
   metricsBuffer.clear();
   useStore.setState({
     runId, runState: 'running', step: 0, evaluation: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0,
-    live: null, resolved: null, checkpoints: [], checkpointExporting: null,
+    live: null, resolved: null, checkpoints: [], checkpointExporting: null, splice: NO_SPLICE, splicePoints: [],
   });
   const st = useStore.getState(); // the form may just have been filled from an imported SAE
-  send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported });
+  send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported, lmEvalEvery: st.lm?.model ? st.lmEvalEvery : 0 });
 }
 
 function runCommand(type: 'pause' | 'resume' | 'stop' | 'export') {
@@ -297,7 +373,7 @@ export function reset() {
   metricsBuffer.clear();
   useStore.setState({
     runId: null, runState: 'idle', step: 0, totalSteps: 0, evaluation: null, runError: null, exported: null, live: null, resolved: null,
-    tokensPerS: 0, etaSeconds: 0, checkpoints: [], checkpointExporting: null,
+    tokensPerS: 0, etaSeconds: 0, checkpoints: [], checkpointExporting: null, splice: NO_SPLICE, splicePoints: [],
   });
 }
 

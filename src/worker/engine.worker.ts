@@ -13,6 +13,7 @@ import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../
 import { makeSyntheticDataset } from '../data/synthetic';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
 import { Workspace, isStreamed } from '../data/workspace';
+import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo } from '../data/languageModel';
 import { buildRunExport } from '../io/runExport';
 import { zipFiles } from '../io/saelens';
 import type { BackendName, DatasetInfo, FromWorker, MetricRow, RunState, ToWorker } from './protocol';
@@ -40,7 +41,17 @@ let run: {
   /** Settles when the training loop has returned (so the trainer may be evaluated or disposed). */
   loopDone: Promise<void>;
   lastEval?: EvalDetails;
+  /** Splice the SAE into the language model every this many steps (0 = never). */
+  lmEvalEvery: number;
+  nextLmEval: number;
+  /** While set, the loop waits before its next slice (an evaluation is reading the weights). */
+  hold: Promise<unknown> | null;
+  /** The model and hook the activations came from, for the export's cfg.json. */
+  source?: ReturnType<typeof exportSource>;
 } | null = null;
+
+/** Tokens of held-out text used by the periodic splice evaluation while training (kept short). */
+const PERIODIC_EVAL_TOKENS = 4096;
 
 /** Time budget of one uninterrupted slice of training before the worker reads its mailbox. */
 const SLICE_MS = 100;
@@ -136,7 +147,7 @@ function fail(e: unknown, ids: { runId?: string; requestId?: string }, hint?: st
   post({ type: 'error', ...ids, message, hint });
 }
 
-async function start(runId: string, input: Record<string, unknown>, fromImported = false) {
+async function start(runId: string, input: Record<string, unknown>, fromImported = false, lmEvalEvery = 0) {
   const full = workspace.dataset;
   if (!full) throw new Error('no data is loaded; load the sample or drop an activation file first.');
   const cfg = resolveConfig(input, full.dIn, full.nLayers);
@@ -156,7 +167,8 @@ async function start(runId: string, input: Record<string, unknown>, fromImported
     try { trainer.loadTensors(imported.tensors); } catch (e) { trainer.dispose(); throw e; }
   }
   if (guidance.length) trainer.setGuidance(guidance);
-  run = { id: runId, trainer, state: 'running', rows: [], datasetName: full.name, checkpoints: [], loopDone: Promise.resolve() };
+  const every = workspace.lm && Number.isFinite(lmEvalEvery) && lmEvalEvery > 0 ? Math.round(lmEvalEvery) : 0;
+  run = { id: runId, trainer, state: 'running', rows: [], datasetName: full.name, checkpoints: [], loopDone: Promise.resolve(), lmEvalEvery: every, nextLmEval: every, hold: null, source: exportSource(workspace, cfg) };
   post({ type: 'started', runId, config: cfg, live: trainer.liveParams });
   run.loopDone = loop(run);
 }
@@ -164,6 +176,7 @@ async function start(runId: string, input: Record<string, unknown>, fromImported
 async function loop(r: NonNullable<typeof run>) {
   const { trainer } = r;
   while (r.state === 'running' && !trainer.done) {
+    if (r.hold) await r.hold;
     const sliceStart = performance.now();
     try {
       while (r.state === 'running' && !trainer.done && performance.now() - sliceStart < SLICE_MS) {
@@ -178,6 +191,10 @@ async function loop(r: NonNullable<typeof run>) {
       return;
     }
     flush(r);
+    if (r.lmEvalEvery > 0 && trainer.stepCount >= r.nextLmEval) {
+      r.nextLmEval = trainer.stepCount + r.lmEvalEvery;
+      await periodicSplice(r);
+    }
     // Yield so that pause / update / stop messages are handled between slices.
     await new Promise((res) => setTimeout(res, 0));
   }
@@ -185,6 +202,43 @@ async function loop(r: NonNullable<typeof run>) {
   if (trainer.done && r.state === 'running') {
     r.state = 'done';
     await finish(r);
+  }
+}
+
+/** Loss recovered on a short held-out text while training; a failure turns the periodic check off. */
+async function periodicSplice(r: NonNullable<typeof run>) {
+  try {
+    const evaluation = await evaluateWithModel(workspace, r.trainer, { maxTokens: PERIODIC_EVAL_TOKENS });
+    post({ type: 'spliced', runId: r.id, evaluation, step: r.trainer.stepCount });
+  } catch (e) {
+    r.lmEvalEvery = 0;
+    fail(e, { runId: r.id }, 'Loss recovered will not be measured during this run; training goes on.');
+  }
+}
+
+/** Splice the run's SAE (between training slices) or the imported one into the language model. */
+async function spliceEvaluate(msg: Extract<ToWorker, { type: 'spliceEvaluate' }>) {
+  // No progress messages: the button says the model is running, and a pass takes seconds.
+  const req = { site: msg.site, text: msg.text };
+  if (msg.source === 'imported') {
+    const ds = workspace.dataset;
+    const imported = workspace.imported;
+    if (!ds || !imported) throw new Error(!ds ? 'load activations (or extract them from text) before evaluating the imported SAE.' : 'no SAE is imported.');
+    const cfg = resolveConfig(imported.configInput, ds.dIn, ds.nLayers);
+    importedFor(cfg);
+    return post({ type: 'spliced', runId: msg.runId, evaluation: await evaluateWeightsWithModel(workspace, cfg, imported.tensors, backend ?? tf.getBackend(), req) });
+  }
+  const r = run;
+  if (!r || r.id !== msg.runId) throw new Error('that run is gone; train again, then evaluate.');
+  let release = () => {};
+  const held = new Promise<void>((res) => { release = res; });
+  r.hold = held;
+  try {
+    const evaluation = await evaluateWithModel(workspace, r.trainer, req);
+    post({ type: 'spliced', runId: r.id, evaluation });
+  } finally {
+    if (r.hold === held) r.hold = null;
+    release();
   }
 }
 
@@ -230,6 +284,7 @@ async function exportRun(r: NonNullable<typeof run>) {
     firingFraction: r.lastEval.firingFraction,
     datasetName: r.datasetName,
     normalization: r.trainer.normalization,
+    source: r.source,
   }));
   post({ type: 'exported', runId: r.id, files: buffers }, Object.values(buffers));
 }
@@ -245,6 +300,7 @@ function exportCheckpoint(r: NonNullable<typeof run>, step: number) {
     rows: r.rows.filter((row) => row.step <= step),
     datasetName: r.datasetName,
     normalization: r.trainer.normalization,
+    source: r.source,
   });
   const buffers = toBuffers({ [`checkpoint_step_${step}.zip`]: zipFiles(files) });
   post({ type: 'checkpointExported', runId: r.id, step, files: buffers }, Object.values(buffers));
@@ -256,7 +312,7 @@ async function handle(msg: ToWorker) {
       return init(msg.prefer);
     case 'loadSample': {
       workspace.setDataset(makeSyntheticDataset());
-      return post({ type: 'loaded', requestId: msg.requestId, info: describe(workspace), results: [] });
+      return post({ type: 'loaded', requestId: msg.requestId, info: describe(workspace), results: [], lm: languageModelInfo(workspace) });
     }
     case 'load': {
       try {
@@ -267,11 +323,31 @@ async function handle(msg: ToWorker) {
         });
         const ds = workspace.dataset;
         const saeInfo = sae && workspace.imported ? { ...sae.info, config: resolveConfig(sae.configInput, sae.info.dIn, Math.max(ds?.nLayers ?? 1, MULTI_LAYER.includes(String(sae.configInput.architecture) as never) ? 2 : 1)) } : undefined;
-        return post({ type: 'loaded', requestId: msg.requestId, info: describe(workspace), results, sae: saeInfo });
+        return post({ type: 'loaded', requestId: msg.requestId, info: describe(workspace), results, sae: saeInfo, lm: languageModelInfo(workspace) });
       } catch (e) {
         return fail(e, { requestId: msg.requestId }, 'The data already loaded is unchanged.');
       }
     }
+    case 'extract': {
+      try {
+        const result = await extractFromText(workspace, {
+          text: msg.text, sites: msg.sites, includeBos: msg.includeBos,
+          onProgress: (done, total) => post({ type: 'progress', requestId: msg.requestId, label: `running the language model over ${msg.text}`, done, total }),
+        });
+        return post({ type: 'loaded', requestId: msg.requestId, info: describe(workspace), results: [result], lm: languageModelInfo(workspace) });
+      } catch (e) {
+        return fail(e, { requestId: msg.requestId }, 'The data already loaded is unchanged.');
+      }
+    }
+    case 'spliceEvaluate':
+      try { return await spliceEvaluate(msg); } catch (e) { return fail(e, { runId: msg.runId }); }
+    case 'exportDataset':
+      try {
+        const buffers = toBuffers(datasetFiles(workspace));
+        return post({ type: 'datasetExported', requestId: msg.requestId, files: buffers }, Object.values(buffers));
+      } catch (e) {
+        return fail(e, { requestId: msg.requestId });
+      }
     case 'evaluateImported':
       try { return await evaluateImported(msg.runId); } catch (e) { return fail(e, { runId: msg.runId }); }
     case 'previewLabels': {
@@ -293,7 +369,7 @@ async function handle(msg: ToWorker) {
       }
     case 'start':
       try {
-        return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported);
+        return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported, msg.lmEvalEvery);
       } catch (e) {
         return fail(e, { runId: msg.runId }, e instanceof ConfigError ? 'Fix the highlighted setting and press Train again.' : undefined);
       }

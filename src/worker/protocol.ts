@@ -2,6 +2,9 @@
 // run id so that late messages of an old run are ignored. Large arrays travel as transferables.
 import type { BenchResult, BenchSpec } from '../engine/bench';
 import type { ConfigInput, GuidanceTarget, LabelSource, LiveParams, SaeConfig } from '../engine/config';
+import type { LanguageModelInfo, SpliceEvaluation } from '../data/languageModel';
+
+export type { LanguageModelInfo, SpliceEvaluation };
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -107,7 +110,7 @@ export interface SourceFile {
   options?: FileOptions;
 }
 
-export type LoadedKind = 'activations' | 'tokens' | 'vocab' | 'labels' | 'doc_ids' | 'positions' | 'sae' | 'run_config';
+export type LoadedKind = 'activations' | 'tokens' | 'vocab' | 'labels' | 'doc_ids' | 'positions' | 'sae' | 'run_config' | 'language_model' | 'tokenizer' | 'text';
 
 /** What became of one dropped file. */
 export interface FileResult {
@@ -224,8 +227,22 @@ export type ToWorker =
    * labels, document ids, positions), a run_config.json, a SAELens directory or its zip.
    */
   | { type: 'load'; requestId: string; files: SourceFile[]; memoryBudgetBytes?: number }
-  /** Train; `fromImported` starts from the imported SAE's weights (continue training). */
-  | { type: 'start'; runId: string; config: ConfigInput; fromImported?: boolean }
+  /**
+   * Train; `fromImported` starts from the imported SAE's weights (continue training). With a
+   * language model loaded, `lmEvalEvery` > 0 splices the SAE in every that many steps on a short
+   * held-out text (posts 'spliced' with `step`).
+   */
+  | { type: 'start'; runId: string; config: ConfigInput; fromImported?: boolean; lmEvalEvery?: number }
+  /** Run the language model over a loaded text; its residuals at `sites` become the dataset (answers 'loaded'). */
+  | { type: 'extract'; requestId: string; text: string; sites: number[]; includeBos?: boolean }
+  /**
+   * Splice the run's SAE (or the imported one) into the language model: CE, KL, loss recovered.
+   * `site` is the model layer of the SAE's first layer when the activations do not say; `text`
+   * the text to use (default: see evaluationText in src/data/languageModel.ts).
+   */
+  | { type: 'spliceEvaluate'; runId: string; source: 'run' | 'imported'; site?: number; text?: string }
+  /** The loaded activations and their tokens, positions, document ids and vocab as .npy / .json files. */
+  | { type: 'exportDataset'; requestId: string }
   /** Evaluate the imported SAE on the loaded data (posts 'evaluated' with this run id). */
   | { type: 'evaluateImported'; runId: string }
   | { type: 'update'; runId: string; live: Partial<LiveParams> }
@@ -242,7 +259,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready'; backend: BackendName; skipped: Partial<Record<BackendName, string>> }
   /** The result of a load: every file's outcome, and the data now loaded (unchanged on errors). */
-  | { type: 'loaded'; requestId: string; info: DatasetInfo | null; results: FileResult[]; sae?: ImportedSaeInfo }
+  | { type: 'loaded'; requestId: string; info: DatasetInfo | null; results: FileResult[]; sae?: ImportedSaeInfo; lm?: LanguageModelInfo | null }
   /** Progress of a long read (indexing a large file). */
   | { type: 'progress'; requestId: string; label: string; done: number; total: number }
   | { type: 'started'; runId: string; config: SaeConfig; live: LiveParams }
@@ -251,6 +268,9 @@ export type FromWorker =
   | { type: 'labelsPreview'; requestId: string; rows: number; positives: number; examples: string[]; error?: string }
   | { type: 'checkpointExported'; runId: string; step: number; files: Record<string, ArrayBuffer> }
   | { type: 'evaluated'; runId: string; metrics: EvalMetrics }
+  /** A splice evaluation; `step` is set for the periodic ones taken while training. */
+  | { type: 'spliced'; runId: string; evaluation: SpliceEvaluation; step?: number }
+  | { type: 'datasetExported'; requestId: string; files: Record<string, ArrayBuffer> }
   | { type: 'exported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'benchResult'; requestId: string; result?: BenchResult; error?: string }
   | { type: 'error'; runId?: string; requestId?: string; message: string; hint?: string };

@@ -10,6 +10,7 @@ import { metricsBuffer } from '../../store/metricsBuffer';
 import { checkForm, useStore } from '../../store/store';
 import { describeSource } from '../../worker/client';
 import type { MetricRow } from '../../worker/protocol';
+import { SpliceChart } from './SpliceChart';
 import {
   cvStream, deadStream, guidanceStream, l0Stream, lambdaStream, layerStream, lossStream, type LayerChart, type Stream,
 } from './streams';
@@ -146,6 +147,7 @@ export function Charts() {
   const drafts = useStore((s) => s.guidance);
   const dataset = useStore((s) => s.dataset);
   const loggedIds = useLoggedGuidanceIds();
+  const showSplice = useStore((s) => s.splicePoints.length > 0 || (s.lmEvalEvery > 0 && s.lm?.model !== undefined));
 
   // The run's config once started; before that, what Train would run.
   const planned = useMemo(() => (resolved ? null : checkForm(form, drafts, dataset).config), [resolved, form, drafts, dataset]);
@@ -173,6 +175,7 @@ export function Charts() {
       {penalty && <StreamChart key={`lambda-${targetMode}`} testId="chart-lambda" make={() => lambdaStream(targetMode)} />}
       <StreamChart key="cv" testId="chart-cv" make={cvStream} />
       <StreamChart key="dead" testId="chart-dead" make={deadStream} />
+      {showSplice && <SpliceChart />}
       {layers && nLayers > 1 && (
         <StreamChart key={`route-${arch}-${layers.title}-${nLayers}-${firstLayer}`} testId="chart-route" make={() => layerStream(layers, nLayers, firstLayer)} />
       )}

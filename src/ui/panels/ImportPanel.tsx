@@ -1,7 +1,8 @@
 // An SAE imported from a SAELens directory: what it is, its tensors and feature density, and the
 // two things to do with it — evaluate it on the loaded activations, or continue training it.
 import { useStore } from '../../store/store';
-import { continueImported, evaluateImported } from '../../worker/client';
+import { continueImported, evaluateImported, spliceEvaluate } from '../../worker/client';
+import { SpliceButton, SpliceResult } from './SpliceResult';
 import { DensityHistogram } from '../charts/DataCharts';
 import { formatNumber } from '../format';
 
@@ -11,6 +12,8 @@ export function ImportPanel() {
   const evaluation = useStore((s) => s.importEvaluation);
   const evaluating = useStore((s) => s.importEvaluating);
   const active = useStore((s) => s.runState === 'running' || s.runState === 'paused');
+  const lmLoaded = useStore((s) => s.lm?.model !== undefined && s.lm?.tokenizer !== undefined);
+  const splice = useStore((s) => s.importSplice);
   if (!imported) return null;
   const why = !dataset ? 'load activations to evaluate on' : dataset.dIn !== imported.dIn ? `the SAE takes d_in ${imported.dIn}; the loaded rows have width ${dataset.dIn}` : null;
   const ours = imported.config.architecture;
@@ -40,6 +43,12 @@ export function ImportPanel() {
           Continue training
         </button>
       </div>
+      {lmLoaded && (
+        <div className="row">
+          <SpliceButton state={splice} onClick={() => spliceEvaluate('imported')} disabledWhy={why} />
+        </div>
+      )}
+      <SpliceResult state={splice} testId="import-splice" />
       {evaluation && (
         <dl className="kv" data-testid="import-evaluation">
           <dt>NMSE</dt><dd>{formatNumber(evaluation.nmse)}</dd>

@@ -6,6 +6,8 @@ import { SPARSITY_KIND } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { useStore } from '../../store/store';
 import { formatNumber } from '../format';
+import { spliceEvaluate } from '../../worker/client';
+import { SpliceButton, SpliceResult } from './SpliceResult';
 import type { MetricRow } from '../../worker/protocol';
 
 /** Re-render at most twice a second with the latest row (not on every metrics message). */
@@ -30,6 +32,9 @@ export function MetricsPanel() {
   const resolved = useStore((s) => s.resolved);
   const runState = useStore((s) => s.runState);
   const { row, cv } = useLatestRow(runState);
+  const lmLoaded = useStore((s) => s.lm?.model !== undefined && s.lm?.tokenizer !== undefined);
+  const splice = useStore((s) => s.splice);
+  const runId = useStore((s) => s.runId);
   // In target-L0 mode the verdict is against the target in effect (±20% of it, i.e. ±1 point at 5%).
   const goal = resolved?.sparsity_mode === 'target_l0' && row && Number.isFinite(row.target_l0) ? row.target_l0 : L0_TARGET_FRACTION;
   const target = row ? targetStatus(row.sparsity_l0, goal, goal * (L0_TARGET_TOLERANCE / L0_TARGET_FRACTION)) : null;
@@ -94,6 +99,13 @@ export function MetricsPanel() {
             </table>
           )}
         </>
+      )}
+      {lmLoaded && runId && (
+        <div className="lm-metrics">
+          <h3>With the language model</h3>
+          <SpliceButton state={splice} onClick={() => spliceEvaluate('run')} disabledWhy={runState === 'running' ? 'pause or let the run finish first' : null} />
+          <SpliceResult state={splice} testId="splice-metrics" />
+        </div>
       )}
     </section>
   );

@@ -1,0 +1,219 @@
+// The language model in the workspace: activations extracted from dropped text become the
+// dataset, and an SAE (a run's or an imported one) is judged by splicing it into the model on
+// held-out text. Shared by the worker and the CLI.
+import type { SaeConfig } from '../engine/config';
+import { LlamaModel } from '../engine/lm/llama';
+import { evaluateSplice, type SpliceReport } from '../engine/lm/splice';
+import { Trainer as TrainerClass, type Trainer } from '../engine/trainer';
+import { writeNpy } from '../io/npy';
+import type { FileResult } from '../worker/protocol';
+import { VAL, splitRows } from './dataset';
+import { siteName } from './sites';
+import { extractActivations } from './textCorpus';
+import { trainingDataFor } from './trainingData';
+import { Workspace, WorkspaceError, factsOf, isStreamed } from './workspace';
+
+/** Evaluation texts are cut to about this many tokens (whole documents), to keep a pass short. */
+export const MAX_EVAL_TOKENS = 65_536;
+
+export interface LanguageModelInfo {
+  model?: { name: string; format: string; parameters: number; dim: number; nLayers: number; nHeads: number; nKvHeads: number; vocabSize: number; seqLen: number };
+  tokenizer?: { name: string; pieces: number };
+  texts: { name: string; characters: number; documents?: number; tokens?: number; truncated?: number }[];
+  /** The text the loaded activations came from. */
+  datasetText: string | null;
+  /** Model sites of the loaded activations' layers, when they came from the model. */
+  datasetSites?: number[];
+}
+
+export function languageModelInfo(ws: Workspace): LanguageModelInfo | null {
+  if (!ws.lm && !ws.tokenizer && ws.texts.size === 0) return null;
+  const c = ws.lm?.checkpoint.config;
+  const ds = ws.dataset;
+  return {
+    model: ws.lm && c ? { name: ws.lm.name, format: ws.lm.checkpoint.format, parameters: ws.lm.checkpoint.parameters, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, vocabSize: c.vocabSize, seqLen: c.seqLen } : undefined,
+    tokenizer: ws.tokenizer ? { name: ws.tokenizer.name, pieces: ws.tokenizer.tok.pieces.length } : undefined,
+    texts: [...ws.texts].map(([name, t]) => ({ name, characters: t.text.length, documents: t.corpus?.documents.length, tokens: t.corpus?.tokens, truncated: t.corpus?.truncated })),
+    datasetText: ws.datasetText,
+    datasetSites: ds && !isStreamed(ds) ? ds.sites : undefined,
+  };
+}
+
+/** The model's tfjs weights, made on first use (on the backend in effect then). */
+export function lmModel(ws: Workspace): LlamaModel {
+  if (!ws.lm) throw new WorkspaceError('no language model is loaded; drop a llama2.c model .bin (and its tokenizer .bin).');
+  ws.lm.model ??= new LlamaModel(ws.lm.checkpoint);
+  return ws.lm.model;
+}
+
+function corpusOf(ws: Workspace, textName: string) {
+  const t = ws.texts.get(textName);
+  if (!t) throw new WorkspaceError(`no text named ${textName} is loaded; drop it first.`);
+  if (!ws.lm) throw new WorkspaceError('drop the language model (a llama2.c .bin) to run the text through it.');
+  if (!ws.tokenizer) throw new WorkspaceError('drop the model\'s tokenizer (llama2.c tokenizer .bin) to tokenise the text.');
+  if (!t.corpus) throw new WorkspaceError(`${textName} is not tokenised yet; drop the model and its tokenizer.`);
+  return t.corpus;
+}
+
+export interface ExtractRequest {
+  text: string;
+  /** Residual sites 0 … n_layers (n_layers = after the last block). */
+  sites: number[];
+  includeBos?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Run the model over a loaded text and make its residuals (with tokens, positions, document ids, vocab) the dataset. */
+export async function extractFromText(ws: Workspace, req: ExtractRequest): Promise<FileResult & { tokensPerSecond: number }> {
+  const corpus = corpusOf(ws, req.text);
+  const model = lmModel(ws);
+  const ex = await extractActivations(model, ws.tokenizer!.tok, corpus, { sites: req.sites, includeBos: req.includeBos, onProgress: req.onProgress });
+  ws.setDataset(ex.dataset, { ...factsOf(ex.dataset), format: 'npy' });
+  ws.tokens = { name: `tokens of ${req.text}`, ids: ex.tokens };
+  ws.positions = { name: `positions of ${req.text}`, ids: ex.positions };
+  ws.docIds = { name: `documents of ${req.text}`, ids: ex.docIds, documents: corpus.documents.length };
+  ws.vocab = { name: ws.tokenizer!.name, pieces: ex.vocab };
+  ws.datasetText = req.text;
+  ws.annotateOutliers();
+  const n = model.config.nLayers;
+  return {
+    name: req.text,
+    kind: 'activations',
+    message: `extracted ${ex.dataset.rows.toLocaleString('en-US')} rows × ${req.sites.length > 1 ? `${req.sites.length} layers × ` : ''}${ex.dataset.dIn} at ${req.sites.map((s) => siteName(s, n)).join(', ')} from ${corpus.documents.length} documents of ${req.text}${req.includeBos ? '' : ' (BOS positions dropped)'} — ${Math.round(ex.tokensPerSecond).toLocaleString('en-US')} tokens/s`,
+    tokensPerSecond: ex.tokensPerSecond,
+  };
+}
+
+export interface EvaluationText {
+  documents: Int32Array[];
+  /** In words: which text and documents. */
+  description: string;
+}
+
+/**
+ * The documents an SAE is judged on: a named text; else the latest text other than the one the
+ * activations came from; else that text's validation documents under the run's split (the split
+ * must be by documents, or no document is wholly held out). At most ~MAX_EVAL_TOKENS tokens.
+ */
+export function evaluationText(ws: Workspace, cfg: Pick<SaeConfig, 'val_fraction' | 'seed' | 'split_by'>, textName?: string, maxTokens = MAX_EVAL_TOKENS): EvaluationText {
+  let name = textName;
+  if (!name) name = [...ws.texts.keys()].filter((n) => n !== ws.datasetText).pop();
+  let documents: Int32Array[];
+  let what: string;
+  if (name) {
+    documents = corpusOf(ws, name).documents;
+    what = `${name}`;
+  } else if (ws.datasetText && ws.docIds && ws.dataset) {
+    const corpus = corpusOf(ws, ws.datasetText);
+    const cls = splitRows(ws.dataset.rows, cfg, { docIds: ws.docIds.ids });
+    const held = new Map<number, boolean>();
+    ws.docIds.ids.forEach((d, r) => held.set(d, (held.get(d) ?? true) && cls[r] === VAL));
+    documents = [...held].filter(([, v]) => v).map(([d]) => corpus.documents[d]).filter(Boolean);
+    if (documents.length === 0) throw new WorkspaceError(`no document of ${ws.datasetText} is wholly held out for validation (the split is by ${cfg.split_by}); split validation by documents in the Data panel, or drop another text to evaluate on.`);
+    what = `the ${documents.length} validation documents of ${ws.datasetText}`;
+  } else {
+    throw new WorkspaceError('drop a text file (.txt) to evaluate on: the model runs on it with and without the SAE spliced in.');
+  }
+  const kept: Int32Array[] = [];
+  let tokens = 0;
+  for (const d of documents) {
+    if (kept.length && tokens + d.length > maxTokens) break;
+    kept.push(d);
+    tokens += d.length;
+  }
+  const cut = kept.length < documents.length ? ` (the first ${kept.length} documents, ${tokens.toLocaleString('en-US')} tokens)` : ` (${kept.length} documents, ${tokens.toLocaleString('en-US')} tokens)`;
+  return { documents: kept, description: what + cut };
+}
+
+export interface SpliceEvaluation extends SpliceReport {
+  /** Which text was used, in words. */
+  text: string;
+  /** Model sites of the SAE's layers. */
+  sites: number[];
+  siteNames: string[];
+}
+
+export interface SpliceRequest {
+  /** The model site of the SAE's first layer, when the activations do not say where they came from. */
+  site?: number;
+  text?: string;
+  maxTokens?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Model sites of a config's layers: from the dataset when it came from the model, else from `site`. */
+export function sitesFor(ws: Workspace, cfg: SaeConfig, nLayersUsed: number, site?: number): number[] {
+  const ds = ws.dataset;
+  const n = ws.lm?.checkpoint.config.nLayers ?? 0;
+  if (site !== undefined) {
+    if (!Number.isInteger(site) || site < 0 || site + nLayersUsed - 1 > n) throw new WorkspaceError(`layer ${site} is outside the model's residual sites 0 … ${n}${nLayersUsed > 1 ? ` for an SAE of ${nLayersUsed} layers` : ''}.`);
+    return Array.from({ length: nLayersUsed }, (_, i) => site + i);
+  }
+  const sites = ds && !isStreamed(ds) ? ds.sites : undefined;
+  if (!sites) throw new WorkspaceError('the loaded activations do not say which layer of the model they came from; choose the layer to splice at.');
+  const [first, last] = Workspace.layersFor(cfg, ds!.nLayers);
+  return sites.slice(first, last + 1);
+}
+
+/** Splice a trained (or imported) SAE into the model at its layer(s). */
+export async function evaluateWithModel(ws: Workspace, trainer: Trainer, req: SpliceRequest = {}): Promise<SpliceEvaluation> {
+  const model = lmModel(ws);
+  const cfg = trainer.cfg;
+  if (trainer.data.dIn !== model.config.dim) throw new WorkspaceError(`the SAE reads vectors of width ${trainer.data.dIn}, but the model's residual stream has width ${model.config.dim}; load activations of this model.`);
+  const sites = sitesFor(ws, cfg, trainer.data.nLayers, req.site);
+  const text = evaluationText(ws, cfg, req.text, req.maxTokens);
+  // Mean ablation uses the mean of the loaded activations at each layer.
+  const meanBySite = new Map<number, Float32Array>();
+  const perDim = ws.facts?.stats.perDimMean;
+  const [first] = ws.dataset ? Workspace.layersFor(cfg, ws.dataset.nLayers) : [0];
+  if (perDim && ws.dataset && ws.dataset.dIn === model.config.dim) {
+    sites.forEach((s, j) => meanBySite.set(s, Float32Array.from(perDim.slice((first + j) * model.config.dim, (first + j + 1) * model.config.dim))));
+  }
+  const report = await evaluateSplice(model, text.documents, { sites, together: trainer.splicesTogether, reconstruct: (x) => trainer.spliceReconstruction(x) }, { meanBySite, onProgress: req.onProgress });
+  return { ...report, text: text.description, sites, siteNames: sites.map((s) => siteName(s, model.config.nLayers)) };
+}
+
+/** Splice saved weights (an imported SAE) under `cfg`: the trainer only holds them. */
+export async function evaluateWeightsWithModel(ws: Workspace, cfg: SaeConfig, tensors: Record<string, { shape: number[]; data: Float32Array }>, backend: string, req: SpliceRequest = {}): Promise<SpliceEvaluation> {
+  const trainer = new TrainerClass(cfg, await trainingDataFor(ws, cfg), backend);
+  try {
+    trainer.loadTensors(tensors);
+    return await evaluateWithModel(ws, trainer, req);
+  } finally {
+    trainer.dispose();
+  }
+}
+
+/**
+ * The loaded in-memory activations as files a Python user reads back with NumPy: activations.npy
+ * ([N, d], or [L, N, d] for several layers), tokens / positions / doc_ids .npy (int32) and
+ * vocab.json, when loaded.
+ */
+export function datasetFiles(ws: Workspace): Record<string, Uint8Array> {
+  const ds = ws.dataset;
+  if (!ds) throw new WorkspaceError('no activations are loaded.');
+  if (isStreamed(ds)) throw new WorkspaceError(`${ds.name} is streamed from its file; it is already on disk.`);
+  const { rows, dIn: d, nLayers: L } = ds;
+  let acts: Float32Array;
+  if (L === 1) acts = ds.data;
+  else {
+    acts = new Float32Array(ds.data.length);
+    for (let r = 0; r < rows; r++) for (let l = 0; l < L; l++) acts.set(ds.data.subarray((r * L + l) * d, (r * L + l + 1) * d), (l * rows + r) * d);
+  }
+  const files: Record<string, Uint8Array> = { 'activations.npy': writeNpy(acts, L === 1 ? [rows, d] : [L, rows, d]) };
+  if (ws.tokens) files['tokens.npy'] = writeNpy(ws.tokens.ids, [rows]);
+  if (ws.positions) files['positions.npy'] = writeNpy(ws.positions.ids, [rows]);
+  if (ws.docIds) files['doc_ids.npy'] = writeNpy(ws.docIds.ids, [rows]);
+  if (ws.vocab) files['vocab.json'] = new TextEncoder().encode(JSON.stringify(ws.vocab.pieces));
+  return files;
+}
+
+/** What an export records about where a config's activations came from (the model and its hook). */
+export function exportSource(ws: Workspace, cfg: SaeConfig): { modelName: string; hookName: string; contextSize: number; hookNames?: string[] } | undefined {
+  const ds = ws.dataset;
+  if (!ws.lm || !ds || isStreamed(ds) || !ds.sites) return undefined;
+  const n = ws.lm.checkpoint.config.nLayers;
+  const [first, last] = Workspace.layersFor(cfg, ds.nLayers);
+  const names = ds.sites.slice(first, last + 1).map((s) => siteName(s, n));
+  return { modelName: ws.lm.name, hookName: names[0], contextSize: ws.lm.checkpoint.config.seqLen, hookNames: names.length > 1 ? names : undefined };
+}
