@@ -9,7 +9,7 @@ import { MULTI_LAYER } from '../engine/config';
 import type { ResolvedGuidance } from '../engine/trainer';
 import { ArrayFileError, NeedsShapeError, arrayRole, decodeFloat32, decodeInt32, indexArrayFile, readArrayBytes, type ArrayLayout, type FileIndex } from '../io/arrayFile';
 import { parseLabels, checkLabelCount } from '../io/labels';
-import { checkTokenizerFits, looksLikeLlama2cCheckpoint, looksLikeLlama2cTokenizer, parseLlama2cCheckpoint, parseLlama2cTokenizer, type Llama2cTokenizer, type LlamaCheckpoint } from '../io/llama2c';
+import { checkTokenizerFits, hasLlama2cHeader, looksLikeLlama2cCheckpoint, looksLikeLlama2cTokenizer, parseLlama2cCheckpoint, parseLlama2cTokenizer, type Llama2cTokenizer, type LlamaCheckpoint } from '../io/llama2c';
 import type { LlamaModel } from '../engine/lm/llama';
 import { importSaeLens, type ImportedSae } from '../io/saeImport';
 import { parseVocab } from '../io/vocab';
@@ -500,7 +500,8 @@ async function llamaFileKind(file: SourceFile): Promise<'model' | 'tokenizer' | 
   const size = file.blob.size;
   if (size < 8) return null;
   const head = await readRangeOf(file.blob)(0, Math.min(size, 256));
-  if (looksLikeLlama2cCheckpoint(head, size)) return 'model';
+  // A plausible header is enough: a checkpoint of the wrong size then gets the checkpoint's message.
+  if (looksLikeLlama2cCheckpoint(head, size) || (/\.(bin|model|ckpt)$/i.test(file.name) && hasLlama2cHeader(head))) return 'model';
   const maxTokenLength = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(0, true);
   if (size > 64 * 2 ** 20 || maxTokenLength < 1 || maxTokenLength > 4096 || head[0] === 0x93) return null;
   return looksLikeLlama2cTokenizer(new Uint8Array(await file.blob.arrayBuffer())) ? 'tokenizer' : null;

@@ -70,6 +70,19 @@ export function looksLikeLlama2cCheckpoint(head: Uint8Array, fileSize: number): 
   }
 }
 
+/**
+ * Whether the first bytes hold a plausible llama2.c header, whatever the file size (so that a
+ * truncated checkpoint is reported as one rather than taken for raw data).
+ */
+export function hasLlama2cHeader(head: Uint8Array): boolean {
+  try {
+    readHeader(head);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function readHeader(head: Uint8Array): { config: LlamaConfig; headerBytes: number; version: 0 | 1 } {
   if (head.byteLength < 28) throw new Llama2cError('the file is shorter than the 28-byte header');
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
