@@ -158,6 +158,9 @@ describe.skipIf(!present)('the stories260K model in the workspace', () => {
     const direct = await evaluateSplice(lmModel(ws), docs, { sites: [3], together: false, reconstruct: (x) => trainer.spliceReconstruction(x) }, { meanBySite: new Map([[3, mean]]) });
     expect(e.groups[0].ce).toBeCloseTo(direct.groups[0].ce, 10);
     expect(e.groups[0].ce_mean).toBeCloseTo(direct.groups[0].ce_mean, 10);
+    // A periodic re-evaluation reuses the ablations (those passes are skipped) and gets the same numbers.
+    const again = await evaluateWithModel(ws, trainer, { text: 'stories_valid.txt', maxTokens: 4000, reuse: e });
+    expect(again.groups[0]).toEqual(e.groups[0]);
     // Raw-space reconstructions: the normalisation is undone, so FVE on raw rows is high.
     expect(e.groups[0].loss_recovered).toBeGreaterThan(0.6);
     trainer.dispose();

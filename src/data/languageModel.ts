@@ -139,6 +139,8 @@ export interface SpliceRequest {
   text?: string;
   maxTokens?: number;
   onProgress?: (done: number, total: number) => void;
+  /** An earlier evaluation on the same text: its zero / mean ablations are reused. */
+  reuse?: SpliceReport;
 }
 
 /** Model sites of a config's layers: from the dataset when it came from the model, else from `site`. */
@@ -169,7 +171,7 @@ export async function evaluateWithModel(ws: Workspace, trainer: Trainer, req: Sp
   if (perDim && ws.dataset && ws.dataset.dIn === model.config.dim) {
     sites.forEach((s, j) => meanBySite.set(s, Float32Array.from(perDim.slice((first + j) * model.config.dim, (first + j + 1) * model.config.dim))));
   }
-  const report = await evaluateSplice(model, text.documents, { sites, together: trainer.splicesTogether, reconstruct: (x) => trainer.spliceReconstruction(x) }, { meanBySite, onProgress: req.onProgress });
+  const report = await evaluateSplice(model, text.documents, { sites, together: trainer.splicesTogether, reconstruct: (x) => trainer.spliceReconstruction(x) }, { meanBySite, onProgress: req.onProgress, reuse: req.reuse });
   return { ...report, text: text.description, sites, siteNames: sites.map((s) => siteName(s, model.config.nLayers)) };
 }
 

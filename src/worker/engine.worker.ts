@@ -16,7 +16,7 @@ import { Workspace, isStreamed } from '../data/workspace';
 import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo } from '../data/languageModel';
 import { buildRunExport } from '../io/runExport';
 import { zipFiles } from '../io/saelens';
-import type { BackendName, DatasetInfo, FromWorker, MetricRow, RunState, ToWorker } from './protocol';
+import type { BackendName, DatasetInfo, FromWorker, MetricRow, RunState, SpliceEvaluation, ToWorker } from './protocol';
 
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,
@@ -46,6 +46,8 @@ let run: {
   nextLmEval: number;
   /** While set, the loop waits before its next slice (an evaluation is reading the weights). */
   hold: Promise<unknown> | null;
+  /** The first periodic splice evaluation: later ones reuse its zero / mean ablations. */
+  periodic?: SpliceEvaluation;
   /** The model and hook the activations came from, for the export's cfg.json. */
   source?: ReturnType<typeof exportSource>;
 } | null = null;
@@ -208,7 +210,8 @@ async function loop(r: NonNullable<typeof run>) {
 /** Loss recovered on a short held-out text while training; a failure turns the periodic check off. */
 async function periodicSplice(r: NonNullable<typeof run>) {
   try {
-    const evaluation = await evaluateWithModel(workspace, r.trainer, { maxTokens: PERIODIC_EVAL_TOKENS });
+    const evaluation = await evaluateWithModel(workspace, r.trainer, { maxTokens: PERIODIC_EVAL_TOKENS, reuse: r.periodic });
+    r.periodic = evaluation;
     post({ type: 'spliced', runId: r.id, evaluation, step: r.trainer.stepCount });
   } catch (e) {
     r.lmEvalEvery = 0;

@@ -51,6 +51,12 @@ export interface SpliceOptions {
   /** Mean residual per site for mean ablation; missing sites are measured on these documents. */
   meanBySite?: Map<number, Float32Array>;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * An earlier report on the same documents and sites: its zero- and mean-ablation figures are
+   * reused and those passes skipped (they do not depend on the SAE), halving the work of a
+   * periodic evaluation.
+   */
+  reuse?: SpliceReport;
 }
 
 type Condition = 'sae' | 'zero' | 'mean';
@@ -65,8 +71,11 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
   for (const s of sites) if (!Number.isInteger(s) || s < 0 || s > model.config.nLayers) throw new Error(`the SAE reads site ${s}, but the model's residual sites are 0 … ${model.config.nLayers}`);
   const docs = documents.filter((d) => d.length >= 3);
   if (docs.length === 0) throw new Error('no document has 3 or more tokens (BOS, a token and its successor); give longer text to evaluate on.');
-  const means = await meanResiduals(model, docs, sites, opts.meanBySite);
   const groups = source.together ? [sites.map((_, j) => j)] : sites.map((_, j) => [j]);
+  const reuse = opts.reuse && opts.reuse.documents === docs.length && opts.reuse.groups.length === groups.length
+    && opts.reuse.groups.every((g, i) => g.sites.join() === groups[i].map((j) => sites[j]).join()) ? opts.reuse : undefined;
+  const conditions: Condition[] = reuse ? ['sae'] : CONDITIONS;
+  const means = reuse ? new Map<number, Float32Array>() : await meanResiduals(model, docs, sites, opts.meanBySite);
   const sums = groups.map(() => ({ ce: [0, 0, 0], kl: [0, 0, 0], replaced: 0 }));
   let ceClean = 0, predictions = 0, rowsTotal = 0, tokens = 0;
   const batches = planBatches(docs.map((d) => d.length), batchTokenBudget(model));
@@ -103,7 +112,7 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
     try {
       for (const group of groups) {
         scalars.push(tf.tidy(() => tf.sum(tf.gather(replace, tf.tensor1d(group, 'int32'), 1))));
-        for (const condition of CONDITIONS) {
+        for (const condition of conditions) {
           const values = new Map<number, { v: tf.Tensor2D; m: tf.Tensor2D }>();
           for (const j of group) {
             values.set(sites[j], tf.tidy(() => ({
@@ -142,7 +151,7 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
     ceClean += values[at++][0];
     for (const s of sums) {
       s.replaced += values[at++][0];
-      for (let c = 0; c < CONDITIONS.length; c++) {
+      for (let c = 0; c < conditions.length; c++) {
         s.ce[c] += values[at][0];
         s.kl[c] += values[at][1];
         at += 1;
@@ -161,8 +170,9 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
     tokens,
     seconds: (performance.now() - t0) / 1000,
     groups: groups.map((group, g) => {
-      const [ceSae, ceZero, ceMean] = sums[g].ce.map((v) => v / predictions);
-      const [klSae, klZero, klMean] = sums[g].kl.map((v) => v / predictions);
+      let [ceSae, ceZero, ceMean] = sums[g].ce.map((v) => v / predictions);
+      let [klSae, klZero, klMean] = sums[g].kl.map((v) => v / predictions);
+      if (reuse) ({ ce_zero: ceZero, ce_mean: ceMean, kl_zero: klZero, kl_mean: klMean } = reuse.groups[g]);
       return {
         sites: group.map((j) => sites[j]),
         ce: ceSae, kl: klSae, ce_zero: ceZero, kl_zero: klZero, ce_mean: ceMean, kl_mean: klMean,
