@@ -1,5 +1,5 @@
 // Documents of different lengths grouped into padded batches for the model's forward pass.
-import type { LlamaModel } from './llama';
+import { perHeadAttention, type LlamaModel } from './llama';
 
 /**
  * Batches of document indices, longest first, each padded to its longest member: at most
@@ -29,6 +29,9 @@ export function padBatch(documents: readonly Int32Array[], batch: readonly numbe
 /** Padded tokens per forward batch: attention scores are B·heads·T² floats, so bound both. */
 export function batchTokenBudget(model: LlamaModel): number {
   const c = model.config;
+  // Head-by-head attention (wasm, cpu) is fastest on small batches: measured on stories260K,
+  // 15k tokens/s at 512 padded tokens per batch, 13k at 2,048, 8k at 8,192.
+  if (perHeadAttention()) return c.seqLen;
   // Scores take B·heads·T² floats and the logits B·T·V: keep each near 64 MiB.
   return Math.max(c.seqLen, Math.min(8192, Math.floor(2 ** 24 / (c.nHeads * c.seqLen)), Math.floor(2 ** 24 / c.vocabSize)));
 }

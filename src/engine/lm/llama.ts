@@ -12,7 +12,7 @@
 //
 // Weights are stored transposed ([in, out]) once at load, so every matmul is a plain x·W: tfjs's
 // transpose flags are many times slower on the wasm and cpu kernels (DESIGN.md §8). Q, K, V share
-// one matmul, and so do W1 and W3.
+// one matmul, and so do W1 and W3. Attention runs head by head on wasm / cpu (see block()).
 import * as tf from '@tensorflow/tfjs';
 import type { LlamaCheckpoint, LlamaConfig } from '../../io/llama2c';
 
@@ -54,10 +54,14 @@ export class LlamaModel {
   private readonly classifier: tf.Tensor2D; // [D, V]
   private readonly rmsFinal: tf.Tensor1D; // [D]
   private readonly blocks: Block[] = [];
-  /** cos / signed sin per position for the query width [seq_len, D] and the key width [seq_len, KV]. */
-  private readonly rope: { cosQ: tf.Tensor2D; sinQ: tf.Tensor2D; cosK: tf.Tensor2D; sinK: tf.Tensor2D };
-  /** Key/value head read by each query head [H]. */
-  private readonly kvHeadOf: tf.Tensor1D | null;
+  /**
+   * cos / signed sin per position for the query width [seq_len, D] and the key width
+   * [seq_len, KV], and the pair swaps [D, D], [KV, KV].
+   */
+  private readonly rope: { cosQ: tf.Tensor2D; sinQ: tf.Tensor2D; cosK: tf.Tensor2D; sinK: tf.Tensor2D; swapQ: tf.Tensor2D; swapK: tf.Tensor2D };
+
+  /** 'auto' = head by head on wasm / cpu, batched elsewhere (both compute the same thing). */
+  attention: 'auto' | 'per_head' | 'batched' = 'auto';
 
   constructor(ckpt: LlamaCheckpoint) {
     const c = ckpt.config;
@@ -101,16 +105,15 @@ export class LlamaModel {
     this.rope = {
       ...ropeTables('Q', c.seqLen, D, this.headSize),
       ...ropeTables('K', c.seqLen, KV, this.headSize),
+      swapQ: pairSwap(D),
+      swapK: pairSwap(KV),
     } as LlamaModel['rope'];
-    const group = c.nHeads / c.nKvHeads;
-    this.kvHeadOf = group === 1 ? null : tf.tensor1d(Int32Array.from({ length: c.nHeads }, (_, h) => Math.floor(h / group)), 'int32');
   }
 
   get nSites(): number { return this.config.nLayers + 1; }
 
   dispose(): void {
     const all: tf.Tensor[] = [this.embedding, this.classifier, this.rmsFinal, ...Object.values(this.rope)];
-    if (this.kvHeadOf) all.push(this.kvHeadOf);
     for (const b of this.blocks) all.push(...Object.values(b));
     tf.dispose(all);
   }
@@ -168,18 +171,28 @@ export class LlamaModel {
     const h = rmsNorm(x, b.rmsAtt);
     const qkv = tf.matMul(h, b.wqkv); // [B·T, D + 2·KV]
     const [q0, k0, v0] = tf.split(qkv, [D, KV, KV], 1) as tf.Tensor2D[];
-    const q = rotate(q0, this.rope.cosQ, this.rope.sinQ, B, T); // [B·T, D]
-    const k = rotate(k0, this.rope.cosK, this.rope.sinK, B, T); // [B·T, KV]
-    const heads = (t: tf.Tensor2D, n: number) => {
-      let t4 = tf.reshape(t, [B, T, n, hs]);
-      if (n !== nHeads && this.kvHeadOf) t4 = tf.gather(t4, this.kvHeadOf, 2); // [B, T, H, hs]
-      return t4;
-    };
-    const q3 = tf.reshape(tf.transpose(heads(q, nHeads), [0, 2, 1, 3]), [B * nHeads, T, hs]);
-    const kT = tf.reshape(tf.transpose(heads(k, nKvHeads), [0, 2, 3, 1]), [B * nHeads, hs, T]);
-    const v3 = tf.reshape(tf.transpose(heads(v0, nKvHeads), [0, 2, 1, 3]), [B * nHeads, T, hs]);
-    const scores = tf.add(tf.mul(tf.matMul(q3, kT), 1 / Math.sqrt(hs)), mask); // [B·H, T, T]
-    const att = tf.matMul(tf.softmax(scores), v3); // [B·H, T, hs]
+    // The 1/√hs of the scores is folded into q.
+    const q = tf.mul(this.rotate(q0, this.rope.cosQ, this.rope.sinQ, this.rope.swapQ, T), 1 / Math.sqrt(hs)) as tf.Tensor2D; // [B·T, D]
+    const k = this.rotate(k0, this.rope.cosK, this.rope.sinK, this.rope.swapK, T); // [B·T, KV]
+    const q3 = tf.reshape(tf.transpose(tf.reshape(q, [B, T, nHeads, hs]), [0, 2, 1, 3]), [B * nHeads, T, hs]);
+    const kT = tf.reshape(tf.transpose(tf.reshape(k, [B, T, nKvHeads, hs]), [0, 2, 3, 1]), [B * nKvHeads, hs, T]);
+    const v3 = tf.reshape(tf.transpose(tf.reshape(v0, [B, T, nKvHeads, hs]), [0, 2, 1, 3]), [B * nKvHeads, T, hs]);
+    const group = nHeads / nKvHeads;
+    /** Key/value slice of query head i (sequence b, head h): sequence b's kv head ⌊h / group⌋. */
+    const kvOf = (i: number) => Math.floor(i / nHeads) * nKvHeads + Math.floor((i % nHeads) / group);
+    let att: tf.Tensor; // [B·H, T, hs]
+    if (this.attention === 'per_head' || (this.attention === 'auto' && perHeadAttention())) {
+      // wasm / cpu: batched matmuls run a slow generic kernel (BatchMatMul of 40 heads × 384² ×
+      // 8 takes ~50 ms where the same 40 2-D matmuls take ~3 ms), so attend head by head.
+      const qs = tf.unstack(q3) as tf.Tensor2D[];
+      const ks = tf.unstack(kT) as tf.Tensor2D[];
+      const vs = tf.unstack(v3) as tf.Tensor2D[];
+      att = tf.stack(qs.map((qi, i) => tf.matMul(tf.softmax(tf.add(tf.matMul(qi, ks[kvOf(i)]), mask)) as tf.Tensor2D, vs[kvOf(i)])));
+    } else {
+      const index = tf.tensor1d(Int32Array.from({ length: B * nHeads }, (_, i) => kvOf(i)), 'int32');
+      const scores = tf.add(tf.matMul(q3, tf.gather(kT, index)), mask); // [B·H, T, T]
+      att = tf.matMul(tf.softmax(scores), tf.gather(v3, index));
+    }
     const merged = tf.reshape(tf.transpose(tf.reshape(att, [B, nHeads, T, hs]), [0, 2, 1, 3]), [B * T, D]) as tf.Tensor2D;
     const x1 = tf.add(x, tf.matMul(merged, b.wo)) as tf.Tensor2D;
     const h2 = rmsNorm(x1, b.rmsFfn);
@@ -187,6 +200,34 @@ export class LlamaModel {
     const ffn = tf.matMul(tf.mul(tf.mul(a, tf.sigmoid(a)), g), b.w2);
     return tf.add(x1, ffn);
   }
+
+  /**
+   * RoPE on rows [B·T, width] (position = row mod T): (a, b) → (a·c − b·s, a·s + b·c), written
+   * x·cos + (x·P)·sin with P the pair-swapping permutation (a matmul is far cheaper than tf.reverse
+   * on wasm) and sin signed (−s, s) per pair.
+   */
+  private rotate(x: tf.Tensor2D, cosTable: tf.Tensor2D, sinTable: tf.Tensor2D, swap: tf.Tensor2D, T: number): tf.Tensor2D {
+    const width = x.shape[1];
+    const rows = x.shape[0];
+    const cos = tf.slice(cosTable, [0, 0], [T, width]);
+    const sin = tf.slice(sinTable, [0, 0], [T, width]);
+    const x3 = tf.reshape(x, [rows / T, T, width]);
+    const swapped = tf.reshape(tf.matMul(x, swap), [rows / T, T, width]);
+    return tf.reshape(tf.add(tf.mul(x3, cos), tf.mul(swapped, sin)), [rows, width]);
+  }
+}
+
+/** Attention head by head where batched matmuls are slow (see block()). */
+export function perHeadAttention(): boolean {
+  const b = tf.getBackend();
+  return b === 'wasm' || b === 'cpu';
+}
+
+/** [width, width]: x·P swaps each pair (2i, 2i+1) of x. */
+function pairSwap(width: number): tf.Tensor2D {
+  const p = new Float32Array(width * width);
+  for (let i = 0; i < width; i++) p[(i ^ 1) * width + i] = 1;
+  return tf.tensor2d(p, [width, width]);
 }
 
 export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D): tf.Tensor2D {
@@ -220,14 +261,4 @@ function ropeTables(suffix: 'Q' | 'K', seqLen: number, width: number, hs: number
     }
   }
   return { [`cos${suffix}`]: tf.tensor2d(cos, [seqLen, width]), [`sin${suffix}`]: tf.tensor2d(sin, [seqLen, width]) };
-}
-
-/** RoPE on rows [B·T, width] (position = row mod T). */
-function rotate(x: tf.Tensor2D, cosTable: tf.Tensor2D, sinTable: tf.Tensor2D, B: number, T: number): tf.Tensor2D {
-  const width = x.shape[1];
-  const cos = tf.slice(cosTable, [0, 0], [T, width]);
-  const sin = tf.slice(sinTable, [0, 0], [T, width]);
-  const x3 = tf.reshape(x, [B, T, width]);
-  const swapped = tf.reshape(tf.reverse(tf.reshape(x, [B, T, width / 2, 2]), 3), [B, T, width]);
-  return tf.reshape(tf.add(tf.mul(x3, cos), tf.mul(swapped, sin)), [B * T, width]);
 }
