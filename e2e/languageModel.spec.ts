@@ -41,3 +41,23 @@ test('drop model, tokenizer and text → activations → train → Evaluate give
   await expect(result).toContainText('validation documents of stories_valid.txt');
   await expect(result).toContainText('blocks.3.hook_resid_pre');
 });
+
+// The GPU backends run attention as batched matmuls (wasm runs it head by head): their residuals
+// must be the reference's too. The Data panel's mean ± std of the extracted layer-3 rows is the
+// reference's (stats.json: −0.03283 ± 0.8563 on the validation stories).
+for (const backend of ['webgl', 'webgpu'] as const) {
+  test(`the ${backend} backend extracts the reference activations`, async ({ page }) => {
+    test.skip(!hasSharedData, `${SHARED_DATA} is absent (it exists only beside the project in CI)`);
+    test.setTimeout(240_000);
+    await openApp(page, `?backend=${backend}`);
+    await expect(page.getByTestId('backend')).toContainText(backend);
+    await dropFiles(page, [file('model.bin'), file('tok512.bin'), file('stories_valid.txt')]);
+    const panel = page.getByTestId('lm-panel');
+    await expect(panel.getByTestId('lm-model')).toContainText('260,032 parameters');
+    await panel.getByLabel('2', { exact: true }).uncheck();
+    await panel.getByLabel('3', { exact: true }).check();
+    await panel.getByRole('button', { name: 'Extract activations from stories_valid.txt' }).click();
+    await expect(page.getByTestId('dataset-shape')).toHaveText('9,461 × 64', { timeout: 180_000 });
+    await expect(page.getByTestId('dataset-info')).toContainText('-0.03283 ± 0.8563');
+  });
+}
