@@ -29,9 +29,12 @@ test('drop model, tokenizer and text → activations → train → Evaluate give
   await panel.getByRole('button', { name: 'Download activations (.npy zip)' }).click();
   expect((await download).suggestedFilename()).toMatch(/\.zip$/);
 
+  // Loss recovered every 50 steps while training, charted beside NMSE.
+  await panel.getByLabel('While training, every N steps (0 = off)').fill('50');
   await configure(page, { variant: 'topk', dSae: 256, batch: 256, steps: 150 });
   await page.getByRole('button', { name: 'Train' }).click();
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 120_000 });
+  await expect(page.getByTestId('chart-loss-recovered')).toHaveAttribute('data-points', /^[23]$/);
   await page.getByRole('button', { name: 'Evaluate with the language model' }).click();
   const result = page.getByTestId('splice-metrics');
   await expect(result).toBeVisible({ timeout: 120_000 });
