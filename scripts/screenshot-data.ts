@@ -2,26 +2,15 @@
 // and vocab, plus BOS-like rows so the outlier report shows) and docs/import-panel.png (an exported
 // SAE dropped back in and evaluated). Run `npx tsx scripts/screenshot-data.ts`: it starts Vite's dev
 // server (nothing to build first) and drives Debian's headless Chromium through Playwright.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from '@playwright/test';
+import { withDevPage } from './devPage';
 import { dropFiles } from '../e2e/helpers';
 import { parseNpy, writeNpy } from '../src/io/npy';
 
 const DATA = path.resolve(import.meta.dirname, '../../shared/data/stories260k');
-const port = 4179;
 
-const server = spawn('npx', ['vite', '--port', String(port), '--strictPort'], { stdio: 'ignore', detached: true });
-try {
-  for (let i = 0; i < 300; i++) {
-    try { if ((await fetch(`http://127.0.0.1:${port}/`)).ok) break; } catch { /* starting */ }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-background-networking'] });
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1200 } });
-  await page.goto(`http://127.0.0.1:${port}/`);
-  await page.getByTestId('dataset-shape').waitFor({ timeout: 120_000 });
+await withDevPage(4179, { width: 1440, height: 1200 }, async (page) => {
   // The shared files drop BOS rows; put the BOS residual back in front of each story (12.2 ≈ 1.8×
   // the mean norm at layer 3, per the data README) so the outlier report has what real dumps have.
   const read = (f: string) => new Uint8Array(readFileSync(path.join(DATA, f)));
@@ -53,7 +42,4 @@ try {
   await page.getByTestId('import-evaluation').waitFor({ timeout: 120_000 });
   await page.waitForTimeout(1000);
   await page.getByTestId('import-panel').screenshot({ path: 'docs/import-panel.png' });
-  await browser.close();
-} finally {
-  if (server.pid) process.kill(-server.pid);
-}
+});

@@ -2,26 +2,15 @@
 // train stories' layer-3 residuals extracted; a TopK SAE trained with loss recovered measured every
 // 100 steps on the validation stories; then Evaluate. Run `npx tsx scripts/screenshot-lm.ts`: it
 // starts Vite's dev server and drives Debian's headless Chromium through Playwright.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from '@playwright/test';
+import { withDevPage } from './devPage';
 import { configure, dropFiles } from '../e2e/helpers';
 
 const DATA = path.resolve(import.meta.dirname, '../../shared/data/stories260k');
-const port = 4181;
 const file = (name: string) => ({ name, bytes: readFileSync(path.join(DATA, name)) });
 
-const server = spawn('npx', ['vite', '--port', String(port), '--strictPort'], { stdio: 'ignore', detached: true });
-try {
-  for (let i = 0; i < 300; i++) {
-    try { if ((await fetch(`http://127.0.0.1:${port}/`)).ok) break; } catch { /* starting */ }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-background-networking'] });
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1300 } });
-  await page.goto(`http://127.0.0.1:${port}/`);
-  await page.getByTestId('dataset-shape').waitFor({ timeout: 120_000 });
+await withDevPage(4181, { width: 1440, height: 1300 }, async (page) => {
   await dropFiles(page, [file('model.bin'), file('tok512.bin'), file('stories_train.txt'), file('stories_valid.txt')]);
   const panel = page.getByTestId('lm-panel');
   await panel.getByTestId('lm-model').filter({ hasText: 'parameters' }).waitFor();
@@ -31,14 +20,11 @@ try {
   await page.getByTestId('dataset-shape').filter({ hasText: '35,234' }).waitFor({ timeout: 120_000 });
   await panel.getByLabel('While training, every N steps (0 = off)').fill('100');
   await configure(page, { variant: 'topk', dSae: 512, batch: 1024, steps: 1000 });
-  await page.getByRole('button', { name: 'Train' }).click();
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
   await page.getByTestId('progress').filter({ hasText: 'done' }).waitFor({ timeout: 600_000 });
   await page.getByRole('button', { name: 'Evaluate with the language model' }).click();
   await page.getByTestId('splice-metrics').waitFor({ timeout: 120_000 });
   await page.waitForTimeout(1500);
   await page.screenshot({ path: 'docs/language-model.png', fullPage: true });
   console.log('wrote docs/language-model.png');
-  await browser.close();
-} finally {
-  if (server.pid) process.kill(-server.pid);
-}
+});
