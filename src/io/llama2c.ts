@@ -189,6 +189,10 @@ export function looksLikeLlama2cTokenizer(bytes: Uint8Array): boolean {
   }
 }
 
+/**
+ * A tokenizer.bin. Without `vocabSize`, entries are read to the end of the file (so trailing bytes
+ * read as a token cut short); with it, as run.c does, only that many (trailing data is ignored).
+ */
 export function parseLlama2cTokenizer(bytes: Uint8Array, name: string, vocabSize?: number): Llama2cTokenizer {
   const fail = (why: string) => new Llama2cError(`${name} is not a llama2.c tokenizer: ${why}. Give the tokenizer.bin written by llama2.c's tokenizer.py export() for this model.`);
   if (bytes.byteLength < 4) throw fail('it is shorter than its 4-byte header');
@@ -212,7 +216,6 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, name: string, vocabSize
   }
   if (pieces.length === 0) throw fail('it holds no tokens');
   if (vocabSize !== undefined && pieces.length < vocabSize) throw fail(`it has ${pieces.length} tokens but the model's vocabulary has ${vocabSize}`);
-  if (vocabSize === undefined && at !== bytes.byteLength) throw fail('bytes are left over after the last token');
   const lookup = new Map<string, number>();
   pieces.forEach((p, i) => { if (!lookup.has(p)) lookup.set(p, i); });
   const decoder = new TextDecoder('utf-8');

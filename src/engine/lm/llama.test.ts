@@ -137,11 +137,8 @@ describe('LlamaModel.forward options', () => {
     r.logits!.dispose();
   });
 
-  // BUG (src/engine/lm/llama.ts, forward): when splice returns the very tensor it was given, the
-  // loop disposes `x` and then keeps it (`x.dispose(); x = replaced;`), so the next block reads a
-  // disposed tensor and the pass throws (on cpu: "TypeError: Cannot read properties of undefined
-  // (reading 'backend')"). Returning x itself should mean "keep it" (guard: replaced !== x).
-  it.fails('a splice that returns the same tensor changes nothing', () => {
+  // Returning x itself means "keep it" (it must not be disposed and then read by the next block).
+  it('a splice that returns the same tensor changes nothing', () => {
     const r = model.forward(tokens, B, T, { splice: (site, x) => (site === 1 ? x : null) });
     expect(worst(r.logits!.dataSync(), full.logits)).toBe(0);
     r.logits!.dispose();
@@ -196,9 +193,7 @@ describe('LlamaModel.forward options', () => {
     expect(() => model.forward(tokens, B, T, { until: 4 })).toThrow(/site 4 is outside 0…3/);
   });
 
-  // BUG (src/engine/lm/llama.ts, forward): the `until` range check runs after x (the embedding
-  // lookup or the clone of `start`) is made, so a refused call leaks that tensor.
-  it.fails('a refused call leaks no tensor', () => {
+  it('a refused call leaks no tensor', () => {
     const before = tf.memory().numTensors;
     expect(() => model.forward(tokens, B, T, { from: 2, start: full.captured[2], until: 1 })).toThrow(/outside/);
     expect(() => model.forward(tokens, B, T, { until: 4 })).toThrow(/outside/);

@@ -34,7 +34,7 @@ export interface ForwardOptions {
   start?: tf.Tensor2D;
   /** Sites whose residual [B·T, D] is returned (kept; the caller disposes them). */
   capture?: readonly number[];
-  /** Called at each site ≥ from: a returned tensor [B·T, D] replaces the residual there. */
+  /** Called at each site ≥ from: a returned tensor [B·T, D] replaces the residual there (returning x itself keeps it). */
   splice?: (site: number, x: tf.Tensor2D) => tf.Tensor2D | null;
   /** Stop at this site (no logits) when the logits are not needed. */
   until?: number;
@@ -130,19 +130,20 @@ export class LlamaModel {
     const until = opts.until ?? c.nLayers;
     const capture = new Set(opts.capture ?? []);
     const captured = new Map<number, tf.Tensor2D>();
+    if (from < 0 || from > c.nLayers) throw new Error(`forward: site ${from} is outside 0…${c.nLayers}`);
+    if (until < from || until > c.nLayers) throw new Error(`forward: site ${until} is outside ${from}…${c.nLayers}`);
+    if (from > 0 && !opts.start) throw new Error('forward from a later site needs the residual there');
     let x: tf.Tensor2D;
     if (from === 0) {
       x = tf.tidy(() => tf.gather(this.embedding, tf.tensor1d(tokens, 'int32')) as tf.Tensor2D);
     } else {
-      if (!opts.start) throw new Error('forward from a later site needs the residual there');
-      x = tf.clone(opts.start);
+      x = tf.clone(opts.start!);
     }
-    if (until < from || until > c.nLayers) throw new Error(`forward: site ${until} is outside ${from}…${c.nLayers}`);
     const mask = until > from ? causalMask(T) : null;
     try {
       for (let site = from; site <= until; site++) {
         const replaced = opts.splice?.(site, x);
-        if (replaced) {
+        if (replaced && replaced !== x) {
           x.dispose();
           x = replaced;
         }
