@@ -1,13 +1,19 @@
-// The page `npm run bench` opens in headless Chromium: it exposes one function that runs a
-// benchmark inside the same engine worker the app uses.
+// The page the benchmarks open in headless Chromium. It exposes two functions:
+//   saeBench    — training steps inside the same engine worker the app uses (`npm run bench`);
+//   saeLmBench  — the language model's forward pass in a worker of its own, lm.worker.ts, which
+//                 registers the backends as the engine worker does (`npm run bench:lm`).
 import type { BenchResult, BenchSpec } from '../engine/bench';
+import type { LmBenchResult, LmBenchSpec } from '../engine/lm/benchLm';
 import type { BackendName, FromWorker, ToWorker } from '../worker/protocol';
+import type { LmBenchReply, LmBenchRequest } from './lm.worker';
 
-const worker = new Worker(new URL('../worker/engine.worker.ts', import.meta.url), { type: 'module' });
+// The engine worker starts on the first saeBench call (the LM bench does not need it).
+let engine: Worker | null = null;
 let ready: Promise<Extract<FromWorker, { type: 'ready' }>> | null = null;
 let counter = 0;
 
 function request<T extends FromWorker['type']>(msg: ToWorker, type: T, id?: string): Promise<Extract<FromWorker, { type: T }>> {
+  const worker = (engine ??= new Worker(new URL('../worker/engine.worker.ts', import.meta.url), { type: 'module' }));
   return new Promise((resolve) => {
     const onMessage = (ev: MessageEvent<FromWorker>) => {
       const m = ev.data;
@@ -21,9 +27,27 @@ function request<T extends FromWorker['type']>(msg: ToWorker, type: T, id?: stri
   });
 }
 
+export interface LmBenchPageRequest {
+  backend: BackendName;
+  /** Where the page fetches the llama2.c model, its tokenizer and the text (same origin or routed). */
+  modelUrl: string;
+  tokenizerUrl: string;
+  textUrl: string;
+  spec: LmBenchSpec;
+  /** Give up (and end the worker) after this long; default 10 minutes. */
+  timeoutMs?: number;
+}
+
+export interface LmBenchPageReply {
+  result?: LmBenchResult;
+  error?: string;
+  device?: string;
+}
+
 declare global {
   interface Window {
     saeBench(backend: BackendName, spec: BenchSpec): Promise<{ result?: BenchResult; error?: string; available: BackendName; skipped: Partial<Record<BackendName, string>> }>;
+    saeLmBench(req: LmBenchPageRequest): Promise<LmBenchPageReply>;
   }
 }
 
@@ -33,4 +57,52 @@ window.saeBench = async (backend, spec) => {
   const requestId = `bench-${counter++}`;
   const res = await request({ type: 'bench', requestId, backend, spec }, 'benchResult', requestId);
   return { result: res.result, error: res.error, available: r.backend, skipped: r.skipped };
+};
+
+const fetched = new Map<string, Promise<ArrayBuffer>>();
+function fetchOnce(url: string): Promise<ArrayBuffer> {
+  let p = fetched.get(url);
+  if (!p) {
+    p = fetch(url).then((r) => {
+      if (!r.ok) throw new Error(`GET ${url}: ${r.status} ${r.statusText}`);
+      return r.arrayBuffer();
+    });
+    fetched.set(url, p);
+  }
+  return p;
+}
+
+// A fresh worker per backend, ended afterwards: one backend's state (a lost WebGPU device, the
+// wasm module's heap) cannot affect the next one's numbers.
+window.saeLmBench = async (req) => {
+  let modelBytes: Uint8Array, tokenizerBytes: Uint8Array, text: string;
+  try {
+    const [m, t, x] = await Promise.all([fetchOnce(req.modelUrl), fetchOnce(req.tokenizerUrl), fetchOnce(req.textUrl)]);
+    modelBytes = new Uint8Array(m.slice(0));
+    tokenizerBytes = new Uint8Array(t.slice(0));
+    text = new TextDecoder().decode(x);
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+  const worker = new Worker(new URL('./lm.worker.ts', import.meta.url), { type: 'module' });
+  const requestId = `lm-${counter++}`;
+  const timeoutMs = req.timeoutMs ?? 600_000;
+  try {
+    return await new Promise<LmBenchPageReply>((resolve) => {
+      const timer = setTimeout(() => resolve({ error: `no answer within ${Math.round(timeoutMs / 1000)} s` }), timeoutMs);
+      worker.onmessage = (ev: MessageEvent<LmBenchReply>) => {
+        if (ev.data.requestId !== requestId) return;
+        clearTimeout(timer);
+        resolve({ result: ev.data.result, error: ev.data.error, device: ev.data.device });
+      };
+      worker.onerror = (ev) => {
+        clearTimeout(timer);
+        resolve({ error: `the worker failed: ${ev.message || 'an error while loading it'}` });
+      };
+      const msg: LmBenchRequest = { requestId, backend: req.backend, modelBytes, tokenizerBytes, text, spec: req.spec };
+      worker.postMessage(msg, [modelBytes.buffer, tokenizerBytes.buffer]);
+    });
+  } finally {
+    worker.terminate();
+  }
 };

@@ -1,0 +1,234 @@
+// Benchmark (`npm run bench:lm`): tokens/s of the llama2.c language model's forward pass over the
+// validation stories of ../shared/data/stories260k, batched as the app batches it, on every
+// backend that works in Node (wasm, cpu) and in headless Chromium inside a Web Worker (webgpu,
+// webgl, wasm, cpu; src/bench/lm.worker.ts). Two passes per backend: to the logits, and the
+// activation extraction to one residual site. Both sides run src/engine/lm/benchLm.ts.
+// Prints a Markdown table and writes bench-results/bench-lm.json. Not a test: it asserts nothing.
+//
+//   npm run bench:lm [-- --node-only | --browser-only] [--data <dir>] [--site <n>]
+//
+// The browser side serves a production build of the app (bench.html) with `vite preview`, as
+// `npm run bench` does, but built into node_modules/.cache/bench-lm-dist (rebuilt when src/ is
+// newer) so that a concurrent `vite preview` of dist/ (the e2e tests) is never disturbed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import '@tensorflow/tfjs'; // registers cpu
+import '@tensorflow/tfjs-backend-wasm';
+import { useNodeWasmFiles } from '../src/cli/nodeBackend';
+import { selectBackend } from '../src/engine/backend';
+import { benchLmForward, type LmBenchResult, type LmBenchSpec } from '../src/engine/lm/benchLm';
+import type { LmBenchPageReply } from '../src/bench/main';
+import type { BackendName } from '../src/worker/protocol';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULT_DATA = path.resolve(ROOT, '../shared/data/stories260k');
+const FILES = { model: 'model.bin', tokenizer: 'tok512.bin', text: 'stories_valid.txt' } as const;
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const PORT = 4181;
+const OUT_DIR = path.join(ROOT, 'node_modules/.cache/bench-lm-dist');
+const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+/**
+ * Timed passes per backend (after one warm-up pass of each kind), chosen so each backend takes
+ * under about a minute on a 2-core machine without a GPU. The software backends time a subset of
+ * the stories (every k-th one, `maxTokens`): measured there, one pass over all 9,486 tokens takes
+ * ~30 s on cpu, ~25 s on webgl (SwiftShader) and ~150 s on webgpu (SwiftShader's fallback
+ * adapter), plus as much again for the warm-up.
+ */
+function specFor(backend: string, site: number): LmBenchSpec {
+  switch (backend) {
+    case 'cpu': return { site, maxPasses: 2, budgetMs: 6_000, maxTokens: 1_000 };
+    case 'webgl': return { site, maxPasses: 2, budgetMs: 6_000, maxTokens: 2_500 };
+    case 'webgpu': return { site, maxPasses: 2, budgetMs: 6_000, maxTokens: 600 };
+    default: return { site, maxPasses: 5, budgetMs: 10_000 };
+  }
+}
+
+interface Row {
+  where: 'node' | 'chromium';
+  backend: string;
+  result?: LmBenchResult;
+  /** What runs it in the browser: WebGPU adapter, WebGL renderer. */
+  device?: string;
+  seconds?: number;
+  note?: string;
+}
+
+async function benchNode(rows: Row[], input: Input, site: number) {
+  useNodeWasmFiles();
+  for (const backend of ['wasm', 'cpu'] as const) {
+    const t0 = Date.now();
+    try {
+      await selectBackend({ order: [backend] });
+      const result = await benchLmForward(input, specFor(backend, site));
+      rows.push({ where: 'node', backend, result, seconds: (Date.now() - t0) / 1000 });
+    } catch (e) {
+      rows.push({ where: 'node', backend, note: e instanceof Error ? e.message : String(e) });
+    }
+    log(rows[rows.length - 1]);
+  }
+}
+
+/** Newest modification time of the files under `dir` (what the build depends on). */
+function newest(dir: string): number {
+  let t = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    t = Math.max(t, entry.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+function buildIsCurrent(): boolean {
+  const page = path.join(OUT_DIR, 'bench.html');
+  if (!existsSync(page)) return false;
+  const built = statSync(page).mtimeMs;
+  const inputs = [newest(path.join(ROOT, 'src')), ...['bench.html', 'index.html', 'vite.config.ts', 'package.json'].map((f) => statSync(path.join(ROOT, f)).mtimeMs)];
+  return Math.max(...inputs) < built;
+}
+
+async function benchChromium(rows: Row[], data: string, site: number) {
+  if (!existsSync(CHROMIUM)) { rows.push({ where: 'chromium', backend: '-', note: `no Chromium at ${CHROMIUM}` }); return; }
+  if (!buildIsCurrent()) {
+    console.error(`building the bench page into ${path.relative(ROOT, OUT_DIR)} ...`);
+    await run('npx', ['vite', 'build', '--outDir', OUT_DIR, '--emptyOutDir', '--logLevel', 'warn']);
+  }
+  const server: ChildProcess = spawn('npx', ['vite', 'preview', '--port', String(PORT), '--strictPort', '--outDir', OUT_DIR], { cwd: ROOT, stdio: 'ignore', detached: true });
+  try {
+    const base = `http://127.0.0.1:${PORT}`;
+    await waitForUrl(`${base}/bench.html`, 30_000);
+    const { chromium } = await import('@playwright/test');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`  [page ${m.type()}] ${m.text()}`); });
+      // The data files are served to the page from Node (they live outside the project).
+      await page.route(`${base}/__lm-data/*`, (route) => {
+        const name = decodeURIComponent(new URL(route.request().url()).pathname.split('/').pop()!);
+        if (!(Object.values(FILES) as string[]).includes(name)) return route.fulfill({ status: 404 });
+        return route.fulfill({ status: 200, body: readFileSync(path.join(data, name)), contentType: 'application/octet-stream' });
+      });
+      await page.goto(`${base}/bench.html`);
+      await page.waitForFunction(() => typeof window.saeLmBench === 'function');
+      for (const backend of ['webgpu', 'webgl', 'wasm', 'cpu'] as BackendName[]) {
+        const t0 = Date.now();
+        const req = {
+          backend,
+          modelUrl: `/__lm-data/${FILES.model}`,
+          tokenizerUrl: `/__lm-data/${FILES.tokenizer}`,
+          textUrl: `/__lm-data/${FILES.text}`,
+          spec: specFor(backend, site),
+          timeoutMs: 180_000,
+        };
+        let res: LmBenchPageReply;
+        try {
+          res = await page.evaluate((r) => window.saeLmBench(r), req);
+        } catch (e) {
+          res = { error: e instanceof Error ? e.message : String(e) };
+        }
+        rows.push({ where: 'chromium', backend, result: res.result, device: res.device, note: res.error, seconds: (Date.now() - t0) / 1000 });
+        log(rows[rows.length - 1]);
+      }
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    if (server.pid) process.kill(-server.pid);
+  }
+}
+
+async function waitForUrl(url: string, ms: number) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try { if ((await fetch(url)).ok) return; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`preview server did not answer at ${url}`);
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+function log(r: Row) {
+  const head = `${r.where}/${r.backend}:`;
+  const x = r.result;
+  console.error(x
+    ? `${head} full ${fmt(x.full.tokensPerS)} tokens/s (${fmt(x.full.msPerPass)} ms/pass × ${x.full.passes}, warm-up ${fmt(x.full.warmupMs)} ms), extract to site ${x.site} ${fmt(x.extract.tokensPerS)} tokens/s (${fmt(x.extract.msPerPass)} ms/pass × ${x.extract.passes}), ${x.tokens} tokens in ${x.batches} batch(es), numTensors ${x.numTensorsBefore} → ${x.numTensorsAfter} [${r.seconds?.toFixed(0)} s]${r.device ? ` — ${r.device}` : ''}`
+    : `${head} ${r.note}${r.device ? ` — ${r.device}` : ''}`);
+}
+
+function table(rows: Row[], site: number, input: Input): string {
+  const lines = [
+    `llama2.c ${input.describe}: forward pass over ${input.name}, batched as planBatches does (tokens/s counts BOS, not padding; numTensors with the model loaded, before the warm-up → after the timed passes)`,
+    '',
+    `| where | backend | tokens/s full pass | tokens/s extraction to site ${site} | ms per pass (full / extraction) | timed passes | numTensors | notes |`,
+    '| --- | --- | ---: | ---: | ---: | ---: | --- | --- |',
+  ];
+  for (const r of rows) {
+    const x = r.result;
+    if (!x) { lines.push(`| ${r.where} | ${r.backend} | — | — | — | — | — | ${(r.note ?? '').replace(/\|/g, '\\|').replace(/\s+/g, ' ')}${r.device ? ` (${r.device})` : ''} |`); continue; }
+    const notes = [
+      x.documents < x.documentsInText ? `${x.documents} of ${x.documentsInText} stories (${fmt(x.tokens)} tokens)` : `${fmt(x.tokens)} tokens`,
+      `${x.batches} batch${x.batches === 1 ? '' : 'es'} ≤ ${fmt(x.batchTokenBudget)} tokens, ${x.attention.replace('_', '-')} attention`,
+      r.device,
+    ].filter(Boolean).join('; ');
+    const leak = x.numTensorsAtEnd !== x.numTensorsAtStart ? ` (left ${x.numTensorsAtEnd - x.numTensorsAtStart} after dispose)` : '';
+    lines.push(`| ${r.where} | ${r.backend} | ${fmt(x.full.tokensPerS)} | ${fmt(x.extract.tokensPerS)} | ${fmt(x.full.msPerPass)} / ${fmt(x.extract.msPerPass)} | ${x.full.passes} / ${x.extract.passes} | ${x.numTensorsBefore} → ${x.numTensorsAfter}${leak} | ${notes} |`);
+  }
+  return lines.join('\n');
+}
+
+interface Input { modelBytes: Uint8Array; tokenizerBytes: Uint8Array; text: string; name: string; describe: string }
+
+function argValue(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const data = path.resolve(argValue(args, '--data') ?? process.env.SAE_LM_DATA ?? DEFAULT_DATA);
+  const site = Number(argValue(args, '--site') ?? 3);
+  const missing = Object.values(FILES).filter((f) => !existsSync(path.join(data, f)));
+  if (missing.length) {
+    console.log(`bench:lm skipped: ${data} lacks ${missing.join(', ')} (the stories260k model, its tokenizer and the validation stories live beside the project in ../shared/data/stories260k; point --data or SAE_LM_DATA at a copy).`);
+    return 0;
+  }
+  const input: Input = {
+    modelBytes: new Uint8Array(readFileSync(path.join(data, FILES.model))),
+    tokenizerBytes: new Uint8Array(readFileSync(path.join(data, FILES.tokenizer))),
+    text: readFileSync(path.join(data, FILES.text), 'utf8'),
+    name: FILES.text,
+    describe: path.basename(data),
+  };
+  const rows: Row[] = [];
+  if (!args.includes('--browser-only')) await benchNode(rows, input, site);
+  if (!args.includes('--node-only')) {
+    try {
+      await benchChromium(rows, data, site);
+    } catch (e) {
+      rows.push({ where: 'chromium', backend: '-', note: e instanceof Error ? e.message : String(e) });
+      log(rows[rows.length - 1]);
+    }
+  }
+  const first = rows.find((r) => r.result)?.result;
+  if (first) input.describe = `${path.basename(data)} (dim ${first.model.dim}, ${first.model.nLayers} layers, ${first.model.nHeads}/${first.model.nKvHeads} heads, vocab ${first.model.vocabSize}, ${fmt(first.model.parameters)} parameters)`;
+  console.log(table(rows, site, input));
+  await mkdir(path.join(ROOT, 'bench-results'), { recursive: true });
+  const out = path.join(ROOT, 'bench-results', 'bench-lm.json');
+  await writeFile(out, JSON.stringify({ data, text: FILES.text, site, date: new Date().toISOString(), specs: Object.fromEntries(['webgpu', 'webgl', 'wasm', 'cpu'].map((b) => [b, specFor(b, site)])), rows }, null, 2));
+  console.error(`wrote ${path.relative(process.cwd(), out)}`);
+  return 0;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main(process.argv.slice(2));
+}
