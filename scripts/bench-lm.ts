@@ -22,6 +22,7 @@ import { selectBackend } from '../src/engine/backend';
 import { benchLmForward, type LmBenchResult, type LmBenchSpec } from '../src/engine/lm/benchLm';
 import type { LmBenchPageReply } from '../src/bench/main';
 import type { BackendName } from '../src/worker/protocol';
+import { waitForUrl } from './devPage';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_DATA = path.resolve(ROOT, '../shared/data/stories260k');
@@ -140,14 +141,6 @@ async function benchChromium(rows: Row[], data: string, site: number) {
   }
 }
 
-async function waitForUrl(url: string, ms: number) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try { if ((await fetch(url)).ok) return; } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`preview server did not answer at ${url}`);
-}
 
 function run(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -15,6 +15,7 @@ const SINGLE_LAYER = ARCHITECTURES.filter((a) => !MULTI_LAYER.includes(a));
 import { benchTrainingSteps, type BenchResult, type BenchSpec } from '../src/engine/bench';
 import { useNodeWasmFiles } from '../src/cli/nodeBackend';
 import type { BackendName } from '../src/worker/protocol';
+import { waitForUrl } from './devPage';
 
 const SIZE = { dIn: 64, dSae: 2048, batch: 1024 };
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -40,14 +41,6 @@ async function benchNode(rows: Row[]) {
   }
 }
 
-async function waitForUrl(url: string, ms: number) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try { if ((await fetch(url)).ok) return; } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`preview server did not answer at ${url}`);
-}
 
 async function benchChromium(rows: Row[]) {
   if (!existsSync(CHROMIUM)) { rows.push({ where: 'chromium', backend: '-', architecture: '-', note: `no Chromium at ${CHROMIUM}` }); return; }

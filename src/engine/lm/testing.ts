@@ -2,24 +2,10 @@
 // rather than from src/io/llama2c.ts or ./llama.ts: random weights, the v0 and v1 checkpoint
 // layouts and tokenizer.bin byte by byte, and run.c's forward pass token by token with a KV cache
 // in float64 — the reference the tfjs model is checked against.
-import type { LlamaConfig } from '../../io/llama2c';
+import type { LlamaConfig, LlamaWeights } from '../../io/llama2c';
 
-/** Weights as export.py writes them, each [out, in] row-major, per-layer arrays stacked. */
-export interface RawWeights {
-  tokenEmbedding: Float32Array; // [V, D]
-  rmsAtt: Float32Array; // [L, D]
-  wq: Float32Array; // [L, D, D]
-  wk: Float32Array; // [L, KV, D]
-  wv: Float32Array; // [L, KV, D]
-  wo: Float32Array; // [L, D, D]
-  rmsFfn: Float32Array; // [L, D]
-  w1: Float32Array; // [L, H, D]
-  w2: Float32Array; // [L, D, H]
-  w3: Float32Array; // [L, H, D]
-  rmsFinal: Float32Array; // [D]
-  /** [V, D], only when the classifier is not shared. */
-  wcls?: Float32Array;
-}
+/** Weights as export.py writes them, each [out, in] row-major, per-layer arrays stacked; wcls only when not shared. */
+export type RawWeights = Omit<LlamaWeights, 'wcls'> & { wcls?: Float32Array };
 
 export const WEIGHT_NAMES = ['tokenEmbedding', 'rmsAtt', 'wq', 'wk', 'wv', 'wo', 'rmsFfn', 'w1', 'w2', 'w3', 'rmsFinal'] as const;
 
