@@ -4,7 +4,9 @@
 //             with the decoder rows.
 //   real      ../shared/data/stories260k layer-3 residuals: every single-layer variant at d_sae 512
 //             and L0 ≈ 16 (trained on train/, measured on valid/), and the multi-layer variants on
-//             train/resid_layers.npy.
+//             train/resid_layers.npy. Each single-layer SAE is then spliced into the model at
+//             layer 3 on the 25 validation stories: CE, KL and loss recovered beside the PCA and
+//             ablation baselines of baselines.json.
 //   controller  target-L0 mode on the penalty variants: where λ ends and when L0 settles.
 //   guidance  a latent guided towards "the token begins with a capital letter" on the real data:
 //             its validation AUROC and the NMSE against the unguided run.
@@ -21,6 +23,10 @@ import { Trainer, type TrainingData } from '../src/engine/trainer';
 import { datasetFromNpy, splitDataset, type Dataset } from '../src/data/dataset';
 import { makeSyntheticDataset } from '../src/data/synthetic';
 import { Workspace } from '../src/data/workspace';
+import { tokenizeCorpus } from '../src/data/textCorpus';
+import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../src/io/llama2c';
+import { LlamaModel } from '../src/engine/lm/llama';
+import { evaluateSplice, type SpliceReport } from '../src/engine/lm/splice';
 import { selectNodeBackend } from '../src/cli/nodeBackend';
 import type { EvalMetrics } from '../src/worker/protocol';
 
@@ -34,7 +40,8 @@ function load(file: string): Dataset {
   return datasetFromNpy(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer, file);
 }
 
-async function train(experiment: string, variant: string, input: ConfigInput, data: TrainingData, backend: string, setup?: (t: Trainer) => void): Promise<Result> {
+/** `after` runs on the trained SAE before it is disposed; what it returns goes into `extra`. */
+async function train(experiment: string, variant: string, input: ConfigInput, data: TrainingData, backend: string, setup?: (t: Trainer) => void, after?: (t: Trainer) => Promise<Record<string, number>>): Promise<Result> {
   const cfg = resolveConfig(input, data.dIn, data.nLayers ?? 1);
   const t = new Trainer(cfg, data, backend);
   setup?.(t);
@@ -51,9 +58,14 @@ async function train(experiment: string, variant: string, input: ConfigInput, da
   }
   const { metrics } = await t.evaluate();
   const seconds = (Date.now() - t0) / 1000;
-  t.dispose();
   process.stderr.write(`  ${experiment}/${variant}: L0 ${metrics.l0.toFixed(1)} NMSE ${metrics.nmse.toFixed(4)} FVE ${metrics.fve.toFixed(4)} dead ${(100 * metrics.dead_fraction).toFixed(1)}% ${seconds.toFixed(0)} s\n`);
-  return { experiment, variant, config: input, metrics, seconds };
+  let extra: Record<string, number> | undefined;
+  try {
+    extra = after ? await after(t) : undefined;
+  } finally {
+    t.dispose();
+  }
+  return { experiment, variant, config: input, metrics, seconds, ...(extra ? { extra } : {}) };
 }
 
 const fmt = (v: number | undefined, d = 3) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(d));
@@ -119,9 +131,35 @@ async function real(steps: number, backend: string): Promise<Result[]> {
   const dSae = 512, l0 = 16;
   const base = { d_sae: dSae, batch_size: 1024, steps, log_every: 10, target_l0: l0 / dSae };
   const out: Result[] = [];
-  for (const architecture of ['relu', 'topk', 'batchtopk', 'matryoshka', 'randomk', 'jumprelu', 'gated', 'classic']) {
-    const extra = architecture === 'classic' ? { early_stopping_patience: 0 } : {};
-    out.push(await train('real', architecture, { ...base, architecture, ...extra }, data, backend));
+  // The language model, for splicing each single-layer SAE in at layer 3 of the validation stories.
+  const bytes = (f: string) => new Uint8Array(readFileSync(path.join(DATA, f)));
+  const model = new LlamaModel(parseLlama2cCheckpoint(bytes('model.bin'), 'model.bin'));
+  const tok = parseLlama2cTokenizer(bytes('tok512.bin'), 'tok512.bin', model.config.vocabSize);
+  const stories = tokenizeCorpus(tok, readFileSync(path.join(DATA, 'stories_valid.txt'), 'utf8'), 'stories_valid.txt', model.config.seqLen);
+  // Mean ablation: the mean of the train rows, as baselines.json fits it.
+  const mean = new Float64Array(64);
+  for (let r = 0; r < train3.rows; r++) for (let j = 0; j < 64; j++) mean[j] += train3.data[r * 64 + j];
+  const meanBySite = new Map([[3, Float32Array.from(mean, (v) => v / train3.rows)]]);
+  let first: SpliceReport | undefined;
+  const splice = async (t: Trainer): Promise<Record<string, number>> => {
+    // Zero and mean ablation do not depend on the SAE: measured once, then reused.
+    const report = await evaluateSplice(model, stories.documents, { sites: [3], together: t.splicesTogether, reconstruct: (x) => t.spliceReconstruction(x) }, { meanBySite, reuse: first });
+    first ??= report;
+    const g = report.groups[0];
+    process.stderr.write(`  splice: CE ${g.ce.toFixed(4)} (clean ${report.ce_clean.toFixed(4)}, zero ${g.ce_zero.toFixed(4)}, mean ${g.ce_mean.toFixed(4)}) KL ${g.kl.toFixed(4)} recovered ${g.loss_recovered.toFixed(4)} vs mean ${g.loss_recovered_vs_mean.toFixed(4)}; ${report.predictions} predictions, ${report.seconds.toFixed(0)} s\n`);
+    return {
+      ce: g.ce, kl: g.kl, loss_recovered: g.loss_recovered, loss_recovered_vs_mean: g.loss_recovered_vs_mean,
+      ce_clean: report.ce_clean, ce_zero: g.ce_zero, kl_zero: g.kl_zero, ce_mean: g.ce_mean, kl_mean: g.kl_mean,
+      predictions: report.predictions, splice_seconds: report.seconds,
+    };
+  };
+  try {
+    for (const architecture of ['relu', 'topk', 'batchtopk', 'matryoshka', 'randomk', 'jumprelu', 'gated', 'classic']) {
+      const extra = architecture === 'classic' ? { early_stopping_patience: 0 } : {};
+      out.push(await train('real', architecture, { ...base, architecture, ...extra }, data, backend, undefined, splice));
+    }
+  } finally {
+    model.dispose();
   }
   const layers = load('train/resid_layers.npy'); // [6, 7175, 64]
   const ws = new Workspace();
@@ -139,6 +177,22 @@ async function real(steps: number, backend: string): Promise<Result[]> {
   for (const r of out) {
     const where = r.experiment === 'real' ? 'layer 3 (valid/)' : `resid_layers, layers ${resolveConfig(r.config, 64, 6).layer_start}–${resolveConfig(r.config, 64, 6).layer_end} (10% held out)`;
     console.log(`| ${r.variant} | ${where} | ${fmt(r.metrics.l0, 1)} | ${fmt(r.metrics.nmse, 4)} | ${fmt(r.metrics.fve, 4)} | ${fmt(100 * r.metrics.dead_fraction, 1)} | ${Math.round(r.metrics.tokens_per_s)} |`);
+  }
+  // Baselines as baselines.json gives them (its own NumPy splice on the same stories).
+  interface Baseline { ce: number; kl_clean_vs_spliced: number; loss_recovered: number; loss_recovered_vs_mean_ablation: number; fve?: number }
+  const baselines = JSON.parse(readFileSync(path.join(DATA, 'baselines.json'), 'utf8')) as Record<string, Baseline>;
+  const spliced = out.filter((r) => r.experiment === 'real' && r.extra);
+  const measured = spliced[0]?.extra;
+  console.log(`\n### Spliced into the model at layer 3 (25 validation stories, ${measured?.predictions ?? '?'} predictions; clean CE ${fmt(measured?.ce_clean, 4)}, here zero ablation ${fmt(measured?.ce_zero, 4)}, mean ablation ${fmt(measured?.ce_mean, 4)})\n`);
+  console.log('| splice | L0 | FVE | CE | KL | loss recovered | vs mean ablation |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  const row = (name: string, l0: string, b: Baseline) => console.log(`| ${name} | ${l0} | ${fmt(b.fve, 4)} | ${fmt(b.ce, 4)} | ${fmt(b.kl_clean_vs_spliced, 4)} | ${fmt(b.loss_recovered, 4)} | ${fmt(b.loss_recovered_vs_mean_ablation, 4)} |`);
+  row('zero ablation (baselines.json)', '—', baselines.zero_ablation);
+  row('mean ablation (baselines.json)', '—', baselines.mean_ablation);
+  for (const k of [8, 16, 32]) row(`PCA k=${k} (baselines.json)`, `${k} (dense)`, baselines[`pca_${k}`]);
+  for (const r of spliced) {
+    const e = r.extra!;
+    console.log(`| ${r.variant} | ${fmt(r.metrics.l0, 1)} | ${fmt(r.metrics.fve, 4)} | ${fmt(e.ce, 4)} | ${fmt(e.kl, 4)} | ${fmt(e.loss_recovered, 4)} | ${fmt(e.loss_recovered_vs_mean, 4)} |`);
   }
   return out;
 }
