@@ -119,6 +119,20 @@ describe.skipIf(!present)('stories260K in tfjs against the reference files', () 
     expect(maxAbsDiff(perHead.logits, batched.logits)).toBeLessThan(1e-3);
   });
 
+  it('logit lens of a direction: (d ⊙ rms_final) · W_clsᵀ by plain arithmetic', () => {
+    const ckpt = parseLlama2cCheckpoint(bytes('model.bin'), 'model.bin');
+    const dir = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i * 0.7));
+    const before = tf.memory().numTensors;
+    const got = model.directionLogits(dir);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(got).toHaveLength(512);
+    for (const v of [0, 1, 261, 511]) {
+      let s = 0;
+      for (let i = 0; i < 64; i++) s += dir[i] * ckpt.weights.rmsFinal[i] * ckpt.weights.wcls[v * 64 + i];
+      expect(got[v]).toBeCloseTo(s, 4);
+    }
+  });
+
   it('generates greedily from BOS the 40 tokens the reference generates', () => {
     const ids = [1];
     const expected = baselines.reference.greedy_from_bos_first_40_ids as number[];

@@ -112,6 +112,19 @@ export class LlamaModel {
 
   get nSites(): number { return this.config.nLayers + 1; }
 
+  /**
+   * Logit lens of a residual-stream direction [D]: (direction ⊙ rms_final) · W_clsᵀ [V], what the
+   * direction adds to each token's logit with the final norm's weight folded in (TransformerLens's
+   * fold_ln, as SAEDashboard's logit tables use).
+   */
+  directionLogits(direction: Float32Array): Float32Array {
+    if (direction.length !== this.config.dim) throw new Error(`a direction of ${direction.length} values; the model's width is ${this.config.dim}`);
+    const out = tf.tidy(() => tf.matMul(tf.mul(tf.tensor2d(direction, [1, this.config.dim]), this.rmsFinal), this.classifier));
+    const values = out.dataSync() as Float32Array;
+    out.dispose();
+    return values;
+  }
+
   dispose(): void {
     const all: tf.Tensor[] = [this.embedding, this.classifier, this.rmsFinal, ...Object.values(this.rope)];
     for (const b of this.blocks) all.push(...Object.values(b));
