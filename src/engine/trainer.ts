@@ -580,6 +580,24 @@ export class Trainer {
     });
   }
 
+  /**
+   * Latent activations f [n, d_sae] of raw input rows [n, nLayers·d_in] (normalised as in training),
+   * one row per input row: for MLSAE, whose layers are separate rows of f, the max over layers.
+   */
+  async latentsOfRows(raw: Float32Array, n: number): Promise<Float32Array> {
+    const width = this.data.dIn * this.data.nLayers;
+    if (raw.length !== n * width) throw new Error(`latentsOfRows: ${raw.length} values for ${n} rows of width ${width}`);
+    const x = applyNormalization(this.normalization, raw, n, this.data.dIn, this.data.nLayers);
+    const f = tf.tidy(() => {
+      const r = this.reconstruct(tf.tensor2d(x, [n, width]), this.live);
+      const perRow = r.f.shape[0] / n;
+      return perRow === 1 ? r.f : tf.max(tf.reshape(r.f, [n, perRow, this.cfg.d_sae]), 1);
+    });
+    const values = (await f.data()) as Float32Array;
+    f.dispose();
+    return values;
+  }
+
   /** Whether all layers are spliced in one pass (the variant chooses per row) or one at a time. */
   get splicesTogether(): boolean { return this.variant.spliceReconstruct !== undefined; }
 

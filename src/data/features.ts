@@ -1,0 +1,113 @@
+// The feature browser's data: every latent's density, max / mean activation and top-activating
+// rows over the loaded activations, and for one latent its contexts (token windows with the
+// latent's activation on every token), its activation histogram, decoder neighbours and, with a
+// language model, the tokens its decoder direction promotes. Shared by the worker and the CLI.
+import { FeatureCollector, contextRows, decoderNeighbours, type FeatureSummary } from '../engine/featureStats';
+import { histogram } from '../engine/analysis';
+import type { Trainer } from '../engine/trainer';
+import { Workspace, WorkspaceError, isStreamed } from './workspace';
+import type { Dataset } from './dataset';
+
+/** Rows encoded per batch while summarising. */
+const CHUNK_ROWS = 2048;
+
+export interface FeatureOverview extends FeatureSummary {
+  /** log10 density histogram of all latents (dead ones counted apart). */
+  densityHistogram: { edges: number[]; counts: number[] };
+  dead: number;
+  /** Latents firing on more than 10% of rows. */
+  dense: number;
+}
+
+function inMemory(ws: Workspace, trainer: Trainer): Dataset {
+  const ds = ws.dataset;
+  if (!ds) throw new WorkspaceError('no activations are loaded.');
+  if (isStreamed(ds)) throw new WorkspaceError(`${ds.name} is streamed from its file; the feature browser needs the activations in memory (raise the memory budget).`);
+  return ws.datasetFor(trainer.cfg);
+}
+
+/** One pass over every row of the loaded (in-memory) activations. */
+export async function featureOverview(ws: Workspace, trainer: Trainer, opts: { k?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<FeatureOverview> {
+  const ds = inMemory(ws, trainer);
+  const width = ds.dIn * ds.nLayers;
+  const collector = new FeatureCollector(trainer.cfg.d_sae, opts.k ?? 20);
+  for (let start = 0; start < ds.rows; start += CHUNK_ROWS) {
+    const n = Math.min(CHUNK_ROWS, ds.rows - start);
+    collector.add(await trainer.latentsOfRows(ds.data.subarray(start * width, (start + n) * width), n), n);
+    opts.onProgress?.(start + n, ds.rows);
+  }
+  const summary = collector.finish();
+  const alive = Array.from(summary.density).filter((v) => v > 0).map((v) => Math.log10(v));
+  return {
+    ...summary,
+    densityHistogram: histogram(alive, 40),
+    dead: summary.density.filter((v) => v === 0).length,
+    dense: summary.density.filter((v) => v > 0.1).length,
+  };
+}
+
+export interface LatentContext {
+  /** Dataset rows of the window, the centre (top-activating) one at `centre`. */
+  rows: number[];
+  centre: number;
+  tokens: string[];
+  /** The latent's activation on each row of the window. */
+  values: number[];
+}
+
+export interface LatentDetail {
+  latent: number;
+  contexts: LatentContext[];
+  /** Activations of the latent where it fired, over all rows. */
+  histogram: { edges: number[]; counts: number[] };
+  neighbours: { latent: number; cosine: number }[];
+  /** Tokens the decoder direction promotes / suppresses most through the unembedding. */
+  promoted?: { token: string; logit: number }[];
+  suppressed?: { token: string; logit: number }[];
+}
+
+/** Everything the browser shows for one latent. `logits` maps a decoder direction to vocab logits (logit lens). */
+export async function latentDetail(ws: Workspace, trainer: Trainer, overview: FeatureSummary, latent: number, opts: { before?: number; after?: number; logits?: (direction: Float32Array) => Float32Array } = {}): Promise<LatentDetail> {
+  const ds = inMemory(ws, trainer);
+  const dSae = trainer.cfg.d_sae;
+  if (!Number.isInteger(latent) || latent < 0 || latent >= dSae) throw new WorkspaceError(`latent ${latent} does not exist (d_sae ${dSae}).`);
+  const width = ds.dIn * ds.nLayers;
+  const piece = (row: number) => {
+    const id = ws.tokens?.ids[row];
+    if (id === undefined) return `#${row}`;
+    return ws.vocab?.pieces[id] ?? `[${id}]`;
+  };
+  // Windows of the top rows; the latent's activation on every row of them.
+  const windows = overview.top[latent].map((t) => contextRows(t.row, ds.rows, { before: opts.before, after: opts.after, docIds: ws.docIds?.ids, positions: ws.positions?.ids }));
+  const wanted = [...new Set(windows.flatMap((w) => w.rows))].sort((a, b) => a - b);
+  const raw = new Float32Array(wanted.length * width);
+  wanted.forEach((r, i) => raw.set(ds.data.subarray(r * width, (r + 1) * width), i * width));
+  const f = wanted.length ? await trainer.latentsOfRows(raw, wanted.length) : new Float32Array(0);
+  const valueOf = new Map(wanted.map((r, i) => [r, f[i * dSae + latent]]));
+  const contexts = windows.map((w) => ({ ...w, tokens: w.rows.map(piece), values: w.rows.map((r) => valueOf.get(r) ?? 0) }));
+  // The histogram needs the latent on every row: one more pass, keeping one column.
+  const fired: number[] = [];
+  for (let start = 0; start < ds.rows; start += CHUNK_ROWS) {
+    const n = Math.min(CHUNK_ROWS, ds.rows - start);
+    const block = await trainer.latentsOfRows(ds.data.subarray(start * width, (start + n) * width), n);
+    for (let i = 0; i < n; i++) { const v = block[i * dSae + latent]; if (v > 0) fired.push(v); }
+  }
+  const tensors = await trainer.exportTensors();
+  const wDec = tensors.W_dec;
+  const decoderInInput = wDec && wDec.shape.length === 2 && wDec.shape[0] === dSae;
+  const d = decoderInInput ? wDec.shape[1] : 0;
+  const detail: LatentDetail = {
+    latent,
+    contexts,
+    histogram: histogram(fired, 40),
+    neighbours: decoderInInput ? decoderNeighbours(wDec.data, dSae, d, latent, 10) : [],
+  };
+  if (opts.logits && decoderInInput && d === ds.dIn) {
+    const logits = opts.logits(wDec.data.slice(latent * d, (latent + 1) * d));
+    const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
+    const name = (id: number) => ws.vocab?.pieces[id] ?? ws.tokenizer?.tok.display[id] ?? `[${id}]`;
+    detail.promoted = order.slice(0, 10).map((id) => ({ token: name(id), logit: logits[id] }));
+    detail.suppressed = order.slice(-10).reverse().map((id) => ({ token: name(id), logit: logits[id] }));
+  }
+  return detail;
+}
