@@ -6,7 +6,7 @@ import {
   type Architecture, type ClassicConfig, type ConfigInput, type GuidanceTarget, type LabelSource, type LiveParams,
   type Normalize, type SaeConfig, type SparsityMode,
 } from '../engine/config';
-import type { BackendName, DatasetInfo, EvalMetrics, FileResult, ImportedSaeInfo, LanguageModelInfo, RunState, SpliceEvaluation } from '../worker/protocol';
+import type { BackendName, DatasetInfo, EvalMetrics, FeatureListInfo, FileResult, ImportedSaeInfo, LanguageModelInfo, LatentDetail, RunState, SpliceEvaluation } from '../worker/protocol';
 
 export interface ModelForm {
   architecture: Architecture;
@@ -146,6 +146,11 @@ interface RunSlice {
   checkpointExporting: number | null;
   /** Periodic splice evaluations of the current run. */
   splicePoints: SplicePoint[];
+  /** The feature browser: the list (null until asked for), the latent shown, pending requests. */
+  features: FeatureListInfo | null;
+  featuresPending: boolean;
+  latentDetail: LatentDetail | null;
+  latentPending: number | null;
 }
 
 interface GuidanceSlice {
@@ -221,6 +226,10 @@ export const useStore = create<AppState>(() => ({
   spliceText: '',
   lmEvalEvery: 0,
   splicePoints: [],
+  features: null,
+  featuresPending: false,
+  latentDetail: null,
+  latentPending: null,
   form: DEFAULT_FORM,
   guidance: [],
   nextGuidanceId: 0,

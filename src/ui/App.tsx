@@ -8,6 +8,7 @@ import { Charts } from './charts/Charts';
 import { DataPanel } from './panels/DataPanel';
 import { ExportPanel } from './panels/ExportPanel';
 import { GuidancePanel } from './panels/GuidancePanel';
+import { FeaturesPanel } from './panels/FeaturesPanel';
 import { ImportPanel } from './panels/ImportPanel';
 import { LanguageModelPanel } from './panels/LanguageModelPanel';
 import { LivePanel } from './panels/LivePanel';
@@ -86,6 +87,7 @@ export function App() {
           <div className="below-charts">
             <MetricsPanel />
             <RunLog />
+            <FeaturesPanel />
           </div>
         </div>
       </main>

@@ -146,6 +146,8 @@ function onMessage(msg: FromWorker) {
         useStore.setState({ importSplice: { pending: false, evaluation: null, error: msg.message } });
       } else if (msg.runId && msg.runId === s.runId && s.splice.pending) {
         useStore.setState({ splice: { pending: false, evaluation: null, error: msg.message } });
+      } else if (msg.runId && msg.runId === s.runId && (s.featuresPending || s.latentPending !== null)) {
+        useStore.setState({ featuresPending: false, latentPending: null, runError: { message: msg.message, hint: msg.hint } });
       } else if (!msg.runId || msg.runId === s.runId) {
         useStore.setState({ runError: { message: msg.message, hint: msg.hint }, exporting: false, checkpointExporting: null });
         // A rejected start leaves nothing running.
@@ -206,6 +208,13 @@ function onMessage(msg: FromWorker) {
       return;
     case 'evaluated':
       useStore.setState({ evaluation: msg.metrics });
+      return;
+    case 'features':
+      useStore.setState({ features: msg.features, featuresPending: false });
+      appendLog(`feature browser: ${msg.features.rows.toLocaleString('en-US')} rows, ${msg.features.dead} dead and ${msg.features.dense} dense latents`);
+      return;
+    case 'latent':
+      useStore.setState({ latentDetail: msg.detail, latentPending: null });
       return;
     case 'spliced': {
       const e = msg.evaluation;
@@ -295,6 +304,21 @@ export function exportDataset() {
   send({ type: 'exportDataset', requestId: newId('dataset') });
 }
 
+/** The feature browser's list for the current run. */
+export function browseFeatures() {
+  const { runId } = useStore.getState();
+  if (!runId) return;
+  useStore.setState({ featuresPending: true, latentDetail: null });
+  send({ type: 'features', runId });
+}
+
+export function inspectLatent(latent: number) {
+  const { runId } = useStore.getState();
+  if (!runId) return;
+  useStore.setState({ latentPending: latent });
+  send({ type: 'latent', runId, latent });
+}
+
 /** Splice the run's SAE (or the imported one) into the language model. */
 export function spliceEvaluate(source: 'run' | 'imported') {
   const s = useStore.getState();
@@ -341,6 +365,7 @@ export function train(fromImported = false) {
   useStore.setState({
     runId, runState: 'running', step: 0, evaluation: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0,
     live: null, resolved: null, checkpoints: [], checkpointExporting: null, splice: NO_SPLICE, splicePoints: [],
+    features: null, featuresPending: false, latentDetail: null, latentPending: null,
   });
   const st = useStore.getState(); // the form may just have been filled from an imported SAE
   send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported, lmEvalEvery: st.lm?.model ? st.lmEvalEvery : 0 });
@@ -374,6 +399,7 @@ export function reset() {
   useStore.setState({
     runId: null, runState: 'idle', step: 0, totalSteps: 0, evaluation: null, runError: null, exported: null, live: null, resolved: null,
     tokensPerS: 0, etaSeconds: 0, checkpoints: [], checkpointExporting: null, splice: NO_SPLICE, splicePoints: [],
+    features: null, featuresPending: false, latentDetail: null, latentPending: null,
   });
 }
 

@@ -13,7 +13,8 @@ import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../
 import { makeSyntheticDataset } from '../data/synthetic';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
 import { Workspace, isStreamed } from '../data/workspace';
-import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo } from '../data/languageModel';
+import { featureOverview, latentDetail, type FeatureOverview } from '../data/features';
+import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo, lmModel } from '../data/languageModel';
 import { buildRunExport } from '../io/runExport';
 import { zipFiles } from '../io/saelens';
 import type { BackendName, DatasetInfo, FromWorker, MetricRow, RunState, SpliceEvaluation, ToWorker } from './protocol';
@@ -48,6 +49,8 @@ let run: {
   hold: Promise<unknown> | null;
   /** The first periodic splice evaluation: later ones reuse its zero / mean ablations. */
   periodic?: SpliceEvaluation;
+  /** The feature browser's pass over the data (top rows per latent), for the latent details. */
+  features?: FeatureOverview;
   /** The model and hook the activations came from, for the export's cfg.json. */
   source?: ReturnType<typeof exportSource>;
 } | null = null;
@@ -233,16 +236,35 @@ async function spliceEvaluate(msg: Extract<ToWorker, { type: 'spliceEvaluate' }>
   }
   const r = run;
   if (!r || r.id !== msg.runId) throw new Error('that run is gone; train again, then evaluate.');
+  const evaluation = await holding(r, () => evaluateWithModel(workspace, r.trainer, req));
+  post({ type: 'spliced', runId: r.id, evaluation });
+}
+
+/** Run `work` between training slices (the loop waits), so it reads one step's weights. */
+async function holding<T>(r: NonNullable<typeof run>, work: () => Promise<T>): Promise<T> {
   let release = () => {};
   const held = new Promise<void>((res) => { release = res; });
   r.hold = held;
   try {
-    const evaluation = await evaluateWithModel(workspace, r.trainer, req);
-    post({ type: 'spliced', runId: r.id, evaluation });
+    return await work();
   } finally {
     if (r.hold === held) r.hold = null;
     release();
   }
+}
+
+async function browseFeatures(r: NonNullable<typeof run>) {
+  const ov = await holding(r, () => featureOverview(workspace, r.trainer));
+  r.features = ov;
+  const { density, maxActivation, meanActivation, densityHistogram, dead, dense, rows } = ov;
+  post({ type: 'features', runId: r.id, features: { rows, density, maxActivation, meanActivation, densityHistogram, dead, dense } });
+}
+
+async function inspectLatent(r: NonNullable<typeof run>, latent: number) {
+  if (!r.features) await browseFeatures(r);
+  const model = workspace.lm && workspace.dataset && workspace.lm.checkpoint.config.dim === workspace.dataset.dIn ? lmModel(workspace) : null;
+  const detail = await holding(r, () => latentDetail(workspace, r.trainer, r.features!, latent, { logits: model ? (dir) => model.directionLogits(dir) : undefined }));
+  post({ type: 'latent', runId: r.id, detail });
 }
 
 function status(r: NonNullable<typeof run>, message?: string) {
@@ -393,6 +415,10 @@ async function handle(msg: ToWorker) {
           return;
         case 'exportCheckpoint':
           try { return exportCheckpoint(r, msg.step); } catch (e) { return fail(e, { runId: r.id }); }
+        case 'features':
+          try { return await browseFeatures(r); } catch (e) { return fail(e, { runId: r.id }); }
+        case 'latent':
+          try { return await inspectLatent(r, msg.latent); } catch (e) { return fail(e, { runId: r.id }); }
         case 'pause':
           // Report 'paused' only once the loop has stopped, so no metrics arrive after it.
           if (r.state === 'running') { r.state = 'paused'; await r.loopDone; }

@@ -3,6 +3,20 @@
 import type { BenchResult, BenchSpec } from '../engine/bench';
 import type { ConfigInput, GuidanceTarget, LabelSource, LiveParams, SaeConfig } from '../engine/config';
 import type { LanguageModelInfo, SpliceEvaluation } from '../data/languageModel';
+import type { LatentDetail } from '../data/features';
+
+export type { LatentDetail };
+
+/** Per-latent statistics of a run's SAE over the loaded activations (the feature browser's list). */
+export interface FeatureListInfo {
+  rows: number;
+  density: Float64Array;
+  maxActivation: Float32Array;
+  meanActivation: Float64Array;
+  densityHistogram: { edges: number[]; counts: number[] };
+  dead: number;
+  dense: number;
+}
 
 export type { LanguageModelInfo, SpliceEvaluation };
 
@@ -243,6 +257,10 @@ export type ToWorker =
   | { type: 'spliceEvaluate'; runId: string; source: 'run' | 'imported'; site?: number; text?: string }
   /** The loaded activations and their tokens, positions, document ids and vocab as .npy / .json files. */
   | { type: 'exportDataset'; requestId: string }
+  /** The feature browser: every latent of the run's SAE over the loaded activations (answers 'features'). */
+  | { type: 'features'; runId: string }
+  /** One latent's contexts, histogram, neighbours and logit lens (answers 'latent'). */
+  | { type: 'latent'; runId: string; latent: number }
   /** Evaluate the imported SAE on the loaded data (posts 'evaluated' with this run id). */
   | { type: 'evaluateImported'; runId: string }
   | { type: 'update'; runId: string; live: Partial<LiveParams> }
@@ -271,6 +289,8 @@ export type FromWorker =
   /** A splice evaluation; `step` is set for the periodic ones taken while training. */
   | { type: 'spliced'; runId: string; evaluation: SpliceEvaluation; step?: number }
   | { type: 'datasetExported'; requestId: string; files: Record<string, ArrayBuffer> }
+  | { type: 'features'; runId: string; features: FeatureListInfo }
+  | { type: 'latent'; runId: string; detail: LatentDetail }
   | { type: 'exported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'benchResult'; requestId: string; result?: BenchResult; error?: string }
   | { type: 'error'; runId?: string; requestId?: string; message: string; hint?: string };

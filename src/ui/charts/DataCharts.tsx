@@ -97,3 +97,13 @@ export function DensityHistogram({ density }: { density: { edges: number[]; coun
   }, [density]);
   return <StaticPlot testId="density-histogram" label="Histogram of log10 feature density" traces={traces} layout={l} />;
 }
+
+/** Histogram of one latent's activations where it fired. */
+export function ActivationHistogram({ hist, latent }: { hist: { edges: number[]; counts: number[] }; latent: number }) {
+  const { traces, l } = useMemo(() => {
+    const centers = hist.counts.map((_, i) => (hist.edges[i] + hist.edges[i + 1]) / 2);
+    const traces: Trace[] = [{ type: 'bar', x: centers, y: hist.counts, width: (hist.edges[1] ?? 1) - (hist.edges[0] ?? 0), marker: { color: ACCENT }, hovertemplate: 'activation ≈ %{x:.3g}: %{y} tokens<extra></extra>' }];
+    return { traces, l: layout(`Latent ${latent}: activations where it fires`, 'activation', { bargap: 0, yaxis: { type: 'log', automargin: true, gridcolor: '#eef0f3', title: { text: 'tokens', font: { size: 10 }, standoff: 2 } } }) };
+  }, [hist, latent]);
+  return <StaticPlot testId="activation-histogram" label={`Histogram of latent ${latent}'s activations`} traces={traces} layout={l} />;
+}

@@ -1,0 +1,37 @@
+// The feature browser on real activations with their tokens and vocab (../shared/data; skipped with
+// a message where it is absent): browse, open a latent, see its contexts with shaded tokens.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect, test } from '@playwright/test';
+import { SHARED_DATA, configure, dropFiles, hasSharedData, openApp } from './helpers';
+
+const file = (rel: string) => ({ name: path.basename(rel), bytes: readFileSync(path.join(SHARED_DATA, rel)) });
+
+test('browse the latents of a run on real activations; a latent shows shaded token contexts', async ({ page }) => {
+  test.skip(!hasSharedData, `${SHARED_DATA} is absent (it exists only beside the project in CI)`);
+  test.setTimeout(180_000);
+  await openApp(page);
+  await dropFiles(page, [file('train/resid_l3.npy'), file('train/tokens.npy'), file('train/doc_ids.npy'), file('vocab.json')]);
+  await expect(page.getByTestId('dataset-shape')).toHaveText('35,234 × 64');
+  await configure(page, { variant: 'topk', dSae: 256, batch: 512, steps: 200 });
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  await expect(page.getByTestId('progress')).toContainText('done', { timeout: 120_000 });
+  const panel = page.getByTestId('features-panel');
+  await panel.getByRole('button', { name: 'Browse features' }).click();
+  await expect(panel).toContainText('35,234 rows', { timeout: 60_000 });
+  await expect(panel.getByTestId('density-histogram')).toBeVisible();
+  const list = panel.getByRole('table', { name: 'Latents' });
+  await expect(list.getByRole('row')).toHaveCount(51); // header + a page of 50
+  // Sorted by density: the first latent is the most frequent one.
+  await list.getByRole('row').nth(1).getByRole('button').click();
+  const contexts = panel.getByTestId('latent-contexts');
+  await expect(contexts.getByRole('listitem')).toHaveCount(20, { timeout: 60_000 });
+  const top = contexts.locator('.tok.top').first();
+  await expect(top).toHaveAttribute('style', /background/);
+  expect(Number(await top.getAttribute('data-activation'))).toBeGreaterThan(0);
+  await expect(panel.getByTestId('activation-histogram')).toBeVisible();
+  await expect(panel.getByRole('table', { name: 'Decoder neighbours' }).getByRole('row')).toHaveCount(11);
+  // Search: dead latents only.
+  await panel.getByLabel('Find (index, dead, dense)').fill('dead');
+  await expect(panel).toContainText(/none|dead/);
+});
