@@ -16,6 +16,21 @@ test('browse the latents of a run on real activations; a latent shows shaded tok
   await configure(page, { variant: 'topk', dSae: 256, batch: 512, steps: 200 });
   await page.getByRole('button', { name: 'Train', exact: true }).click();
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 120_000 });
+  // The training analysis: statistics table, verdicts, CSV and a chart PNG.
+  const analysis = page.getByTestId('analysis-panel');
+  await expect(analysis.getByRole('table', { name: 'Training statistics' })).toContainText('total_loss');
+  await expect(analysis.getByTestId('verdict-total_loss')).toContainText(/CV \d/);
+  await expect(analysis.getByTestId('verdict-sparsity')).toContainText('target');
+  const csv = page.waitForEvent('download');
+  await analysis.getByRole('button', { name: 'Download statistics CSV' }).click();
+  const csvText = readFileSync(await (await csv).path(), 'utf8');
+  expect(csvText.split('\n')[0]).toBe(',Initial,Final,Min,Max,Mean,Std,Change,Change (%)');
+  expect(csvText).toContain('sparsity_l0,');
+  const png = page.waitForEvent('download');
+  await analysis.getByTestId('chart-loss-rate').hover();
+  await analysis.getByTestId('chart-loss-rate').locator('[data-title^="Download plot"]').first().click();
+  expect((await png).suggestedFilename()).toMatch(/\.png$/);
+
   const panel = page.getByTestId('features-panel');
   await panel.getByRole('button', { name: 'Browse features' }).click();
   await expect(panel).toContainText('35,234 rows', { timeout: 60_000 });

@@ -1,4 +1,4 @@
-// Takes docs/features.png: the feature browser after a TopK run on the real stories260K layer-3
+// Takes docs/analysis.png and docs/features.png: the training analysis and the feature browser after a TopK run on the real stories260K layer-3
 // activations with their tokens, document ids and vocab. `npx tsx scripts/screenshot-features.ts`.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,10 @@ await withDevPage(4183, { width: 1440, height: 1000 }, async (page) => {
   await configure(page, { variant: 'topk', dSae: 512, batch: 1024, steps: 1000 });
   await page.getByRole('button', { name: 'Train', exact: true }).click();
   await page.getByTestId('progress').filter({ hasText: 'done' }).waitFor({ timeout: 600_000 });
+  await page.getByTestId('analysis-panel').getByTestId('chart-l0-histogram').waitFor();
+  await page.waitForTimeout(1500);
+  await page.getByTestId('analysis-panel').screenshot({ path: 'docs/analysis.png' });
+  console.log('wrote docs/analysis.png');
   const panel = page.getByTestId('features-panel');
   await panel.getByRole('button', { name: 'Browse features' }).click();
   await panel.getByTestId('density-histogram').waitFor({ timeout: 120_000 });

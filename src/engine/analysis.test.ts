@@ -44,6 +44,8 @@ describe('statistics table', () => {
     expect(sparsityVerdict(many)).toMatchObject({ final: 0.058, achieved: true });
     expect(sparsityVerdict([{ sparsity_l0: 0.061 }])!.achieved).toBe(false);
     expect(convergenceVerdicts(many.slice(0, 9), ['total_loss'])).toEqual([]); // window 1: no verdict
+    // A column that never moves (TopK has no sparsity penalty: 0 throughout) is converged, CV 0.
+    expect(convergenceVerdicts(Array.from({ length: 20 }, () => ({ sparsity_loss: 0 })), ['sparsity_loss'])[0]).toMatchObject({ cv: 0, converged: true });
   });
 });
 
@@ -72,6 +74,7 @@ describe('rate of change and histogram', () => {
     const h = histogram([0, 0.5, 1, 1.5, 2, 2], 4);
     expect(h.edges).toEqual([0, 0.5, 1, 1.5, 2]);
     expect(h.counts).toEqual([1, 1, 1, 3]);
+    expect(histogram([0.05, 0.05, 0.3], 2, [0, 0.1])).toEqual({ edges: [0, 0.05, 0.1], counts: [0, 2] });
   });
   it.skipIf(!numpy)('matches numpy.gradient and numpy.histogram on random data', () => {
     const values = Array.from({ length: 300 }, (_, i) => Math.sin(i * 0.37) * 3 + ((i * 7919) % 13) / 13);

@@ -85,8 +85,9 @@ export function convergenceVerdicts(rows: readonly Row[], columns: readonly stri
     const tail = v.slice(v.length - w);
     const m = mean(tail);
     const std = sampleStd(tail);
-    const cv = (std / m) * 100;
-    out.push({ column, window: w, mean: m, std, cv, converged: Number.isFinite(cv) && cv < CONVERGED_CV_PERCENT });
+    // A constant column (e.g. no sparsity penalty: always 0) has not moved: CV 0, not 0/0.
+    const cv = std === 0 ? 0 : (std / m) * 100;
+    out.push({ column, window: w, mean: m, std, cv, converged: Number.isFinite(cv) && Math.abs(cv) < CONVERGED_CV_PERCENT });
   }
   return out;
 }
@@ -154,15 +155,20 @@ export function lossRateOfChange(rows: readonly Row[], column = 'total_loss', wi
   return { step: kept.map((r) => r.step), rate, smoothed: centredRollingMean(rate, window ?? smoothingWindow(values.length)) };
 }
 
-/** numpy.histogram(values, bins): equal bins over [min, max], the last one closed. */
-export function histogram(values: readonly number[], bins = 50): { edges: number[]; counts: number[] } {
+/**
+ * numpy.histogram(values, bins, range): equal bins over [min, max] (or `range`), the last one
+ * closed; values outside `range` are left out.
+ */
+export function histogram(values: readonly number[], bins = 50, range?: [number, number]): { edges: number[]; counts: number[] } {
   if (!values.length) return { edges: [], counts: [] };
   let lo = Infinity, hi = -Infinity;
-  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (range) [lo, hi] = range;
+  else for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
   if (lo === hi) { lo -= 0.5; hi += 0.5; }
   const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
   const counts = new Array<number>(bins).fill(0);
   for (const v of values) {
+    if (v < lo || v > hi) continue;
     let b = Math.floor(((v - lo) / (hi - lo)) * bins);
     if (b >= bins) b = bins - 1;
     // Floating-point edges: put the value in the bin whose [edge, next edge) holds it.

@@ -8,6 +8,7 @@ import { Charts } from './charts/Charts';
 import { DataPanel } from './panels/DataPanel';
 import { ExportPanel } from './panels/ExportPanel';
 import { GuidancePanel } from './panels/GuidancePanel';
+import { AnalysisPanel } from './panels/AnalysisPanel';
 import { FeaturesPanel } from './panels/FeaturesPanel';
 import { ImportPanel } from './panels/ImportPanel';
 import { LanguageModelPanel } from './panels/LanguageModelPanel';
@@ -87,6 +88,7 @@ export function App() {
           <div className="below-charts">
             <MetricsPanel />
             <RunLog />
+            <AnalysisPanel />
             <FeaturesPanel />
           </div>
         </div>

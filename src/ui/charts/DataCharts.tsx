@@ -5,8 +5,8 @@ import { useEffect, useMemo, useRef } from 'react';
 import { loadPlotly } from './plotly';
 import type { DatasetStats } from '../../worker/protocol';
 
-type Trace = Record<string, unknown>;
-type Layout = Record<string, unknown>;
+export type Trace = Record<string, unknown>;
+export type Layout = Record<string, unknown>;
 
 const HEIGHT = 140;
 const ACCENT = '#1f4e79';
@@ -14,8 +14,9 @@ const WARN = '#b26a00';
 const MUTED = '#9aa1ab';
 
 const CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
+const TOOLS_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
-function layout(title: string, xTitle: string, extra: Layout = {}): Layout {
+export function layout(title: string, xTitle: string, extra: Layout = {}): Layout {
   return {
     title: { text: title, font: { size: 11, color: '#1d2330' }, x: 0.01, xanchor: 'left', y: 0.97, yanchor: 'top' },
     height: HEIGHT,
@@ -30,17 +31,18 @@ function layout(title: string, xTitle: string, extra: Layout = {}): Layout {
   };
 }
 
-function StaticPlot({ traces, layout: l, testId, label }: { traces: Trace[]; layout: Layout; testId: string; label: string }) {
+/** A chart drawn from props; `tools` shows Plotly's bar (PNG download, zoom, pan, reset). */
+export function StaticPlot({ traces, layout: l, testId, label, tools, height = HEIGHT }: { traces: Trace[]; layout: Layout; testId: string; label: string; tools?: boolean; height?: number }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     let cancelled = false;
     void loadPlotly().then((P) => {
-      if (!cancelled && ref.current) void P.react(ref.current, traces as never, l as never, CONFIG);
+      if (!cancelled && ref.current) void P.react(ref.current, traces as never, l as never, tools ? TOOLS_CONFIG : CONFIG);
     });
     return () => { cancelled = true; };
-  }, [traces, l]);
+  }, [traces, l, tools]);
   useEffect(() => () => { const el = ref.current; if (el) void loadPlotly().then((P) => P.purge(el)); }, []);
-  return <div ref={ref} className="data-chart" data-testid={testId} role="img" aria-label={label} style={{ minHeight: HEIGHT }} />;
+  return <div ref={ref} className="data-chart" data-testid={testId} role="img" aria-label={label} style={{ minHeight: height }} />;
 }
 
 /** Per-dimension mean with a ±1 std band; dashed lines at the layer boundaries of multi-layer rows. */

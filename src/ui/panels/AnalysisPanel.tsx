@@ -1,0 +1,106 @@
+// The training analysis of seed 002, live: the statistics table (downloadable as CSV), the
+// convergence verdict per loss and the sparsity-target verdict in words and colours, the smoothed
+// loss rate of change, and the histogram of the L0 fraction over steps with its mean and the target.
+import { useEffect, useMemo, useState } from 'react';
+import { convergenceVerdicts, lossRateOfChange, histogram, sparsityVerdict, statisticsCsv, statisticsTable } from '../../engine/analysis';
+import { smoothingWindow } from '../../engine/metrics';
+import { metricsBuffer } from '../../store/metricsBuffer';
+import { useStore } from '../../store/store';
+import { layout, StaticPlot, type Trace } from '../charts/DataCharts';
+import { download } from '../download';
+import { formatNumber } from '../format';
+import type { MetricRow } from '../../worker/protocol';
+
+const COLUMNS = ['total_loss', 'recon_loss', 'sparsity_loss', 'sparsity_l0', 'l0', 'nmse', 'fve', 'dead_fraction'];
+
+/** The logged rows, re-read at most once a second while a run is active (not on every metrics message). */
+function useRows(): MetricRow[] {
+  const runState = useStore((s) => s.runState);
+  const runId = useStore((s) => s.runId);
+  const [rows, setRows] = useState<MetricRow[]>([]);
+  useEffect(() => {
+    const tick = () => setRows((prev) => (prev.length === metricsBuffer.rows.length && prev[prev.length - 1] === metricsBuffer.rows[metricsBuffer.rows.length - 1] ? prev : metricsBuffer.rows.slice()));
+    tick();
+    if (runState !== 'running') return;
+    const id = setInterval(tick, 1000);
+    return () => clearInterval(id);
+  }, [runState, runId]);
+  return rows;
+}
+
+export function AnalysisPanel() {
+  const rows = useRows();
+  const target = useStore((s) => (s.resolved?.sparsity_mode === 'target_l0' ? s.resolved.target_l0 : 0.05));
+  const [windowText, setWindowText] = useState('');
+  const table = useMemo(() => statisticsTable(rows, COLUMNS), [rows]);
+  const verdicts = useMemo(() => convergenceVerdicts(rows), [rows]);
+  const sparsity = useMemo(() => sparsityVerdict(rows, target, target * 0.2), [rows, target]);
+  const defaultWindow = smoothingWindow(rows.length);
+  const window = Math.max(1, Math.round(Number(windowText) || defaultWindow));
+  const rate = useMemo(() => {
+    const r = lossRateOfChange(rows, 'total_loss', window);
+    const traces: Trace[] = [
+      { x: r.step, y: r.rate, name: 'raw', mode: 'lines', line: { color: 'rgba(214,96,0,0.25)', width: 1 } },
+      { x: r.step, y: r.smoothed, name: `smoothed (window ${window})`, mode: 'lines', line: { color: '#d66000', width: 2 } },
+    ];
+    return { traces, l: layout('Loss rate of change (numeric gradient of total loss per logged step)', 'step', { height: 220, showlegend: true, legend: { orientation: 'h', y: -0.3 }, shapes: [{ type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 0, y1: 0, line: { color: '#9aa1ab', dash: 'dot', width: 1 } }] }) };
+  }, [rows, window]);
+  const l0 = useMemo(() => {
+    const v = rows.map((r) => r.sparsity_l0).filter(Number.isFinite);
+    // The range takes in the target; a run that sat on one value gets a narrow range around it.
+    let lo = Math.min(target, ...v), hi = Math.max(target, ...v);
+    const pad = Math.max((hi - lo) * 0.05, 0.002);
+    lo = Math.max(0, lo - pad);
+    hi += pad;
+    const h = histogram(v, 50, [lo, hi]);
+    const mean = v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+    const centers = h.counts.map((_, i) => (h.edges[i] + h.edges[i + 1]) / 2);
+    const traces: Trace[] = [{ type: 'bar', x: centers, y: h.counts, width: (h.edges[1] ?? 1) - (h.edges[0] ?? 0), marker: { color: '#6a3d9a' }, name: 'logged steps', hovertemplate: 'L0 fraction ≈ %{x:.4f}: %{y} steps<extra></extra>' }];
+    const line = (x: number, color: string) => ({ type: 'line', x0: x, x1: x, yref: 'paper', y0: 0, y1: 1, line: { color, dash: 'dash', width: 2 } });
+    return { traces, l: layout(`L0 fraction over steps — mean ${formatNumber(mean)} (blue), target ${formatNumber(target)} (red)`, 'L0 fraction', { height: 220, bargap: 0, xaxis: { range: [lo, hi], title: { text: 'L0 fraction', font: { size: 10 } } }, shapes: [line(mean, '#1f77b4'), line(target, '#d62728')] }) };
+  }, [rows, target]);
+  if (rows.length === 0) return null;
+  return (
+    <section className="panel analysis" aria-labelledby="analysis-title" data-testid="analysis-panel">
+      <h2 id="analysis-title">Training analysis</h2>
+      <div className="row">
+        <button type="button" className="secondary" onClick={() => download('training_statistics.csv', statisticsCsv(table), 'text/csv')}>Download statistics CSV</button>
+        <span className="muted small">{rows.length} logged steps</span>
+      </div>
+      <table className="tensors small" aria-label="Training statistics">
+        <thead><tr><th /><th>Initial</th><th>Final</th><th>Min</th><th>Max</th><th>Mean</th><th>Std</th><th>Change</th><th>Change %</th></tr></thead>
+        <tbody>
+          {table.map((s) => (
+            <tr key={s.column}>
+              <th>{s.column}</th><td>{formatNumber(s.initial)}</td><td>{formatNumber(s.final)}</td><td>{formatNumber(s.min)}</td><td>{formatNumber(s.max)}</td>
+              <td>{formatNumber(s.mean)}</td><td>{formatNumber(s.std)}</td><td>{formatNumber(s.change)}</td><td>{Number.isFinite(s.change_percent) ? `${s.change_percent.toFixed(1)}%` : '—'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <ul className="verdicts" aria-label="Verdicts">
+        {verdicts.map((v) => (
+          <li key={v.column} className={v.converged ? 'ok' : 'warn'} data-testid={`verdict-${v.column}`}>
+            {v.column}: CV {v.cv.toFixed(2)}% over the last {v.window} logged steps (mean {formatNumber(v.mean)}, std {formatNumber(v.std)}) — {v.converged ? 'converged' : 'not converged'}
+          </li>
+        ))}
+        {sparsity && (
+          <li className={sparsity.achieved ? 'ok' : 'warn'} data-testid="verdict-sparsity">
+            Sparsity: final L0 fraction {formatNumber(sparsity.final)} against the target {formatNumber(sparsity.target)} (off by {formatNumber(sparsity.deviation)}) — {sparsity.achieved ? 'target achieved' : 'target not achieved'}
+          </li>
+        )}
+        {verdicts.length === 0 && <li className="muted">Convergence needs at least 10 logged steps.</li>}
+      </ul>
+      <div className="analysis-charts">
+        <div>
+          <StaticPlot testId="chart-loss-rate" label="Loss rate of change" traces={rate.traces} layout={rate.l} tools height={220} />
+          <div className="field inline">
+            <label htmlFor="rate-window">Smoothing window (logged steps)</label>
+            <input id="rate-window" type="number" min={1} placeholder={String(defaultWindow)} value={windowText} onChange={(e) => setWindowText(e.target.value)} />
+          </div>
+        </div>
+        <StaticPlot testId="chart-l0-histogram" label="Histogram of the L0 fraction over logged steps" traces={l0.traces} layout={l0.l} tools height={220} />
+      </div>
+    </section>
+  );
+}
