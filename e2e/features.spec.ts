@@ -46,6 +46,15 @@ test('browse the latents of a run on real activations; a latent shows shaded tok
   expect(Number(await top.getAttribute('data-activation'))).toBeGreaterThan(0);
   await expect(panel.getByTestId('activation-histogram')).toBeVisible();
   await expect(panel.getByRole('table', { name: 'Decoder neighbours' }).getByRole('row')).toHaveCount(11);
+  // Every latent's contexts as JSON.
+  const json = page.waitForEvent('download');
+  await panel.getByRole('button', { name: 'Download contexts JSON' }).click();
+  const exported = JSON.parse(readFileSync(await (await json).path(), 'utf8'));
+  expect(exported.d_sae).toBe(256);
+  expect(exported.latents).toHaveLength(256);
+  const busy = exported.latents.find((l: { density: number }) => l.density > 0);
+  expect(busy.contexts[0].tokens[busy.contexts[0].max_index]).toEqual(expect.any(String));
+  expect(busy.contexts[0].values[busy.contexts[0].max_index]).toBeCloseTo(busy.max_activation, 4);
   // Search: dead latents only.
   await panel.getByLabel('Find (index, dead, dense)').fill('dead');
   await expect(panel).toContainText(/none|dead/);

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../engine/config';
 import { createRng } from '../engine/rng';
 import { Trainer } from '../engine/trainer';
-import { featureOverview, latentDetail } from './features';
+import { exportContexts, featureOverview, latentDetail } from './features';
 import { trainingDataFor } from './trainingData';
 import { Workspace } from './workspace';
 
@@ -58,6 +58,12 @@ describe('feature browser data', () => {
     expect(detail.neighbours.every((n) => n.latent !== j && Math.abs(n.cosine) <= 1 + 1e-6)).toBe(true);
     expect(detail.promoted).toHaveLength(7); // the whole 7-token vocabulary (at most 10)
     expect(detail.promoted![0].logit).toBeGreaterThanOrEqual(detail.promoted![1].logit);
+    // The contexts export: every latent, the same windows and values as the latent's own detail.
+    const exported = await exportContexts(ws, trainer, ov, { before: 3, after: 2 });
+    expect(exported.latents).toHaveLength(32);
+    expect(exported.latents[j].contexts).toEqual(detail.contexts.map((c) => ({ tokens: c.tokens, values: c.values, rows: c.rows, max_index: c.centre })));
+    expect(exported.latents[j].density).toBe(ov.density[j]);
+    expect(JSON.parse(JSON.stringify(exported)).latents[j].contexts[0].tokens).toEqual(detail.contexts[0].tokens);
     trainer.dispose();
   }, 60_000);
 });

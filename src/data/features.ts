@@ -66,25 +66,63 @@ export interface LatentDetail {
   suppressed?: { token: string; logit: number }[];
 }
 
-/** Everything the browser shows for one latent. `logits` maps a decoder direction to vocab logits (logit lens). */
-export async function latentDetail(ws: Workspace, trainer: Trainer, overview: FeatureSummary, latent: number, opts: { before?: number; after?: number; logits?: (direction: Float32Array) => Float32Array } = {}): Promise<LatentDetail> {
-  const ds = inMemory(ws, trainer);
+/**
+ * Token windows around the top rows of each latent, with that latent's activation on every row of
+ * its windows: the rows of all windows are encoded once.
+ */
+async function contextsOf(ws: Workspace, trainer: Trainer, ds: Dataset, overview: FeatureSummary, latents: readonly number[], opts: { before?: number; after?: number }): Promise<LatentContext[][]> {
   const dSae = trainer.cfg.d_sae;
-  if (!Number.isInteger(latent) || latent < 0 || latent >= dSae) throw new WorkspaceError(`latent ${latent} does not exist (d_sae ${dSae}).`);
   const width = ds.dIn * ds.nLayers;
   const piece = (row: number) => {
     const id = ws.tokens?.ids[row];
     if (id === undefined) return `#${row}`;
     return ws.vocab?.pieces[id] ?? `[${id}]`;
   };
-  // Windows of the top rows; the latent's activation on every row of them.
-  const windows = overview.top[latent].map((t) => contextRows(t.row, ds.rows, { before: opts.before, after: opts.after, docIds: ws.docIds?.ids, positions: ws.positions?.ids }));
-  const wanted = [...new Set(windows.flatMap((w) => w.rows))].sort((a, b) => a - b);
-  const raw = new Float32Array(wanted.length * width);
-  wanted.forEach((r, i) => raw.set(ds.data.subarray(r * width, (r + 1) * width), i * width));
-  const f = wanted.length ? await trainer.latentsOfRows(raw, wanted.length) : new Float32Array(0);
-  const valueOf = new Map(wanted.map((r, i) => [r, f[i * dSae + latent]]));
-  const contexts = windows.map((w) => ({ ...w, tokens: w.rows.map(piece), values: w.rows.map((r) => valueOf.get(r) ?? 0) }));
+  const windows = latents.map((j) => overview.top[j].map((t) => contextRows(t.row, ds.rows, { before: opts.before, after: opts.after, docIds: ws.docIds?.ids, positions: ws.positions?.ids })));
+  const wanted = [...new Set(windows.flat().flatMap((w) => w.rows))].sort((a, b) => a - b);
+  const index = new Map(wanted.map((r, i) => [r, i]));
+  const f = new Float32Array(wanted.length * dSae);
+  for (let start = 0; start < wanted.length; start += CHUNK_ROWS) {
+    const n = Math.min(CHUNK_ROWS, wanted.length - start);
+    const raw = new Float32Array(n * width);
+    for (let i = 0; i < n; i++) raw.set(ds.data.subarray(wanted[start + i] * width, (wanted[start + i] + 1) * width), i * width);
+    f.set(await trainer.latentsOfRows(raw, n), start * dSae);
+  }
+  return latents.map((j, li) => windows[li].map((w) => ({ ...w, tokens: w.rows.map(piece), values: w.rows.map((r) => f[index.get(r)! * dSae + j]) })));
+}
+
+export interface ContextsExport {
+  rows: number;
+  d_sae: number;
+  /** Per latent (by index): its statistics and top contexts. */
+  latents: { latent: number; density: number; max_activation: number; mean_activation: number; contexts: { tokens: string[]; values: number[]; rows: number[]; max_index: number }[] }[];
+}
+
+/** Every latent's top contexts as JSON-ready data (the browser's "Download contexts JSON"). */
+export async function exportContexts(ws: Workspace, trainer: Trainer, overview: FeatureSummary, opts: { before?: number; after?: number } = {}): Promise<ContextsExport> {
+  const ds = inMemory(ws, trainer);
+  const latents = Array.from({ length: trainer.cfg.d_sae }, (_, j) => j);
+  const all = await contextsOf(ws, trainer, ds, overview, latents, opts);
+  return {
+    rows: overview.rows,
+    d_sae: trainer.cfg.d_sae,
+    latents: latents.map((j) => ({
+      latent: j,
+      density: overview.density[j],
+      max_activation: overview.maxActivation[j],
+      mean_activation: overview.meanActivation[j],
+      contexts: all[j].map((c) => ({ tokens: c.tokens, values: c.values, rows: c.rows, max_index: c.centre })),
+    })),
+  };
+}
+
+/** Everything the browser shows for one latent. `logits` maps a decoder direction to vocab logits (logit lens). */
+export async function latentDetail(ws: Workspace, trainer: Trainer, overview: FeatureSummary, latent: number, opts: { before?: number; after?: number; logits?: (direction: Float32Array) => Float32Array } = {}): Promise<LatentDetail> {
+  const ds = inMemory(ws, trainer);
+  const dSae = trainer.cfg.d_sae;
+  if (!Number.isInteger(latent) || latent < 0 || latent >= dSae) throw new WorkspaceError(`latent ${latent} does not exist (d_sae ${dSae}).`);
+  const width = ds.dIn * ds.nLayers;
+  const [contexts] = await contextsOf(ws, trainer, ds, overview, [latent], opts);
   // The histogram needs the latent on every row: one more pass, keeping one column.
   const fired: number[] = [];
   for (let start = 0; start < ds.rows; start += CHUNK_ROWS) {

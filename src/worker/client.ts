@@ -5,7 +5,7 @@ import { siteOfHook } from '../data/sites';
 import { describeTokenRule } from '../data/tokenRules';
 import { metricsBuffer } from '../store/metricsBuffer';
 import { NO_SPLICE, appendLog, configFromForm, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
-import { downloadFiles } from '../ui/download';
+import { download, downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
 import type { BackendName, FileOptions, FromWorker, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
 
@@ -216,6 +216,10 @@ function onMessage(msg: FromWorker) {
     case 'latent':
       useStore.setState({ latentDetail: msg.detail, latentPending: null });
       return;
+    case 'contextsExported':
+      useStore.setState({ featuresPending: false });
+      download('contexts.json', msg.files['contexts.json'], 'application/json');
+      return;
     case 'spliced': {
       const e = msg.evaluation;
       if (msg.step !== undefined) {
@@ -310,6 +314,14 @@ export function browseFeatures() {
   if (!runId) return;
   useStore.setState({ featuresPending: true, latentDetail: null });
   send({ type: 'features', runId });
+}
+
+/** Every latent's top contexts as contexts.json. */
+export function exportContexts() {
+  const { runId } = useStore.getState();
+  if (!runId) return;
+  useStore.setState({ featuresPending: true });
+  send({ type: 'exportContexts', runId });
 }
 
 export function inspectLatent(latent: number) {

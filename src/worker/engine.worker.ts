@@ -13,7 +13,7 @@ import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../
 import { makeSyntheticDataset } from '../data/synthetic';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
 import { Workspace, isStreamed } from '../data/workspace';
-import { featureOverview, latentDetail, type FeatureOverview } from '../data/features';
+import { exportContexts, featureOverview, latentDetail, type FeatureOverview } from '../data/features';
 import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo, lmModel } from '../data/languageModel';
 import { buildRunExport } from '../io/runExport';
 import { zipFiles } from '../io/saelens';
@@ -419,6 +419,13 @@ async function handle(msg: ToWorker) {
           try { return await browseFeatures(r); } catch (e) { return fail(e, { runId: r.id }); }
         case 'latent':
           try { return await inspectLatent(r, msg.latent); } catch (e) { return fail(e, { runId: r.id }); }
+        case 'exportContexts':
+          try {
+            if (!r.features) await browseFeatures(r);
+            const json = await holding(r, () => exportContexts(workspace, r.trainer, r.features!));
+            const buffers = toBuffers({ 'contexts.json': new TextEncoder().encode(JSON.stringify(json)) });
+            return post({ type: 'contextsExported', runId: r.id, files: buffers }, Object.values(buffers));
+          } catch (e) { return fail(e, { runId: r.id }); }
         case 'pause':
           // Report 'paused' only once the loop has stopped, so no metrics arrive after it.
           if (r.state === 'running') { r.state = 'paused'; await r.loopDone; }

@@ -261,6 +261,8 @@ export type ToWorker =
   | { type: 'features'; runId: string }
   /** One latent's contexts, histogram, neighbours and logit lens (answers 'latent'). */
   | { type: 'latent'; runId: string; latent: number }
+  /** Every latent's top contexts as contexts.json (answers 'contextsExported'). */
+  | { type: 'exportContexts'; runId: string }
   /** Evaluate the imported SAE on the loaded data (posts 'evaluated' with this run id). */
   | { type: 'evaluateImported'; runId: string }
   | { type: 'update'; runId: string; live: Partial<LiveParams> }
@@ -291,6 +293,7 @@ export type FromWorker =
   | { type: 'datasetExported'; requestId: string; files: Record<string, ArrayBuffer> }
   | { type: 'features'; runId: string; features: FeatureListInfo }
   | { type: 'latent'; runId: string; detail: LatentDetail }
+  | { type: 'contextsExported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'exported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'benchResult'; requestId: string; result?: BenchResult; error?: string }
   | { type: 'error'; runId?: string; requestId?: string; message: string; hint?: string };

@@ -5,7 +5,7 @@
 // decoder direction promotes. Token strings are rendered as text, never as HTML.
 import { useMemo, useState } from 'react';
 import { useStore } from '../../store/store';
-import { browseFeatures, inspectLatent } from '../../worker/client';
+import { browseFeatures, exportContexts, inspectLatent } from '../../worker/client';
 import { ActivationHistogram, DensityHistogram } from '../charts/DataCharts';
 import { formatNumber } from '../format';
 import type { LatentDetail } from '../../worker/protocol';
@@ -96,6 +96,11 @@ export function FeaturesPanel() {
         <button type="button" onClick={browseFeatures} disabled={why !== null || pending} title={why ?? 'run the SAE over every loaded row: density, activations and top contexts of every latent'}>
           {pending ? 'Reading every row…' : features ? 'Refresh features' : 'Browse features'}
         </button>
+        {features && (
+          <button type="button" className="secondary" onClick={exportContexts} disabled={why !== null || pending} title="every latent's statistics and top 20 contexts (tokens and activations) as JSON">
+            Download contexts JSON
+          </button>
+        )}
         {features && <span className="muted small">{features.rows.toLocaleString('en-US')} rows · {features.dead} dead · {features.dense} dense (&gt; 10% of tokens)</span>}
       </div>
       {features && (
