@@ -55,7 +55,10 @@ test('browse the latents of a run on real activations; a latent shows shaded tok
   const busy = exported.latents.find((l: { density: number }) => l.density > 0);
   expect(busy.contexts[0].tokens[busy.contexts[0].max_index]).toEqual(expect.any(String));
   expect(busy.contexts[0].values[busy.contexts[0].max_index]).toBeCloseTo(busy.max_activation, 4);
-  // Search: dead latents only.
+  // Search: dead latents only — as many rows as the header counts dead latents (at most a page).
+  const dead = Number(/(\d+) dead/.exec((await panel.textContent()) ?? '')![1]);
   await panel.getByLabel('Find (index, dead, dense)').fill('dead');
-  await expect(panel).toContainText(/none|dead/);
+  await expect(list.getByRole('row')).toHaveCount(1 + Math.min(dead, 50));
+  await panel.getByLabel('Find (index, dead, dense)').fill('dense');
+  await expect(list.getByRole('row').nth(1)).toContainText('dense');
 });

@@ -2,17 +2,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { writeNpy } from '../io/npy';
 import { readSafetensors } from '../io/safetensors';
 import { main } from './main';
+import { captureOutput } from './testing';
 
-function capture() {
-  let out = '', err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
-  return { done: () => { o.mockRestore(); e.mockRestore(); return { out, err }; } };
-}
+const capture = captureOutput;
 
 describe('sae-workbench CLI', () => {
   afterAll(async () => { await tf.setBackend('cpu'); });

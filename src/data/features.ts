@@ -4,6 +4,7 @@
 // language model, the tokens its decoder direction promotes. Shared by the worker and the CLI.
 import { FeatureCollector, contextRows, decoderNeighbours, type FeatureSummary } from '../engine/featureStats';
 import { histogram } from '../engine/analysis';
+import { DENSE_FRACTION } from '../engine/metrics';
 import type { Trainer } from '../engine/trainer';
 import { Workspace, WorkspaceError, isStreamed } from './workspace';
 import type { Dataset } from './dataset';
@@ -26,23 +27,30 @@ function inMemory(ws: Workspace, trainer: Trainer): Dataset {
   return ws.datasetFor(trainer.cfg);
 }
 
+/** The latents f [n, d_sae] of every row, block by block (`start` = the block's first row). */
+async function forEachLatentBlock(ds: Dataset, trainer: Trainer, use: (f: Float32Array, n: number, start: number) => void): Promise<void> {
+  const width = ds.dIn * ds.nLayers;
+  for (let start = 0; start < ds.rows; start += CHUNK_ROWS) {
+    const n = Math.min(CHUNK_ROWS, ds.rows - start);
+    use(await trainer.latentsOfRows(ds.data.subarray(start * width, (start + n) * width), n), n, start);
+  }
+}
+
 /** One pass over every row of the loaded (in-memory) activations. */
 export async function featureOverview(ws: Workspace, trainer: Trainer, opts: { k?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<FeatureOverview> {
   const ds = inMemory(ws, trainer);
-  const width = ds.dIn * ds.nLayers;
   const collector = new FeatureCollector(trainer.cfg.d_sae, opts.k ?? 20);
-  for (let start = 0; start < ds.rows; start += CHUNK_ROWS) {
-    const n = Math.min(CHUNK_ROWS, ds.rows - start);
-    collector.add(await trainer.latentsOfRows(ds.data.subarray(start * width, (start + n) * width), n), n);
+  await forEachLatentBlock(ds, trainer, (f, n, start) => {
+    collector.add(f, n);
     opts.onProgress?.(start + n, ds.rows);
-  }
+  });
   const summary = collector.finish();
   const alive = Array.from(summary.density).filter((v) => v > 0).map((v) => Math.log10(v));
   return {
     ...summary,
     densityHistogram: histogram(alive, 40),
     dead: summary.density.filter((v) => v === 0).length,
-    dense: summary.density.filter((v) => v > 0.1).length,
+    dense: summary.density.filter((v) => v > DENSE_FRACTION).length,
   };
 }
 
@@ -121,15 +129,12 @@ export async function latentDetail(ws: Workspace, trainer: Trainer, overview: Fe
   const ds = inMemory(ws, trainer);
   const dSae = trainer.cfg.d_sae;
   if (!Number.isInteger(latent) || latent < 0 || latent >= dSae) throw new WorkspaceError(`latent ${latent} does not exist (d_sae ${dSae}).`);
-  const width = ds.dIn * ds.nLayers;
   const [contexts] = await contextsOf(ws, trainer, ds, overview, [latent], opts);
   // The histogram needs the latent on every row: one more pass, keeping one column.
   const fired: number[] = [];
-  for (let start = 0; start < ds.rows; start += CHUNK_ROWS) {
-    const n = Math.min(CHUNK_ROWS, ds.rows - start);
-    const block = await trainer.latentsOfRows(ds.data.subarray(start * width, (start + n) * width), n);
-    for (let i = 0; i < n; i++) { const v = block[i * dSae + latent]; if (v > 0) fired.push(v); }
-  }
+  await forEachLatentBlock(ds, trainer, (f, n) => {
+    for (let i = 0; i < n; i++) { const v = f[i * dSae + latent]; if (v > 0) fired.push(v); }
+  });
   const tensors = await trainer.exportTensors();
   const wDec = tensors.W_dec;
   const decoderInInput = wDec && wDec.shape.length === 2 && wDec.shape[0] === dSae;

@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../cli/main';
+import { captureOutput } from '../cli/testing';
 import { useNodeWasmFiles } from '../cli/nodeBackend';
 import { resolveConfig } from '../engine/config';
 import { evaluateSplice } from '../engine/lm/splice';
@@ -171,12 +172,7 @@ describe.skipIf(!present)('CLI with a language model', () => {
   afterAll(async () => { await tf.setBackend('cpu'); });
   const dir = mkdtempSync(path.join(tmpdir(), 'saewb-lm-'));
   const lm = ['--lm', path.join(SHARED, 'model.bin'), '--tokenizer', path.join(SHARED, 'tok512.bin')];
-  function capture() {
-    let out = '', err = '';
-    const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => { out += String(s); return true; });
-    const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => { err += String(s); return true; });
-    return { done: () => { o.mockRestore(); e.mockRestore(); return { out, err }; } };
-  }
+  const capture = captureOutput;
 
   it('activations writes .npy files equal to the reference; train --lm records the hook; eval --lm splices at it', async () => {
     let c = capture();

@@ -4,13 +4,13 @@
 import type { SaeConfig } from '../engine/config';
 import { LlamaModel } from '../engine/lm/llama';
 import { evaluateSplice, type SpliceReport } from '../engine/lm/splice';
-import { Trainer as TrainerClass, type Trainer } from '../engine/trainer';
+import type { Trainer } from '../engine/trainer';
 import { writeNpy } from '../io/npy';
 import type { FileResult } from '../worker/protocol';
 import { VAL, splitRows } from './dataset';
 import { siteName } from './sites';
 import { extractActivations } from './textCorpus';
-import { trainingDataFor } from './trainingData';
+import { trainingDataFor, withWeights } from './trainingData';
 import { Workspace, WorkspaceError, factsOf, isStreamed } from './workspace';
 
 /** Evaluation texts are cut to about this many tokens (whole documents), to keep a pass short. */
@@ -102,7 +102,7 @@ export function evaluationText(ws: Workspace, cfg: Pick<SaeConfig, 'val_fraction
   let what: string;
   if (name) {
     documents = corpusOf(ws, name).documents;
-    what = `${name}`;
+    what = name;
   } else if (ws.datasetText && ws.docIds && ws.dataset) {
     const corpus = corpusOf(ws, ws.datasetText);
     const cls = splitRows(ws.dataset.rows, cfg, { docIds: ws.docIds.ids });
@@ -177,13 +177,7 @@ export async function evaluateWithModel(ws: Workspace, trainer: Trainer, req: Sp
 
 /** Splice saved weights (an imported SAE) under `cfg`: the trainer only holds them. */
 export async function evaluateWeightsWithModel(ws: Workspace, cfg: SaeConfig, tensors: Record<string, { shape: number[]; data: Float32Array }>, backend: string, req: SpliceRequest = {}): Promise<SpliceEvaluation> {
-  const trainer = new TrainerClass(cfg, await trainingDataFor(ws, cfg), backend);
-  try {
-    trainer.loadTensors(tensors);
-    return await evaluateWithModel(ws, trainer, req);
-  } finally {
-    trainer.dispose();
-  }
+  return withWeights(cfg, await trainingDataFor(ws, cfg), tensors, backend, (trainer) => evaluateWithModel(ws, trainer, req));
 }
 
 /**

@@ -72,11 +72,18 @@ export async function evaluateWeights(ws: Workspace, cfg: SaeConfig, tensors: Re
     const ds = ws.datasetFor(cfg);
     data = { train: ds.data, trainRows: ds.rows, val: ds.data, valRows: ds.rows, dIn: ds.dIn, nLayers: ds.nLayers };
   } else data = await trainingDataFor(ws, cfg);
+  return withWeights(cfg, data, tensors, backend, async (trainer) => {
+    const { metrics } = await trainer.evaluate();
+    return { ...metrics, steps: 0, tokens_per_s: 0 };
+  });
+}
+
+/** A trainer that only holds saved weights (SAELens names) under `cfg`, for `use`, then disposed. */
+export async function withWeights<T>(cfg: SaeConfig, data: TrainingData, tensors: Record<string, { shape: number[]; data: Float32Array }>, backend: string, use: (trainer: Trainer) => Promise<T>): Promise<T> {
   const trainer = new Trainer(cfg, data, backend);
   try {
     trainer.loadTensors(tensors);
-    const { metrics } = await trainer.evaluate();
-    return { ...metrics, steps: 0, tokens_per_s: 0 };
+    return await use(trainer);
   } finally {
     trainer.dispose();
   }

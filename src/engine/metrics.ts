@@ -36,6 +36,8 @@ export function convergenceCv(values: readonly number[]): number {
 }
 
 export const CONVERGED_CV_PERCENT = 5;
+/** A latent fires "densely" above this fraction of tokens (DESIGN.md §3). */
+export const DENSE_FRACTION = 0.1;
 export const L0_TARGET_FRACTION = 0.05;
 export const L0_TARGET_TOLERANCE = 0.01;
 

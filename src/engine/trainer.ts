@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Adam } from './adam';
 import { applyLive, initialLive, SPARSITY_KIND, type GuidanceTarget, type LiveParams, type SaeConfig } from './config';
 import { guidanceLoss, guidanceStats } from './guidance';
-import { auroc, featureRecovery, fve, L0_TARGET_TOLERANCE, nmse, nmsePerToken, type ReconstructionSums } from './metrics';
+import { auroc, DENSE_FRACTION, featureRecovery, fve, L0_TARGET_TOLERANCE, nmse, nmsePerToken, type ReconstructionSums } from './metrics';
 import { applyNormalization, fitNormalization, normalizerOf, type Normalization } from './normalize';
 import type { CustomGradientFunc } from './ops/customOp';
 import { constant, stopGradient } from './ops/stopGradient';
@@ -75,8 +75,6 @@ export interface Checkpoint {
   tensors: Record<string, { shape: number[]; data: Float32Array }>;
 }
 
-/** A latent fires "densely" above this fraction of tokens (DESIGN.md §3). */
-export const DENSE_FRACTION = 0.1;
 /** Validation passes use at most this many rows (AUROC and early stopping). */
 const MAX_VALIDATION_ROWS = 8192;
 

@@ -4,7 +4,7 @@ import { SPARSITY_KIND, type ConfigInput, type GuidanceTarget, type LiveParams }
 import { siteOfHook } from '../data/sites';
 import { describeTokenRule } from '../data/tokenRules';
 import { metricsBuffer } from '../store/metricsBuffer';
-import { NO_SPLICE, appendLog, configFromForm, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
+import { NO_SPLICE, appendLog, configFromForm, type AppState, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
 import { download, downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
 import type { BackendName, FileOptions, FromWorker, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
@@ -370,15 +370,20 @@ export function previewLabels(draft: GuidanceDraft) {
   send({ type: 'previewLabels', requestId, labels: labelSource(draft) });
 }
 
+/** Run state that a new run and a reset both start from. */
+function freshRun(): Partial<AppState> {
+  return {
+    step: 0, evaluation: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0, live: null, resolved: null,
+    checkpoints: [], checkpointExporting: null, splice: NO_SPLICE, splicePoints: [],
+    features: null, featuresPending: false, latentDetail: null, latentPending: null,
+  };
+}
+
 export function train(fromImported = false) {
   const runId = newId('run');
   const s = useStore.getState();
   metricsBuffer.clear();
-  useStore.setState({
-    runId, runState: 'running', step: 0, evaluation: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0,
-    live: null, resolved: null, checkpoints: [], checkpointExporting: null, splice: NO_SPLICE, splicePoints: [],
-    features: null, featuresPending: false, latentDetail: null, latentPending: null,
-  });
+  useStore.setState({ ...freshRun(), runId, runState: 'running' });
   const st = useStore.getState(); // the form may just have been filled from an imported SAE
   send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported, lmEvalEvery: st.lm?.model ? st.lmEvalEvery : 0 });
 }
@@ -408,11 +413,7 @@ export function reset() {
   const { runId, runState } = useStore.getState();
   if (runId && (runState === 'running' || runState === 'paused')) send({ type: 'stop', runId });
   metricsBuffer.clear();
-  useStore.setState({
-    runId: null, runState: 'idle', step: 0, totalSteps: 0, evaluation: null, runError: null, exported: null, live: null, resolved: null,
-    tokensPerS: 0, etaSeconds: 0, checkpoints: [], checkpointExporting: null, splice: NO_SPLICE, splicePoints: [],
-    features: null, featuresPending: false, latentDetail: null, latentPending: null,
-  });
+  useStore.setState({ ...freshRun(), runId: null, runState: 'idle', totalSteps: 0 });
 }
 
 export function updateLive(changes: Partial<LiveParams>) {

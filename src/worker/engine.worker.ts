@@ -49,8 +49,8 @@ let run: {
   hold: Promise<unknown> | null;
   /** The first periodic splice evaluation: later ones reuse its zero / mean ablations. */
   periodic?: SpliceEvaluation;
-  /** The feature browser's pass over the data (top rows per latent), for the latent details. */
-  features?: FeatureOverview;
+  /** The feature browser's pass over the data (top rows per latent) and the step it was made at. */
+  features?: { overview: FeatureOverview; step: number };
   /** The model and hook the activations came from, for the export's cfg.json. */
   source?: ReturnType<typeof exportSource>;
 } | null = null;
@@ -184,7 +184,7 @@ async function loop(r: NonNullable<typeof run>) {
     if (r.hold) await r.hold;
     const sliceStart = performance.now();
     try {
-      while (r.state === 'running' && !trainer.done && performance.now() - sliceStart < SLICE_MS) {
+      while (r.state === 'running' && !trainer.done && !r.hold && performance.now() - sliceStart < SLICE_MS) {
         await trainer.runSteps(1);
       }
     } catch (e) {
@@ -240,7 +240,7 @@ async function spliceEvaluate(msg: Extract<ToWorker, { type: 'spliceEvaluate' }>
   post({ type: 'spliced', runId: r.id, evaluation });
 }
 
-/** Run `work` between training slices (the loop waits), so it reads one step's weights. */
+/** Run `work` while the training loop waits (it stops at its next step boundary until `work` ends). */
 async function holding<T>(r: NonNullable<typeof run>, work: () => Promise<T>): Promise<T> {
   let release = () => {};
   const held = new Promise<void>((res) => { release = res; });
@@ -255,15 +255,21 @@ async function holding<T>(r: NonNullable<typeof run>, work: () => Promise<T>): P
 
 async function browseFeatures(r: NonNullable<typeof run>) {
   const ov = await holding(r, () => featureOverview(workspace, r.trainer));
-  r.features = ov;
+  r.features = { overview: ov, step: r.trainer.stepCount };
   const { density, maxActivation, meanActivation, densityHistogram, dead, dense, rows } = ov;
   post({ type: 'features', runId: r.id, features: { rows, density, maxActivation, meanActivation, densityHistogram, dead, dense } });
 }
 
+/** The feature pass of the current weights (made again, and re-sent, when training moved on). */
+async function currentFeatures(r: NonNullable<typeof run>): Promise<FeatureOverview> {
+  if (!r.features || r.features.step !== r.trainer.stepCount) await browseFeatures(r);
+  return r.features!.overview;
+}
+
 async function inspectLatent(r: NonNullable<typeof run>, latent: number) {
-  if (!r.features) await browseFeatures(r);
+  const overview = await currentFeatures(r);
   const model = workspace.lm && workspace.dataset && workspace.lm.checkpoint.config.dim === workspace.dataset.dIn ? lmModel(workspace) : null;
-  const detail = await holding(r, () => latentDetail(workspace, r.trainer, r.features!, latent, { logits: model ? (dir) => model.directionLogits(dir) : undefined }));
+  const detail = await holding(r, () => latentDetail(workspace, r.trainer, overview, latent, { logits: model ? (dir) => model.directionLogits(dir) : undefined }));
   post({ type: 'latent', runId: r.id, detail });
 }
 
@@ -421,8 +427,8 @@ async function handle(msg: ToWorker) {
           try { return await inspectLatent(r, msg.latent); } catch (e) { return fail(e, { runId: r.id }); }
         case 'exportContexts':
           try {
-            if (!r.features) await browseFeatures(r);
-            const json = await holding(r, () => exportContexts(workspace, r.trainer, r.features!));
+            const overview = await currentFeatures(r);
+            const json = await holding(r, () => exportContexts(workspace, r.trainer, overview));
             const buffers = toBuffers({ 'contexts.json': new TextEncoder().encode(JSON.stringify(json)) });
             return post({ type: 'contextsExported', runId: r.id, files: buffers }, Object.values(buffers));
           } catch (e) { return fail(e, { runId: r.id }); }

@@ -7,12 +7,12 @@ import { useMemo, useState } from 'react';
 import { useStore } from '../../store/store';
 import { browseFeatures, exportContexts, inspectLatent } from '../../worker/client';
 import { ActivationHistogram, DensityHistogram } from '../charts/DataCharts';
+import { DENSE_FRACTION } from '../../engine/metrics';
 import { formatNumber } from '../format';
 import type { LatentDetail } from '../../worker/protocol';
 
 type SortKey = 'density' | 'max' | 'mean' | 'index';
 const PAGE = 50;
-const DENSE = 0.1;
 
 function Contexts({ detail }: { detail: LatentDetail }) {
   const max = Math.max(1e-12, ...detail.contexts.flatMap((c) => c.values));
@@ -81,7 +81,7 @@ export function FeaturesPanel() {
     let ids = Array.from({ length: n }, (_, i) => i);
     const q = query.trim().toLowerCase();
     if (q === 'dead') ids = ids.filter((i) => features.density[i] === 0);
-    else if (q === 'dense') ids = ids.filter((i) => features.density[i] > DENSE);
+    else if (q === 'dense') ids = ids.filter((i) => features.density[i] > DENSE_FRACTION);
     else if (q) ids = ids.filter((i) => String(i).startsWith(q));
     const key = (i: number) => (sort === 'density' ? features.density[i] : sort === 'max' ? features.maxActivation[i] : sort === 'mean' ? features.meanActivation[i] : -i);
     return ids.sort((a, b) => key(b) - key(a) || a - b);
@@ -133,7 +133,7 @@ export function FeaturesPanel() {
                       <td>{d === 0 ? '0' : `${formatNumber(100 * d)}%`}</td>
                       <td>{formatNumber(features.maxActivation[i])}</td>
                       <td>{formatNumber(features.meanActivation[i])}</td>
-                      <td>{d === 0 ? <span className="flag dead">dead</span> : d > DENSE ? <span className="flag dense">dense</span> : null}</td>
+                      <td>{d === 0 ? <span className="flag dead">dead</span> : d > DENSE_FRACTION ? <span className="flag dense">dense</span> : null}</td>
                     </tr>
                   );
                 })}
