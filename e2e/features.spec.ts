@@ -55,6 +55,20 @@ test('browse the latents of a run on real activations; a latent shows shaded tok
   const busy = exported.latents.find((l: { density: number }) => l.density > 0);
   expect(busy.contexts[0].tokens[busy.contexts[0].max_index]).toEqual(expect.any(String));
   expect(busy.contexts[0].values[busy.contexts[0].max_index]).toBeCloseTo(busy.max_activation, 4);
+  // The open latent's dashboard in SAEDashboard's feature JSON (no language model: no logit fields).
+  const npJson = page.waitForEvent('download');
+  await panel.getByRole('button', { name: 'Neuronpedia JSON', exact: true }).click();
+  const dashboard = JSON.parse(readFileSync(await (await npJson).path(), 'utf8'));
+  const open = Number(/Latent (\d+)/.exec((await panel.getByTestId('latent-detail').locator('h3').textContent()) ?? '')![1]);
+  expect(dashboard.features).toHaveLength(1);
+  const feature = dashboard.features[0];
+  expect(feature.feature_index).toBe(open);
+  expect(feature.activations).toHaveLength(20);
+  expect(feature.activations[0].tokens.length).toBe(feature.activations[0].values.length);
+  expect(feature.freq_hist_data_bar_heights).toHaveLength(50);
+  expect(feature.freq_hist_data_bar_values).toHaveLength(50);
+  expect(feature.freq_hist_data_bar_heights.reduce((a: number, b: number) => a + b, 0)).toBe(Math.round(feature.frac_nonzero * 35_234));
+  expect(feature.logits_hist_data_bar_heights).toEqual([]);
   // Search: dead latents only — as many rows as the header counts dead latents (at most a page).
   const dead = Number(/(\d+) dead/.exec((await panel.textContent()) ?? '')![1]);
   await panel.getByLabel('Find (index, dead, dense)').fill('dead');

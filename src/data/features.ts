@@ -20,7 +20,7 @@ export interface FeatureOverview extends FeatureSummary {
   dense: number;
 }
 
-function inMemory(ws: Workspace, trainer: Trainer): Dataset {
+export function inMemory(ws: Workspace, trainer: Trainer): Dataset {
   const ds = ws.dataset;
   if (!ds) throw new WorkspaceError('no activations are loaded.');
   if (isStreamed(ds)) throw new WorkspaceError(`${ds.name} is streamed from its file; the feature browser needs the activations in memory (raise the memory budget).`);
@@ -28,7 +28,7 @@ function inMemory(ws: Workspace, trainer: Trainer): Dataset {
 }
 
 /** The latents f [n, d_sae] of every row, block by block (`start` = the block's first row). */
-async function forEachLatentBlock(ds: Dataset, trainer: Trainer, use: (f: Float32Array, n: number, start: number) => void): Promise<void> {
+export async function forEachLatentBlock(ds: Dataset, trainer: Trainer, use: (f: Float32Array, n: number, start: number) => void): Promise<void> {
   const width = ds.dIn * ds.nLayers;
   for (let start = 0; start < ds.rows; start += CHUNK_ROWS) {
     const n = Math.min(CHUNK_ROWS, ds.rows - start);
@@ -78,7 +78,7 @@ export interface LatentDetail {
  * Token windows around the top rows of each latent, with that latent's activation on every row of
  * its windows: the rows of all windows are encoded once.
  */
-async function contextsOf(ws: Workspace, trainer: Trainer, ds: Dataset, overview: FeatureSummary, latents: readonly number[], opts: { before?: number; after?: number }): Promise<LatentContext[][]> {
+export async function contextsOf(ws: Workspace, trainer: Trainer, ds: Dataset, overview: FeatureSummary, latents: readonly number[], opts: { before?: number; after?: number }): Promise<LatentContext[][]> {
   const dSae = trainer.cfg.d_sae;
   const width = ds.dIn * ds.nLayers;
   const piece = (row: number) => {

@@ -220,6 +220,10 @@ function onMessage(msg: FromWorker) {
       useStore.setState({ featuresPending: false });
       download('contexts.json', msg.files['contexts.json'], 'application/json');
       return;
+    case 'dashboardExported':
+      useStore.setState({ featuresPending: false });
+      for (const [name, bytes] of Object.entries(msg.files)) download(name, bytes, 'application/json');
+      return;
     case 'spliced': {
       const e = msg.evaluation;
       if (msg.step !== undefined) {
@@ -322,6 +326,14 @@ export function exportContexts() {
   if (!runId) return;
   useStore.setState({ featuresPending: true });
   send({ type: 'exportContexts', runId });
+}
+
+/** Dashboards of `latents` in SAEDashboard's Neuronpedia feature-JSON shape. */
+export function exportDashboard(latents: number[]) {
+  const { runId } = useStore.getState();
+  if (!runId || latents.length === 0) return;
+  useStore.setState({ featuresPending: true });
+  send({ type: 'exportDashboard', runId, latents });
 }
 
 export function inspectLatent(latent: number) {

@@ -14,6 +14,7 @@ import { makeSyntheticDataset } from '../data/synthetic';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
 import { Workspace, isStreamed } from '../data/workspace';
 import { exportContexts, featureOverview, latentDetail, type FeatureOverview } from '../data/features';
+import { neuronpediaDashboards } from '../data/dashboard';
 import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo, lmModel } from '../data/languageModel';
 import { buildRunExport } from '../io/runExport';
 import { zipFiles } from '../io/saelens';
@@ -266,10 +267,16 @@ async function currentFeatures(r: NonNullable<typeof run>): Promise<FeatureOverv
   return r.features!.overview;
 }
 
+/** The logit lens of a decoder direction, when a language model of the activations' width is loaded. */
+function directionLogits(): ((dir: Float32Array) => Float32Array) | undefined {
+  const model = workspace.lm && workspace.dataset && workspace.lm.checkpoint.config.dim === workspace.dataset.dIn ? lmModel(workspace) : null;
+  return model ? (dir) => model.directionLogits(dir) : undefined;
+}
+
 async function inspectLatent(r: NonNullable<typeof run>, latent: number) {
   const overview = await currentFeatures(r);
-  const model = workspace.lm && workspace.dataset && workspace.lm.checkpoint.config.dim === workspace.dataset.dIn ? lmModel(workspace) : null;
-  const detail = await holding(r, () => latentDetail(workspace, r.trainer, overview, latent, { logits: model ? (dir) => model.directionLogits(dir) : undefined }));
+  const logits = directionLogits();
+  const detail = await holding(r, () => latentDetail(workspace, r.trainer, overview, latent, { logits }));
   post({ type: 'latent', runId: r.id, detail });
 }
 
@@ -431,6 +438,15 @@ async function handle(msg: ToWorker) {
             const json = await holding(r, () => exportContexts(workspace, r.trainer, overview));
             const buffers = toBuffers({ 'contexts.json': new TextEncoder().encode(JSON.stringify(json)) });
             return post({ type: 'contextsExported', runId: r.id, files: buffers }, Object.values(buffers));
+          } catch (e) { return fail(e, { runId: r.id }); }
+        case 'exportDashboard':
+          try {
+            const overview = await currentFeatures(r);
+            const logits = directionLogits();
+            const json = await holding(r, () => neuronpediaDashboards(workspace, r.trainer, overview, msg.latents, { logits }));
+            const name = msg.latents.length === 1 ? `neuronpedia_feature_${msg.latents[0]}.json` : 'neuronpedia_features.json';
+            const buffers = toBuffers({ [name]: new TextEncoder().encode(JSON.stringify(json)) });
+            return post({ type: 'dashboardExported', runId: r.id, files: buffers }, Object.values(buffers));
           } catch (e) { return fail(e, { runId: r.id }); }
         case 'pause':
           // Report 'paused' only once the loop has stopped, so no metrics arrive after it.

@@ -263,6 +263,8 @@ export type ToWorker =
   | { type: 'latent'; runId: string; latent: number }
   /** Every latent's top contexts as contexts.json (answers 'contextsExported'). */
   | { type: 'exportContexts'; runId: string }
+  /** Dashboards of some latents in SAEDashboard's Neuronpedia feature-JSON shape (answers 'dashboardExported'). */
+  | { type: 'exportDashboard'; runId: string; latents: number[] }
   /** Evaluate the imported SAE on the loaded data (posts 'evaluated' with this run id). */
   | { type: 'evaluateImported'; runId: string }
   | { type: 'update'; runId: string; live: Partial<LiveParams> }
@@ -294,6 +296,7 @@ export type FromWorker =
   | { type: 'features'; runId: string; features: FeatureListInfo }
   | { type: 'latent'; runId: string; detail: LatentDetail }
   | { type: 'contextsExported'; runId: string; files: Record<string, ArrayBuffer> }
+  | { type: 'dashboardExported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'exported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'benchResult'; requestId: string; result?: BenchResult; error?: string }
   | { type: 'error'; runId?: string; requestId?: string; message: string; hint?: string };

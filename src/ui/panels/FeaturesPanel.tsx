@@ -5,7 +5,7 @@
 // decoder direction promotes. Token strings are rendered as text, never as HTML.
 import { useMemo, useState } from 'react';
 import { useStore } from '../../store/store';
-import { browseFeatures, exportContexts, inspectLatent } from '../../worker/client';
+import { browseFeatures, exportContexts, exportDashboard, inspectLatent } from '../../worker/client';
 import { ActivationHistogram, DensityHistogram } from '../charts/DataCharts';
 import { DENSE_FRACTION } from '../../engine/metrics';
 import { formatNumber } from '../format';
@@ -38,10 +38,16 @@ function Contexts({ detail }: { detail: LatentDetail }) {
   );
 }
 
-function Detail({ detail }: { detail: LatentDetail }) {
+function Detail({ detail, busy }: { detail: LatentDetail; busy: boolean }) {
   return (
     <div className="latent-detail" data-testid="latent-detail">
-      <h3>Latent {detail.latent}</h3>
+      <div className="row" style={{ alignItems: 'center' }}>
+        <h3>Latent {detail.latent}</h3>
+        <button type="button" className="secondary" onClick={() => exportDashboard([detail.latent])} disabled={busy}
+          title="this latent's dashboard in SAEDashboard's feature JSON (the shape Neuronpedia renders)">
+          Neuronpedia JSON
+        </button>
+      </div>
       {detail.contexts.length === 0 ? <p className="muted small">This latent never fires on the loaded rows.</p> : <Contexts detail={detail} />}
       {detail.histogram.counts.length > 0 && <ActivationHistogram hist={detail.histogram} latent={detail.latent} />}
       <div className="latent-side">
@@ -101,6 +107,13 @@ export function FeaturesPanel() {
             Download contexts JSON
           </button>
         )}
+        {features && (
+          <button type="button" className="secondary" onClick={() => exportDashboard(Array.from(features.density.keys()).filter((i) => features.density[i] > 0))}
+            disabled={why !== null || pending || features.dead === features.density.length}
+            title="the dashboard of every latent that fires, in SAEDashboard's feature JSON (the shape Neuronpedia renders)">
+            Neuronpedia JSON (all alive)
+          </button>
+        )}
         {features && <span className="muted small">{features.rows.toLocaleString('en-US')} rows · {features.dead} dead · {features.dense} dense (&gt; 10% of tokens)</span>}
       </div>
       {features && (
@@ -147,7 +160,7 @@ export function FeaturesPanel() {
           </div>
           <div>
             {latentPending !== null && <p className="muted small">Reading latent {latentPending}…</p>}
-            {detail ? <Detail detail={detail} /> : <p className="muted small">Pick a latent to see where it fires.</p>}
+            {detail ? <Detail detail={detail} busy={why !== null || pending} /> : <p className="muted small">Pick a latent to see where it fires.</p>}
           </div>
         </div>
       )}
