@@ -124,6 +124,17 @@ export async function exportContexts(ws: Workspace, trainer: Trainer, overview: 
   };
 }
 
+/** The top contexts of some latents (auto-interpretation), by latent; the windows' rows are encoded once. */
+export async function latentContexts(ws: Workspace, trainer: Trainer, overview: FeatureSummary, latents: readonly number[], opts: { before?: number; after?: number } = {}): Promise<Record<number, LatentContext[]>> {
+  const ds = inMemory(ws, trainer);
+  const dSae = trainer.cfg.d_sae;
+  const bad = latents.find((j) => !Number.isInteger(j) || j < 0 || j >= dSae);
+  if (bad !== undefined) throw new WorkspaceError(`latent ${bad} does not exist (d_sae ${dSae}).`);
+  const unique = [...new Set(latents)];
+  const all = await contextsOf(ws, trainer, ds, overview, unique, opts);
+  return Object.fromEntries(unique.map((j, i) => [j, all[i]]));
+}
+
 /** Everything the browser shows for one latent. `logits` maps a decoder direction to vocab logits (logit lens). */
 export async function latentDetail(ws: Workspace, trainer: Trainer, overview: FeatureSummary, latent: number, opts: { before?: number; after?: number; logits?: (direction: Float32Array) => Float32Array } = {}): Promise<LatentDetail> {
   const ds = inMemory(ws, trainer);

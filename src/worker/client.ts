@@ -7,7 +7,7 @@ import { metricsBuffer } from '../store/metricsBuffer';
 import { NO_SPLICE, appendLog, configFromForm, type AppState, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
 import { download, downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
-import type { BackendName, FileOptions, FromWorker, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
+import type { BackendName, FileOptions, FromWorker, LatentContext, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
 
 let worker: Worker | null = null;
 let counter = 0;
@@ -157,6 +157,13 @@ function onMessage(msg: FromWorker) {
       return;
     case 'benchResult':
       return;
+    case 'latentContexts': {
+      const waiting = contextRequests.get(msg.runId);
+      contextRequests.delete(msg.runId);
+      if (msg.error) waiting?.reject(new Error(msg.error));
+      else waiting?.resolve(msg.contexts);
+      return;
+    }
     case 'datasetExported': {
       const { dataset } = useStore.getState();
       downloadFiles(`${(dataset?.name ?? 'activations').replace(/[^\w.-]+/g, '_')}.zip`, msg.files);
@@ -334,6 +341,29 @@ export function exportDashboard(latents: number[]) {
   if (!runId || latents.length === 0) return;
   useStore.setState({ featuresPending: true });
   send({ type: 'exportDashboard', runId, latents });
+}
+
+/** Run id → the pending request for latents' top contexts (auto-interpretation; one at a time). */
+const contextRequests = new Map<string, { resolve: (c: Record<number, LatentContext[]>) => void; reject: (e: Error) => void }>();
+
+/** The top contexts of some latents of the current run; rejects when the run is gone or `signal` aborts. */
+export function requestLatentContexts(latents: number[], signal?: AbortSignal): Promise<Record<number, LatentContext[]>> {
+  const { runId } = useStore.getState();
+  if (!runId) return Promise.reject(new Error('no run: train first.'));
+  contextRequests.get(runId)?.reject(new Error('superseded by a newer request'));
+  return new Promise((resolve, reject) => {
+    const entry = {
+      resolve: (c: Record<number, LatentContext[]>) => { signal?.removeEventListener('abort', onAbort); resolve(c); },
+      reject: (e: Error) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+    };
+    const onAbort = () => {
+      if (contextRequests.get(runId) === entry) contextRequests.delete(runId);
+      reject(Object.assign(new Error('cancelled'), { name: 'AbortError' }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    contextRequests.set(runId, entry);
+    send({ type: 'latentContexts', runId, latents });
+  });
 }
 
 export function inspectLatent(latent: number) {

@@ -13,7 +13,7 @@ import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../
 import { makeSyntheticDataset } from '../data/synthetic';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
 import { Workspace, isStreamed } from '../data/workspace';
-import { exportContexts, featureOverview, latentDetail, type FeatureOverview } from '../data/features';
+import { exportContexts, featureOverview, latentContexts, latentDetail, type FeatureOverview } from '../data/features';
 import { neuronpediaDashboards } from '../data/dashboard';
 import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo, lmModel } from '../data/languageModel';
 import { buildRunExport } from '../io/runExport';
@@ -448,6 +448,11 @@ async function handle(msg: ToWorker) {
             const buffers = toBuffers({ [name]: new TextEncoder().encode(JSON.stringify(json)) });
             return post({ type: 'dashboardExported', runId: r.id, files: buffers }, Object.values(buffers));
           } catch (e) { return fail(e, { runId: r.id }); }
+        case 'latentContexts':
+          try {
+            const overview = await currentFeatures(r);
+            return post({ type: 'latentContexts', runId: r.id, contexts: await holding(r, () => latentContexts(workspace, r.trainer, overview, msg.latents)) });
+          } catch (e) { return post({ type: 'latentContexts', runId: r.id, contexts: {}, error: e instanceof Error ? e.message : String(e) }); }
         case 'pause':
           // Report 'paused' only once the loop has stopped, so no metrics arrive after it.
           if (r.state === 'running') { r.state = 'paused'; await r.loopDone; }

@@ -3,9 +3,9 @@
 import type { BenchResult, BenchSpec } from '../engine/bench';
 import type { ConfigInput, GuidanceTarget, LabelSource, LiveParams, SaeConfig } from '../engine/config';
 import type { LanguageModelInfo, SpliceEvaluation } from '../data/languageModel';
-import type { LatentDetail } from '../data/features';
+import type { LatentContext, LatentDetail } from '../data/features';
 
-export type { LatentDetail };
+export type { LatentContext, LatentDetail };
 
 /** Per-latent statistics of a run's SAE over the loaded activations (the feature browser's list). */
 export interface FeatureListInfo {
@@ -265,6 +265,8 @@ export type ToWorker =
   | { type: 'exportContexts'; runId: string }
   /** Dashboards of some latents in SAEDashboard's Neuronpedia feature-JSON shape (answers 'dashboardExported'). */
   | { type: 'exportDashboard'; runId: string; latents: number[] }
+  /** The top contexts of some latents, for auto-interpretation in the page (answers 'latentContexts'). */
+  | { type: 'latentContexts'; runId: string; latents: number[] }
   /** Evaluate the imported SAE on the loaded data (posts 'evaluated' with this run id). */
   | { type: 'evaluateImported'; runId: string }
   | { type: 'update'; runId: string; live: Partial<LiveParams> }
@@ -297,6 +299,8 @@ export type FromWorker =
   | { type: 'latent'; runId: string; detail: LatentDetail }
   | { type: 'contextsExported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'dashboardExported'; runId: string; files: Record<string, ArrayBuffer> }
+  /** Top contexts by latent; `error` says why there are none (no features, streamed data, bad latent). */
+  | { type: 'latentContexts'; runId: string; contexts: Record<number, LatentContext[]>; error?: string }
   | { type: 'exported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'benchResult'; requestId: string; result?: BenchResult; error?: string }
   | { type: 'error'; runId?: string; requestId?: string; message: string; hint?: string };

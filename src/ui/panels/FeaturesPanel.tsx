@@ -10,6 +10,8 @@ import { ActivationHistogram, DensityHistogram } from '../charts/DataCharts';
 import { DENSE_FRACTION } from '../../engine/metrics';
 import { formatNumber } from '../format';
 import type { LatentDetail } from '../../worker/protocol';
+import { useInterpret } from '../interpret';
+import { InterpretPanel, ScoreBadge } from './InterpretPanel';
 
 type SortKey = 'density' | 'max' | 'mean' | 'index';
 const PAGE = 50;
@@ -39,6 +41,7 @@ function Contexts({ detail }: { detail: LatentDetail }) {
 }
 
 function Detail({ detail, busy }: { detail: LatentDetail; busy: boolean }) {
+  const interpretation = useInterpret((s) => s.results[detail.latent]);
   return (
     <div className="latent-detail" data-testid="latent-detail">
       <div className="row" style={{ alignItems: 'center' }}>
@@ -48,6 +51,12 @@ function Detail({ detail, busy }: { detail: LatentDetail; busy: boolean }) {
           Neuronpedia JSON
         </button>
       </div>
+      {interpretation && (
+        <p className="interpretation small" data-testid="latent-interpretation">
+          <ScoreBadge result={interpretation} /> {interpretation.explanation || <span className="muted">no explanation</span>}
+          {interpretation.polysemantic && <span className="flag dense"> polysemantic</span>}
+        </p>
+      )}
       {detail.contexts.length === 0 ? <p className="muted small">This latent never fires on the loaded rows.</p> : <Contexts detail={detail} />}
       {detail.histogram.counts.length > 0 && <ActivationHistogram hist={detail.histogram} latent={detail.latent} />}
       <div className="latent-side">
@@ -164,6 +173,7 @@ export function FeaturesPanel() {
           </div>
         </div>
       )}
+      <InterpretPanel />
     </section>
   );
 }
