@@ -2,6 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './ui/App';
 import { loadSample, startEngine } from './worker/client';
+import { startRunHistory } from './worker/runs';
 import type { BackendName } from './worker/protocol';
 import './ui/styles.css';
 
@@ -9,6 +10,7 @@ import './ui/styles.css';
 const prefer = new URLSearchParams(location.search).get('backend') as BackendName | null;
 startEngine(prefer ?? undefined);
 loadSample();
+void startRunHistory();
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

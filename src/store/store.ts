@@ -6,6 +6,8 @@ import {
   type Architecture, type ClassicConfig, type ConfigInput, type GuidanceTarget, type LabelSource, type LiveParams,
   type Normalize, type SaeConfig, type SparsityMode,
 } from '../engine/config';
+import type { RunRecord } from './runHistory';
+import type { SweepParam } from './sweep';
 import type { BackendName, DatasetInfo, EvalMetrics, FeatureListInfo, FileResult, ImportedSaeInfo, LanguageModelInfo, LatentDetail, RunState, SpliceEvaluation } from '../worker/protocol';
 
 export interface ModelForm {
@@ -153,6 +155,33 @@ interface RunSlice {
   latentPending: number | null;
 }
 
+/** A sweep over one hyper-parameter: its runs are trained one after another. */
+export interface SweepState {
+  id: string;
+  param: SweepParam;
+  values: number[];
+  /** Index of the value being trained (= values.length when finished). */
+  index: number;
+  state: 'running' | 'done' | 'cancelled' | 'failed';
+  message?: string;
+}
+
+interface RunsSlice {
+  /** Finished runs kept for comparison (oldest first). */
+  runs: RunRecord[];
+  /** Why runs are not kept across reloads (no IndexedDB, quota), or null. */
+  runsProblem: string | null;
+  /** Runs whose curves are overlaid, and the logged column shown. */
+  overlay: string[];
+  overlayColumn: string;
+  /** The run being kept (its weights are being fetched), in words. */
+  keeping: string | null;
+  sweep: SweepState | null;
+  /** The sweep form: parameter and values as typed. */
+  sweepParam: SweepParam;
+  sweepValues: string;
+}
+
 interface GuidanceSlice {
   guidance: GuidanceDraft[];
   /** Next id number: ids are never reused within a session. */
@@ -166,7 +195,7 @@ interface UiSlice {
   dragging: boolean;
 }
 
-export type AppState = DataSlice & RunSlice & GuidanceSlice & UiSlice & { form: ModelForm };
+export type AppState = DataSlice & RunSlice & RunsSlice & GuidanceSlice & UiSlice & { form: ModelForm };
 
 export const DEFAULT_FORM: ModelForm = {
   architecture: 'topk',
@@ -230,6 +259,14 @@ export const useStore = create<AppState>(() => ({
   featuresPending: false,
   latentDetail: null,
   latentPending: null,
+  runs: [],
+  runsProblem: null,
+  overlay: [],
+  overlayColumn: 'total_loss',
+  keeping: null,
+  sweep: null,
+  sweepParam: 'd_sae',
+  sweepValues: '',
   form: DEFAULT_FORM,
   guidance: [],
   nextGuidanceId: 0,

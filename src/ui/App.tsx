@@ -16,6 +16,7 @@ import { LivePanel } from './panels/LivePanel';
 import { MetricsPanel } from './panels/MetricsPanel';
 import { ModelPanel } from './panels/ModelPanel';
 import { RunLog } from './panels/RunLog';
+import { RunsPanel } from './panels/RunsPanel';
 import { TrainPanel } from './panels/TrainPanel';
 
 function Header() {
@@ -91,6 +92,7 @@ export function App() {
             <AnalysisPanel />
             <FeaturesPanel />
           </div>
+          <RunsPanel />
         </div>
       </main>
       {dragging && <div className="drop-overlay" aria-hidden="true">Drop activations (.npy, .npz, .safetensors, raw), companions (tokens, document ids, vocab, labels), a run_config.json or a SAELens directory / zip</div>}

@@ -180,6 +180,11 @@ function onMessage(msg: FromWorker) {
     appendLog(`imported SAE on the validation rows: NMSE ${formatNumber(msg.metrics.nmse)}, FVE ${formatNumber(msg.metrics.fve)}, L0 ${formatNumber(msg.metrics.l0)}`);
     return;
   }
+  if (msg.type === 'exported') {
+    const waiting = weightRequests.get(msg.runId);
+    weightRequests.delete(msg.runId);
+    waiting?.(msg.files);
+  }
   if (msg.runId !== s.runId) return; // a message of an older run
   switch (msg.type) {
     case 'started':
@@ -243,6 +248,8 @@ function onMessage(msg: FromWorker) {
       return;
     }
     case 'exported':
+      // Only an Export click downloads (the files of a run being kept arrive here too).
+      if (!s.exporting) return;
       useStore.setState({ exported: msg.files, exporting: false });
       appendLog(`exported ${Object.keys(msg.files).join(', ')}`);
       return;
@@ -421,13 +428,26 @@ function freshRun(): Partial<AppState> {
   };
 }
 
-export function train(fromImported = false) {
+/** Run id → the resolver of its SAELens files (asked for when a finished run is kept). */
+const weightRequests = new Map<string, (files: Record<string, ArrayBuffer>) => void>();
+
+/** The SAELens files of a run (the current one, or one the worker still holds). */
+export function requestRunWeights(runId: string): Promise<Record<string, ArrayBuffer>> {
+  return new Promise((resolve) => {
+    weightRequests.set(runId, resolve);
+    send({ type: 'export', runId });
+  });
+}
+
+/** Start a run with the form's config; returns its run id. */
+export function train(fromImported = false): string {
   const runId = newId('run');
   const s = useStore.getState();
   metricsBuffer.clear();
   useStore.setState({ ...freshRun(), runId, runState: 'running' });
   const st = useStore.getState(); // the form may just have been filled from an imported SAE
   send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported, lmEvalEvery: st.lm?.model ? st.lmEvalEvery : 0 });
+  return runId;
 }
 
 function runCommand(type: 'pause' | 'resume' | 'stop' | 'export') {
