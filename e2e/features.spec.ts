@@ -14,6 +14,11 @@ test('browse the latents of a run on real activations; a latent shows shaded tok
   await dropFiles(page, [file('train/resid_l3.npy'), file('train/tokens.npy'), file('train/doc_ids.npy'), file('vocab.json')]);
   await expect(page.getByTestId('dataset-shape')).toHaveText('35,234 × 64');
   await configure(page, { variant: 'topk', dSae: 256, batch: 512, steps: 200 });
+  // One guidance target (latent 0 ← capitalised tokens), to find it in the browser afterwards.
+  await page.getByRole('button', { name: 'Add target' }).click();
+  const target = page.getByRole('group', { name: 'Guidance target g0' });
+  await target.getByLabel('Labels', { exact: true }).selectOption('regex');
+  await target.getByLabel('Token regex').fill('^ ?[A-Z]');
   await page.getByRole('button', { name: 'Train', exact: true }).click();
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 120_000 });
   // The training analysis: statistics table, verdicts, CSV and a chart PNG.
@@ -71,8 +76,18 @@ test('browse the latents of a run on real activations; a latent shows shaded tok
   expect(feature.logits_hist_data_bar_heights).toEqual([]);
   // Search: dead latents only — as many rows as the header counts dead latents (at most a page).
   const dead = Number(/(\d+) dead/.exec((await panel.textContent()) ?? '')![1]);
-  await panel.getByLabel('Find (index, dead, dense)').fill('dead');
+  await panel.getByLabel(/^Find/).fill('dead');
   await expect(list.getByRole('row')).toHaveCount(1 + Math.min(dead, 50));
-  await panel.getByLabel('Find (index, dead, dense)').fill('dense');
+  await panel.getByLabel(/^Find/).fill('dense');
   await expect(list.getByRole('row').nth(1)).toContainText('dense');
+  // The guidance target: flagged, found by 'guided' or its id, first when sorted by target.
+  for (const q of ['guided', 'g0']) {
+    await panel.getByLabel(/^Find/).fill(q);
+    await expect(list.getByRole('row')).toHaveCount(2);
+    await expect(list.getByRole('row').nth(1).getByRole('cell').first()).toHaveText('0');
+    await expect(list.getByRole('row').nth(1).locator('.flag.guided')).toHaveText('g0');
+  }
+  await panel.getByLabel(/^Find/).fill('');
+  await panel.getByLabel('Sort by').selectOption('guidance');
+  await expect(list.getByRole('row').nth(1).getByRole('cell').first()).toHaveText('0');
 });

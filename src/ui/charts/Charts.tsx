@@ -147,6 +147,8 @@ export function Charts() {
   const drafts = useStore((s) => s.guidance);
   const dataset = useStore((s) => s.dataset);
   const loggedIds = useLoggedGuidanceIds();
+  // Changing the window re-plots the losses from the rows already logged.
+  const [smoothing, setSmoothing] = useState(0);
   const showSplice = useStore((s) => s.splicePoints.length > 0 || (s.lmEvalEvery > 0 && s.lm?.model !== undefined));
 
   // The run's config once started; before that, what Train would run.
@@ -170,7 +172,12 @@ export function Charts() {
 
   return (
     <section className="charts" aria-label="Charts">
-      <StreamChart key="loss" testId="chart-loss" make={lossStream} wide />
+      <div className="chart-toolbar wide">
+        <label htmlFor="smoothing-window">Loss smoothing window (logged steps, 0 = automatic: min(50, n/10))</label>
+        <input id="smoothing-window" type="number" min={0} step={1} value={smoothing} onChange={(e) => setSmoothing(Math.max(0, Math.round(Number(e.target.value) || 0)))} />
+        <span className="muted small">Charts: hover for values, drag to zoom, double-click to reset, camera icon for PNG.</span>
+      </div>
+      <StreamChart key={`loss-${smoothing}`} testId="chart-loss" make={() => lossStream(smoothing)} wide />
       <StreamChart key={`l0-${targetMode}`} testId="chart-l0" make={() => l0Stream(targetMode)} />
       {penalty && <StreamChart key={`lambda-${targetMode}`} testId="chart-lambda" make={() => lambdaStream(targetMode)} />}
       <StreamChart key="cv" testId="chart-cv" make={cvStream} />

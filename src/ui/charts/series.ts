@@ -15,6 +15,9 @@ export interface ChartPoints {
 }
 
 export class SeriesBuilder {
+  /** `window` fixes the smoothing window (logged rows); 0 = follow min(50, n/10). */
+  constructor(private readonly window = 0) {}
+
   private readonly history: Record<(typeof LOSS_KEYS)[number], number[]> = { total_loss: [], recon_loss: [], sparsity_loss: [] };
 
   get length(): number {
@@ -38,7 +41,7 @@ export class SeriesBuilder {
       for (const k of LOSS_KEYS) {
         const h = this.history[k];
         h.push(r[k]);
-        const w = smoothingWindow(h.length);
+        const w = this.window > 0 ? this.window : smoothingWindow(h.length);
         out.raw[k].push(r[k]);
         const tail = h.slice(-w);
         out.smooth[k].push(tail.reduce((a, b) => a + b, 0) / tail.length);

@@ -76,8 +76,9 @@ function columnStream(traces: Trace[], layout: Layout, columns: ((r: MetricRow) 
 const LOSS_COLORS = { total_loss: '#1f4e79', recon_loss: '#2e8b57', sparsity_loss: '#c0392b' };
 const LOSS_LABELS = { total_loss: 'total', recon_loss: 'reconstruction', sparsity_loss: 'sparsity' };
 
-export function lossStream(): Stream {
-  const builder = new SeriesBuilder();
+/** Losses raw and smoothed; `window` fixes the smoothing window in logged rows (0 = automatic). */
+export function lossStream(window = 0): Stream {
+  const builder = new SeriesBuilder(window);
   return {
     traces: LOSS_KEYS.flatMap((k) => [
       { x: [], y: [], name: `${LOSS_LABELS[k]} (raw)`, mode: 'lines', line: { color: LOSS_COLORS[k], width: 1 }, opacity: 0.3, showlegend: false, hoverinfo: 'skip' },

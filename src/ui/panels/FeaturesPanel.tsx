@@ -13,7 +13,7 @@ import type { LatentDetail } from '../../worker/protocol';
 import { useInterpret } from '../interpret';
 import { InterpretPanel, ScoreBadge } from './InterpretPanel';
 
-type SortKey = 'density' | 'max' | 'mean' | 'index';
+type SortKey = 'density' | 'max' | 'mean' | 'guidance' | 'index';
 const PAGE = 50;
 
 function Contexts({ detail }: { detail: LatentDetail }) {
@@ -87,6 +87,13 @@ export function FeaturesPanel() {
   const detail = useStore((s) => s.latentDetail);
   const latentPending = useStore((s) => s.latentPending);
   const streamed = useStore((s) => s.dataset?.streamed ?? false);
+  const guidance = useStore((s) => s.resolved?.guidance);
+  // Guidance targets by latent (a latent may be steered by several targets).
+  const targetsOf = useMemo(() => {
+    const m = new Map<number, string[]>();
+    for (const t of guidance ?? []) m.set(t.latent, [...(m.get(t.latent) ?? []), t.id]);
+    return m;
+  }, [guidance]);
   const [sort, setSort] = useState<SortKey>('density');
   const [query, setQuery] = useState('');
   const [page, setPage] = useState(0);
@@ -97,10 +104,14 @@ export function FeaturesPanel() {
     const q = query.trim().toLowerCase();
     if (q === 'dead') ids = ids.filter((i) => features.density[i] === 0);
     else if (q === 'dense') ids = ids.filter((i) => features.density[i] > DENSE_FRACTION);
-    else if (q) ids = ids.filter((i) => String(i).startsWith(q));
-    const key = (i: number) => (sort === 'density' ? features.density[i] : sort === 'max' ? features.maxActivation[i] : sort === 'mean' ? features.meanActivation[i] : -i);
-    return ids.sort((a, b) => key(b) - key(a) || a - b);
-  }, [features, sort, query]);
+    else if (q === 'guided') ids = ids.filter((i) => targetsOf.has(i));
+    else if (/^\d+$/.test(q)) ids = ids.filter((i) => String(i).startsWith(q));
+    else if (q) ids = ids.filter((i) => targetsOf.get(i)?.some((id) => id.toLowerCase() === q));
+    // Guidance order: steered latents first (in target order), then by density.
+    const targetRank = (i: number) => { const id = targetsOf.get(i)?.[0]; return id === undefined ? -Infinity : -(guidance ?? []).findIndex((t) => t.id === id); };
+    const key = (i: number) => (sort === 'density' ? features.density[i] : sort === 'max' ? features.maxActivation[i] : sort === 'mean' ? features.meanActivation[i] : sort === 'guidance' ? targetRank(i) : -i);
+    return ids.sort((a, b) => key(b) - key(a) || (sort === 'guidance' ? features.density[b] - features.density[a] : 0) || a - b);
+  }, [features, sort, query, targetsOf, guidance]);
   if (!runId) return null;
   const why = runState === 'running' ? 'pause or let the run finish first' : streamed ? 'the activations are streamed from disk; the browser needs them in memory' : null;
   const shown = list.slice(page * PAGE, (page + 1) * PAGE);
@@ -136,11 +147,12 @@ export function FeaturesPanel() {
                   <option value="density">density</option>
                   <option value="max">max activation</option>
                   <option value="mean">mean activation</option>
+                  <option value="guidance">guidance target</option>
                   <option value="index">index</option>
                 </select>
               </div>
               <div className="field">
-                <label htmlFor="feature-search">Find (index, dead, dense)</label>
+                <label htmlFor="feature-search">Find (index, dead, dense, guided, target id)</label>
                 <input id="feature-search" value={query} onChange={(e) => { setQuery(e.target.value); setPage(0); }} />
               </div>
             </div>
@@ -155,7 +167,10 @@ export function FeaturesPanel() {
                       <td>{d === 0 ? '0' : `${formatNumber(100 * d)}%`}</td>
                       <td>{formatNumber(features.maxActivation[i])}</td>
                       <td>{formatNumber(features.meanActivation[i])}</td>
-                      <td>{d === 0 ? <span className="flag dead">dead</span> : d > DENSE_FRACTION ? <span className="flag dense">dense</span> : null}</td>
+                      <td>
+                        {d === 0 ? <span className="flag dead">dead</span> : d > DENSE_FRACTION ? <span className="flag dense">dense</span> : null}
+                        {targetsOf.get(i)?.map((id) => <span key={id} className="flag guided" title={`guidance target ${id}`}>{id}</span>)}
+                      </td>
                     </tr>
                   );
                 })}
