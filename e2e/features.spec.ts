@@ -1,18 +1,14 @@
 // The feature browser on real activations with their tokens and vocab (../shared/data; skipped with
 // a message where it is absent): browse, open a latent, see its contexts with shaded tokens.
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { expect, test } from '@playwright/test';
-import { SHARED_DATA, configure, dropFiles, hasSharedData, openApp } from './helpers';
-
-const file = (rel: string) => ({ name: path.basename(rel), bytes: readFileSync(path.join(SHARED_DATA, rel)) });
+import { SHARED_DATA, configure, dropRealActivations, hasSharedData, openApp } from './helpers';
 
 test('browse the latents of a run on real activations; a latent shows shaded token contexts', async ({ page }) => {
   test.skip(!hasSharedData, `${SHARED_DATA} is absent (it exists only beside the project in CI)`);
   test.setTimeout(180_000);
   await openApp(page);
-  await dropFiles(page, [file('train/resid_l3.npy'), file('train/tokens.npy'), file('train/doc_ids.npy'), file('vocab.json')]);
-  await expect(page.getByTestId('dataset-shape')).toHaveText('35,234 × 64');
+  await dropRealActivations(page);
   await configure(page, { variant: 'topk', dSae: 256, batch: 512, steps: 200 });
   // One guidance target (latent 0 ← capitalised tokens), to find it in the browser afterwards.
   await page.getByRole('button', { name: 'Add target' }).click();

@@ -1,11 +1,20 @@
 // Shared steps of the browser tests.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, type Page } from '@playwright/test';
 
 export const SHARED_DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/data/stories260k');
 export const hasSharedData = existsSync(path.join(SHARED_DATA, 'train/resid_l3.npy'));
+
+/** A file of ../shared/data/stories260k as a drop would hand it over. */
+export const sharedFile = (rel: string) => ({ name: path.basename(rel), bytes: readFileSync(path.join(SHARED_DATA, rel)) });
+
+/** Drop the real layer-3 training activations with their tokens, document ids and vocab. */
+export async function dropRealActivations(page: Page) {
+  await dropFiles(page, [sharedFile('train/resid_l3.npy'), sharedFile('train/tokens.npy'), sharedFile('train/doc_ids.npy'), sharedFile('vocab.json')]);
+  await expect(page.getByTestId('dataset-shape')).toHaveText('35,234 × 64');
+}
 
 /** A float32 [rows, cols] .npy (format 1.0) built by hand. */
 export function npyBytes(rows: number, cols: number, fill: (r: number, c: number) => number): Buffer {

@@ -3,12 +3,10 @@
 // (../shared/data; skipped where absent), interpret 3 latents, see their scores, download the JSON
 // and check the key went only into the Authorization header.
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { expect, test } from '@playwright/test';
-import { SHARED_DATA, configure, dropFiles, hasSharedData, openApp } from './helpers';
+import { SHARED_DATA, configure, dropRealActivations, hasSharedData, openApp } from './helpers';
 import { startMockChatServer } from '../src/data/mockChatServer';
 
-const file = (rel: string) => ({ name: path.basename(rel), bytes: readFileSync(path.join(SHARED_DATA, rel)) });
 const KEY = 'sk-test-SECRET';
 
 test('interpret 3 latents with a local OpenAI-compatible endpoint; the key never leaves the Authorization header', async ({ page }) => {
@@ -18,8 +16,7 @@ test('interpret 3 latents with a local OpenAI-compatible endpoint; the key never
   const refusing = await startMockChatServer({ reply: () => ({ status: 401, body: { error: { message: 'invalid api key' } } }) });
   try {
     await openApp(page);
-    await dropFiles(page, [file('train/resid_l3.npy'), file('train/tokens.npy'), file('train/doc_ids.npy'), file('vocab.json')]);
-    await expect(page.getByTestId('dataset-shape')).toHaveText('35,234 × 64');
+    await dropRealActivations(page);
     await configure(page, { variant: 'topk', dSae: 256, batch: 512, steps: 200 });
     await page.getByRole('button', { name: 'Train', exact: true }).click();
     await expect(page.getByTestId('progress')).toContainText('done', { timeout: 120_000 });

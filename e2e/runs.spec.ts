@@ -2,11 +2,8 @@
 // (IndexedDB); a three-point sweep on the real activations (../shared/data, skipped with a message
 // where absent) trains three runs and draws three points on the L0-vs-NMSE frontier.
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { SHARED_DATA, configure, dropFiles, hasSharedData, openApp } from './helpers';
-
-const file = (rel: string) => ({ name: path.basename(rel), bytes: readFileSync(path.join(SHARED_DATA, rel)) });
+import { SHARED_DATA, configure, dropRealActivations, hasSharedData, openApp } from './helpers';
 
 const keptRuns = (page: Page) => page.getByTestId('kept-run');
 
@@ -52,8 +49,7 @@ test('a three-point sweep over d_sae on real activations gives three points on t
   test.skip(!hasSharedData, `${SHARED_DATA} is absent (it exists only beside the project in CI)`);
   test.setTimeout(240_000);
   await openApp(page);
-  await dropFiles(page, [file('train/resid_l3.npy'), file('train/tokens.npy'), file('train/doc_ids.npy'), file('vocab.json')]);
-  await expect(page.getByTestId('dataset-shape')).toHaveText('35,234 × 64');
+  await dropRealActivations(page);
   await configure(page, { variant: 'topk', dSae: 128, batch: 512, steps: 150 });
   const sweep = page.getByRole('group', { name: 'Sweep' });
   await sweep.getByLabel('Parameter').selectOption('d_sae');

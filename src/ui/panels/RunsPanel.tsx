@@ -21,7 +21,7 @@ const OVERLAY_COLUMNS = [
   ['fve', 'FVE'], ['l0', 'L0 (active latents)'], ['sparsity_l0', 'L0 fraction'], ['dead_fraction', 'dead fraction'],
 ] as const;
 
-const percent = (v: number) => `${formatNumber(v * 100)}%`;
+const percent = (v: number) => (v === 0 ? '0%' : `${(v * 100).toFixed(v < 0.001 ? 2 : 1)}%`);
 
 function RunsTable({ runs }: { runs: RunRecord[] }) {
   const overlay = useStore((s) => s.overlay);
@@ -47,7 +47,7 @@ function RunsTable({ runs }: { runs: RunRecord[] }) {
               <td>{formatNumber(r.metrics.fve)}</td>
               <td>{percent(r.metrics.dead_fraction)}</td>
               {withSplice && <td>{r.splice ? formatNumber(r.splice.loss_recovered) : '–'}</td>}
-              <td className="muted" title={r.datasetName}>{r.datasetName.length > 18 ? `${r.datasetName.slice(0, 17)}…` : r.datasetName}</td>
+              <td className="muted" title={r.datasetName}>{r.datasetName.length > 28 ? `${r.datasetName.slice(0, 27)}…` : r.datasetName}</td>
               <td className="actions">
                 <button type="button" className="link" disabled={!r.weightBytes} onClick={() => void downloadRun(r.id)} title="SAELens files of this run as a zip">zip</button>
                 <button type="button" className="link" disabled={!r.weightBytes} onClick={() => void importRun(r.id)} title="Open as the imported SAE: evaluate, splice or continue training it">open</button>
@@ -110,13 +110,17 @@ function FrontierChart({ runs, y }: { runs: RunRecord[]; y: 'nmse' | 'loss_recov
         traces.push({ x: pts.map((p) => p.l0), y: pts.map((p) => p.y), mode: 'lines', line: { color: colour, width: 1, dash: 'dot' }, hoverinfo: 'skip', showlegend: false });
       }
     }
+    // Powers of two on the log L0 axis (Plotly's own minor labels read "10, 2, 3" for 10, 20, 30).
+    const l0s = series.flatMap((s) => s.points.map((p) => p.l0)).filter((v) => v > 0);
+    const ticks: number[] = [];
+    if (l0s.length) for (let t = 2 ** Math.floor(Math.log2(Math.min(...l0s))); t <= 2 * Math.max(...l0s); t *= 2) ticks.push(t);
     const title = y === 'nmse' ? 'Frontier: L0 against NMSE (lower left is better)' : 'Frontier: L0 against loss recovered in the language model (upper left is better)';
     return {
       traces,
       l: layout(title, 'L0 (mean active latents per token, validation)', {
         height: 260, showlegend: true, legend: { orientation: 'h', y: -0.3 },
         yaxis: { title: { text: y === 'nmse' ? 'NMSE' : 'loss recovered', font: { size: 10 } }, type: y === 'nmse' ? 'log' : 'linear', gridcolor: '#eef0f3', automargin: true },
-        xaxis: { title: { text: 'L0 (mean active latents per token, validation)', font: { size: 10 } }, type: 'log', gridcolor: '#eef0f3', automargin: true },
+        xaxis: { title: { text: 'L0 (mean active latents per token, validation)', font: { size: 10 } }, type: 'log', gridcolor: '#eef0f3', automargin: true, tickvals: ticks, ticktext: ticks.map(String) },
       }),
     };
   }, [series, y]);
