@@ -13,8 +13,8 @@ const ACCENT = '#1f4e79';
 const WARN = '#b26a00';
 const MUTED = '#9aa1ab';
 
-const CONFIG = { displaylogo: false, responsive: true, displayModeBar: false };
-const TOOLS_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
+// Every chart gets Plotly's bar on hover: PNG download, zoom, pan, reset.
+const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
 export function layout(title: string, xTitle: string, extra: Layout = {}): Layout {
   return {
@@ -31,16 +31,16 @@ export function layout(title: string, xTitle: string, extra: Layout = {}): Layou
   };
 }
 
-/** A chart drawn from props; `tools` shows Plotly's bar (PNG download, zoom, pan, reset). */
-export function StaticPlot({ traces, layout: l, testId, label, tools, height = HEIGHT }: { traces: Trace[]; layout: Layout; testId: string; label: string; tools?: boolean; height?: number }) {
+/** A chart drawn from props. */
+export function StaticPlot({ traces, layout: l, testId, label, height = HEIGHT }: { traces: Trace[]; layout: Layout; testId: string; label: string; height?: number }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     let cancelled = false;
     void loadPlotly().then((P) => {
-      if (!cancelled && ref.current) void P.react(ref.current, traces as never, l as never, tools ? TOOLS_CONFIG : CONFIG);
+      if (!cancelled && ref.current) void P.react(ref.current, traces as never, l as never, CONFIG);
     });
     return () => { cancelled = true; };
-  }, [traces, l, tools]);
+  }, [traces, l]);
   useEffect(() => () => { const el = ref.current; if (el) void loadPlotly().then((P) => P.purge(el)); }, []);
   return <div ref={ref} className="data-chart" data-testid={testId} role="img" aria-label={label} style={{ minHeight: height }} />;
 }

@@ -93,13 +93,13 @@ export function AnalysisPanel() {
       </ul>
       <div className="analysis-charts">
         <div>
-          <StaticPlot testId="chart-loss-rate" label="Loss rate of change" traces={rate.traces} layout={rate.l} tools height={220} />
+          <StaticPlot testId="chart-loss-rate" label="Loss rate of change" traces={rate.traces} layout={rate.l} height={220} />
           <div className="field inline">
             <label htmlFor="rate-window">Smoothing window (logged steps)</label>
             <input id="rate-window" type="number" min={1} placeholder={String(defaultWindow)} value={windowText} onChange={(e) => setWindowText(e.target.value)} />
           </div>
         </div>
-        <StaticPlot testId="chart-l0-histogram" label="Histogram of the L0 fraction over logged steps" traces={l0.traces} layout={l0.l} tools height={220} />
+        <StaticPlot testId="chart-l0-histogram" label="Histogram of the L0 fraction over logged steps" traces={l0.traces} layout={l0.l} height={220} />
       </div>
     </section>
   );

@@ -85,7 +85,7 @@ function OverlayChart({ runs }: { runs: RunRecord[] }) {
       </div>
       {shown.length === 0
         ? <p className="muted small">Tick runs in the table to overlay their curves.</p>
-        : <StaticPlot testId="overlay-chart" label={`Overlaid curves of ${shown.length} runs`} traces={traces} layout={l} tools height={240} />}
+        : <StaticPlot testId="overlay-chart" label={`Overlaid curves of ${shown.length} runs`} traces={traces} layout={l} height={240} />}
     </div>
   );
 }
@@ -126,7 +126,7 @@ function FrontierChart({ runs, y }: { runs: RunRecord[]; y: 'nmse' | 'loss_recov
   }, [series, y]);
   return (
     <div data-testid={`frontier-${y}`} data-points={points}>
-      <StaticPlot testId={`frontier-${y}-plot`} label={`L0 against ${y === 'nmse' ? 'NMSE' : 'loss recovered'} for ${points} runs`} traces={traces} layout={l} tools height={260} />
+      <StaticPlot testId={`frontier-${y}-plot`} label={`L0 against ${y === 'nmse' ? 'NMSE' : 'loss recovered'} for ${points} runs`} traces={traces} layout={l} height={260} />
     </div>
   );
 }
