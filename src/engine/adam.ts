@@ -22,6 +22,18 @@ export class Adam {
     return this.t;
   }
 
+  set stepCount(t: number) {
+    this.t = t;
+  }
+
+  /** The moment variables by name (`m/<param>`, `v/<param>`), for saving and restoring a run. */
+  get moments(): Record<string, tf.Variable> {
+    const out: Record<string, tf.Variable> = {};
+    for (const [name, t] of Object.entries(this.m)) out[`m/${name}`] = t;
+    for (const [name, t] of Object.entries(this.v)) out[`v/${name}`] = t;
+    return out;
+  }
+
   /** One update p ← p − lr · m̂ / (√v̂ + ε) for every param that has a gradient. */
   apply(params: Params, grads: Record<string, tf.Tensor>, lr: number): void {
     this.t += 1;

@@ -8,6 +8,14 @@ export interface Rng {
   normal(): number;
   /** Integer in [0, n). */
   int(n: number): number;
+  /** The generator's whole state (to save a run and resume it with the same draws). */
+  state(): RngState;
+  restore(state: RngState): void;
+}
+
+export interface RngState {
+  s: number;
+  spare: number | null;
 }
 
 /** mulberry32: 32-bit state, fast, good enough for shuffles and initialisation. */
@@ -33,6 +41,8 @@ export function createRng(seed: number): Rng {
       return r * Math.cos(2 * Math.PI * v);
     },
     int(n: number) { return Math.floor(next() * n); },
+    state: () => ({ s: s >>> 0, spare }),
+    restore(state: RngState) { s = state.s >>> 0; spare = state.spare; },
   };
 }
 

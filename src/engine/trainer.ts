@@ -11,10 +11,10 @@ import { auroc, DENSE_FRACTION, featureRecovery, fve, L0_TARGET_TOLERANCE, nmse,
 import { applyNormalization, fitNormalization, normalizerOf, type Normalization } from './normalize';
 import type { CustomGradientFunc } from './ops/customOp';
 import { constant, stopGradient } from './ops/stopGradient';
-import { createRng, type Rng } from './rng';
+import { createRng, type Rng, type RngState } from './rng';
 import { variantFor } from './variants/registry';
 import type { DataStats, LossParts, Params, Reconstruction, Variant } from './variants/types';
-import { BatchSampler } from '../data/dataset';
+import { BatchSampler, type SamplerState } from '../data/dataset';
 import type { EvalMetrics, GuidanceEval, LiveEvent, MetricRow } from '../worker/protocol';
 
 /** The rows the trainer learns from and evaluates on, row-major [rows, nLayers·dIn]. */
@@ -75,6 +75,49 @@ export interface Checkpoint {
   tensors: Record<string, { shape: number[]; data: Float32Array }>;
 }
 
+/** A run's state beside its tensors: with them, enough to continue exactly where it was. */
+export interface TrainerMeta {
+  version: 1;
+  architecture: string;
+  step: number;
+  live: LiveParams;
+  pendingLive: Partial<LiveParams>;
+  guidance: GuidanceTarget[];
+  l0Ema: number | null;
+  controller: { lastError: number | null; rate: number };
+  fRowsSinceLog: number;
+  lastLogStep: number;
+  lastValStep: number;
+  activeSeconds: number;
+  earlyStopper: { best: number; bad: number };
+  earlyStoppedAt: number | null;
+  bestVal: { loss: number; step: number } | null;
+  resampled: { step: number; latents: number }[];
+  rng: RngState;
+  /** Null for streamed data (its batch order is not part of the state). */
+  sampler: SamplerState | null;
+  adamStep: number;
+}
+
+/**
+ * A copy of a run's state. Tensors are named `param/<name>`, `adam/m/<name>`, `adam/v/<name>`,
+ * `best/<name>` (early stopping's best weights), `variant/<name>` (state a variant keeps outside its
+ * parameters) and `tokensSinceFired` / `firedSinceLog`. On the device (`snapshot`, for rolling back
+ * a diverged run) or as plain arrays (`saveState`, for the autosave).
+ */
+export interface TrainerSnapshot {
+  meta: TrainerMeta;
+  tensors: Record<string, tf.Tensor>;
+}
+
+export interface SavedTrainerState {
+  meta: TrainerMeta;
+  tensors: Record<string, { shape: number[]; data: Float32Array }>;
+}
+
+/** Seconds between the on-device copies a diverged run rolls back to. */
+const GOOD_SNAPSHOT_SECONDS = 2;
+
 /** Validation passes use at most this many rows (AUROC and early stopping). */
 const MAX_VALIDATION_ROWS = 8192;
 
@@ -114,6 +157,8 @@ export class LambdaController {
   /** Gains are per `STEPS_PER_UNIT` training steps; updates that span more steps scale them. */
   static readonly STEPS_PER_UNIT = 10;
   constructor(private readonly ki = 0.1, private readonly kp = 0.5, private readonly maxStep = 0.15, private readonly horizon = 50) {}
+  get state(): { lastError: number | null; rate: number } { return { lastError: this.lastError, rate: this.rate }; }
+  set state(s: { lastError: number | null; rate: number }) { this.lastError = s.lastError; this.rate = s.rate; }
   /**
    * The next λ, given the current λ, the measured and target L0 fractions, and the number of
    * training steps since the previous update (so the controller is as fast whatever log_every is).
@@ -168,6 +213,13 @@ export class Trainer {
   private earlyStoppedAt: number | null = null;
   /** Resampling events, for the log. */
   readonly resampled: { step: number; latents: number }[] = [];
+  /** The last state whose logged losses and parameters were finite (what a divergence rolls back to). */
+  private lastGood: TrainerSnapshot | null = null;
+  private lastGoodTime = -Infinity;
+  /** Seconds between those copies (tests set 0: a copy at every finite log step). */
+  goodSnapshotSeconds = GOOD_SNAPSHOT_SECONDS;
+  /** Set by a finite log step: take `lastGood` at the next step boundary. */
+  private goodDue = false;
 
   constructor(cfg: SaeConfig, data: TrainingData, readonly backend: string) {
     if (data.trainRows < 1) throw new Error('the training split is empty; load a file with more rows.');
@@ -238,6 +290,7 @@ export class Trainer {
     const t0 = now();
     try {
       for (let i = 0; i < n && !this.done; i++) {
+        if (this.goodDue) this.keepGoodState();
         this.applyPending();
         const logNow = (this.step + 1) % this.cfg.log_every === 0 || this.step + 1 === this.cfg.steps;
         const stats = this.sampler
@@ -360,6 +413,8 @@ export class Trainer {
       put('centered', tf.sum(tf.square(tf.sub(target, tf.mean(target, 0)))));
       put('dead', tf.sum(deadMask));
       put('threshold_mean', variant.learnsThreshold ? tf.mean(params.threshold) : tf.scalar(live.threshold));
+      // A loss can stay finite for a step while a weight already overflowed: count them too.
+      put('nonfinite_params', tf.addN(Object.values(params).map((v) => tf.sum(tf.logicalNot(tf.isFinite(v)).toFloat()))));
       this.guidance.forEach((g, i) => {
         const y = labelsPerLatentRow(labels[i], fRows);
         const s = guidanceStats(p.f, g.target.latent, y);
@@ -401,7 +456,7 @@ export class Trainer {
     this.lastLogTime = t;
     this.lastLogStep = this.step;
     const stepLive = this.stepLive();
-    const { total_loss, recon_loss, sparsity_loss, aux_loss, guidance_loss, l0, err, xsq, centered, dead, threshold_mean, ...extra } = s;
+    const { total_loss, recon_loss, sparsity_loss, aux_loss, guidance_loss, l0, err, xsq, centered, dead, threshold_mean, nonfinite_params, ...extra } = s;
     const row: MetricRow = {
       step: this.step,
       total_loss,
@@ -431,6 +486,10 @@ export class Trainer {
     if (!Number.isFinite(row.total_loss)) {
       throw new DivergenceError(this.step, `the total loss is ${row.total_loss}`);
     }
+    if (nonfinite_params > 0) {
+      throw new DivergenceError(this.step, `${nonfinite_params.toLocaleString('en-US')} parameter value(s) are NaN or infinite`);
+    }
+    if (now() - this.lastGoodTime >= this.goodSnapshotSeconds * 1000) this.goodDue = true;
     if (this.controllerOn) {
       const frac = row.sparsity_l0;
       const keep = 0.7 ** (this.cfg.log_every / LambdaController.STEPS_PER_UNIT);
@@ -723,7 +782,162 @@ export class Trainer {
     return this.variant.saelensConfig(this.cfg, this.live);
   }
 
+  // ---- saving and restoring the state ------------------------------------------------------------
+
+  private meta(): TrainerMeta {
+    return {
+      version: 1,
+      architecture: this.cfg.architecture,
+      step: this.step,
+      live: { ...this.live },
+      pendingLive: { ...this.pendingLive },
+      guidance: this.guidanceTargets,
+      l0Ema: this.l0Ema,
+      controller: this.controller.state,
+      fRowsSinceLog: this.fRowsSinceLog,
+      lastLogStep: this.lastLogStep,
+      lastValStep: this.lastValStep,
+      activeSeconds: this.activeSeconds,
+      earlyStopper: this.earlyStopper.state,
+      earlyStoppedAt: this.earlyStoppedAt,
+      bestVal: this.bestVal ? { loss: this.bestVal.loss, step: this.bestVal.step } : null,
+      resampled: this.resampled.map((r) => ({ ...r })),
+      rng: this.rng.state(),
+      sampler: this.sampler?.state() ?? null,
+      adamStep: this.adam.stepCount,
+    };
+  }
+
+  /** The tensors of the state, by name (the live ones: callers copy them). */
+  private stateTensors(): Record<string, tf.Tensor> {
+    const out: Record<string, tf.Tensor> = {};
+    for (const [name, v] of Object.entries(this.params)) out[`param/${name}`] = v;
+    for (const [name, v] of Object.entries(this.adam.moments)) out[`adam/${name}`] = v;
+    out.tokensSinceFired = this.tokensSinceFired;
+    out.firedSinceLog = this.firedSinceLog;
+    if (this.bestVal) for (const [name, t] of Object.entries(this.bestVal.params)) out[`best/${name}`] = t;
+    return out;
+  }
+
+  /** A copy of the state on the device. Dispose it with `disposeSnapshot`. */
+  snapshot(): TrainerSnapshot {
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const [name, t] of Object.entries(this.stateTensors())) tensors[name] = tf.clone(t);
+    // State a variant keeps outside Params (BatchTopK's θ_g) is exported fresh: not a param.
+    const paramSet = new Set<tf.Tensor>(Object.values(this.params));
+    for (const [name, t] of Object.entries(this.variant.exportTensors(this.params))) {
+      if (paramSet.has(t)) continue;
+      if (this.variant.loadState) tensors[`variant/${name}`] = t;
+      else t.dispose(); // an export-only form (e.g. a transpose), rebuilt from the params
+    }
+    return { meta: this.meta(), tensors };
+  }
+
+  /** The state as plain arrays (for the autosave), read from the device in one pass. */
+  async saveState(): Promise<SavedTrainerState> {
+    const snap = this.snapshot();
+    try {
+      const tensors: SavedTrainerState['tensors'] = {};
+      for (const [name, t] of Object.entries(snap.tensors)) tensors[name] = { shape: t.shape.slice(), data: Float32Array.from(await t.data()) };
+      return { meta: snap.meta, tensors };
+    } finally {
+      disposeSnapshot(snap);
+    }
+  }
+
+  /**
+   * Continue from a saved state of a run with the same config and data. `guidance` gives the
+   * targets' labels (resolved from `state.meta.guidance`); `keepLive` leaves the live parameters as
+   * they are now (rolling back a diverged run keeps the values the user just set).
+   */
+  restore(state: TrainerSnapshot | SavedTrainerState, opts: { guidance?: ResolvedGuidance[]; keepLive?: boolean } = {}): void {
+    const { meta, tensors } = state;
+    if (meta.version !== 1) throw new Error(`saved state version ${String(meta.version)} is not supported.`);
+    if (meta.architecture !== this.cfg.architecture) throw new Error(`the saved state is of a ${meta.architecture} run, not ${this.cfg.architecture}.`);
+    const targets = this.stateTensors();
+    const check = (name: string, shape: number[]) => {
+      const src = tensors[name];
+      if (!src) throw new Error(`the saved state has no tensor ${name}; it belongs to another kind of run.`);
+      if (src.shape.join(',') !== shape.join(',')) throw new Error(`saved tensor ${name} has shape [${src.shape}] but this run needs [${shape}]; the config or the data differ.`);
+    };
+    // A tensor of the saved state: the snapshot's own (not to be disposed) or a new one from arrays.
+    const toTensor = (name: string, shape: number[]) => {
+      check(name, shape);
+      const src = tensors[name];
+      return src instanceof tf.Tensor ? src : tf.tensor(src.data, src.shape);
+    };
+    // Check every shape before anything changes.
+    for (const [name, t] of Object.entries(targets)) if (!name.startsWith('best/')) check(name, t.shape);
+    if (meta.bestVal) for (const [name, v] of Object.entries(this.params)) check(`best/${name}`, v.shape);
+    tf.tidy(() => {
+      for (const [name, t] of Object.entries(targets)) {
+        if (!name.startsWith('best/')) (t as tf.Variable).assign(toTensor(name, t.shape));
+      }
+    });
+    if (this.bestVal) Object.values(this.bestVal.params).forEach((t) => t.dispose());
+    this.bestVal = null;
+    if (meta.bestVal) {
+      const params: Record<string, tf.Tensor> = {};
+      for (const [name, v] of Object.entries(this.params)) {
+        const src = toTensor(`best/${name}`, v.shape);
+        params[name] = src instanceof tf.Tensor && tensors[`best/${name}`] === src ? tf.clone(src) : src;
+      }
+      this.bestVal = { ...meta.bestVal, params };
+    }
+    const variantState: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [name, t] of Object.entries(tensors)) {
+      if (!name.startsWith('variant/')) continue;
+      variantState[name.slice('variant/'.length)] = t instanceof tf.Tensor ? { shape: t.shape.slice(), data: t.dataSync() as Float32Array } : t;
+    }
+    if (Object.keys(variantState).length) this.variant.loadState?.(variantState);
+    this.step = meta.step;
+    if (!opts.keepLive) {
+      this.live = { ...meta.live };
+      this.pendingLive = { ...meta.pendingLive };
+    }
+    if (opts.guidance) { this.guidance = opts.guidance; this.pendingGuidance = null; }
+    this.l0Ema = meta.l0Ema;
+    this.controller.state = meta.controller;
+    this.fRowsSinceLog = meta.fRowsSinceLog;
+    this.lastLogStep = meta.lastLogStep;
+    this.lastLogTime = now();
+    this.lastValStep = meta.lastValStep;
+    this.activeSeconds = meta.activeSeconds;
+    this.earlyStopper.state = meta.earlyStopper;
+    this.earlyStoppedAt = meta.earlyStoppedAt;
+    this.resampled.splice(0, this.resampled.length, ...meta.resampled);
+    this.rng.restore(meta.rng);
+    if (this.sampler && meta.sampler) this.sampler.restore(meta.sampler);
+    this.adam.stepCount = meta.adamStep;
+    this.rows = [];
+    this.checkpoints = [];
+  }
+
+  private keepGoodState(): void {
+    this.goodDue = false;
+    if (this.lastGood) disposeSnapshot(this.lastGood);
+    this.lastGood = this.snapshot();
+    this.lastGoodTime = now();
+  }
+
+  /** Step of the last state known to be finite, or null before the first finite log step. */
+  get lastGoodStep(): number | null { return this.lastGood?.meta.step ?? null; }
+
+  /**
+   * Back to the last finite state (after a DivergenceError), keeping the live parameters as they
+   * are. Returns its step, or null when there is none (the run diverged before its first good log).
+   */
+  rollback(): number | null {
+    this.goodDue = false;
+    if (!this.lastGood) return null;
+    this.restore(this.lastGood, { keepLive: true });
+    this.events.push({ step: this.step, changes: {}, note: `rolled back to step ${this.step}, the last state with finite losses and weights` });
+    return this.step;
+  }
+
   dispose(): void {
+    if (this.lastGood) disposeSnapshot(this.lastGood);
+    this.lastGood = null;
     for (const v of Object.values(this.params)) v.dispose();
     this.adam.dispose();
     this.variant.dispose?.();
@@ -731,6 +945,10 @@ export class Trainer {
     this.firedSinceLog.dispose();
     if (this.bestVal) Object.values(this.bestVal.params).forEach((t) => t.dispose());
   }
+}
+
+export function disposeSnapshot(s: TrainerSnapshot): void {
+  for (const t of Object.values(s.tensors)) t.dispose();
 }
 
 /**
@@ -783,6 +1001,8 @@ export class EarlyStopper {
   private best = Infinity;
   private bad = 0;
   constructor(private readonly patience: number) {}
+  get state(): { best: number; bad: number } { return { best: this.best, bad: this.bad }; }
+  set state(s: { best: number; bad: number }) { this.best = s.best; this.bad = s.bad; }
   /** `improved` (a new best), `wait`, or `stop` once `patience` checks in a row did not improve. */
   update(loss: number): 'improved' | 'wait' | 'stop' {
     if (loss < this.best) { this.best = loss; this.bad = 0; return 'improved'; }
