@@ -3,7 +3,7 @@
 import { expect, test } from '@playwright/test';
 
 test('the dev server of `npm start` opens with the sample and trains', async ({ page }) => {
-  await page.goto('http://127.0.0.1:5173/');
+  await page.goto(`http://127.0.0.1:${process.env.E2E_DEV_PORT ?? 5173}/`);
   await expect(page.getByTestId('dataset-shape')).toHaveText('32,768 × 64', { timeout: 90_000 });
   await expect(page.getByTestId('backend')).toContainText('wasm', { timeout: 90_000 });
   await page.getByLabel('Steps', { exact: true }).fill('30');

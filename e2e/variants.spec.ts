@@ -25,7 +25,7 @@ function rng(seed: number) {
 }
 
 async function newPage(browser: Browser): Promise<Page> {
-  const context = await browser.newContext({ baseURL: 'http://127.0.0.1:4173', viewport: { width: 1440, height: 1000 }, acceptDownloads: true });
+  const context = await browser.newContext({ baseURL: `http://127.0.0.1:${process.env.E2E_PORT ?? 4173}`, viewport: { width: 1440, height: 1000 }, acceptDownloads: true });
   return context.newPage();
 }
 

@@ -56,7 +56,7 @@ export interface ResolvedGuidance {
 
 /** Raised when a loss turns non-finite; the caller pauses and tells the user. */
 export class DivergenceError extends Error {
-  constructor(readonly step: number, detail: string) {
+  constructor(readonly step: number, readonly detail: string) {
     super(`training diverged at step ${step}: ${detail}. Lower the learning rate (try half) or the sparsity coefficient, then train again.`);
     this.name = 'DivergenceError';
   }
@@ -218,8 +218,8 @@ export class Trainer {
   private lastGoodTime = -Infinity;
   /** Seconds between those copies (tests set 0: a copy at every finite log step). */
   goodSnapshotSeconds = GOOD_SNAPSHOT_SECONDS;
-  /** Set by a finite log step: take `lastGood` at the next step boundary. */
-  private goodDue = false;
+  /** Set by a finite log step: take `lastGood` at the next step boundary (first at step 0). */
+  private goodDue = true;
 
   constructor(cfg: SaeConfig, data: TrainingData, readonly backend: string) {
     if (data.trainRows < 1) throw new Error('the training split is empty; load a file with more rows.');

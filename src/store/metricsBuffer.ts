@@ -21,6 +21,12 @@ export const metricsBuffer = {
     rows.length = 0;
     for (const l of resetListeners) l();
   },
+  /** Keep the rows up to `step` (a run rolled back or resumed there); charts re-plot them. */
+  truncate(step: number): void {
+    const kept = rows.filter((r) => r.step <= step);
+    this.clear();
+    this.append(kept);
+  },
   subscribe(onAppend: Listener, onReset: () => void): () => void {
     listeners.add(onAppend);
     resetListeners.add(onReset);

@@ -7,6 +7,7 @@ import {
   type Normalize, type SaeConfig, type SparsityMode,
 } from '../engine/config';
 import type { RunRecord } from './runHistory';
+import type { AutosaveSummary } from './autosave';
 import type { SweepParam } from './sweep';
 import type { BackendName, DatasetInfo, EvalMetrics, FeatureListInfo, FileResult, ImportedSaeInfo, LanguageModelInfo, LatentDetail, RunState, SpliceEvaluation } from '../worker/protocol';
 
@@ -190,6 +191,10 @@ interface GuidanceSlice {
 }
 
 interface UiSlice {
+  /** An interrupted run that can be resumed (after a reload or a crashed worker). */
+  autosave: AutosaveSummary | null;
+  /** The engine worker died or stopped answering: why (charts and kept runs stay). */
+  engineDown: Notice | null;
   backend: BackendName | null;
   skipped: Partial<Record<BackendName, string>>;
   dragging: boolean;
@@ -286,6 +291,8 @@ export const useStore = create<AppState>(() => ({
   exporting: false,
   checkpoints: [],
   checkpointExporting: null,
+  autosave: null,
+  engineDown: null,
   backend: null,
   skipped: {},
   dragging: false,

@@ -7,7 +7,8 @@ import { metricsBuffer } from '../store/metricsBuffer';
 import { NO_SPLICE, appendLog, configFromForm, type AppState, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
 import { download, downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
-import type { BackendName, FileOptions, FromWorker, LatentContext, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
+import type { BackendName, EngineMemory, FileOptions, FromWorker, LatentContext, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
+import { clearAutosave, readAutosave, summarise } from '../store/autosave';
 
 let worker: Worker | null = null;
 let counter = 0;
@@ -108,6 +109,12 @@ function onLoaded(msg: Extract<FromWorker, { type: 'loaded' }>) {
 }
 
 function onMessage(msg: FromWorker) {
+  lastHeard = Date.now();
+  if ((msg.type === 'loaded' || msg.type === 'error') && msg.requestId) {
+    requestWaiters.get(msg.requestId)?.();
+    requestWaiters.delete(msg.requestId);
+  }
+  if (msg.type === 'ready') readyWaiter?.();
   const s = useStore.getState();
   switch (msg.type) {
     case 'ready':
@@ -157,6 +164,9 @@ function onMessage(msg: FromWorker) {
       return;
     case 'benchResult':
       return;
+    case 'pong':
+      for (const resolve of memoryWaiters.splice(0)) resolve(msg.memory);
+      return;
     case 'latentContexts': {
       const waiting = contextRequests.get(msg.runId);
       contextRequests.delete(msg.runId);
@@ -188,8 +198,9 @@ function onMessage(msg: FromWorker) {
   if (msg.runId !== s.runId) return; // a message of an older run
   switch (msg.type) {
     case 'started':
-      useStore.setState({ resolved: msg.config, live: msg.live, totalSteps: msg.config.steps, runState: 'running' });
+      useStore.setState({ resolved: msg.config, live: msg.live, totalSteps: msg.config.steps, runState: 'running', autosave: null, ...(msg.resumedFrom !== undefined ? { step: msg.resumedFrom } : {}) });
       lastSentGuidance = JSON.stringify(msg.config.guidance);
+      if (msg.resumedFrom !== undefined) appendLog(`resumed the autosaved run at step ${msg.resumedFrom.toLocaleString('en-US')}`);
       appendLog(`started ${msg.config.architecture}: d_sae ${msg.config.d_sae}, batch ${msg.config.batch_size}, ${msg.config.steps} steps`
         + (msg.config.sparsity_mode === 'target_l0' ? `, target L0 ${formatNumber(msg.config.target_l0 * 100)}%` : ''));
       return;
@@ -220,6 +231,10 @@ function onMessage(msg: FromWorker) {
       return;
     case 'evaluated':
       useStore.setState({ evaluation: msg.metrics });
+      return;
+    case 'rolledBack':
+      metricsBuffer.truncate(msg.step);
+      useStore.setState((st) => ({ step: msg.step, splicePoints: st.splicePoints.filter((p) => p.step <= msg.step) }));
       return;
     case 'features':
       useStore.setState({ features: msg.features, featuresPending: false });
@@ -263,20 +278,118 @@ function onMessage(msg: FromWorker) {
   }
 }
 
+// ---- the worker's life: start, liveness, restart --------------------------------------------------
+
+let preferredBackend: BackendName | undefined;
+/** When the worker was last heard from (any message). */
+let lastHeard = 0;
+/** The worker stops answering for this long while training → it is declared down. */
+const SILENCE_LIMIT_MS = 30_000;
+/** Messages that built the worker's data, in order: replayed into a restarted worker. */
+const dataMessages: ((requestId: string) => ToWorker)[] = [];
+/** Request id → resolver, for replayed loads (resolved by 'loaded' or 'error'). */
+const requestWaiters = new Map<string, () => void>();
+let readyWaiter: (() => void) | null = null;
+/** Callers of engineMemory() waiting for the next 'pong'. */
+const memoryWaiters: ((m: EngineMemory | null) => void)[] = [];
+
+/** The worker's tfjs memory (for the soak script and tests); null when the worker is down. */
+export function engineMemory(): Promise<EngineMemory | null> {
+  if (!worker) return Promise.resolve(null);
+  const answer = new Promise<EngineMemory | null>((resolve) => memoryWaiters.push(resolve));
+  send({ type: 'ping' });
+  return answer;
+}
+
+function spawnWorker(): Promise<void> {
+  const ready = new Promise<void>((resolve) => { readyWaiter = resolve; });
+  const w = new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' });
+  worker = w;
+  w.onmessage = (ev: MessageEvent<FromWorker>) => { if (worker === w) onMessage(ev.data); };
+  w.onerror = (ev) => { if (worker === w) engineDown(`the engine worker failed: ${ev.message || 'unknown error'}`); };
+  lastHeard = Date.now();
+  send({ type: 'init', prefer: preferredBackend });
+  return ready;
+}
+
 export function startEngine(prefer?: BackendName) {
-  worker = new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' });
-  worker.onmessage = (ev: MessageEvent<FromWorker>) => onMessage(ev.data);
-  worker.onerror = (ev) => {
-    useStore.setState({ runError: { message: `the engine worker failed: ${ev.message || 'unknown error'}`, hint: 'Reload the page to restart it.' } });
-  };
-  send({ type: 'init', prefer });
+  preferredBackend = prefer;
+  void spawnWorker();
   watchGuidance();
+  // While a run trains the worker posts every ~100 ms; a ping covers the quiet moments.
+  setInterval(() => {
+    const { runState, engineDown: down } = useStore.getState();
+    if (!worker || down || runState !== 'running') return;
+    if (Date.now() - lastHeard > SILENCE_LIMIT_MS) engineDown(`the engine worker has not answered for ${SILENCE_LIMIT_MS / 1000} s`);
+    else send({ type: 'ping' });
+  }, 2000);
+  // For tests and the curious: what a crashed worker looks like.
+  (globalThis as unknown as { __saeWorkbench?: object }).__saeWorkbench = { terminateEngine: () => engineDown('the engine worker was terminated'), engineMemory };
+  void refreshAutosave();
+}
+
+/** The worker is gone: say so, keep the charts, the log and the kept runs. */
+function engineDown(reason: string) {
+  worker?.terminate();
+  worker = null;
+  for (const resolve of requestWaiters.values()) resolve();
+  requestWaiters.clear();
+  for (const resolve of memoryWaiters.splice(0)) resolve(null);
+  const s = useStore.getState();
+  useStore.setState({
+    engineDown: { message: reason },
+    runState: s.runState === 'running' ? 'paused' : s.runState,
+    dataLoading: null, loadProgress: null, featuresPending: false, latentPending: null, exporting: false,
+    splice: s.splice.pending ? NO_SPLICE : s.splice,
+  });
+  appendLog(`error: ${reason}`);
+  void refreshAutosave();
+}
+
+/** A new worker with the same data (files re-read, texts re-extracted), then the autosaved run resumed. */
+export async function restartEngine() {
+  useStore.setState({ engineDown: null, dataLoading: 'Restarting the engine and reloading the data…' });
+  await spawnWorker();
+  for (const make of dataMessages) {
+    const requestId = newId('replay');
+    const done = new Promise<void>((resolve) => requestWaiters.set(requestId, resolve));
+    send(make(requestId));
+    await done;
+  }
+  useStore.setState({ dataLoading: null });
+  await refreshAutosave();
+  if (useStore.getState().autosave) await resumeRun();
+  else appendLog('engine restarted; there was no autosaved run to resume');
+}
+
+/** Show the autosaved run (if any) as resumable. */
+async function refreshAutosave() {
+  const saved = await readAutosave();
+  useStore.setState({ autosave: saved ? summarise(saved) : null });
+}
+
+/** Continue the autosaved run: its log comes back into the charts, the worker restores its state. */
+export async function resumeRun() {
+  const saved = await readAutosave();
+  if (!saved) { useStore.setState({ autosave: null }); return; }
+  const runId = newId('run');
+  metricsBuffer.clear();
+  metricsBuffer.append(saved.rows);
+  useStore.setState({ ...freshRun(), runId, runState: 'running', step: saved.state.meta.step, totalSteps: saved.config.steps });
+  send({ type: 'resumeAutosave', runId });
+}
+
+export async function discardAutosave() {
+  await clearAutosave();
+  useStore.setState({ autosave: null });
 }
 
 export function loadSample() {
   useStore.setState({ dataLoading: 'Loading sample…', dataError: null });
+  dataMessages.push((requestId) => ({ type: 'loadSample', requestId }));
   send({ type: 'loadSample', requestId: newId('sample') });
 }
+
 
 /**
  * Load one or several dropped files. The worker recognises each by content (activations,
@@ -291,7 +404,9 @@ export function loadFiles(list: Iterable<File>, options: Record<string, FileOpti
   const { memoryBudgetMiB } = useStore.getState();
   useStore.setState({ dataLoading: `Reading ${files.map((f) => f.name).join(', ')}…`, dataError: null, loadProgress: null });
   const sources: SourceFile[] = files.map((f) => ({ name: f.name, blob: f, options: options[f.name] }));
-  send({ type: 'load', requestId, files: sources, memoryBudgetBytes: Math.round(memoryBudgetMiB * 2 ** 20) });
+  const memoryBudgetBytes = Math.round(memoryBudgetMiB * 2 ** 20);
+  dataMessages.push((id) => ({ type: 'load', requestId: id, files: sources, memoryBudgetBytes }));
+  send({ type: 'load', requestId, files: sources, memoryBudgetBytes });
 }
 
 /** Read a dropped file again with options: which array of an .npz / .safetensors, a raw file's shape. */
@@ -318,7 +433,9 @@ export function extractActivations(text: string) {
   const requestId = newId('extract');
   pendingLoads.set(requestId, text);
   useStore.setState({ dataLoading: `Running the model over ${text}…`, dataError: null, loadProgress: null });
-  send({ type: 'extract', requestId, text, sites: [...lmSites].sort((a, b) => a - b), includeBos: lmIncludeBos });
+  const sites = [...lmSites].sort((a, b) => a - b);
+  dataMessages.push((id) => ({ type: 'extract', requestId: id, text, sites, includeBos: lmIncludeBos }));
+  send({ type: 'extract', requestId, text, sites, includeBos: lmIncludeBos });
 }
 
 /** The loaded activations with tokens, positions, document ids and vocab, as a zip of .npy files. */

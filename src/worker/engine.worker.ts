@@ -17,6 +17,7 @@ import { exportContexts, featureOverview, latentContexts, latentDetail, type Fea
 import { neuronpediaDashboards } from '../data/dashboard';
 import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo, lmModel } from '../data/languageModel';
 import { buildRunExport } from '../io/runExport';
+import { clearAutosave, fingerprint, fingerprintMismatch, readAutosave, writeAutosave } from '../store/autosave';
 import { zipFiles } from '../io/saelens';
 import type { BackendName, DatasetInfo, FromWorker, MetricRow, RunState, SpliceEvaluation, ToWorker } from './protocol';
 
@@ -54,7 +55,14 @@ let run: {
   features?: { overview: FeatureOverview; step: number };
   /** The model and hook the activations came from, for the export's cfg.json. */
   source?: ReturnType<typeof exportSource>;
+  fromImported: boolean;
+  /** When the run was last autosaved (ms), and the write in flight. */
+  savedAt: number;
+  saving: Promise<void> | null;
 } | null = null;
+
+/** Seconds between autosaves while training (a reload loses at most about this much). */
+const AUTOSAVE_SECONDS = 3;
 
 /** Tokens of held-out text used by the periodic splice evaluation while training (kept short). */
 const PERIODIC_EVAL_TOKENS = 4096;
@@ -161,22 +169,89 @@ async function start(runId: string, input: Record<string, unknown>, fromImported
   const guidance = workspace.resolveGuidance(cfg.guidance);
   const imported = fromImported ? importedFor(cfg) : null;
   const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => post({ type: 'progress', requestId: runId, label, done, total }) });
-  const old = run;
-  run = null;
-  if (old) {
-    old.state = 'stopped';
-    await old.loopDone;
-    old.trainer.dispose();
-  }
+  await dropRun();
   const trainer = new Trainer(cfg, data, backend ?? tf.getBackend());
   if (imported) {
     try { trainer.loadTensors(imported.tensors); } catch (e) { trainer.dispose(); throw e; }
   }
   if (guidance.length) trainer.setGuidance(guidance);
   const every = workspace.lm && Number.isFinite(lmEvalEvery) && lmEvalEvery > 0 ? Math.round(lmEvalEvery) : 0;
-  run = { id: runId, trainer, state: 'running', rows: [], datasetName: full.name, checkpoints: [], loopDone: Promise.resolve(), lmEvalEvery: every, nextLmEval: every, hold: null, source: exportSource(workspace, cfg) };
-  post({ type: 'started', runId, config: cfg, live: trainer.liveParams });
+  // A new run replaces the autosave of the previous one.
+  await clearAutosave();
+  begin({ id: runId, trainer, rows: [], lmEvalEvery: every, nextLmEval: every, fromImported: Boolean(imported) });
+}
+
+/** Stop the current run (if any) and free its trainer. */
+async function dropRun() {
+  const old = run;
+  run = null;
+  if (old) {
+    old.state = 'stopped';
+    await old.loopDone;
+    await old.saving;
+    old.trainer.dispose();
+  }
+}
+
+/** Make `r` the current run and start its loop. */
+function begin(r: { id: string; trainer: Trainer; rows: MetricRow[]; lmEvalEvery: number; nextLmEval: number; fromImported: boolean }, resumedFrom?: number) {
+  const ds = workspace.dataset!;
+  const cfg = r.trainer.cfg;
+  run = { ...r, state: 'running', datasetName: ds.name, checkpoints: [], loopDone: Promise.resolve(), hold: null, source: exportSource(workspace, cfg), savedAt: performance.now(), saving: null };
+  post({ type: 'started', runId: r.id, config: cfg, live: r.trainer.liveParams, resumedFrom });
   run.loopDone = loop(run);
+}
+
+/** The loaded activations' fingerprint (what an autosave must match). */
+function loadedFingerprint() {
+  const ds = workspace.dataset;
+  return ds ? fingerprint({ name: ds.name, rows: ds.rows, dIn: ds.dIn, nLayers: ds.nLayers, data: isStreamed(ds) ? undefined : ds.data }) : null;
+}
+
+/**
+ * Write the run's state to the autosave. The state is copied on the device at once (the loop may
+ * go on) and read back and stored in the background; one write at a time.
+ */
+function autosave(r: NonNullable<typeof run>): Promise<void> {
+  if (r.saving) return r.saving;
+  const fp = loadedFingerprint();
+  if (!fp) return Promise.resolve();
+  const state = r.trainer.saveState();
+  const rows = r.rows.slice();
+  r.savedAt = performance.now();
+  r.saving = (async () => {
+    try {
+      await writeAutosave({ runId: r.id, savedAt: Date.now(), config: r.trainer.cfg, dataset: fp, fromImported: r.fromImported, lmEvalEvery: r.lmEvalEvery, nextLmEval: r.nextLmEval, state: await state, rows });
+    } catch (e) {
+      // Storage refused (quota, private window): training goes on; say so once.
+      if (r.savedAt !== -1) fail(e, { runId: r.id }, 'Autosave failed, so a reload or a crash would lose this run; training goes on.');
+      r.savedAt = -1;
+    } finally {
+      r.saving = null;
+    }
+  })();
+  return r.saving;
+}
+
+/** Continue the autosaved run on the loaded data (after a reload or a restarted worker). */
+async function resumeAutosave(runId: string) {
+  const saved = await readAutosave();
+  if (!saved) throw new Error('there is no autosaved run to resume.');
+  const why = fingerprintMismatch(saved.dataset, loadedFingerprint());
+  if (why) throw new Error(`${why}.`);
+  const ds = workspace.dataset!;
+  const cfg = resolveConfig(saved.config as unknown as Record<string, unknown>, ds.dIn, ds.nLayers);
+  const guidance = workspace.resolveGuidance(saved.state.meta.guidance);
+  const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => post({ type: 'progress', requestId: runId, label, done, total }) });
+  await dropRun();
+  const trainer = new Trainer(cfg, data, backend ?? tf.getBackend());
+  try {
+    trainer.restore(saved.state, { guidance });
+  } catch (e) {
+    trainer.dispose();
+    throw e;
+  }
+  begin({ id: runId, trainer, rows: saved.rows, lmEvalEvery: workspace.lm ? saved.lmEvalEvery : 0, nextLmEval: saved.nextLmEval, fromImported: saved.fromImported }, trainer.stepCount);
 }
 
 async function loop(r: NonNullable<typeof run>) {
@@ -191,12 +266,28 @@ async function loop(r: NonNullable<typeof run>) {
     } catch (e) {
       r.state = 'paused';
       flush(r);
-      const hint = e instanceof DivergenceError ? 'Lower the learning rate or λ with the sliders, then Resume, or Reset and train again.' : undefined;
-      fail(e, { runId: r.id }, hint);
+      if (!(e instanceof DivergenceError)) {
+        fail(e, { runId: r.id });
+        status(r, 'paused: training failed');
+        return;
+      }
+      // Back to the last finite state; the sliders keep the values that led here.
+      const to = trainer.rollback();
+      const live = trainer.liveParams;
+      if (to !== null) {
+        r.rows = r.rows.filter((row) => row.step <= to);
+        post({ type: 'rolledBack', runId: r.id, step: to });
+      }
+      const where = to !== null ? `Rolled back to step ${to.toLocaleString('en-US')}, the last state with finite losses and weights, and paused.` : 'It diverged before its first logged step, so there is no earlier state to go back to.';
+      fail(new Error(`training diverged at step ${e.step.toLocaleString('en-US')} (${e.detail}). ${where}`), { runId: r.id },
+        `Lower the learning rate (now ${live.lr.toPrecision(3)}; try ${(live.lr / 10).toPrecision(2)}) or λ with the sliders, then Resume — or Reset and train again.`);
+      flush(r);
+      if (to !== null) await autosave(r);
       status(r, 'paused: training diverged');
       return;
     }
     flush(r);
+    if (performance.now() - r.savedAt > AUTOSAVE_SECONDS * 1000 && r.savedAt !== -1) void autosave(r);
     if (r.lmEvalEvery > 0 && trainer.stepCount >= r.nextLmEval) {
       r.nextLmEval = trainer.stepCount + r.lmEvalEvery;
       await periodicSplice(r);
@@ -298,6 +389,9 @@ function flush(r: NonNullable<typeof run>) {
 }
 
 async function finish(r: NonNullable<typeof run>) {
+  // A finished run has nothing to resume (it is kept among the runs by the page).
+  await r.saving;
+  await clearAutosave();
   status(r, r.trainer.stoppedEarlyAt !== null ? `stopped early: kept the weights of step ${r.trainer.stoppedEarlyAt}` : undefined);
   r.lastEval = await r.trainer.evaluate();
   post({ type: 'evaluated', runId: r.id, metrics: r.lastEval.metrics });
@@ -405,6 +499,17 @@ async function handle(msg: ToWorker) {
       } finally {
         if (backend) await tf.setBackend(backend);
       }
+    case 'resumeAutosave':
+      try {
+        return await resumeAutosave(msg.runId);
+      } catch (e) {
+        return fail(e, { runId: msg.runId }, 'The autosave is kept; load the data it was trained on, then Resume.');
+      }
+    case 'ping':
+      {
+        const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
+        return post({ type: 'pong', memory: { numTensors: m.numTensors, numBytes: m.numBytes, numBytesInGPU: m.numBytesInGPU } });
+      }
     case 'start':
       try {
         return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported, msg.lmEvalEvery);
@@ -455,7 +560,7 @@ async function handle(msg: ToWorker) {
           } catch (e) { return post({ type: 'latentContexts', runId: r.id, contexts: {}, error: e instanceof Error ? e.message : String(e) }); }
         case 'pause':
           // Report 'paused' only once the loop has stopped, so no metrics arrive after it.
-          if (r.state === 'running') { r.state = 'paused'; await r.loopDone; }
+          if (r.state === 'running') { r.state = 'paused'; await r.loopDone; await autosave(r); }
           return status(r);
         case 'resume':
           if (r.state === 'paused' && !r.trainer.done) {

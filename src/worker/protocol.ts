@@ -115,6 +115,8 @@ export interface FileOptions {
   /** Raw .f32 / .bin files: [N, d] or [L, N, d]. */
   rawShape?: number[];
   rawDtype?: 'float32' | 'float16';
+  /** Leave out rows holding NaN or Inf (companion files of the file's length are filtered to match). */
+  excludeNonFinite?: boolean;
 }
 
 /** A file handed to the worker. Blobs are not copied on postMessage; big ones are read by slices. */
@@ -125,6 +127,14 @@ export interface SourceFile {
 }
 
 export type LoadedKind = 'activations' | 'tokens' | 'vocab' | 'labels' | 'doc_ids' | 'positions' | 'sae' | 'run_config' | 'language_model' | 'tokenizer' | 'text';
+
+/** tfjs memory in the worker (tf.memory()): live tensors and the bytes they hold on the backend. */
+export interface EngineMemory {
+  numTensors: number;
+  numBytes: number;
+  /** GPU bytes of the webgl / webgpu backend, when it reports them. */
+  numBytesInGPU?: number;
+}
 
 /** What became of one dropped file. */
 export interface FileResult {
@@ -139,6 +149,8 @@ export interface FileResult {
   config?: Record<string, unknown>;
   /** Raw files: the byte size, to help choose a shape. */
   bytes?: number;
+  /** An activation file refused for rows with NaN/Inf: how many, and the options that load it without them. */
+  nonFinite?: { rows: number; options: FileOptions };
 }
 
 /** An SAE imported from a SAELens directory (cfg.json + sae_weights.safetensors [+ sparsity]). */
@@ -269,6 +281,10 @@ export type ToWorker =
   | { type: 'latentContexts'; runId: string; latents: number[] }
   /** Evaluate the imported SAE on the loaded data (posts 'evaluated' with this run id). */
   | { type: 'evaluateImported'; runId: string }
+  /** Continue the autosaved run on the loaded data (answers 'started' with `resumedFrom`). */
+  | { type: 'resumeAutosave'; runId: string }
+  /** Liveness check while a run is active (answers 'pong'). */
+  | { type: 'ping' }
   | { type: 'update'; runId: string; live: Partial<LiveParams> }
   /** Replace the running job's guidance targets (add, remove, re-weight); effective next step. */
   | { type: 'guidance'; runId: string; targets: GuidanceTarget[] }
@@ -286,7 +302,12 @@ export type FromWorker =
   | { type: 'loaded'; requestId: string; info: DatasetInfo | null; results: FileResult[]; sae?: ImportedSaeInfo; lm?: LanguageModelInfo | null }
   /** Progress of a long read (indexing a large file). */
   | { type: 'progress'; requestId: string; label: string; done: number; total: number }
-  | { type: 'started'; runId: string; config: SaeConfig; live: LiveParams }
+  /** A run began; `resumedFrom` is the step an autosaved run continues from. */
+  | { type: 'started'; runId: string; config: SaeConfig; live: LiveParams; resumedFrom?: number }
+  /** Training diverged and the run went back to its last finite state at `step` (rows after it are void). */
+  | { type: 'rolledBack'; runId: string; step: number }
+  /** tfjs memory of the worker's backend at the time of the ping. */
+  | { type: 'pong'; memory: EngineMemory }
   | { type: 'metrics'; runId: string; rows: MetricRow[]; events: LiveEvent[] }
   | { type: 'status'; runId: string; state: RunState; step: number; totalSteps: number; message?: string; checkpoints?: number[] }
   | { type: 'labelsPreview'; requestId: string; rows: number; positives: number; examples: string[]; error?: string }

@@ -25,7 +25,8 @@ export function LivePanel() {
     <section className="panel" aria-labelledby="live-title">
       <h2 id="live-title">Live sliders <span className="muted small normal">· applied at the next step</span></h2>
       <div className="sliders">
-        <LiveSlider label="Learning rate" value={live.lr} min={1e-5} max={1e-1} log onChange={(lr) => updateLive({ lr })} />
+        <LiveSlider label="Learning rate" value={live.lr} min={1e-5} max={10} log onChange={(lr) => updateLive({ lr })}
+          help="too high a rate makes the run diverge: it then pauses and rolls back to its last finite state" />
         {targetMode && (
           <LiveSlider label="Target L0 %" value={live.targetL0 * 100} min={0.5} max={50} log onChange={(v) => updateLive({ targetL0: v / 100 })}
             help={penalty ? 'fraction of active latents the λ controller steers towards' : 'k follows round(target × d_sae)'} />

@@ -1,7 +1,47 @@
 // Run controls and progress.
-import { pause, reset, resume, stop, train } from '../../worker/client';
+import { discardAutosave, pause, reset, restartEngine, resume, resumeRun, stop, train } from '../../worker/client';
 import { useMemo } from 'react';
 import { checkForm, useStore } from '../../store/store';
+import { fingerprintMismatch } from '../../store/autosave';
+
+/** The engine worker died: say so and offer a restart (the charts and kept runs are still here). */
+function EngineDown() {
+  const down = useStore((s) => s.engineDown);
+  const autosave = useStore((s) => s.autosave);
+  if (!down) return null;
+  return (
+    <div className="alert" role="alert" data-testid="engine-down">
+      The engine stopped: {down.message}. The charts, the log and the kept runs are still here.
+      <div className="row">
+        <button type="button" className="primary" onClick={() => void restartEngine()}>
+          {autosave ? `Restart the engine and resume from step ${autosave.step.toLocaleString('en-US')}` : 'Restart the engine'}
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** An autosaved run (after a reload or a crash): resume it on the same data, or discard it. */
+function ResumeOffer() {
+  const autosave = useStore((s) => s.autosave);
+  const dataset = useStore((s) => s.dataset);
+  const runState = useStore((s) => s.runState);
+  const down = useStore((s) => s.engineDown);
+  if (!autosave || down || runState === 'running') return null;
+  const loaded = dataset ? { name: dataset.name, rows: dataset.rows, dIn: dataset.dIn, nLayers: dataset.nLayers, checksum: Number.NaN } : null;
+  const why = fingerprintMismatch(autosave.dataset, loaded);
+  return (
+    <div className="notice warn-box" role="status" data-testid="resume-offer">
+      An interrupted run was autosaved: <strong>{autosave.architecture} · d_sae {autosave.dSae}</strong> on {autosave.dataset.name},
+      step {autosave.step.toLocaleString('en-US')} of {autosave.totalSteps.toLocaleString('en-US')}, saved {new Date(autosave.savedAt).toLocaleTimeString()}.
+      <div className="row">
+        <button type="button" className="primary" onClick={() => void resumeRun()} disabled={why !== null} title={why ?? 'continue exactly where it was'}>Resume autosaved run</button>
+        <button type="button" className="secondary" onClick={() => void discardAutosave()}>Discard</button>
+      </div>
+      {why && <div className="hint">{why[0].toUpperCase() + why.slice(1)}.</div>}
+    </div>
+  );
+}
 
 function eta(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds <= 0) return '—';
@@ -18,6 +58,8 @@ export function TrainPanel() {
   return (
     <section className="panel" aria-labelledby="train-title">
       <h2 id="train-title">Train</h2>
+      <EngineDown />
+      <ResumeOffer />
       <div className="row">
         <button type="button" className="primary" onClick={() => train()} disabled={!dataset || active || problem !== null}>Train</button>
         {runState === 'paused'
