@@ -115,6 +115,35 @@ describe('Trainer state', () => {
     t.dispose();
   });
 
+  it('a learning rate of 10 blows the loss up while it is still finite: caught, rolled back to a state before the blow-up', async () => {
+    const t = make({ architecture: 'relu', steps: 400 });
+    t.goodSnapshotSeconds = 0;
+    await t.runSteps(20);
+    const healthy = t.takeRows();
+    const first = healthy[0].recon_loss;
+    t.update({ lr: 10 });
+    let error: unknown;
+    try { await t.runSteps(300); } catch (e) { error = e; }
+    expect(error).toBeInstanceOf(DivergenceError);
+    const detail = (error as DivergenceError).detail;
+    expect(detail).toMatch(/^the reconstruction loss grew to [\d.e+]+, over 100× its first logged value [\d.e+-]+$/);
+    const grown = Number(detail.match(/grew to ([\d.e+]+)/)![1]);
+    expect(Number.isFinite(grown)).toBe(true);
+    expect(grown).toBeGreaterThan(100 * first);
+    const rows = t.takeRows();
+    const step = t.rollback()!;
+    expect(step).toBeGreaterThanOrEqual(20);
+    expect(step).toBeLessThan((error as DivergenceError).step);
+    // The state rolled back to was kept while the loss was still within 2× of the first.
+    const at = rows.find((r) => r.step === step);
+    if (at) expect(at.recon_loss).toBeLessThanOrEqual(2 * first);
+    // A healthy run at a normal rate never trips it (the first 20 steps above, and 300 more here).
+    t.update({ lr: 1e-3 });
+    await t.runSteps(300);
+    expect(t.takeRows().every((r) => r.recon_loss <= 2 * first)).toBe(true);
+    t.dispose();
+  });
+
   it('a NaN weight with a still-finite loss is caught as divergence', async () => {
     const t = make({ architecture: 'topk' });
     await t.runSteps(5);

@@ -97,6 +97,8 @@ export interface TrainerMeta {
   /** Null for streamed data (its batch order is not part of the state). */
   sampler: SamplerState | null;
   adamStep: number;
+  /** The first logged reconstruction loss: the scale a blow-up is measured against (null before it). */
+  reconReference?: number | null;
 }
 
 /**
@@ -117,6 +119,14 @@ export interface SavedTrainerState {
 
 /** Seconds between the on-device copies a diverged run rolls back to. */
 const GOOD_SNAPSHOT_SECONDS = 2;
+/**
+ * A reconstruction loss this many times its first logged value is a blow-up (a learning rate far
+ * too high sends it to 1e10 while it is still finite). Any SAE that outputs b_dec alone scores about
+ * the first value, so no healthy run — whatever its λ or k — comes near this.
+ */
+export const BLOWUP_FACTOR = 100;
+/** A state is kept to roll back to only while its reconstruction loss is within this factor of the first. */
+const GOOD_FACTOR = 2;
 
 /** Validation passes use at most this many rows (AUROC and early stopping). */
 const MAX_VALIDATION_ROWS = 8192;
@@ -220,6 +230,8 @@ export class Trainer {
   goodSnapshotSeconds = GOOD_SNAPSHOT_SECONDS;
   /** Set by a finite log step: take `lastGood` at the next step boundary (first at step 0). */
   private goodDue = true;
+  /** See TrainerMeta.reconReference. */
+  private reconReference: number | null = null;
 
   constructor(cfg: SaeConfig, data: TrainingData, readonly backend: string) {
     if (data.trainRows < 1) throw new Error('the training split is empty; load a file with more rows.');
@@ -489,7 +501,12 @@ export class Trainer {
     if (nonfinite_params > 0) {
       throw new DivergenceError(this.step, `${nonfinite_params.toLocaleString('en-US')} parameter value(s) are NaN or infinite`);
     }
-    if (now() - this.lastGoodTime >= this.goodSnapshotSeconds * 1000) this.goodDue = true;
+    // The floor keeps data that is all but constant from tripping on noise.
+    const reference = (this.reconReference ??= Math.max(row.recon_loss, 1e-6));
+    if (row.recon_loss > BLOWUP_FACTOR * reference) {
+      throw new DivergenceError(this.step, `the reconstruction loss grew to ${row.recon_loss.toPrecision(3)}, over ${BLOWUP_FACTOR}× its first logged value ${reference.toPrecision(3)}`);
+    }
+    if (row.recon_loss <= GOOD_FACTOR * reference && now() - this.lastGoodTime >= this.goodSnapshotSeconds * 1000) this.goodDue = true;
     if (this.controllerOn) {
       const frac = row.sparsity_l0;
       const keep = 0.7 ** (this.cfg.log_every / LambdaController.STEPS_PER_UNIT);
@@ -805,6 +822,7 @@ export class Trainer {
       rng: this.rng.state(),
       sampler: this.sampler?.state() ?? null,
       adamStep: this.adam.stepCount,
+      reconReference: this.reconReference,
     };
   }
 
@@ -909,6 +927,7 @@ export class Trainer {
     this.rng.restore(meta.rng);
     if (this.sampler && meta.sampler) this.sampler.restore(meta.sampler);
     this.adam.stepCount = meta.adamStep;
+    this.reconReference = meta.reconReference ?? null;
     this.rows = [];
     this.checkpoints = [];
   }
@@ -931,7 +950,7 @@ export class Trainer {
     this.goodDue = false;
     if (!this.lastGood) return null;
     this.restore(this.lastGood, { keepLive: true });
-    this.events.push({ step: this.step, changes: {}, note: `rolled back to step ${this.step}, the last state with finite losses and weights` });
+    this.events.push({ step: this.step, changes: {}, note: `rolled back to step ${this.step}, the last healthy state` });
     return this.step;
   }
 

@@ -278,7 +278,7 @@ async function loop(r: NonNullable<typeof run>) {
         r.rows = r.rows.filter((row) => row.step <= to);
         post({ type: 'rolledBack', runId: r.id, step: to });
       }
-      const where = to !== null ? `Rolled back to step ${to.toLocaleString('en-US')}, the last state with finite losses and weights, and paused.` : 'It diverged before its first logged step, so there is no earlier state to go back to.';
+      const where = to !== null ? `Rolled back to step ${to.toLocaleString('en-US')}, the last healthy state, and paused.` : 'It diverged before its first logged step, so there is no earlier state to go back to.';
       fail(new Error(`training diverged at step ${e.step.toLocaleString('en-US')} (${e.detail}). ${where}`), { runId: r.id },
         `Lower the learning rate (now ${live.lr.toPrecision(3)}; try ${(live.lr / 10).toPrecision(2)}) or λ with the sliders, then Resume — or Reset and train again.`);
       flush(r);
