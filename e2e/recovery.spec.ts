@@ -92,10 +92,14 @@ test('a run reloaded mid-way and resumed from its autosave ends with the metrics
   const offer = page.getByTestId('resume-offer');
   await expect(offer).toContainText(`topk · d_sae ${RUN.dSae}`);
   await expect(offer).toContainText(/step [\d,]+ of 900/);
+  await page.screenshot({ path: test.info().outputPath('resume-offer.png') });
   const offeredStep = Number((await offer.innerText()).match(/step ([\d,]+) of/)![1].replace(/,/g, ''));
   expect(offeredStep).toBeGreaterThanOrEqual(savedAt);
   await offer.getByRole('button', { name: 'Resume autosaved run' }).click();
   await expect(offer).toBeHidden();
+  // The Model panel shows the resumed run's settings again, not the defaults of a fresh page.
+  await expect(page.getByLabel('d_sae', { exact: true })).toHaveValue(String(RUN.dSae));
+  await expect(page.getByLabel('Seed')).toHaveValue('7');
   // The log so far is back in the charts at once.
   expect(await chartPoints(page, 'chart-loss')).toBeGreaterThan(0);
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 200_000 });
@@ -118,6 +122,7 @@ test('a killed worker is reported with the charts kept, and one click restarts i
   await page.evaluate(() => (window as unknown as { __saeWorkbench: { terminateEngine(): void } }).__saeWorkbench.terminateEngine());
   const down = page.getByTestId('engine-down');
   await expect(down).toContainText('The engine stopped: the engine worker was terminated');
+  await page.screenshot({ path: test.info().outputPath('engine-down.png') });
   // The charts and the log are still on the page (and nothing more arrives).
   const points = await chartPoints(page, 'chart-loss');
   expect(points).toBeGreaterThan(10);

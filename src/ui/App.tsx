@@ -17,7 +17,7 @@ import { MetricsPanel } from './panels/MetricsPanel';
 import { ModelPanel } from './panels/ModelPanel';
 import { RunLog } from './panels/RunLog';
 import { RunsPanel } from './panels/RunsPanel';
-import { TrainPanel } from './panels/TrainPanel';
+import { EngineDown, ResumeOffer, TrainPanel } from './panels/TrainPanel';
 
 function Header() {
   const backend = useStore((s) => s.backend);
@@ -71,6 +71,8 @@ export function App() {
   return (
     <div className="app">
       <Header />
+      <EngineDown />
+      <ResumeOffer />
       <main className="layout">
         <div className="sidebar">
           <DataPanel />

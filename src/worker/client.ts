@@ -375,7 +375,10 @@ export async function resumeRun() {
   const runId = newId('run');
   metricsBuffer.clear();
   metricsBuffer.append(saved.rows);
-  useStore.setState({ ...freshRun(), runId, runState: 'running', step: saved.state.meta.step, totalSteps: saved.config.steps });
+  // The Model and Guidance panels show the resumed run's settings (a reload reset them).
+  const { form, guidance } = formFromConfig(saved.config as unknown as ConfigInput);
+  const s = useStore.getState();
+  useStore.setState({ ...freshRun(), runId, runState: 'running', step: saved.state.meta.step, totalSteps: saved.config.steps, form: { ...s.form, ...form }, ...(guidance.length ? { guidance } : {}) });
   send({ type: 'resumeAutosave', runId });
 }
 

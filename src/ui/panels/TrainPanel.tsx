@@ -4,13 +4,16 @@ import { useMemo } from 'react';
 import { checkForm, useStore } from '../../store/store';
 import { fingerprintMismatch } from '../../store/autosave';
 
-/** The engine worker died: say so and offer a restart (the charts and kept runs are still here). */
-function EngineDown() {
+/**
+ * The engine worker died: say so and offer a restart (the charts and kept runs are still here).
+ * A banner pinned to the top of the window, so it is seen wherever the page is scrolled.
+ */
+export function EngineDown() {
   const down = useStore((s) => s.engineDown);
   const autosave = useStore((s) => s.autosave);
   if (!down) return null;
   return (
-    <div className="alert" role="alert" data-testid="engine-down">
+    <div className="alert banner" role="alert" data-testid="engine-down">
       The engine stopped: {down.message}. The charts, the log and the kept runs are still here.
       <div className="row">
         <button type="button" className="primary" onClick={() => void restartEngine()}>
@@ -21,8 +24,11 @@ function EngineDown() {
   );
 }
 
-/** An autosaved run (after a reload or a crash): resume it on the same data, or discard it. */
-function ResumeOffer() {
+/**
+ * An autosaved run (after a reload or a crash): resume it on the same data, or discard it. At the
+ * top of the window: a reload keeps the scroll position, so the Train panel may be out of view.
+ */
+export function ResumeOffer() {
   const autosave = useStore((s) => s.autosave);
   const dataset = useStore((s) => s.dataset);
   const runState = useStore((s) => s.runState);
@@ -31,7 +37,7 @@ function ResumeOffer() {
   const loaded = dataset ? { name: dataset.name, rows: dataset.rows, dIn: dataset.dIn, nLayers: dataset.nLayers, checksum: Number.NaN } : null;
   const why = fingerprintMismatch(autosave.dataset, loaded);
   return (
-    <div className="notice warn-box" role="status" data-testid="resume-offer">
+    <div className="notice warn-box banner" role="status" data-testid="resume-offer">
       An interrupted run was autosaved: <strong>{autosave.architecture} · d_sae {autosave.dSae}</strong> on {autosave.dataset.name},
       step {autosave.step.toLocaleString('en-US')} of {autosave.totalSteps.toLocaleString('en-US')}, saved {new Date(autosave.savedAt).toLocaleTimeString()}.
       <div className="row">
@@ -58,8 +64,6 @@ export function TrainPanel() {
   return (
     <section className="panel" aria-labelledby="train-title">
       <h2 id="train-title">Train</h2>
-      <EngineDown />
-      <ResumeOffer />
       <div className="row">
         <button type="button" className="primary" onClick={() => train()} disabled={!dataset || active || problem !== null}>Train</button>
         {runState === 'paused'
