@@ -140,6 +140,21 @@ test('a killed worker is reported with the charts kept, and one click restarts i
   expectSameOrigin(requests, new URL(baseURL!).origin);
 });
 
+test('an exception nothing catches in the worker is reported, and the engine restarts from the autosave', async ({ page }) => {
+  test.setTimeout(180_000);
+  await openApp(page);
+  await configure(page, { ...RUN, steps: 500 });
+  await trainButton(page).click();
+  await expect.poll(() => autosavedStep(page), { timeout: 120_000, intervals: [250] }).toBeGreaterThanOrEqual(100);
+  await page.evaluate(() => (window as unknown as { __saeWorkbench: { crashEngine(): void } }).__saeWorkbench.crashEngine());
+  const down = page.getByTestId('engine-down');
+  await expect(down).toContainText(/The engine stopped: the engine worker failed: .*a deliberate crash \(debugCrash\)/);
+  await down.getByRole('button', { name: /^Restart the engine and resume from step [\d,]+$/ }).click();
+  await expect(page.getByTestId('progress')).toContainText('done', { timeout: 150_000 });
+  const [run] = await keptRunMetrics(page);
+  expect(run.last.step).toBe(500);
+});
+
 test('a learning rate of 10 trips the divergence guard: rolled back, paused, told what to try; a lower rate trains on', async ({ page, baseURL }) => {
   test.setTimeout(180_000);
   const requests = recordRequests(page);

@@ -324,7 +324,7 @@ export function startEngine(prefer?: BackendName) {
     else send({ type: 'ping' });
   }, 2000);
   // For tests and the curious: what a crashed worker looks like.
-  (globalThis as unknown as { __saeWorkbench?: object }).__saeWorkbench = { terminateEngine: () => engineDown('the engine worker was terminated'), engineMemory };
+  (globalThis as unknown as { __saeWorkbench?: object }).__saeWorkbench = { terminateEngine: () => engineDown('the engine worker was terminated'), crashEngine: () => send({ type: 'debugCrash' }), engineMemory };
   void refreshAutosave();
 }
 

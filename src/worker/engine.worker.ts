@@ -510,6 +510,8 @@ async function handle(msg: ToWorker) {
         const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
         return post({ type: 'pong', memory: { numTensors: m.numTensors, numBytes: m.numBytes, numBytesInGPU: m.numBytesInGPU } });
       }
+    case 'debugCrash':
+      return; // handled in onmessage
     case 'start':
       try {
         return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported, msg.lmEvalEvery);
@@ -585,5 +587,13 @@ async function handle(msg: ToWorker) {
 }
 
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  // For tests: an exception nothing catches, as a bug would throw (the page hears it as the worker's error event).
+  if (ev.data.type === 'debugCrash') { setTimeout(() => { throw new Error('a deliberate crash (debugCrash)'); }); return; }
   handle(ev.data).catch((e) => fail(e, {}));
 };
+
+// A promise nobody awaited that failed: say so instead of failing silently.
+self.addEventListener('unhandledrejection', (ev: PromiseRejectionEvent) => {
+  ev.preventDefault();
+  fail(ev.reason, {});
+});

@@ -285,6 +285,8 @@ export type ToWorker =
   | { type: 'resumeAutosave'; runId: string }
   /** Liveness check while a run is active (answers 'pong'). */
   | { type: 'ping' }
+  /** For tests of worker failure: the worker throws an exception nothing catches. */
+  | { type: 'debugCrash' }
   | { type: 'update'; runId: string; live: Partial<LiveParams> }
   /** Replace the running job's guidance targets (add, remove, re-weight); effective next step. */
   | { type: 'guidance'; runId: string; targets: GuidanceTarget[] }
