@@ -58,11 +58,15 @@ let run: {
   fromImported: boolean;
   /** When the run was last autosaved (ms), and the write in flight. */
   savedAt: number;
+  /** How long the last autosave took (ms): big models are saved less often. */
+  saveMs: number;
   saving: Promise<void> | null;
 } | null = null;
 
 /** Seconds between autosaves while training (a reload loses at most about this much). */
 const AUTOSAVE_SECONDS = 3;
+/** An autosave waits at least this many times as long as the last one took (≤ 20% of the time saving). */
+const AUTOSAVE_COST_FACTOR = 5;
 
 /** Tokens of held-out text used by the periodic splice evaluation while training (kept short). */
 const PERIODIC_EVAL_TOKENS = 4096;
@@ -197,7 +201,7 @@ async function dropRun() {
 function begin(r: { id: string; trainer: Trainer; rows: MetricRow[]; lmEvalEvery: number; nextLmEval: number; fromImported: boolean }, resumedFrom?: number) {
   const ds = workspace.dataset!;
   const cfg = r.trainer.cfg;
-  run = { ...r, state: 'running', datasetName: ds.name, checkpoints: [], loopDone: Promise.resolve(), hold: null, source: exportSource(workspace, cfg), savedAt: performance.now(), saving: null };
+  run = { ...r, state: 'running', datasetName: ds.name, checkpoints: [], loopDone: Promise.resolve(), hold: null, source: exportSource(workspace, cfg), savedAt: performance.now(), saveMs: 0, saving: null };
   post({ type: 'started', runId: r.id, config: cfg, live: r.trainer.liveParams, resumedFrom });
   run.loopDone = loop(run);
 }
@@ -218,10 +222,12 @@ function autosave(r: NonNullable<typeof run>): Promise<void> {
   if (!fp) return Promise.resolve();
   const state = r.trainer.saveState();
   const rows = r.rows.slice();
-  r.savedAt = performance.now();
+  const began = performance.now();
+  r.savedAt = began;
   r.saving = (async () => {
     try {
       await writeAutosave({ runId: r.id, savedAt: Date.now(), config: r.trainer.cfg, dataset: fp, fromImported: r.fromImported, lmEvalEvery: r.lmEvalEvery, nextLmEval: r.nextLmEval, state: await state, rows });
+      r.saveMs = performance.now() - began;
     } catch (e) {
       // Storage refused (quota, private window): training goes on; say so once.
       if (r.savedAt !== -1) fail(e, { runId: r.id }, 'Autosave failed, so a reload or a crash would lose this run; training goes on.');
@@ -287,7 +293,7 @@ async function loop(r: NonNullable<typeof run>) {
       return;
     }
     flush(r);
-    if (performance.now() - r.savedAt > AUTOSAVE_SECONDS * 1000 && r.savedAt !== -1) void autosave(r);
+    if (r.savedAt !== -1 && performance.now() - r.savedAt > Math.max(AUTOSAVE_SECONDS * 1000, AUTOSAVE_COST_FACTOR * r.saveMs)) void autosave(r);
     if (r.lmEvalEvery > 0 && trainer.stepCount >= r.nextLmEval) {
       r.nextLmEval = trainer.stepCount + r.lmEvalEvery;
       await periodicSplice(r);
