@@ -1,11 +1,13 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BAD_CORPUS_DIR, type BadCase } from '../../scripts/make-bad-corpus';
 import { writeNpy } from '../io/npy';
 import { readSafetensors } from '../io/safetensors';
-import { main } from './main';
+import { main, USAGE } from './main';
 import { captureOutput } from './testing';
 
 const capture = captureOutput;
@@ -95,4 +97,105 @@ describe('sae-workbench CLI', () => {
     expect(await main(['train', '--data', path.join(dir, 'bad.npy'), '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'r2'), '--backend', 'cpu'])).toBe(1);
     expect(c.done().err).toMatch(/bad\.npy is not a NumPy \.npy file/);
   });
+});
+
+// Every entry of the bad-file corpus (fixtures/bad/, scripts/make-bad-corpus.ts) given to the CLI
+// the way its manifest says (--data, --tokens, --labels, --vocab, --config, --init-from, --lm, …):
+// exit code 1, the entry's message on stderr without a stack trace, and no output directory.
+describe('sae-workbench CLI on the bad-file corpus', () => {
+  afterAll(async () => { await tf.setBackend('cpu'); });
+  const manifest: BadCase[] = JSON.parse(readFileSync(path.join(BAD_CORPUS_DIR, 'manifest.json'), 'utf8'));
+  const work = mkdtempSync(path.join(tmpdir(), 'saewb-bad-'));
+  const corpus = (name: string) => path.join(BAD_CORPUS_DIR, name);
+  /** A zip of the corpus unpacked into a directory named after it (an SAE directory for --init-from / --sae). */
+  const unpacked = (zipName: string) => {
+    const dir = path.join(work, zipName.replace(/\.zip$/, ''));
+    if (!existsSync(dir)) {
+      mkdirSync(dir);
+      for (const [name, bytes] of Object.entries(unzipSync(readFileSync(corpus(zipName))))) writeFileSync(path.join(dir, name), bytes);
+    }
+    return dir;
+  };
+  const argsOf = (c: BadCase, out: string) => {
+    const args = c.cli!.map((a) => (a === '@file' ? corpus(c.file) : a.startsWith('@dir:') ? unpacked(a.slice(5)) : a.startsWith('@') ? corpus(a.slice(1)) : a));
+    if (args[0] === 'train') {
+      if (!args.includes('--config')) args.push('--config', corpus('companion-config.json'));
+      args.push('--out', out, '--steps', '2');
+    }
+    return [...args, '--backend', 'cpu'];
+  };
+
+  for (const c of manifest.filter((m) => m.kind !== 'companion')) {
+    it(`${c.cli![0]} ${c.cli!.slice(1).join(' ').replace('@file', c.file)}: ${c.what}`, async () => {
+      const out = path.join(work, `out-${c.file}`);
+      const cap = capture();
+      const code = await main(argsOf(c, out));
+      const { err, out: stdout } = cap.done();
+      expect(code, err).toBe(1);
+      expect(err).toMatch(new RegExp(c.cliExpect ?? c.expect!));
+      expect(err).toMatch(/^error: /m);
+      expect(err, 'a stack trace').not.toMatch(/\n\s+at .+:\d+:\d+/);
+      expect(err).not.toContain('Usage:');
+      expect(stdout).toBe('');
+      expect(existsSync(out), `${out} was written`).toBe(false);
+    });
+  }
+
+  it('--exclude-nonfinite trains without the NaN rows (companions filtered); without it the count and the flag are named', async () => {
+    const out = path.join(work, 'nan-excluded');
+    const base = ['train', '--data', corpus('npy-nan-rows.npy'), '--tokens', corpus('companion-tokens.npy'), '--labels', corpus('companion-labels.csv'),
+      '--config', corpus('companion-config.json'), '--out', out, '--steps', '3', '--backend', 'cpu'];
+    let c = capture();
+    expect(await main(base)).toBe(1);
+    expect(c.done().err).toMatch(/npy-nan-rows\.npy: 2 rows \(rows 2, 11\) contain NaN or Inf\. .*--exclude-nonfinite in the CLI/);
+    expect(existsSync(out)).toBe(false);
+
+    c = capture();
+    const code = await main([...base, '--exclude-nonfinite']);
+    const { err } = c.done();
+    expect(code, err).toBe(0);
+    expect(err).toMatch(/loaded npy-nan-rows\.npy: 14 × 8 float32 — 2 rows with NaN or Inf left out \(file rows 2, 11\); companion files of 16 rows are filtered to the 14 kept/);
+    expect(err).toMatch(/loaded token ids companion-tokens\.npy: 14 ids/);
+    expect(err).toMatch(/loaded labels companion-labels\.csv: 14 rows/);
+    const [, train, val] = /on (\d+) rows \((\d+) validation\)/.exec(err)!;
+    expect(Number(train) + Number(val)).toBe(14);
+    const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+    expect(metrics.steps).toBe(3);
+    expect(Number.isFinite(metrics.nmse)).toBe(true);
+  }, 60_000);
+
+  it('eval --exclude-nonfinite evaluates an SAE on the finite rows only', async () => {
+    const sae = unpacked('companion-sae.zip');
+    let c = capture();
+    expect(await main(['eval', '--sae', sae, '--data', corpus('npy-inf-rows.npy'), '--backend', 'cpu'])).toBe(1);
+    expect(c.done().err).toMatch(/npy-inf-rows\.npy: 2 rows \(rows 5, 9\) contain NaN or Inf/);
+    c = capture();
+    const code = await main(['eval', '--sae', sae, '--data', corpus('npy-inf-rows.npy'), '--exclude-nonfinite', '--backend', 'cpu']);
+    const { out, err } = c.done();
+    expect(code, err).toBe(0);
+    const metrics = JSON.parse(out);
+    expect(Number.isFinite(metrics.nmse)).toBe(true);
+    expect(Number.isFinite(metrics.l0)).toBe(true);
+    // An exported zip is read like its directory.
+    c = capture();
+    expect(await main(['eval', '--sae', corpus('companion-sae.zip'), '--data', corpus('companion-activations.npy'), '--backend', 'cpu'])).toBe(0);
+    expect(Number.isFinite(JSON.parse(c.done().out).nmse)).toBe(true);
+  }, 60_000);
+
+  it('reads a companion as what its flag says: 0/1 labels saved as int32 are labels, not token ids', async () => {
+    const y = path.join(work, 'y.npy');
+    writeFileSync(y, writeNpy(Int32Array.from({ length: 16 }, (_, i) => i % 2), [16]));
+    const c = capture();
+    const code = await main(['train', '--data', corpus('companion-activations.npy'), '--labels', y, '--config', corpus('companion-config.json'), '--out', path.join(work, 'int-labels'), '--steps', '1', '--backend', 'cpu']);
+    const { err } = c.done();
+    expect(code, err).toBe(0);
+    expect(err).toMatch(/loaded labels y\.npy: 16 rows, 50\.0% positive/);
+  }, 60_000);
+
+  it('documents --exclude-nonfinite, which takes no value', async () => {
+    expect(USAGE).toMatch(/--exclude-nonfinite/);
+    const c = capture();
+    expect(await main(['train', '--exclude-nonfinite', '--data', corpus('npy-nan-rows.npy'), '--config', corpus('companion-config.json'), '--out', path.join(work, 'x'), '--steps', '1', '--backend', 'cpu'])).toBe(0);
+    c.done();
+  }, 60_000);
 });

@@ -1,13 +1,15 @@
 // `npx sae-workbench train|eval ...`: the same engine as the app, on files, for scripts.
 import { openAsBlob } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { MULTI_LAYER, resolveConfig, type ConfigInput, type SaeConfig } from '../engine/config';
 import { Trainer } from '../engine/trainer';
 import { datasetFiles, evaluateWeightsWithModel, exportSource, extractFromText } from '../data/languageModel';
 import { siteOfHook } from '../data/sites';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
-import { Workspace } from '../data/workspace';
+import { Workspace, type HintedSourceFile, type RoleHint } from '../data/workspace';
+import { unzipSync } from 'fflate';
+import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
 import { buildRunExport } from '../io/runExport';
 import { importSaeLens } from '../io/saeImport';
 import type { BackendName, FileOptions, SourceFile } from '../worker/protocol';
@@ -17,13 +19,16 @@ export const USAGE = `Usage:
   sae-workbench train --data FILE --config CFG.json --out DIR [--steps N] [--seed S] [--backend wasm|cpu]
                      [--tokens F --vocab F --doc-ids F --positions F] [--labels F[,F…]]
                      [--select ARRAY] [--shape N,d | L,N,d] [--dtype float32|float16]
-                     [--memory-budget SIZE] [--init-from DIR]
+                     [--memory-budget SIZE] [--init-from DIR] [--exclude-nonfinite]
       Train an SAE on activations: .npy (float32/16/64, [N, d] or [L, N, d]), .npz, .safetensors
       (F32/F16/BF16) or raw .f32/.bin (give --shape). --select picks the array of an .npz or
       .safetensors holding several. Companions (--tokens, --vocab, --doc-ids, --positions, --labels)
       are matched by row count; --data may also list several files, comma-separated, recognised by
       content. Files over --memory-budget (default 1GiB; e.g. 512MiB, 4GiB) are streamed from disk
-      with a shuffle buffer. --init-from continues training an exported SAE directory.
+      with a shuffle buffer. --init-from continues training an exported SAE directory (or its
+      .zip). An activation file with rows holding NaN or Inf is refused with their count;
+      --exclude-nonfinite loads it without those rows (companions of the file's full length are
+      filtered to match).
       Writes DIR/sae_weights.safetensors, DIR/cfg.json, DIR/sparsity.safetensors (SAELens format),
       DIR/log.csv, DIR/run_config.json, DIR/train_with_saelens.py, DIR/metrics.json and, with
       checkpoint_every, DIR/checkpoints/step_N/. CFG.json is the app's config JSON (see README).
@@ -31,7 +36,7 @@ export const USAGE = `Usage:
       Train on the residual stream of a llama2.c model run over the text (instead of --data): the
       layers' resid_pre (L = n_layers: after the last block), BOS positions dropped, with tokens,
       positions and document ids. The export's cfg.json records the model and hook.
-  sae-workbench eval --sae DIR --data FILE [--select ARRAY] [--shape …] [--memory-budget SIZE] [--backend wasm|cpu]
+  sae-workbench eval --sae DIR --data FILE [--select ARRAY] [--shape …] [--memory-budget SIZE] [--exclude-nonfinite] [--backend wasm|cpu]
       Evaluate an exported SAE directory (SAELens format) on FILE (every row; the validation
       split of a streamed file); prints the metrics as JSON.
   sae-workbench eval --sae DIR --lm MODEL.bin --tokenizer TOK.bin --text FILE.txt [--layer L] [--data FILE] [--backend wasm|cpu]
@@ -50,6 +55,9 @@ class UsageError extends Error {}
 
 type Flags = Record<string, string>;
 
+/** Options that take no value (present: "yes"). */
+const SWITCHES = ['exclude-nonfinite'];
+
 function parseFlags(args: string[], allowed: readonly string[], required: readonly string[]): Flags {
   const flags: Flags = {};
   for (let i = 0; i < args.length; i++) {
@@ -57,6 +65,7 @@ function parseFlags(args: string[], allowed: readonly string[], required: readon
     if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}"`);
     const name = a.slice(2);
     if (!allowed.includes(name)) throw new UsageError(`unknown option --${name}`);
+    if (SWITCHES.includes(name)) { flags[name] = 'yes'; continue; }
     const value = args[i + 1];
     if (value === undefined || value.startsWith('--')) throw new UsageError(`--${name} needs a value`);
     flags[name] = value;
@@ -90,9 +99,9 @@ async function readBuffer(file: string, what: string): Promise<ArrayBuffer> {
 }
 
 /** A file as a Blob read lazily by slices (so files larger than memory can be streamed). */
-async function openFile(file: string, options?: FileOptions): Promise<SourceFile> {
+async function openFile(file: string, options?: FileOptions, role?: RoleHint): Promise<HintedSourceFile> {
   try {
-    return { name: path.basename(file), blob: await openAsBlob(file), options };
+    return { name: path.basename(file), blob: await openAsBlob(file), options, ...(role ? { role } : {}) };
   } catch (e) {
     throw new Error(`cannot open ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -119,16 +128,18 @@ function fileOptions(flags: Flags): FileOptions | undefined {
     if (flags.dtype !== 'float32' && flags.dtype !== 'float16') throw new UsageError(`--dtype must be float32 or float16, got "${flags.dtype}"`);
     o.rawDtype = flags.dtype;
   }
+  if (flags['exclude-nonfinite']) o.excludeNonFinite = true;
   return Object.keys(o).length ? o : undefined;
 }
 
 /** Load the data and companion files into a workspace; any file that fails stops the command. */
-async function loadWorkspace(flags: Flags, extra: string[] = []): Promise<Workspace> {
+async function loadWorkspace(flags: Flags, extra: [string, RoleHint][] = []): Promise<Workspace> {
   const workspace = new Workspace();
   const options = fileOptions(flags);
   const files: SourceFile[] = [];
   for (const f of flags.data.split(',')) files.push(await openFile(f, options));
-  for (const f of extra) files.push(await openFile(f));
+  // Companions are read as what their flag says they are.
+  for (const [f, role] of extra) files.push(await openFile(f, undefined, role));
   let lastLine = 0;
   const { results } = await workspace.loadFiles(files, {
     memoryBudgetBytes: flags['memory-budget'] ? parseSize(flags['memory-budget']) : undefined,
@@ -181,9 +192,16 @@ async function loadLanguageModel(flags: Flags, workspace = new Workspace()): Pro
   const { results } = await workspace.loadFiles(files);
   const problems = results.filter((r) => r.kind === 'error');
   if (problems.length) throw new Error(problems.map((r) => r.message).join('\n'));
+  // Files the workspace did not recognise (taken for raw data): their own parser says what is wrong.
+  if (!workspace.lm) {
+    parseLlama2cCheckpoint(new Uint8Array(await readBuffer(flags.lm, 'model')), path.basename(flags.lm));
+    throw new Error(`${flags.lm} is not a llama2.c model (7-int header, float32 weights).`);
+  }
+  if (!workspace.tokenizer) {
+    parseLlama2cTokenizer(new Uint8Array(await readBuffer(flags.tokenizer, 'tokenizer')), path.basename(flags.tokenizer), workspace.lm.checkpoint.config.vocabSize);
+    throw new Error(`${flags.tokenizer} is not a llama2.c tokenizer .bin.`);
+  }
   for (const r of results) process.stderr.write(`${r.message}\n`);
-  if (!workspace.lm) throw new Error(`${flags.lm} is not a llama2.c model (7-int header, float32 weights).`);
-  if (!workspace.tokenizer) throw new Error(`${flags.tokenizer} is not a llama2.c tokenizer .bin.`);
   const text = path.basename(flags.text);
   if (!workspace.texts.get(text)?.corpus) throw new Error(`${flags.text} could not be read as text.`);
   return { workspace, text };
@@ -213,7 +231,10 @@ async function activations(flags: Flags): Promise<number> {
 }
 
 async function train(flags: Flags): Promise<number> {
-  const companions = [flags.tokens, flags.vocab, flags['doc-ids'], flags.positions, ...(flags.labels?.split(',') ?? [])].filter((f): f is string => Boolean(f));
+  const companions: [string, RoleHint][] = [
+    ...([[flags.tokens, 'tokens'], [flags.vocab, 'vocab'], [flags['doc-ids'], 'doc_ids'], [flags.positions, 'positions']] as [string | undefined, RoleHint][]),
+    ...(flags.labels?.split(',') ?? []).map((f): [string, RoleHint] => [f, 'labels']),
+  ].filter((c): c is [string, RoleHint] => Boolean(c[0]));
   let workspace: Workspace;
   if (flags.lm) {
     if (flags.data) throw new UsageError('give either --data or --lm/--tokenizer/--text, not both');
@@ -231,9 +252,12 @@ async function train(flags: Flags): Promise<number> {
   const input = (await readJson(flags.config, 'config')) as ConfigInput;
   const steps = intFlag(flags, 'steps');
   const seed = intFlag(flags, 'seed');
-  const cfg = resolveConfig({ ...input, ...(steps !== undefined ? { steps } : {}), ...(seed !== undefined ? { seed } : {}) }, full.dIn, full.nLayers);
+  const cfg = named(flags.config, () => resolveConfig({ ...input, ...(steps !== undefined ? { steps } : {}), ...(seed !== undefined ? { seed } : {}) }, full.dIn, full.nLayers));
   const guidance = workspace.resolveGuidance(cfg.guidance);
   const initFrom = flags['init-from'] ? await readSaeDirectory(flags['init-from']) : null;
+  if (initFrom && initFrom.info.dIn !== full.dIn) {
+    throw new Error(`the SAE ${flags['init-from']} takes d_in ${initFrom.info.dIn} but ${full.name} has rows of width ${full.dIn}; continue training on activations of the layer it was trained on.`);
+  }
   const { backend } = await selectNodeBackend(backendFlag(flags));
   const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => progress(`${label}: ${Math.round((100 * done) / Math.max(1, total))}%`) });
   const trainer = new Trainer(cfg, data, backend);
@@ -274,15 +298,36 @@ async function train(flags: Flags): Promise<number> {
   return 0;
 }
 
-/** An exported SAE directory (cfg.json, sae_weights.safetensors [, sparsity, run_config.json]). */
+/** What `fn` throws, with `file` in front (a config's problems name the config). */
+function named<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** An exported SAE directory (cfg.json, sae_weights.safetensors [, sparsity, run_config.json]) or its zip. */
 async function readSaeDirectory(dir: string) {
-  const optional = async (name: string) => { try { return await readBuffer(path.join(dir, name), 'SAE file'); } catch { return undefined; } };
-  return importSaeLens({
-    cfg: await readBuffer(path.join(dir, 'cfg.json'), 'SAE file'),
-    weights: await readBuffer(path.join(dir, 'sae_weights.safetensors'), 'SAE file'),
-    sparsity: await optional('sparsity.safetensors'),
-    runConfig: await optional('run_config.json'),
-  });
+  let files: Record<string, ArrayBuffer>;
+  const info = await stat(dir).catch((e: NodeJS.ErrnoException) => { throw new Error(`cannot read the SAE directory ${dir}: ${e.code ?? e.message}`); });
+  if (info.isDirectory()) {
+    files = {};
+    for (const name of ['cfg.json', 'sae_weights.safetensors', 'sparsity.safetensors', 'run_config.json']) {
+      try { files[name] = await readBuffer(path.join(dir, name), 'SAE file'); } catch { /* absent */ }
+    }
+  } else {
+    try {
+      const entries = unzipSync(new Uint8Array(await readBuffer(dir, 'SAE zip')));
+      files = Object.fromEntries(Object.entries(entries).map(([n, b]) => [path.basename(n), b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer]));
+    } catch (e) {
+      throw new Error(`${dir} is not a readable zip archive (${e instanceof Error ? e.message : String(e)}): it is truncated or damaged, or not a zip at all; give the SAE directory or its exported zip.`);
+    }
+  }
+  for (const name of ['cfg.json', 'sae_weights.safetensors']) {
+    if (!files[name]) throw new Error(`${dir} has no ${name}; an SAE directory holds cfg.json and sae_weights.safetensors (a SAELens export, or the workbench's).`);
+  }
+  return named(dir, () => importSaeLens({ cfg: files['cfg.json'], weights: files['sae_weights.safetensors'], sparsity: files['sparsity.safetensors'], runConfig: files['run_config.json'] }));
 }
 
 async function evaluate(flags: Flags): Promise<number> {
@@ -292,9 +337,9 @@ async function evaluate(flags: Flags): Promise<number> {
   const workspace = await loadWorkspace(flags);
   const full = workspace.dataset!;
   if (sae.info.dIn !== full.dIn) {
-    throw new Error(`the SAE expects d_in = ${sae.info.dIn} but ${full.name} has rows of width ${full.dIn}; evaluate it on activations from the same layer.`);
+    throw new Error(`the SAE ${flags.sae} expects d_in = ${sae.info.dIn} but ${full.name} has rows of width ${full.dIn}; evaluate it on activations from the same layer.`);
   }
-  const cfg: SaeConfig = resolveConfig(sae.configInput, full.dIn, full.nLayers);
+  const cfg: SaeConfig = named(flags.sae, () => resolveConfig(sae.configInput, full.dIn, full.nLayers));
   const { backend } = await selectNodeBackend(backendFlag(flags));
   // In memory: every row is evaluated. Streamed: the validation split (a sample of the file).
   const out = await evaluateWeights(workspace, cfg, sae.tensors, backend, { allRows: true });
@@ -335,9 +380,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'train':
-        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend', 'tokens', 'vocab', 'labels', 'doc-ids', 'positions', 'select', 'shape', 'dtype', 'memory-budget', 'init-from', 'lm', 'tokenizer', 'text', 'layer'], ['config', 'out']));
+        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend', 'tokens', 'vocab', 'labels', 'doc-ids', 'positions', 'select', 'shape', 'dtype', 'memory-budget', 'init-from', 'lm', 'tokenizer', 'text', 'layer', 'exclude-nonfinite'], ['config', 'out']));
       case 'eval':
-        return await evaluate(parseFlags(rest, ['sae', 'data', 'backend', 'select', 'shape', 'dtype', 'memory-budget', 'lm', 'tokenizer', 'text', 'layer'], ['sae']));
+        return await evaluate(parseFlags(rest, ['sae', 'data', 'backend', 'select', 'shape', 'dtype', 'memory-budget', 'lm', 'tokenizer', 'text', 'layer', 'exclude-nonfinite'], ['sae']));
       case 'activations':
         return await activations(parseFlags(rest, ['lm', 'tokenizer', 'text', 'layer', 'out', 'backend', 'include-bos'], ['lm', 'tokenizer', 'text', 'layer', 'out']));
       case 'help': case '--help': case '-h':

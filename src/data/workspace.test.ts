@@ -101,7 +101,7 @@ describe('Workspace.loadFiles', () => {
     const nan = Float32Array.from(acts); nan[5] = NaN; nan[77] = Infinity;
     const cases: [SourceFile, RegExp][] = [
       [file('cut.npy', truncated), /cut\.npy is truncated: (the|its) header declares shape \[60, 4\]/],
-      [file('nan.npy', writeNpy(nan, [N, d])), /nan\.npy has 2 row\(s\) containing NaN or Inf \(the first is row 1\)/],
+      [file('nan.npy', writeNpy(nan, [N, d])), /nan\.npy: 2 rows \(rows 1, 19\) contain NaN or Inf\. Load the file without them/],
       [file('short.npy', writeNpy(tokens.slice(0, 50), [50])), /short\.npy has 50 token ids but the activations have 60 rows/],
       [file('empty.npy', writeNpy(new Float32Array(0), [0, d])), /empty\.npy has shape \[0, 4\](:| and) (it )?holds no/],
       [file('bad.json', '{"model": 3'), /bad\.json is not valid JSON/],

@@ -95,6 +95,10 @@ export async function indexArrayFile(name: string, size: number, read: ReadRange
     throw new ArrayFileError(`${name} is not a NumPy .npy file (it does not start with \\x93NUMPY); it is damaged or has the wrong extension. Save the array with numpy.save("${name}", array).`);
   }
   if (lower.endsWith('.safetensors')) {
+    const declared = head.length >= 9 && head[8] === 0x7b ? new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true) : 0n;
+    if (declared > BigInt(MAX_SAFETENSORS_HEADER)) {
+      throw new ArrayFileError(`${name} declares a ${count(Number(declared))}-byte JSON header, more than the ${count(MAX_SAFETENSORS_HEADER)} bytes the safetensors format allows; the file is damaged. Re-save or re-copy it.`);
+    }
     throw new ArrayFileError(`${name} is not a valid .safetensors file: its first 8 bytes do not give a plausible header length followed by a JSON header ('{'); it is damaged or truncated. Re-save or re-copy it.`);
   }
   if (lower.endsWith('.npz')) throw new ArrayFileError(`${name} is not a zip archive (an .npz starts with PK, as numpy.savez writes it); re-save it with numpy.savez.`);
@@ -139,10 +143,11 @@ function npyHeaderEnd(where: string, pre: Uint8Array, available: number): number
   if (!start) throw new ArrayFileError(`${where} uses .npy format version ${major}.${pre[7]}, which is not read here; save it with numpy.save (format 1.0–3.0).`);
   const dv = new DataView(pre.buffer, pre.byteOffset, pre.byteLength);
   const headerLen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
+  // An implausible length is damage whatever the file's size; a plausible one past the end is truncation.
+  if (headerLen > MAX_NPY_HEADER) throw new ArrayFileError(`${where} declares a ${count(headerLen)}-byte .npy header, which is not plausible (numpy.save writes a few hundred bytes at most); the file is damaged. Re-save it with numpy.save.`);
   if (start + headerLen > available) {
     throw new ArrayFileError(`${where}: its .npy header declares ${count(headerLen)} bytes, past the end of the data (${count(available)} bytes in all); the file is truncated or damaged. Re-save or re-copy it.`);
   }
-  if (headerLen > MAX_NPY_HEADER) throw new ArrayFileError(`${where} declares a ${count(headerLen)}-byte .npy header, which is not plausible; the file is damaged. Re-save it with numpy.save.`);
   return start + headerLen;
 }
 
@@ -151,6 +156,12 @@ function npyLayout(where: string, arrayName: string, head: Uint8Array, available
   const text = new TextDecoder('latin1').decode(head.subarray(10));
   if (/'descr'\s*:\s*\[/.test(text)) {
     throw new ArrayFileError(`${where} is a structured (record) array with named fields; save each field as its own array, e.g. numpy.savez(path, **{k: a[k] for k in a.dtype.names}).`);
+  }
+  // numpy.save always writes these three keys: name the one that is missing.
+  for (const key of ['descr', 'fortran_order', 'shape']) {
+    if (!new RegExp(`'${key}'\\s*:`).test(text)) {
+      throw new ArrayFileError(`${where}: its .npy header has no '${key}' (it reads ${JSON.stringify(text.trim().slice(0, 100))}); the file is damaged or was not written by numpy.save. Re-save it with numpy.save.`);
+    }
   }
   let h;
   try {
@@ -279,7 +290,7 @@ async function safetensorsLayouts(name: string, size: number, read: ReadRange, h
     const byteLength = product(shape) * DTYPE_BYTES[dtype];
     if (end - begin !== byteLength) throw new ArrayFileError(`${where} ${shapeText(shape)} ${e.dtype} needs ${count(byteLength)} bytes but its data_offsets span ${count(end - begin)}; the file is damaged.`);
     if (base + end > size) {
-      throw new ArrayFileError(`${where} lies at bytes ${count(base + begin)}–${count(base + end)} but the file is only ${count(size)} bytes; it is truncated. Re-save or re-copy it.`);
+      throw new ArrayFileError(`${where} lies at bytes ${count(base + begin)}–${count(base + end)} but the file is only ${count(size)} bytes; it is truncated (or its header declares a shape, ${shapeText(shape)} ${e.dtype}, that the file does not hold). Re-save or re-copy it.`);
     }
     arrays.push(nonEmpty(where, { name: key, dtype, shape, offset: base + begin, byteLength }));
   }
@@ -469,10 +480,13 @@ export function decodeFloat32(bytes: Uint8Array, dtype: ArrayDtype): Float32Arra
   return out;
 }
 
-/** Integer ids as int32 (int64 values outside the int32 range are an error naming the index). */
-export function decodeInt32(bytes: Uint8Array, dtype: ArrayDtype, name: string): Int32Array {
+/**
+ * Integer ids as int32 (int64 values outside the int32 range are an error naming the index).
+ * `what` names the ids in messages ("document ids"); by default any of the three kinds.
+ */
+export function decodeInt32(bytes: Uint8Array, dtype: ArrayDtype, name: string, what?: string): Int32Array {
   if (dtype !== 'int32' && dtype !== 'int64' && dtype !== 'uint8' && dtype !== 'bool') {
-    throw new ArrayFileError(`${name} holds ${dtype} values; token ids, document ids and positions must be integers. Save them with array.astype(np.int32).`);
+    throw new ArrayFileError(`${name} holds ${dtype} values; ${what ? `${what} must be integers` : 'token ids, document ids and positions must be integers'}. Save them with array.astype(np.int32).`);
   }
   const n = elementCount(bytes, dtype);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

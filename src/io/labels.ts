@@ -136,8 +136,23 @@ function splitCsvLine(line: string): string[] {
   return cells;
 }
 
+/** Whether a CSV line leaves a quoted cell open (quotes inside a cell are written "", per RFC 4180). */
+function hasUnclosedQuote(line: string): boolean {
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    if (line[i] !== '"') continue;
+    if (quoted && line[i + 1] === '"') i++;
+    else quoted = !quoted;
+  }
+  return quoted;
+}
+
 function labelsFromCsv(text: string, name: string): ParsedLabels {
   const lines = textLines(text, name);
+  const open = lines.find((l) => hasUnclosedQuote(l.text));
+  if (open) {
+    throw new LabelsError(`line ${open.line} of ${name} opens a quoted cell (") that is never closed; close the quote on the same line, or write a quote inside a cell as "".`);
+  }
   const first = splitCsvLine(lines[0].text).map((c) => c.trim());
   const lowerFirst = first.map((c) => c.toLowerCase());
   const named = LABEL_NAMES.map((n) => lowerFirst.indexOf(n)).find((i) => i >= 0);

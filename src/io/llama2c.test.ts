@@ -89,7 +89,7 @@ describe('parseLlama2cCheckpoint', () => {
     // n_heads 3 does not divide dim 8
     const badHeads = v0.slice();
     new DataView(badHeads.buffer).setInt32(12, 3, true);
-    expect(parseError(badHeads)).toMatch(/header \[8, 12, 2, 3, 1, -11, 6\] is not a llama2\.c model/);
+    expect(parseError(badHeads)).toMatch(/header \[8, 12, 2, 3, 1, -11, 6\] \(dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len\) is not a llama2\.c model: n_heads 3 does not divide dim 8/);
     // n_kv_heads 0
     const badKv = v0.slice();
     new DataView(badKv.buffer).setInt32(16, 0, true);

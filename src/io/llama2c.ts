@@ -101,11 +101,33 @@ function readHeader(head: Uint8Array): { config: LlamaConfig; headerBytes: numbe
   const [dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSigned, seqLen] = ints;
   const sharedClassifier = version === 1 ? view.getUint8(36) === 1 : vocabSigned > 0;
   const config: LlamaConfig = { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(vocabSigned), seqLen, sharedClassifier };
-  const sane = dim > 0 && dim <= 65536 && hiddenDim > 0 && hiddenDim <= 1 << 20 && nLayers > 0 && nLayers <= 1024
-    && nHeads > 0 && dim % nHeads === 0 && (dim / nHeads) % 2 === 0 && nKvHeads > 0 && nHeads % nKvHeads === 0
-    && config.vocabSize > 0 && config.vocabSize <= 1 << 22 && seqLen > 0 && seqLen <= 1 << 20;
-  if (!sane) throw new Llama2cError(`the header [${ints.join(', ')}] is not a llama2.c model (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len)`);
+  const problem = !(dim > 0 && dim <= 65536) ? `dim ${dim} is not in 1–65,536`
+    : !(hiddenDim > 0 && hiddenDim <= 1 << 20) ? `hidden_dim ${hiddenDim} is not in 1–1,048,576`
+    : !(nLayers > 0 && nLayers <= 1024) ? `n_layers ${nLayers} is not in 1–1,024`
+    : !(nHeads > 0 && dim % nHeads === 0) ? `n_heads ${nHeads} does not divide dim ${dim}`
+    : (dim / nHeads) % 2 !== 0 ? `the head size dim / n_heads = ${dim / nHeads} is odd (RoPE needs it even)`
+    : !(nKvHeads > 0 && nHeads % nKvHeads === 0) ? `n_kv_heads ${nKvHeads} does not divide n_heads ${nHeads}`
+    : !(config.vocabSize > 0 && config.vocabSize <= 1 << 22) ? `vocab_size ${vocabSigned} is not in 1–4,194,304`
+    : !(seqLen > 0 && seqLen <= 1 << 20) ? `seq_len ${seqLen} is not in 1–1,048,576` : null;
+  if (problem) throw new Llama2cError(`the header [${ints.join(', ')}] (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len) is not a llama2.c model: ${problem}`);
   return { config, headerBytes, version };
+}
+
+/**
+ * Whether the first bytes are shaped like a llama2.c header even if its values are not a model:
+ * the "ak42" magic of version 1, or seven int32 that are all small non-zero integers. Float data
+ * read as int32 is never that small (those bit patterns are denormals below 1e-38), so a .bin with
+ * such a start is a damaged checkpoint rather than raw activations.
+ */
+export function looksLikeLlama2cHeader(head: Uint8Array): boolean {
+  if (head.byteLength < 28) return false;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (view.getUint32(0, true) === V1_MAGIC) return true;
+  for (let i = 0; i < 7; i++) {
+    const v = Math.abs(view.getInt32(4 * i, true));
+    if (v < 1 || v > 1 << 24) return false;
+  }
+  return true;
 }
 
 /** Float counts of the arrays in file order. */
@@ -190,6 +212,28 @@ export function looksLikeLlama2cTokenizer(bytes: Uint8Array): boolean {
 }
 
 /**
+ * Whether a file starts like a tokenizer.bin (a plausible max token length, then at least three
+ * entries of a finite score, a length within it and the bytes), even if it is cut short or damaged
+ * further on: such a file gets the tokenizer's own message rather than being taken for raw data.
+ * With `anyMaxLength` the max token length itself may be damaged (the entries decide).
+ */
+export function looksLikeLlama2cTokenizerStart(bytes: Uint8Array, opts: { anyMaxLength?: boolean } = {}): boolean {
+  if (bytes.byteLength < 4) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const declared = view.getUint32(0, true);
+  if (!opts.anyMaxLength && (declared < 1 || declared > 4096)) return false;
+  const maxTokenLength = opts.anyMaxLength ? 64 : declared;
+  let at = 4;
+  for (let i = 0; i < 3; i++) {
+    if (at + 8 > bytes.byteLength) return false;
+    const len = view.getUint32(at + 4, true);
+    if (!Number.isFinite(view.getFloat32(at, true)) || len < 1 || len > maxTokenLength || at + 8 + len > bytes.byteLength) return false;
+    at += 8 + len;
+  }
+  return true;
+}
+
+/**
  * A tokenizer.bin. Without `vocabSize`, entries are read to the end of the file (so trailing bytes
  * read as a token cut short); with it, as run.c does, only that many (trailing data is ignored).
  */
@@ -203,11 +247,12 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, name: string, vocabSize
   const scores: number[] = [];
   let at = 4;
   while (at < bytes.byteLength && (vocabSize === undefined || pieces.length < vocabSize)) {
-    if (at + 8 > bytes.byteLength) throw fail(`token ${pieces.length} is cut short at byte ${at}`);
+    if (at + 8 > bytes.byteLength) throw fail(`token ${pieces.length} is cut short at byte ${at}: the file (${bytes.byteLength} bytes) ends inside it, so it is truncated or has extra bytes; copy it again`);
     const score = view.getFloat32(at, true);
     const len = view.getUint32(at + 4, true);
-    if (!Number.isFinite(score)) throw fail(`token ${pieces.length} has score ${score}`);
-    if (len > maxTokenLength + 16 || at + 8 + len > bytes.byteLength) throw fail(`token ${pieces.length} declares ${len} bytes at byte ${at}`);
+    if (!Number.isFinite(score)) throw fail(`token ${pieces.length} has score ${score} (at byte ${at}), so the file is damaged`);
+    if (len > maxTokenLength + 16) throw fail(`token ${pieces.length} declares ${len} bytes at byte ${at}, more than the max token length ${maxTokenLength}, so the file is damaged`);
+    if (at + 8 + len > bytes.byteLength) throw fail(`token ${pieces.length} declares ${len} bytes at byte ${at} but the file ends at byte ${bytes.byteLength}, so it is truncated; copy it again`);
     let s = '';
     for (let i = 0; i < len; i++) s += String.fromCharCode(bytes[at + 8 + i]);
     pieces.push(s);

@@ -88,7 +88,7 @@ describe('foreign SAELens directories', () => {
     expect(() => importSaeLens({ cfg: ab(bad['cfg.json']), weights: ab(bad['sae_weights.safetensors']) })).toThrow(/architecture "transcoder"/);
     const shape = buildSaeLensExport({ tensors: { W_enc: { shape: [d, n], data: W_enc }, W_dec: { shape: [n, d], data: W_dec }, b_dec: { shape: [d], data: b_dec } }, cfg: buildSaeLensCfg({ architecture: 'standard', d_in: d, d_sae: n }) });
     const cfg = new TextEncoder().encode(JSON.stringify({ ...JSON.parse(new TextDecoder().decode(shape['cfg.json'])), d_sae: 5 }));
-    expect(() => importSaeLens({ cfg: ab(cfg), weights: ab(shape['sae_weights.safetensors']) })).toThrow(/W_enc has shape \[3,2\] but d_in 3, d_sae 5 need \[3,5\]/);
+    expect(() => importSaeLens({ cfg: ab(cfg), weights: ab(shape['sae_weights.safetensors']) })).toThrow(/W_enc has shape \[3, 2\] but d_in 3, d_sae 5 \(from cfg\.json\) need \[3, 5\]; the cfg\.json and the weights are of different SAEs/);
     expect(() => importSaeLens({ cfg: new TextEncoder().encode('{oops').buffer as ArrayBuffer, weights: ab(shape['sae_weights.safetensors']) })).toThrow(/cfg.json is not valid JSON/);
   });
 });

@@ -37,14 +37,19 @@ export function buildSaeLensCfg(o: SaeLensCfgOptions): Record<string, unknown> {
 /** Architectures whose tensors follow SAELens's affine layout (W_enc [d_in, d_sae], …). */
 const AFFINE_LAYOUT = new Set(['standard', 'topk', 'jumprelu', 'gated', 'batchtopk', 'randomk', 'routesae']);
 
-function checkShapes(tensors: Record<string, F32Tensor>, dIn: number, dSae: number, architecture: unknown): void {
+/** `from`: where d_in and d_sae came from, for the message (an import's cfg.json, or the run being exported). */
+function checkShapes(tensors: Record<string, F32Tensor>, dIn: number, dSae: number, architecture: unknown, from: 'cfg.json' | 'export' = 'export'): void {
   if (Object.keys(tensors).length === 0) throw new Error('an SAE export needs at least one tensor.');
   // Our own multi-layer and 2-layer architectures have other shapes (documented in the README).
   if (!AFFINE_LAYOUT.has(String(architecture))) return;
   const expected: Record<string, number[]> = { W_enc: [dIn, dSae], W_dec: [dSae, dIn], b_enc: [dSae], b_dec: [dIn], threshold: [dSae] };
   for (const [name, shape] of Object.entries(expected)) {
     const t = tensors[name];
-    if (t && t.shape.join(',') !== shape.join(',')) throw new Error(`tensor ${name} has shape [${t.shape}] but d_in ${dIn}, d_sae ${dSae} need [${shape}].`);
+    if (t && t.shape.join(',') !== shape.join(',')) {
+      const why = from === 'cfg.json' ? ' (from cfg.json)' : '';
+      const fix = from === 'cfg.json' ? '; the cfg.json and the weights are of different SAEs — use the cfg.json saved with these weights.' : '.';
+      throw new Error(`tensor ${name} has shape [${t.shape.join(', ')}] but d_in ${dIn}, d_sae ${dSae}${why} need [${shape.join(', ')}]${fix}`);
+    }
   }
   for (const name of ['W_enc', 'W_dec', 'b_dec']) if (!tensors[name]) throw new Error(`an SAELens export needs tensor ${name}.`);
 }
@@ -76,10 +81,17 @@ export function readSaeLensExport(files: Record<string, ArrayBuffer>): { cfg: Re
   let cfg: Record<string, unknown>;
   try {
     cfg = JSON.parse(new TextDecoder().decode(cfgBuf));
-  } catch {
-    throw new Error('cfg.json is not valid JSON.');
+  } catch (e) {
+    throw new Error(`cfg.json is not valid JSON (${(e as Error).message}); it must be the SAELens config object ({"architecture": …, "d_in": …, "d_sae": …}) saved with the weights — re-export the SAE or fix the syntax.`);
+  }
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new Error('cfg.json is not a JSON object; it must be the SAELens config object ({"architecture": …, "d_in": …, "d_sae": …}) saved with the weights.');
+  for (const key of ['d_in', 'd_sae']) {
+    const v = cfg[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+      throw new Error(`cfg.json ${v === undefined ? `has no ${key}` : `gives ${key} ${JSON.stringify(v)}`}; a SAELens cfg.json gives d_in and d_sae as positive integers — use the cfg.json saved with these weights.`);
+    }
   }
   const { tensors } = readSafetensors(weights, 'sae_weights.safetensors');
-  checkShapes(tensors, Number(cfg.d_in), Number(cfg.d_sae), cfg.architecture);
+  checkShapes(tensors, Number(cfg.d_in), Number(cfg.d_sae), cfg.architecture, 'cfg.json');
   return { cfg, tensors };
 }

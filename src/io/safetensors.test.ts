@@ -91,7 +91,7 @@ describe('SAELens export', () => {
   it('refuses tensors whose shapes contradict d_in / d_sae', () => {
     const cfg = buildSaeLensCfg({ architecture: 'standard', d_in: dIn, d_sae: dSae });
     const bad = { ...tensors, W_enc: { shape: [dSae, dIn], data: tensors.W_enc.data } };
-    expect(() => buildSaeLensExport({ tensors: bad, cfg })).toThrow(/W_enc has shape \[4,3\].*need \[3,4\]/);
+    expect(() => buildSaeLensExport({ tensors: bad, cfg })).toThrow(/W_enc has shape \[4, 3\] but d_in 3, d_sae 4 need \[3, 4\]\.$/);
   });
 });
 

@@ -56,13 +56,13 @@ export function readSafetensors(buffer: ArrayBuffer, name = 'the file'): { tenso
   const view = new DataView(buffer);
   const len = Number(view.getBigUint64(0, true));
   if (len > 100_000_000 || 8 + len > buffer.byteLength) {
-    throw new SafetensorsError(`${name} declares a ${len}-byte header but holds ${buffer.byteLength} bytes; it is truncated or not a .safetensors file.`);
+    throw new SafetensorsError(`${name} declares a ${len}-byte header but holds ${buffer.byteLength} bytes; it is truncated or not a .safetensors file. Re-copy or re-export it.`);
   }
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
   try {
     header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, len)));
-  } catch {
-    throw new SafetensorsError(`${name} has a header that is not valid JSON; it is damaged or not a .safetensors file.`);
+  } catch (e) {
+    throw new SafetensorsError(`${name} has a header that is not valid JSON (${(e as Error).message}); it is damaged or not a .safetensors file. Re-copy or re-export it.`);
   }
   const base = 8 + len;
   const tensors: Record<string, ReadTensor> = {};
@@ -75,7 +75,7 @@ export function readSafetensors(buffer: ArrayBuffer, name = 'the file'): { tenso
     const count = e.shape.reduce((a, b) => a * b, 1);
     const [begin, end] = e.data_offsets;
     if (end - begin !== count * size || base + end > buffer.byteLength) {
-      throw new SafetensorsError(`${name}: tensor ${key} [${e.shape}] ${e.dtype} needs ${count * size} bytes at ${begin}..${end}, but the file is ${buffer.byteLength} bytes; it is truncated or damaged.`);
+      throw new SafetensorsError(`${name}: tensor ${key} [${e.shape}] ${e.dtype} needs ${count * size} bytes at ${begin}..${end}, but the file is ${buffer.byteLength} bytes; it is truncated or damaged. Re-copy or re-export it.`);
     }
     const decoded = decodeFloat32(new Uint8Array(buffer, base + begin, end - begin), DTYPES[e.dtype]);
     // An aligned F32 tensor decodes to a view of the file: copy it so the tensor owns its values.

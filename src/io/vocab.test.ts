@@ -80,7 +80,7 @@ describe('parseTokens', () => {
   });
 
   it('rejects float dtypes, 2-D arrays, negative ids, empty arrays and non-npy bytes with a clear message', () => {
-    expectError(TokensError, () => parseTokens(bytes(writeNpy(new Float32Array([1, 2]), [2])), 'tokens.npy'), 'tokens.npy holds float32 values; token ids must be int32 or int64');
+    expectError(TokensError, () => parseTokens(bytes(writeNpy(new Float32Array([1, 2]), [2])), 'tokens.npy'), 'tokens.npy holds float32 values; token ids must be integers (int32 or int64)');
     expectError(TokensError, () => parseTokens(bytes(writeNpy(new Int32Array(6), [2, 3])), 'tokens.npy'), 'tokens.npy has shape [2, 3]; tokens must be 1-D [N]');
     expectError(TokensError, () => parseTokens(bytes(writeNpy(new Int32Array([3, -1]), [2])), 'tokens.npy'), 'token id -1 at index 1');
     expectError(TokensError, () => parseTokens(bytes(writeNpy(new Int32Array(0), [0])), 'tokens.npy'), 'tokens.npy holds no token ids');

@@ -48,7 +48,7 @@ export function parseTokens(buffer: ArrayBuffer, name: string): Int32Array {
     throw e;
   }
   if (arr.dtype !== 'int32' && arr.dtype !== 'int64') {
-    throw new TokensError(`${name} holds ${arr.dtype} values; token ids must be int32 or int64. Save them with np.save("${name}", tokens.astype(np.int32)).`);
+    throw new TokensError(`${name} holds ${arr.dtype} values; token ids must be integers (int32 or int64). Save them with np.save("${name}", tokens.astype(np.int32)).`);
   }
   if (arr.shape.length === 0 || arr.shape.length > 2 || (arr.shape.length === 2 && arr.shape[1] !== 1)) {
     throw new TokensError(`${name} has shape [${arr.shape.join(', ')}]; tokens must be 1-D [N], one token id per activation row. Save tokens.reshape(-1) in the same row order as the activations.`);

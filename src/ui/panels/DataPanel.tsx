@@ -11,7 +11,7 @@ import { formatNumber } from '../format';
 const n = (v: number) => v.toLocaleString('en-US');
 const size = (bytes: number) => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
 
-const ACCEPT = '.npy,.npz,.safetensors,.f32,.f16,.bin,.raw,.json,.csv,.jsonl,.zip';
+const ACCEPT = '.npy,.npz,.safetensors,.f32,.f16,.bin,.raw,.json,.csv,.jsonl,.zip,.txt';
 
 function Companions({ dataset }: { dataset: DatasetInfo }) {
   const { tokens, vocab, labels, docIds, positions } = dataset;
@@ -160,6 +160,23 @@ function ArrayChooser({ result }: { result: FileResult }) {
   );
 }
 
+/**
+ * An activation file refused for rows holding NaN or Inf: the same file again without them (the
+ * worker filters companions of the file's full length to the kept rows).
+ */
+function LoadWithoutNonFinite({ result }: { result: FileResult }) {
+  const offer = result.nonFinite;
+  if (!offer) return null;
+  return (
+    <div className="row small">
+      <button type="button" title={`read ${result.name} again, leaving out its ${n(offer.rows)} rows that hold NaN or Inf`}
+        onClick={() => reloadFile(result.name, offer.options)}>
+        Load without the {n(offer.rows)} rows with NaN/Inf
+      </button>
+    </div>
+  );
+}
+
 export function DataPanel() {
   const dataset = useStore((s) => s.dataset);
   const loading = useStore((s) => s.dataLoading);
@@ -173,6 +190,8 @@ export function DataPanel() {
   // Array choices of the file now loaded (or of one that failed), not of files since replaced.
   const current = (r: FileResult) => r.kind === 'error' || !dataset || dataset.name === r.name || dataset.name.startsWith(`${r.name}:`);
   const choosers = fileResults.filter((r) => r.kind !== 'needs_shape' && (r.choices?.length ?? 0) > 1 && current(r));
+  // Offers to load without NaN/Inf rows, for the files of the error shown now.
+  const nonFinite = fileResults.filter((r) => r.kind === 'error' && r.nonFinite && error?.message.includes(r.message));
   return (
     <section className="panel" aria-labelledby="data-title">
       <h2 id="data-title">Data</h2>
@@ -225,6 +244,7 @@ export function DataPanel() {
         <div className="alert" role="alert">
           <strong>Could not load the file.</strong> {error.message}
           {error.hint && <div className="hint">{error.hint}</div>}
+          {nonFinite.map((r) => <LoadWithoutNonFinite key={r.name} result={r} />)}
         </div>
       )}
       <div className="row">
