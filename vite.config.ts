@@ -1,9 +1,84 @@
-import { defineConfig } from 'vitest/config';
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { defineConfig, type Plugin } from 'vitest/config';
 import react from '@vitejs/plugin-react';
+import { bootScript, buildPolicy } from './src/ui/csp.ts';
+
+const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+
+/**
+ * The Content-Security-Policy (src/ui/csp.ts) in every way the app is served: each HTML page gets
+ * the fixed part as a <meta http-equiv> and, first of its scripts, /csp.js, which adds the whole
+ * policy with the interpretation endpoints the user allowed; the dev and preview servers also send
+ * the fixed part (with frame-ancestors) as a header, and the whole policy with connect-src 'self'
+ * to worker scripts. The dev server's only inline script, React's refresh preamble, is allowed by
+ * its hash; any other inline script is reported here and stays blocked.
+ */
+function contentSecurityPolicy(): Plugin {
+  let dev = false;
+  let base = '/';
+  const hashes = new Set<string>();
+  const script = () => bootScript({ dev, scriptHashes: [...hashes] });
+  const scriptUrl = () => `${base}csp.js?v=${createHash('sha256').update(script()).digest('hex').slice(0, 10)}`;
+  const setHeader = (req: IncomingMessage, res: ServerResponse) => {
+    const dest = req.headers['sec-fetch-dest'];
+    const worker = dest === 'worker' || dest === 'sharedworker' || dest === 'serviceworker';
+    res.setHeader('Content-Security-Policy', buildPolicy({ part: worker ? 'worker' : 'header', dev, scriptHashes: [...hashes] }));
+  };
+  return {
+    name: 'sae-workbench:csp',
+    configResolved(config) {
+      dev = config.command === 'serve' && !config.isProduction;
+      base = config.base;
+      if (dev) hashes.add(sha256(react.preambleCode.replace('__BASE__', base)));
+    },
+    transformIndexHtml: {
+      order: 'post',
+      handler(html) {
+        if (dev) {
+          for (const m of html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)) {
+            if (/\bsrc\s*=/i.test(m[1]) || !m[2]) continue;
+            const h = sha256(m[2]);
+            if (!hashes.has(h)) console.warn(`[csp] an inline script the policy does not allow was injected into the page (${h}): ${m[2].slice(0, 80)}…`);
+          }
+        }
+        // Right after <meta charset> (which must stay first), before any other element.
+        const attr = (v: string) => v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+        const tags = `\n    <meta http-equiv="Content-Security-Policy" content="${attr(buildPolicy({ part: 'fixed', dev, scriptHashes: [...hashes] }))}" />`
+          + `\n    <script src="${attr(scriptUrl())}"></script>`;
+        const charset = /<meta\s+charset[^>]*>/i.exec(html);
+        if (charset) return html.slice(0, charset.index + charset[0].length) + tags + html.slice(charset.index + charset[0].length);
+        if (!/<head[^>]*>/i.test(html)) throw new Error('[csp] an HTML page without <head>: the policy cannot be added');
+        return html.replace(/<head[^>]*>/i, (m) => m + tags);
+      },
+    },
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        setHeader(req, res);
+        if (req.url?.split('?')[0] === `${base}csp.js`) {
+          res.setHeader('Content-Type', 'text/javascript; charset=utf-8');
+          res.setHeader('Cache-Control', 'no-cache');
+          res.end(script());
+          return;
+        }
+        next();
+      });
+    },
+    configurePreviewServer(server) {
+      server.middlewares.use((req, res, next) => {
+        setHeader(req, res);
+        next();
+      });
+    },
+    generateBundle() {
+      this.emitFile({ type: 'asset', fileName: 'csp.js', source: script() });
+    },
+  };
+}
 
 // One config for the app (vite), its production build and the unit tests (vitest).
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), contentSecurityPolicy()],
   worker: { format: 'es' },
   server: { port: 5173, strictPort: false, host: '127.0.0.1' },
   preview: { port: 4173, host: '127.0.0.1' },

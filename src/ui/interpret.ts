@@ -3,8 +3,13 @@
 // happens in the worker), and keeps an explanation and a 1–5 score per latent.
 //
 // The endpoint URL and model live in this module's own zustand store (never persisted, never
-// logged); the API key lives only in the module variable below: not in any store, not in the run
-// log, not in the export (which is checked for it before it is saved).
+// logged — except across the one reload that applies a newly allowed origin, in sessionStorage);
+// the API key lives only in the module variable below: not in any store, not in the run log, not in
+// the export (which is checked for it before it is saved), not in any storage.
+//
+// The page's Content-Security-Policy (./csp.ts) lets it contact its own origin and this machine
+// only; a remote endpoint's origin has to be allowed by the user, which takes a reload. Requests
+// to an origin the policy does not allow are not even attempted.
 import { create } from 'zustand';
 import {
   chatCompletionsUrl, endpointHost, interpretLatents, interpretationsExport, isAbort,
@@ -12,6 +17,9 @@ import {
 } from '../data/autointerp';
 import { appendLog, useStore } from '../store/store';
 import { requestLatentContexts } from '../worker/client';
+import {
+  PENDING_ENDPOINT_KEY, activeAllowedOrigins, endpointPermitted, normalizeOrigin, storeAllowedOrigins, storedAllowedOrigins,
+} from './csp';
 import { download } from './download';
 
 /** The API key: in memory for this session only. */
@@ -37,11 +45,29 @@ export interface InterpretState {
   madeWith: { model: string; url: string; runId: string; step: number } | null;
   error: string | null;
   notice: string | null;
+  /** Remote origins stored as allowed (they take effect on the next load of the page). */
+  storedOrigins: string[];
 }
 
+/** The endpoint URL and model kept across the reload that applies an allowed origin (read once). */
+function takePendingEndpoint(): { url: string; model: string } {
+  try {
+    const raw = sessionStorage.getItem(PENDING_ENDPOINT_KEY);
+    sessionStorage.removeItem(PENDING_ENDPOINT_KEY);
+    const v = raw ? JSON.parse(raw) as unknown : null;
+    if (v && typeof v === 'object') {
+      const { url, model } = v as Record<string, unknown>;
+      return { url: typeof url === 'string' ? url : '', model: typeof model === 'string' ? model : '' };
+    }
+  } catch { /* no storage: nothing kept */ }
+  return { url: '', model: '' };
+}
+
+const pending = typeof window === 'undefined' ? { url: '', model: '' } : takePendingEndpoint();
+
 export const useInterpret = create<InterpretState>(() => ({
-  url: '',
-  model: '',
+  url: pending.url,
+  model: pending.model,
   mode: 'top',
   topN: 10,
   list: '',
@@ -53,12 +79,72 @@ export const useInterpret = create<InterpretState>(() => ({
   madeWith: null,
   error: null,
   notice: null,
+  storedOrigins: typeof window === 'undefined' ? [] : storedAllowedOrigins(),
 }));
+
+/** What the page's policy says about an endpoint URL. */
+export type EndpointAccess =
+  /** Not an http(s) URL (the form says so otherwise). */
+  | { kind: 'invalid' }
+  | { kind: 'permitted'; origin: string }
+  /** An http(s) URL whose host a CSP cannot name (an IPv6 literal such as [::1]). */
+  | { kind: 'unnameable'; host: string }
+  /** Remote and not allowed: `stored` when it is allowed from the next load on. */
+  | { kind: 'blocked'; origin: string; stored: boolean; policyMissing: boolean };
+
+export function endpointAccess(url: string, storedOrigins: readonly string[] = useInterpret.getState().storedOrigins): EndpointAccess {
+  let parsed: URL;
+  try { parsed = new URL(url.trim()); } catch { return { kind: 'invalid' }; }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return { kind: 'invalid' };
+  const origin = normalizeOrigin(url);
+  if (!origin) return { kind: 'unnameable', host: parsed.host };
+  if (endpointPermitted(url)) return { kind: 'permitted', origin };
+  return { kind: 'blocked', origin, stored: storedOrigins.includes(origin), policyMissing: activeAllowedOrigins() === null };
+}
+
+/** Why a request to an endpoint would be refused by the page's policy, or null when it would not. */
+export function accessProblem(a: EndpointAccess): string | null {
+  if (a.kind === 'unnameable') return `the page's Content-Security-Policy cannot name the host ${a.host}; use 127.0.0.1 or localhost for this machine, or a host name`;
+  if (a.kind === 'blocked') return blockedMessage(a.origin);
+  return null;
+}
+
+/** The notice shown for an endpoint the page's policy does not let it contact. */
+export const blockedMessage = (origin: string) =>
+  `This page's Content-Security-Policy only lets it contact its own origin and this machine; allow ${origin} and reload.`;
+
+/** Reload the page (a CSP cannot be widened in place), keeping the endpoint URL and model. */
+function reloadKeepingEndpoint() {
+  const { url, model } = useInterpret.getState();
+  try { sessionStorage.setItem(PENDING_ENDPOINT_KEY, JSON.stringify({ url, model })); } catch { /* kept nowhere */ }
+  location.reload();
+}
+
+/** Store `origin` as allowed and reload so that the page's policy includes it. */
+export function allowOriginAndReload(origin: string) {
+  const o = normalizeOrigin(origin);
+  if (!o) return;
+  storeAllowedOrigins([...storedAllowedOrigins().filter((x) => x !== o), o]);
+  reloadKeepingEndpoint();
+}
+
+/** Reload to apply the stored list (an origin allowed in another tab, or removed here). */
+export const reloadForPolicy = reloadKeepingEndpoint;
+
+/** Forget an allowed origin; the page's current policy still allows it until the next load. */
+export function removeAllowedOrigin(origin: string) {
+  storeAllowedOrigins(storedAllowedOrigins().filter((x) => x !== origin));
+  useInterpret.setState({ storedOrigins: storedAllowedOrigins() });
+}
 
 let current: AbortController | null = null;
 
-/** The page's fetch: no cookies, no cache. */
-const pageFetch: FetchLike = (url, init) => fetch(url, { ...init, credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer' });
+/** The page's fetch: no cookies, no cache, and only to origins the page's policy allows. */
+const pageFetch: FetchLike = (url, init) => {
+  const origin = normalizeOrigin(url);
+  if (!endpointPermitted(url)) return Promise.reject(new Error(blockedMessage(origin ?? url)));
+  return fetch(url, { ...init, credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer' });
+};
 
 /** Explain `latents` of the current run, one request at a time; results appear as they come. */
 export async function runInterpretation(latents: number[]): Promise<void> {
@@ -69,6 +155,8 @@ export async function runInterpretation(latents: number[]): Promise<void> {
   try {
     chatCompletionsUrl(endpoint.url);
     if (!endpoint.model) throw new Error('give the model name the endpoint serves');
+    const problem = accessProblem(endpointAccess(endpoint.url));
+    if (problem) throw new Error(problem);
   } catch (e) {
     useInterpret.setState({ error: e instanceof Error ? e.message : String(e), notice: null });
     return;

@@ -3,6 +3,7 @@
 // dataset (memoised on the stats object), not on every re-render of the panel.
 import { useEffect, useMemo, useRef } from 'react';
 import { loadPlotly } from './plotly';
+import { plotlyText } from './streams';
 import type { DatasetStats } from '../../worker/protocol';
 
 export type Trace = Record<string, unknown>;
@@ -18,7 +19,7 @@ const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: [
 
 export function layout(title: string, xTitle: string, extra: Layout = {}): Layout {
   return {
-    title: { text: title, font: { size: 11, color: '#1d2330' }, x: 0.01, xanchor: 'left', y: 0.97, yanchor: 'top' },
+    title: { text: plotlyText(title), font: { size: 11, color: '#1d2330' }, x: 0.01, xanchor: 'left', y: 0.97, yanchor: 'top' },
     height: HEIGHT,
     margin: { l: 40, r: 8, t: 22, b: 28 },
     xaxis: { title: { text: xTitle, font: { size: 10 }, standoff: 2 }, automargin: true, zeroline: false, gridcolor: '#eef0f3' },

@@ -26,9 +26,15 @@ export interface Stream {
 
 const axisTitle = (text: string) => ({ text, font: { size: 11 } });
 
+/**
+ * A string shown by Plotly as it is. Plotly reads a subset of HTML in titles and labels (<b>, <a
+ * href>, entities), and titles carry user text (a guidance target's token, regex or labels file).
+ */
+export const plotlyText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
 export function baseLayout(title: string, yTitle: string, extra: Layout = {}): Layout {
   return {
-    title: { text: title, font: { size: 13 }, x: 0.02 },
+    title: { text: plotlyText(title), font: { size: 13 }, x: 0.02 },
     margin: { l: 56, r: 12, t: 32, b: 36 },
     xaxis: { title: axisTitle('step'), zeroline: false },
     yaxis: { title: axisTitle(yTitle), zeroline: false },

@@ -2,11 +2,68 @@
 // chat endpoint explains the chosen latents from their top contexts, one request at a time, with a
 // 1–5 score each. The key field is a password field whose value only reaches ui/interpret.ts's
 // module variable. Explanations are rendered as text, never as HTML.
+//
+// The page's Content-Security-Policy lets it contact its own origin and this machine only: a remote
+// endpoint's origin is allowed here by the user (stored, applied by a reload) and can be removed.
 import { useMemo } from 'react';
 import { MAX_CONTEXTS, parseLatentList, topLatents, type InterpretResult } from '../../data/autointerp';
 import { useStore } from '../../store/store';
 import { inspectLatent } from '../../worker/client';
-import { cancelInterpretation, exportInterpretations, interpretKey, runInterpretation, setInterpretKey, useInterpret } from '../interpret';
+import { activeAllowedOrigins } from '../csp';
+import {
+  accessProblem, allowOriginAndReload, blockedMessage, cancelInterpretation, endpointAccess, exportInterpretations, interpretKey,
+  reloadForPolicy, removeAllowedOrigin, runInterpretation, setInterpretKey, useInterpret, type EndpointAccess,
+} from '../interpret';
+
+const RELOAD_NOTE = 'Reloading starts the page afresh: the endpoint URL and model are kept, the API key is not (type it again), '
+  + 'nor are the loaded files and this run\'s feature browser (finished runs stay in the Runs panel).';
+
+/** Why the endpoint cannot be contacted under the page's policy, and the way to allow it. */
+function PolicyNotice({ access }: { access: EndpointAccess }) {
+  if (access.kind === 'unnameable') return <div className="notice warn-box" role="status" data-testid="interpret-csp">{accessProblem(access)}.</div>;
+  if (access.kind !== 'blocked') return null;
+  const { origin } = access;
+  if (access.policyMissing) {
+    return (
+      <div className="notice warn-box" role="status" data-testid="interpret-csp">
+        This page&apos;s security-policy script (csp.js) did not run, so no remote endpoint can be allowed: the page contacts only its own origin and this machine.
+      </div>
+    );
+  }
+  return (
+    <div className="notice warn-box" role="status" data-testid="interpret-csp">
+      {access.stored
+        ? <p>{origin} is allowed from the next load of the page on; this page&apos;s Content-Security-Policy does not include it yet.</p>
+        : <p>{blockedMessage(origin)}</p>}
+      <p className="small">{RELOAD_NOTE}</p>
+      {access.stored
+        ? <button type="button" onClick={reloadForPolicy}>Reload now</button>
+        : <button type="button" onClick={() => allowOriginAndReload(origin)}>Allow {origin} and reload</button>}
+    </div>
+  );
+}
+
+/** The remote origins the user allowed: in the page's policy now, stored for the next load, or both. */
+function AllowedOrigins({ stored }: { stored: string[] }) {
+  const active = activeAllowedOrigins() ?? [];
+  const listed = [...new Set([...active, ...stored])];
+  if (listed.length === 0) return null;
+  return (
+    <div className="small" data-testid="allowed-origins">
+      <span className="muted">Remote endpoints this page may contact (besides its own origin and this machine):</span>
+      <ul aria-label="Allowed endpoint origins">
+        {listed.map((o) => (
+          <li key={o}>
+            {o}
+            {active.includes(o) && !stored.includes(o) && <span className="muted"> (removed: still allowed until the page reloads)</span>}
+            {!active.includes(o) && stored.includes(o) && <span className="muted"> (from the next load on)</span>}
+            {stored.includes(o) && <> <button type="button" className="link" aria-label={`Remove ${o}`} onClick={() => removeAllowedOrigin(o)}>remove</button></>}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
 
 /** The score as a small coloured badge (or a dash when the answer had none). */
 export function ScoreBadge({ result }: { result: InterpretResult }) {
@@ -27,11 +84,14 @@ export function InterpretPanel() {
     const ids = topLatents(features.maxActivation, features.density, Math.min(st.topN, 1000));
     return ids.length ? ids : 'every latent is dead';
   }, [features, st.mode, st.list, st.topN, dSae]);
+  const access = st.url.trim() ? endpointAccess(st.url, st.storedOrigins) : null;
+  const blocked = access ? accessProblem(access) : null;
   const why = !features
     ? 'Browse features first: the latents and their contexts come from the feature list.'
     : runState === 'running' ? 'Pause or let the run finish first.'
       : pending ? 'Wait for the feature pass to finish.'
         : !st.url.trim() ? 'Give the endpoint URL.'
+          : blocked ? 'The page may not contact this endpoint: see the notice above.'
           : !st.model.trim() ? 'Give the model name.'
             : typeof choice === 'string' ? `Latents: ${choice}.` : null;
   const rows = st.order.map((l) => st.results[l]).filter(Boolean);
@@ -62,6 +122,8 @@ export function InterpretPanel() {
         </div>
       </div>
       <p className="muted small key-note">The key is kept in memory for this session only; it is never exported or logged.</p>
+      {access && <PolicyNotice access={access} />}
+      <AllowedOrigins stored={st.storedOrigins} />
       <div className="row interpret-choice">
         <label className="check">
           <input type="radio" name="interpret-mode" checked={st.mode === 'top'} onChange={() => set({ mode: 'top' })} />
