@@ -8,6 +8,11 @@ import { chartPoints, configure, openApp } from './helpers';
 
 const trainButton = (page: Page) => page.getByRole('button', { name: 'Train', exact: true });
 
+/** The step the progress line shows. */
+async function progressStep(page: Page): Promise<number> {
+  return Number((await page.getByTestId('progress').innerText()).match(/step ([\d,]+)/)?.[1].replace(/,/g, '') ?? 0);
+}
+
 /** Record every request of the page and its workers; the test asserts they all stayed home. */
 function recordRequests(page: Page): string[] {
   const urls: string[] = [];
@@ -161,7 +166,7 @@ test('a learning rate of 10 trips the divergence guard: rolled back, paused, tol
   await openApp(page);
   await configure(page, { variant: 'relu', dSae: 128, batch: 256, steps: 3000 });
   await trainButton(page).click();
-  await expect.poll(async () => Number((await page.getByTestId('progress').innerText()).match(/step ([\d,]+)/)?.[1].replace(/,/g, '') ?? 0), { timeout: 60_000 }).toBeGreaterThan(100);
+  await expect.poll(() => progressStep(page), { timeout: 60_000 }).toBeGreaterThan(100);
 
   const lr = page.getByRole('region', { name: /Live sliders/ }).getByLabel('Learning rate', { exact: true });
   await lr.fill('200'); // the top of the slider: 10
@@ -178,7 +183,7 @@ test('a learning rate of 10 trips the divergence guard: rolled back, paused, tol
 
   await lr.fill('66'); // back to a sane rate (about 1e-3)
   await page.getByRole('button', { name: 'Resume', exact: true }).click();
-  await expect.poll(async () => Number((await page.getByTestId('progress').innerText()).match(/step ([\d,]+)/)?.[1].replace(/,/g, '') ?? 0), { timeout: 60_000 }).toBeGreaterThan(rolledTo + 100);
+  await expect.poll(() => progressStep(page), { timeout: 60_000 }).toBeGreaterThan(rolledTo + 100);
   await page.getByRole('button', { name: 'Stop' }).click();
   await expect(page.getByTestId('kept-run')).toHaveCount(1);
   const [run] = await keptRunMetrics(page);

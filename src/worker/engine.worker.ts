@@ -9,6 +9,7 @@ import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-t
 import { selectBackend } from '../engine/backend';
 import { benchTrainingSteps } from '../engine/bench';
 import { COMMON_DEFAULTS, ConfigError, MULTI_LAYER, resolveConfig, resolveGuidanceTarget } from '../engine/config';
+import { describeOomError, limitsOfBackend, refusal } from '../engine/memoryBudget';
 import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../engine/trainer';
 import { makeSyntheticDataset } from '../data/synthetic';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
@@ -170,6 +171,8 @@ async function start(runId: string, input: Record<string, unknown>, fromImported
   if (!full) throw new Error('no data is loaded; load the sample or drop an activation file first.');
   const cfg = resolveConfig(input, full.dIn, full.nLayers);
   // Everything that can fail on the user's input is checked before the old run is dropped.
+  const tooBig = refusal(cfg, full.dIn, limitsOfBackend(backend ?? tf.getBackend(), tf.backend(), tf.env()));
+  if (tooBig) throw new Error(tooBig);
   const guidance = workspace.resolveGuidance(cfg.guidance);
   const imported = fromImported ? importedFor(cfg) : null;
   const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => post({ type: 'progress', requestId: runId, label, done, total }) });
@@ -247,6 +250,8 @@ async function resumeAutosave(runId: string) {
   if (why) throw new Error(`${why}.`);
   const ds = workspace.dataset!;
   const cfg = resolveConfig(saved.config as unknown as Record<string, unknown>, ds.dIn, ds.nLayers);
+  const tooBig = refusal(cfg, ds.dIn, limitsOfBackend(backend ?? tf.getBackend(), tf.backend(), tf.env()));
+  if (tooBig) throw new Error(tooBig);
   const guidance = workspace.resolveGuidance(saved.state.meta.guidance);
   const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => post({ type: 'progress', requestId: runId, label, done, total }) });
   await dropRun();
@@ -273,8 +278,10 @@ async function loop(r: NonNullable<typeof run>) {
       r.state = 'paused';
       flush(r);
       if (!(e instanceof DivergenceError)) {
-        fail(e, { runId: r.id });
-        status(r, 'paused: training failed');
+        // Out of memory: say what fits; the weights so far stay (the step's tidy freed its tensors).
+        const oom = describeOomError(e, trainer.cfg, trainer.data.dIn, limitsOfBackend(trainer.backend, tf.backend(), tf.env()));
+        fail(oom ? new Error(oom) : e, { runId: r.id }, oom ? 'Paused with the weights so far kept: export them, or train again at a size that fits.' : undefined);
+        status(r, oom ? 'paused: out of memory' : 'paused: training failed');
         return;
       }
       // Back to the last finite state; the sliders keep the values that led here.

@@ -1,6 +1,7 @@
 // The variant and its hyper-parameters (the config sent when Train is pressed).
-import { useId, useMemo } from 'react';
+import { useEffect, useId, useMemo, useState } from 'react';
 import { ARCHITECTURES, MULTI_LAYER, NORMALIZATIONS, SPARSITY_KIND, lambdaKey, type Architecture, type Normalize } from '../../engine/config';
+import { environmentFacts, estimateLine, limitsFor, type BackendFacts, type BackendLimits } from '../../engine/memoryBudget';
 import { checkForm, isMultiLayer, setForm, useStore, type ModelForm } from '../../store/store';
 import { CheckboxField, ReadOnlyField, SelectField, TextField } from '../controls/Fields';
 import { NumberField } from '../controls/NumberField';
@@ -168,6 +169,32 @@ function AdvancedFields({ form, busy }: { form: ModelForm; busy: boolean }) {
   );
 }
 
+/**
+ * What the page can learn about the worker's backend (the same browser and GPU): WebGL's texture
+ * size, WebGPU's buffer limits, the RAM and JS-heap figures. Asked once per backend.
+ */
+function useBackendLimits(backend: string | null): BackendLimits | null {
+  const [facts, setFacts] = useState<{ backend: string; facts: BackendFacts } | null>(null);
+  useEffect(() => {
+    if (!backend) return;
+    let live = true;
+    const base = environmentFacts();
+    const done = (extra: BackendFacts = {}) => { if (live) setFacts({ backend, facts: { ...base, ...extra } }); };
+    if (backend === 'webgl') {
+      try {
+        const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
+        done(gl ? { maxTextureSize: Number(gl.getParameter(gl.MAX_TEXTURE_SIZE)) } : {});
+      } catch { done(); }
+    } else if (backend === 'webgpu') {
+      const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ limits: { maxBufferSize: number; maxStorageBufferBindingSize: number } } | null> } }).gpu;
+      if (!gpu) done();
+      else gpu.requestAdapter().then((a) => done(a ? { maxBufferSize: a.limits.maxBufferSize, maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize } : {}), () => done());
+    } else done();
+    return () => { live = false; };
+  }, [backend]);
+  return useMemo(() => (backend && facts?.backend === backend ? limitsFor(backend, facts.facts) : null), [backend, facts]);
+}
+
 export function ModelPanel() {
   const form = useStore((s) => s.form);
   const guidance = useStore((s) => s.guidance);
@@ -176,6 +203,8 @@ export function ModelPanel() {
   const dIn = dataset?.dIn;
   const nLayers = dataset?.nLayers ?? 1;
   const checked = useMemo(() => checkForm(form, guidance, dataset), [form, guidance, dataset]);
+  const limits = useBackendLimits(useStore((s) => s.backend));
+  const memory = useMemo(() => (checked.config && dIn !== undefined && limits ? estimateLine(checked.config, dIn, limits) : null), [checked.config, dIn, limits]);
   const a = form.architecture;
   const multi = isMultiLayer(a);
   const layerDefaults = {
@@ -215,6 +244,12 @@ export function ModelPanel() {
         <SelectField label="Input normalisation" value={form.normalize} disabled={busy} onChange={(v) => setForm({ normalize: v })}
           options={NORMALIZATIONS.map((n) => ({ value: n, label: NORMALIZE_LABELS[n] }))} />
       </div>
+      {memory && (
+        <p className={`small ${memory.ok ? 'muted' : 'warn'}`} data-testid="memory-estimate"
+          title="peak device memory of a training step: weights, Adam moments, the rollback and autosave copies, and one batch's activations">
+          {memory.text}
+        </p>
+      )}
       {nLayers > 1 && <LayerFields form={form} busy={busy} nLayers={nLayers} defaults={layerDefaults} />}
       <SparsityControls form={form} busy={busy} dSae={form.d_sae} />
       <VariantFields form={form} busy={busy} dIn={dIn} />

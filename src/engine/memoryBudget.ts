@@ -1,0 +1,420 @@
+// How much device memory a training run needs, how much a backend offers, and what to say when a
+// run does not fit or runs out. Pure arithmetic on the resolved config: no tfjs, no DOM, so the
+// Model panel can show the figure as the user types and the worker can refuse a run before it
+// allocates anything (an over-sized run otherwise freezes the tab, loses the GPU device, or — on
+// wasm, whose malloc failure tfjs does not check — writes over the heap).
+//
+// What a run holds, in float32 values (P = trainable parameters, S = d_sae, R = latent rows of a
+// batch: the batch size, times the layers for MLSAE):
+//   parameters P, Adam moments 2P, two dead/dense counters 2S      (for the whole run)
+//   the last-good copy the trainer rolls back to: 3P + 2S           (trainer.ts `lastGood`)
+//   the autosave's device copy while it is read back: 3P + 2S       (worker, every 3 s)
+//   early stopping's best weights P (and their copy in each snapshot)
+//   one step: the larger of
+//     the backward pass — the tape's activations, ≈ a·R·S, with the transposed weights ≈ g·P —
+//     and the optimiser — the gradients, their clipped copies and Adam's intermediates, which one
+//       tidy holds for every parameter until it ends, ≈ 16P, beside the kept f and z (2R·S)
+//   plus the batch in and out, ≈ c·B·(layers·d_in).
+// a, g and c per variant were measured with tf.profile's peakBytes (see memoryBudget.test.ts and
+// the figures in its header); the estimate is within about 25 % of the measured peak.
+import { layersUsed, type Architecture, type SaeConfig } from './config';
+
+export const MiB = 2 ** 20;
+export const GiB = 2 ** 30;
+const FLOAT = 4;
+
+/** Per-step factors of a variant (floats per R·S, per P, per B·width). */
+interface StepProfile {
+  /** Backward pass: activations per latent entry of the batch. */
+  act: number;
+  /** Backward pass: parameter-sized tensors (transposed weights, gradients as they accumulate). */
+  tape: number;
+  /** Batch-sized tensors of the input width. */
+  io: number;
+}
+
+/** Measured (tfjs cpu backend, log step, see the test file): rounded up a little. */
+const PROFILES: Record<Architecture, StepProfile> = {
+  relu: { act: 17, tape: 6, io: 16 },
+  topk: { act: 17, tape: 5, io: 16 },
+  batchtopk: { act: 17, tape: 5, io: 16 },
+  randomk: { act: 9, tape: 3, io: 16 },
+  jumprelu: { act: 20.5, tape: 3, io: 16 },
+  gated: { act: 27, tape: 8, io: 16 },
+  classic: { act: 14, tape: 5, io: 32 },
+  // Matryoshka's io grows with the number of prefixes (a reconstruction each): see the estimate.
+  matryoshka: { act: 18.5, tape: 4, io: 16 },
+  mlsae: { act: 18, tape: 5, io: 16 },
+  crosscoder: { act: 15, tape: 6, io: 16 },
+  routesae: { act: 17, tape: 5, io: 16 },
+};
+
+/**
+ * Parameter-sized tensors alive in the optimiser phase: gradients, their squares and clipped
+ * copies, and Adam's ~10 intermediates per parameter, which its single tidy holds for every
+ * parameter until it ends (measured: 16).
+ */
+const OPTIMISER_PARAM_COPIES = 16;
+/** Latent-sized tensors the trainer keeps through the optimiser phase (f and z). */
+const OPTIMISER_KEPT_ACTS = 2;
+
+/** Trainable tensors of a config and their shapes (SAELens names), from its variant's init. */
+export function parameterShapes(cfg: SaeConfig, dIn: number): Record<string, number[]> {
+  const S = cfg.d_sae;
+  const L = layersUsed(cfg);
+  const linear = { W_enc: [dIn, S], b_enc: [S], W_dec: [S, dIn], b_dec: [dIn] };
+  switch (cfg.architecture) {
+    case 'jumprelu': return { ...linear, threshold: [S] };
+    case 'gated': return { W_enc: [dIn, S], b_gate: [S], r_mag: [S], b_mag: [S], W_dec: [S, dIn], b_dec: [dIn] };
+    case 'classic': {
+      const H = cfg.hidden_dim;
+      const p: Record<string, number[]> = { W1: [dIn, H], b1: [H], W_enc: [H, S], b_enc: [S] };
+      if (!cfg.tied_weights) p.W_dec = [S, H];
+      p.b2 = [H];
+      if (!cfg.tied_weights) p.W_out = [H, dIn];
+      p.b_dec = [dIn];
+      return p;
+    }
+    case 'crosscoder': return { W_enc: [L, dIn, S], b_enc: [S], W_dec: [S, L, dIn], b_dec: [L, dIn] };
+    case 'routesae': return { ...linear, router: [dIn, L] };
+    default: return linear; // relu, topk, batchtopk, randomk, matryoshka, mlsae
+  }
+}
+
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+export function parameterCount(cfg: SaeConfig, dIn: number): number {
+  return Object.values(parameterShapes(cfg, dIn)).reduce((a, s) => a + sizeOf(s), 0);
+}
+
+export interface MemoryEstimate {
+  /** Peak bytes of the run on the device. */
+  bytes: number;
+  /** Where they go (bytes). */
+  parts: { parameters: number; optimizer: number; snapshots: number; step: number };
+  /** The largest single tensor (what a buffer or texture size limit must hold). */
+  largestTensor: { name: string; shape: number[]; bytes: number };
+}
+
+export interface EstimateOptions {
+  /** The worker keeps an autosave copy on the device while it reads it back (default true; the CLI has none). */
+  autosave?: boolean;
+}
+
+/** Bytes a training run of `cfg` on activations of width `dIn` needs on the device at its peak. */
+export function estimateTrainingMemory(cfg: SaeConfig, dIn: number, opts: EstimateOptions = {}): MemoryEstimate {
+  const S = cfg.d_sae;
+  const L = layersUsed(cfg);
+  const B = cfg.batch_size;
+  const R = cfg.architecture === 'mlsae' ? B * L : B;
+  const P = parameterCount(cfg, dIn);
+  const best = cfg.early_stopping_patience > 0 ? P : 0;
+  const counters = 2 * S;
+  const parameters = P + counters;
+  const optimizer = 2 * P;
+  const snapshot = 3 * P + counters + best;
+  const snapshots = best + snapshot * (opts.autosave === false ? 1 : 2);
+  const prof = PROFILES[cfg.architecture];
+  const io = cfg.architecture === 'matryoshka' ? prof.io + 10 * cfg.matryoshka_prefixes.length : prof.io;
+  const backward = prof.act * R * S + prof.tape * P;
+  const optimiserPhase = OPTIMISER_KEPT_ACTS * R * S + OPTIMISER_PARAM_COPIES * P;
+  const step = Math.max(backward, optimiserPhase) + io * B * L * dIn;
+  const floats = parameters + optimizer + snapshots + step;
+  return {
+    bytes: floats * FLOAT,
+    parts: { parameters: parameters * FLOAT, optimizer: optimizer * FLOAT, snapshots: snapshots * FLOAT, step: step * FLOAT },
+    largestTensor: largestTensor(cfg, dIn, R),
+  };
+}
+
+function largestTensor(cfg: SaeConfig, dIn: number, rows: number): MemoryEstimate['largestTensor'] {
+  let out = { name: `activations [${rows}, ${cfg.d_sae}]`, shape: [rows, cfg.d_sae], bytes: rows * cfg.d_sae * FLOAT };
+  for (const [name, shape] of Object.entries(parameterShapes(cfg, dIn))) {
+    const bytes = sizeOf(shape) * FLOAT;
+    if (bytes > out.bytes) out = { name: `${name} [${shape.join(', ')}]`, shape, bytes };
+  }
+  return out;
+}
+
+// ---- what a backend offers ------------------------------------------------------------------------
+
+export interface BackendLimits {
+  backend: string;
+  /** Bytes a run may use in all (already less any safety margin). */
+  totalBytes: number;
+  /** How to name that total in a message, e.g. "the 3.6 GiB that wasm memory (4 GiB at most) leaves for tensors". */
+  totalLabel: string;
+  /**
+   * True when the total is a real ceiling (wasm memory, the JS heap); false when it is a guess
+   * (browsers do not tell a page how much GPU memory there is). A guess only warns.
+   */
+  hard: boolean;
+  /** Largest single tensor in bytes (WebGPU buffer and binding limits). */
+  maxTensorBytes?: number;
+  /** WebGL: the largest texture side; a tensor of n floats fits when n ≤ side² (tfjs squarifies). */
+  maxTextureSize?: number;
+}
+
+/** What the environment says about a backend (each optional; missing ones get safe defaults). */
+export interface BackendFacts {
+  /** WebGPU device limits. */
+  maxBufferSize?: number;
+  maxStorageBufferBindingSize?: number;
+  /** WebGL MAX_TEXTURE_SIZE (tfjs's WEBGL_MAX_TEXTURE_SIZE). */
+  maxTextureSize?: number;
+  /** navigator.deviceMemory (GiB of RAM, rounded and capped by the browser). */
+  deviceMemoryGiB?: number;
+  /** performance.memory.jsHeapSizeLimit (Chromium). */
+  jsHeapSizeLimit?: number;
+}
+
+/**
+ * tfjs-backend-wasm 4.22 is built with a 4 GiB ceiling (emscripten getHeapMax() = 4294901760 B),
+ * and when its malloc fails tfjs does not notice: the tensor is written at address 0 and the next
+ * kernel fails with "memory access out of bounds" (measured in Node), or the module aborts.
+ * Measured (relu, d_in 64, batch 256, Node): a run whose tensors peak at 3.33 GiB grew the heap to
+ * 3.82 GiB (the allocator, kernels' scratch memory, emscripten's growth steps); one estimated at
+ * 3.6 GiB failed. So tensors get 80 % of the ceiling.
+ */
+export const WASM_MAX_BYTES = 4294901760;
+export const WASM_USABLE_FRACTION = 0.8;
+/** The cpu backend keeps tensors as JS typed arrays: a conservative 4 GiB for a browser tab. */
+export const CPU_MAX_BYTES = 4 * GiB;
+/** Without a figure for GPU memory: half the RAM the browser reports (at least 2 GiB), a guess. */
+const GPU_GUESS_MIN = 2 * GiB;
+
+export function limitsFor(backend: string, facts: BackendFacts = {}): BackendLimits {
+  switch (backend) {
+    case 'wasm':
+      return {
+        backend, hard: true, totalBytes: Math.floor(WASM_MAX_BYTES * WASM_USABLE_FRACTION),
+        totalLabel: `the ${formatBytes(WASM_MAX_BYTES * WASM_USABLE_FRACTION)} that wasm memory (4 GiB at most) leaves for tensors`,
+      };
+    case 'cpu': {
+      const heap = facts.jsHeapSizeLimit && facts.jsHeapSizeLimit > 0 ? Math.min(facts.jsHeapSizeLimit, CPU_MAX_BYTES) : CPU_MAX_BYTES;
+      return { backend, hard: true, totalBytes: heap, totalLabel: `the ${formatBytes(heap)} the cpu backend may use of this tab's memory`, maxTensorBytes: 2 * GiB };
+    }
+    case 'webgpu':
+    case 'webgl': {
+      const guess = Math.max(GPU_GUESS_MIN, ((facts.deviceMemoryGiB ?? 4) * GiB) / 2);
+      const out: BackendLimits = { backend, hard: false, totalBytes: guess, totalLabel: `about ${formatBytes(guess)} of GPU memory (a guess: browsers do not report it)` };
+      if (backend === 'webgpu') {
+        const limits = [facts.maxBufferSize, facts.maxStorageBufferBindingSize].filter((v): v is number => typeof v === 'number' && v > 0);
+        // WebGPU's defaults when the adapter says nothing: 256 MiB buffers, 128 MiB bindings.
+        out.maxTensorBytes = limits.length ? Math.min(...limits) : 128 * MiB;
+      } else {
+        // tfjs's fallback when it cannot ask the context.
+        out.maxTextureSize = facts.maxTextureSize && facts.maxTextureSize > 0 ? facts.maxTextureSize : 4096;
+      }
+      return out;
+    }
+    default:
+      return { backend, hard: false, totalBytes: CPU_MAX_BYTES, totalLabel: `a conservative ${formatBytes(CPU_MAX_BYTES)}` };
+  }
+}
+
+/**
+ * The limits of the backend tfjs is running: `tfBackend` is `tf.backend()` (for WebGPU its
+ * `device.limits`), `env` is `tf.env()` (WebGL's WEBGL_MAX_TEXTURE_SIZE). Duck-typed so this file
+ * needs no tfjs import.
+ */
+export function limitsOfBackend(backend: string, tfBackend: unknown, env?: { getNumber(key: string): number }): BackendLimits {
+  const facts: BackendFacts = environmentFacts();
+  if (backend === 'webgpu') {
+    const limits = (tfBackend as { device?: { limits?: { maxBufferSize?: number; maxStorageBufferBindingSize?: number } } } | null)?.device?.limits;
+    facts.maxBufferSize = limits?.maxBufferSize;
+    facts.maxStorageBufferBindingSize = limits?.maxStorageBufferBindingSize;
+  }
+  if (backend === 'webgl' && env) {
+    try { facts.maxTextureSize = env.getNumber('WEBGL_MAX_TEXTURE_SIZE'); } catch { /* tfjs's default then */ }
+  }
+  return limitsFor(backend, facts);
+}
+
+/** RAM and JS-heap figures of the page or worker, when the browser gives them. */
+export function environmentFacts(): BackendFacts {
+  const g = globalThis as { navigator?: { deviceMemory?: number }; performance?: { memory?: { jsHeapSizeLimit?: number } } };
+  return { deviceMemoryGiB: g.navigator?.deviceMemory, jsHeapSizeLimit: g.performance?.memory?.jsHeapSizeLimit };
+}
+
+// ---- does it fit ------------------------------------------------------------------------------------
+
+export interface FitReport {
+  estimate: MemoryEstimate;
+  /** Total bytes over the limit. */
+  tooBig: boolean;
+  /** The largest tensor over a buffer or texture limit: what, and the limit in words. */
+  tensorTooBig: string | null;
+}
+
+/** Why the largest tensor does not fit a backend's per-tensor limit, or null. */
+function tensorProblem(est: MemoryEstimate, limits: BackendLimits): string | null {
+  const t = est.largestTensor;
+  if (limits.maxTensorBytes !== undefined && t.bytes > limits.maxTensorBytes) {
+    return `its largest tensor, ${t.name} (${formatBytes(t.bytes)}), is over ${limits.backend}'s ${formatBytes(limits.maxTensorBytes)} limit on one ${limits.backend === 'webgpu' ? 'buffer' : 'array'}`;
+  }
+  if (limits.maxTextureSize !== undefined && t.bytes / FLOAT > limits.maxTextureSize ** 2) {
+    const side = limits.maxTextureSize;
+    return `its largest tensor, ${t.name}, has more values than one WebGL texture of ${side.toLocaleString('en-US')} × ${side.toLocaleString('en-US')} holds`;
+  }
+  return null;
+}
+
+export function fitReport(cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions = {}): FitReport {
+  const estimate = estimateTrainingMemory(cfg, dIn, opts);
+  return { estimate, tooBig: estimate.bytes > limits.totalBytes, tensorTooBig: tensorProblem(estimate, limits) };
+}
+
+/** True when the run fits: under the total (hard or guessed) and every tensor under its limit. */
+export function fits(cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions = {}): boolean {
+  const r = fitReport(cfg, dIn, limits, opts);
+  return !r.tooBig && r.tensorTooBig === null;
+}
+
+/** Sizes are suggested in multiples of this. */
+export const D_SAE_STEP = 256;
+
+/**
+ * The largest d_sae (a multiple of 256) that fits with the rest of `cfg` unchanged, or 0 when not
+ * even 256 fits (then the batch is too large). The estimate grows with d_sae, so a binary search.
+ */
+export function largestDSaeThatFits(cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions = {}): number {
+  const ok = (units: number) => fits(withDSae(cfg, units * D_SAE_STEP), dIn, limits, opts);
+  if (!ok(1)) return 0;
+  let lo = 1, hi = 2;
+  while (ok(hi)) { lo = hi; hi *= 2; if (hi > 2 ** 24) return lo * D_SAE_STEP; }
+  while (hi - lo > 1) { const mid = Math.floor((lo + hi) / 2); if (ok(mid)) lo = mid; else hi = mid; }
+  return lo * D_SAE_STEP;
+}
+
+/**
+ * The largest batch size that fits with this d_sae (a multiple of 256 from 256 up, a power of two
+ * below), or 0 when not even a batch of 1 does (the weights alone are too large).
+ */
+export function largestBatchThatFits(cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions = {}): number {
+  const ok = (b: number) => fits({ ...cfg, batch_size: b }, dIn, limits, opts);
+  if (!ok(1)) return 0;
+  let lo = 1, hi = 2;
+  while (ok(hi)) { lo = hi; hi *= 2; if (hi > 2 ** 24) break; }
+  while (hi - lo > 1) { const mid = Math.floor((lo + hi) / 2); if (ok(mid)) lo = mid; else hi = mid; }
+  return lo >= 256 ? lo - (lo % 256) : 2 ** Math.floor(Math.log2(lo));
+}
+
+/** The config with another d_sae (a k above it is clamped, Matryoshka's prefixes scaled). */
+function withDSae(cfg: SaeConfig, dSae: number): SaeConfig {
+  const out = { ...cfg, d_sae: dSae } as SaeConfig;
+  if ('k' in out && out.k > dSae) out.k = dSae;
+  if (out.architecture === 'matryoshka') out.matryoshka_prefixes = cfg.architecture === 'matryoshka' ? cfg.matryoshka_prefixes.map(() => dSae) : [dSae];
+  return out;
+}
+
+/** "d_sae 262,144 × d_in 512 (topk, batch 4,096)" */
+function describeRun(cfg: SaeConfig, dIn: number): string {
+  const L = layersUsed(cfg);
+  return `d_sae ${n(cfg.d_sae)} × d_in ${n(dIn)}${L > 1 ? ` × ${L} layers` : ''} (${cfg.architecture}, batch ${n(cfg.batch_size)})`;
+}
+
+/** What fits instead: "the largest d_sae that fits is 98,304 (or batch 1,024 for this d_sae)". */
+function suggestion(cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions): string {
+  const dSae = largestDSaeThatFits(cfg, dIn, limits, opts);
+  const batch = largestBatchThatFits(cfg, dIn, limits, opts);
+  const batchText = batch > 0 ? `batch ${n(batch)} for this d_sae` : '';
+  if (dSae > 0) return `the largest d_sae that fits is ${n(dSae)}${batchText ? ` (or ${batchText})` : ''}`;
+  return batchText ? `no d_sae fits at batch ${n(cfg.batch_size)}; ${batchText} fits` : `lower the batch size and d_sae`;
+}
+
+/**
+ * Null when the run fits `limits`, else a message naming the need, the limit and the largest
+ * d_sae (and batch) that fit, e.g. "d_sae 262,144 × d_in 512 (topk, batch 4,096) needs about
+ * 9.1 GiB on wasm, more than the 3.6 GiB …; the largest d_sae that fits is 98,304 (or batch 1,024
+ * for this d_sae)". Guessed GPU totals are checked too; callers that only refuse on hard limits
+ * look at `limits.hard` (a tensor over a buffer or texture limit is always hard).
+ */
+export function checkFits(cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions = {}): string | null {
+  const r = fitReport(cfg, dIn, limits, opts);
+  if (!r.tooBig && !r.tensorTooBig) return null;
+  const need = `${describeRun(cfg, dIn)} needs about ${formatBytes(r.estimate.bytes)} on ${limits.backend}`;
+  const why = r.tensorTooBig ? `, but ${r.tensorTooBig}` : `, more than ${limits.totalLabel}`;
+  return `${need}${why}; ${suggestion(cfg, dIn, limits, opts)}.`;
+}
+
+/** A check the worker acts on: the message when the run cannot work (hard limit or a tensor limit), else null. */
+export function refusal(cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions = {}): string | null {
+  const r = fitReport(cfg, dIn, limits, opts);
+  if (!r.tensorTooBig && !(r.tooBig && limits.hard)) return null;
+  return checkFits(cfg, dIn, limits, opts);
+}
+
+/**
+ * The Model panel's one line: "≈ 1.2 GiB to train on wasm", and when it does not fit, why and the
+ * largest d_sae that does. `ok` is false then (the panel colours it as a warning).
+ */
+export function estimateLine(cfg: SaeConfig, dIn: number, limits: BackendLimits): { text: string; ok: boolean } {
+  const r = fitReport(cfg, dIn, limits);
+  const head = `≈ ${formatBytes(r.estimate.bytes)} to train on ${limits.backend}`;
+  if (!r.tooBig && !r.tensorTooBig) return { text: head, ok: true };
+  const why = r.tensorTooBig ?? `more than ${limits.totalLabel}`;
+  const verdict = r.tensorTooBig || limits.hard ? 'too large' : 'probably too large';
+  return { text: `${head}: ${verdict} (${why}); ${suggestion(cfg, dIn, limits, {})}.`, ok: false };
+}
+
+// ---- out-of-memory errors ------------------------------------------------------------------------
+
+/** Messages of the ways each backend runs out (tfjs, WebGPU, WebGL, wasm, the JS engine). */
+const OOM_PATTERNS: RegExp[] = [
+  /out of memory/i, // WebGPU GPUOutOfMemoryError, WebGL OUT_OF_MEMORY, "JavaScript heap out of memory"
+  /OutOfMemory|OUT_OF_MEMORY/, // GPUOutOfMemoryError as a name; WebGL's gl.OUT_OF_MEMORY
+  /\bOOM\b/, // emscripten's abort("OOM")
+  /failed to allocate/i, // "Failed to allocate buffer", tfjs-webgpu / Dawn
+  /allocation failed/i, // RangeError: Array buffer allocation failed
+  /Cannot enlarge memory/i, // emscripten without growth
+  /memory access out of bounds/i, // tfjs-wasm after its malloc failed silently
+  /Invalid typed array length/i, // RangeError for an over-long Float32Array (cpu)
+  /Array buffer allocation/i,
+  /Requested texture size .* greater than WebGL maximum/i, // tfjs-webgl texture shape
+  /CONTEXT_LOST_WEBGL|context lost/i,
+  /device (was |is )?lost|GPUDevice.*lost|Device is lost/i, // WebGPU device loss (often the OOM's aftermath)
+  /(buffer|binding) size .*(exceeds|larger than|greater than).*(max|limit)/i, // WebGPU validation of a buffer size
+  /maxBufferSize|maxStorageBufferBindingSize/,
+];
+
+/** True when `e` looks like running out of memory (or over a size limit) on some backend. */
+export function isOomError(e: unknown): boolean {
+  const text = errorText(e);
+  return OOM_PATTERNS.some((p) => p.test(text));
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  if (e && typeof e === 'object' && 'message' in e) return String((e as { message: unknown }).message);
+  return String(e);
+}
+
+/**
+ * The clear message for an out-of-memory error of a run (null when `e` is something else): what
+ * ran out, the estimate, and the size that would fit, followed by the original error in brackets.
+ */
+export function describeOomError(e: unknown, cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions = {}): string | null {
+  if (!isOomError(e)) return null;
+  const original = errorText(e).replace(/\s+/g, ' ').slice(0, 160);
+  const est = estimateTrainingMemory(cfg, dIn, opts);
+  const need = `${describeRun(cfg, dIn)} needs about ${formatBytes(est.bytes)}`;
+  const fitsNow = fits(cfg, dIn, limits, opts);
+  // The estimate says it fits (another tab, another run or a small GPU took the rest): suggest half.
+  const advice = fitsNow
+    ? `that is within ${limits.totalLabel}, but not within what ${limits.backend} could get now; try d_sae ${n(Math.max(D_SAE_STEP, Math.floor(cfg.d_sae / 2 / D_SAE_STEP) * D_SAE_STEP))} or batch ${n(Math.max(1, Math.floor(cfg.batch_size / 2)))}, or close other GPU-heavy tabs`
+    : `more than ${limits.totalLabel}; ${suggestion(cfg, dIn, limits, opts)}`;
+  return `Out of memory on ${limits.backend}: ${need}, ${advice}. (${original})`;
+}
+
+// ---- formatting -----------------------------------------------------------------------------------
+
+const n = (v: number) => v.toLocaleString('en-US');
+
+/** "9.1 GiB", "4 GiB", "512 MiB", "12 KiB". */
+export function formatBytes(bytes: number): string {
+  const unit = (v: number, u: string) => `${v >= 10 ? Math.round(v) : Number(v.toFixed(1))} ${u}`;
+  if (bytes >= GiB) return unit(bytes / GiB, 'GiB');
+  if (bytes >= MiB) return unit(bytes / MiB, 'MiB');
+  return unit(Math.max(0, bytes) / 1024, 'KiB');
+}
