@@ -71,7 +71,8 @@ function expectClose(got: Record<string, number>, want: Record<string, number>, 
   }
 }
 
-const RUN = { variant: 'topk', dSae: 128, batch: 256, steps: 900 };
+// Long enough that an autosave (every 3 s) lands mid-run however fast this machine is at the time.
+const RUN = { variant: 'topk', dSae: 128, batch: 256, steps: 2400 };
 
 test('a run reloaded mid-way and resumed from its autosave ends with the metrics of the run that never stopped', async ({ page, baseURL }) => {
   test.setTimeout(300_000);
@@ -96,7 +97,7 @@ test('a run reloaded mid-way and resumed from its autosave ends with the metrics
   await expect(page.getByTestId('dataset-shape')).toHaveText('32,768 × 64');
   const offer = page.getByTestId('resume-offer');
   await expect(offer).toContainText(`topk · d_sae ${RUN.dSae}`);
-  await expect(offer).toContainText(/step [\d,]+ of 900/);
+  await expect(offer).toContainText(/step [\d,]+ of 2,400/);
   await page.screenshot({ path: test.info().outputPath('resume-offer.png') });
   const offeredStep = Number((await offer.innerText()).match(/step ([\d,]+) of/)![1].replace(/,/g, ''));
   expect(offeredStep).toBeGreaterThanOrEqual(savedAt);
@@ -121,7 +122,7 @@ test('a killed worker is reported with the charts kept, and one click restarts i
   test.setTimeout(240_000);
   const requests = recordRequests(page);
   await openApp(page);
-  await configure(page, { ...RUN, steps: 700 });
+  await configure(page, RUN);
   await trainButton(page).click();
   await expect.poll(() => autosavedStep(page), { timeout: 120_000, intervals: [250] }).toBeGreaterThanOrEqual(150);
   await page.evaluate(() => (window as unknown as { __saeWorkbench: { terminateEngine(): void } }).__saeWorkbench.terminateEngine());
@@ -140,7 +141,7 @@ test('a killed worker is reported with the charts kept, and one click restarts i
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 200_000 });
   await expect(page.getByTestId('kept-run')).toHaveCount(1);
   const [run] = await keptRunMetrics(page);
-  expect(run.last.step).toBe(700);
+  expect(run.last.step).toBe(RUN.steps);
   expect(Number.isFinite(run.metrics.nmse)).toBe(true);
   expectSameOrigin(requests, new URL(baseURL!).origin);
 });
@@ -148,7 +149,7 @@ test('a killed worker is reported with the charts kept, and one click restarts i
 test('an exception nothing catches in the worker is reported, and the engine restarts from the autosave', async ({ page }) => {
   test.setTimeout(180_000);
   await openApp(page);
-  await configure(page, { ...RUN, steps: 500 });
+  await configure(page, RUN);
   await trainButton(page).click();
   await expect.poll(() => autosavedStep(page), { timeout: 120_000, intervals: [250] }).toBeGreaterThanOrEqual(100);
   await page.evaluate(() => (window as unknown as { __saeWorkbench: { crashEngine(): void } }).__saeWorkbench.crashEngine());
@@ -157,7 +158,7 @@ test('an exception nothing catches in the worker is reported, and the engine res
   await down.getByRole('button', { name: /^Restart the engine and resume from step [\d,]+$/ }).click();
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 150_000 });
   const [run] = await keptRunMetrics(page);
-  expect(run.last.step).toBe(500);
+  expect(run.last.step).toBe(RUN.steps);
 });
 
 test('a learning rate of 10 trips the divergence guard: rolled back, paused, told what to try; a lower rate trains on', async ({ page, baseURL }) => {
