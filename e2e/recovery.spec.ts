@@ -60,6 +60,17 @@ async function keptRunMetrics(page: Page): Promise<{ number: number; metrics: Re
   }));
 }
 
+/** Press Train and wait until the run has been autosaved at `minStep` or later. */
+async function trainUntilAutosaved(page: Page, minStep: number) {
+  await trainButton(page).click();
+  await expect.poll(() => autosavedStep(page), { timeout: 120_000, intervals: [250] }).toBeGreaterThanOrEqual(minStep);
+}
+
+/** Call one of the page's test hooks on the engine worker (src/worker/client.ts). */
+async function engineHook(page: Page, hook: 'terminateEngine' | 'crashEngine') {
+  await page.evaluate((name) => (window as unknown as { __saeWorkbench: Record<string, () => void> }).__saeWorkbench[name](), hook);
+}
+
 /** Numeric fields of two metric records agree to `tol` (relative to the magnitude, or absolute near 0). */
 function expectClose(got: Record<string, number>, want: Record<string, number>, tol: number, what: string) {
   const keys = Object.keys(want).filter((k) => typeof want[k] === 'number' && !/elapsed|tokens_per_s|time/.test(k));
@@ -89,8 +100,7 @@ test('a run reloaded mid-way and resumed from its autosave ends with the metrics
   await expect.poll(() => autosavedStep(page)).toBeNull();
 
   // The same run, interrupted by a reload once it has autosaved past step 250.
-  await trainButton(page).click();
-  await expect.poll(() => autosavedStep(page), { timeout: 120_000, intervals: [250] }).toBeGreaterThanOrEqual(250);
+  await trainUntilAutosaved(page, 250);
   const savedAt = (await autosavedStep(page))!;
   expect(savedAt).toBeLessThan(RUN.steps);
   await page.reload();
@@ -123,9 +133,8 @@ test('a killed worker is reported with the charts kept, and one click restarts i
   const requests = recordRequests(page);
   await openApp(page);
   await configure(page, RUN);
-  await trainButton(page).click();
-  await expect.poll(() => autosavedStep(page), { timeout: 120_000, intervals: [250] }).toBeGreaterThanOrEqual(150);
-  await page.evaluate(() => (window as unknown as { __saeWorkbench: { terminateEngine(): void } }).__saeWorkbench.terminateEngine());
+  await trainUntilAutosaved(page, 150);
+  await engineHook(page, 'terminateEngine');
   const down = page.getByTestId('engine-down');
   await expect(down).toContainText('The engine stopped: the engine worker was terminated');
   await page.screenshot({ path: test.info().outputPath('engine-down.png') });
@@ -150,9 +159,8 @@ test('an exception nothing catches in the worker is reported, and the engine res
   test.setTimeout(180_000);
   await openApp(page);
   await configure(page, RUN);
-  await trainButton(page).click();
-  await expect.poll(() => autosavedStep(page), { timeout: 120_000, intervals: [250] }).toBeGreaterThanOrEqual(100);
-  await page.evaluate(() => (window as unknown as { __saeWorkbench: { crashEngine(): void } }).__saeWorkbench.crashEngine());
+  await trainUntilAutosaved(page, 100);
+  await engineHook(page, 'crashEngine');
   const down = page.getByTestId('engine-down');
   await expect(down).toContainText(/The engine stopped: the engine worker failed: .*a deliberate crash \(debugCrash\)/);
   await down.getByRole('button', { name: /^Restart the engine and resume from step [\d,]+$/ }).click();

@@ -8,7 +8,7 @@ import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { selectBackend } from '../engine/backend';
 import { benchTrainingSteps } from '../engine/bench';
-import { COMMON_DEFAULTS, ConfigError, MULTI_LAYER, resolveConfig, resolveGuidanceTarget } from '../engine/config';
+import { COMMON_DEFAULTS, ConfigError, MULTI_LAYER, resolveConfig, resolveGuidanceTarget, type SaeConfig } from '../engine/config';
 import { describeOomError, limitsOfBackend, refusal } from '../engine/memoryBudget';
 import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../engine/trainer';
 import { makeSyntheticDataset } from '../data/synthetic';
@@ -166,16 +166,30 @@ function fail(e: unknown, ids: { runId?: string; requestId?: string }, hint?: st
   post({ type: 'error', ...ids, message, hint });
 }
 
-async function start(runId: string, input: Record<string, unknown>, fromImported = false, lmEvalEvery = 0) {
-  const full = workspace.dataset;
-  if (!full) throw new Error('no data is loaded; load the sample or drop an activation file first.');
-  const cfg = resolveConfig(input, full.dIn, full.nLayers);
-  // Everything that can fail on the user's input is checked before the old run is dropped.
-  const tooBig = refusal(cfg, full.dIn, limitsOfBackend(backend ?? tf.getBackend(), tf.backend(), tf.env()));
+/**
+ * A run's config resolved on the loaded data. A run too large for the backend is refused here,
+ * before anything is allocated.
+ */
+function runConfig(input: Record<string, unknown>): SaeConfig {
+  const ds = workspace.dataset;
+  if (!ds) throw new Error('no data is loaded; load the sample or drop an activation file first.');
+  const cfg = resolveConfig(input, ds.dIn, ds.nLayers);
+  const tooBig = refusal(cfg, ds.dIn, limitsOfBackend(backend ?? tf.getBackend(), tf.backend(), tf.env()));
   if (tooBig) throw new Error(tooBig);
+  return cfg;
+}
+
+/** The training data of a run, its progress posted under the run's id. */
+function runData(runId: string, cfg: SaeConfig) {
+  return trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => post({ type: 'progress', requestId: runId, label, done, total }) });
+}
+
+async function start(runId: string, input: Record<string, unknown>, fromImported = false, lmEvalEvery = 0) {
+  // Everything that can fail on the user's input is checked before the old run is dropped.
+  const cfg = runConfig(input);
   const guidance = workspace.resolveGuidance(cfg.guidance);
   const imported = fromImported ? importedFor(cfg) : null;
-  const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => post({ type: 'progress', requestId: runId, label, done, total }) });
+  const data = await runData(runId, cfg);
   await dropRun();
   const trainer = new Trainer(cfg, data, backend ?? tf.getBackend());
   if (imported) {
@@ -248,12 +262,9 @@ async function resumeAutosave(runId: string) {
   if (!saved) throw new Error('there is no autosaved run to resume.');
   const why = fingerprintMismatch(saved.dataset, loadedFingerprint());
   if (why) throw new Error(`${why}.`);
-  const ds = workspace.dataset!;
-  const cfg = resolveConfig(saved.config as unknown as Record<string, unknown>, ds.dIn, ds.nLayers);
-  const tooBig = refusal(cfg, ds.dIn, limitsOfBackend(backend ?? tf.getBackend(), tf.backend(), tf.env()));
-  if (tooBig) throw new Error(tooBig);
+  const cfg = runConfig(saved.config as unknown as Record<string, unknown>);
   const guidance = workspace.resolveGuidance(saved.state.meta.guidance);
-  const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => post({ type: 'progress', requestId: runId, label, done, total }) });
+  const data = await runData(runId, cfg);
   await dropRun();
   const trainer = new Trainer(cfg, data, backend ?? tf.getBackend());
   try {

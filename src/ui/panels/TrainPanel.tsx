@@ -2,7 +2,7 @@
 import { discardAutosave, pause, reset, restartEngine, resume, resumeRun, stop, train } from '../../worker/client';
 import { useMemo } from 'react';
 import { checkForm, useStore } from '../../store/store';
-import { fingerprintMismatch } from '../../store/autosave';
+import { fingerprint, fingerprintMismatch } from '../../store/autosave';
 
 /**
  * The engine worker died: say so and offer a restart (the charts and kept runs are still here).
@@ -34,7 +34,8 @@ export function ResumeOffer() {
   const runState = useStore((s) => s.runState);
   const down = useStore((s) => s.engineDown);
   if (!autosave || down || runState === 'running') return null;
-  const loaded = dataset ? { name: dataset.name, rows: dataset.rows, dIn: dataset.dIn, nLayers: dataset.nLayers, checksum: Number.NaN } : null;
+  // The page has no rows to checksum: shape and name decide here, the worker checks the values.
+  const loaded = dataset ? fingerprint(dataset) : null;
   const why = fingerprintMismatch(autosave.dataset, loaded);
   return (
     <div className="notice warn-box banner" role="status" data-testid="resume-offer">
