@@ -75,11 +75,14 @@ async function sample(page: Page, minute: number, prev: { step: number; t: numbe
   const state = progress.split(' ')[0] ?? '';
   const t = Date.now();
   const page_ = await page.evaluate(async () => {
+    // Read the heap right after the collection, before awaiting anything: the page goes on
+    // rendering during an await, and what it allocates then would count as retained.
     (globalThis as { gc?: () => void }).gc?.();
-    const mem = await (window as unknown as { __saeWorkbench: { engineMemory(): Promise<{ numTensors: number; numBytes: number; numBytesInGPU?: number } | null> } }).__saeWorkbench.engineMemory();
     const perf = performance as Performance & { memory?: { usedJSHeapSize: number } };
+    const heap = perf.memory?.usedJSHeapSize ?? 0;
+    const mem = await (window as unknown as { __saeWorkbench: { engineMemory(): Promise<{ numTensors: number; numBytes: number; numBytesInGPU?: number } | null> } }).__saeWorkbench.engineMemory();
     return {
-      heap: perf.memory?.usedJSHeapSize ?? 0,
+      heap,
       mem,
       domNodes: document.getElementsByTagName('*').length,
       chartPoints: Number(document.querySelector('[data-testid=chart-loss]')?.getAttribute('data-points') ?? 0),

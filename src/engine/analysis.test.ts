@@ -2,6 +2,8 @@
 // against numpy.gradient / numpy.histogram themselves.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { MetricLog } from './metricLog';
+import type { MetricRow } from '../worker/protocol';
 import { centredRollingMean, convergenceVerdicts, gradient, histogram, lossRateOfChange, sampleStd, sparsityVerdict, statisticsCsv, statisticsTable } from './analysis';
 
 let numpy = true;
@@ -86,5 +88,22 @@ describe('rate of change and histogram', () => {
     const h = histogram(values, 50);
     expect(h.counts).toEqual(ref[2]);
     h.edges.forEach((e, i) => expect(e).toBeCloseTo(ref[3][i], 10));
+  });
+});
+
+describe('on a log stored by column', () => {
+  it('gives the same table, verdicts and rate as the same rows as objects', () => {
+    const rows = Array.from({ length: 300 }, (_, i) => ({
+      step: i * 10, total_loss: 5 + 50 / (i + 1) + (i % 3) * 0.01, recon_loss: 4 + 40 / (i + 1), sparsity_loss: 1,
+      sparsity_l0: 0.05 + (i % 7) * 0.001, ...(i % 4 === 0 ? { val_nmse: 0.1 + i / 1000 } : {}), ...(i === 5 ? { total_loss: Number.NaN } : {}),
+    }) as unknown as MetricRow);
+    const log = MetricLog.fromRows(rows);
+    const cols = ['total_loss', 'recon_loss', 'sparsity_l0', 'val_nmse', 'absent'];
+    expect(statisticsTable(log, cols)).toEqual(statisticsTable(rows, cols));
+    expect(statisticsTable(log, cols).map((s) => s.column)).toEqual(['total_loss', 'recon_loss', 'sparsity_l0', 'val_nmse']);
+    expect(convergenceVerdicts(log)).toEqual(convergenceVerdicts(rows));
+    expect(sparsityVerdict(log, 0.05, 0.01)).toEqual(sparsityVerdict(rows, 0.05, 0.01));
+    expect(lossRateOfChange(log)).toEqual(lossRateOfChange(rows));
+    expect(lossRateOfChange(log).step).not.toContain(50);
   });
 });

@@ -19,12 +19,20 @@ export interface ColumnStatistics {
 }
 
 type Row = Record<string, number>;
+/** Logged rows: as objects, or a log stored by column (MetricLog), which is not copied into objects. */
+export type Rows = readonly Row[] | { readonly length: number; column(name: string): ArrayLike<number> };
+
+/** A column's values in row order, undefined where a row lacks it. */
+function rawColumn(rows: Rows, column: string): ArrayLike<number | undefined> {
+  return Array.isArray(rows) ? (rows as readonly Row[]).map((r) => r[column]) : (rows as Exclude<Rows, readonly Row[]>).column(column);
+}
 
 /** Values of a column in row order, non-finite values left out (a column logged only sometimes). */
-export function columnValues(rows: readonly Row[], column: string): number[] {
+export function columnValues(rows: Rows, column: string): number[] {
   const out: number[] = [];
-  for (const r of rows) {
-    const v = r[column];
+  const values = rawColumn(rows, column);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     if (typeof v === 'number' && Number.isFinite(v)) out.push(v);
   }
   return out;
@@ -42,7 +50,7 @@ export function sampleStd(values: readonly number[]): number {
 }
 
 /** Initial, Final, Min, Max, Mean, Std, Change, Change % of each column that has values. */
-export function statisticsTable(rows: readonly Row[], columns: readonly string[]): ColumnStatistics[] {
+export function statisticsTable(rows: Rows, columns: readonly string[]): ColumnStatistics[] {
   const out: ColumnStatistics[] = [];
   for (const column of columns) {
     const v = columnValues(rows, column);
@@ -76,7 +84,7 @@ export interface ConvergenceVerdict {
 }
 
 /** Seed 002's convergence check per loss column: CV over the last min(100, n/5) values < 5%. */
-export function convergenceVerdicts(rows: readonly Row[], columns: readonly string[] = ['total_loss', 'recon_loss', 'sparsity_loss']): ConvergenceVerdict[] {
+export function convergenceVerdicts(rows: Rows, columns: readonly string[] = ['total_loss', 'recon_loss', 'sparsity_loss']): ConvergenceVerdict[] {
   const out: ConvergenceVerdict[] = [];
   for (const column of columns) {
     const v = columnValues(rows, column);
@@ -101,7 +109,7 @@ export interface SparsityVerdict {
 }
 
 /** Seed 002's sparsity target: |final L0 fraction − 0.05| < 0.01. */
-export function sparsityVerdict(rows: readonly Row[], target = L0_TARGET_FRACTION, tolerance = L0_TARGET_TOLERANCE): SparsityVerdict | null {
+export function sparsityVerdict(rows: Rows, target = L0_TARGET_FRACTION, tolerance = L0_TARGET_TOLERANCE): SparsityVerdict | null {
   const v = columnValues(rows, 'sparsity_l0');
   if (!v.length) return null;
   const final = v[v.length - 1];
@@ -147,12 +155,18 @@ export function centredRollingMean(values: readonly number[], window: number): n
 }
 
 /** The seed's loss rate of change: numpy.gradient of the total loss, smoothed with the min(50, n/10) window. */
-export function lossRateOfChange(rows: readonly Row[], column = 'total_loss', window?: number): { step: number[]; rate: number[]; smoothed: number[] } {
-  const kept = rows.filter((r) => Number.isFinite(r[column]) && Number.isFinite(r.step));
-  const values = kept.map((r) => r[column]);
+export function lossRateOfChange(rows: Rows, column = 'total_loss', window?: number): { step: number[]; rate: number[]; smoothed: number[] } {
+  const all = rawColumn(rows, column);
+  const allSteps = rawColumn(rows, 'step');
+  const values: number[] = [];
+  const step: number[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const v = all[i], s = allSteps[i];
+    if (typeof v === 'number' && Number.isFinite(v) && typeof s === 'number' && Number.isFinite(s)) { values.push(v); step.push(s); }
+  }
   // Per logged row, like the seed (its logs are per step; ours may be every N steps).
   const rate = gradient(values);
-  return { step: kept.map((r) => r.step), rate, smoothed: centredRollingMean(rate, window ?? smoothingWindow(values.length)) };
+  return { step, rate, smoothed: centredRollingMean(rate, window ?? smoothingWindow(values.length)) };
 }
 
 /**

@@ -26,13 +26,16 @@ export function convergenceWindow(n: number): number {
  * Coefficient of variation in % (sample std / mean) over the last min(100, n/5) values; NaN when the
  * window holds fewer than 2 values. Converged when < 5%.
  */
-export function convergenceCv(values: readonly number[]): number {
-  const w = convergenceWindow(values.length);
-  if (w < 2) return NaN;
-  const tail = values.slice(values.length - w);
-  const mean = tail.reduce((a, b) => a + b, 0) / w;
-  const variance = tail.reduce((a, b) => a + (b - mean) ** 2, 0) / (w - 1);
-  return (Math.sqrt(variance) / mean) * 100;
+export function convergenceCv(values: ArrayLike<number>, n = values.length): number {
+  // `n` is the number of values logged so far when `values` holds only the last ones (≥ the window).
+  const w = convergenceWindow(n);
+  if (w < 2 || values.length < w) return NaN;
+  let sum = 0;
+  for (let i = values.length - w; i < values.length; i++) sum += values[i];
+  const mean = sum / w;
+  let ss = 0;
+  for (let i = values.length - w; i < values.length; i++) ss += (values[i] - mean) ** 2;
+  return (Math.sqrt(ss / (w - 1)) / mean) * 100;
 }
 
 export const CONVERGED_CV_PERCENT = 5;

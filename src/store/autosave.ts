@@ -2,10 +2,12 @@
 // moments, batch order, controller …) and log, written to IndexedDB by the worker every few
 // seconds and when it pauses, read by the page after a reload or a crash to offer resuming. One
 // slot: a new run replaces it, a finished run removes it. DOM-free (IndexedDB exists in workers).
+// The log is written incrementally: each save adds the rows logged since the last one as a piece
+// (by column), so a save costs the same at step 100 as at step 1,000,000.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { SaeConfig } from '../engine/config';
+import { assembleLog, MetricLog, type MetricLogData } from '../engine/metricLog';
 import type { SavedTrainerState } from '../engine/trainer';
-import type { MetricRow } from '../worker/protocol';
 
 /** What identifies the loaded activations, to refuse resuming on other data. */
 export interface DatasetFingerprint {
@@ -27,7 +29,21 @@ export interface Autosave {
   lmEvalEvery: number;
   nextLmEval: number;
   state: SavedTrainerState;
-  rows: MetricRow[];
+  /** Rows of the log at this save (its pieces may hold more: rows of a rolled-back stretch). */
+  logLength: number;
+}
+
+/** Rows `from` … of the log; a piece replaces the rows from `from` on that earlier pieces held. */
+export interface LogPiece {
+  from: number;
+  data: MetricLogData;
+}
+
+/** An autosave as read back, with its log assembled. */
+export interface SavedRun extends Autosave {
+  log: MetricLog;
+  /** Pieces the log is stored in (a saver compacts them when there are many). */
+  logPieces: number;
 }
 
 /** The autosave without its tensors and log (what the page shows before resuming). */
@@ -43,6 +59,8 @@ export interface AutosaveSummary {
 
 interface AutosaveDb extends DBSchema {
   autosave: { key: string; value: Autosave };
+  /** Pieces of the log, keyed by their first row. */
+  log: { key: number; value: LogPiece };
 }
 
 const SLOT = 'current';
@@ -50,20 +68,50 @@ let db: Promise<IDBPDatabase<AutosaveDb>> | null = null;
 
 function open(): Promise<IDBPDatabase<AutosaveDb>> {
   if (typeof indexedDB === 'undefined') return Promise.reject(new Error('this browser offers no IndexedDB'));
-  db ??= openDB<AutosaveDb>('sae-workbench-autosave', 1, { upgrade(d) { d.createObjectStore('autosave'); } });
+  db ??= openDB<AutosaveDb>('sae-workbench-autosave', 2, {
+    upgrade(d, oldVersion) {
+      // Version 1 kept the log as row objects inside the record: such an autosave is dropped.
+      if (oldVersion >= 1) d.deleteObjectStore('autosave');
+      d.createObjectStore('autosave');
+      d.createObjectStore('log');
+    },
+  });
   return db;
 }
 
-export async function writeAutosave(a: Autosave): Promise<void> {
-  await (await open()).put('autosave', a, SLOT);
+/**
+ * Store the record and the log rows logged since the last save, in one transaction: `piece` drops
+ * every stored piece from its first row on (rows a rollback took back) and takes their place.
+ */
+export async function writeAutosave(a: Autosave, piece: LogPiece): Promise<void> {
+  const tx = (await open()).transaction(['autosave', 'log'], 'readwrite');
+  const log = tx.objectStore('log');
+  await log.delete(IDBKeyRange.lowerBound(piece.from));
+  await log.put(piece, piece.from);
+  await tx.objectStore('autosave').put(a, SLOT);
+  await tx.done;
 }
 
-export async function readAutosave(): Promise<Autosave | null> {
-  try { return (await (await open()).get('autosave', SLOT)) ?? null; } catch { return null; }
+/** The autosave, with its log unless `withLog` is false (the log is empty then). */
+export async function readAutosave(withLog = true): Promise<SavedRun | null> {
+  try {
+    const d = await open();
+    const tx = d.transaction(['autosave', 'log'], 'readonly');
+    const a = await tx.objectStore('autosave').get(SLOT);
+    if (!a) return null;
+    if (!withLog) return { ...a, log: new MetricLog(), logPieces: 0 };
+    const pieces = await tx.objectStore('log').getAll();
+    return { ...a, log: assembleLog(pieces, a.logLength), logPieces: pieces.length };
+  } catch {
+    return null;
+  }
 }
 
 export async function clearAutosave(): Promise<void> {
-  try { await (await open()).delete('autosave', SLOT); } catch { /* nothing to clear */ }
+  try {
+    const tx = (await open()).transaction(['autosave', 'log'], 'readwrite');
+    await Promise.all([tx.objectStore('autosave').clear(), tx.objectStore('log').clear(), tx.done]);
+  } catch { /* nothing to clear */ }
 }
 
 export function summarise(a: Autosave): AutosaveSummary {

@@ -364,7 +364,7 @@ export async function restartEngine() {
 
 /** Show the autosaved run (if any) as resumable. */
 async function refreshAutosave() {
-  const saved = await readAutosave();
+  const saved = await readAutosave(false);
   useStore.setState({ autosave: saved ? summarise(saved) : null });
 }
 
@@ -374,7 +374,7 @@ export async function resumeRun() {
   if (!saved) { useStore.setState({ autosave: null }); return; }
   const runId = newId('run');
   metricsBuffer.clear();
-  metricsBuffer.append(saved.rows);
+  metricsBuffer.append(saved.log.toRows());
   // The Model and Guidance panels show the resumed run's settings (a reload reset them).
   const { form, guidance } = formFromConfig(saved.config as unknown as ConfigInput);
   const s = useStore.getState();

@@ -11,6 +11,7 @@ import { benchTrainingSteps } from '../engine/bench';
 import { COMMON_DEFAULTS, ConfigError, MULTI_LAYER, resolveConfig, resolveGuidanceTarget, type SaeConfig } from '../engine/config';
 import { describeOomError, limitsOfBackend, refusal } from '../engine/memoryBudget';
 import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../engine/trainer';
+import { MetricLog } from '../engine/metricLog';
 import { makeSyntheticDataset } from '../data/synthetic';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
 import { Workspace, isStreamed } from '../data/workspace';
@@ -20,7 +21,7 @@ import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource
 import { buildRunExport } from '../io/runExport';
 import { clearAutosave, fingerprint, fingerprintMismatch, readAutosave, writeAutosave } from '../store/autosave';
 import { zipFiles } from '../io/saelens';
-import type { BackendName, DatasetInfo, FromWorker, MetricRow, RunState, SpliceEvaluation, ToWorker } from './protocol';
+import type { BackendName, DatasetInfo, FromWorker, RunState, SpliceEvaluation, ToWorker } from './protocol';
 
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,
@@ -39,7 +40,11 @@ let run: {
   id: string;
   trainer: Trainer;
   state: RunState;
-  rows: MetricRow[];
+  /** Every logged row, by column (the export's log; the autosave's, piece by piece). */
+  log: MetricLog;
+  /** Rows of `log` already in the autosave, and the pieces they are stored in. */
+  savedRows: number;
+  savedPieces: number;
   datasetName: string;
   checkpoints: Checkpoint[];
   /** Settles when the training loop has returned (so the trainer may be evaluated or disposed). */
@@ -64,6 +69,8 @@ let run: {
   saving: Promise<void> | null;
 } | null = null;
 
+/** Log pieces in the autosave before a save rewrites the log as one. */
+const MAX_LOG_PIECES = 256;
 /** Seconds between autosaves while training (a reload loses at most about this much). */
 const AUTOSAVE_SECONDS = 3;
 /** An autosave waits at least this many times as long as the last one took (≤ 20% of the time saving). */
@@ -199,7 +206,7 @@ async function start(runId: string, input: Record<string, unknown>, fromImported
   const every = workspace.lm && Number.isFinite(lmEvalEvery) && lmEvalEvery > 0 ? Math.round(lmEvalEvery) : 0;
   // A new run replaces the autosave of the previous one.
   await clearAutosave();
-  begin({ id: runId, trainer, rows: [], lmEvalEvery: every, nextLmEval: every, fromImported: Boolean(imported) });
+  begin({ id: runId, trainer, log: new MetricLog(), savedRows: 0, savedPieces: 0, lmEvalEvery: every, nextLmEval: every, fromImported: Boolean(imported) });
 }
 
 /** Stop the current run (if any) and free its trainer. */
@@ -215,7 +222,7 @@ async function dropRun() {
 }
 
 /** Make `r` the current run and start its loop. */
-function begin(r: { id: string; trainer: Trainer; rows: MetricRow[]; lmEvalEvery: number; nextLmEval: number; fromImported: boolean }, resumedFrom?: number) {
+function begin(r: { id: string; trainer: Trainer; log: MetricLog; savedRows: number; savedPieces: number; lmEvalEvery: number; nextLmEval: number; fromImported: boolean }, resumedFrom?: number) {
   const ds = workspace.dataset!;
   const cfg = r.trainer.cfg;
   run = { ...r, state: 'running', datasetName: ds.name, checkpoints: [], loopDone: Promise.resolve(), hold: null, source: exportSource(workspace, cfg), savedAt: performance.now(), saveMs: 0, saving: null };
@@ -238,14 +245,22 @@ function autosave(r: NonNullable<typeof run>): Promise<void> {
   const fp = loadedFingerprint();
   if (!fp) return Promise.resolve();
   const state = r.trainer.saveState();
-  const rows = r.rows.slice();
+  // The rows logged since the last save (from where a rollback cut the log, if it did); all of
+  // them in one piece now and then, so a long run's log is not spread over thousands of pieces.
+  const from = r.savedPieces >= MAX_LOG_PIECES ? 0 : Math.min(r.savedRows, r.log.length);
+  const piece = { from, data: r.log.toData(from) };
+  const logLength = r.log.length;
+  r.savedPieces = from === 0 ? 1 : r.savedPieces + 1;
+  r.savedRows = logLength;
   const began = performance.now();
   r.savedAt = began;
   r.saving = (async () => {
     try {
-      await writeAutosave({ runId: r.id, savedAt: Date.now(), config: r.trainer.cfg, dataset: fp, fromImported: r.fromImported, lmEvalEvery: r.lmEvalEvery, nextLmEval: r.nextLmEval, state: await state, rows });
+      await writeAutosave({ runId: r.id, savedAt: Date.now(), config: r.trainer.cfg, dataset: fp, fromImported: r.fromImported, lmEvalEvery: r.lmEvalEvery, nextLmEval: r.nextLmEval, state: await state, logLength }, piece);
       r.saveMs = performance.now() - began;
     } catch (e) {
+      // Not stored: the next save writes these rows again.
+      r.savedRows = Math.min(r.savedRows, from);
       // Storage refused (quota, private window): training goes on; say so once.
       if (r.savedAt !== -1) fail(e, { runId: r.id }, 'Autosave failed, so a reload or a crash would lose this run; training goes on.');
       r.savedAt = -1;
@@ -273,7 +288,7 @@ async function resumeAutosave(runId: string) {
     trainer.dispose();
     throw e;
   }
-  begin({ id: runId, trainer, rows: saved.rows, lmEvalEvery: workspace.lm ? saved.lmEvalEvery : 0, nextLmEval: saved.nextLmEval, fromImported: saved.fromImported }, trainer.stepCount);
+  begin({ id: runId, trainer, log: saved.log, savedRows: saved.log.length, savedPieces: saved.logPieces, lmEvalEvery: workspace.lm ? saved.lmEvalEvery : 0, nextLmEval: saved.nextLmEval, fromImported: saved.fromImported }, trainer.stepCount);
 }
 
 async function loop(r: NonNullable<typeof run>) {
@@ -299,7 +314,7 @@ async function loop(r: NonNullable<typeof run>) {
       const to = trainer.rollback();
       const live = trainer.liveParams;
       if (to !== null) {
-        r.rows = r.rows.filter((row) => row.step <= to);
+        r.log.truncateToStep(to);
         post({ type: 'rolledBack', runId: r.id, step: to });
       }
       const where = to !== null ? `Rolled back to step ${to.toLocaleString('en-US')}, the last healthy state, and paused.` : 'It diverged before its first logged step, so there is no earlier state to go back to.';
@@ -407,7 +422,7 @@ function flush(r: NonNullable<typeof run>) {
   // Large SAEs: keep the newest checkpoints that fit the memory budget (always the newest one).
   const bytes = (c: Checkpoint) => Object.values(c.tensors).reduce((a, t) => a + t.data.byteLength, 0);
   while (r.checkpoints.length > 1 && r.checkpoints.reduce((a, c) => a + bytes(c), 0) > MAX_CHECKPOINT_BYTES) r.checkpoints.shift();
-  r.rows.push(...rows);
+  r.log.append(rows);
   if (rows.length || events.length) post({ type: 'metrics', runId: r.id, rows, events });
   status(r);
 }
@@ -436,7 +451,7 @@ async function exportRun(r: NonNullable<typeof run>) {
     saelens: r.trainer.saelensConfig(),
     dIn: r.trainer.data.dIn,
     config: r.trainer.currentConfig(),
-    rows: r.rows,
+    rows: r.log.toRows(),
     firingFraction: r.lastEval.firingFraction,
     datasetName: r.datasetName,
     normalization: r.trainer.normalization,
@@ -453,7 +468,7 @@ function exportCheckpoint(r: NonNullable<typeof run>, step: number) {
     saelens: r.trainer.saelensConfig(),
     dIn: r.trainer.data.dIn,
     config: r.trainer.currentConfig(),
-    rows: r.rows.filter((row) => row.step <= step),
+    rows: r.log.toRows().filter((row) => row.step <= step),
     datasetName: r.datasetName,
     normalization: r.trainer.normalization,
     source: r.source,

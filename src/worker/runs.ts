@@ -72,7 +72,7 @@ async function keep(runId: string) {
   const config = s.resolved;
   const metrics = s.evaluation;
   const state = s.runState === 'done' ? 'done' : 'stopped';
-  const rows = metricsBuffer.rows.slice();
+  const rows = metricsBuffer.toRows();
   const number = s.runs.reduce((m, r) => Math.max(m, r.number), 0) + 1;
   const sweep = sweepTags.get(runId) ?? null;
   useStore.setState({ keeping: `Keeping run #${number}…` });

@@ -1,7 +1,8 @@
 // Live Plotly charts (DESIGN.md §5): losses raw + smoothed, L0 fraction against the 5% target with
 // a ±1% band, convergence CV against 5%, and the charts that apply to the variant: λ trajectory,
 // dead/dense latents, per-layer routing or shares, one chart per guidance target. Rows arrive from
-// metricsBuffer (not React state) and are appended with extendTraces at most ~10 times a second.
+// metricsBuffer (not React state) and are appended with extendTraces at most ~10 times a second;
+// a trace over its point budget is thinned (decimate.ts) and re-sent whole.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type PlotlyType from 'plotly.js-basic-dist-min';
 import { loadPlotly } from './plotly';
@@ -11,6 +12,7 @@ import { checkForm, useStore } from '../../store/store';
 import { describeSource } from '../../worker/client';
 import type { MetricRow } from '../../worker/protocol';
 import { SpliceChart } from './SpliceChart';
+import { ShownTrace } from './decimate';
 import {
   cvStream, deadStream, guidanceStream, l0Stream, lambdaStream, layerStream, lossStream, type LayerChart, type Stream,
 } from './streams';
@@ -34,6 +36,7 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
     let Plotly: typeof PlotlyType | null = null;
     let disposed = false;
     let stream: Stream = makeRef.current();
+    let shown = stream.traces.map(() => new ShownTrace());
     let queue: MetricRow[] = [];
     let frame = 0;
     let lastDraw = 0;
@@ -47,6 +50,7 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       if (!P || !el) return;
       const fresh = makeRef.current();
       stream = fresh;
+      shown = fresh.traces.map(() => new ShownTrace());
       el.setAttribute('data-points', '0');
       ready = ready.then(async () => {
         if (disposed) return;
@@ -69,11 +73,16 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       if (!ext) return;
       const P = Plotly;
       el.setAttribute('data-points', String(stream.count()));
+      let thinned = false;
+      ext.indices.forEach((t, i) => { if (shown[t].extend(ext.x[i], ext.y[i])) thinned = true; });
+      // Copies: Plotly keeps the arrays it is given.
+      const whole = thinned ? { x: shown.map((t) => t.x.slice()), y: shown.map((t) => t.y.slice()), indices: shown.map((_, i) => i) } : null;
       // extendTraces must follow the (async) initial plot.
       ready = ready.then(async () => {
         if (disposed) return;
         if (empty) { empty = false; await P.relayout(el, { annotations: [] }); }
-        await P.extendTraces(el, { x: ext.x, y: ext.y }, ext.indices);
+        if (whole) await P.restyle(el, { x: whole.x, y: whole.y }, whole.indices);
+        else await P.extendTraces(el, { x: ext.x, y: ext.y }, ext.indices);
       }).catch(warn);
     };
 
@@ -89,7 +98,7 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       if (disposed) return;
       Plotly = P;
       init();
-      queue = [...metricsBuffer.rows];
+      queue = metricsBuffer.toRows();
       if (queue.length) frame = requestAnimationFrame(flush);
     });
 
@@ -110,18 +119,16 @@ function useLoggedGuidanceIds(): string[] {
   const [ids, setIds] = useState<string[]>([]);
   useEffect(() => {
     const seen = new Set<string>();
-    const scan = (rows: readonly MetricRow[]) => {
+    const scan = (columns: Iterable<string>) => {
       let changed = false;
-      for (const r of rows) {
-        for (const key of Object.keys(r)) {
-          const m = /^guidance_(.+)_pos$/.exec(key);
-          if (m && !seen.has(m[1])) { seen.add(m[1]); changed = true; }
-        }
+      for (const key of columns) {
+        const m = /^guidance_(.+)_pos$/.exec(key);
+        if (m && !seen.has(m[1])) { seen.add(m[1]); changed = true; }
       }
       if (changed) setIds([...seen]);
     };
-    scan(metricsBuffer.rows);
-    return metricsBuffer.subscribe(scan, () => { seen.clear(); setIds([]); });
+    scan(metricsBuffer.log.columnNames());
+    return metricsBuffer.subscribe((rows) => { for (const r of rows) scan(Object.keys(r)); }, () => { seen.clear(); setIds([]); });
   }, []);
   return ids;
 }

@@ -13,11 +13,12 @@ export function SpliceChart() {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     let cancelled = false;
-    const rows = metricsBuffer.rows;
+    const steps = metricsBuffer.log.column('step');
+    const nmse = metricsBuffer.log.column('nmse');
     // NMSE of the last logged row at or before each evaluation step.
     const nmseAt = (step: number) => {
       let best: number | null = null;
-      for (const r of rows) { if (r.step > step) break; if (Number.isFinite(r.nmse)) best = r.nmse; }
+      for (let i = 0; i < steps.length && steps[i] <= step; i++) if (Number.isFinite(nmse[i])) best = nmse[i];
       return best;
     };
     const x = points.map((p) => p.step);

@@ -90,7 +90,7 @@ export function lossStream(window = 0): Stream {
       { x: [], y: [], name: `${LOSS_LABELS[k]} (raw)`, mode: 'lines', line: { color: LOSS_COLORS[k], width: 1 }, opacity: 0.3, showlegend: false, hoverinfo: 'skip' },
       line(LOSS_LABELS[k], LOSS_COLORS[k]),
     ]),
-    layout: baseLayout('Loss', 'loss (log scale)', { yaxis: { type: 'log', dtick: 1, title: axisTitle('loss (log scale)') } }),
+    layout: baseLayout('Loss', 'loss (log scale)', { yaxis: { type: 'log', title: axisTitle('loss (log scale)') } }),
     extend(rows) {
       if (!rows.length) return null;
       const p = builder.append(rows);

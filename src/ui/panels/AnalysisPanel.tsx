@@ -2,53 +2,65 @@
 // convergence verdict per loss and the sparsity-target verdict in words and colours, the smoothed
 // loss rate of change, and the histogram of the L0 fraction over steps with its mean and the target.
 import { useEffect, useMemo, useState } from 'react';
-import { convergenceVerdicts, lossRateOfChange, histogram, sparsityVerdict, statisticsCsv, statisticsTable } from '../../engine/analysis';
+import { columnValues, convergenceVerdicts, lossRateOfChange, histogram, sparsityVerdict, statisticsCsv, statisticsTable } from '../../engine/analysis';
 import { smoothingWindow } from '../../engine/metrics';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { useStore } from '../../store/store';
 import { layout, StaticPlot, type Trace } from '../charts/DataCharts';
 import { download } from '../download';
 import { formatNumber } from '../format';
-import type { MetricRow } from '../../worker/protocol';
+import type { MetricLog } from '../../engine/metricLog';
+import { m4Indices } from '../charts/decimate';
 
 const COLUMNS = ['total_loss', 'recon_loss', 'sparsity_loss', 'sparsity_l0', 'l0', 'nmse', 'fve', 'dead_fraction'];
 
-/** The logged rows, re-read at most once a second while a run is active (not on every metrics message). */
-function useRows(): MetricRow[] {
+/**
+ * The log (by column, never copied into row objects) and a version that changes when it does,
+ * re-read at most once a second while a run is active (not on every metrics message).
+ */
+function useLog(): { log: MetricLog; version: number } {
   const runState = useStore((s) => s.runState);
   const runId = useStore((s) => s.runId);
-  const [rows, setRows] = useState<MetricRow[]>([]);
+  const [version, setVersion] = useState(-1);
   useEffect(() => {
-    const tick = () => setRows((prev) => (prev.length === metricsBuffer.rows.length && prev[prev.length - 1] === metricsBuffer.rows[metricsBuffer.rows.length - 1] ? prev : metricsBuffer.rows.slice()));
+    const tick = () => setVersion(metricsBuffer.version);
     tick();
     if (runState !== 'running') return;
     const id = setInterval(tick, 1000);
     return () => clearInterval(id);
   }, [runState, runId]);
-  return rows;
+  return { log: metricsBuffer.log, version };
+}
+
+/** A line trace thinned to about `buckets` M4 buckets (the chart is a few hundred pixels wide). */
+function thinned(x: number[], y: number[], buckets = 400): { x: number[]; y: number[] } {
+  const keep = m4Indices(x, y, buckets);
+  return { x: keep.map((i) => x[i]), y: keep.map((i) => y[i]) };
 }
 
 export function AnalysisPanel() {
-  const rows = useRows();
+  const { log: rows, version } = useLog();
   const target = useStore((s) => (s.resolved?.sparsity_mode === 'target_l0' ? s.resolved.target_l0 : 0.05));
   const [windowText, setWindowText] = useState('');
-  const table = useMemo(() => statisticsTable(rows, COLUMNS), [rows]);
-  const verdicts = useMemo(() => convergenceVerdicts(rows), [rows]);
-  const sparsity = useMemo(() => sparsityVerdict(rows, target, target * 0.2), [rows, target]);
+  // `version` stands for the log's contents (the log object itself stays the same).
+  const table = useMemo(() => statisticsTable(rows, COLUMNS), [rows, version]);
+  const verdicts = useMemo(() => convergenceVerdicts(rows), [rows, version]);
+  const sparsity = useMemo(() => sparsityVerdict(rows, target, target * 0.2), [rows, version, target]);
   const defaultWindow = smoothingWindow(rows.length);
   const window = Math.max(1, Math.round(Number(windowText) || defaultWindow));
   const rate = useMemo(() => {
     const r = lossRateOfChange(rows, 'total_loss', window);
     const traces: Trace[] = [
-      { x: r.step, y: r.rate, name: 'raw', mode: 'lines', line: { color: 'rgba(214,96,0,0.25)', width: 1 } },
-      { x: r.step, y: r.smoothed, name: `smoothed (window ${window})`, mode: 'lines', line: { color: '#d66000', width: 2 } },
+      { ...thinned(r.step, r.rate), name: 'raw', mode: 'lines', line: { color: 'rgba(214,96,0,0.25)', width: 1 } },
+      { ...thinned(r.step, r.smoothed), name: `smoothed (window ${window})`, mode: 'lines', line: { color: '#d66000', width: 2 } },
     ];
     return { traces, l: layout('Loss rate of change (numeric gradient of total loss per logged step)', 'step', { height: 220, showlegend: true, legend: { orientation: 'h', y: -0.3 }, shapes: [{ type: 'line', xref: 'paper', x0: 0, x1: 1, y0: 0, y1: 0, line: { color: '#9aa1ab', dash: 'dot', width: 1 } }] }) };
-  }, [rows, window]);
+  }, [rows, version, window]);
   const l0 = useMemo(() => {
-    const v = rows.map((r) => r.sparsity_l0).filter(Number.isFinite);
+    const v = columnValues(rows, 'sparsity_l0');
     // The range takes in the target; a run that sat on one value gets a narrow range around it.
-    let lo = Math.min(target, ...v), hi = Math.max(target, ...v);
+    let lo = target, hi = target;
+    for (const x of v) { if (x < lo) lo = x; if (x > hi) hi = x; }
     const pad = Math.max((hi - lo) * 0.05, 0.002);
     lo = Math.max(0, lo - pad);
     hi += pad;
@@ -57,8 +69,10 @@ export function AnalysisPanel() {
     const centers = h.counts.map((_, i) => (h.edges[i] + h.edges[i + 1]) / 2);
     const traces: Trace[] = [{ type: 'bar', x: centers, y: h.counts, width: (h.edges[1] ?? 1) - (h.edges[0] ?? 0), marker: { color: '#6a3d9a' }, name: 'logged steps', hovertemplate: 'L0 fraction ≈ %{x:.4f}: %{y} steps<extra></extra>' }];
     const line = (x: number, color: string) => ({ type: 'line', x0: x, x1: x, yref: 'paper', y0: 0, y1: 1, line: { color, dash: 'dash', width: 2 } });
-    return { traces, l: layout(`L0 fraction over steps — mean ${formatNumber(mean)} (blue), target ${formatNumber(target)} (red)`, 'L0 fraction', { height: 220, bargap: 0, xaxis: { range: [lo, hi], title: { text: 'L0 fraction', font: { size: 10 } } }, shapes: [line(mean, '#1f77b4'), line(target, '#d62728')] }) };
-  }, [rows, target]);
+    // The title stays the same as the mean moves (it is shown below the chart): Plotly caches the
+    // size of every distinct text it has drawn, so a title that changes every second grows that cache.
+    return { mean, traces, l: layout('L0 fraction over logged steps: mean (blue) and target (red)', 'L0 fraction', { height: 220, bargap: 0, xaxis: { range: [lo, hi], title: { text: 'L0 fraction', font: { size: 10 } } }, shapes: [line(mean, '#1f77b4'), line(target, '#d62728')] }) };
+  }, [rows, version, target]);
   if (rows.length === 0) return null;
   return (
     <section className="panel analysis" aria-labelledby="analysis-title" data-testid="analysis-panel">
@@ -99,7 +113,10 @@ export function AnalysisPanel() {
             <input id="rate-window" type="number" min={1} placeholder={String(defaultWindow)} value={windowText} onChange={(e) => setWindowText(e.target.value)} />
           </div>
         </div>
-        <StaticPlot testId="chart-l0-histogram" label="Histogram of the L0 fraction over logged steps" traces={l0.traces} layout={l0.l} height={220} />
+        <div>
+          <StaticPlot testId="chart-l0-histogram" label="Histogram of the L0 fraction over logged steps" traces={l0.traces} layout={l0.l} height={220} />
+          <p className="muted small" data-testid="l0-histogram-mean">mean {formatNumber(l0.mean)} (blue), target {formatNumber(target)} (red)</p>
+        </div>
       </div>
     </section>
   );

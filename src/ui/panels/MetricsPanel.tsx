@@ -15,10 +15,12 @@ function useLatestRow(runState: string): { row: MetricRow | null; cv: number } {
   const [state, setState] = useState<{ row: MetricRow | null; cv: number }>({ row: null, cv: NaN });
   // Re-subscribed when the run state changes, so the final row shows as soon as a run ends.
   useEffect(() => {
+    let seen = -1;
     const tick = () => {
-      const rows = metricsBuffer.rows;
-      const row = rows[rows.length - 1] ?? null;
-      setState((s) => (s.row === row ? s : { row, cv: convergenceCv(rows.map((r) => r.total_loss)) }));
+      if (metricsBuffer.version === seen) return;
+      seen = metricsBuffer.version;
+      const row = metricsBuffer.last();
+      setState({ row, cv: convergenceCv(metricsBuffer.log.column('total_loss')) });
     };
     const id = setInterval(tick, 500);
     tick();

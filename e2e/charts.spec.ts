@@ -1,0 +1,34 @@
+// Long runs: the live charts keep a bounded number of points per trace (older ones thinned), and
+// keep the start of the curve and the newest point.
+import { expect, test } from '@playwright/test';
+import { chartPoints, configure, openApp } from './helpers';
+
+test('a run logging more rows than the point budget thins its charts and keeps the ends of every curve', async ({ page }) => {
+  test.setTimeout(240_000);
+  await openApp(page);
+  await configure(page, { variant: 'topk', dSae: 32, batch: 32, steps: 100_000 });
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  // 1,200 points per trace before thinning; a logged row every 10 steps.
+  await expect.poll(() => chartPoints(page, 'chart-loss'), { timeout: 200_000, intervals: [2000] }).toBeGreaterThan(1500);
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await expect(page.getByTestId('progress')).toContainText('paused');
+  await page.waitForTimeout(600);
+  const rows = await chartPoints(page, 'chart-loss');
+  const traces = await page.getByTestId('chart-loss').evaluate((el) =>
+    (el as unknown as { data: { name: string; x: number[]; y: (number | null)[] }[] }).data.map((t) => ({ name: t.name, n: t.x.length, first: t.x[0], last: t.x[t.x.length - 1], ascending: t.x.every((v, i) => i === 0 || v > t.x[i - 1]) })));
+  expect(traces).toHaveLength(6);
+  const lastStep = Number((await page.getByTestId('progress').innerText()).match(/step ([\d,]+)/)![1].replace(/,/g, ''));
+  for (const t of traces) {
+    expect(t.n, t.name).toBeLessThanOrEqual(1200);
+    expect(t.n, t.name).toBeGreaterThan(300);
+    expect(t.ascending, t.name).toBe(true);
+    expect(t.first, t.name).toBe(10);
+    expect(t.last, t.name).toBe(Math.floor(lastStep / 10) * 10);
+  }
+  expect(rows).toBeGreaterThan(1500);
+  // The other charts are thinned the same way.
+  const l0 = await page.getByTestId('chart-l0').evaluate((el) => (el as unknown as { data: { x: number[] }[] }).data[0].x.length);
+  expect(l0).toBeLessThanOrEqual(1200);
+  // For looking at: the thinned curves (test-results/…/charts.png).
+  await page.locator('section.charts').screenshot({ path: test.info().outputPath('charts.png') });
+});
