@@ -165,6 +165,8 @@ test('an exception nothing catches in the worker is reported, and the engine res
   await expect(down).toContainText(/The engine stopped: the engine worker failed: .*a deliberate crash \(debugCrash\)/);
   await down.getByRole('button', { name: /^Restart the engine and resume from step [\d,]+$/ }).click();
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 150_000 });
+  // The run is kept (stored) a moment after it is done.
+  await expect(page.getByTestId('kept-run')).toHaveCount(1);
   const [run] = await keptRunMetrics(page);
   expect(run.last.step).toBe(RUN.steps);
 });
