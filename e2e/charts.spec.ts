@@ -29,6 +29,30 @@ test('a run logging more rows than the point budget thins its charts and keeps t
   // The other charts are thinned the same way.
   const l0 = await page.getByTestId('chart-l0').evaluate((el) => (el as unknown as { data: { x: number[] }[] }).data[0].x.length);
   expect(l0).toBeLessThanOrEqual(1200);
+  // The step axis grows in jumps to 1, 2 or 5 × 10ⁿ (tick labels keep their place between jumps).
+  const xRange = () => page.getByTestId('chart-loss').evaluate((el) => (el as unknown as { layout: { xaxis: { range: number[] } } }).layout.xaxis.range.slice());
+  const [x0, x1] = await xRange();
+  expect(x0).toBe(0);
+  expect(x1).toBeGreaterThanOrEqual(lastStep);
+  expect([1, 2, 5]).toContain(Math.round(x1 / 10 ** Math.floor(Math.log10(x1))));
+  // A zoom (drag on the plot) is kept while training goes on; a double-click gives the axis back.
+  const box = (await page.getByTestId('chart-loss').locator('.nsewdrag').first().boundingBox())!;
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.5);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.5, { steps: 5 });
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5, { steps: 5 });
+  await page.mouse.up();
+  const zoomed = await xRange();
+  expect(zoomed[0]).toBeGreaterThan(0.2 * x1);
+  expect(zoomed[1]).toBeLessThan(0.6 * x1);
+  await page.getByRole('button', { name: 'Resume' }).click();
+  const resumedAt = await chartPoints(page, 'chart-loss');
+  await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(resumedAt + 20);
+  expect(await xRange()).toEqual(zoomed);
+  await page.getByTestId('chart-loss').locator('.nsewdrag').first().dblclick({ position: { x: box.width * 0.5, y: box.height * 0.5 } });
+  await expect.poll(async () => (await xRange())[0]).toBe(0);
+  await expect.poll(async () => (await xRange())[1]).toBeGreaterThanOrEqual(x1);
+  await page.getByRole('button', { name: 'Pause' }).click();
   // For looking at: the thinned curves (test-results/…/charts.png).
   await page.locator('section.charts').screenshot({ path: test.info().outputPath('charts.png') });
 });

@@ -13,6 +13,7 @@ import { describeSource } from '../../worker/client';
 import type { MetricRow } from '../../worker/protocol';
 import { SpliceChart } from './SpliceChart';
 import { ShownTrace } from './decimate';
+import { StepAxis } from './stepAxis';
 import {
   cvStream, deadStream, guidanceStream, l0Stream, lambdaStream, layerStream, lossStream, type LayerChart, type Stream,
 } from './streams';
@@ -42,6 +43,10 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
     let lastDraw = 0;
     let empty = true;
     let ready: Promise<void> = Promise.resolve();
+    const axis = new StepAxis();
+    let lastStep = 0;
+    /** True while our own relayout runs (its event is not the user's zoom). */
+    let relayingOut = false;
 
     // Every Plotly call goes through one promise chain, so a fresh plot never races an append.
     const init = () => {
@@ -51,12 +56,28 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       const fresh = makeRef.current();
       stream = fresh;
       shown = fresh.traces.map(() => new ShownTrace());
+      axis.reset();
+      lastStep = 0;
       el.setAttribute('data-points', '0');
       ready = ready.then(async () => {
         if (disposed) return;
         empty = true;
         await P.react(el, fresh.traces, fresh.layout, CONFIG);
+        // The user's zoom, pan or reset of the step axis (Plotly's graph div is an event emitter).
+        const gd = el as unknown as { on?: (event: string, f: (u: Record<string, unknown>) => void) => void; removeAllListeners?: (event: string) => void };
+        gd.removeAllListeners?.('plotly_relayout');
+        gd.on?.('plotly_relayout', (u) => {
+          if (axis.onRelayout(u, relayingOut) && lastStep > 0) {
+            const top = axis.next(lastStep);
+            if (top !== null) ready = ready.then(() => setRange(P, el, top)).catch(warn);
+          }
+        });
       }).catch(warn);
+    };
+
+    const setRange = async (P: typeof PlotlyType, el: HTMLElement, top: number) => {
+      relayingOut = true;
+      try { await P.relayout(el, { 'xaxis.range': [0, top] }); } finally { relayingOut = false; }
     };
 
     const flush = () => {
@@ -74,13 +95,19 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       const P = Plotly;
       el.setAttribute('data-points', String(stream.count()));
       let thinned = false;
-      ext.indices.forEach((t, i) => { if (shown[t].extend(ext.x[i], ext.y[i])) thinned = true; });
+      ext.indices.forEach((t, i) => {
+        if (shown[t].extend(ext.x[i], ext.y[i])) thinned = true;
+        const xs = ext.x[i];
+        if (xs.length) lastStep = Math.max(lastStep, xs[xs.length - 1] ?? 0);
+      });
+      const top = axis.next(lastStep);
       // Copies: Plotly keeps the arrays it is given.
       const whole = thinned ? { x: shown.map((t) => t.x.slice()), y: shown.map((t) => t.y.slice()), indices: shown.map((_, i) => i) } : null;
       // extendTraces must follow the (async) initial plot.
       ready = ready.then(async () => {
         if (disposed) return;
         if (empty) { empty = false; await P.relayout(el, { annotations: [] }); }
+        if (top !== null) await setRange(P, el, top);
         if (whole) await P.restyle(el, { x: whole.x, y: whole.y }, whole.indices);
         else await P.extendTraces(el, { x: ext.x, y: ext.y }, ext.indices);
       }).catch(warn);

@@ -67,11 +67,14 @@ export function AnalysisPanel() {
     const h = histogram(v, 50, [lo, hi]);
     const mean = v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
     const centers = h.counts.map((_, i) => (h.edges[i] + h.edges[i + 1]) / 2);
-    const traces: Trace[] = [{ type: 'bar', x: centers, y: h.counts, width: (h.edges[1] ?? 1) - (h.edges[0] ?? 0), marker: { color: '#6a3d9a' }, name: 'logged steps', hovertemplate: 'L0 fraction ≈ %{x:.4f}: %{y} steps<extra></extra>' }];
+    // Bars are shares of the logged steps (counts in the hover): the axis settles as a run goes on
+    // instead of rescaling with every new step.
+    const share = h.counts.map((c) => c / Math.max(1, v.length));
+    const traces: Trace[] = [{ type: 'bar', x: centers, y: share, customdata: h.counts, width: (h.edges[1] ?? 1) - (h.edges[0] ?? 0), marker: { color: '#6a3d9a' }, name: 'logged steps', hovertemplate: 'L0 fraction ≈ %{x:.4f}: %{customdata} steps (%{y:.1%})<extra></extra>' }];
     const line = (x: number, color: string) => ({ type: 'line', x0: x, x1: x, yref: 'paper', y0: 0, y1: 1, line: { color, dash: 'dash', width: 2 } });
     // The title stays the same as the mean moves (it is shown below the chart): Plotly caches the
     // size of every distinct text it has drawn, so a title that changes every second grows that cache.
-    return { mean, traces, l: layout('L0 fraction over logged steps: mean (blue) and target (red)', 'L0 fraction', { height: 220, bargap: 0, xaxis: { range: [lo, hi], title: { text: 'L0 fraction', font: { size: 10 } } }, shapes: [line(mean, '#1f77b4'), line(target, '#d62728')] }) };
+    return { mean, traces, l: layout('L0 fraction over logged steps: mean (blue) and target (red)', 'L0 fraction', { height: 220, bargap: 0, xaxis: { range: [lo, hi], title: { text: 'L0 fraction', font: { size: 10 } } }, yaxis: { automargin: true, gridcolor: '#eef0f3', tickformat: '.0%', title: { text: 'share of logged steps', font: { size: 10 } } }, shapes: [line(mean, '#1f77b4'), line(target, '#d62728')] }) };
   }, [rows, version, target]);
   if (rows.length === 0) return null;
   return (

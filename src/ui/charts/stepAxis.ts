@@ -1,0 +1,50 @@
+// The step axis of a live chart grows in jumps (to 1, 2 or 5 × 10ⁿ, with room ahead) instead of
+// following the data on every redraw. Tick labels then keep their place between jumps: easier to
+// read, and Plotly, which caches the size of every tick label by its text *and position* (up to
+// 10,000 entries before it clears them), does not add a dozen entries per redraw — on a long run
+// that cache was the one thing in the page's heap that grew with time (issue 8 soak).
+
+/** The smallest 1, 2 or 5 × 10ⁿ at or above v (v > 0). */
+export function niceAbove(v: number): number {
+  if (!(v > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 5, 10]) if (m * p >= v * (1 - 1e-12)) return m * p;
+  return 10 * p;
+}
+
+/** Headroom: the axis jumps when the data reaches its end, to leave this much more room. */
+const HEADROOM = 1.25;
+
+export class StepAxis {
+  /** Upper end of the axis now (0 = not set yet). */
+  top = 0;
+  /** Set when the user zoomed or panned the axis: it is left alone until they reset it. */
+  userZoomed = false;
+
+  /** The new upper end when `lastStep` has reached the current one, else null. */
+  next(lastStep: number): number | null {
+    if (this.userZoomed || lastStep < this.top) return null;
+    this.top = niceAbove(Math.max(1, lastStep) * HEADROOM);
+    return this.top;
+  }
+
+  reset(): void {
+    this.top = 0;
+    this.userZoomed = false;
+  }
+
+  /**
+   * A relayout event of the chart (from the user's zoom, pan, double-click or reset, or our own).
+   * Returns true when the axis should be put back to our range (the user reset it).
+   */
+  onRelayout(update: Record<string, unknown>, ours: boolean): boolean {
+    if (ours) return false;
+    if (update['xaxis.autorange'] === true || update['xaxis.autorange'] === undefined && 'xaxis.range' in update && update['xaxis.range'] === undefined) {
+      this.userZoomed = false;
+      this.top = 0; // the next redraw sets our range again
+      return true;
+    }
+    if ('xaxis.range[0]' in update || 'xaxis.range[1]' in update || Array.isArray(update['xaxis.range'])) this.userZoomed = true;
+    return false;
+  }
+}
