@@ -77,8 +77,36 @@ function contentSecurityPolicy(): Plugin {
 }
 
 // One config for the app (vite), its production build and the unit tests (vitest).
+/**
+ * Plotly caches the measured size of every tick label, title and legend text it draws, keyed by
+ * the text, its style and its position, and empties the cache only once it holds 10,000 entries —
+ * about 4 MiB, which a live chart fills in ten minutes or so as axes rescale. The heap of a tab
+ * left training then saws up and down by that much. Capped here at 1,000 entries (~0.4 MiB); the
+ * labels of a redraw are a few dozen, so the cache still does its job. The pinned bundle is
+ * patched by pattern; a build fails if the pattern is gone (a Plotly upgrade must re-check this).
+ */
+export const PLOTLY_TEXT_SIZE_CACHE = 1000;
+export function plotlyTextSizeCache(): Plugin {
+  const pattern = /(savedBBoxes\s*=\s*\{\}\s*;\s*var\s+[\w$]+\s*=\s*0\s*,\s*[\w$]+\s*=\s*)(?:1e4|10000)\b/;
+  let build = false;
+  return {
+    name: 'sae-workbench:plotly-text-size-cache',
+    configResolved(config) { build = config.command === 'build'; },
+    transform(code, id) {
+      if (!/plotly/.test(id) || !code.includes('savedBBoxes')) return null;
+      if (!pattern.test(code)) {
+        const msg = `[plotly-text-size-cache] ${id}: Plotly's text-size cache limit was not found; the cap is not applied`;
+        if (build) throw new Error(msg);
+        console.warn(msg);
+        return null;
+      }
+      return { code: code.replace(pattern, `$1${PLOTLY_TEXT_SIZE_CACHE}`), map: null };
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [react(), contentSecurityPolicy()],
+  plugins: [react(), contentSecurityPolicy(), plotlyTextSizeCache()],
   worker: { format: 'es' },
   server: { port: 5173, strictPort: false, host: '127.0.0.1' },
   preview: { port: 4173, host: '127.0.0.1' },
