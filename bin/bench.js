@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench`: runs scripts/bench.ts through tsx.
+// `npm run bench` (`npm run bench -- --help` for the options): runs scripts/bench.ts through tsx.
 import { register } from 'tsx/esm/api';
 
 register();

@@ -12,19 +12,31 @@ let engine: Worker | null = null;
 let ready: Promise<Extract<FromWorker, { type: 'ready' }>> | null = null;
 let counter = 0;
 
-function request<T extends FromWorker['type']>(msg: ToWorker, type: T, id?: string): Promise<Extract<FromWorker, { type: T }>> {
+function request<T extends FromWorker['type']>(msg: ToWorker, type: T, id?: string, timeoutMs = 0): Promise<Extract<FromWorker, { type: T }>> {
   const worker = (engine ??= new Worker(new URL('../worker/engine.worker.ts', import.meta.url), { type: 'module' }));
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const timer = timeoutMs > 0 ? setTimeout(() => {
+      worker.removeEventListener('message', onMessage);
+      reject(new Error(`no answer from the engine worker within ${Math.round(timeoutMs / 1000)} s`));
+    }, timeoutMs) : null;
     const onMessage = (ev: MessageEvent<FromWorker>) => {
       const m = ev.data;
       if (m.type === type && (!id || ('requestId' in m && m.requestId === id))) {
         worker.removeEventListener('message', onMessage);
+        if (timer) clearTimeout(timer);
         resolve(m as Extract<FromWorker, { type: T }>);
       }
     };
     worker.addEventListener('message', onMessage);
     worker.postMessage(msg);
   });
+}
+
+/** End the engine worker (after a timeout: a hung backend must not stall the next request). */
+function dropEngine() {
+  engine?.terminate();
+  engine = null;
+  ready = null;
 }
 
 export interface LmBenchPageRequest {
@@ -44,20 +56,41 @@ export interface LmBenchPageReply {
   device?: string;
 }
 
+export interface BenchPageEnv {
+  userAgent: string;
+  crossOriginIsolated: boolean;
+  hardwareConcurrency: number;
+  webgpu: boolean;
+}
+
 declare global {
   interface Window {
-    saeBench(backend: BackendName, spec: BenchSpec): Promise<{ result?: BenchResult; error?: string; available: BackendName; skipped: Partial<Record<BackendName, string>> }>;
+    /** Training steps on `backend` in the engine worker; `timeoutMs` (default 10 min) ends a hung worker. */
+    saeBench(backend: BackendName, spec: BenchSpec, timeoutMs?: number): Promise<{ result?: BenchResult; error?: string; available?: BackendName; skipped?: Partial<Record<BackendName, string>> }>;
+    saeBenchEnv(): BenchPageEnv;
     saeLmBench(req: LmBenchPageRequest): Promise<LmBenchPageReply>;
   }
 }
 
-window.saeBench = async (backend, spec) => {
-  ready ??= request({ type: 'init', prefer: 'wasm' }, 'ready');
-  const r = await ready;
-  const requestId = `bench-${counter++}`;
-  const res = await request({ type: 'bench', requestId, backend, spec }, 'benchResult', requestId);
-  return { result: res.result, error: res.error, available: r.backend, skipped: r.skipped };
+window.saeBench = async (backend, spec, timeoutMs = 600_000) => {
+  try {
+    ready ??= request({ type: 'init', prefer: 'wasm' }, 'ready', undefined, Math.min(timeoutMs, 120_000));
+    const r = await ready;
+    const requestId = `bench-${counter++}`;
+    const res = await request({ type: 'bench', requestId, backend, spec }, 'benchResult', requestId, timeoutMs);
+    return { result: res.result, error: res.error, available: r.backend, skipped: r.skipped };
+  } catch (e) {
+    dropEngine();
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
 };
+
+window.saeBenchEnv = () => ({
+  userAgent: navigator.userAgent,
+  crossOriginIsolated: globalThis.crossOriginIsolated === true,
+  hardwareConcurrency: navigator.hardwareConcurrency,
+  webgpu: 'gpu' in navigator,
+});
 
 const fetched = new Map<string, Promise<ArrayBuffer>>();
 function fetchOnce(url: string): Promise<ArrayBuffer> {

@@ -1,7 +1,12 @@
 // One benchmark measurement: full training steps (forward, loss, backward, Adam, constraint) of a
-// variant at a fixed size on random data, on whatever tfjs backend is active. Used by the Node
-// bench and by the worker for the in-browser bench, so both measure the same thing.
+// variant at a given size on random data, on whatever tfjs backend is active. Used by the Node
+// bench and by the worker for the in-browser bench (`npm run bench`, scripts/bench.ts), so both
+// measure the same thing: a real Trainer's step with no readback inside the timed loop.
+//
+// Optionally (spec.profile) one more step is run under tf.profile and its kernels are aggregated
+// by kernel name, so the bench can show where each backend's time goes.
 import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { resolveConfig, type Architecture } from './config';
 import { createRng } from './rng';
 import { Trainer } from './trainer';
@@ -11,18 +16,90 @@ export interface BenchSpec {
   dIn: number;
   dSae: number;
   batch: number;
-  /** Timed steps (after warm-up). */
+  /**
+   * Timed steps (after warm-up). With `targetMs` this is the most that are timed: timing stops once
+   * at least `minSteps` steps are done and `targetMs` milliseconds have passed.
+   */
   steps: number;
+  /** Untimed steps first (shader compilation, the trainer's first snapshot, allocator warm-up). Default 2. */
   warmup?: number;
+  /** Adaptive timing: stop after this long (once `minSteps` are done). */
+  targetMs?: number;
+  /** Adaptive timing: the fewest timed steps (default 2). */
+  minSteps?: number;
+  /** Also profile one step (tf.profile), after the timed ones. */
+  profile?: boolean;
+}
+
+/** Kernels of one profiled step with the same name, summed. */
+export interface KernelStat {
+  name: string;
+  count: number;
+  /** Sum of kernelTimeMs; absent when the backend gave no timings (all zero or missing). */
+  totalMs?: number;
+  /** Bytes the kernels' outputs added (summed). */
+  bytesAdded: number;
+  /** Output elements written (summed), a proxy for work when there are no timings. */
+  outputElements: number;
+}
+
+export interface StepProfile {
+  /** Wall time of the profiled step (profiling itself slows some backends: webgl syncs per kernel). */
+  wallMs: number;
+  /** Sum of all kernels' times, when timed. */
+  kernelMs?: number;
+  timed: boolean;
+  kernelCount: number;
+  peakBytes: number;
+  kernels: KernelStat[];
+  error?: string;
+}
+
+/** What the active backend is, as far as it says. */
+export interface BackendInfo {
+  backend: string;
+  /** wasm: SIMD and threads as detected by tfjs, and the threads its pool uses. */
+  simd?: boolean;
+  threads?: boolean;
+  threadsCount?: number;
+  /** Browser: the page/worker is cross-origin isolated (SharedArrayBuffer, wasm threads). */
+  crossOriginIsolated?: boolean;
+  /** webgpu: adapter vendor/architecture, and whether kernels can be timed (timestamp-query). */
+  adapter?: string;
+  /** webgl: the unmasked renderer (SwiftShader on a machine without a GPU). */
+  renderer?: string;
+  /** Kernel timings are available to tf.profile. */
+  kernelTimer?: boolean;
 }
 
 export interface BenchResult {
   backend: string;
   architecture: Architecture;
+  dIn: number;
+  dSae: number;
+  batch: number;
+  /** Timed steps. */
+  steps: number;
+  warmup: number;
+  /** From the median step. */
   tokensPerS: number;
+  /** Median of the timed steps. */
   msPerStep: number;
+  meanMsPerStep: number;
+  /** Wall time of each timed step. */
+  stepMs: number[];
+  /** Wall time of each warm-up step (the first includes compilation and the first snapshot). */
+  warmupMs: number[];
   numTensorsBefore: number;
   numTensorsAfter: number;
+  info: BackendInfo;
+  profile?: StepProfile;
+}
+
+/** A bench config: the run's defaults except no validation split and no log step in the timed loop. */
+function benchConfig(spec: BenchSpec, total: number) {
+  // log_every larger than the run: no readback inside the timed loop.
+  return resolveConfig({ architecture: spec.architecture, d_sae: spec.dSae, batch_size: spec.batch, steps: total, log_every: total + 1, val_fraction: 0 }, spec.dIn);
 }
 
 export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> {
@@ -30,30 +107,128 @@ export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> 
   const rng = createRng(1);
   const data = new Float32Array(rows * spec.dIn);
   for (let i = 0; i < data.length; i++) data[i] = rng.normal();
-  // log_every larger than the run: no readback inside the timed loop except the final step's.
-  const total = (spec.warmup ?? 2) + spec.steps;
-  const cfg = resolveConfig({ architecture: spec.architecture, d_sae: spec.dSae, batch_size: spec.batch, steps: total, log_every: total, val_fraction: 0 }, spec.dIn);
+  const warmup = spec.warmup ?? 2;
+  const total = warmup + spec.steps + (spec.profile ? 1 : 0) + 1;
+  const cfg = benchConfig(spec, total);
   const trainer = new Trainer(cfg, { train: data, trainRows: rows, val: new Float32Array(0), valRows: 0, dIn: spec.dIn }, tf.getBackend());
   try {
-    await trainer.runSteps(spec.warmup ?? 2);
-    await syncBackend(trainer);
+    const warmupMs: number[] = [];
+    for (let i = 0; i < warmup; i++) {
+      const t = performance.now();
+      await trainer.runSteps(1);
+      await syncBackend(trainer);
+      warmupMs.push(performance.now() - t);
+    }
     const before = tf.memory().numTensors;
+    // Each timed step is synced on its own, so the clock sees finished work (GPU backends queue it
+    // otherwise); ms/step is the median, which a busy machine disturbs less than the mean.
+    const stepMs: number[] = [];
     const t0 = performance.now();
-    await trainer.runSteps(spec.steps);
-    await syncBackend(trainer);
-    const ms = performance.now() - t0;
+    const minSteps = Math.min(spec.minSteps ?? 2, spec.steps);
+    while (stepMs.length < spec.steps && (spec.targetMs === undefined || stepMs.length < minSteps || performance.now() - t0 < spec.targetMs)) {
+      const t = performance.now();
+      await trainer.runSteps(1);
+      await syncBackend(trainer);
+      stepMs.push(performance.now() - t);
+    }
     const after = tf.memory().numTensors;
+    const ms = median(stepMs);
+    const profile = spec.profile ? await profileStep(trainer) : undefined;
     return {
       backend: tf.getBackend(),
       architecture: spec.architecture,
-      tokensPerS: (spec.steps * spec.batch) / (ms / 1000),
-      msPerStep: ms / spec.steps,
+      dIn: spec.dIn,
+      dSae: spec.dSae,
+      batch: spec.batch,
+      steps: stepMs.length,
+      warmup,
+      tokensPerS: spec.batch / (ms / 1000),
+      msPerStep: ms,
+      meanMsPerStep: stepMs.reduce((a, b) => a + b, 0) / stepMs.length,
+      stepMs,
+      warmupMs,
       numTensorsBefore: before,
       numTensorsAfter: after,
+      info: await backendInfo(),
+      ...(profile ? { profile } : {}),
     };
   } finally {
     trainer.dispose();
   }
+}
+
+/** One training step under tf.profile, kernels aggregated by name (largest time, else output size, first). */
+async function profileStep(trainer: Trainer): Promise<StepProfile> {
+  const t0 = performance.now();
+  try {
+    const info = await tf.profile(async () => {
+      await trainer.runSteps(1);
+      await syncBackend(trainer);
+    });
+    const wallMs = performance.now() - t0;
+    const byName = new Map<string, { count: number; ms: number; timedCount: number; bytesAdded: number; outputElements: number }>();
+    // tf.profile also lists scopes that run kernels inside them (customGrad forwards, "unnamed
+    // scope"), whose time is their kernels' again: only registered kernels are counted.
+    const backendName = tf.getBackend();
+    const kernelsOnly = info.kernels.filter((k) => tf.getKernel(k.name, backendName) !== undefined);
+    for (const k of kernelsOnly) {
+      const s = byName.get(k.name) ?? { count: 0, ms: 0, timedCount: 0, bytesAdded: 0, outputElements: 0 };
+      s.count += 1;
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : NaN; // {error} when the backend could not time it
+      if (Number.isFinite(ms) && ms > 0) { s.ms += ms; s.timedCount += 1; }
+      s.bytesAdded += k.bytesAdded;
+      s.outputElements += k.outputShapes.reduce((acc, shape) => acc + (shape ?? []).reduce((a, b) => a * b, 1), 0);
+      byName.set(k.name, s);
+    }
+    const timed = [...byName.values()].some((s) => s.timedCount > 0);
+    const kernels: KernelStat[] = [...byName.entries()].map(([name, s]) => ({
+      name, count: s.count, bytesAdded: s.bytesAdded, outputElements: s.outputElements, ...(timed ? { totalMs: s.ms } : {}),
+    }));
+    kernels.sort((a, b) => (timed ? (b.totalMs ?? 0) - (a.totalMs ?? 0) : b.outputElements - a.outputElements));
+    return {
+      wallMs,
+      timed,
+      kernelCount: kernelsOnly.length,
+      peakBytes: info.peakBytes,
+      kernels,
+      ...(timed ? { kernelMs: kernels.reduce((a, k) => a + (k.totalMs ?? 0), 0) } : {}),
+    };
+  } catch (e) {
+    return { wallMs: performance.now() - t0, timed: false, kernelCount: 0, peakBytes: 0, kernels: [], error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** What the active backend reports about itself (never throws). */
+export async function backendInfo(): Promise<BackendInfo> {
+  const name = tf.getBackend();
+  const info: BackendInfo = { backend: name };
+  const g = globalThis as { crossOriginIsolated?: boolean; window?: unknown; WorkerGlobalScope?: unknown };
+  if (typeof g.crossOriginIsolated === 'boolean') info.crossOriginIsolated = g.crossOriginIsolated;
+  try {
+    const backend = tf.backend() as unknown as Record<string, unknown>;
+    info.kernelTimer = typeof backend.timerAvailable === 'function' ? Boolean((backend.timerAvailable as () => boolean).call(backend)) : undefined;
+    if (name === 'wasm') {
+      info.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+      info.threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
+      try { info.threadsCount = getThreadsCount(); } catch { /* not initialised */ }
+    } else if (name === 'webgpu') {
+      const a = backend.adapterInfo as { vendor?: string; architecture?: string } | undefined;
+      info.adapter = [a?.vendor, a?.architecture].filter(Boolean).join(' ') || 'unknown adapter';
+      info.kernelTimer = Boolean(backend.supportTimestampQuery);
+    } else if (name === 'webgl') {
+      const gl = (backend.gpgpu as { gl?: WebGLRenderingContext } | undefined)?.gl;
+      const ext = gl?.getExtension('WEBGL_debug_renderer_info');
+      info.renderer = gl ? String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER)) : undefined;
+      info.kernelTimer = tf.env().getNumber('WEBGL_DISJOINT_QUERY_TIMER_EXTENSION_RELIABLE') > 0;
+    }
+  } catch { /* best effort */ }
+  return info;
 }
 
 /** Wait for queued GPU work: read one value of a parameter. */
