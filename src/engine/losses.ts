@@ -1,5 +1,6 @@
 // Loss terms shared by the variants. Every function takes and returns tensors, never reads back.
 import * as tf from '@tensorflow/tfjs';
+import { weightedAbsSum } from './ops/reduce';
 import { matMul } from './ops/matmul';
 import { constant, stopGradient } from './ops/stopGradient';
 
@@ -15,8 +16,11 @@ export function reconstructionLoss(x: tf.Tensor2D, xHat: tf.Tensor2D): tf.Scalar
  */
 export function weightedL1(f: tf.Tensor2D, wDec: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => {
-    const rowNorms = tf.norm(wDec, 'euclidean', 1); // [d_sae]
-    return tf.mean(tf.sum(tf.mul(tf.abs(f), rowNorms), 1)) as tf.Scalar;
+    // √Σ w² rather than tf.norm, whose Pow (forward and backward) tfjs-wasm runs far slower than Square.
+    const rowNorms = tf.sqrt(tf.sum(tf.square(wDec), 1)); // [d_sae]
+    // (1/B) Σ_i ||W_dec,i|| Σ_b |f_bi| with its gradient written out (ops/reduce.ts): no [B, d_sae]
+    // product and no outer-axis reduction in the backward pass.
+    return weightedAbsSum(f, rowNorms as tf.Tensor1D);
   });
 }
 

@@ -12,7 +12,14 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
       value: tf.matMul(aIn, bIn),
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
         const [as, bs] = saved as [tf.Tensor2D, tf.Tensor2D];
-        return [tf.matMul(dy, tf.transpose(bs)), tf.matMul(tf.transpose(as), dy)];
+        const [m, k] = as.shape;
+        const n = bs.shape[1];
+        // ∂b = aᵀ·dy, or (dyᵀ·a)ᵀ when transposing dy [m, n] and the result [n, k] moves fewer
+        // values than transposing a [m, k] (the decoder's f [B, d_sae] against dy [B, d_in]).
+        const db = m * n + n * k < m * k ? tf.transpose(tf.matMul(tf.transpose(dy), as)) : tf.matMul(tf.transpose(as), dy);
+        // ∂a = dy·bᵀ, or (b·dyᵀ)ᵀ on the same count.
+        const da = m * n + k * m < k * n ? tf.transpose(tf.matMul(bs, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(bs));
+        return [da, db];
       },
     };
   }) as unknown as CustomGradientFunc<tf.Tensor2D>);

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { DataStats, Params } from './types';
 import type { Rng } from '../rng';
 import { matMul } from '../ops/matmul';
+import { addRowVector, subRowVector } from '../ops/reduce';
 
 /**
  * W_dec rows are random unit vectors and W_enc = W_decᵀ (the initialisation SAELens and Anthropic
@@ -30,19 +31,19 @@ export function initLinearSae(dIn: number, dSae: number, stats: DataStats, rng: 
 
 /** z = (x − b_dec) W_enc + b_enc: x [B, d_in] → [B, d_sae]. */
 export function preActivations(p: Params, x: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.add(matMul(tf.sub(x, p.b_dec), p.W_enc as tf.Tensor2D), p.b_enc) as tf.Tensor2D);
+  return tf.tidy(() => addRowVector(matMul(subRowVector(x, p.b_dec as tf.Tensor1D), p.W_enc as tf.Tensor2D), p.b_enc as tf.Tensor1D));
 }
 
 /** x̂ = f W_dec + b_dec: f [B, d_sae] → [B, d_in]. */
 export function linearDecode(p: Params, f: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.add(matMul(f, p.W_dec as tf.Tensor2D), p.b_dec) as tf.Tensor2D);
+  return tf.tidy(() => addRowVector(matMul(f, p.W_dec as tf.Tensor2D), p.b_dec as tf.Tensor1D));
 }
 
 /** Scale each W_dec row to unit L2 norm (rows of zero norm are left alone). */
 export function normalizeDecoderRows(p: Params): void {
   tf.tidy(() => {
     const w = p.W_dec as tf.Variable<tf.Rank.R2>;
-    const norms = tf.maximum(tf.norm(w, 'euclidean', 1, true), 1e-8);
+    const norms = tf.maximum(tf.sqrt(tf.sum(tf.square(w), 1, true)), 1e-8); // not tf.norm: its Pow is slow on wasm
     w.assign(tf.div(w, norms));
   });
 }

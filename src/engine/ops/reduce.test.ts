@@ -1,0 +1,59 @@
+// The matmul-based row sums and the bias adds / weighted L1 built on them, against plain arrays
+// (values) and against the plain tfjs composition's autodiff (gradients), on random inputs.
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectClose, useCpu } from '../testing';
+import { createRng } from '../rng';
+import { addRowVector, subRowVector, sumRows, sumRowsValue, weightedAbsSum } from './reduce';
+
+beforeAll(useCpu);
+
+const B = 7, D = 5;
+function randn(n: number, seed: number): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+const x = randn(B * D, 1);
+const b = randn(D, 2);
+const w = randn(B * D, 3); // weights of a test objective Σ w ⊙ out, so gradients are not all ones
+
+describe('row sums as a matmul', () => {
+  it('sumRows equals Σ over rows (plain loops), with and without a gradient path', () => {
+    const ref = Array.from({ length: D }, (_, j) => { let s = 0; for (let i = 0; i < B; i++) s += x[i * D + j]; return s; });
+    expectClose(sumRows(tf.tensor2d(x, [B, D])).dataSync(), ref, 1e-5);
+    expectClose(sumRowsValue(tf.tensor2d(x, [B, D])).dataSync(), ref, 1e-5);
+  });
+
+  it('gradients equal those of tf.sum / tf.add / tf.sub', () => {
+    const X = tf.tensor2d(x, [B, D]), Bv = tf.tensor1d(b), W = tf.tensor2d(w, [B, D]), v = tf.tensor1d(randn(D, 4));
+    const pairs: [string, (a: tf.Tensor2D, c: tf.Tensor1D) => tf.Scalar, (a: tf.Tensor2D, c: tf.Tensor1D) => tf.Scalar][] = [
+      ['sumRows', (a, c) => tf.sum(tf.mul(sumRows(a), tf.add(v, c))), (a, c) => tf.sum(tf.mul(tf.sum(a, 0), tf.add(v, c)))],
+      ['addRowVector', (a, c) => tf.sum(tf.mul(addRowVector(a, c), W)), (a, c) => tf.sum(tf.mul(tf.add(a, c), W))],
+      ['subRowVector', (a, c) => tf.sum(tf.mul(subRowVector(a, c), W)), (a, c) => tf.sum(tf.mul(tf.sub(a, c), W))],
+    ];
+    for (const [name, ours, plain] of pairs) {
+      const g1 = tf.grads((a: tf.Tensor, c: tf.Tensor) => ours(a as tf.Tensor2D, c as tf.Tensor1D))([X, Bv]);
+      const g2 = tf.grads((a: tf.Tensor, c: tf.Tensor) => plain(a as tf.Tensor2D, c as tf.Tensor1D))([X, Bv]);
+      expect(ours(X, Bv).dataSync()[0], name).toBeCloseTo(plain(X, Bv).dataSync()[0], 4);
+      g1.forEach((g, i) => expectClose(g.dataSync(), g2[i].dataSync(), 1e-5));
+      // Not trivially zero or ones.
+      expect(Math.max(...g1[1].dataSync().map(Math.abs)), name).toBeGreaterThan(0.1);
+    }
+  });
+});
+
+describe('weightedAbsSum (decoder-norm-weighted L1)', () => {
+  it('equals mean_b Σ_i |f_bi| n_i by hand, and its gradients equal autodiff of the plain formula away from f = 0', () => {
+    const f = randn(B * D, 5), n = Float32Array.from(randn(D, 6), Math.abs);
+    let ref = 0;
+    for (let i = 0; i < B; i++) for (let j = 0; j < D; j++) ref += Math.abs(f[i * D + j]) * n[j];
+    ref /= B;
+    const F = tf.tensor2d(f, [B, D]), N = tf.tensor1d(n);
+    expect(weightedAbsSum(F, N).dataSync()[0]).toBeCloseTo(ref, 5);
+    const ours = tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.mul(weightedAbsSum(a as tf.Tensor2D, c as tf.Tensor1D), 3))([F, N]);
+    const plain = tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.mul(tf.mean(tf.sum(tf.mul(tf.abs(a), c), 1)), 3))([F, N]);
+    ours.forEach((g, i) => expectClose(g.dataSync(), plain[i].dataSync(), 1e-5));
+    // By hand: ∂f = 3 sign(f) n / B.
+    expectClose(ours[0].dataSync(), Array.from(f, (v, k) => (3 * (v > 0 ? 1 : -1) * n[k % D]) / B), 1e-5);
+  });
+});

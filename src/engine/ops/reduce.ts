@@ -1,0 +1,66 @@
+// Sums over the rows of a [B, d] tensor as a matmul with a row of ones. tfjs-backend-wasm reduces
+// over a 2-D tensor's outer axis by transposing it and then summing at ~120 M values/s: 17 ms for
+// a [1024, 2048] batch, four of them (bias gradient, L1 weights, firing counts) were 40 % of a
+// ReLU SAE step. ones[1, B] · x runs at matmul speed (a fraction of a millisecond). Autodiff makes
+// the same outer-axis sums for every bias add, so the bias add gets this backward too.
+import * as tf from '@tensorflow/tfjs';
+import type { CustomGradientFunc } from './customOp';
+
+/** Σ_b x[b, :] without a gradient path (for gradFuncs and bookkeeping). */
+function sumRowsValue(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]) as tf.Tensor1D);
+}
+
+/** Σ over rows: x [B, d] → [d]; the gradient broadcasts dy back over the rows. */
+export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
+  const op = tf.customGrad(((xIn: tf.Tensor2D) => ({
+    value: sumRowsValue(xIn),
+    // A broadcast add, not broadcastTo: tfjs-wasm's Tile is ~100× slower than Add.
+    gradFunc: (dy: tf.Tensor1D) => tf.add(tf.zerosLike(xIn), dy),
+  })) as unknown as CustomGradientFunc<tf.Tensor1D>);
+  return op(x) as tf.Tensor1D;
+}
+
+/** x [B, d] + b [d] (broadcast over rows); ∂x = dy, ∂b = Σ_b dy. */
+export function addRowVector(x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  const op = tf.customGrad(((xIn: tf.Tensor2D, bIn: tf.Tensor1D) => ({
+    value: tf.add(xIn, bIn) as tf.Tensor2D,
+    gradFunc: (dy: tf.Tensor2D) => [dy, sumRowsValue(dy)],
+  })) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(x, b) as tf.Tensor2D;
+}
+
+/** x [B, d] − b [d] (broadcast over rows); ∂x = dy, ∂b = −Σ_b dy. */
+export function subRowVector(x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  const op = tf.customGrad(((xIn: tf.Tensor2D, bIn: tf.Tensor1D) => ({
+    value: tf.sub(xIn, bIn) as tf.Tensor2D,
+    gradFunc: (dy: tf.Tensor2D) => [dy, tf.neg(sumRowsValue(dy))],
+  })) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(x, b) as tf.Tensor2D;
+}
+
+/**
+ * (1/B) Σ_b Σ_i |f_bi| · n_i for f [B, d] and weights n [d] (the decoder-norm-weighted L1), with
+ * its gradients written out: ∂f = sign(f) · n / B (−n/B at f = 0, as tfjs's |·|), ∂n = Σ_b |f_b,:| / B. Autodiff of the plain
+ * formula would build the [B, d] product and reduce it over the batch twice.
+ */
+export function weightedAbsSum(f: tf.Tensor2D, n: tf.Tensor1D): tf.Scalar {
+  const op = tf.customGrad(((fIn: tf.Tensor2D, nIn: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    const B = fIn.shape[0];
+    const colSums = sumRowsValue(tf.abs(fIn));
+    save([fIn, nIn, colSums]);
+    return {
+      value: tf.div(tf.sum(tf.mul(colSums, nIn)), B) as tf.Scalar,
+      gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => {
+        const [fs, ns, cs] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        const scale = tf.div(dy, B);
+        // step(f, −1) (1 above 0, else −1) is the sign tfjs's own |·| gradient uses, in one
+        // elementwise op that tfjs-wasm runs ~10× faster than Sign.
+        return [tf.mul(tf.step(fs, -1), tf.mul(ns, scale)), tf.mul(cs, scale)];
+      },
+    };
+  }) as unknown as CustomGradientFunc<tf.Scalar>);
+  return op(f, n) as tf.Scalar;
+}
+
+export { sumRowsValue };
