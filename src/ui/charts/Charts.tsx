@@ -23,6 +23,26 @@ const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: [
 
 const warn = (e: unknown) => console.warn('chart update failed', e);
 
+/**
+ * Chart redraws take turns, one per animation frame: a Plotly redraw costs 10–30 ms, and five
+ * charts redrawn in the same frame made main-thread tasks of 100–160 ms while training.
+ */
+const redrawQueue: (() => void)[] = [];
+let redrawFrame = 0;
+function runNextRedraw() {
+  redrawFrame = 0;
+  redrawQueue.shift()?.();
+  if (redrawQueue.length && !redrawFrame) redrawFrame = requestAnimationFrame(runNextRedraw);
+}
+function queueRedraw(f: () => void) {
+  if (!redrawQueue.includes(f)) redrawQueue.push(f);
+  if (!redrawFrame) redrawFrame = requestAnimationFrame(runNextRedraw);
+}
+function unqueueRedraw(f: () => void) {
+  const i = redrawQueue.indexOf(f);
+  if (i >= 0) redrawQueue.splice(i, 1);
+}
+
 
 /**
  * One chart fed from metricsBuffer. `make` builds its stream; a new run (buffer cleared) starts a
@@ -39,7 +59,7 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
     let stream: Stream = makeRef.current();
     let shown = stream.traces.map(() => new ShownTrace());
     let queue: MetricRow[] = [];
-    let frame = 0;
+    let queued = false;
     let lastDraw = 0;
     let empty = true;
     let ready: Promise<void> = Promise.resolve();
@@ -81,10 +101,10 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
     };
 
     const flush = () => {
-      frame = 0;
+      queued = false;
       if (!Plotly || disposed || queue.length === 0) return;
       const now = performance.now();
-      if (now - lastDraw < MIN_REDRAW_MS) { frame = requestAnimationFrame(flush); return; }
+      if (now - lastDraw < MIN_REDRAW_MS) { schedule(); return; }
       lastDraw = now;
       const rows = queue;
       queue = [];
@@ -113,10 +133,16 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       }).catch(warn);
     };
 
+    function schedule() {
+      if (queued) return;
+      queued = true;
+      queueRedraw(flush);
+    }
+
     const unsubscribe = metricsBuffer.subscribe(
       (appended) => {
         queue.push(...appended);
-        if (!frame) frame = requestAnimationFrame(flush);
+        schedule();
       },
       () => { queue = []; init(); },
     );
@@ -126,13 +152,13 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       Plotly = P;
       init();
       queue = metricsBuffer.toRows();
-      if (queue.length) frame = requestAnimationFrame(flush);
+      if (queue.length) schedule();
     });
 
     return () => {
       disposed = true;
       unsubscribe();
-      if (frame) cancelAnimationFrame(frame);
+      unqueueRedraw(flush);
       const el = ref.current;
       if (el && Plotly) Plotly.purge(el);
     };
