@@ -103,11 +103,6 @@ export class MetricLog {
     this.capacity = INITIAL_CAPACITY;
   }
 
-  has(i: number, name: string): boolean {
-    const col = this.cols.get(name);
-    return !!col && i >= 0 && i < this.n && (!col.present || col.present[i] === 1);
-  }
-
   /** The values of a column for every row (NaN where a row lacks it); a view, valid until the next append. */
   column(name: string): Float64Array {
     const col = this.cols.get(name);

@@ -4,7 +4,7 @@
 // stopping, checkpoints, and live parameter updates at step boundaries. Metrics are read back from
 // the device only every `log_every` steps, in one batched read.
 import * as tf from '@tensorflow/tfjs';
-import { sumRowsValue } from './ops/reduce';
+import { sumRows } from './ops/reduce';
 import { Adam } from './adam';
 import { applyLive, initialLive, SPARSITY_KIND, type GuidanceTarget, type LiveParams, type SaeConfig } from './config';
 import { guidanceLoss, guidanceStats } from './guidance';
@@ -407,7 +407,7 @@ export class Trainer {
       // Greater + Cast on [B, d_sae] cost ~12 ms a step).
       const thr = variant.learnsThreshold ? 0 : live.threshold;
       const active = thr === 0 ? tf.step(p.f) : tf.step(tf.sub(p.f, thr));
-      const firedCounts = sumRowsValue(active as tf.Tensor2D); // [d_sae]; a matmul, not an outer-axis Sum (ops/reduce.ts)
+      const firedCounts = sumRows(active as tf.Tensor2D); // [d_sae]; a matmul, not an outer-axis Sum (ops/reduce.ts)
       this.tokensSinceFired.assign(tf.where(tf.greater(firedCounts, 0), tf.zerosLike(this.tokensSinceFired), tf.add(this.tokensSinceFired, fRows)));
       this.firedSinceLog.assign(tf.add(this.firedSinceLog, firedCounts));
 

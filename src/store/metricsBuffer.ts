@@ -44,9 +44,10 @@ export const metricsBuffer = {
   /** Keep the rows up to `step` (a run rolled back or resumed there); charts re-plot them. */
   truncate(step: number): void {
     log.truncateToStep(step);
+    version++;
+    for (const l of resetListeners) l();
     const kept = log.toRows();
-    this.clear();
-    this.append(kept);
+    if (kept.length) for (const l of listeners) l(kept);
   },
   subscribe(onAppend: Listener, onReset: () => void): () => void {
     listeners.add(onAppend);

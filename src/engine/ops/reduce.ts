@@ -6,26 +6,19 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 
-/** Σ_b x[b, :] without a gradient path (for gradFuncs and bookkeeping). */
-function sumRowsValue(x: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]) as tf.Tensor1D);
-}
-
-/** Σ over rows: x [B, d] → [d]; the gradient broadcasts dy back over the rows. */
+/**
+ * Σ_b x[b, :] for x [B, d] → [d], with no gradient path: the backward passes below and the
+ * trainer's firing counts use it.
+ */
 export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
-  const op = tf.customGrad(((xIn: tf.Tensor2D) => ({
-    value: sumRowsValue(xIn),
-    // A broadcast add, not broadcastTo: tfjs-wasm's Tile is ~100× slower than Add.
-    gradFunc: (dy: tf.Tensor1D) => tf.add(tf.zerosLike(xIn), dy),
-  })) as unknown as CustomGradientFunc<tf.Tensor1D>);
-  return op(x) as tf.Tensor1D;
+  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]) as tf.Tensor1D);
 }
 
 /** x [B, d] + b [d] (broadcast over rows); ∂x = dy, ∂b = Σ_b dy. */
 export function addRowVector(x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   const op = tf.customGrad(((xIn: tf.Tensor2D, bIn: tf.Tensor1D) => ({
     value: tf.add(xIn, bIn) as tf.Tensor2D,
-    gradFunc: (dy: tf.Tensor2D) => [dy, sumRowsValue(dy)],
+    gradFunc: (dy: tf.Tensor2D) => [dy, sumRows(dy)],
   })) as unknown as CustomGradientFunc<tf.Tensor2D>);
   return op(x, b) as tf.Tensor2D;
 }
@@ -34,7 +27,7 @@ export function addRowVector(x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
 export function subRowVector(x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   const op = tf.customGrad(((xIn: tf.Tensor2D, bIn: tf.Tensor1D) => ({
     value: tf.sub(xIn, bIn) as tf.Tensor2D,
-    gradFunc: (dy: tf.Tensor2D) => [dy, tf.neg(sumRowsValue(dy))],
+    gradFunc: (dy: tf.Tensor2D) => [dy, tf.neg(sumRows(dy))],
   })) as unknown as CustomGradientFunc<tf.Tensor2D>);
   return op(x, b) as tf.Tensor2D;
 }
@@ -47,7 +40,7 @@ export function subRowVector(x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
 export function weightedAbsSum(f: tf.Tensor2D, n: tf.Tensor1D): tf.Scalar {
   const op = tf.customGrad(((fIn: tf.Tensor2D, nIn: tf.Tensor1D, save: tf.GradSaveFunc) => {
     const B = fIn.shape[0];
-    const colSums = sumRowsValue(tf.abs(fIn));
+    const colSums = sumRows(tf.abs(fIn));
     save([fIn, nIn, colSums]);
     return {
       value: tf.div(tf.sum(tf.mul(colSums, nIn)), B) as tf.Scalar,
@@ -63,4 +56,3 @@ export function weightedAbsSum(f: tf.Tensor2D, n: tf.Tensor1D): tf.Scalar {
   return op(f, n) as tf.Scalar;
 }
 
-export { sumRowsValue };

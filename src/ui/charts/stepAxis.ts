@@ -39,7 +39,7 @@ export class StepAxis {
    */
   onRelayout(update: Record<string, unknown>, ours: boolean): boolean {
     if (ours) return false;
-    if (update['xaxis.autorange'] === true || update['xaxis.autorange'] === undefined && 'xaxis.range' in update && update['xaxis.range'] === undefined) {
+    if (update['xaxis.autorange'] === true) {
       this.userZoomed = false;
       this.top = 0; // the next redraw sets our range again
       return true;
