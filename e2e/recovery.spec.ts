@@ -139,7 +139,14 @@ test('a killed worker is reported with the charts kept, and one click restarts i
   await expect(down).toContainText('The engine stopped: the engine worker was terminated');
   await page.screenshot({ path: test.info().outputPath('engine-down.png') });
   // The charts and the log are still on the page (and nothing more arrives).
-  const points = await chartPoints(page, 'chart-loss');
+  // Rows that arrived just before the kill may still be drawn (the charts take turns, one redraw
+  // per frame), so wait for the count to settle before checking that nothing more arrives.
+  let points = -1;
+  await expect.poll(async () => {
+    const before = points;
+    points = await chartPoints(page, 'chart-loss');
+    return points === before;
+  }, { intervals: [300] }).toBe(true);
   expect(points).toBeGreaterThan(10);
   await page.waitForTimeout(1000);
   expect(await chartPoints(page, 'chart-loss')).toBe(points);
