@@ -13,14 +13,15 @@ export function reconstructionLoss(x: tf.Tensor2D, xHat: tf.Tensor2D): tf.Scalar
  * Decoder-norm-weighted L1: mean over the batch of Σ_i f_i · ||W_dec,i||. With unit-norm decoder
  * rows this is the plain L1; weighting by the norm stops the optimiser from shrinking f while
  * growing W_dec between constraint steps. f [B, d_sae], W_dec [d_sae, d_in] → scalar.
+ * `nonNegative`: the caller guarantees f ≥ 0 (ReLU outputs), which saves work (ops/reduce.ts).
  */
-export function weightedL1(f: tf.Tensor2D, wDec: tf.Tensor2D): tf.Scalar {
+export function weightedL1(f: tf.Tensor2D, wDec: tf.Tensor2D, { nonNegative = false } = {}): tf.Scalar {
   return tf.tidy(() => {
     // √Σ w² rather than tf.norm, whose Pow (forward and backward) tfjs-wasm runs far slower than Square.
     const rowNorms = tf.sqrt(tf.sum(tf.square(wDec), 1)); // [d_sae]
     // (1/B) Σ_i ||W_dec,i|| Σ_b |f_bi| with its gradient written out (ops/reduce.ts): no [B, d_sae]
     // product and no outer-axis reduction in the backward pass.
-    return weightedAbsSum(f, rowNorms as tf.Tensor1D);
+    return weightedAbsSum(f, rowNorms as tf.Tensor1D, nonNegative);
   });
 }
 

@@ -40,7 +40,7 @@ const PROFILES: Record<Architecture, StepProfile> = {
   batchtopk: { act: 17, tape: 5, io: 16 },
   randomk: { act: 9, tape: 3, io: 16 },
   jumprelu: { act: 20.5, tape: 3, io: 16 },
-  gated: { act: 27, tape: 8, io: 16 },
+  gated: { act: 17.5, tape: 8, io: 16 },
   classic: { act: 14, tape: 5, io: 32 },
   // Matryoshka's io grows with the number of prefixes (a reconstruction each): see the estimate.
   matryoshka: { act: 18.5, tape: 4, io: 16 },

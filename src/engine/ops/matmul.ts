@@ -25,3 +25,44 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   }) as unknown as CustomGradientFunc<tf.Tensor2D>);
   return op(a, b) as tf.Tensor2D;
 }
+
+/**
+ * a [m, k] · b [k, n] → [m, n] where a is data that takes no gradient: only ∂b = aᵀ·dy is
+ * computed. With matMul above, the backward would also form ∂a = dy·bᵀ, an [m, k] product as
+ * costly as the forward, which autodiff then throws away.
+ */
+export function matMulDataLeft(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad(((bIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([a]);
+    return {
+      value: tf.matMul(a, bIn),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const as = saved[0] as tf.Tensor2D;
+        const [m, k] = as.shape;
+        const n = bIn.shape[1];
+        return [m * n + n * k < m * k ? tf.transpose(tf.matMul(tf.transpose(dy), as)) : tf.matMul(tf.transpose(as), dy)];
+      },
+    };
+  }) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(b) as tf.Tensor2D;
+}
+
+/**
+ * a [m, k] · b [k, n] → [m, n] where b takes no gradient (a constant such as a stop-gradient copy
+ * of W_dec): only ∂a = dy·bᵀ is computed, not the [k, n] weight gradient autodiff would discard.
+ */
+export function matMulDataRight(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad(((aIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    save([b]);
+    return {
+      value: tf.matMul(aIn, b),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const bs = saved[0] as tf.Tensor2D;
+        const [k, n] = bs.shape;
+        const m = aIn.shape[0];
+        return [m * n + k * m < k * n ? tf.transpose(tf.matMul(bs, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(bs))];
+      },
+    };
+  }) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(a) as tf.Tensor2D;
+}

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, matmul, useCpu, values } from '../testing';
 import { heaviside } from './heaviside';
 import { jumpRelu } from './jumprelu';
-import { matMul } from './matmul';
+import { matMul, matMulDataLeft, matMulDataRight } from './matmul';
 import { constant, stopGradient } from './stopGradient';
 import { topkRelu } from './topk';
 
@@ -96,6 +96,22 @@ describe('matMul with materialised transposes', () => {
     for (let p = 0; p < 3; p++) for (let j = 0; j < 4; j++) { let s = 0; for (let i = 0; i < 2; i++) s += a[i * 3 + p] * g[i * 4 + j]; dbRef.push(s); }
     expectClose(da.dataSync(), daRef, 1e-5);
     expectClose(db.dataSync(), dbRef, 1e-5);
+  });
+
+  it('matMulDataLeft / matMulDataRight give the same value and the one gradient they keep, in both transpose orders', () => {
+    // Shapes on both sides of the "transpose the smaller operand" choice: [2,3]·[3,4] and [5,2]·[2,7].
+    for (const [m, k, n] of [[2, 3, 4], [5, 2, 7], [1, 6, 3]]) {
+      const a = values(m * k, 4), b = values(k * n, 5), g = tf.tensor2d(values(m * n, 6), [m, n]);
+      const A = tf.tensor2d(a, [m, k]), Bm = tf.tensor2d(b, [k, n]);
+      expectClose(matMulDataLeft(A, Bm).dataSync(), matmul(a, b, m, k, n), 1e-6);
+      expectClose(matMulDataRight(A, Bm).dataSync(), matmul(a, b, m, k, n), 1e-6);
+      const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(matMul(x as tf.Tensor2D, y as tf.Tensor2D), g)))([A, Bm]);
+      const dbOnly = tf.grad((y: tf.Tensor) => tf.sum(tf.mul(matMulDataLeft(A, y as tf.Tensor2D), g)))(Bm);
+      const daOnly = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(matMulDataRight(x as tf.Tensor2D, Bm), g)))(A);
+      expectClose(dbOnly.dataSync(), db.dataSync(), 1e-5);
+      expectClose(daOnly.dataSync(), da.dataSync(), 1e-5);
+      expect(Math.max(...dbOnly.dataSync().map(Math.abs))).toBeGreaterThan(0.01);
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, useCpu } from '../testing';
 import { createRng } from '../rng';
-import { addRowVector, subRowVector, sumRows, weightedAbsSum } from './reduce';
+import { addRowVector, mulRowVector, subRowVector, sumRows, weightedAbsSum } from './reduce';
 
 beforeAll(useCpu);
 
@@ -28,6 +28,7 @@ describe('row sums as a matmul', () => {
     const pairs: [string, (a: tf.Tensor2D, c: tf.Tensor1D) => tf.Scalar, (a: tf.Tensor2D, c: tf.Tensor1D) => tf.Scalar][] = [
       ['addRowVector', (a, c) => tf.sum(tf.mul(addRowVector(a, c), W)), (a, c) => tf.sum(tf.mul(tf.add(a, c), W))],
       ['subRowVector', (a, c) => tf.sum(tf.mul(subRowVector(a, c), W)), (a, c) => tf.sum(tf.mul(tf.sub(a, c), W))],
+      ['mulRowVector', (a, c) => tf.sum(tf.mul(mulRowVector(a, c), W)), (a, c) => tf.sum(tf.mul(tf.mul(a, c), W))],
     ];
     for (const [name, ours, plain] of pairs) {
       const g1 = tf.grads((a: tf.Tensor, c: tf.Tensor) => ours(a as tf.Tensor2D, c as tf.Tensor1D))([X, Bv]);
@@ -53,5 +54,18 @@ describe('weightedAbsSum (decoder-norm-weighted L1)', () => {
     ours.forEach((g, i) => expectClose(g.dataSync(), plain[i].dataSync(), 1e-5));
     // By hand: ∂f = 3 sign(f) n / B.
     expectClose(ours[0].dataSync(), Array.from(f, (v, k) => (3 * (v > 0 ? 1 : -1) * n[k % D]) / B), 1e-5);
+  });
+});
+
+describe('weightedAbsSum with nonNegative (f ≥ 0 known)', () => {
+  it('gives the same value and gradients as the general form on f ≥ 0', () => {
+    const f = Float32Array.from(randn(B * D, 7), (v) => Math.max(v, 0)), n = Float32Array.from(randn(D, 8), Math.abs);
+    const F = tf.tensor2d(f, [B, D]), N = tf.tensor1d(n);
+    expect(weightedAbsSum(F, N, true).dataSync()[0]).toBeCloseTo(weightedAbsSum(F, N).dataSync()[0], 5);
+    const g1 = tf.grads((a: tf.Tensor, c: tf.Tensor) => weightedAbsSum(a as tf.Tensor2D, c as tf.Tensor1D, true))([F, N]);
+    const g2 = tf.grads((a: tf.Tensor, c: tf.Tensor) => weightedAbsSum(a as tf.Tensor2D, c as tf.Tensor1D))([F, N]);
+    g1.forEach((g, i) => expectClose(g.dataSync(), g2[i].dataSync(), 1e-6));
+    // ∂n = Σ_b f_b / B by hand.
+    expectClose(g1[1].dataSync(), Array.from({ length: D }, (_, j) => { let s = 0; for (let i = 0; i < B; i++) s += f[i * D + j]; return s / B; }), 1e-5);
   });
 });

@@ -110,7 +110,7 @@ export function makeBatchTopkVariant(cfg: BatchTopKConfig): Variant<BatchTopKCon
     label: 'BatchTopK',
     threshold,
     loss(p, x, live, ctx): LossParts {
-      const z = preActivations(p, x);
+      const z = preActivations(p, x, ctx.inputNeedsGradient);
       const f = batchTopkRelu(z, live.k);
       const xHat = linearDecode(p, f);
       const recon = reconstructionLoss(x, xHat);

@@ -14,16 +14,18 @@ import * as tf from '@tensorflow/tfjs';
 import type { GatedConfig } from '../config';
 import { reconstructionLoss, weightedL1 } from '../losses';
 import { maskedRelu } from '../ops/maskedRelu';
-import { matMul } from '../ops/matmul';
+import { matMulDataRight } from '../ops/matmul';
+import { addRowVector, mulRowVector } from '../ops/reduce';
 import { stopGradient } from '../ops/stopGradient';
 import type { Params, Variant } from './types';
-import { applyInferenceThreshold, initLinearSae, linearDecode, normalizeDecoderRows, resampleLinear } from './linear';
+import { applyInferenceThreshold, centredEncode, initLinearSae, linearDecode, normalizeDecoderRows, resampleLinear } from './linear';
 
 /** π_gate [B, d_sae] and f [B, d_sae] of a batch x [B, d_in]. */
 export function gatedForward(p: Params, x: tf.Tensor2D): { piGate: tf.Tensor2D; f: tf.Tensor2D } {
-  const h = matMul(tf.sub(x, p.b_dec) as tf.Tensor2D, p.W_enc as tf.Tensor2D);
-  const piGate = tf.add(h, p.b_gate) as tf.Tensor2D;
-  const piMag = tf.add(tf.mul(h, tf.exp(p.r_mag)), p.b_mag) as tf.Tensor2D;
+  const h = centredEncode(x, p.W_enc as tf.Tensor2D, p.b_dec as tf.Tensor1D);
+  // Row-vector ops with their batch sums as matmuls (ops/reduce.ts), not tfjs's broadcast gradients.
+  const piGate = addRowVector(h, p.b_gate as tf.Tensor1D);
+  const piMag = addRowVector(mulRowVector(h, tf.exp(p.r_mag) as tf.Tensor1D), p.b_mag as tf.Tensor1D);
   const f = maskedRelu(piMag, (_z, gate) => tf.greater(gate, 0).toFloat(), piGate);
   return { piGate, f };
 }
@@ -51,8 +53,10 @@ export const gatedVariant: Variant<GatedConfig> = {
     const xHat = linearDecode(p, f);
     const recon = reconstructionLoss(x, xHat);
     const gateAct = tf.relu(piGate);
-    const sparsity = tf.mul(weightedL1(gateAct, p.W_dec as tf.Tensor2D), live.lambda) as tf.Scalar;
-    const viaGate = tf.add(matMul(gateAct, stopGradient(p.W_dec as tf.Tensor2D)), stopGradient(p.b_dec)) as tf.Tensor2D;
+    const sparsity = tf.mul(weightedL1(gateAct, p.W_dec as tf.Tensor2D, { nonNegative: true }), live.lambda) as tf.Scalar;
+    // W_dec and b_dec get no gradient from this term (Rajamanoharan et al. 2024): a product with
+    // no weight gradient rather than a stop-gradient copy, so the backward skips that matmul.
+    const viaGate = tf.add(matMulDataRight(gateAct, p.W_dec as tf.Tensor2D), stopGradient(p.b_dec)) as tf.Tensor2D;
     const aux = reconstructionLoss(x, viaGate);
     return { total: tf.add(tf.add(recon, sparsity), aux), recon, sparsity, aux, f, pre: piGate, xHat };
   },

@@ -30,8 +30,8 @@ export const jumpreluVariant: Variant<JumpReluConfig> = {
     return tf.mul(z, tf.greater(z, p.threshold).toFloat()) as tf.Tensor2D;
   }),
   decode: linearDecode,
-  loss(p, x, live) {
-    const z = preActivations(p, x);
+  loss(p, x, live, ctx) {
+    const z = preActivations(p, x, ctx.inputNeedsGradient);
     const theta = p.threshold as tf.Tensor1D;
     const f = jumpRelu(z, theta, live.bandwidth);
     const xHat = linearDecode(p, f);

@@ -26,7 +26,7 @@ export function makeMatryoshkaVariant(cfg: MatryoshkaConfig): Variant<Matryoshka
     threshold,
     loss(p, x, live, ctx): LossParts {
       const [B, dIn] = x.shape;
-      const z = preActivations(p, x);
+      const z = preActivations(p, x, ctx.inputNeedsGradient);
       const f = batchTopkRelu(z, live.k);
       // [n, B, d_in]: the reconstruction of every prefix, cumulatively (one full decode in cost).
       const xHats = tf.add(nestedDecode(f, p.W_dec as tf.Tensor2D, prefixes), p.b_dec) as tf.Tensor3D;

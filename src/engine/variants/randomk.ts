@@ -42,7 +42,7 @@ export const randomkVariant: Variant<RandomKConfig> = {
   encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(randomKRelu(preActivations(p, x), live.k, INFERENCE_SEED), live.threshold)),
   decode: linearDecode,
   loss(p, x, live, ctx) {
-    const z = preActivations(p, x);
+    const z = preActivations(p, x, ctx.inputNeedsGradient);
     const f = randomKRelu(z, live.k, stepSeed(ctx.seed, ctx.step));
     const xHat = linearDecode(p, f);
     const recon = reconstructionLoss(x, xHat);

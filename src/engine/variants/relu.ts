@@ -14,12 +14,12 @@ export const reluVariant: Variant<ReluConfig> = {
   init: (cfg, stats, rng) => initLinearSae(stats.dIn, cfg.d_sae, stats, rng),
   encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(tf.relu(preActivations(p, x)), live.threshold)),
   decode: linearDecode,
-  loss(p, x, live) {
-    const z = preActivations(p, x);
+  loss(p, x, live, ctx) {
+    const z = preActivations(p, x, ctx.inputNeedsGradient);
     const f = tf.relu(z);
     const xHat = linearDecode(p, f);
     const recon = reconstructionLoss(x, xHat);
-    const sparsity = tf.mul(weightedL1(f, p.W_dec as tf.Tensor2D), live.lambda) as tf.Scalar;
+    const sparsity = tf.mul(weightedL1(f, p.W_dec as tf.Tensor2D, { nonNegative: true }), live.lambda) as tf.Scalar;
     return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, pre: z, xHat };
   },
   constrain: normalizeDecoderRows,

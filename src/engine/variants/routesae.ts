@@ -59,7 +59,7 @@ export function makeRouteSaeVariant(
     decode: topk.decode,
     loss(p, x, live, ctx) {
       const { routed, layerWeights } = route(p, x, routing, aggregation);
-      const parts = topk.loss(p, routed, live, ctx);
+      const parts = topk.loss(p, routed, live, { ...ctx, inputNeedsGradient: true }); // the router learns through x
       return { ...parts, target: routed, diagnostics: { route_share: tf.mean(layerWeights, 0) as tf.Tensor1D } };
     },
     reconstruct: (p, x, live) => tf.tidy(() => {

@@ -18,7 +18,7 @@ export function makeTopkVariant(auxK: number, auxKCoefficient: number): Variant<
     encode: (p, x, live) => tf.tidy(() => applyInferenceThreshold(topkRelu(preActivations(p, x), live.k), live.threshold)),
     decode: linearDecode,
     loss(p, x, live, ctx) {
-      const z = preActivations(p, x);
+      const z = preActivations(p, x, ctx.inputNeedsGradient);
       const f = topkRelu(z, live.k);
       const xHat = linearDecode(p, f);
       const recon = reconstructionLoss(x, xHat);

@@ -27,6 +27,11 @@ export interface StepContext {
   step: number;
   /** The run's seed. */
   seed: number;
+  /**
+   * x is computed from parameters (RouteSAE's routed vectors) and needs its gradient; otherwise x
+   * is data and encoders skip ∂x (linear.ts centredEncode).
+   */
+  inputNeedsGradient?: boolean;
 }
 
 /** Scalars of one training loss; `total` is what the optimiser minimises. */
