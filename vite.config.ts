@@ -105,11 +105,48 @@ export function plotlyTextSizeCache(): Plugin {
   };
 }
 
+/**
+ * tfjs-backend-wasm's threaded build hands each pthread worker its Emscripten glue as a Blob made
+ * from `wasmFactoryThreadedSimd.toString()`. After minification that function refers to names of
+ * the enclosing bundle (`typeof _scriptDir != "undefined" && _scriptDir` becomes a bare minified
+ * name), so every pthread worker dies with "ReferenceError: e is not defined" and the engine
+ * waits forever. The production build therefore ships the package's own, unminified glue
+ * (wasm-out/tfjs-backend-wasm-threaded-simd.js, which defines WasmBackendModuleThreadedSimd at top
+ * level, as the workers expect) and points the workers at it. The dev server does not minify, so
+ * the original code works there. The build fails if the pattern is gone (re-check on upgrade).
+ */
+export function wasmThreadsGlue(): Plugin {
+  const pattern = /new Blob\(\[\s*`var WasmBackendModuleThreadedSimd = ` \+\s*wasmFactoryThreadedSimd\.toString\(\)\s*\],\s*\{\s*type: 'text\/javascript'\s*\}\)/;
+  let build = false;
+  return {
+    name: 'sae-workbench:wasm-threads-glue',
+    configResolved(config) { build = config.command === 'build'; },
+    transform(code, id) {
+      if (!build || !/tfjs-backend-wasm[\\/]dist[\\/]backend_wasm\.js$/.test(id.split('?')[0])) return null;
+      if (!pattern.test(code)) throw new Error(`[wasm-threads-glue] ${id}: the threaded glue Blob was not found; wasm threads would hang in the built app`);
+      const glue = "import __threadedGlueUrl from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js?url';\n";
+      return { code: glue + code.replace(pattern, 'new URL(__threadedGlueUrl, self.location.href).href'), map: null };
+    },
+  };
+}
+
+/**
+ * Cross-origin isolation (COOP + COEP) gives the engine worker SharedArrayBuffer, which
+ * tfjs-backend-wasm needs for its multi-threaded build. Everything the app loads is its own
+ * origin, so require-corp blocks nothing; the engine falls back to one thread where a host does
+ * not send these headers.
+ */
+export const CROSS_ORIGIN_ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
 export default defineConfig({
-  plugins: [react(), contentSecurityPolicy(), plotlyTextSizeCache()],
-  worker: { format: 'es' },
-  server: { port: 5173, strictPort: false, host: '127.0.0.1' },
-  preview: { port: 4173, host: '127.0.0.1' },
+  plugins: [react(), contentSecurityPolicy(), plotlyTextSizeCache(), wasmThreadsGlue()],
+  // The engine worker is bundled on its own: it needs the wasm-threads fix (plugins above are the page's).
+  worker: { format: 'es', plugins: () => [wasmThreadsGlue()] },
+  server: { port: 5173, strictPort: false, host: '127.0.0.1', headers: CROSS_ORIGIN_ISOLATION },
+  preview: { port: 4173, host: '127.0.0.1', headers: CROSS_ORIGIN_ISOLATION },
   build: {
     target: 'es2022',
     chunkSizeWarningLimit: 6000,

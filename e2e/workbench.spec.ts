@@ -132,3 +132,26 @@ test('by default a software GPU renderer is skipped with its reason shown', asyn
   expect(reasons).toMatch(/webgpu: .*software/);
   expect(reasons).toMatch(/webgl: software WebGL renderer/);
 });
+
+test('the page is cross-origin isolated, so wasm runs on every core (its thread pool), and says so', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('backend')).toContainText('wasm', { timeout: 60_000 });
+  const { isolated, cores } = await page.evaluate(() => ({ isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+  expect(isolated).toBe(true);
+  await expect(page.getByTestId('backend').locator('summary')).toContainText(cores > 1 ? `(SIMD, ${cores} threads)` : '(SIMD, 1 thread)');
+});
+
+test('served without cross-origin isolation, wasm falls back to one thread and says why', async ({ page, baseURL }) => {
+  // The same build behind a proxy that drops the COOP/COEP headers (as a plain static host would).
+  await page.route('**/*', async (route) => {
+    const response = await route.fetch();
+    const headers = { ...response.headers() };
+    delete headers['cross-origin-opener-policy'];
+    delete headers['cross-origin-embedder-policy'];
+    await route.fulfill({ response, headers });
+  });
+  await page.goto(baseURL!);
+  await expect(page.getByTestId('backend').locator('summary')).toContainText('(SIMD, 1 thread: the page is not cross-origin isolated)', { timeout: 60_000 });
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  await expect(page.getByTestId('progress')).toContainText(/step [1-9]/, { timeout: 60_000 });
+});

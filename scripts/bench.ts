@@ -31,8 +31,8 @@ import { formatResponsiveness, measureResponsiveness, type ResponsivenessResult 
 import { buildApp, CHROMIUM, CHROMIUM_ARGS, launchChromium, startPreview, type Preview } from './bench/server';
 import { scalingSvg, type Series } from './bench/svg';
 
-/** chromium-coi: the same page served cross-origin isolated (--isolated), for wasm threads. */
-type Where = 'node' | 'chromium' | 'chromium-coi';
+/** chromium-1t: the same page served without cross-origin isolation (--one-thread): wasm on one thread. */
+type Where = 'node' | 'chromium' | 'chromium-1t';
 type SizeName = 'small' | 'medium';
 const SIZES: Record<SizeName, { dIn: number; dSae: number; batch: number }> = {
   small: { dIn: 64, dSae: 2048, batch: 1024 },
@@ -58,10 +58,10 @@ const HELP = `npm run bench -- [options]
   --no-native             skip the NumPy reference      --no-profile        skip the per-op profiles
   --no-scaling            skip the scaling sweep        --no-responsiveness skip the app measurement
   --resp-seconds S        seconds of training the responsiveness measurement watches (default 20)
-  --isolated              also run Chromium wasm served cross-origin isolated (COOP/COEP, port+1), where
-                          tfjs-backend-wasm may use threads
+  --one-thread            also run Chromium wasm served without cross-origin isolation (port+1): the
+                          single-threaded wasm build, to show what the thread pool is worth
   --no-build              serve dist/ as it is instead of building the current source
-  --port N                vite preview port (default 4191; --isolated uses the next one too)
+  --port N                vite preview port (default 4191; --one-thread uses the next one too)
   --out FILE              JSON output (default bench-results/bench.json)
   --svg FILE              scaling chart (default docs/bench-scaling.svg)`;
 
@@ -79,7 +79,7 @@ interface Options {
   responsiveness: boolean;
   respSeconds: number;
   build: boolean;
-  isolated: boolean;
+  oneThread: boolean;
   port: number;
   out: string;
   svg: string;
@@ -90,7 +90,7 @@ function parseArgs(args: string[]): Options | null {
   const value = (name: string) => { const i = args.indexOf(`--${name}`); return i >= 0 && i + 1 < args.length ? args[i + 1] : undefined; };
   const list = (name: string) => value(name)?.split(',').map((s) => s.trim()).filter(Boolean);
   const known = new Set(['--quick', '--sizes', '--variants', '--backends', '--node-only', '--browser-only', '--full', '--target-seconds', '--no-native', '--no-profile',
-    '--no-scaling', '--scaling', '--no-responsiveness', '--resp-seconds', '--no-build', '--isolated', '--port', '--out', '--svg']);
+    '--no-scaling', '--scaling', '--no-responsiveness', '--resp-seconds', '--no-build', '--one-thread', '--port', '--out', '--svg']);
   args.forEach((a, i) => {
     if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}\n${HELP}`);
     if (!a.startsWith('--') && !(i > 0 && ['--sizes', '--variants', '--backends', '--target-seconds', '--resp-seconds', '--port', '--out', '--svg'].includes(args[i - 1]))) throw new Error(`unexpected argument ${a}\n${HELP}`);
@@ -124,7 +124,7 @@ function parseArgs(args: string[]): Options | null {
     responsiveness: !args.includes('--no-responsiveness') && !args.includes('--node-only'),
     respSeconds: Number(value('resp-seconds') ?? (quick ? 10 : 20)),
     build: !args.includes('--no-build'),
-    isolated: args.includes('--isolated') && !args.includes('--node-only'),
+    oneThread: args.includes('--one-thread') && !args.includes('--node-only'),
     port: Number(value('port') ?? 4191),
     out: value('out') ?? path.join('bench-results', 'bench.json'),
     svg: value('svg') ?? path.join('docs', 'bench-scaling.svg'),
@@ -288,8 +288,8 @@ async function benchBackend(where: Where, backend: BackendName, run: Runner, opt
       const spec: BenchSpec = { architecture, ...dims, ...plan, profile: opts.profile && size === 'small' && PROFILED.includes(architecture) };
       const expect = (est ?? 10_000) * ((plan.warmup ?? 2) + (plan.steps ?? 3) + 1);
       const first = architecture === opts.variants[0] && size === opts.sizes[0];
-      // Cross-origin isolated wasm may hang at start (threads that fail to load): give up sooner.
-      const timeoutMs = where === 'chromium-coi' && first ? 90_000 : Math.min(20 * 60_000, Math.max(180_000, 3 * expect));
+      // The first row on the one-thread page also starts its engine: give up sooner if that hangs.
+      const timeoutMs = where === 'chromium-1t' && first ? 90_000 : Math.min(20 * 60_000, Math.max(180_000, 3 * expect));
       const t = Date.now();
       const res = await run(backend, spec, timeoutMs);
       const row: Row = { where, backend, size, architecture, ...dims };
@@ -509,8 +509,8 @@ export async function main(args: string[]): Promise<number> {
       for (const backend of opts.chromium) await benchBackend('chromium', backend, pageRunner(page), opts, rows, skips);
     }
 
-    // Chromium wasm once more, served cross-origin isolated (SharedArrayBuffer: wasm threads).
-    if (opts.isolated && browser && server) {
+    // Chromium wasm once more, served without cross-origin isolation (no SharedArrayBuffer: one thread).
+    if (opts.oneThread && browser && server) {
       let coi: Preview | null = null;
       let coiPage: Page | null = null;
       try {
@@ -521,12 +521,12 @@ export async function main(args: string[]): Promise<number> {
         await coiPage.goto(`${coi.url}/bench.html`);
         await coiPage.waitForFunction(() => typeof window.saeBench === 'function', null, { timeout: 60_000 });
         const env = await coiPage.evaluate(() => window.saeBenchEnv());
-        notes.push(`--isolated: bench.html served with COOP/COEP on port ${opts.port + 1}: crossOriginIsolated ${env.crossOriginIsolated}`);
-        await benchBackend('chromium-coi', 'wasm', pageRunner(coiPage), opts, rows, skips);
-        const failed = skips.find((k) => k.where === 'chromium-coi');
+        notes.push(`--one-thread: bench.html served without COOP/COEP on port ${opts.port + 1}: crossOriginIsolated ${env.crossOriginIsolated}`);
+        await benchBackend('chromium-1t', 'wasm', pageRunner(coiPage), opts, rows, skips);
+        const failed = skips.find((k) => k.where === 'chromium-1t');
         if (failed && workerErrors.length) failed.reason += `; the page logged: ${[...new Set(workerErrors.map((e) => e.replace(/blob:\S+/g, 'blob:…')))].join(' | ')}`;
       } catch (e) {
-        skips.push({ where: 'chromium-coi', backend: 'wasm', reason: `cross-origin isolated run failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` });
+        skips.push({ where: 'chromium-1t', backend: 'wasm', reason: `unisolated (one-thread) run failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` });
       } finally {
         await coiPage?.close().catch(() => undefined);
         coi?.stop();

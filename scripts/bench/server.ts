@@ -53,10 +53,11 @@ export interface Preview {
 
 /**
  * `vite preview` of `outDir` on `port` (strict), stopped by stop() (its process group, by PID).
- * `isolated` serves it cross-origin isolated (COOP/COEP, scripts/bench/vite.isolated.config.ts).
+ * The app is served cross-origin isolated (wasm threads); `unisolated` turns that off
+ * (scripts/bench/vite.unisolated.config.ts).
  */
-export async function startPreview(port: number, outDir: string, isolated = false): Promise<Preview> {
-  const config = isolated ? ['--config', 'scripts/bench/vite.isolated.config.ts'] : [];
+export async function startPreview(port: number, outDir: string, unisolated = false): Promise<Preview> {
+  const config = unisolated ? ['--config', 'scripts/bench/vite.unisolated.config.ts'] : [];
   const server: ChildProcess = spawn('npx', ['vite', 'preview', ...config, '--port', String(port), '--strictPort', '--outDir', outDir], {
     stdio: 'ignore', detached: true, env: { ...process.env, VITE_CONFIG_NATIVE_IGNORE_WARNING: 'true' },
   });

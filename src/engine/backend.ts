@@ -8,7 +8,10 @@ export const BACKEND_ORDER: readonly BackendName[] = ['webgpu', 'webgl', 'wasm',
 
 export interface BackendChoice {
   backend: BackendName;
+  /** Why each earlier backend was not used (and, for the chosen one, why its first try failed). */
   skipped: Partial<Record<BackendName, string>>;
+  /** Set when the chosen backend runs in its fallback configuration (the retry's note). */
+  retried?: string;
 }
 
 export interface BackendOptions {
@@ -21,6 +24,18 @@ export interface BackendOptions {
    * a software-only WebGPU adapter, which is far slower than wasm on the same CPU).
    */
   precheck?: Partial<Record<BackendName, () => Promise<string | null>>>;
+  /**
+   * A backend whose start takes longer than this is given up (default: wait for ever). The case
+   * in point: tfjs-backend-wasm's threaded build waits for ever when its thread workers cannot
+   * start.
+   */
+  initTimeoutMs?: number;
+  /**
+   * After a backend failed to start (error or timeout), prepare one more try of it in another
+   * configuration; returns a note to add to the reason, or null when there is no other try (e.g.
+   * wasm without threads).
+   */
+  retry?: Partial<Record<BackendName, () => string | null>>;
 }
 
 /** A matmul + ReLU + reduction whose exact answer we know; catches broken drivers and shaders. */
@@ -45,15 +60,56 @@ export async function selectBackend(opts: BackendOptions = {}): Promise<BackendC
     try {
       const reason = await opts.precheck?.[name]?.();
       if (reason) { skipped[name] = reason; continue; }
-      const ok = await tf.setBackend(name);
-      if (!ok) { skipped[name] = 'failed to initialise'; continue; }
-      await tf.ready();
-      const bad = await smokeTest();
-      if (bad) { skipped[name] = bad; continue; }
-      return { backend: name, skipped };
     } catch (e) {
       skipped[name] = e instanceof Error ? e.message : String(e);
+      continue;
     }
+    const factory = tf.engine().registryFactory[name];
+    const first = await tryBackend(name, opts.initTimeoutMs);
+    if (first === null) return { backend: name, skipped };
+    const note = factory ? opts.retry?.[name]?.() : null;
+    if (!note || !factory) { skipped[name] = first; continue; }
+    // Start it afresh: a backend that never finished starting is dropped and registered again.
+    if (name in tf.engine().registryFactory) tf.removeBackend(name);
+    tf.registerBackend(name, factory.factory, factory.priority);
+    const second = await tryBackend(name, opts.initTimeoutMs);
+    if (second === null) return { backend: name, skipped: { ...skipped, [name]: `${first}; ${note}` }, retried: note };
+    skipped[name] = `${first}; then ${note}: ${second}`;
   }
   throw new Error(`no tfjs backend works here: ${Object.entries(skipped).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+}
+
+/** Starts one backend and checks it; null when it works, else why not. */
+async function tryBackend(name: BackendName, timeoutMs?: number): Promise<string | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const start = (async () => {
+      if (!(await tf.setBackend(name))) return 'failed to initialise';
+      await tf.ready();
+      return smokeTest();
+    })();
+    if (timeoutMs === undefined) return await start;
+    const timeout = new Promise<string>((resolve) => { timer = setTimeout(() => resolve(`did not start within ${Math.round(timeoutMs / 1000)} s`), timeoutMs); });
+    const result = await Promise.race([start, timeout.then((why) => ({ timedOut: why }))]);
+    if (typeof result === 'object' && result !== null) {
+      abandonPendingStart();
+      return result.timedOut;
+    }
+    return result;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/**
+ * Forget a backend start that never finished. tfjs keeps the pending start and makes tf.ready()
+ * (and so every later backend choice) wait for it; its own removeBackend drops it only for the
+ * active backend. Same two fields, same effect: a late result is ignored, nothing waits for it.
+ */
+function abandonPendingStart(): void {
+  const engine = tf.engine() as unknown as { pendingBackendInit: Promise<boolean> | null; pendingBackendInitId: number };
+  engine.pendingBackendInit = null;
+  engine.pendingBackendInitId++;
 }

@@ -196,6 +196,8 @@ interface UiSlice {
   /** The engine worker died or stopped answering: why (charts and kept runs stay). */
   engineDown: Notice | null;
   backend: BackendName | null;
+  /** How the backend runs, e.g. "SIMD, 2 threads" for wasm; null when there is nothing to add. */
+  backendDetail: string | null;
   skipped: Partial<Record<BackendName, string>>;
   dragging: boolean;
 }
@@ -294,6 +296,7 @@ export const useStore = create<AppState>(() => ({
   autosave: null,
   engineDown: null,
   backend: null,
+  backendDetail: null,
   skipped: {},
   dragging: false,
 }));

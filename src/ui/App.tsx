@@ -21,13 +21,14 @@ import { EngineDown, ResumeOffer, TrainPanel } from './panels/TrainPanel';
 
 function Header() {
   const backend = useStore((s) => s.backend);
+  const detail = useStore((s) => s.backendDetail);
   const skipped = Object.entries(useStore((s) => s.skipped));
   return (
     <header className="header">
       <h1>SAE Workbench</h1>
       <span className="tagline">sparse autoencoders on language-model activations, trained in your browser</span>
       <details className="backend" data-testid="backend">
-        <summary>Backend: <strong>{backend ?? 'starting…'}</strong>{skipped.length > 0 && <span className="muted"> · {skipped.length} skipped</span>}</summary>
+        <summary>Backend: <strong>{backend ?? 'starting…'}</strong>{detail && <span className="muted"> ({detail})</span>}{skipped.length > 0 && <span className="muted"> · {skipped.length} skipped</span>}</summary>
         {skipped.length > 0 && (
           <ul aria-label="Skipped backends">
             {skipped.map(([name, why]) => <li key={name}><strong>{name}</strong>: {why}</li>)}

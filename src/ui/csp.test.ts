@@ -98,6 +98,10 @@ describe('buildPolicy', () => {
     expect(header.get('frame-ancestors')).toEqual(["'none'"]);
     expect(header.has('connect-src')).toBe(false);
     expect(new Map(policyDirectives({ part: 'worker' })).get('connect-src')).toEqual(["'self'"]);
+    // blob: scripts only in workers (tfjs-backend-wasm's thread workers load their glue from blobs),
+    // never on the page.
+    expect(new Map(policyDirectives({ part: 'worker' })).get('script-src')).toContain('blob:');
+    for (const part of ['full', 'fixed', 'header'] as const) expect(new Map(policyDirectives({ part })).get('script-src'), part).not.toContain('blob:');
     expect(new Map(policyDirectives({ part: 'full' })).has('frame-ancestors')).toBe(false);
     // Every fetch directive but connect-src is in the fixed part, so nothing falls back to no restriction.
     for (const d of ['script-src', 'style-src', 'img-src', 'font-src', 'media-src', 'object-src', 'frame-src', 'worker-src', 'manifest-src']) expect(fixed.has(d), d).toBe(true);

@@ -113,7 +113,10 @@ export function policyDirectives(opts: PolicyOptions = {}): [string, string[]][]
   if (part === 'full' || part === 'worker') d.push(['default-src', ["'self'"]]);
   // 'wasm-unsafe-eval' compiles tfjs's WebAssembly; no 'unsafe-eval', no inline scripts (the dev
   // server's React-refresh preamble is allowed by its hash).
-  d.push(['script-src', ["'self'", "'wasm-unsafe-eval'", ...(opts.dev ? opts.scriptHashes ?? [] : [])]]);
+  // Workers also get blob:: tfjs-backend-wasm's threaded build starts each pthread worker from a
+  // blob and has it importScripts the engine's glue code from another blob (both made by tfjs in
+  // the engine worker, never from page content); without it the thread pool never starts.
+  d.push(['script-src', ["'self'", "'wasm-unsafe-eval'", ...(part === 'worker' ? ['blob:'] : []), ...(opts.dev ? opts.scriptHashes ?? [] : [])]]);
   // Plotly sets style attributes and adds <style> rules; Vite's dev server adds <style> elements.
   d.push(['style-src', ["'self'", "'unsafe-inline'"]]);
   d.push(['img-src', ["'self'", 'data:', 'blob:']]);

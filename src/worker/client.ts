@@ -118,8 +118,8 @@ function onMessage(msg: FromWorker) {
   const s = useStore.getState();
   switch (msg.type) {
     case 'ready':
-      useStore.setState({ backend: msg.backend, skipped: msg.skipped });
-      appendLog(`backend: ${msg.backend}`);
+      useStore.setState({ backend: msg.backend, backendDetail: msg.detail ?? null, skipped: msg.skipped });
+      appendLog(`backend: ${msg.backend}${msg.detail ? ` (${msg.detail})` : ''}`);
       return;
     case 'loaded':
       return onLoaded(msg);

@@ -2,7 +2,7 @@
 // the run. It talks to the page only through the typed messages of protocol.ts.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -28,6 +28,15 @@ setWasmPaths({
   'tfjs-backend-wasm-simd.wasm': wasmSimd,
   'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
 });
+// When the page is cross-origin isolated, tfjs-backend-wasm runs XNNPACK's matmuls on a thread pool
+// (this worker counts as one of its threads). Its compiled code caps the pool at
+// navigator.hardwareConcurrency / 2, assuming two hyper-threads per core: one thread, i.e. none, on
+// a 2-core machine. The cap is read once, when the wasm module starts, through this worker's
+// navigator; reporting twice the logical cores here lets the pool use every core (still at most 8,
+// tfjs's own limit). Nothing else in this worker reads hardwareConcurrency.
+const LOGICAL_CORES = Math.max(1, self.navigator.hardwareConcurrency || 1);
+Object.defineProperty(self.navigator, 'hardwareConcurrency', { value: 2 * LOGICAL_CORES, configurable: true });
+setThreadsCount(LOGICAL_CORES);
 
 const post = (msg: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 
@@ -82,9 +91,23 @@ const PERIODIC_EVAL_TOKENS = 4096;
 /** Time budget of one uninterrupted slice of training before the worker reads its mailbox. */
 const SLICE_MS = 100;
 
+/** A backend that has not started within this long is given up (see selectBackend). */
+const BACKEND_START_TIMEOUT_MS = 45_000;
+let wasmThreadsOff = false;
+
 async function init(prefer?: BackendName) {
   const choice = await selectBackend({
     prefer,
+    // wasm with threads waits for ever if its thread workers cannot start; then go on without them.
+    initTimeoutMs: BACKEND_START_TIMEOUT_MS,
+    retry: {
+      wasm: () => {
+        if (!self.crossOriginIsolated || wasmThreadsOff) return null;
+        wasmThreadsOff = true;
+        tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+        return 'retried without threads';
+      },
+    },
     precheck: {
       webgpu: async () => {
         const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
@@ -105,7 +128,17 @@ async function init(prefer?: BackendName) {
     },
   });
   backend = choice.backend;
-  post({ type: 'ready', backend: choice.backend, skipped: choice.skipped });
+  post({ type: 'ready', backend: choice.backend, skipped: choice.skipped, detail: await backendDetail(choice.backend) });
+}
+
+/** For wasm, whether SIMD and threads are in use (and why not), shown next to the backend's name. */
+async function backendDetail(name: BackendName): Promise<string | undefined> {
+  if (name !== 'wasm') return undefined;
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'SIMD' : 'no SIMD';
+  let threads = 1;
+  try { threads = getThreadsCount(); } catch { /* not initialised */ }
+  const why = threads > 1 ? '' : self.crossOriginIsolated ? '' : ': the page is not cross-origin isolated';
+  return `${simd}, ${threads} thread${threads === 1 ? '' : 's'}${why}`;
 }
 
 /** The unmasked WebGL renderer string, to recognise software rasterisers; null if unavailable. */

@@ -299,7 +299,7 @@ export type ToWorker =
   | { type: 'bench'; requestId: string; backend: BackendName; spec: BenchSpec };
 
 export type FromWorker =
-  | { type: 'ready'; backend: BackendName; skipped: Partial<Record<BackendName, string>> }
+  | { type: 'ready'; backend: BackendName; skipped: Partial<Record<BackendName, string>>; /** e.g. "SIMD, 2 threads" for wasm */ detail?: string }
   /** The result of a load: every file's outcome, and the data now loaded (unchanged on errors). */
   | { type: 'loaded'; requestId: string; info: DatasetInfo | null; results: FileResult[]; sae?: ImportedSaeInfo; lm?: LanguageModelInfo | null }
   /** Progress of a long read (indexing a large file). */
