@@ -133,12 +133,20 @@ test('by default a software GPU renderer is skipped with its reason shown', asyn
   expect(reasons).toMatch(/webgl: software WebGL renderer/);
 });
 
-test('the page is cross-origin isolated, so wasm runs on every core (its thread pool), and says so', async ({ page }) => {
+test('the page is cross-origin isolated: wasm runs a thread pool of every core but the page\'s, or all with ?threads', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('backend')).toContainText('wasm', { timeout: 60_000 });
   const { isolated, cores } = await page.evaluate(() => ({ isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency }));
   expect(isolated).toBe(true);
-  await expect(page.getByTestId('backend').locator('summary')).toContainText(cores > 1 ? `(SIMD, ${cores} threads)` : '(SIMD, 1 thread)');
+  const summary = page.getByTestId('backend').locator('summary');
+  if (cores > 2) await expect(summary).toContainText(`(SIMD, ${cores - 1} threads)`);
+  else if (cores === 2) await expect(summary).toContainText('(SIMD, 1 thread: the page keeps the other core (?threads=2 uses both))');
+  if (cores > 1) {
+    await page.goto(`/?threads=${cores}`);
+    await expect(summary).toContainText(`(SIMD, ${cores} threads)`, { timeout: 60_000 });
+    await page.getByRole('button', { name: 'Train', exact: true }).click();
+    await expect(page.getByTestId('progress')).toContainText(/step [1-9]/, { timeout: 60_000 });
+  }
 });
 
 test('served without cross-origin isolation, wasm falls back to one thread and says why', async ({ page, baseURL }) => {

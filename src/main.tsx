@@ -6,9 +6,12 @@ import { startRunHistory } from './worker/runs';
 import type { BackendName } from './worker/protocol';
 import './ui/styles.css';
 
-// ?backend=webgpu|webgl|wasm|cpu forces a backend (e.g. a software WebGPU adapter for testing).
-const prefer = new URLSearchParams(location.search).get('backend') as BackendName | null;
-startEngine(prefer ?? undefined);
+// ?backend=webgpu|webgl|wasm|cpu forces a backend (e.g. a software WebGPU adapter for testing);
+// ?threads=N sets the wasm thread pool (default: every core but one, which the page keeps).
+const params = new URLSearchParams(location.search);
+const prefer = params.get('backend') as BackendName | null;
+const threads = Number(params.get('threads'));
+startEngine(prefer ?? undefined, Number.isInteger(threads) && threads > 0 ? threads : undefined);
 loadSample();
 void startRunHistory();
 

@@ -74,7 +74,8 @@ declare global {
 
 window.saeBench = async (backend, spec, timeoutMs = 600_000) => {
   try {
-    ready ??= request({ type: 'init', prefer: 'wasm' }, 'ready', undefined, Math.min(timeoutMs, 120_000));
+    // Every core: the harness has no UI that needs one (the app keeps one for the page).
+    ready ??= request({ type: 'init', prefer: 'wasm', threads: navigator.hardwareConcurrency || 1 }, 'ready', undefined, Math.min(timeoutMs, 120_000));
     const r = await ready;
     const requestId = `bench-${counter++}`;
     const res = await request({ type: 'bench', requestId, backend, spec }, 'benchResult', requestId, timeoutMs);

@@ -281,6 +281,7 @@ function onMessage(msg: FromWorker) {
 // ---- the worker's life: start, liveness, restart --------------------------------------------------
 
 let preferredBackend: BackendName | undefined;
+let wasmThreads: number | undefined;
 /** When the worker was last heard from (any message). */
 let lastHeard = 0;
 /** The worker stops answering for this long while training → it is declared down. */
@@ -308,12 +309,13 @@ function spawnWorker(): Promise<void> {
   w.onmessage = (ev: MessageEvent<FromWorker>) => { if (worker === w) onMessage(ev.data); };
   w.onerror = (ev) => { if (worker === w) engineDown(`the engine worker failed: ${ev.message || 'unknown error'}`); };
   lastHeard = Date.now();
-  send({ type: 'init', prefer: preferredBackend });
+  send({ type: 'init', prefer: preferredBackend, threads: wasmThreads });
   return ready;
 }
 
-export function startEngine(prefer?: BackendName) {
+export function startEngine(prefer?: BackendName, threads?: number) {
   preferredBackend = prefer;
+  wasmThreads = threads;
   void spawnWorker();
   watchGuidance();
   // While a run trains the worker posts every ~100 ms; a ping covers the quiet moments.

@@ -30,13 +30,12 @@ setWasmPaths({
 });
 // When the page is cross-origin isolated, tfjs-backend-wasm runs XNNPACK's matmuls on a thread pool
 // (this worker counts as one of its threads). Its compiled code caps the pool at
-// navigator.hardwareConcurrency / 2, assuming two hyper-threads per core: one thread, i.e. none, on
-// a 2-core machine. The cap is read once, when the wasm module starts, through this worker's
-// navigator; reporting twice the logical cores here lets the pool use every core (still at most 8,
-// tfjs's own limit). Nothing else in this worker reads hardwareConcurrency.
+// navigator.hardwareConcurrency / 2, assuming two hyper-threads per core. The cap is read once,
+// when the wasm module starts, through this worker's navigator; reporting twice the logical cores
+// lifts it (the pool stays at most 8, tfjs's own limit), and init() sets the size we choose.
+// Nothing else in this worker reads hardwareConcurrency.
 const LOGICAL_CORES = Math.max(1, self.navigator.hardwareConcurrency || 1);
 Object.defineProperty(self.navigator, 'hardwareConcurrency', { value: 2 * LOGICAL_CORES, configurable: true });
-setThreadsCount(LOGICAL_CORES);
 
 const post = (msg: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 
@@ -88,14 +87,33 @@ const AUTOSAVE_COST_FACTOR = 5;
 /** Tokens of held-out text used by the periodic splice evaluation while training (kept short). */
 const PERIODIC_EVAL_TOKENS = 4096;
 
-/** Time budget of one uninterrupted slice of training before the worker reads its mailbox. */
-const SLICE_MS = 100;
+/**
+ * Time budget of one uninterrupted slice of training before the worker posts progress and reads
+ * its mailbox. A slice is at least one step; at ≥ 20 steps/s each slice is one step, so a slider
+ * moved while the page shows step s is used from step s + 1 on.
+ */
+const SLICE_MS = 50;
+
+/**
+ * Let queued messages (pause, slider changes) run, then continue. A MessageChannel task rather
+ * than setTimeout(0), which browsers clamp to 4 ms once nested.
+ */
+const yieldChannel = new MessageChannel();
+const yieldWaiters: (() => void)[] = [];
+yieldChannel.port1.onmessage = () => yieldWaiters.shift()?.();
+function yieldToMailbox(): Promise<void> {
+  return new Promise((resolve) => { yieldWaiters.push(resolve); yieldChannel.port2.postMessage(null); });
+}
 
 /** A backend that has not started within this long is given up (see selectBackend). */
 const BACKEND_START_TIMEOUT_MS = 45_000;
 let wasmThreadsOff = false;
 
-async function init(prefer?: BackendName) {
+async function init(prefer?: BackendName, threads?: number) {
+  // Every core but one by default: with all of them busy the page's own thread (charts, sliders)
+  // waits its turn — measured on 2 cores: 25 main-thread tasks over 50 ms in 20 s instead of 2, and
+  // fewer steps per second, not more. The bench harness (no UI) asks for all of them.
+  setThreadsCount(Math.max(1, Math.min(threads ?? LOGICAL_CORES - 1, 8)));
   const choice = await selectBackend({
     prefer,
     // wasm with threads waits for ever if its thread workers cannot start; then go on without them.
@@ -137,7 +155,9 @@ async function backendDetail(name: BackendName): Promise<string | undefined> {
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'SIMD' : 'no SIMD';
   let threads = 1;
   try { threads = getThreadsCount(); } catch { /* not initialised */ }
-  const why = threads > 1 ? '' : self.crossOriginIsolated ? '' : ': the page is not cross-origin isolated';
+  const why = threads > 1 ? ''
+    : !self.crossOriginIsolated ? ': the page is not cross-origin isolated'
+    : LOGICAL_CORES > 1 ? `: the page keeps the other core (?threads=${LOGICAL_CORES} uses ${LOGICAL_CORES === 2 ? 'both' : 'all'})` : '';
   return `${simd}, ${threads} thread${threads === 1 ? '' : 's'}${why}`;
 }
 
@@ -365,7 +385,7 @@ async function loop(r: NonNullable<typeof run>) {
       await periodicSplice(r);
     }
     // Yield so that pause / update / stop messages are handled between slices.
-    await new Promise((res) => setTimeout(res, 0));
+    await yieldToMailbox();
   }
   if (run !== r) return;
   if (trainer.done && r.state === 'running') {
@@ -513,7 +533,7 @@ function exportCheckpoint(r: NonNullable<typeof run>, step: number) {
 async function handle(msg: ToWorker) {
   switch (msg.type) {
     case 'init':
-      return init(msg.prefer);
+      return init(msg.prefer, msg.threads);
     case 'loadSample': {
       workspace.setDataset(makeSyntheticDataset());
       return post({ type: 'loaded', requestId: msg.requestId, info: describe(workspace), results: [], lm: languageModelInfo(workspace) });

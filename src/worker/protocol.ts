@@ -246,7 +246,11 @@ export interface GuidanceEval {
 export type RunState = 'idle' | 'running' | 'paused' | 'stopped' | 'done';
 
 export type ToWorker =
-  | { type: 'init'; prefer?: BackendName }
+  /**
+   * threads: the wasm thread pool's size (this worker included) when the page is cross-origin
+   * isolated; default every logical core but one, which stays with the page.
+   */
+  | { type: 'init'; prefer?: BackendName; threads?: number }
   | { type: 'loadSample'; requestId: string }
   /**
    * One or several dropped files, recognised by content: activations, companions (tokens, vocab,
