@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { weightedAbsSum } from './ops/reduce';
 import { matMul } from './ops/matmul';
 import { constant, stopGradient } from './ops/stopGradient';
+import { isAtLeast, isPositive } from './ops/compare';
 
 /** Mean over the batch of ||x − x̂||² (summed over d_in): x, xHat [B, d_in] → scalar. */
 export function reconstructionLoss(x: tf.Tensor2D, xHat: tf.Tensor2D): tf.Scalar {
@@ -42,7 +43,7 @@ export function auxKLoss(z: tf.Tensor2D, deadMask: tf.Tensor1D, residual: tf.Ten
       // Arithmetic rather than tf.where, whose [d_sae] condition is tiled to [B, d_sae] (slow).
       const deadOnly = tf.add(tf.mul(zz, dead), tf.mul(tf.sub(dead, 1), 1e30));
       const kth = tf.min(tf.topk(deadOnly, k, false).values, 1, true); // [B, 1]
-      return tf.mul(tf.mul(tf.greaterEqual(tf.sub(deadOnly, kth), 0).toFloat(), dead), tf.greater(zz, 0).toFloat()); // sub first: see topkMask
+      return tf.mul(tf.mul(isAtLeast(deadOnly, kth), dead), isPositive(zz)); // ops/compare.ts: fast on wasm
     }, z, deadMask);
     const auxRecon = matMul(tf.mul(z, keep) as tf.Tensor2D, wDec);
     const err = tf.mean(tf.sum(tf.squaredDifference(auxRecon, stopGradient(residual)), 1));

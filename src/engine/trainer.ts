@@ -17,6 +17,7 @@ import { variantFor } from './variants/registry';
 import type { DataStats, LossParts, Params, Reconstruction, Variant } from './variants/types';
 import { BatchSampler, type SamplerState } from '../data/dataset';
 import type { EvalMetrics, GuidanceEval, LiveEvent, MetricRow } from '../worker/protocol';
+import { isPositive } from './ops/compare';
 
 /** The rows the trainer learns from and evaluates on, row-major [rows, nLayers·dIn]. */
 export interface TrainingData {
@@ -706,7 +707,7 @@ export class Trainer {
           tf.sum(tf.squaredDifference(r.target, r.xHat), 1),
           tf.sum(tf.square(r.target), 1),
           tf.sum(r.target, 0),
-          tf.sum(tf.greater(r.f, 0).toFloat(), 0),
+          tf.sum(isPositive(r.f), 0),
           tf.scalar(r.f.shape[0]),
           ...this.guidance.map((g) => latentPerInputRow(r.f, g.target.latent, n)),
         ];

@@ -4,6 +4,7 @@
 // gradient. One op instead of mask + relu + mul keeps the backward pass to a single multiply.
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
+import { isPositive } from './compare';
 
 /**
  * z [B, n] → f [B, n]. `select` returns a 0/1 mask [B, n] from z and `inputs` (each any shape);
@@ -18,7 +19,7 @@ export function maskedRelu(
     const save = args[args.length - 1] as unknown as tf.GradSaveFunc;
     const zz = args[0] as tf.Tensor2D;
     const rest = args.slice(1, 1 + inputs.length);
-    const keep = tf.tidy(() => tf.mul(select(zz, ...rest), tf.greater(zz, 0).toFloat()));
+    const keep = tf.tidy(() => tf.mul(select(zz, ...rest), isPositive(zz)));
     save([keep]);
     return {
       value: tf.mul(zz, keep) as tf.Tensor2D,

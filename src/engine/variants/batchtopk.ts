@@ -11,6 +11,7 @@ import { auxKLoss, reconstructionLoss } from '../losses';
 import { batchTopkRelu } from '../ops/batchTopk';
 import type { LossParts, Params, StepContext, Variant } from './types';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
+import { isAbove } from '../ops/compare';
 
 /** θ_g before the first batch has set it. */
 const UNSET = -1;
@@ -56,7 +57,7 @@ export class GlobalThreshold {
 
   /** Inference: f = z · 1[z > max(θ_g, 0)], z [B, d_sae]. */
   apply(z: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => tf.mul(z, tf.greater(tf.sub(z, tf.relu(this.value)), 0).toFloat()) as tf.Tensor2D);
+    return tf.tidy(() => tf.mul(z, isAbove(z, tf.relu(this.value))) as tf.Tensor2D);
   }
 
   /** max(θ_g, 0) filled to [d_sae]: SAELens's per-latent JumpReLU threshold. A new tensor. */

@@ -19,6 +19,7 @@ import { addRowVector, mulRowVector } from '../ops/reduce';
 import { stopGradient } from '../ops/stopGradient';
 import type { Params, Variant } from './types';
 import { applyInferenceThreshold, centredEncode, initLinearSae, linearDecode, normalizeDecoderRows, resampleLinear } from './linear';
+import { isPositive } from '../ops/compare';
 
 /** π_gate [B, d_sae] and f [B, d_sae] of a batch x [B, d_in]. */
 export function gatedForward(p: Params, x: tf.Tensor2D): { piGate: tf.Tensor2D; f: tf.Tensor2D } {
@@ -26,7 +27,7 @@ export function gatedForward(p: Params, x: tf.Tensor2D): { piGate: tf.Tensor2D; 
   // Row-vector ops with their batch sums as matmuls (ops/reduce.ts), not tfjs's broadcast gradients.
   const piGate = addRowVector(h, p.b_gate as tf.Tensor1D);
   const piMag = addRowVector(mulRowVector(h, tf.exp(p.r_mag) as tf.Tensor1D), p.b_mag as tf.Tensor1D);
-  const f = maskedRelu(piMag, (_z, gate) => tf.greater(gate, 0).toFloat(), piGate);
+  const f = maskedRelu(piMag, (_z, gate) => isPositive(gate), piGate);
   return { piGate, f };
 }
 

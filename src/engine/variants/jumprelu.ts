@@ -11,6 +11,7 @@ import { heaviside } from '../ops/heaviside';
 import { jumpRelu } from '../ops/jumprelu';
 import type { Variant } from './types';
 import { initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
+import { isAbove } from '../ops/compare';
 
 /** θ never drops below this, so that f = z·H(z − θ) stays a JumpReLU and not a linear unit. */
 export const MIN_THRESHOLD = 1e-6;
@@ -27,7 +28,7 @@ export const jumpreluVariant: Variant<JumpReluConfig> = {
   },
   encode: (p, x) => tf.tidy(() => {
     const z = preActivations(p, x);
-    return tf.mul(z, tf.greater(z, p.threshold).toFloat()) as tf.Tensor2D;
+    return tf.mul(z, isAbove(z, p.threshold)) as tf.Tensor2D;
   }),
   decode: linearDecode,
   loss(p, x, live, ctx) {

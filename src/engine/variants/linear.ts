@@ -5,6 +5,7 @@ import type { DataStats, Params } from './types';
 import type { Rng } from '../rng';
 import { matMul, matMulDataLeft } from '../ops/matmul';
 import { addRowVector, subRowVector } from '../ops/reduce';
+import { isAbove } from '../ops/compare';
 
 /**
  * W_dec rows are random unit vectors and W_enc = W_decᵀ (the initialisation SAELens and Anthropic
@@ -73,7 +74,7 @@ export function normalizeDecoderRows(p: Params): void {
 /** Zero activations at or below the inference threshold θ (θ = 0 leaves f unchanged). */
 export function applyInferenceThreshold(f: tf.Tensor2D, threshold: number): tf.Tensor2D {
   if (threshold <= 0) return f;
-  return tf.tidy(() => tf.mul(f, tf.greater(f, threshold).toFloat()) as tf.Tensor2D);
+  return tf.tidy(() => tf.mul(f, isAbove(f, threshold)) as tf.Tensor2D);
 }
 
 export function linearExport(p: Params): Record<string, tf.Tensor> {

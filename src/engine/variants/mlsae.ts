@@ -9,6 +9,7 @@ import type { MlsaeConfig } from '../config';
 import { makeTopkVariant } from './topk';
 import type { DataStats, Variant } from './types';
 import { initLinearSae } from './linear';
+import { isAbove } from '../ops/compare';
 
 /** The mean over layers of a layer-major mean row [L·d_in] → [d_in]. */
 export function meanOverLayers(stats: DataStats): Float32Array {
@@ -39,7 +40,7 @@ export function makeMlsaeVariant(auxK: number, auxKCoefficient: number): Variant
       const [B, width] = x.shape;
       const L = width / dInOf(p);
       const parts = topk.loss(p, layerRows(x, dInOf(p)), live, ctx);
-      const active = tf.greater(parts.f, live.threshold).toFloat();
+      const active = isAbove(parts.f, live.threshold);
       const l0PerLayer = tf.mean(tf.reshape(tf.sum(active, 1), [B, L]), 0) as tf.Tensor1D; // [L]
       return { ...parts, xHat: tf.reshape(parts.xHat, [B, width]), diagnostics: { l0_per_layer: l0PerLayer } };
     },
