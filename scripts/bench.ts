@@ -28,6 +28,7 @@ import type { Architecture } from '../src/engine/config';
 import type { BackendName } from '../src/worker/protocol';
 import { FLOPS_FORMULA, flopsPerStep } from './bench/flops';
 import { formatResponsiveness, measureResponsiveness, type ResponsivenessResult } from './bench/responsiveness';
+import { wasmSgemm, type WasmSgemmRow } from './bench/wasmSgemm';
 import { buildApp, CHROMIUM, CHROMIUM_ARGS, launchChromium, startPreview, type Preview } from './bench/server';
 import { scalingSvg, type Series } from './bench/svg';
 
@@ -466,6 +467,11 @@ export async function main(args: string[]): Promise<number> {
   } else {
     skips.push({ where: 'native', backend: 'numpy', reason: 'native reference skipped (--no-native)' });
   }
+  // tfjs-wasm's matrix-product speed at the same shapes (Node, one thread), to set the ratios in scale.
+  let wasmMatmul: WasmSgemmRow[] | null = null;
+  if (native && opts.node.includes('wasm')) {
+    try { wasmMatmul = await wasmSgemm(native.sgemm.shapes); } catch (e) { notes.push(`wasm matMul timing failed: ${e instanceof Error ? e.message : String(e)}`); }
+  }
   if (native) {
     for (const n of native.rows) rows.push({ where: 'native', backend: `numpy ${native.info.numpy ?? ''} (${String(native.info.blas ?? 'BLAS')})`.trim(), size: n.size, architecture: n.variant, dIn: n.dIn, dSae: n.dSae, batch: n.batch, tokensPerS: n.tokensPerS, msPerStep: n.msPerStep, meanMsPerStep: n.meanMsPerStep, steps: n.steps });
   }
@@ -613,8 +619,14 @@ export async function main(args: string[]): Promise<number> {
     out.push('');
   }
   if (native) {
-    out.push('sgemm (float32 NumPy matmul, best of several):', '', '| shape | m × k × n | GFLOP/s |', '| --- | --- | ---: |');
-    for (const s of native.sgemm.shapes) out.push(`| ${s.shape} | ${s.m} × ${s.k} × ${s.n} | ${fmt(s.gflops)} |`);
+    const wasm = new Map((wasmMatmul ?? []).map((w) => [w.shape, w]));
+    out.push('sgemm (float32 NumPy matmul, best of several), and tfjs-wasm\'s matMul in Node (one thread) at the same shapes — with the right operand',
+      'reused, and fresh each call as in training (XNNPACK repacks it). wasm ÷ NumPy bounds what a wasm step dominated by that product can reach:', '',
+      '| shape | m × k × n | NumPy GFLOP/s | wasm, reused | wasm, fresh | wasm fresh ÷ NumPy |', '| --- | --- | ---: | ---: | ---: | ---: |');
+    for (const s of native.sgemm.shapes) {
+      const w = wasm.get(s.shape);
+      out.push(`| ${s.shape} | ${s.m} × ${s.k} × ${s.n} | ${fmt(s.gflops)} | ${w ? fmt(w.reusedGflops) : '—'} | ${w ? fmt(w.freshGflops) : '—'} | ${w ? (w.freshGflops / s.gflops).toFixed(2) : '—'} |`);
+    }
     out.push('');
   }
   if (scaling) {
@@ -643,7 +655,7 @@ export async function main(args: string[]): Promise<number> {
   await mkdir(path.dirname(opts.out), { recursive: true });
   await writeFile(opts.out, JSON.stringify({
     date, seconds, options: opts, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, tfjs: tf.version.tfjs, chromium: chromiumVersion, chromiumArgs: CHROMIUM_ARGS, chromiumPath: CHROMIUM, chromiumEnv, loadStart, loadEnd },
-    sizes: SIZES, flopsFormula: FLOPS_FORMULA, native, rows, skips, scaling, responsiveness, notes,
+    sizes: SIZES, flopsFormula: FLOPS_FORMULA, native, wasmMatmul, rows, skips, scaling, responsiveness, notes,
   }, null, 2));
   log(`wrote ${opts.out}`);
   if (scaling) {
