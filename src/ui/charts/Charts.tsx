@@ -42,6 +42,10 @@ function unqueueRedraw(f: () => void) {
   const i = redrawQueue.indexOf(f);
   if (i >= 0) redrawQueue.splice(i, 1);
 }
+/** Resolves on this chart's turn in the redraw queue (a new run re-plots every chart at once). */
+function redrawTurn(): Promise<void> {
+  return new Promise((resolve) => queueRedraw(resolve));
+}
 
 
 /**
@@ -79,7 +83,7 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       axis.reset();
       lastStep = 0;
       el.setAttribute('data-points', '0');
-      ready = ready.then(async () => {
+      ready = ready.then(redrawTurn).then(async () => {
         if (disposed) return;
         empty = true;
         await P.react(el, fresh.traces, fresh.layout, CONFIG);
@@ -126,8 +130,13 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       // extendTraces must follow the (async) initial plot.
       ready = ready.then(async () => {
         if (disposed) return;
-        if (empty) { empty = false; await P.relayout(el, { annotations: [] }); }
-        if (top !== null) await setRange(P, el, top);
+        // The first rows: the placeholder text goes and the step axis is set in one relayout
+        // (each Plotly call is a full redraw, 10–30 ms).
+        if (empty) {
+          empty = false;
+          relayingOut = true;
+          try { await P.relayout(el, { annotations: [], ...(top !== null ? { 'xaxis.range': [0, top] } : {}) }); } finally { relayingOut = false; }
+        } else if (top !== null) await setRange(P, el, top);
         if (whole) await P.restyle(el, { x: whole.x, y: whole.y }, whole.indices);
         else await P.extendTraces(el, { x: ext.x, y: ext.y }, ext.indices);
       }).catch(warn);
