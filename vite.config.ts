@@ -151,7 +151,7 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: 6000,
     // bench.html is the harness `npm run bench` drives in headless Chromium.
-    rollupOptions: { input: { main: 'index.html', bench: 'bench.html' } },
+    rollupOptions: { input: { main: 'index.html', bench: 'bench.html', kernels: 'kernels.html' } },
   },
   // Pre-bundle the worker's and the charts' dependencies at start-up: otherwise the dev server
   // discovers them on first load and reloads the page mid-start.

@@ -2,6 +2,8 @@
 // learning rate can change live between steps and the moments are ours to save and restore.
 import * as tf from '@tensorflow/tfjs';
 import type { Params } from './variants/types';
+import { useFusedKernels } from './ops/webgpu/program';
+import { adamMomentWebGPU, adamParamWebGPU } from './ops/webgpu/adam';
 
 export class Adam {
   private readonly m: Record<string, tf.Variable> = {};
@@ -34,11 +36,26 @@ export class Adam {
     return out;
   }
 
-  /** One update p ← p − lr · m̂ / (√v̂ + ε) for every param that has a gradient. */
+  /**
+   * One update p ← p − lr · m̂ / (√v̂ + ε) for every param that has a gradient. On the webgpu
+   * backend each of m, v and p is one fused kernel (ops/webgpu/adam.ts, the same arithmetic).
+   */
   apply(params: Params, grads: Record<string, tf.Tensor>, lr: number): void {
     this.t += 1;
     const c1 = 1 - this.beta1 ** this.t;
     const c2 = 1 - this.beta2 ** this.t;
+    if (useFusedKernels()) {
+      tf.tidy(() => {
+        for (const [name, g] of Object.entries(grads)) {
+          const m = this.m[name];
+          const v = this.v[name];
+          m.assign(adamMomentWebGPU(m, g, this.beta1, false));
+          v.assign(adamMomentWebGPU(v, g, this.beta2, true));
+          params[name].assign(adamParamWebGPU(params[name], m, v, lr / c1, c2, this.epsilon));
+        }
+      });
+      return;
+    }
     tf.tidy(() => {
       for (const [name, g] of Object.entries(grads)) {
         const m = this.m[name];

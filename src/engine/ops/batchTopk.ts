@@ -3,15 +3,24 @@
 // averages k. The gradient flows through the kept, positive entries only.
 import * as tf from '@tensorflow/tfjs';
 import { maskedRelu } from './maskedRelu';
+import { useFusedKernels } from './webgpu/program';
+import { batchTopkWebGPU, keptReluWebGPU } from './webgpu/topk';
+
+/** How many entries of z [B, n] BatchTopK keeps: k·B, within [1, B·n]. */
+function batchTotal(z: tf.Tensor2D, k: number): number {
+  const [B, n] = z.shape;
+  return Math.max(1, Math.min(Math.round(k * B), B * n));
+}
 
 /**
  * 0/1 mask [B, n] of the k·B largest entries of z [B, n], taken over the flattened batch. Selected
  * by the (k·B)-th value, as topkMask does; exact ties at that value may keep a few more.
  */
 export function batchTopkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
+  if (useFusedKernels()) return batchTopkWebGPU(z, batchTotal(z, k), 'mask'); // webgpu/topk.ts, same selection
   return tf.tidy(() => {
     const [B, n] = z.shape;
-    const total = Math.max(1, Math.min(Math.round(k * B), B * n));
+    const total = batchTotal(z, k);
     const kth = tf.min(tf.topk(tf.reshape(z, [B * n]), total, false).values); // scalar
     return tf.greaterEqual(tf.sub(z, kth), 0).toFloat() as tf.Tensor2D; // sub first: see topkMask
   });
@@ -19,5 +28,6 @@ export function batchTopkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
 
 /** f = ReLU(z) on the batch's k·B largest entries, 0 elsewhere; z [B, d_sae] → f [B, d_sae]. */
 export function batchTopkRelu(z: tf.Tensor2D, k: number): tf.Tensor2D {
+  if (useFusedKernels()) return keptReluWebGPU(z, (zz) => batchTopkWebGPU(zz, batchTotal(zz, k), 'relu'));
   return maskedRelu(z, (zz) => batchTopkMask(zz, k));
 }

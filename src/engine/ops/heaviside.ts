@@ -4,14 +4,22 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { rectangleKernel } from './kernel';
+import { useFusedKernels } from './webgpu/program';
+import { heavisideForwardWebGPU, thresholdGradWebGPU } from './webgpu/jumpRelu';
 
-/** z [B, d_sae], theta [d_sae] → 0/1 [B, d_sae]. */
+/**
+ * z [B, d_sae], theta [d_sae] → 0/1 [B, d_sae]. On the webgpu backend the step and ∂θ are one
+ * fused kernel each (webgpu/jumpRelu.ts) instead of the composition's compare and cast, and its
+ * rectangle kernel, multiply and batch sum.
+ */
 export function heaviside(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): tf.Tensor2D {
+  const fused = useFusedKernels();
   const op = tf.customGrad(((zIn: tf.Tensor, thetaIn: tf.Tensor, save: tf.GradSaveFunc) => {
     save([zIn, thetaIn]);
-    const value = tf.greater(zIn, thetaIn).toFloat() as tf.Tensor2D;
+    const value = fused ? heavisideForwardWebGPU(zIn as tf.Tensor2D, thetaIn as tf.Tensor1D) : tf.greater(zIn, thetaIn).toFloat() as tf.Tensor2D;
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [zs, ts] = saved as [tf.Tensor2D, tf.Tensor1D];
+      if (fused) return [tf.zerosLike(zs), thresholdGradWebGPU(dy, zs, ts, bandwidth, false)];
       const kernel = rectangleKernel(zs, ts, bandwidth);
       const dTheta = tf.mul(tf.sum(tf.mul(kernel, dy), 0), -1 / bandwidth);
       return [tf.zerosLike(zs), dTheta];

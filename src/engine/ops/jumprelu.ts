@@ -6,9 +6,15 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { rectangleKernel } from './kernel';
+import { useFusedKernels } from './webgpu/program';
+import { jumpReluForwardWebGPU, jumpReluGradPreWebGPU, thresholdGradWebGPU } from './webgpu/jumpRelu';
 
-/** z [B, d_sae], theta [d_sae] → f [B, d_sae]. */
+/**
+ * z [B, d_sae], theta [d_sae] → f [B, d_sae]. On the webgpu backend the forward pass and each
+ * gradient are one fused kernel (webgpu/jumpRelu.ts); elsewhere the tfjs composition below.
+ */
 export function jumpRelu(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): tf.Tensor2D {
+  if (useFusedKernels()) return jumpReluFused(z, theta, bandwidth);
   const op = tf.customGrad(((zIn: tf.Tensor, thetaIn: tf.Tensor, save: tf.GradSaveFunc) => {
     const zz = zIn as tf.Tensor2D;
     const th = thetaIn as tf.Tensor1D;
@@ -22,6 +28,20 @@ export function jumpRelu(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number):
       return [dz, dTheta];
     };
     return { value, gradFunc };
+  }) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(z, theta) as tf.Tensor2D;
+}
+
+function jumpReluFused(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): tf.Tensor2D {
+  const op = tf.customGrad(((zIn: tf.Tensor, thetaIn: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([zIn, thetaIn]);
+    return {
+      value: jumpReluForwardWebGPU(zIn as tf.Tensor2D, thetaIn as tf.Tensor1D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [zs, ts] = saved as [tf.Tensor2D, tf.Tensor1D];
+        return [jumpReluGradPreWebGPU(dy, zs, ts), thresholdGradWebGPU(dy, zs, ts, bandwidth, true)];
+      },
+    };
   }) as unknown as CustomGradientFunc<tf.Tensor2D>);
   return op(z, theta) as tf.Tensor2D;
 }

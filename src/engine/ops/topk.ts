@@ -2,6 +2,8 @@
 // The backward pass routes the gradient through the kept, positive entries only.
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
+import { useFusedKernels } from './webgpu/program';
+import { keptReluWebGPU, topkRowsWebGPU } from './webgpu/topk';
 
 /**
  * 0/1 mask [B, d_sae] of each row's k largest entries of z [B, d_sae]. Selecting by the k-th value
@@ -9,6 +11,8 @@ import type { CustomGradientFunc } from './customOp';
  * a few more than k.
  */
 export function topkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
+  // The fused kernel (webgpu/topk.ts) selects exactly as below; out-of-range k keeps tf.topk's errors.
+  if (useFusedKernels() && Number.isInteger(k) && k >= 1 && k <= z.shape[1]) return topkRowsWebGPU(z, k, 'mask');
   return tf.tidy(() => {
     const { values } = tf.topk(z, k, false);
     const kth = tf.min(values, 1, true); // [B, 1]
@@ -20,6 +24,7 @@ export function topkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
 
 /** f = ReLU(z) on each row's top k, 0 elsewhere; z [B, d_sae] → f [B, d_sae]. */
 export function topkRelu(z: tf.Tensor2D, k: number): tf.Tensor2D {
+  if (useFusedKernels() && Number.isInteger(k) && k >= 1 && k <= z.shape[1]) return keptReluWebGPU(z, (zz) => topkRowsWebGPU(zz, k, 'relu'));
   const op = tf.customGrad(((zIn: tf.Tensor, save: tf.GradSaveFunc) => {
     const zz = zIn as tf.Tensor2D;
     const keep = tf.mul(topkMask(zz, k), tf.greater(zz, 0).toFloat());

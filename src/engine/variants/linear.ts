@@ -5,6 +5,8 @@ import type { DataStats, Params } from './types';
 import type { Rng } from '../rng';
 import { matMul, matMulDataLeft } from '../ops/matmul';
 import { addRowVector, subRowVector } from '../ops/reduce';
+import { useFusedKernels } from '../ops/webgpu/program';
+import { normalizeRowsWebGPU } from '../ops/webgpu/normalizeRows';
 import { isAbove } from '../ops/compare';
 
 /**
@@ -62,10 +64,14 @@ export function linearDecode(p: Params, f: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => addRowVector(matMul(f, p.W_dec as tf.Tensor2D), p.b_dec as tf.Tensor1D));
 }
 
-/** Scale each W_dec row to unit L2 norm (rows of zero norm are left alone). */
+/**
+ * Scale each W_dec row to unit L2 norm (rows of zero norm are left alone). On the webgpu backend
+ * one fused kernel does it (ops/webgpu/normalizeRows.ts).
+ */
 export function normalizeDecoderRows(p: Params): void {
   tf.tidy(() => {
     const w = p.W_dec as tf.Variable<tf.Rank.R2>;
+    if (useFusedKernels()) { w.assign(normalizeRowsWebGPU(w, 1e-8)); return; }
     const norms = tf.maximum(tf.sqrt(tf.sum(tf.square(w), 1, true)), 1e-8); // not tf.norm: its Pow is slow on wasm
     w.assign(tf.div(w, norms));
   });

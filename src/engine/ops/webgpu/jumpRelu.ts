@@ -1,0 +1,166 @@
+// Fused WebGPU kernels for the JumpReLU and Heaviside straight-through estimators (DESIGN.md §3).
+// The tfjs compositions they replace (jumprelu.ts, heaviside.ts, kernel.ts) build every
+// intermediate [B, d_sae] tensor — the step mask, z − θ, u = (z − θ)/ε, the window mask, the
+// products — in a dispatch of its own, and sum over the batch by transposing. Here each forward
+// pass is one dispatch, ∂z one, and ∂θ two (a blocked column sum that evaluates the rectangle
+// kernel on the fly, then the sum of the blocks). The results are the composition's: the same
+// comparisons (z > θ; −½ < u < ½ with u = (z − θ)/ε rounded as there) and the same factors in the
+// same order, so only the order of the batch sum differs.
+import * as tf from '@tensorflow/tfjs';
+import { makeProgram, registerWebGPUKernel, runKernel, wgslType, workgroupsFor, type KernelFunc } from './program';
+
+const JUMP_RELU_FORWARD = 'SaeJumpReluForward';
+const JUMP_RELU_GRAD_PRE = 'SaeJumpReluGradPre';
+const HEAVISIDE_FORWARD = 'SaeHeavisideForward';
+const THRESHOLD_GRAD = 'SaeThresholdGrad';
+
+const ELEMENTWISE_WORKGROUP = 128;
+const COLUMN_WORKGROUP = 64;
+/**
+ * Rows each invocation of the [B, d_sae] kernels walks: fewer, longer invocations are what a
+ * software adapter wants (each costs far more than its arithmetic); 32 still leaves B·d_sae/128
+ * invocations (16k at the bench sizes) to keep a GPU busy.
+ */
+const ROWS_PER_INVOCATION = 32;
+
+/** 4 values per invocation (vec4) when each row splits into whole vec4s, else 1. */
+const componentsFor = (pre: tf.TensorInfo): 1 | 4 => (pre.shape[1] % 4 === 0 ? 4 : 1);
+
+/**
+ * An elementwise kernel over z [B, n] that also reads θ [n]: one invocation per (column group,
+ * block of ROWS_PER_INVOCATION rows) reads its θ once and walks down the block, so no invocation
+ * pays an index modulo per value, and neighbouring invocations touch neighbouring addresses.
+ * `value` is WGSL for the output at flat element index `i`, with `t` = θ of its column(s).
+ */
+function thresholdElementwise(backend: Parameters<KernelFunc>[0]['backend'], key: string, names: string[], tensors: tf.TensorInfo[], pre: tf.TensorInfo, value: (T: string) => string): tf.TensorInfo {
+  const [rows, cols] = pre.shape;
+  const c = componentsFor(pre);
+  const stride = cols / c;
+  const program = makeProgram({
+    key,
+    outputShape: pre.shape,
+    inputs: names,
+    components: c,
+    vectorInputs: names,
+    workgroupSize: ELEMENTWISE_WORKGROUP,
+    workgroups: workgroupsFor(stride * Math.ceil(rows / ROWS_PER_INVOCATION), ELEMENTWISE_WORKGROUP),
+    code: `
+      fn main(index : i32) {
+        let stride = uniforms.preShape.y / ${c};
+        let column = index % stride;
+        let first = (index / stride) * ${ROWS_PER_INVOCATION};
+        let last = min(first + ${ROWS_PER_INVOCATION}, uniforms.preShape.x);
+        if (first >= last) { return; }
+        let t = theta[column];
+        for (var b = first; b < last; b++) {
+          let i = b * stride + column;
+          setOutputAtIndex(i, ${value(wgslType(c))});
+        }
+      }`,
+  });
+  return backend.runWebGPUProgram(program, tensors, 'float32');
+}
+
+registerWebGPUKernel(JUMP_RELU_FORWARD, ({ inputs, backend }) => {
+  const { pre, theta } = inputs;
+  return thresholdElementwise(backend, 'jumprelu_forward', ['pre', 'theta'], [pre, theta], pre, (T) => `pre[i] * ${T}(pre[i] > t)`);
+});
+
+registerWebGPUKernel(JUMP_RELU_GRAD_PRE, ({ inputs, backend }) => {
+  const { dy, pre, theta } = inputs;
+  return thresholdElementwise(backend, 'jumprelu_grad_pre', ['dy', 'pre', 'theta'], [dy, pre, theta], pre, (T) => `dy[i] * ${T}(pre[i] > t)`);
+});
+
+registerWebGPUKernel(HEAVISIDE_FORWARD, ({ inputs, backend }) => {
+  const { pre, theta } = inputs;
+  return thresholdElementwise(backend, 'heaviside_forward', ['pre', 'theta'], [pre, theta], pre, (T) => `${T}(pre[i] > t)`);
+});
+
+/**
+ * ∂θ_j = Σ_b c_j · K((z_bj − θ_j)/ε) · dy_bj in two dispatches: partial sums over blocks of
+ * ROWS_PER_INVOCATION rows (one invocation per column group and block, neighbours reading
+ * neighbouring addresses), then one invocation per column group adds up its blocks. A single
+ * pass walking each column down the whole batch would leave a GPU with only d_sae/4 invocations.
+ * JumpReLU: c_j = −θ_j/ε applied to each term, as the composition does; Heaviside: c = −1/ε
+ * applied to the sum.
+ */
+registerWebGPUKernel(THRESHOLD_GRAD, ({ inputs, backend, attrs }) => {
+  const { dy, pre, theta } = inputs;
+  const { bandwidth, scaleByTheta } = attrs as { bandwidth: number; scaleByTheta: boolean };
+  const [rows, n] = pre.shape;
+  const c = componentsFor(pre);
+  const T = wgslType(c);
+  const blocks = Math.ceil(rows / ROWS_PER_INVOCATION);
+  const blockSums = makeProgram({
+    key: `threshold_grad_blocks_${scaleByTheta ? 'jumprelu' : 'heaviside'}`,
+    outputShape: [blocks, n],
+    inputs: ['dy', 'pre', 'theta'],
+    components: c,
+    vectorInputs: ['dy', 'pre', 'theta'],
+    uniforms: 'bandwidth : f32,',
+    workgroupSize: ELEMENTWISE_WORKGROUP,
+    workgroups: workgroupsFor((blocks * n) / c, ELEMENTWISE_WORKGROUP),
+    code: `
+      fn main(index : i32) {
+        if (index >= uniforms.size) { return; }
+        let stride = uniforms.preShape.y / ${c};
+        let column = index % stride;
+        let first = (index / stride) * ${ROWS_PER_INVOCATION};
+        let last = min(first + ${ROWS_PER_INVOCATION}, uniforms.preShape.x);
+        let t = theta[column];
+        ${scaleByTheta ? 'let factor = -t / uniforms.bandwidth;' : ''}
+        var acc = ${T}(0.0);
+        for (var b = first; b < last; b++) {
+          let i = b * stride + column;
+          let u = (pre[i] - t) / uniforms.bandwidth;
+          let k = ${T}((u > ${T}(-0.5)) & (u < ${T}(0.5)));
+          acc += ${scaleByTheta ? '(k * dy[i]) * factor' : 'k * dy[i]'};
+        }
+        setOutputAtIndex(index, acc);
+      }`,
+  });
+  const partials = backend.runWebGPUProgram(blockSums, [dy, pre, theta], 'float32', [{ type: 'float32', data: [bandwidth] }]);
+  const total = makeProgram({
+    key: `threshold_grad_total_${scaleByTheta ? 'jumprelu' : 'heaviside'}`,
+    outputShape: [n],
+    inputs: ['partials'],
+    components: c,
+    vectorInputs: ['partials'],
+    uniforms: 'scale : f32,',
+    workgroupSize: COLUMN_WORKGROUP,
+    workgroups: workgroupsFor(n / c, COLUMN_WORKGROUP),
+    code: `
+      fn main(index : i32) {
+        if (index >= uniforms.size) { return; }
+        var acc = ${T}(0.0);
+        for (var r = 0; r < uniforms.partialsShape.x; r++) { acc += partials[r * uniforms.size + index]; }
+        setOutputAtIndex(index, ${scaleByTheta ? 'acc' : 'acc * uniforms.scale'});
+      }`,
+  });
+  const out = backend.runWebGPUProgram(total, [partials], 'float32', [{ type: 'float32', data: [-1 / bandwidth] }]);
+  backend.disposeData(partials.dataId);
+  return out;
+});
+
+/** f = z · H(z − θ); z [B, d_sae], θ [d_sae]. */
+export function jumpReluForwardWebGPU(z: tf.Tensor2D, theta: tf.Tensor1D): tf.Tensor2D {
+  return runKernel(JUMP_RELU_FORWARD, { pre: z, theta });
+}
+
+/** ∂z = dy · H(z − θ). */
+export function jumpReluGradPreWebGPU(dy: tf.Tensor, z: tf.Tensor2D, theta: tf.Tensor1D): tf.Tensor2D {
+  return runKernel(JUMP_RELU_GRAD_PRE, { dy, pre: z, theta });
+}
+
+/** H(z − θ) as 0/1 floats. */
+export function heavisideForwardWebGPU(z: tf.Tensor2D, theta: tf.Tensor1D): tf.Tensor2D {
+  return runKernel(HEAVISIDE_FORWARD, { pre: z, theta });
+}
+
+/**
+ * ∂θ [d_sae] of JumpReLU (`scaleByTheta`: Σ_b −(θ/ε)·K·dy) or of the Heaviside step
+ * (−(1/ε)·Σ_b K·dy).
+ */
+export function thresholdGradWebGPU(dy: tf.Tensor, z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number, scaleByTheta: boolean): tf.Tensor1D {
+  return runKernel(THRESHOLD_GRAD, { dy, pre: z, theta }, { bandwidth, scaleByTheta });
+}
