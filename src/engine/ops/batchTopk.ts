@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { maskedRelu } from './maskedRelu';
 import { useFusedKernels } from './webgpu/program';
 import { batchTopkWebGPU, keptReluWebGPU } from './webgpu/topk';
+import { isAtLeast } from './compare';
 
 /** How many entries of z [B, n] BatchTopK keeps: k·B, within [1, B·n]. */
 function batchTotal(z: tf.Tensor2D, k: number): number {
@@ -22,7 +23,7 @@ export function batchTopkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
     const [B, n] = z.shape;
     const total = batchTotal(z, k);
     const kth = tf.min(tf.topk(tf.reshape(z, [B * n]), total, false).values); // scalar
-    return tf.greaterEqual(tf.sub(z, kth), 0).toFloat() as tf.Tensor2D; // sub first: see topkMask
+    return isAtLeast(z, kth) as tf.Tensor2D; // step-based: see topkMask
   });
 }
 

@@ -6,6 +6,7 @@ import type { CustomGradientFunc } from './customOp';
 import { rectangleKernel } from './kernel';
 import { useFusedKernels } from './webgpu/program';
 import { heavisideForwardWebGPU, thresholdGradWebGPU } from './webgpu/jumpRelu';
+import { isAbove } from './compare';
 
 /**
  * z [B, d_sae], theta [d_sae] → 0/1 [B, d_sae]. On the webgpu backend the step and ∂θ are one
@@ -16,7 +17,7 @@ export function heaviside(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number)
   const fused = useFusedKernels();
   const op = tf.customGrad(((zIn: tf.Tensor, thetaIn: tf.Tensor, save: tf.GradSaveFunc) => {
     save([zIn, thetaIn]);
-    const value = fused ? heavisideForwardWebGPU(zIn as tf.Tensor2D, thetaIn as tf.Tensor1D) : tf.greater(zIn, thetaIn).toFloat() as tf.Tensor2D;
+    const value = fused ? heavisideForwardWebGPU(zIn as tf.Tensor2D, thetaIn as tf.Tensor1D) : isAbove(zIn, thetaIn) as tf.Tensor2D;
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [zs, ts] = saved as [tf.Tensor2D, tf.Tensor1D];
       if (fused) return [tf.zerosLike(zs), thresholdGradWebGPU(dy, zs, ts, bandwidth, false)];

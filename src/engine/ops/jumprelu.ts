@@ -8,6 +8,7 @@ import type { CustomGradientFunc } from './customOp';
 import { rectangleKernel } from './kernel';
 import { useFusedKernels } from './webgpu/program';
 import { jumpReluForwardWebGPU, jumpReluGradPreWebGPU, thresholdGradWebGPU } from './webgpu/jumpRelu';
+import { isAbove } from './compare';
 
 /**
  * z [B, d_sae], theta [d_sae] → f [B, d_sae]. On the webgpu backend the forward pass and each
@@ -19,10 +20,10 @@ export function jumpRelu(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number):
     const zz = zIn as tf.Tensor2D;
     const th = thetaIn as tf.Tensor1D;
     save([zz, th]);
-    const value = tf.mul(zz, tf.greater(zz, th).toFloat()) as tf.Tensor2D;
+    const value = tf.mul(zz, isAbove(zz, th)) as tf.Tensor2D; // H(z − θ), step-based (compare.ts)
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [zs, ts] = saved as [tf.Tensor2D, tf.Tensor1D];
-      const dz = tf.mul(dy, tf.greater(zs, ts).toFloat());
+      const dz = tf.mul(dy, isAbove(zs, ts));
       const kernel = rectangleKernel(zs, ts, bandwidth);
       const dTheta = tf.sum(tf.mul(tf.mul(kernel, dy), tf.div(tf.neg(ts), bandwidth)), 0);
       return [dz, dTheta];

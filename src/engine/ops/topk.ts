@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { useFusedKernels } from './webgpu/program';
 import { keptReluWebGPU, topkRowsWebGPU } from './webgpu/topk';
+import { isAtLeast, isPositive } from './compare';
 
 /**
  * 0/1 mask [B, d_sae] of each row's k largest entries of z [B, d_sae]. Selecting by the k-th value
@@ -16,9 +17,9 @@ export function topkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
   return tf.tidy(() => {
     const { values } = tf.topk(z, k, false);
     const kth = tf.min(values, 1, true); // [B, 1]
-    // Compare the difference with 0: tfjs-wasm's greaterEqual against a [B, 1] broadcast takes a
-    // generic path ~25× slower than sub + compare-with-scalar (measured 273 ms vs 11 + 13 ms).
-    return tf.greaterEqual(tf.sub(z, kth), 0).toFloat() as tf.Tensor2D;
+    // Step-based (compare.ts): tfjs-wasm's greaterEqual against a [B, 1] broadcast took 273 ms, and
+    // even against a scalar 6 ms plus the cast, where sub + step take ~1 ms.
+    return isAtLeast(z, kth) as tf.Tensor2D;
   });
 }
 
@@ -27,7 +28,7 @@ export function topkRelu(z: tf.Tensor2D, k: number): tf.Tensor2D {
   if (useFusedKernels() && Number.isInteger(k) && k >= 1 && k <= z.shape[1]) return keptReluWebGPU(z, (zz) => topkRowsWebGPU(zz, k, 'relu'));
   const op = tf.customGrad(((zIn: tf.Tensor, save: tf.GradSaveFunc) => {
     const zz = zIn as tf.Tensor2D;
-    const keep = tf.mul(topkMask(zz, k), tf.greater(zz, 0).toFloat());
+    const keep = tf.mul(topkMask(zz, k), isPositive(zz));
     save([keep]);
     const value = tf.mul(zz, keep) as tf.Tensor2D;
     return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0])] };
