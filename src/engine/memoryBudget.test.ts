@@ -198,7 +198,7 @@ describe('checkFits and refusal', () => {
   });
 
   it('gives the Model panel one line, a warning when it does not fit', () => {
-    expect(estimateLine(resolveConfig({ architecture: 'topk', d_sae: 512, batch_size: 512 }, 64), 64, limitsFor('wasm'))).toEqual({ text: '≈ 23 MiB to train on wasm', ok: true });
+    expect(estimateLine(resolveConfig({ architecture: 'topk', d_sae: 512, batch_size: 512 }, 64), 64, limitsFor('wasm'))).toEqual({ text: '≈ 20 MiB to train on wasm', ok: true });
     const line = estimateLine(big, 512, limitsFor('wasm'));
     expect(line.ok).toBe(false);
     expect(line.text).toMatch(/^≈ \d+ GiB to train on wasm: too large \(more than the 3\.2 GiB .*\); the largest d_sae that fits is [\d,]+\.$/);
