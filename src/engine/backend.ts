@@ -79,8 +79,11 @@ export async function selectBackend(opts: BackendOptions = {}): Promise<BackendC
   throw new Error(`no tfjs backend works here: ${Object.entries(skipped).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
 }
 
-/** Starts one backend and checks it; null when it works, else why not. */
-async function tryBackend(name: BackendName, timeoutMs?: number): Promise<string | null> {
+/**
+ * Starts one backend, makes it the active one and checks it with the smoke test; null when it
+ * works, else why not. A start that takes longer than `timeoutMs` is given up.
+ */
+export async function tryBackend(name: BackendName, timeoutMs?: number): Promise<string | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const start = (async () => {

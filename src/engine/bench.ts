@@ -7,7 +7,7 @@
 // by kernel name, so the bench can show where each backend's time goes.
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { resolveConfig, type Architecture } from './config';
+import { resolveConfig, type Architecture, type SaeConfig } from './config';
 import { createRng } from './rng';
 import { Trainer } from './trainer';
 
@@ -29,6 +29,40 @@ export interface BenchSpec {
   minSteps?: number;
   /** Also profile one step (tf.profile), after the timed ones. */
   profile?: boolean;
+  /**
+   * A run's resolved config, to time its exact step (k, normalisation, multi-layer options …)
+   * instead of the variant's defaults; its architecture, d_sae and batch_size must be the spec's.
+   * Guidance, checkpoints, resampling and validation are left out: they are not part of a step.
+   */
+  config?: SaeConfig;
+  /** Layers per row (multi-layer variants; default 1): the random rows are nLayers·dIn wide. */
+  nLayers?: number;
+  /**
+   * Give up when a timed step has not finished within this long (StepTooSlowError). A step of a
+   * GPU backend is abandoned while its queued work drains; a CPU backend blocks the thread until
+   * its step ends, so it is judged when the step returns.
+   */
+  maxStepMs?: number;
+  /** The same for the first warm-up step, which also compiles shaders (default: no limit). */
+  maxFirstStepMs?: number;
+}
+
+/** A step took longer than BenchSpec.maxStepMs (or maxFirstStepMs for the first warm-up step). */
+export class StepTooSlowError extends Error {
+  constructor(
+    /** How long the step ran before it ended (finished) or was given up (a lower bound). */
+    readonly ms: number,
+    readonly limitMs: number,
+    readonly finished: boolean,
+    /** The first warm-up step (its time includes shader compilation). */
+    readonly firstStep: boolean,
+  ) {
+    const s = (ms: number) => (ms / 1000).toPrecision(2);
+    super(finished
+      ? `too slow: ${s(ms)} s/${firstStep ? 'first step' : 'step'} (limit ${s(limitMs)} s)`
+      : `too slow: > ${s(limitMs)} s/${firstStep ? 'first step' : 'step'}`);
+    this.name = 'StepTooSlowError';
+  }
 }
 
 /** Kernels of one profiled step with the same name, summed. */
@@ -97,28 +131,30 @@ export interface BenchResult {
 }
 
 /** A bench config: the run's defaults except no validation split and no log step in the timed loop. */
-function benchConfig(spec: BenchSpec, total: number) {
+function benchConfig(spec: BenchSpec, total: number): SaeConfig {
   // log_every larger than the run: no readback inside the timed loop.
-  return resolveConfig({ architecture: spec.architecture, d_sae: spec.dSae, batch_size: spec.batch, steps: total, log_every: total + 1, val_fraction: 0 }, spec.dIn);
+  const timing = { steps: total, log_every: total + 1, val_fraction: 0 };
+  if (!spec.config) return resolveConfig({ architecture: spec.architecture, d_sae: spec.dSae, batch_size: spec.batch, ...timing }, spec.dIn);
+  const c = spec.config;
+  if (c.architecture !== spec.architecture || c.d_sae !== spec.dSae || c.batch_size !== spec.batch) {
+    throw new Error(`bench spec ${spec.architecture} d_sae ${spec.dSae} batch ${spec.batch} does not match its config (${c.architecture} d_sae ${c.d_sae} batch ${c.batch_size})`);
+  }
+  return { ...c, ...timing, guidance: [], checkpoint_every: 0, resample_dead_every: 0, early_stopping_patience: 0 };
 }
 
 export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> {
   const rows = spec.batch * 4;
+  const nLayers = spec.nLayers ?? 1;
   const rng = createRng(1);
-  const data = new Float32Array(rows * spec.dIn);
+  const data = new Float32Array(rows * spec.dIn * nLayers);
   for (let i = 0; i < data.length; i++) data[i] = rng.normal();
   const warmup = spec.warmup ?? 2;
   const total = warmup + spec.steps + (spec.profile ? 1 : 0) + 1;
   const cfg = benchConfig(spec, total);
-  const trainer = new Trainer(cfg, { train: data, trainRows: rows, val: new Float32Array(0), valRows: 0, dIn: spec.dIn }, tf.getBackend());
+  const trainer = new Trainer(cfg, { train: data, trainRows: rows, val: new Float32Array(0), valRows: 0, dIn: spec.dIn, nLayers }, tf.getBackend());
   try {
     const warmupMs: number[] = [];
-    for (let i = 0; i < warmup; i++) {
-      const t = performance.now();
-      await trainer.runSteps(1);
-      await syncBackend(trainer);
-      warmupMs.push(performance.now() - t);
-    }
+    for (let i = 0; i < warmup; i++) warmupMs.push(await syncedStep(trainer, i === 0 ? spec.maxFirstStepMs : spec.maxStepMs, i === 0));
     const before = tf.memory().numTensors;
     // Each timed step is synced on its own, so the clock sees finished work (GPU backends queue it
     // otherwise); ms/step is the median, which a busy machine disturbs less than the mean.
@@ -126,10 +162,7 @@ export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> 
     const t0 = performance.now();
     const minSteps = Math.min(spec.minSteps ?? 2, spec.steps);
     while (stepMs.length < spec.steps && (spec.targetMs === undefined || stepMs.length < minSteps || performance.now() - t0 < spec.targetMs)) {
-      const t = performance.now();
-      await trainer.runSteps(1);
-      await syncBackend(trainer);
-      stepMs.push(performance.now() - t);
+      stepMs.push(await syncedStep(trainer, spec.maxStepMs, false));
     }
     const after = tf.memory().numTensors;
     const ms = median(stepMs);
@@ -231,9 +264,35 @@ export async function backendInfo(): Promise<BackendInfo> {
   return info;
 }
 
-/** Wait for queued GPU work: read one value of a parameter. */
+/**
+ * Wait for queued GPU work: read a parameter the step wrote (b_dec, d_in values). Read directly,
+ * with no tensor made for it, so that a step given up by syncedStep leaves no tensor behind.
+ */
 async function syncBackend(trainer: Trainer): Promise<void> {
-  const probe = tf.slice(trainer.params.b_dec, [0], [1]);
-  await probe.data();
-  probe.dispose();
+  await trainer.params.b_dec.data();
+}
+
+/** One training step and the wait for its work, in ms; StepTooSlowError past `limitMs`. */
+async function syncedStep(trainer: Trainer, limitMs: number | undefined, firstStep: boolean): Promise<number> {
+  const t = performance.now();
+  const step = (async () => { await trainer.runSteps(1); await syncBackend(trainer); })();
+  if (limitMs === undefined) {
+    await step;
+    return performance.now() - t;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), Math.max(0, limitMs - (performance.now() - t))); });
+  try {
+    if ((await Promise.race([step.then(() => 'done' as const), late])) === 'late') {
+      // Given up: the caller disposes the trainer, so the step's late read may fail; nobody waits for it.
+      step.catch(() => {});
+      // The timer's clock may run a fraction of a millisecond ahead of performance.now().
+      throw new StepTooSlowError(Math.max(performance.now() - t, limitMs), limitMs, false, firstStep);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const ms = performance.now() - t;
+  if (ms > limitMs) throw new StepTooSlowError(ms, limitMs, true, firstStep);
+  return ms;
 }

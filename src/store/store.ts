@@ -9,7 +9,7 @@ import {
 import type { RunRecord } from './runHistory';
 import type { AutosaveSummary } from './autosave';
 import type { SweepParam } from './sweep';
-import type { BackendName, DatasetInfo, EvalMetrics, FeatureListInfo, FileResult, ImportedSaeInfo, LanguageModelInfo, LatentDetail, RunState, SpliceEvaluation } from '../worker/protocol';
+import type { BackendName, BackendPreference, Calibration, DatasetInfo, EvalMetrics, FeatureListInfo, FileResult, ImportedSaeInfo, LanguageModelInfo, LatentDetail, RunState, SpliceEvaluation } from '../worker/protocol';
 
 export interface ModelForm {
   architecture: Architecture;
@@ -199,6 +199,14 @@ interface UiSlice {
   /** How the backend runs, e.g. "SIMD, 2 threads" for wasm; null when there is nothing to add. */
   backendDetail: string | null;
   skipped: Partial<Record<BackendName, string>>;
+  /** Backends this browser offers (the others cannot be chosen). */
+  availableBackends: BackendName[];
+  /** 'auto' (measure at Train, per size) or the backend the user chose. */
+  backendPreference: BackendPreference;
+  /** Auto: the backend being measured before the current run starts. */
+  calibrating: { backend: BackendName; index: number; total: number } | null;
+  /** The speeds the last run's backend was chosen by; `cached` when measured for an earlier run of that size. */
+  calibration: { calibration: Calibration; cached: boolean } | null;
   dragging: boolean;
 }
 
@@ -298,6 +306,10 @@ export const useStore = create<AppState>(() => ({
   backend: null,
   backendDetail: null,
   skipped: {},
+  availableBackends: [],
+  backendPreference: 'auto',
+  calibrating: null,
+  calibration: null,
   dragging: false,
 }));
 

@@ -4,6 +4,7 @@
 import { useEffect } from 'react';
 import { loadFiles } from '../worker/client';
 import { useStore } from '../store/store';
+import type { BackendName, Calibration } from '../worker/protocol';
 import { Charts } from './charts/Charts';
 import { DataPanel } from './panels/DataPanel';
 import { ExportPanel } from './panels/ExportPanel';
@@ -22,20 +23,64 @@ import { EngineDown, ResumeOffer, TrainPanel } from './panels/TrainPanel';
 function Header() {
   const backend = useStore((s) => s.backend);
   const detail = useStore((s) => s.backendDetail);
+  const preference = useStore((s) => s.backendPreference);
+  const calibration = useStore((s) => s.calibration);
   const skipped = Object.entries(useStore((s) => s.skipped));
   return (
     <header className="header">
       <h1>SAE Workbench</h1>
       <span className="tagline">sparse autoencoders on language-model activations, trained in your browser</span>
       <details className="backend" data-testid="backend">
-        <summary>Backend: <strong>{backend ?? 'starting…'}</strong>{detail && <span className="muted"> ({detail})</span>}{skipped.length > 0 && <span className="muted"> · {skipped.length} skipped</span>}</summary>
-        {skipped.length > 0 && (
-          <ul aria-label="Skipped backends">
-            {skipped.map(([name, why]) => <li key={name}><strong>{name}</strong>: {why}</li>)}
-          </ul>
-        )}
+        <summary>
+          Backend: <strong>{backend ?? 'starting…'}</strong>{detail && <span className="muted"> ({detail})</span>}
+          {preference !== 'auto' && <span className="muted"> · chosen</span>}
+          {skipped.length > 0 && !calibration && <span className="muted"> · {skipped.length} skipped</span>}
+        </summary>
+        <div className="backend-panel">
+          {preference !== 'auto' && <p className="muted">{preference} was chosen (Train panel or ?backend=): it trains as it is, nothing is measured.</p>}
+          {calibration
+            ? <CalibrationTable calibration={calibration.calibration} cached={calibration.cached} current={backend} />
+            : preference === 'auto' && <p className="muted">Auto: when you train, each backend runs a few steps of your configuration and the fastest trains. Each size is measured once.</p>}
+          {skipped.length > 0 && (
+            <>
+              <h3>At start-up</h3>
+              <ul aria-label="Skipped backends">
+                {skipped.map(([name, why]) => <li key={name}><strong>{name}</strong>: {why}</li>)}
+              </ul>
+            </>
+          )}
+        </div>
       </details>
     </header>
+  );
+}
+
+/** The speeds auto chose by: one row per backend, the chosen one marked. */
+function CalibrationTable({ calibration: c, cached, current }: { calibration: Calibration; cached: boolean; current: BackendName | null }) {
+  const best = Math.max(0, ...c.results.filter((r) => r.status === 'measured').map((r) => r.tokensPerS!));
+  return (
+    <table className="calibration" aria-label="Measured backend speeds">
+      <caption>
+        Measured for {c.key.replace(/ (d_in|d_sae|batch) /g, ' · $1 ')}
+        <span className="muted"> ({cached ? 'earlier' : `in ${(c.ms / 1000).toFixed(1)} s`})</span>
+      </caption>
+      <thead><tr><th scope="col">backend</th><th scope="col" className="num">tokens/s</th><th scope="col">note</th></tr></thead>
+      <tbody>
+        {c.results.map((r) => {
+          const chosen = r.backend === c.fastest;
+          return (
+            <tr key={r.backend} className={chosen ? 'chosen' : undefined} aria-current={chosen && current === r.backend ? 'true' : undefined}>
+              <th scope="row">{r.backend}</th>
+              <td className="num">{r.status === 'measured' ? Math.round(r.tokensPerS!).toLocaleString('en-US') : r.status === 'too slow' ? `< ${Math.max(1, Math.round(r.tokensPerS!)).toLocaleString('en-US')}` : '—'}</td>
+              <td>{chosen ? <strong>✓ fastest{current === r.backend ? ', in use' : ''}</strong>
+                : r.status === 'measured' ? <span className="muted">{(r.tokensPerS! / best).toLocaleString('en-US', { style: 'percent' })} of the fastest</span>
+                : <span className="muted">{r.reason}</span>}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+      {!c.fastest && <tfoot><tr><td colSpan={3} className="muted">No backend finished its steps within the limits; {current ?? 'the start-up backend'} stays.</td></tr></tfoot>}
+    </table>
   );
 }
 

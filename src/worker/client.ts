@@ -7,7 +7,7 @@ import { metricsBuffer } from '../store/metricsBuffer';
 import { NO_SPLICE, appendLog, configFromForm, type AppState, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
 import { download, downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
-import type { BackendName, EngineMemory, FileOptions, FromWorker, LatentContext, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
+import type { BackendName, BackendPreference, Calibration, EngineMemory, FileOptions, FromWorker, LatentContext, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
 import { clearAutosave, readAutosave, summarise } from '../store/autosave';
 
 let worker: Worker | null = null;
@@ -118,8 +118,12 @@ function onMessage(msg: FromWorker) {
   const s = useStore.getState();
   switch (msg.type) {
     case 'ready':
-      useStore.setState({ backend: msg.backend, backendDetail: msg.detail ?? null, skipped: msg.skipped });
+      useStore.setState({ backend: msg.backend, backendDetail: msg.detail ?? null, skipped: msg.skipped, availableBackends: msg.available, backendPreference: msg.preference });
       appendLog(`backend: ${msg.backend}${msg.detail ? ` (${msg.detail})` : ''}`);
+      return;
+    case 'backend':
+      if (msg.backend !== s.backend) appendLog(`backend: ${msg.backend}${msg.detail ? ` (${msg.detail})` : ''}${msg.preference === 'auto' ? ', the fastest measured' : ''}`);
+      useStore.setState({ backend: msg.backend, backendDetail: msg.detail ?? null, backendPreference: msg.preference });
       return;
     case 'loaded':
       return onLoaded(msg);
@@ -158,7 +162,7 @@ function onMessage(msg: FromWorker) {
       } else if (!msg.runId || msg.runId === s.runId) {
         useStore.setState({ runError: { message: msg.message, hint: msg.hint }, exporting: false, checkpointExporting: null });
         // A rejected start leaves nothing running.
-        if (msg.runId && s.runState === 'running' && !s.resolved) useStore.setState({ runState: 'idle', runId: null });
+        if (msg.runId && s.runState === 'running' && !s.resolved) useStore.setState({ runState: 'idle', runId: null, calibrating: null });
       }
       appendLog(`error: ${msg.message}`);
       return;
@@ -197,8 +201,17 @@ function onMessage(msg: FromWorker) {
   }
   if (msg.runId !== s.runId) return; // a message of an older run
   switch (msg.type) {
+    case 'calibrating':
+      if (msg.index === 0) appendLog(`measuring the backends for ${msg.key}…`);
+      useStore.setState({ calibrating: { backend: msg.backend, index: msg.index, total: msg.total } });
+      return;
+    case 'calibrated':
+      // The progress line keeps saying "measuring" until the run has started.
+      useStore.setState({ calibration: { calibration: msg.calibration, cached: msg.cached } });
+      appendLog(describeCalibration(msg.calibration, msg.cached));
+      return;
     case 'started':
-      useStore.setState({ resolved: msg.config, live: msg.live, totalSteps: msg.config.steps, runState: 'running', autosave: null, ...(msg.resumedFrom !== undefined ? { step: msg.resumedFrom } : {}) });
+      useStore.setState({ resolved: msg.config, live: msg.live, totalSteps: msg.config.steps, runState: 'running', autosave: null, calibrating: null, ...(msg.resumedFrom !== undefined ? { step: msg.resumedFrom } : {}) });
       lastSentGuidance = JSON.stringify(msg.config.guidance);
       if (msg.resumedFrom !== undefined) appendLog(`resumed the autosaved run at step ${msg.resumedFrom.toLocaleString('en-US')}`);
       appendLog(`started ${msg.config.architecture}: d_sae ${msg.config.d_sae}, batch ${msg.config.batch_size}, ${msg.config.steps} steps`
@@ -225,7 +238,7 @@ function onMessage(msg: FromWorker) {
     case 'status':
       if (msg.state !== s.runState || msg.message) appendLog(msg.message ?? `${msg.state} at step ${msg.step}`);
       useStore.setState({
-        runState: msg.state, step: msg.step, totalSteps: msg.totalSteps,
+        runState: msg.state, step: msg.step, totalSteps: msg.totalSteps, calibrating: null,
         ...(msg.checkpoints && msg.checkpoints.join() !== s.checkpoints.join() ? { checkpoints: msg.checkpoints } : {}),
       });
       return;
@@ -278,9 +291,15 @@ function onMessage(msg: FromWorker) {
   }
 }
 
+/** One line for the log: what auto chose and the speeds it chose by. */
+function describeCalibration(c: Calibration, cached: boolean): string {
+  const speeds = c.results.map((r) => `${r.backend} ${r.status === 'measured' ? `${Math.round(r.tokensPerS!).toLocaleString('en-US')} tokens/s` : r.reason}`).join(', ');
+  const chose = c.fastest ? `auto backend: ${c.fastest}` : `auto backend: none measured within the limits, staying on ${useStore.getState().backend ?? 'the current one'}`;
+  return `${chose} for ${c.key}${cached ? ' (measured earlier)' : ` (measured in ${(c.ms / 1000).toFixed(1)} s)`} — ${speeds}`;
+}
+
 // ---- the worker's life: start, liveness, restart --------------------------------------------------
 
-let preferredBackend: BackendName | undefined;
 let wasmThreads: number | undefined;
 /** When the worker was last heard from (any message). */
 let lastHeard = 0;
@@ -309,12 +328,15 @@ function spawnWorker(): Promise<void> {
   w.onmessage = (ev: MessageEvent<FromWorker>) => { if (worker === w) onMessage(ev.data); };
   w.onerror = (ev) => { if (worker === w) engineDown(`the engine worker failed: ${ev.message || 'unknown error'}`); };
   lastHeard = Date.now();
-  send({ type: 'init', prefer: preferredBackend, threads: wasmThreads });
+  // A restarted worker keeps the backend the user chose.
+  const { backendPreference } = useStore.getState();
+  send({ type: 'init', prefer: backendPreference === 'auto' ? undefined : backendPreference, threads: wasmThreads });
   return ready;
 }
 
+/** ?backend=NAME (or a choice made before a restart) names the backend; none means auto. */
 export function startEngine(prefer?: BackendName, threads?: number) {
-  preferredBackend = prefer;
+  useStore.setState({ backendPreference: prefer ?? 'auto' });
   wasmThreads = threads;
   void spawnWorker();
   watchGuidance();
@@ -341,7 +363,7 @@ function engineDown(reason: string) {
   useStore.setState({
     engineDown: { message: reason },
     runState: s.runState === 'running' ? 'paused' : s.runState,
-    dataLoading: null, loadProgress: null, featuresPending: false, latentPending: null, exporting: false,
+    dataLoading: null, loadProgress: null, featuresPending: false, latentPending: null, exporting: false, calibrating: null,
     splice: s.splice.pending ? NO_SPLICE : s.splice,
   });
   appendLog(`error: ${reason}`);
@@ -541,9 +563,19 @@ export function previewLabels(draft: GuidanceDraft) {
   send({ type: 'previewLabels', requestId, labels: labelSource(draft) });
 }
 
+/**
+ * 'auto' measures the backends at the next Train; a name switches to that backend now (the worker
+ * answers with the backend in use, and says why when it does not work).
+ */
+export function setBackendPreference(preference: BackendPreference) {
+  useStore.setState({ backendPreference: preference });
+  send({ type: 'setBackend', preference });
+}
+
 /** Run state that a new run and a reset both start from. */
 function freshRun(): Partial<AppState> {
   return {
+    calibrating: null,
     step: 0, evaluation: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0, live: null, resolved: null,
     checkpoints: [], checkpointExporting: null, splice: NO_SPLICE, splicePoints: [],
     features: null, featuresPending: false, latentDetail: null, latentPending: null,

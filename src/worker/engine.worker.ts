@@ -6,11 +6,12 @@ import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { selectBackend } from '../engine/backend';
+import { BACKEND_ORDER, selectBackend, tryBackend } from '../engine/backend';
 import { benchTrainingSteps } from '../engine/bench';
+import { calibrateBackends, calibrationKey, type Calibration } from '../engine/calibrate';
 import { COMMON_DEFAULTS, ConfigError, MULTI_LAYER, resolveConfig, resolveGuidanceTarget, type SaeConfig } from '../engine/config';
 import { describeOomError, limitsOfBackend, refusal } from '../engine/memoryBudget';
-import { DivergenceError, Trainer, type Checkpoint, type EvalDetails } from '../engine/trainer';
+import { DivergenceError, Trainer, type Checkpoint, type EvalDetails, type TrainingData } from '../engine/trainer';
 import { MetricLog } from '../engine/metricLog';
 import { makeSyntheticDataset } from '../data/synthetic';
 import { evaluateWeights, trainingDataFor } from '../data/trainingData';
@@ -21,7 +22,7 @@ import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource
 import { buildRunExport } from '../io/runExport';
 import { clearAutosave, fingerprint, fingerprintMismatch, readAutosave, writeAutosave } from '../store/autosave';
 import { zipFiles } from '../io/saelens';
-import type { BackendName, DatasetInfo, FromWorker, RunState, SpliceEvaluation, ToWorker } from './protocol';
+import type { BackendName, BackendPreference, DatasetInfo, FromWorker, RunState, SpliceEvaluation, ToWorker } from './protocol';
 
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,
@@ -40,6 +41,18 @@ Object.defineProperty(self.navigator, 'hardwareConcurrency', { value: 2 * LOGICA
 const post = (msg: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(msg, transfer);
 
 let backend: BackendName | null = null;
+let preference: BackendPreference = 'auto';
+/** Auto: what each size measured (calibrationKey → calibration); a size is measured once per worker. */
+const calibrations = new Map<string, Calibration>();
+/** The run whose backends are being measured before it starts (a Stop cancels the measuring). */
+let calibrating: { runId: string; abort: AbortController } | null = null;
+/** Backends that failed to start at init, and why: a calibration does not wait for them again. */
+let startFailures: Partial<Record<BackendName, string>> = {};
+/**
+ * Calibration order: the CPU backends first, the GPU ones after. A GPU step given up as too slow
+ * keeps the (software) GPU busy for a while after; measured last, it cannot slow the others' timing.
+ */
+const CALIBRATION_ORDER: readonly BackendName[] = ['wasm', 'cpu', 'webgl', 'webgpu'];
 const workspace = new Workspace();
 /** Checkpoints kept per run (the most recent ones; older ones are dropped to bound memory). */
 const MAX_CHECKPOINTS = 5;
@@ -109,11 +122,31 @@ function yieldToMailbox(): Promise<void> {
 const BACKEND_START_TIMEOUT_MS = 45_000;
 let wasmThreadsOff = false;
 
+/**
+ * Settles when init has chosen the start-up backend. Messages are handled as they arrive, so a
+ * Train pressed while the backends are still starting waits here: a run (and a calibration, which
+ * switches backends) must not race selectBackend.
+ */
+let resolveInitialised = () => {};
+const initialised = new Promise<void>((resolve) => { resolveInitialised = resolve; });
+
 async function init(prefer?: BackendName, threads?: number) {
+  try {
+    await chooseStartBackend(prefer, threads);
+  } finally {
+    resolveInitialised();
+  }
+}
+
+async function chooseStartBackend(prefer?: BackendName, threads?: number) {
   // Every core but one by default: with all of them busy the page's own thread (charts, sliders)
   // waits its turn — measured on 2 cores: 25 main-thread tasks over 50 ms in 20 s instead of 2, and
   // fewer steps per second, not more. The bench harness (no UI) asks for all of them.
   setThreadsCount(Math.max(1, Math.min(threads ?? LOGICAL_CORES - 1, 8)));
+  preference = prefer ?? 'auto';
+  // The prechecks pass over software renderers for a fast start; those are not failures (auto
+  // measures them when a run starts). Anything else skipped did fail to start.
+  const passedOver = new Set<BackendName>();
   const choice = await selectBackend({
     prefer,
     // wasm with threads waits for ever if its thread workers cannot start; then go on without them.
@@ -133,20 +166,92 @@ async function init(prefer?: BackendName, threads?: number) {
         const adapter = (await gpu.requestAdapter()) as { isFallbackAdapter?: boolean; info?: { isFallbackAdapter?: boolean } } | null;
         if (!adapter) return 'no WebGPU adapter';
         const software = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
-        if (software && prefer !== 'webgpu') return 'only a software (fallback) WebGPU adapter, far slower than wasm on this CPU; force it with ?backend=webgpu';
+        if (software && prefer !== 'webgpu') {
+          passedOver.add('webgpu');
+          return 'only a software (fallback) WebGPU adapter, usually far slower than wasm on a CPU; auto measures it when you train, or choose it as the backend';
+        }
         return null;
       },
       webgl: async () => {
         const renderer = webglRenderer();
         if (renderer && /swiftshader|llvmpipe|software/i.test(renderer) && prefer !== 'webgl') {
-          return `software WebGL renderer (${renderer}), several times slower than wasm on this CPU; force it with ?backend=webgl`;
+          passedOver.add('webgl');
+          return `software WebGL renderer (${renderer}), usually slower than wasm on a CPU; auto measures it when you train, or choose it as the backend`;
         }
         return null;
       },
     },
   });
   backend = choice.backend;
-  post({ type: 'ready', backend: choice.backend, skipped: choice.skipped, detail: await backendDetail(choice.backend) });
+  startFailures = Object.fromEntries(Object.entries(choice.skipped).filter(([name]) => name !== choice.backend && !passedOver.has(name as BackendName)));
+  const available = BACKEND_ORDER.filter((name) => name in tf.engine().registryFactory);
+  post({ type: 'ready', backend: choice.backend, skipped: choice.skipped, detail: await backendDetail(choice.backend), available, preference });
+}
+
+/** The preference from the page: a named backend is started now (and kept only if it works). */
+async function setPreference(next: BackendPreference) {
+  if (calibrating || (run && (run.state === 'running' || run.state === 'paused'))) {
+    postBackend();
+    throw new Error('the backend cannot change while a run is active; stop it first.');
+  }
+  if (next !== 'auto' && next !== backend) {
+    const why = await tryBackend(next, BACKEND_START_TIMEOUT_MS);
+    if (why) {
+      if (backend) await tf.setBackend(backend);
+      postBackend();
+      throw new Error(`the ${next} backend does not work here: ${why}. Still on ${backend ?? tf.getBackend()}.`);
+    }
+    backend = next;
+  }
+  preference = next;
+  await postBackendWithDetail();
+}
+
+function postBackend(detail?: string) {
+  post({ type: 'backend', backend: backend ?? (tf.getBackend() as BackendName), detail, preference });
+}
+
+async function postBackendWithDetail() {
+  postBackend(backend ? await backendDetail(backend) : undefined);
+}
+
+/**
+ * Auto: make the fastest backend for this run's size the active one, measuring it first when this
+ * size has not been measured yet. Rejects with an AbortError when the run is stopped meanwhile.
+ */
+async function autoBackend(runId: string, cfg: SaeConfig, data: TrainingData) {
+  const spec = { architecture: cfg.architecture, dIn: data.dIn, dSae: cfg.d_sae, batch: cfg.batch_size, nLayers: data.nLayers ?? 1, config: cfg };
+  const key = calibrationKey(spec);
+  let calibration = calibrations.get(key);
+  const cached = calibration !== undefined;
+  if (calibration) {
+    if (calibration.fastest && calibration.fastest !== tf.getBackend()) await tf.setBackend(calibration.fastest);
+  } else {
+    const abort = new AbortController();
+    calibrating = { runId, abort };
+    try {
+      calibration = await calibrateBackends(CALIBRATION_ORDER, spec, {
+        initTimeoutMs: BACKEND_START_TIMEOUT_MS,
+        signal: abort.signal,
+        onProgress: (p) => post({ type: 'calibrating', runId, key, ...p }),
+        skip: {
+          ...Object.fromEntries(Object.entries(startFailures).map(([name, why]) => [name, () => `did not start: ${why}`])),
+          // tfjs's cpu backend runs the same work as wasm on the same CPU in plain JavaScript, several
+          // times slower; its step cannot be interrupted, so at a large size it would hold the run up.
+          cpu: (soFar) => soFar.some((r) => r.backend === 'wasm' && r.status === 'measured') ? 'not measured: wasm runs on the same CPU, faster' : null,
+        },
+      });
+    } finally {
+      calibrating = null;
+    }
+    calibrations.set(key, calibration);
+  }
+  post({ type: 'calibrated', runId, calibration, cached });
+  const now = tf.getBackend() as BackendName;
+  if (now !== backend) {
+    backend = now;
+    await postBackendWithDetail();
+  }
 }
 
 /** For wasm, whether SIMD and threads are in use (and why not), shown next to the backend's name. */
@@ -221,6 +326,13 @@ async function evaluateImported(runId: string) {
   post({ type: 'evaluated', runId, metrics: await evaluateWeights(workspace, cfg, imported.tensors, backend ?? tf.getBackend()) });
 }
 
+const isAbort = (e: unknown) => e instanceof Error && e.name === 'AbortError';
+
+/** A run stopped before it began (while its backends were measured). */
+function stoppedBeforeStart(runId: string) {
+  post({ type: 'status', runId, state: 'stopped', step: 0, totalSteps: 0, message: 'stopped while measuring the backends; nothing was trained' });
+}
+
 function fail(e: unknown, ids: { runId?: string; requestId?: string }, hint?: string) {
   const message = e instanceof Error ? e.message : String(e);
   post({ type: 'error', ...ids, message, hint });
@@ -251,6 +363,7 @@ async function start(runId: string, input: Record<string, unknown>, fromImported
   const imported = fromImported ? importedFor(cfg) : null;
   const data = await runData(runId, cfg);
   await dropRun();
+  if (preference === 'auto') await autoBackend(runId, cfg, data);
   const trainer = new Trainer(cfg, data, backend ?? tf.getBackend());
   if (imported) {
     try { trainer.loadTensors(imported.tensors); } catch (e) { trainer.dispose(); throw e; }
@@ -334,6 +447,7 @@ async function resumeAutosave(runId: string) {
   const guidance = workspace.resolveGuidance(saved.state.meta.guidance);
   const data = await runData(runId, cfg);
   await dropRun();
+  if (preference === 'auto') await autoBackend(runId, cfg, data);
   const trainer = new Trainer(cfg, data, backend ?? tf.getBackend());
   try {
     trainer.restore(saved.state, { guidance });
@@ -534,6 +648,9 @@ async function handle(msg: ToWorker) {
   switch (msg.type) {
     case 'init':
       return init(msg.prefer, msg.threads);
+    case 'setBackend':
+      await initialised;
+      try { return await setPreference(msg.preference); } catch (e) { return fail(e, {}); }
     case 'loadSample': {
       workspace.setDataset(makeSyntheticDataset());
       return post({ type: 'loaded', requestId: msg.requestId, info: describe(workspace), results: [], lm: languageModelInfo(workspace) });
@@ -592,9 +709,11 @@ async function handle(msg: ToWorker) {
         if (backend) await tf.setBackend(backend);
       }
     case 'resumeAutosave':
+      await initialised;
       try {
         return await resumeAutosave(msg.runId);
       } catch (e) {
+        if (isAbort(e)) return stoppedBeforeStart(msg.runId);
         return fail(e, { runId: msg.runId }, 'The autosave is kept; load the data it was trained on, then Resume.');
       }
     case 'ping':
@@ -605,13 +724,19 @@ async function handle(msg: ToWorker) {
     case 'debugCrash':
       return; // handled in onmessage
     case 'start':
+      await initialised;
       try {
         return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported, msg.lmEvalEvery);
       } catch (e) {
+        if (isAbort(e)) return stoppedBeforeStart(msg.runId);
         return fail(e, { runId: msg.runId }, e instanceof ConfigError ? 'Fix the highlighted setting and press Train again.' : undefined);
       }
     default: {
-      if (!run || run.id !== msg.runId) return; // a late message for an old run
+      if (!run || run.id !== msg.runId) {
+        // Stopped while its backends are being measured: the run is not started.
+        if (msg.type === 'stop' && calibrating?.runId === msg.runId) calibrating.abort.abort();
+        return; // else a late message for an old run
+      }
       const r = run;
       switch (msg.type) {
         case 'update':

@@ -1,6 +1,7 @@
 // Typed messages between the page and the engine worker. Every run-scoped message carries the
 // run id so that late messages of an old run are ignored. Large arrays travel as transferables.
 import type { BenchResult, BenchSpec } from '../engine/bench';
+import type { BackendMeasurement, Calibration } from '../engine/calibrate';
 import type { ConfigInput, GuidanceTarget, LabelSource, LiveParams, SaeConfig } from '../engine/config';
 import type { LanguageModelInfo, SpliceEvaluation } from '../data/languageModel';
 import type { LatentContext, LatentDetail } from '../data/features';
@@ -18,9 +19,15 @@ export interface FeatureListInfo {
   dense: number;
 }
 
-export type { LanguageModelInfo, SpliceEvaluation };
+export type { LanguageModelInfo, SpliceEvaluation, BackendMeasurement, Calibration };
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+
+/**
+ * Which backend trains: 'auto' measures the backends when a run starts (once per size, see
+ * src/engine/calibrate.ts) and takes the fastest; a name uses that backend and measures nothing.
+ */
+export type BackendPreference = 'auto' | BackendName;
 
 /**
  * One logged training step. Column names are those of the exported log CSV. Besides the fixed
@@ -251,6 +258,11 @@ export type ToWorker =
    * isolated; default every logical core but one, which stays with the page.
    */
   | { type: 'init'; prefer?: BackendName; threads?: number }
+  /**
+   * The backend preference. A name switches to that backend at once ('auto' waits for the next
+   * Train); refused while a run is active. Answers 'backend' (and 'error' when the backend fails).
+   */
+  | { type: 'setBackend'; preference: BackendPreference }
   | { type: 'loadSample'; requestId: string }
   /**
    * One or several dropped files, recognised by content: activations, companions (tokens, vocab,
@@ -303,7 +315,18 @@ export type ToWorker =
   | { type: 'bench'; requestId: string; backend: BackendName; spec: BenchSpec };
 
 export type FromWorker =
-  | { type: 'ready'; backend: BackendName; skipped: Partial<Record<BackendName, string>>; /** e.g. "SIMD, 2 threads" for wasm */ detail?: string }
+  | {
+    type: 'ready'; backend: BackendName; skipped: Partial<Record<BackendName, string>>; /** e.g. "SIMD, 2 threads" for wasm */ detail?: string;
+    /** Backends this browser offers (registered with tfjs), whether or not they started. */
+    available: BackendName[];
+    preference: BackendPreference;
+  }
+  /** The backend in use or the preference changed (a choice, or the fastest of a calibration). */
+  | { type: 'backend'; backend: BackendName; detail?: string; preference: BackendPreference }
+  /** Auto: a run's backends are being measured before it starts; `backend` is the one now timed. */
+  | { type: 'calibrating'; runId: string; key: string; backend: BackendName; index: number; total: number }
+  /** Auto: the measured speeds the run's backend was chosen by; `cached` when measured for an earlier run of this size. */
+  | { type: 'calibrated'; runId: string; calibration: Calibration; cached: boolean }
   /** The result of a load: every file's outcome, and the data now loaded (unchanged on errors). */
   | { type: 'loaded'; requestId: string; info: DatasetInfo | null; results: FileResult[]; sae?: ImportedSaeInfo; lm?: LanguageModelInfo | null }
   /** Progress of a long read (indexing a large file). */

@@ -1,8 +1,12 @@
 // Run controls and progress.
-import { discardAutosave, pause, reset, restartEngine, resume, resumeRun, stop, train } from '../../worker/client';
+import { discardAutosave, pause, reset, restartEngine, resume, resumeRun, setBackendPreference, stop, train } from '../../worker/client';
 import { useMemo } from 'react';
 import { checkForm, useStore } from '../../store/store';
 import { fingerprint, fingerprintMismatch } from '../../store/autosave';
+import type { BackendName, BackendPreference } from '../../worker/protocol';
+
+/** Every backend the engine knows, fastest first on a real GPU (the page does not load tfjs itself). */
+const BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
 /**
  * The engine worker died: say so and offer a restart (the charts and kept runs are still here).
@@ -56,8 +60,29 @@ function eta(seconds: number): string {
   return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
 }
 
+/** auto (measure at Train) or a named backend; fixed while a run is active. */
+function BackendChoice({ active }: { active: boolean }) {
+  const preference = useStore((s) => s.backendPreference);
+  const available = useStore((s) => s.availableBackends);
+  const ready = useStore((s) => s.backend !== null);
+  return (
+    <div className="backend-choice">
+      <label htmlFor="backend-choice">Backend</label>
+      <select id="backend-choice" value={preference} disabled={active || !ready} onChange={(e) => setBackendPreference(e.target.value as BackendPreference)}
+        title={active ? 'the backend of an active run cannot change; stop it first' : undefined}>
+        <option value="auto">auto (fastest, measured)</option>
+        {BACKENDS.map((b) => {
+          const offered = available.includes(b);
+          return <option key={b} value={b} disabled={!offered}>{offered ? b : `${b} (not in this browser)`}</option>;
+        })}
+      </select>
+      <span className="muted small">{preference === 'auto' ? 'each size is measured once, when you train' : 'used as chosen, nothing measured'}</span>
+    </div>
+  );
+}
+
 export function TrainPanel() {
-  const { runState, step, totalSteps, tokensPerS, etaSeconds, dataset, runError, form, guidance } = useStore();
+  const { runState, step, totalSteps, tokensPerS, etaSeconds, dataset, runError, form, guidance, calibrating } = useStore();
   const active = runState === 'running' || runState === 'paused';
   // The config is checked as it is edited, so a bad setting is explained before Train is pressed.
   const { problem } = useMemo(() => checkForm(form, guidance, dataset), [form, guidance, dataset]);
@@ -69,14 +94,17 @@ export function TrainPanel() {
         <button type="button" className="primary" onClick={() => train()} disabled={!dataset || active || problem !== null}>Train</button>
         {runState === 'paused'
           ? <button type="button" onClick={resume}>Resume</button>
-          : <button type="button" onClick={pause} disabled={runState !== 'running'}>Pause</button>}
+          : <button type="button" onClick={pause} disabled={runState !== 'running' || calibrating !== null}>Pause</button>}
         <button type="button" onClick={stop} disabled={!active}>Stop</button>
         <button type="button" className="secondary" onClick={reset} disabled={runState === 'idle'}>Reset</button>
       </div>
+      <BackendChoice active={active} />
       {problem && !active && <p className="warn small" data-testid="config-problem">Cannot train: {problem}</p>}
       <progress aria-label="Training progress" max={1} value={fraction} />
       <div className="progress-text" data-testid="progress">
-        <span>{runState === 'idle' ? 'idle' : `${runState} · step ${step.toLocaleString('en-US')} / ${totalSteps.toLocaleString('en-US')}`}</span>
+        <span>{calibrating
+          ? `measuring the backends for this size: ${calibrating.backend} (${calibrating.index + 1} of ${calibrating.total})…`
+          : runState === 'idle' ? 'idle' : `${runState} · step ${step.toLocaleString('en-US')} / ${totalSteps.toLocaleString('en-US')}`}</span>
         <span>{tokensPerS > 0 ? `${Math.round(tokensPerS).toLocaleString('en-US')} tokens/s · ETA ${runState === 'running' ? eta(etaSeconds) : '—'}` : ''}</span>
       </div>
       {runError && (
