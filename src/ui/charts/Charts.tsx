@@ -130,13 +130,17 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
       // extendTraces must follow the (async) initial plot.
       ready = ready.then(async () => {
         if (disposed) return;
-        // The first rows: the placeholder text goes and the step axis is set in one relayout
-        // (each Plotly call is a full redraw, 10–30 ms).
+        // The first rows: points, step axis and no placeholder text in one Plotly.react (each
+        // Plotly call is a full redraw, 10–30 ms; relayout + extendTraces made ~60 ms tasks).
         if (empty) {
           empty = false;
+          const traces = stream.traces.map((tr, i) => ({ ...tr, x: shown[i].x.slice(), y: shown[i].y.slice() }));
+          const layout = { ...stream.layout, annotations: [], xaxis: { ...(stream.layout.xaxis as object | undefined), ...(top !== null ? { range: [0, top], autorange: false } : {}) } };
           relayingOut = true;
-          try { await P.relayout(el, { annotations: [], ...(top !== null ? { 'xaxis.range': [0, top] } : {}) }); } finally { relayingOut = false; }
-        } else if (top !== null) await setRange(P, el, top);
+          try { await P.react(el, traces, layout, CONFIG); } finally { relayingOut = false; }
+          return;
+        }
+        if (top !== null) await setRange(P, el, top);
         if (whole) await P.restyle(el, { x: whole.x, y: whole.y }, whole.indices);
         else await P.extendTraces(el, { x: ext.x, y: ext.y }, ext.indices);
       }).catch(warn);
