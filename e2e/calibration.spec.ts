@@ -91,3 +91,23 @@ test('Stop while the backends are measured cancels the run before it trains', as
   await expect(log).not.toContainText('started topk');
   await expect(page.getByRole('button', { name: 'Train', exact: true })).toBeEnabled();
 });
+
+test('speeds measured once are kept by the browser: after a reload the same size trains at once', async ({ page }) => {
+  test.setTimeout(120_000);
+  await openApp(page);
+  const progress = page.getByTestId('progress');
+  const log = page.getByRole('log', { name: 'Run log' });
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  await expect(progress).toContainText(/running · step [1-9]/, { timeout: 45_000 });
+  await expect(log).toContainText(/auto backend: \w+ for topk d_in 64 d_sae 512 batch 512 \(measured in/);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await expect(progress).toContainText('stopped');
+
+  await page.reload();
+  await expect(page.getByTestId('dataset-shape')).toBeVisible({ timeout: 60_000 });
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  await expect(progress).toContainText(/running · step [1-9]/, { timeout: 20_000 });
+  await expect(log).toContainText(/auto backend: \w+ for topk d_in 64 d_sae 512 batch 512 \(measured earlier\)/);
+  expect(await log.innerText()).not.toContain('measuring the backends for');
+  expect((await speedTable(page)).caption).toContain('(earlier)');
+});

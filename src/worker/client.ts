@@ -9,6 +9,7 @@ import { download, downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
 import type { BackendName, BackendPreference, Calibration, EngineMemory, FileOptions, FromWorker, LatentContext, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
 import { clearAutosave, readAutosave, summarise } from '../store/autosave';
+import { environmentKey, loadCalibrations, saveCalibration } from '../store/calibrationCache';
 
 let worker: Worker | null = null;
 let counter = 0;
@@ -208,6 +209,7 @@ function onMessage(msg: FromWorker) {
     case 'calibrated':
       // The progress line keeps saying "measuring" until the run has started.
       useStore.setState({ calibration: { calibration: msg.calibration, cached: msg.cached } });
+      if (!msg.cached) saveCalibration(environmentKey(wasmThreads), msg.calibration);
       appendLog(describeCalibration(msg.calibration, msg.cached));
       return;
     case 'started':
@@ -330,7 +332,7 @@ function spawnWorker(): Promise<void> {
   lastHeard = Date.now();
   // A restarted worker keeps the backend the user chose.
   const { backendPreference } = useStore.getState();
-  send({ type: 'init', prefer: backendPreference === 'auto' ? undefined : backendPreference, threads: wasmThreads });
+  send({ type: 'init', prefer: backendPreference === 'auto' ? undefined : backendPreference, threads: wasmThreads, calibrations: loadCalibrations(environmentKey(wasmThreads)) });
   return ready;
 }
 

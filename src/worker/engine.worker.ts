@@ -223,10 +223,13 @@ async function autoBackend(runId: string, cfg: SaeConfig, data: TrainingData) {
   const spec = { architecture: cfg.architecture, dIn: data.dIn, dSae: cfg.d_sae, batch: cfg.batch_size, nLayers: data.nLayers ?? 1, config: cfg };
   const key = calibrationKey(spec);
   let calibration = calibrations.get(key);
+  // A backend measured earlier (maybe in an earlier session) that no longer starts: measure again.
+  if (calibration?.fastest && calibration.fastest !== tf.getBackend() && !(await tf.setBackend(calibration.fastest).catch(() => false))) {
+    calibrations.delete(key);
+    calibration = undefined;
+  }
   const cached = calibration !== undefined;
-  if (calibration) {
-    if (calibration.fastest && calibration.fastest !== tf.getBackend()) await tf.setBackend(calibration.fastest);
-  } else {
+  if (!calibration) {
     const abort = new AbortController();
     calibrating = { runId, abort };
     try {
@@ -647,6 +650,8 @@ function exportCheckpoint(r: NonNullable<typeof run>, step: number) {
 async function handle(msg: ToWorker) {
   switch (msg.type) {
     case 'init':
+      // Speeds measured by earlier sessions in this browser: the same sizes are not measured again.
+      for (const c of msg.calibrations ?? []) if (c && typeof c.key === 'string') calibrations.set(c.key, c);
       return init(msg.prefer, msg.threads);
     case 'setBackend':
       await initialised;

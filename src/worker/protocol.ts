@@ -257,7 +257,7 @@ export type ToWorker =
    * threads: the wasm thread pool's size (this worker included) when the page is cross-origin
    * isolated; default every logical core but one, which stays with the page.
    */
-  | { type: 'init'; prefer?: BackendName; threads?: number }
+  | { type: 'init'; prefer?: BackendName; threads?: number; /** speeds measured in earlier sessions (store/calibrationCache.ts) */ calibrations?: Calibration[] }
   /**
    * The backend preference. A name switches to that backend at once ('auto' waits for the next
    * Train); refused while a run is active. Answers 'backend' (and 'error' when the backend fails).
