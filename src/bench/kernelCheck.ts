@@ -14,7 +14,9 @@ import { batchTopkMask, batchTopkRelu } from '../engine/ops/batchTopk';
 import { heaviside } from '../engine/ops/heaviside';
 import { jumpRelu } from '../engine/ops/jumprelu';
 import { topkMask, topkRelu } from '../engine/ops/topk';
+import { kernelsRun } from '../engine/ops/webgpu/kernelsRun';
 import { setFusedKernelsEnabled, useFusedKernels } from '../engine/ops/webgpu/program';
+import { createRng } from '../engine/rng';
 import { normalizeDecoderRows } from '../engine/variants/linear';
 
 export interface CheckResult {
@@ -96,23 +98,10 @@ function withFused<T>(on: boolean, f: () => T): T {
   }
 }
 
-/** Deterministic uniform values in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+/** Deterministic standard-normal values × scale (the engine's seeded generator). */
 function normals(n: number, seed: number, scale = 1): Float32Array {
-  const u = random(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u()) * scale;
-  return out;
+  const rng = createRng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal() * scale);
 }
 
 const read = async (t: tf.Tensor) => { const v = (await t.data()) as Float32Array; return v; };
@@ -156,7 +145,7 @@ const SUM_ATOL = 1e-4;
  * θ ± 0.3ε (inside the kernel window), θ ± 0.7ε (outside).
  */
 function jumpInputs(B: number, n: number, seed: number) {
-  const u = random(seed);
+  const u = createRng(seed).next;
   const theta = new Float32Array(n);
   for (let j = 0; j < n; j++) theta[j] = 0.05 + 0.45 * u();
   const z = normals(B * n, seed + 1, 0.5);
@@ -388,23 +377,6 @@ async function checkNormalize(out: CheckResult[]) {
     out.push(compare(`normalize [${rows}, ${d}] = JS`, got, want, 1e-7, 1e-5));
     tf.dispose([fused, plain]);
   }
-}
-
-/** The names of the kernels `f` runs, in order (the engine's runKernel, intercepted). */
-function kernelsRun(f: () => void): string[] {
-  const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
-  const original = engine.runKernel;
-  const names: string[] = [];
-  engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
-    names.push(name);
-    return original.call(this, name, ...rest);
-  };
-  try {
-    f();
-  } finally {
-    engine.runKernel = original;
-  }
-  return names;
 }
 
 /** The fused path must really dispatch our kernels (not silently run the composition). */

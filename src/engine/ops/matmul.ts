@@ -4,6 +4,23 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 
+/**
+ * ∂b = aᵀ·dy for a [m, k], dy [m, n], or (dyᵀ·a)ᵀ when transposing dy and the result [n, k] moves
+ * fewer values than transposing a (the decoder's f [B, d_sae] against dy [B, d_in]).
+ */
+function gradRight(a: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor {
+  const [m, k] = a.shape;
+  const n = dy.shape[1];
+  return m * n + n * k < m * k ? tf.transpose(tf.matMul(tf.transpose(dy), a)) : tf.matMul(tf.transpose(a), dy);
+}
+
+/** ∂a = dy·bᵀ for b [k, n], dy [m, n], or (b·dyᵀ)ᵀ on the same count. */
+function gradLeft(dy: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor {
+  const [k, n] = b.shape;
+  const m = dy.shape[0];
+  return m * n + k * m < k * n ? tf.transpose(tf.matMul(b, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(b));
+}
+
 /** a [m, k] · b [k, n] → [m, n]; ∂a = dy·bᵀ, ∂b = aᵀ·dy, each with a materialised transpose. */
 export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const op = tf.customGrad(((aIn: tf.Tensor2D, bIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
@@ -12,14 +29,7 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
       value: tf.matMul(aIn, bIn),
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
         const [as, bs] = saved as [tf.Tensor2D, tf.Tensor2D];
-        const [m, k] = as.shape;
-        const n = bs.shape[1];
-        // ∂b = aᵀ·dy, or (dyᵀ·a)ᵀ when transposing dy [m, n] and the result [n, k] moves fewer
-        // values than transposing a [m, k] (the decoder's f [B, d_sae] against dy [B, d_in]).
-        const db = m * n + n * k < m * k ? tf.transpose(tf.matMul(tf.transpose(dy), as)) : tf.matMul(tf.transpose(as), dy);
-        // ∂a = dy·bᵀ, or (b·dyᵀ)ᵀ on the same count.
-        const da = m * n + k * m < k * n ? tf.transpose(tf.matMul(bs, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(bs));
-        return [da, db];
+        return [gradLeft(dy, bs), gradRight(as, dy)];
       },
     };
   }) as unknown as CustomGradientFunc<tf.Tensor2D>);
@@ -36,12 +46,7 @@ export function matMulDataLeft(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
     save([a]);
     return {
       value: tf.matMul(a, bIn),
-      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const as = saved[0] as tf.Tensor2D;
-        const [m, k] = as.shape;
-        const n = bIn.shape[1];
-        return [m * n + n * k < m * k ? tf.transpose(tf.matMul(tf.transpose(dy), as)) : tf.matMul(tf.transpose(as), dy)];
-      },
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => [gradRight(saved[0] as tf.Tensor2D, dy)],
     };
   }) as unknown as CustomGradientFunc<tf.Tensor2D>);
   return op(b) as tf.Tensor2D;
@@ -56,12 +61,7 @@ export function matMulDataRight(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
     save([b]);
     return {
       value: tf.matMul(aIn, b),
-      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-        const bs = saved[0] as tf.Tensor2D;
-        const [k, n] = bs.shape;
-        const m = aIn.shape[0];
-        return [m * n + k * m < k * n ? tf.transpose(tf.matMul(bs, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(bs))];
-      },
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => [gradLeft(dy, saved[0] as tf.Tensor2D)],
     };
   }) as unknown as CustomGradientFunc<tf.Tensor2D>);
   return op(a) as tf.Tensor2D;

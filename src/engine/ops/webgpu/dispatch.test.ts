@@ -11,26 +11,10 @@ import { batchTopkMask, batchTopkRelu } from '../batchTopk';
 import { heaviside } from '../heaviside';
 import { jumpRelu } from '../jumprelu';
 import { topkMask, topkRelu } from '../topk';
+import { kernelsRun } from './kernelsRun';
 import { setFusedKernelsEnabled, useFusedKernels } from './program';
 
 const OUR_KERNELS = ['SaeJumpReluForward', 'SaeJumpReluGradPre', 'SaeHeavisideForward', 'SaeThresholdGrad', 'SaeTopkRows', 'SaeBatchTopk', 'SaeKeptReluGrad', 'SaeAdamMoment', 'SaeAdamParam', 'SaeNormalizeRows'];
-
-/** Names of the kernels `f` dispatches (the engine's runKernel, intercepted). */
-function kernelsRun(f: () => void): string[] {
-  const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
-  const original = engine.runKernel;
-  const names: string[] = [];
-  engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
-    names.push(name);
-    return original.call(this, name, ...rest);
-  };
-  try {
-    f();
-  } finally {
-    engine.runKernel = original;
-  }
-  return names;
-}
 
 beforeAll(useCpu);
 
