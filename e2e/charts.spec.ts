@@ -13,6 +13,8 @@ test('a run logging more rows than the point budget thins its charts and keeps t
   await page.getByRole('button', { name: 'Pause' }).click();
   await expect(page.getByTestId('progress')).toContainText('paused');
   await page.waitForTimeout(600);
+  // The run log's new lines (the backend measurement's, "paused at …") scroll the log, not the page.
+  expect(await page.evaluate(() => window.scrollY)).toBe(0);
   const rows = await chartPoints(page, 'chart-loss');
   const traces = await page.getByTestId('chart-loss').evaluate((el) =>
     (el as unknown as { data: { name: string; x: number[]; y: (number | null)[] }[] }).data.map((t) => ({ name: t.name, n: t.x.length, first: t.x[0], last: t.x[t.x.length - 1], ascending: t.x.every((v, i) => i === 0 || v > t.x[i - 1]) })));

@@ -14,6 +14,7 @@ import type { MetricRow } from '../../worker/protocol';
 import { SpliceChart } from './SpliceChart';
 import { ShownTrace } from './decimate';
 import { StepAxis } from './stepAxis';
+import { queueRedraw, redrawTurn, unqueueRedraw } from './redrawQueue';
 import {
   cvStream, deadStream, guidanceStream, l0Stream, lambdaStream, layerStream, lossStream, type LayerChart, type Stream,
 } from './streams';
@@ -22,31 +23,6 @@ const MIN_REDRAW_MS = 100;
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
 const warn = (e: unknown) => console.warn('chart update failed', e);
-
-/**
- * Chart redraws take turns, one per animation frame: a Plotly redraw costs 10–30 ms, and five
- * charts redrawn in the same frame made main-thread tasks of 100–160 ms while training.
- */
-const redrawQueue: (() => void)[] = [];
-let redrawFrame = 0;
-function runNextRedraw() {
-  redrawFrame = 0;
-  redrawQueue.shift()?.();
-  if (redrawQueue.length && !redrawFrame) redrawFrame = requestAnimationFrame(runNextRedraw);
-}
-function queueRedraw(f: () => void) {
-  if (!redrawQueue.includes(f)) redrawQueue.push(f);
-  if (!redrawFrame) redrawFrame = requestAnimationFrame(runNextRedraw);
-}
-function unqueueRedraw(f: () => void) {
-  const i = redrawQueue.indexOf(f);
-  if (i >= 0) redrawQueue.splice(i, 1);
-}
-/** Resolves on this chart's turn in the redraw queue (a new run re-plots every chart at once). */
-function redrawTurn(): Promise<void> {
-  return new Promise((resolve) => queueRedraw(resolve));
-}
-
 
 /**
  * One chart fed from metricsBuffer. `make` builds its stream; a new run (buffer cleared) starts a

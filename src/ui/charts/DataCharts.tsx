@@ -3,7 +3,8 @@
 // dataset (memoised on the stats object), not on every re-render of the panel.
 import { useEffect, useMemo, useRef } from 'react';
 import { loadPlotly } from './plotly';
-import { plotlyText } from './streams';
+import { liveAxis, plotlyText } from './streams';
+import { redrawTurn } from './redrawQueue';
 import type { DatasetStats } from '../../worker/protocol';
 
 export type Trace = Record<string, unknown>;
@@ -18,7 +19,7 @@ const MUTED = '#9aa1ab';
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
 export function layout(title: string, xTitle: string, extra: Layout = {}): Layout {
-  return {
+  const l: Layout = {
     title: { text: plotlyText(title), font: { size: 11, color: '#1d2330' }, x: 0.01, xanchor: 'left', y: 0.97, yanchor: 'top' },
     height: HEIGHT,
     margin: { l: 40, r: 8, t: 22, b: 28 },
@@ -30,6 +31,9 @@ export function layout(title: string, xTitle: string, extra: Layout = {}): Layou
     font: { family: 'system-ui, sans-serif', size: 10, color: '#6b7280' },
     ...extra,
   };
+  // Tick labels are not clipped at the edge (see liveAxis), whatever axes `extra` replaced.
+  for (const axis of ['xaxis', 'yaxis', 'yaxis2']) if (l[axis]) l[axis] = { ticklabeloverflow: liveAxis.ticklabeloverflow, ...(l[axis] as Layout) };
+  return l;
 }
 
 /** A chart drawn from props. */
@@ -37,9 +41,11 @@ export function StaticPlot({ traces, layout: l, testId, label, height = HEIGHT }
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     let cancelled = false;
-    void loadPlotly().then((P) => {
-      if (!cancelled && ref.current) void P.react(ref.current, traces as never, l as never, CONFIG);
-    });
+    // On its own frame, like the live charts (the analysis panel refreshes two of these each second).
+    void loadPlotly().then(async (P) => {
+      await redrawTurn();
+      if (!cancelled && ref.current) await P.react(ref.current, traces as never, l as never, CONFIG);
+    }).catch((e) => console.warn('chart update failed', e));
     return () => { cancelled = true; };
   }, [traces, l]);
   useEffect(() => () => { const el = ref.current; if (el) void loadPlotly().then((P) => P.purge(el)); }, []);

@@ -27,6 +27,13 @@ export interface Stream {
 const axisTitle = (text: string) => ({ text, font: { size: 11 } });
 
 /**
+ * Every axis of a live chart: tick labels are not clipped at the chart's edge. Plotly's default
+ * for numeric axes ('hide past div') measures each tick label's box on every redraw, a forced
+ * layout per label — 20 ms of a 60 ms first draw here; the margins leave room for the labels.
+ */
+export const liveAxis = { zeroline: false, ticklabeloverflow: 'allow' } as const;
+
+/**
  * A string shown by Plotly as it is. Plotly reads a subset of HTML in titles and labels (<b>, <a
  * href>, entities), and titles carry user text (a guidance target's token, regex or labels file).
  */
@@ -36,8 +43,8 @@ export function baseLayout(title: string, yTitle: string, extra: Layout = {}): L
   return {
     title: { text: plotlyText(title), font: { size: 13 }, x: 0.02 },
     margin: { l: 56, r: 12, t: 32, b: 36 },
-    xaxis: { title: axisTitle('step'), zeroline: false },
-    yaxis: { title: axisTitle(yTitle), zeroline: false },
+    xaxis: { ...liveAxis, title: axisTitle('step') },
+    yaxis: { ...liveAxis, title: axisTitle(yTitle) },
     legend: { orientation: 'h', y: -0.22, font: { size: 10 } },
     // Shown until the first points arrive (removed then), so an empty chart explains itself.
     annotations: [{ text: 'Press Train to see live curves', showarrow: false, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5, font: { size: 12, color: '#9aa1ab' } }],
@@ -90,7 +97,7 @@ export function lossStream(window = 0): Stream {
       { x: [], y: [], name: `${LOSS_LABELS[k]} (raw)`, mode: 'lines', line: { color: LOSS_COLORS[k], width: 1 }, opacity: 0.3, showlegend: false, hoverinfo: 'skip' },
       line(LOSS_LABELS[k], LOSS_COLORS[k]),
     ]),
-    layout: baseLayout('Loss', 'loss (log scale)', { yaxis: { type: 'log', title: axisTitle('loss (log scale)') } }),
+    layout: baseLayout('Loss', 'loss (log scale)', { yaxis: { ...liveAxis, type: 'log', title: axisTitle('loss (log scale)') } }),
     extend(rows) {
       if (!rows.length) return null;
       const p = builder.append(rows);
@@ -139,7 +146,7 @@ export function cvStream(): Stream {
 export function lambdaStream(targetMode: boolean): Stream {
   return columnStream(
     [line('λ', '#c0392b'), line('λ in effect (after warm-up)', '#1f4e79', { line: { color: '#1f4e79', width: 1.5, dash: 'dash' } })],
-    baseLayout(targetMode ? 'λ trajectory (steered towards the target L0)' : 'λ trajectory', 'λ (log scale)', { yaxis: { type: 'log', tickformat: '.2~g', title: axisTitle('λ (log scale)') } }),
+    baseLayout(targetMode ? 'λ trajectory (steered towards the target L0)' : 'λ trajectory', 'λ (log scale)', { yaxis: { ...liveAxis, type: 'log', tickformat: '.2~g', title: axisTitle('λ (log scale)') } }),
     [(r) => positiveOrNull(r.lambda), (r) => positiveOrNull(r.lambda_effective)],
   );
 }
@@ -147,7 +154,7 @@ export function lambdaStream(targetMode: boolean): Stream {
 export function deadStream(): Stream {
   return columnStream(
     [line('dead (no firing in the window)', '#6b7280'), line('dense (fires on > 10% of tokens)', '#c0392b')],
-    baseLayout('Dead and dense latents', 'fraction of latents', { yaxis: { title: axisTitle('fraction of latents'), rangemode: 'tozero', zeroline: false } }),
+    baseLayout('Dead and dense latents', 'fraction of latents', { yaxis: { ...liveAxis, title: axisTitle('fraction of latents'), rangemode: 'tozero' } }),
     [(r) => (finite(r.dead_fraction) ? r.dead_fraction : null), (r) => (finite(r.dense_fraction) ? r.dense_fraction : null)],
   );
 }
@@ -164,7 +171,7 @@ export function guidanceStream(id: string, title: string): Stream {
     ],
     layout: baseLayout(title, 'mean activation', {
       margin: { l: 56, r: 48, t: 32, b: 36 },
-      yaxis2: { title: axisTitle('AUROC'), overlaying: 'y', side: 'right', range: [0, 1.02], tickmode: 'linear', tick0: 0, dtick: 0.25, showgrid: false, zeroline: false },
+      yaxis2: { ...liveAxis, title: axisTitle('AUROC'), overlaying: 'y', side: 'right', range: [0, 1.02], tickmode: 'linear', tick0: 0, dtick: 0.25, showgrid: false },
       shapes: [{ type: 'line', xref: 'paper', yref: 'y2', x0: 0, x1: 1, y0: 0.5, y1: 0.5, line: { color: '#6c3483', dash: 'dot', width: 1 } }],
     }),
     extend(rows) {
@@ -199,7 +206,7 @@ export function layerStream(spec: LayerChart, layers: number, firstLayer: number
       ? { x: [], y: [], name: `layer ${firstLayer + i}`, mode: 'lines', stackgroup: 'layers', line: { color, width: 0.5 }, fillcolor: color }
       : line(`layer ${firstLayer + i}`, color);
   });
-  const yaxis = spec.stacked ? { title: axisTitle(spec.yTitle), range: [0, 1], zeroline: false } : { title: axisTitle(spec.yTitle), rangemode: 'tozero', zeroline: false };
+  const yaxis = spec.stacked ? { ...liveAxis, title: axisTitle(spec.yTitle), range: [0, 1] } : { ...liveAxis, title: axisTitle(spec.yTitle), rangemode: 'tozero' };
   return columnStream(
     traces,
     baseLayout(spec.title, spec.yTitle, { yaxis, legend: { orientation: 'h', y: -0.22, font: { size: 10 }, traceorder: 'normal' } }),
