@@ -273,9 +273,18 @@ async function syncBackend(trainer: Trainer): Promise<void> {
 }
 
 /** One training step and the wait for its work, in ms; StepTooSlowError past `limitMs`. */
-async function syncedStep(trainer: Trainer, limitMs: number | undefined, firstStep: boolean): Promise<number> {
+function syncedStep(trainer: Trainer, limitMs: number | undefined, firstStep: boolean): Promise<number> {
+  return timeWithin(async () => { await trainer.runSteps(1); await syncBackend(trainer); }, limitMs, firstStep);
+}
+
+/**
+ * How long `work` takes, in ms; StepTooSlowError once it has run `limitMs` (no limit: wait). Work
+ * still running then is abandoned (a GPU backend's queued work drains on its own; the caller frees
+ * the tensors, so its late read may fail, which nobody waits for).
+ */
+export async function timeWithin(work: () => Promise<void>, limitMs: number | undefined, firstStep: boolean): Promise<number> {
   const t = performance.now();
-  const step = (async () => { await trainer.runSteps(1); await syncBackend(trainer); })();
+  const step = work();
   if (limitMs === undefined) {
     await step;
     return performance.now() - t;
@@ -284,7 +293,6 @@ async function syncedStep(trainer: Trainer, limitMs: number | undefined, firstSt
   const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), Math.max(0, limitMs - (performance.now() - t))); });
   try {
     if ((await Promise.race([step.then(() => 'done' as const), late])) === 'late') {
-      // Given up: the caller disposes the trainer, so the step's late read may fail; nobody waits for it.
       step.catch(() => {});
       // The timer's clock may run a fraction of a millisecond ahead of performance.now().
       throw new StepTooSlowError(Math.max(performance.now() - t, limitMs), limitMs, false, firstStep);

@@ -9,7 +9,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useNodeWasmFiles } from '../cli/nodeBackend';
 import type { BackendName } from '../worker/protocol';
-import { calibrateBackends, calibrationKey, type BackendMeasurement } from './calibrate';
+import { PRODUCTS_PER_STEP, calibrateBackends, calibrationKey, type BackendMeasurement } from './calibrate';
 import { resolveConfig } from './config';
 import { useCpu } from './testing';
 
@@ -28,8 +28,29 @@ function registerSlowBackend(fastReads: number) {
   if (SLOW in tf.engine().registryFactory) tf.removeBackend(SLOW);
   tf.registerBackend(SLOW, () => new SlowCpu(), 0);
   for (const k of tf.getKernelsForBackend('cpu')) {
-    if (!tf.getKernel(k.kernelName, SLOW)) tf.registerKernel({ ...k, backendName: SLOW });
+    if (tf.getKernel(k.kernelName, SLOW)) tf.unregisterKernel(k.kernelName, SLOW);
+    tf.registerKernel({ ...k, backendName: SLOW });
   }
+}
+
+/** The cpu backend whose products (BatchMatMul) each take at least `delayMs` longer; counts them. */
+function registerSlowProducts(delayMs: number) {
+  const products = { count: 0 };
+  if (SLOW in tf.engine().registryFactory) tf.removeBackend(SLOW);
+  tf.registerBackend(SLOW, () => new MathBackendCPU(), 0);
+  for (const k of tf.getKernelsForBackend('cpu')) {
+    if (tf.getKernel(k.kernelName, SLOW)) tf.unregisterKernel(k.kernelName, SLOW);
+    const kernel = k.kernelName === 'BatchMatMul'
+      ? { ...k, backendName: SLOW, kernelFunc: (args: Parameters<typeof k.kernelFunc>[0]) => {
+        products.count++;
+        const until = performance.now() + delayMs;
+        while (performance.now() < until) { /* a slow product */ }
+        return k.kernelFunc(args);
+      } }
+      : { ...k, backendName: SLOW };
+    tf.registerKernel(kernel as tf.KernelConfig);
+  }
+  return products;
 }
 
 const argmax = (results: BackendMeasurement[]) =>
@@ -45,7 +66,8 @@ describe('calibrateBackends', () => {
     const before = tf.memory().numTensors;
     const spec = { architecture: 'topk' as const, dIn: 64, dSae: 512, batch: 256 };
     const seen: string[] = [];
-    const cal = await calibrateBackends(['wasm', 'cpu'], spec, { onProgress: (p) => seen.push(`${p.backend} ${p.index + 1}/${p.total}`) });
+    // No probe: both are stepped (the probe would rule cpu out after one product; tested below).
+    const cal = await calibrateBackends(['wasm', 'cpu'], spec, { probeFirst: false, onProgress: (p) => seen.push(`${p.backend} ${p.index + 1}/${p.total}`) });
     console.info(`[calibrate] ${cal.key}: ${cal.results.map((r) => `${r.backend} ${Math.round(r.tokensPerS ?? 0)} tokens/s (${r.steps} steps, first ${Math.round(r.firstStepMs ?? 0)} ms)`).join(', ')}; ${Math.round(cal.ms)} ms`);
     expect(seen).toEqual(['wasm 1/2', 'cpu 2/2']);
     expect(cal.results.map((r) => [r.backend, r.status])).toEqual([['wasm', 'measured'], ['cpu', 'measured']]);
@@ -108,6 +130,34 @@ describe('calibrateBackends', () => {
     // rejection would fail this file) and changes nothing.
     await new Promise((r) => setTimeout(r, READ_DELAY_MS + 200));
     expect(tf.memory().numTensors).toBe(before);
+  }, 60_000);
+
+  it('rules out, after one product, a backend whose products alone are slower than the fastest step, without stepping it', async () => {
+    const products = registerSlowProducts(200);
+    const before = tf.memory().numTensors;
+    const spec = { architecture: 'relu' as const, dIn: 16, dSae: 64, batch: 32 };
+    const t0 = performance.now();
+    const cal = await calibrateBackends(['cpu', SLOW], spec, { targetMs: 100 });
+    const ms = performance.now() - t0;
+    const [cpu, slow] = cal.results;
+    expect(cpu.status).toBe('measured');
+    expect(cpu.msPerStep!).toBeLessThan(200); // the premise: a tiny cpu step is far under one slow product
+    expect(slow.status, slow.reason).toBe('too slow');
+    // Probed only: the smoke test's product, a warm-up product and a timed one; no step (a step
+    // makes at least four, its warm-up step as many again).
+    expect(products.count).toBe(3);
+    // The bound is PRODUCTS_PER_STEP products of ≥ 200 ms each, stated in the reason.
+    expect(slow.msPerStep!).toBeGreaterThanOrEqual(PRODUCTS_PER_STEP * 195);
+    expect(slow.reason).toMatch(/^too slow: one \[32×16\]·\[16×64\] product takes 2\d\d ms, so its step \(4 or more\) ≥ [\d,]+ ms against cpu's [\d.]+ ms$/);
+    expect(ms).toBeLessThan(3000);
+    expect(cal.fastest).toBe('cpu');
+    expect(tf.memory().numTensors).toBe(before);
+
+    // The same backend with products as fast as cpu's: probed, then stepped as before.
+    const fast = registerSlowProducts(0);
+    const again = await calibrateBackends(['cpu', SLOW], spec, { targetMs: 100 });
+    expect(again.results.map((r) => [r.backend, r.status])).toEqual([['cpu', 'measured'], [SLOW, 'measured']]);
+    expect(fast.count).toBeGreaterThan(3 + 2 * PRODUCTS_PER_STEP);
   }, 60_000);
 
   it('records unavailable and skipped candidates with their reasons, and stops when aborted', async () => {

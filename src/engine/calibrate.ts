@@ -6,11 +6,13 @@
 // Each candidate is started as selectBackend starts it (tryBackend: start, smoke test), then timed
 // with the bench's step (benchTrainingSteps: a Trainer on random rows, one warm-up step, then at
 // least two timed ones for about a second). A backend whose step does not finish within the limits
-// is recorded as too slow rather than holding the run up for a minute. Every tensor is freed.
+// is recorded as too slow rather than holding the run up for a minute. Once one backend is measured,
+// each later one is first timed on a single product of the step's size: when that product alone
+// shows it cannot win, it is not stepped at all (probeFirst). Every tensor is freed.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../worker/protocol';
 import { tryBackend } from './backend';
-import { StepTooSlowError, benchTrainingSteps } from './bench';
+import { StepTooSlowError, benchTrainingSteps, timeWithin } from './bench';
 import type { Architecture, SaeConfig } from './config';
 
 /** The size a calibration is for: results are kept per calibrationKey. */
@@ -40,6 +42,16 @@ export interface CalibrationOptions {
    * CPU-only machine, the software WebGPU adapter's first step at the sample size took longer).
    */
   maxFirstStepMs?: number;
+  /**
+   * Once a backend has been measured, each later candidate is first timed on one product of the
+   * step's encoder size ([batch, d_in]·[d_in, d_sae], readback latency taken off). Every variant's
+   * step makes at least PRODUCTS_PER_STEP products that size, so that many is a lower bound on its
+   * step; a candidate whose bound is slower than the fastest step so far (with a margin for noise)
+   * cannot win and is not stepped. A software GPU adapter is then judged in one product instead of
+   * seconds of steps, and leaves no abandoned step's queued work to slow the run that follows
+   * (default true).
+   */
+  probeFirst?: boolean;
   /** A backend that has not started within this long is given up (default: wait). */
   initTimeoutMs?: number;
   /**
@@ -84,6 +96,11 @@ export interface Calibration {
   ms: number;
 }
 
+/** Products of the encoder's size in every variant's step: encode, decode and the two weight gradients. */
+export const PRODUCTS_PER_STEP = 4;
+/** A probed candidate is stepped unless its lower bound exceeds the fastest step by this factor. */
+const PROBE_MARGIN = 1.25;
+
 /** What decides a backend's speed: variant, widths, d_sae and batch. */
 export function calibrationKey(spec: Pick<CalibrationSpec, 'architecture' | 'dIn' | 'dSae' | 'batch' | 'nLayers'>): string {
   const layers = (spec.nLayers ?? 1) > 1 ? `×${spec.nLayers}` : '';
@@ -127,6 +144,11 @@ export async function calibrateBackends(candidates: readonly BackendName[], spec
     if (skipped) return { backend, status: 'skipped', reason: skipped };
     const notStarted = await tryBackend(backend, opts.initTimeoutMs);
     if (notStarted) return { backend, status: 'failed', reason: notStarted };
+    const best = bestMeasured(results);
+    if (best && opts.probeFirst !== false) {
+      const probe = await probeProduct(backend, best);
+      if (probe) return probe;
+    }
     try {
       const r = await benchTrainingSteps({
         architecture: spec.architecture, dIn: spec.dIn, dSae: spec.dSae, batch: spec.batch, nLayers, config: spec.config,
@@ -138,6 +160,57 @@ export async function calibrateBackends(candidates: readonly BackendName[], spec
       if (e instanceof StepTooSlowError) return { backend, status: 'too slow', tokensPerS: spec.batch / (e.ms / 1000), msPerStep: e.ms, reason: e.message };
       return { backend, status: 'failed', reason: e instanceof Error ? e.message : String(e) };
     }
+  }
+
+  /** A 'too slow' result when one product shows `backend` cannot beat `best`; null when it might. */
+  async function probeProduct(backend: BackendName, best: BackendMeasurement): Promise<BackendMeasurement | null> {
+    const shape = `[${spec.batch}×${spec.dIn}]·[${spec.dIn}×${spec.dSae}]`;
+    let productMs: number;
+    try {
+      productMs = await timeProduct(spec, opts.maxFirstStepMs ?? 4000, opts.maxStepMs ?? 1500);
+    } catch (e) {
+      if (!(e instanceof StepTooSlowError)) return { backend, status: 'failed', reason: e instanceof Error ? e.message : String(e) };
+      const s = (e.ms / 1000).toPrecision(2);
+      return { backend, status: 'too slow', tokensPerS: spec.batch / (e.ms / 1000), msPerStep: e.ms, reason: `too slow: one ${shape} product ${e.finished ? `took ${s} s` : `ran > ${s} s`}${e.firstStep ? ' (first, compiling)' : ''}` };
+    }
+    const boundMs = PRODUCTS_PER_STEP * productMs;
+    if (boundMs <= best.msPerStep! * PROBE_MARGIN) return null;
+    const ms = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3));
+    return {
+      backend, status: 'too slow', tokensPerS: spec.batch / (boundMs / 1000), msPerStep: boundMs,
+      reason: `too slow: one ${shape} product takes ${ms(productMs)} ms, so its step (${PRODUCTS_PER_STEP} or more) ≥ ${ms(boundMs)} ms against ${best.backend}'s ${ms(best.msPerStep!)} ms`,
+    };
+  }
+}
+
+/** The measured result with the shortest step (null when none was measured). */
+function bestMeasured(results: readonly BackendMeasurement[]): BackendMeasurement | null {
+  const name = fastestMeasured(results);
+  return results.find((r) => r.backend === name && r.status === 'measured') ?? null;
+}
+
+/**
+ * One [batch, d_in]·[d_in, d_sae] product on the active backend, in ms, without the readback's
+ * latency: a warm-up (compiles the program on GPU backends) under the first-step limit, then a
+ * timed product minus a timed read of a one-element result. Every tensor is freed.
+ */
+async function timeProduct(spec: CalibrationSpec, firstLimitMs: number, limitMs: number): Promise<number> {
+  const a = tf.randomNormal([spec.batch, spec.dIn], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([spec.dIn, spec.dSae], 0, 1, 'float32', 2);
+  const one = tf.ones([1]);
+  const read = async (f: () => tf.Tensor) => {
+    const t = tf.tidy(f);
+    try { await t.data(); } finally { t.dispose(); }
+  };
+  const product = () => read(() => tf.sum(tf.matMul(a, b)));
+  const latency = () => read(() => tf.add(one, 1));
+  try {
+    await timeWithin(product, firstLimitMs, true);
+    await timeWithin(latency, limitMs, false);
+    const withRead = await timeWithin(product, limitMs, false);
+    return Math.max(0, withRead - (await timeWithin(latency, limitMs, false)));
+  } finally {
+    tf.dispose([a, b, one]);
   }
 }
 
