@@ -55,6 +55,8 @@ export interface ResponsivenessResult {
   longTasks: { supported: boolean; count: number; over50ms: number; maxMs: number; totalMs: number; blockingMs: number; longestFive: { ms: number; atS: number }[] };
   frames: { count: number; fps: number; maxGapMs: number };
   charts: { redraws: number; perSecond: number; perChartPerSecond: number; byChart: Record<string, number> };
+  /** Plotly calls timed by the app (performance measures "<chart>: <what>"), by kind, in the window. */
+  draws: { kind: string; count: number; meanMs: number; maxMs: number }[];
   slider: SliderChange[];
   notes: string[];
 }
@@ -157,6 +159,7 @@ export async function measureResponsiveness(opts: ResponsivenessOptions): Promis
       r = await rec(page);
     }
     const uiTokensPerS = (await page.getByTestId('progress').innerText()).replace(/\s+/g, ' ').trim();
+    const measures = await page.evaluate(() => performance.getEntriesByType('measure').map((m) => [m.startTime, m.name, m.duration] as [number, string, number]));
     await page.getByRole('button', { name: 'Stop', exact: true }).click().catch(() => notes.push('could not press Stop'));
 
     const inWindow = (t: number) => t >= t0 && t <= end;
@@ -184,6 +187,14 @@ export async function measureResponsiveness(opts: ResponsivenessOptions): Promis
         msToFirstStepShown: shown ? shown[0] - c.t : null,
       };
     });
+    // Draw kinds: a live chart's first rows / appends / thinned re-sends, and the static charts.
+    const drawKinds = new Map<string, number[]>();
+    for (const [t, name, d] of measures) {
+      if (!inWindow(t) || !/: (first rows|append|thinned|draw)$/.test(name)) continue;
+      const kind = name.endsWith(': draw') ? 'static chart draw' : `live chart ${name.split(': ')[1]}`;
+      drawKinds.set(kind, [...(drawKinds.get(kind) ?? []), d]);
+    }
+    const draws = [...drawKinds].map(([kind, ds]) => ({ kind, count: ds.length, meanMs: ds.reduce((a, b) => a + b, 0) / ds.length, maxMs: Math.max(...ds) }));
     const startStep = stepAt(t0), endStep = stepAt(end);
     const charts = Object.keys(byChart).length;
     if (r.longtaskError) notes.push(`long tasks not observable: ${r.longtaskError}`);
@@ -202,6 +213,7 @@ export async function measureResponsiveness(opts: ResponsivenessOptions): Promis
       },
       frames: { count: frames.length, fps: frames.length / seconds, maxGapMs: maxGap },
       charts: { redraws: points.length, perSecond: points.length / seconds, perChartPerSecond: charts ? points.length / charts / seconds : 0, byChart },
+      draws,
       slider,
       notes,
     };
@@ -222,6 +234,7 @@ export function formatResponsiveness(r: ResponsivenessResult): string {
     `| tasks > 50 ms | ${r.longTasks.over50ms} (blocking time ${f(r.longTasks.blockingMs)} ms; longest: ${r.longTasks.longestFive.map((d) => `${f(d.ms)} ms at ${f(d.atS, 1)} s`).join(', ') || '—'}) |`,
     `| frames (requestAnimationFrame) | ${f(r.frames.fps, 1)} fps, longest gap ${f(r.frames.maxGapMs)} ms |`,
     `| chart redraws (data-points changes) | ${r.charts.redraws} in ${r.seconds} s = ${f(r.charts.perSecond, 1)}/s over ${Object.keys(r.charts.byChart).length} charts (${f(r.charts.perChartPerSecond, 2)}/s per chart) |`,
+    ...r.draws.map((d) => `| ${d.kind} (Plotly, timed by the app) | ${d.count}× mean ${f(d.meanMs, 1)} ms, longest ${f(d.maxMs, 1)} ms |`),
     ...r.slider.map((s, i) => `| slider change ${i + 1} (lr → ${s.value}) | ${s.appliedAtStep === null ? `never logged (UI at step ${s.uiStep})` : `changed at step ${s.appliedAtStep} while the UI showed step ${s.uiStep} (${s.stepsLate} step${s.stepsLate === 1 ? '' : 's'} late); step ${s.appliedAtStep + 1} shown after ${s.msToFirstStepShown === null ? '?' : f(s.msToFirstStepShown)} ms, logged after ${s.msToLog === null ? '?' : f(s.msToLog)} ms`} |`),
   ];
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `note: ${n}`));

@@ -14,7 +14,7 @@ import type { MetricRow } from '../../worker/protocol';
 import { SpliceChart } from './SpliceChart';
 import { ShownTrace } from './decimate';
 import { StepAxis } from './stepAxis';
-import { queueRedraw, redrawTurn, unqueueRedraw } from './redrawQueue';
+import { measureDraw, queueRedraw, redrawTurn, unqueueRedraw } from './redrawQueue';
 import {
   cvStream, deadStream, guidanceStream, l0Stream, lambdaStream, layerStream, lossStream, type LayerChart, type Stream,
 } from './streams';
@@ -113,12 +113,16 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
           const traces = stream.traces.map((tr, i) => ({ ...tr, x: shown[i].x.slice(), y: shown[i].y.slice() }));
           const layout = { ...stream.layout, annotations: [], xaxis: { ...(stream.layout.xaxis as object | undefined), ...(top !== null ? { range: [0, top], autorange: false } : {}) } };
           relayingOut = true;
+          const t = performance.now();
           try { await P.react(el, traces, layout, CONFIG); } finally { relayingOut = false; }
+          measureDraw(testId, 'first rows', t);
           return;
         }
+        const t = performance.now();
         if (top !== null) await setRange(P, el, top);
         if (whole) await P.restyle(el, { x: whole.x, y: whole.y }, whole.indices);
         else await P.extendTraces(el, { x: ext.x, y: ext.y }, ext.indices);
+        measureDraw(testId, whole ? 'thinned' : 'append', t);
       }).catch(warn);
     };
 

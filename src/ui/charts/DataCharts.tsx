@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useRef } from 'react';
 import { loadPlotly } from './plotly';
 import { liveAxis, plotlyText } from './streams';
-import { redrawTurn } from './redrawQueue';
+import { measureDraw, redrawTurn } from './redrawQueue';
 import type { DatasetStats } from '../../worker/protocol';
 
 export type Trace = Record<string, unknown>;
@@ -44,10 +44,13 @@ export function StaticPlot({ traces, layout: l, testId, label, height = HEIGHT }
     // On its own frame, like the live charts (the analysis panel refreshes two of these each second).
     void loadPlotly().then(async (P) => {
       await redrawTurn();
-      if (!cancelled && ref.current) await P.react(ref.current, traces as never, l as never, CONFIG);
+      if (cancelled || !ref.current) return;
+      const t = performance.now();
+      await P.react(ref.current, traces as never, l as never, CONFIG);
+      measureDraw(testId, 'draw', t);
     }).catch((e) => console.warn('chart update failed', e));
     return () => { cancelled = true; };
-  }, [traces, l]);
+  }, [traces, l, testId]);
   useEffect(() => () => { const el = ref.current; if (el) void loadPlotly().then((P) => P.purge(el)); }, []);
   return <div ref={ref} className="data-chart" data-testid={testId} role="img" aria-label={label} style={{ minHeight: height }} />;
 }
