@@ -48,7 +48,7 @@ test('the kernel timing harness runs both paths on WebGPU', async ({ page }) => 
   expect(report.backend).toBe('webgpu');
   expect(errors).toEqual([]);
   expect(report.rows.map((r) => r.kernel)).toEqual([
-    'jumprelu forward', 'jumprelu forward+backward', 'heaviside forward', 'heaviside forward+backward',
+    'jumprelu forward', 'jumprelu forward+backward', 'heaviside L0 forward', 'heaviside L0 forward+backward',
     'topk forward', 'topk forward+backward', 'batchtopk forward', 'batchtopk forward+backward', 'adam', 'normalize',
   ]);
   for (const r of report.rows) {

@@ -1,31 +1,36 @@
-// Heaviside step with a straight-through gradient for θ only (DESIGN.md §3), used for the L0
-// penalty of JumpReLU so that sparsity pressure moves thresholds, not pre-activations:
-//   H(z − θ);  ∂/∂z = 0;  ∂/∂θ = −(1/ε) · K((z − θ)/ε) · g, summed over the batch.
+// The L0 penalty of JumpReLU (DESIGN.md §3): the Heaviside step H(z − θ) counted per row and
+// averaged over the batch, with a straight-through gradient for θ only, so that sparsity pressure
+// moves thresholds, not pre-activations:
+//   L0 = (1/B) Σ_b Σ_j H(z_bj − θ_j);  ∂/∂z = 0;  ∂/∂θ_j = −(1/ε) · (1/B) Σ_b K((z_bj − θ_j)/ε) · dy.
+// The loss only ever needs this mean, so the op is the mean itself: no [B, d_sae] mask is kept for
+// the forward pass and no [B, d_sae] upstream gradient is built for the backward one.
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { rectangleKernel } from './kernel';
 import { useFusedKernels } from './webgpu/program';
-import { heavisideForwardWebGPU, thresholdGradWebGPU } from './webgpu/jumpRelu';
+import { heavisideCountWebGPU, heavisideWindowWebGPU } from './webgpu/jumpRelu';
 import { isAbove } from './compare';
 
 /**
- * z [B, d_sae], theta [d_sae] → 0/1 [B, d_sae]. On the webgpu backend the step and ∂θ are one
- * fused kernel each (webgpu/jumpRelu.ts) instead of the composition's compare and cast, and its
- * rectangle kernel, multiply and batch sum.
+ * z [B, d_sae], θ [d_sae] → the mean number of z_bj > θ_j per row (a scalar). On the webgpu backend
+ * the count and the window sum of ∂θ are fused column sums (webgpu/jumpRelu.ts) instead of the
+ * composition's compare, cast and sums.
  */
-export function heaviside(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): tf.Tensor2D {
+export function heavisideMeanL0(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): tf.Scalar {
   const fused = useFusedKernels();
+  const rows = z.shape[0];
   const op = tf.customGrad(((zIn: tf.Tensor, thetaIn: tf.Tensor, save: tf.GradSaveFunc) => {
     save([zIn, thetaIn]);
-    const value = fused ? heavisideForwardWebGPU(zIn as tf.Tensor2D, thetaIn as tf.Tensor1D) : isAbove(zIn, thetaIn) as tf.Tensor2D;
+    const value = fused
+      ? tf.sum(heavisideCountWebGPU(zIn as tf.Tensor2D, thetaIn as tf.Tensor1D, 1 / rows))
+      : tf.div(tf.sum(isAbove(zIn, thetaIn)), rows);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [zs, ts] = saved as [tf.Tensor2D, tf.Tensor1D];
-      if (fused) return [tf.zerosLike(zs), thresholdGradWebGPU(dy, zs, ts, bandwidth, false)];
-      const kernel = rectangleKernel(zs, ts, bandwidth);
-      const dTheta = tf.mul(tf.sum(tf.mul(kernel, dy), 0), -1 / bandwidth);
-      return [tf.zerosLike(zs), dTheta];
+      const scale = -1 / (bandwidth * rows);
+      const window = fused ? heavisideWindowWebGPU(zs, ts, bandwidth, scale) : tf.mul(tf.sum(rectangleKernel(zs, ts, bandwidth), 0), scale);
+      return [tf.zerosLike(zs), tf.mul(window, dy)];
     };
-    return { value, gradFunc };
-  }) as unknown as CustomGradientFunc<tf.Tensor2D>);
-  return op(z, theta) as tf.Tensor2D;
+    return { value: value as tf.Scalar, gradFunc };
+  }) as unknown as CustomGradientFunc<tf.Scalar>);
+  return op(z, theta) as tf.Scalar;
 }

@@ -40,7 +40,7 @@ function jumpReluFused(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): t
       value: jumpReluForwardWebGPU(zIn as tf.Tensor2D, thetaIn as tf.Tensor1D),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [zs, ts] = saved as [tf.Tensor2D, tf.Tensor1D];
-        return [jumpReluGradPreWebGPU(dy, zs, ts), thresholdGradWebGPU(dy, zs, ts, bandwidth, true)];
+        return [jumpReluGradPreWebGPU(dy, zs, ts), thresholdGradWebGPU(dy, zs, ts, bandwidth)];
       },
     };
   }) as unknown as CustomGradientFunc<tf.Tensor2D>);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, matmul, useCpu, values } from '../testing';
-import { heaviside } from './heaviside';
+import { heavisideMeanL0 } from './heaviside';
 import { jumpRelu } from './jumprelu';
 import { matMul, matMulDataLeft, matMulDataRight } from './matmul';
 import { constant, stopGradient } from './stopGradient';
@@ -52,17 +52,29 @@ describe('jumpRelu', () => {
   });
 });
 
-describe('heaviside', () => {
-  it('forward is H(z − θ); ∂/∂z = 0; ∂/∂θ = −(1/ε)K((z − θ)/ε)·g summed over the batch', () => {
-    expectClose(heaviside(tf.tensor2d(Z, [B, S]), tf.tensor1d(THETA), EPS).dataSync(), Z.map((z, i) => (z > THETA[i % S] ? 1 : 0)), 0);
-    const { dz, dt } = grads((z, t) => heaviside(z, t, EPS));
-    expect(dz.every((v) => v === 0)).toBe(true);
+describe('heavisideMeanL0', () => {
+  it('is the mean count of z > θ per row; ∂/∂z = 0; ∂/∂θ = −(1/ε)(1/B)K((z − θ)/ε)·dy summed over the batch', () => {
+    const z = tf.tensor2d(Z, [B, S]), theta = tf.tensor1d(THETA);
+    const count = Z.filter((v, i) => v > THETA[i % S]).length;
+    expect(heavisideMeanL0(z, theta, EPS).dataSync()[0]).toBeCloseTo(count / B, 6);
+    // An upstream gradient that is not 1 (the loss scales L0 by λ).
+    const dy = 0.7;
+    const [dz, dt] = tf.grads((a: tf.Tensor, t: tf.Tensor) => tf.mul(heavisideMeanL0(a as tf.Tensor2D, t as tf.Tensor1D, EPS), dy))([z, theta]);
+    expect(Array.from(dz.dataSync()).every((v) => v === 0)).toBe(true);
     const expected = THETA.map((th, j) => {
       let s = 0;
-      for (let b = 0; b < B; b++) s += -(1 / EPS) * K((Z[b * S + j] - th) / EPS) * UPSTREAM[b * S + j];
+      for (let b = 0; b < B; b++) s += -(1 / EPS) * (1 / B) * K((Z[b * S + j] - th) / EPS) * dy;
       return s;
     });
-    expectClose(dt, expected, 1e-5);
+    expect(expected.filter((v) => v !== 0).length).toBeGreaterThan(1); // the window is really hit
+    expectClose(dt.dataSync(), expected, 1e-6);
+  });
+  it('equals the mean over rows of the summed step, the form it replaces, on random inputs', () => {
+    const rows = 37, cols = 53;
+    const zs = values(rows * cols, 5, 1), ts = values(cols, 9, 0.5);
+    const z = tf.tensor2d(zs, [rows, cols]), theta = tf.tensor1d(ts);
+    const plain = zs.filter((v, i) => v > ts[i % cols]).length / rows;
+    expect(heavisideMeanL0(z, theta, 0.2).dataSync()[0]).toBeCloseTo(plain, 5);
   });
 });
 

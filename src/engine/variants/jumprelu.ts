@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { JumpReluConfig } from '../config';
 import { reconstructionLoss } from '../losses';
-import { heaviside } from '../ops/heaviside';
+import { heavisideMeanL0 } from '../ops/heaviside';
 import { jumpRelu } from '../ops/jumprelu';
 import type { Variant } from './types';
 import { initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
@@ -37,7 +37,7 @@ export const jumpreluVariant: Variant<JumpReluConfig> = {
     const f = jumpRelu(z, theta, live.bandwidth);
     const xHat = linearDecode(p, f);
     const recon = reconstructionLoss(x, xHat);
-    const l0 = tf.mean(tf.sum(heaviside(z, theta, live.bandwidth), 1));
+    const l0 = heavisideMeanL0(z, theta, live.bandwidth);
     const sparsity = tf.mul(l0, live.lambda) as tf.Scalar;
     return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, pre: z, xHat };
   },

@@ -8,13 +8,13 @@ import { Adam } from '../../adam';
 import { useCpu } from '../../testing';
 import { normalizeDecoderRows } from '../../variants/linear';
 import { batchTopkMask, batchTopkRelu } from '../batchTopk';
-import { heaviside } from '../heaviside';
+import { heavisideMeanL0 } from '../heaviside';
 import { jumpRelu } from '../jumprelu';
 import { topkMask, topkRelu } from '../topk';
 import { kernelsRun } from './kernelsRun';
 import { setFusedKernelsEnabled, useFusedKernels } from './program';
 
-const OUR_KERNELS = ['SaeJumpReluForward', 'SaeJumpReluGradPre', 'SaeHeavisideForward', 'SaeThresholdGrad', 'SaeTopkRows', 'SaeBatchTopk', 'SaeKeptReluGrad', 'SaeAdamMoment', 'SaeAdamParam', 'SaeNormalizeRows'];
+const OUR_KERNELS = ['SaeJumpReluForward', 'SaeJumpReluGradPre', 'SaeThresholdGrad', 'SaeHeavisideColumns', 'SaeTopkRows', 'SaeBatchTopk', 'SaeKeptReluGrad', 'SaeAdamMoment', 'SaeAdamParam', 'SaeNormalizeRows'];
 
 beforeAll(useCpu);
 
@@ -45,7 +45,7 @@ describe('fused WebGPU kernels off webgpu', () => {
     const adam = new Adam(p, 0.9, 0.999);
     const names = kernelsRun(() => {
       tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor) => jumpRelu(a as tf.Tensor2D, b as tf.Tensor1D, 0.1))([z, theta], dy));
-      tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor) => heaviside(a as tf.Tensor2D, b as tf.Tensor1D, 0.1))([z, theta], dy));
+      tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor) => heavisideMeanL0(a as tf.Tensor2D, b as tf.Tensor1D, 0.1))([z, theta]));
       tf.dispose([tf.grad((a: tf.Tensor) => topkRelu(a as tf.Tensor2D, 2))(z, dy), topkMask(z, 2)]);
       tf.dispose([tf.grad((a: tf.Tensor) => batchTopkRelu(a as tf.Tensor2D, 2))(z, dy), batchTopkMask(z, 2)]);
       adam.apply(p, { W_dec: dy.slice([0, 0], [2, 2]) }, 1e-3);

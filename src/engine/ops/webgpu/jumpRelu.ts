@@ -1,9 +1,10 @@
 // Fused WebGPU kernels for the JumpReLU and Heaviside straight-through estimators (DESIGN.md §3).
 // The tfjs compositions they replace (jumprelu.ts, heaviside.ts, kernel.ts) build every
 // intermediate [B, d_sae] tensor — the step mask, z − θ, u = (z − θ)/ε, the window mask, the
-// products — in a dispatch of its own, and sum over the batch by transposing. Here each forward
-// pass is one dispatch, ∂z one, and ∂θ two (a blocked column sum that evaluates the rectangle
-// kernel on the fly, then the sum of the blocks). The results are the composition's: the same
+// products — in a dispatch of its own, and sum over the batch by transposing. Here the JumpReLU
+// forward pass is one dispatch, ∂z one, and each ∂θ two (a blocked column sum that evaluates the
+// rectangle kernel on the fly, then the sum of the blocks); the Heaviside L0 is counted the same
+// way, by columns, without a [B, d_sae] mask. The results are the composition's: the same
 // comparisons (z > θ; −½ < u < ½ with u = (z − θ)/ε rounded as there) and the same factors in the
 // same order, so only the order of the batch sum differs.
 import * as tf from '@tensorflow/tfjs';
@@ -11,8 +12,8 @@ import { makeProgram, registerWebGPUKernel, runKernel, wgslType, workgroupsFor, 
 
 const JUMP_RELU_FORWARD = 'SaeJumpReluForward';
 const JUMP_RELU_GRAD_PRE = 'SaeJumpReluGradPre';
-const HEAVISIDE_FORWARD = 'SaeHeavisideForward';
 const THRESHOLD_GRAD = 'SaeThresholdGrad';
+const HEAVISIDE_COLUMNS = 'SaeHeavisideColumns';
 
 const ELEMENTWISE_WORKGROUP = 128;
 const COLUMN_WORKGROUP = 64;
@@ -71,32 +72,26 @@ registerWebGPUKernel(JUMP_RELU_GRAD_PRE, ({ inputs, backend }) => {
   return thresholdElementwise(backend, 'jumprelu_grad_pre', ['dy', 'pre', 'theta'], [dy, pre, theta], pre, (T) => `dy[i] * ${T}(pre[i] > t)`);
 });
 
-registerWebGPUKernel(HEAVISIDE_FORWARD, ({ inputs, backend }) => {
-  const { pre, theta } = inputs;
-  return thresholdElementwise(backend, 'heaviside_forward', ['pre', 'theta'], [pre, theta], pre, (T) => `${T}(pre[i] > t)`);
-});
-
 /**
- * ∂θ_j = Σ_b c_j · K((z_bj − θ_j)/ε) · dy_bj in two dispatches: partial sums over blocks of
+ * Per column j of z [B, n]: scale · Σ_b term(b, j), in two dispatches: partial sums over blocks of
  * ROWS_PER_INVOCATION rows (one invocation per column group and block, neighbours reading
  * neighbouring addresses), then one invocation per column group adds up its blocks. A single
- * pass walking each column down the whole batch would leave a GPU with only d_sae/4 invocations.
- * JumpReLU: c_j = −θ_j/ε applied to each term, as the composition does; Heaviside: c = −1/ε
- * applied to the sum.
+ * pass walking each column down the whole batch would leave a GPU with only n/4 invocations.
+ * `term` is WGSL for one element at flat index `i`, with `t` = θ of its column(s) and `T` the
+ * vector type; `u` = (z − θ)/ε and `k` = K(u) are in scope.
  */
-registerWebGPUKernel(THRESHOLD_GRAD, ({ inputs, backend, attrs }) => {
-  const { dy, pre, theta } = inputs;
-  const { bandwidth, scaleByTheta } = attrs as { bandwidth: number; scaleByTheta: boolean };
+function columnSums(backend: Parameters<KernelFunc>[0]['backend'], key: string, names: string[], tensors: tf.TensorInfo[], pre: tf.TensorInfo,
+  bandwidth: number, scale: number, term: (T: string) => string, prelude = ''): tf.TensorInfo {
   const [rows, n] = pre.shape;
   const c = componentsFor(pre);
   const T = wgslType(c);
   const blocks = Math.ceil(rows / ROWS_PER_INVOCATION);
   const blockSums = makeProgram({
-    key: `threshold_grad_blocks_${scaleByTheta ? 'jumprelu' : 'heaviside'}`,
+    key: `${key}_blocks`,
     outputShape: [blocks, n],
-    inputs: ['dy', 'pre', 'theta'],
+    inputs: names,
     components: c,
-    vectorInputs: ['dy', 'pre', 'theta'],
+    vectorInputs: names,
     uniforms: 'bandwidth : f32,',
     workgroupSize: ELEMENTWISE_WORKGROUP,
     workgroups: workgroupsFor((blocks * n) / c, ELEMENTWISE_WORKGROUP),
@@ -108,20 +103,20 @@ registerWebGPUKernel(THRESHOLD_GRAD, ({ inputs, backend, attrs }) => {
         let first = (index / stride) * ${ROWS_PER_INVOCATION};
         let last = min(first + ${ROWS_PER_INVOCATION}, uniforms.preShape.x);
         let t = theta[column];
-        ${scaleByTheta ? 'let factor = -t / uniforms.bandwidth;' : ''}
+        ${prelude}
         var acc = ${T}(0.0);
         for (var b = first; b < last; b++) {
           let i = b * stride + column;
           let u = (pre[i] - t) / uniforms.bandwidth;
           let k = ${T}((u > ${T}(-0.5)) & (u < ${T}(0.5)));
-          acc += ${scaleByTheta ? '(k * dy[i]) * factor' : 'k * dy[i]'};
+          acc += ${term(T)};
         }
         setOutputAtIndex(index, acc);
       }`,
   });
-  const partials = backend.runWebGPUProgram(blockSums, [dy, pre, theta], 'float32', [{ type: 'float32', data: [bandwidth] }]);
+  const partials = backend.runWebGPUProgram(blockSums, tensors, 'float32', [{ type: 'float32', data: [bandwidth] }]);
   const total = makeProgram({
-    key: `threshold_grad_total_${scaleByTheta ? 'jumprelu' : 'heaviside'}`,
+    key: `${key}_total`,
     outputShape: [n],
     inputs: ['partials'],
     components: c,
@@ -134,12 +129,31 @@ registerWebGPUKernel(THRESHOLD_GRAD, ({ inputs, backend, attrs }) => {
         if (index >= uniforms.size) { return; }
         var acc = ${T}(0.0);
         for (var r = 0; r < uniforms.partialsShape.x; r++) { acc += partials[r * uniforms.size + index]; }
-        setOutputAtIndex(index, ${scaleByTheta ? 'acc' : 'acc * uniforms.scale'});
+        setOutputAtIndex(index, acc * uniforms.scale);
       }`,
   });
-  const out = backend.runWebGPUProgram(total, [partials], 'float32', [{ type: 'float32', data: [-1 / bandwidth] }]);
+  const out = backend.runWebGPUProgram(total, [partials], 'float32', [{ type: 'float32', data: [scale] }]);
   backend.disposeData(partials.dataId);
   return out;
+}
+
+/** ∂θ_j of JumpReLU: Σ_b −(θ_j/ε) · K((z_bj − θ_j)/ε) · dy_bj, the factor applied to each term as the composition does. */
+registerWebGPUKernel(THRESHOLD_GRAD, ({ inputs, backend, attrs }) => {
+  const { dy, pre, theta } = inputs;
+  const { bandwidth } = attrs as { bandwidth: number };
+  return columnSums(backend, 'threshold_grad_jumprelu', ['dy', 'pre', 'theta'], [dy, pre, theta], pre, bandwidth, 1,
+    () => '(k * dy[i]) * factor', 'let factor = -t / uniforms.bandwidth;');
+});
+
+/**
+ * Per column, for the Heaviside L0: `count`: scale · #{b : z_bj > θ_j}; `window`: scale · #{b : −½ <
+ * (z_bj − θ_j)/ε < ½} (the rectangle kernel's column sums, ∂θ up to its factor).
+ */
+registerWebGPUKernel(HEAVISIDE_COLUMNS, ({ inputs, backend, attrs }) => {
+  const { pre, theta } = inputs;
+  const { bandwidth, scale, what } = attrs as { bandwidth: number; scale: number; what: 'count' | 'window' };
+  return columnSums(backend, `heaviside_${what}`, ['pre', 'theta'], [pre, theta], pre, bandwidth, scale,
+    (T) => (what === 'count' ? `${T}(pre[i] > t)` : 'k'));
 });
 
 /** f = z · H(z − θ); z [B, d_sae], θ [d_sae]. */
@@ -152,15 +166,17 @@ export function jumpReluGradPreWebGPU(dy: tf.Tensor, z: tf.Tensor2D, theta: tf.T
   return runKernel(JUMP_RELU_GRAD_PRE, { dy, pre: z, theta });
 }
 
-/** H(z − θ) as 0/1 floats. */
-export function heavisideForwardWebGPU(z: tf.Tensor2D, theta: tf.Tensor1D): tf.Tensor2D {
-  return runKernel(HEAVISIDE_FORWARD, { pre: z, theta });
+/** Per column of z [B, n]: scale · the number of rows with z > θ (H(z − θ) summed over the batch). */
+export function heavisideCountWebGPU(z: tf.Tensor2D, theta: tf.Tensor1D, scale: number): tf.Tensor1D {
+  return runKernel(HEAVISIDE_COLUMNS, { pre: z, theta }, { bandwidth: 1, scale, what: 'count' });
 }
 
-/**
- * ∂θ [d_sae] of JumpReLU (`scaleByTheta`: Σ_b −(θ/ε)·K·dy) or of the Heaviside step
- * (−(1/ε)·Σ_b K·dy).
- */
-export function thresholdGradWebGPU(dy: tf.Tensor, z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number, scaleByTheta: boolean): tf.Tensor1D {
-  return runKernel(THRESHOLD_GRAD, { dy, pre: z, theta }, { bandwidth, scaleByTheta });
+/** Per column of z [B, n]: scale · Σ_b K((z − θ)/ε), the rectangle kernel summed over the batch. */
+export function heavisideWindowWebGPU(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number, scale: number): tf.Tensor1D {
+  return runKernel(HEAVISIDE_COLUMNS, { pre: z, theta }, { bandwidth, scale, what: 'window' });
+}
+
+/** ∂θ [d_sae] of JumpReLU: Σ_b −(θ/ε)·K·dy. */
+export function thresholdGradWebGPU(dy: tf.Tensor, z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): tf.Tensor1D {
+  return runKernel(THRESHOLD_GRAD, { dy, pre: z, theta }, { bandwidth });
 }
