@@ -8,7 +8,7 @@
 //      gated at two sizes, small (d_in 64, d_sae 2048, batch 1024) and medium (d_in 512, d_sae 4096,
 //      batch 512); ratio to native, achieved GFLOP/s (scripts/bench/flops.ts) and its fraction of the
 //      ceiling, tf.memory().numTensors before → after the timed steps.
-//   3. A per-op profile (tf.profile, kernels summed by name) of one relu and one topk step per backend.
+//   3. A per-op profile (tf.profile, kernels summed by name) of one relu and one topk step per backend and size.
 //   4. Scaling of the best backend (small-size relu tokens/s): tokens/s against d_sae and batch size,
 //      with native alongside; chart in docs/bench-scaling.svg.
 //   5. Responsiveness of the real app while it trains (scripts/bench/responsiveness.ts).
@@ -28,7 +28,7 @@ import type { Architecture } from '../src/engine/config';
 import type { BackendName } from '../src/worker/protocol';
 import { FLOPS_FORMULA, flopsPerStep } from './bench/flops';
 import { formatResponsiveness, measureResponsiveness, type ResponsivenessResult } from './bench/responsiveness';
-import { wasmSgemm, type WasmSgemmRow } from './bench/wasmSgemm';
+import { wasmSgemm, type WasmSgemmRow } from '../src/engine/benchSgemm';
 import { buildApp, CHROMIUM, CHROMIUM_ARGS, launchChromium, startPreview, type Preview } from './bench/server';
 import { scalingSvg, type Series } from './bench/svg';
 
@@ -286,7 +286,7 @@ async function benchBackend(where: Where, backend: BackendName, run: Runner, opt
       const sameSize = rows.find((r) => r.where === where && r.backend === backend && r.size === size && r.msPerStep);
       if (sameSize?.msPerStep) est = sameSize.msPerStep * flopsPerStep(architecture, dims.dIn, dims.dSae, dims.batch) / flopsPerStep(sameSize.architecture, dims.dIn, dims.dSae, dims.batch);
       const plan = stepPlan(est, opts, slowPrior);
-      const spec: BenchSpec = { architecture, ...dims, ...plan, profile: opts.profile && size === 'small' && PROFILED.includes(architecture) };
+      const spec: BenchSpec = { architecture, ...dims, ...plan, profile: opts.profile && PROFILED.includes(architecture) };
       const expect = (est ?? 10_000) * ((plan.warmup ?? 2) + (plan.steps ?? 3) + 1);
       const first = architecture === opts.variants[0] && size === opts.sizes[0];
       // The first row on the one-thread page also starts its engine: give up sooner if that hangs.
@@ -469,6 +469,7 @@ export async function main(args: string[]): Promise<number> {
   }
   // tfjs-wasm's matrix-product speed at the same shapes (Node, one thread), to set the ratios in scale.
   let wasmMatmul: WasmSgemmRow[] | null = null;
+  let chromiumWasmMatmul: { rows: WasmSgemmRow[]; threads: number } | null = null;
   if (native && opts.node.includes('wasm')) {
     try { wasmMatmul = await wasmSgemm(native.sgemm.shapes); } catch (e) { notes.push(`wasm matMul timing failed: ${e instanceof Error ? e.message : String(e)}`); }
   }
@@ -513,6 +514,13 @@ export async function main(args: string[]): Promise<number> {
       await page.waitForFunction(() => typeof window.saeBench === 'function', null, { timeout: 60_000 });
       chromiumEnv = await page.evaluate(() => window.saeBenchEnv()) as unknown as Record<string, unknown>;
       for (const backend of opts.chromium) await benchBackend('chromium', backend, pageRunner(page), opts, rows, skips);
+      // The same matMul timings in the engine worker, on the wasm thread pool.
+      if (native && opts.chromium.includes('wasm')) {
+        const shapes = native.sgemm.shapes.map(({ shape, m, k, n }) => ({ shape, m, k, n }));
+        const r = await page.evaluate((sh) => window.saeBenchSgemm(sh), shapes);
+        if (r.rows) chromiumWasmMatmul = { rows: r.rows, threads: r.threads ?? 1 };
+        else notes.push(`Chromium wasm matMul timing failed: ${r.error}`);
+      }
     }
 
     // Chromium wasm once more, served without cross-origin isolation (no SharedArrayBuffer: one thread).
@@ -620,12 +628,15 @@ export async function main(args: string[]): Promise<number> {
   }
   if (native) {
     const wasm = new Map((wasmMatmul ?? []).map((w) => [w.shape, w]));
-    out.push('sgemm (float32 NumPy matmul, best of several), and tfjs-wasm\'s matMul in Node (one thread) at the same shapes — with the right operand',
-      'reused, and fresh each call as in training (XNNPACK repacks it). wasm ÷ NumPy bounds what a wasm step dominated by that product can reach:', '',
-      '| shape | m × k × n | NumPy GFLOP/s | wasm, reused | wasm, fresh | wasm fresh ÷ NumPy |', '| --- | --- | ---: | ---: | ---: | ---: |');
+    const inBrowser = new Map((chromiumWasmMatmul?.rows ?? []).map((w) => [w.shape, w]));
+    const t = chromiumWasmMatmul?.threads ?? 0;
+    out.push(`sgemm (float32 NumPy matmul, best of several), and tfjs-wasm's matMul at the same shapes in Node (one thread) and in Chromium's engine worker (${t ? `${t}-thread pool` : 'not run'}) —`,
+      'with the right operand reused, and fresh each call as in training (XNNPACK repacks it). wasm ÷ NumPy bounds what a wasm step dominated by that product can reach:', '',
+      '| shape | m × k × n | NumPy GFLOP/s | Node wasm, reused | Node wasm, fresh | Chromium wasm, reused | Chromium wasm, fresh | best wasm fresh ÷ NumPy |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of native.sgemm.shapes) {
-      const w = wasm.get(s.shape);
-      out.push(`| ${s.shape} | ${s.m} × ${s.k} × ${s.n} | ${fmt(s.gflops)} | ${w ? fmt(w.reusedGflops) : '—'} | ${w ? fmt(w.freshGflops) : '—'} | ${w ? (w.freshGflops / s.gflops).toFixed(2) : '—'} |`);
+      const w = wasm.get(s.shape), c = inBrowser.get(s.shape);
+      const fresh = Math.max(w?.freshGflops ?? 0, c?.freshGflops ?? 0);
+      out.push(`| ${s.shape} | ${s.m} × ${s.k} × ${s.n} | ${fmt(s.gflops)} | ${w ? fmt(w.reusedGflops) : '—'} | ${w ? fmt(w.freshGflops) : '—'} | ${c ? fmt(c.reusedGflops) : '—'} | ${c ? fmt(c.freshGflops) : '—'} | ${fresh ? (fresh / s.gflops).toFixed(2) : '—'} |`);
     }
     out.push('');
   }
@@ -655,7 +666,7 @@ export async function main(args: string[]): Promise<number> {
   await mkdir(path.dirname(opts.out), { recursive: true });
   await writeFile(opts.out, JSON.stringify({
     date, seconds, options: opts, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, tfjs: tf.version.tfjs, chromium: chromiumVersion, chromiumArgs: CHROMIUM_ARGS, chromiumPath: CHROMIUM, chromiumEnv, loadStart, loadEnd },
-    sizes: SIZES, flopsFormula: FLOPS_FORMULA, native, wasmMatmul, rows, skips, scaling, responsiveness, notes,
+    sizes: SIZES, flopsFormula: FLOPS_FORMULA, native, wasmMatmul, chromiumWasmMatmul, rows, skips, scaling, responsiveness, notes,
   }, null, 2));
   log(`wrote ${opts.out}`);
   if (scaling) {

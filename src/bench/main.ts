@@ -3,6 +3,7 @@
 //   saeLmBench  — the language model's forward pass in a worker of its own, lm.worker.ts, which
 //                 registers the backends as the engine worker does (`npm run bench:lm`).
 import type { BenchResult, BenchSpec } from '../engine/bench';
+import type { SgemmShape, WasmSgemmRow } from '../engine/benchSgemm';
 import type { LmBenchResult, LmBenchSpec } from '../engine/lm/benchLm';
 import type { BackendName, FromWorker, ToWorker } from '../worker/protocol';
 import type { LmBenchReply, LmBenchRequest } from './lm.worker';
@@ -68,6 +69,8 @@ declare global {
     /** Training steps on `backend` in the engine worker; `timeoutMs` (default 10 min) ends a hung worker. */
     saeBench(backend: BackendName, spec: BenchSpec, timeoutMs?: number): Promise<{ result?: BenchResult; error?: string; available?: BackendName; skipped?: Partial<Record<BackendName, string>> }>;
     saeBenchEnv(): BenchPageEnv;
+    /** tfjs-wasm's matMul GFLOP/s at `shapes` in the engine worker (its wasm thread pool). */
+    saeBenchSgemm(shapes: SgemmShape[], timeoutMs?: number): Promise<{ rows?: WasmSgemmRow[]; error?: string; threads?: number }>;
     saeLmBench(req: LmBenchPageRequest): Promise<LmBenchPageReply>;
   }
 }
@@ -80,6 +83,19 @@ window.saeBench = async (backend, spec, timeoutMs = 600_000) => {
     const requestId = `bench-${counter++}`;
     const res = await request({ type: 'bench', requestId, backend, spec }, 'benchResult', requestId, timeoutMs);
     return { result: res.result, error: res.error, available: r.backend, skipped: r.skipped };
+  } catch (e) {
+    dropEngine();
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+};
+
+window.saeBenchSgemm = async (shapes, timeoutMs = 300_000) => {
+  try {
+    ready ??= request({ type: 'init', prefer: 'wasm', threads: navigator.hardwareConcurrency || 1 }, 'ready', undefined, Math.min(timeoutMs, 120_000));
+    await ready;
+    const requestId = `sgemm-${counter++}`;
+    const res = await request({ type: 'benchSgemm', requestId, shapes }, 'benchSgemmResult', requestId, timeoutMs);
+    return { rows: res.rows, error: res.error, threads: navigator.hardwareConcurrency || 1 };
   } catch (e) {
     dropEngine();
     return { error: e instanceof Error ? e.message : String(e) };

@@ -168,6 +168,7 @@ function onMessage(msg: FromWorker) {
       appendLog(`error: ${msg.message}`);
       return;
     case 'benchResult':
+    case 'benchSgemmResult':
       return;
     case 'pong':
       for (const resolve of memoryWaiters.splice(0)) resolve(msg.memory);

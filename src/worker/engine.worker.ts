@@ -8,6 +8,7 @@ import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { BACKEND_ORDER, selectBackend, tryBackend } from '../engine/backend';
 import { benchTrainingSteps } from '../engine/bench';
+import { wasmSgemm } from '../engine/benchSgemm';
 import { calibrateBackends, calibrationKey, type Calibration } from '../engine/calibrate';
 import { COMMON_DEFAULTS, ConfigError, MULTI_LAYER, resolveConfig, resolveGuidanceTarget, type SaeConfig } from '../engine/config';
 import { describeOomError, limitsOfBackend, refusal } from '../engine/memoryBudget';
@@ -712,6 +713,12 @@ async function handle(msg: ToWorker) {
         return post({ type: 'benchResult', requestId: msg.requestId, error: e instanceof Error ? e.message : String(e) });
       } finally {
         if (backend) await tf.setBackend(backend);
+      }
+    case 'benchSgemm':
+      try {
+        return post({ type: 'benchSgemmResult', requestId: msg.requestId, rows: await wasmSgemm(msg.shapes) });
+      } catch (e) {
+        return post({ type: 'benchSgemmResult', requestId: msg.requestId, error: e instanceof Error ? e.message : String(e) });
       }
     case 'resumeAutosave':
       await initialised;

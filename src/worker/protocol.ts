@@ -1,6 +1,7 @@
 // Typed messages between the page and the engine worker. Every run-scoped message carries the
 // run id so that late messages of an old run are ignored. Large arrays travel as transferables.
 import type { BenchResult, BenchSpec } from '../engine/bench';
+import type { SgemmShape, WasmSgemmRow } from '../engine/benchSgemm';
 import type { BackendMeasurement, Calibration } from '../engine/calibrate';
 import type { ConfigInput, GuidanceTarget, LabelSource, LiveParams, SaeConfig } from '../engine/config';
 import type { LanguageModelInfo, SpliceEvaluation } from '../data/languageModel';
@@ -312,7 +313,9 @@ export type ToWorker =
   | { type: 'exportCheckpoint'; runId: string; step: number }
   | { type: 'pause' | 'resume' | 'stop' | 'export'; runId: string }
   /** Benchmark training steps on one backend (used by `npm run bench`, not by the UI). */
-  | { type: 'bench'; requestId: string; backend: BackendName; spec: BenchSpec };
+  | { type: 'bench'; requestId: string; backend: BackendName; spec: BenchSpec }
+  /** tfjs-wasm's matMul GFLOP/s at these shapes (`npm run bench`'s sgemm table, not the UI). */
+  | { type: 'benchSgemm'; requestId: string; shapes: SgemmShape[] };
 
 export type FromWorker =
   | {
@@ -353,4 +356,5 @@ export type FromWorker =
   | { type: 'latentContexts'; runId: string; contexts: Record<number, LatentContext[]>; error?: string }
   | { type: 'exported'; runId: string; files: Record<string, ArrayBuffer> }
   | { type: 'benchResult'; requestId: string; result?: BenchResult; error?: string }
+  | { type: 'benchSgemmResult'; requestId: string; rows?: WasmSgemmRow[]; error?: string }
   | { type: 'error'; runId?: string; requestId?: string; message: string; hint?: string };

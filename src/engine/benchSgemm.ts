@@ -1,11 +1,13 @@
-// tfjs-wasm's own matrix-product speed at the shapes the native sgemm table lists, in this Node
-// process (one thread: tfjs-backend-wasm runs no threads in Node). Two figures per shape: with the
+// tfjs-wasm's own matrix-product speed at the shapes the native sgemm table lists, where it runs:
+// in Node (one thread: tfjs-backend-wasm runs no threads there) and in the engine worker of headless
+// Chromium (its thread pool when the page is cross-origin isolated). Two figures per shape: with the
 // right operand reused, and with a fresh right operand each call, as in training, where XNNPACK
 // repacks the weights of every product (its packed copy is cached per tensor). Against NumPy's
 // figure for the same shape this bounds what any wasm training step can reach.
 import * as tf from '@tensorflow/tfjs';
 
-export interface WasmSgemmRow { shape: string; m: number; k: number; n: number; reusedGflops: number; freshGflops: number }
+export interface SgemmShape { shape: string; m: number; k: number; n: number }
+export interface WasmSgemmRow extends SgemmShape { reusedGflops: number; freshGflops: number }
 
 function timeIt(fn: () => void, minMs = 250): number {
   fn(); fn();
@@ -16,7 +18,7 @@ function timeIt(fn: () => void, minMs = 250): number {
 }
 
 /** The shapes are [m, k] × [k, n]; a transposed-A shape of the native table is timed on a stored transpose. */
-export async function wasmSgemm(shapes: { shape: string; m: number; k: number; n: number }[]): Promise<WasmSgemmRow[]> {
+export async function wasmSgemm(shapes: SgemmShape[]): Promise<WasmSgemmRow[]> {
   const before = tf.getBackend();
   await tf.setBackend('wasm');
   const out: WasmSgemmRow[] = [];
