@@ -1,8 +1,10 @@
 // a·b with a hand-written backward pass that materialises the transposes. tfjs's own MatMul
 // gradient calls matMul with transpose flags, which the wasm and cpu kernels run 10–20× slower
 // than on an explicitly transposed copy (DESIGN.md §8), and that path dominated the step time.
+// The copies are made by transpose2d (ops/transpose.ts), several times faster than tf.transpose on wasm.
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
+import { transpose2d } from './layout';
 
 /**
  * ∂b = aᵀ·dy for a [m, k], dy [m, n], or (dyᵀ·a)ᵀ when transposing dy and the result [n, k] moves
@@ -11,14 +13,14 @@ import type { CustomGradientFunc } from './customOp';
 function gradRight(a: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor {
   const [m, k] = a.shape;
   const n = dy.shape[1];
-  return m * n + n * k < m * k ? tf.transpose(tf.matMul(tf.transpose(dy), a)) : tf.matMul(tf.transpose(a), dy);
+  return m * n + n * k < m * k ? transpose2d(tf.matMul(transpose2d(dy), a)) : tf.matMul(transpose2d(a), dy);
 }
 
 /** ∂a = dy·bᵀ for b [k, n], dy [m, n], or (b·dyᵀ)ᵀ on the same count. */
 function gradLeft(dy: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor {
   const [k, n] = b.shape;
   const m = dy.shape[0];
-  return m * n + k * m < k * n ? tf.transpose(tf.matMul(b, tf.transpose(dy))) : tf.matMul(dy, tf.transpose(b));
+  return m * n + k * m < k * n ? transpose2d(tf.matMul(b, transpose2d(dy))) : tf.matMul(dy, transpose2d(b));
 }
 
 /** a [m, k] · b [k, n] → [m, n]; ∂a = dy·bᵀ, ∂b = aᵀ·dy, each with a materialised transpose. */

@@ -7,6 +7,7 @@
 // where autodiff of slices would pad every block's gradient back to [B, d_sae].
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
+import { transpose2d } from './layout';
 
 /**
  * f [B, d_sae], W_dec [d_sae, d_in], prefixes ascending and ending at d_sae →
@@ -34,8 +35,8 @@ export function nestedDecode(f: tf.Tensor2D, wDec: tf.Tensor2D, prefixes: readon
         const dys = tf.unstack(dy) as tf.Tensor2D[];
         const g: tf.Tensor2D[] = new Array(n);
         for (let s = n - 1; s >= 0; s--) g[s] = s === n - 1 ? dys[s] : tf.add(g[s + 1], dys[s]);
-        const df = tf.concat(g.map((gs, s) => tf.matMul(gs, tf.transpose(ws[s]))), 1);
-        const dw = tf.concat(g.map((gs, s) => tf.matMul(tf.transpose(fs[s]), gs)), 0);
+        const df = tf.concat(g.map((gs, s) => tf.matMul(gs, transpose2d(ws[s]))), 1);
+        const dw = tf.concat(g.map((gs, s) => tf.matMul(transpose2d(fs[s]), gs)), 0);
         return [df, dw];
       },
     };

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { DataStats, Params } from './types';
 import type { Rng } from '../rng';
 import { matMul, matMulDataLeft } from '../ops/matmul';
+import { concatRows } from '../ops/layout';
 import { addRowVector, subRowVector } from '../ops/reduce';
 import { useFusedKernels } from '../ops/webgpu/program';
 import { normalizeRowsWebGPU } from '../ops/webgpu/normalizeRows';
@@ -55,7 +56,7 @@ export function centredEncode(x: tf.Tensor2D, wEnc: tf.Tensor2D, bDec: tf.Tensor
     const shift = tf.neg(matMul(tf.reshape(bDec, [1, -1]) as tf.Tensor2D, wEnc)); // [1, d_sae]
     const bias = bEnc ? tf.add(tf.reshape(bEnc, [1, -1]), shift) : shift;
     const xOnes = tf.concat([x, tf.ones([x.shape[0], 1])], 1);
-    return matMulDataLeft(xOnes as tf.Tensor2D, tf.concat([wEnc, bias], 0) as tf.Tensor2D);
+    return matMulDataLeft(xOnes as tf.Tensor2D, concatRows(wEnc, bias as tf.Tensor2D));
   });
 }
 

@@ -1,0 +1,92 @@
+// Copies that change a matrix's layout, made in the wasm heap on the wasm backend, where tfjs's own
+// kernels for them are slow. Every other backend keeps tf.transpose / tf.concat / tf.slice.
+// - transpose2d, for the backward pass's materialised transposes (ops/matmul.ts). tfjs-wasm's
+//   Transpose walks the output one strided element at a time: 18.6 ms for a [1024, 2048] matrix in
+//   Node here, ~13 ms in Chromium, where two of them (W_dec and f, 2M values each) cost 27 ms of a
+//   235 ms medium ReLU step. Here: blocks of 8 × 8 in JavaScript, 3–5 ms for 2M values.
+// - concatRows, whose gradient splits the upstream gradient by rows: tfjs-wasm's SplitV copies the
+//   whole input out of the heap once per part (10 ms for the encoder's [513, 4096] gradient at the
+//   medium size); a block of whole rows is contiguous, so here it is one copyWithin in the heap.
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { CustomGradientFunc } from './customOp';
+
+const KERNEL = 'SaeTranspose2D';
+const ROWS_KERNEL = 'SaeSliceRows';
+/** Rows and columns per block: an 8 × 8 block of floats stays within a few cache lines each way. */
+const BLOCK = 8;
+
+/** dst [n, m] = srcᵀ for src [m, n], both row-major. */
+export function transposeBlocked(src: ArrayLike<number>, dst: { [i: number]: number }, m: number, n: number): void {
+  for (let i0 = 0; i0 < m; i0 += BLOCK) {
+    const i1 = Math.min(i0 + BLOCK, m);
+    for (let j0 = 0; j0 < n; j0 += BLOCK) {
+      const j1 = Math.min(j0 + BLOCK, n);
+      for (let i = i0; i < i1; i++) {
+        const row = i * n;
+        for (let j = j0; j < j1; j++) dst[j * m + i] = src[row + j];
+      }
+    }
+  }
+}
+
+tf.registerKernel({
+  kernelName: KERNEL,
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const wasm = backend as unknown as BackendWasm;
+    const [m, n] = x.shape;
+    // Allocate first: a heap that grows detaches views taken before.
+    const out = wasm.makeOutput([n, m], x.dtype);
+    transposeBlocked(wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), m, n);
+    return out;
+  },
+});
+
+/** xᵀ for a 2-D x; its gradient is the transpose of the upstream gradient. */
+export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
+  const op = tf.customGrad(((xIn: tf.Tensor2D) => ({
+    value: forward(xIn),
+    gradFunc: (dy: tf.Tensor2D) => forward(dy),
+  })) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(x) as tf.Tensor2D;
+}
+
+function forward(x: tf.Tensor2D): tf.Tensor2D {
+  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.transpose(x);
+  return tf.engine().runKernel(KERNEL, { x } as unknown as tf.NamedTensorMap) as tf.Tensor2D;
+}
+
+tf.registerKernel({
+  kernelName: ROWS_KERNEL,
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const { begin, rows } = attrs as unknown as { begin: number; rows: number };
+    const wasm = backend as unknown as BackendWasm;
+    const n = x.shape[1];
+    const out = wasm.makeOutput([rows, n], x.dtype);
+    // Views after the allocation (a growing heap detaches older ones); both on the same heap.
+    const src = wasm.typedArrayFromHeap(x) as Float32Array;
+    const dst = wasm.typedArrayFromHeap(out) as Float32Array;
+    dst.set(src.subarray(begin * n, (begin + rows) * n));
+    return out;
+  },
+});
+
+/** Rows [begin, begin + rows) of a 2-D x (no gradient: used inside gradient functions). */
+function sliceRows(x: tf.Tensor2D, begin: number, rows: number): tf.Tensor2D {
+  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32' || rows === 0) return tf.slice(x, [begin, 0], [rows, x.shape[1]]);
+  return tf.engine().runKernel(ROWS_KERNEL, { x } as unknown as tf.NamedTensorMap, { begin, rows } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+/** [a; b]: a [k1, n] over b [k2, n] → [k1 + k2, n]; the gradient is the upstream gradient's two row blocks. */
+export function concatRows(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const k1 = a.shape[0], k2 = b.shape[0];
+  const op = tf.customGrad(((aIn: tf.Tensor2D, bIn: tf.Tensor2D) => ({
+    value: tf.concat([aIn, bIn], 0),
+    gradFunc: (dy: tf.Tensor2D) => [sliceRows(dy, 0, k1), sliceRows(dy, k1, k2)],
+  })) as unknown as CustomGradientFunc<tf.Tensor2D>);
+  return op(a, b) as tf.Tensor2D;
+}
