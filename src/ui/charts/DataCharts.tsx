@@ -3,7 +3,7 @@
 // dataset (memoised on the stats object), not on every re-render of the panel.
 import { useEffect, useMemo, useRef } from 'react';
 import { loadPlotly } from './plotly';
-import { liveAxis, plotlyText } from './streams';
+import { plotlyText, unclippedTickLabels } from './streams';
 import { measureDraw, redrawTurn } from './redrawQueue';
 import type { DatasetStats } from '../../worker/protocol';
 
@@ -19,7 +19,7 @@ const MUTED = '#9aa1ab';
 const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
 
 export function layout(title: string, xTitle: string, extra: Layout = {}): Layout {
-  const l: Layout = {
+  return unclippedTickLabels({
     title: { text: plotlyText(title), font: { size: 11, color: '#1d2330' }, x: 0.01, xanchor: 'left', y: 0.97, yanchor: 'top' },
     height: HEIGHT,
     margin: { l: 40, r: 8, t: 22, b: 28 },
@@ -30,10 +30,7 @@ export function layout(title: string, xTitle: string, extra: Layout = {}): Layou
     plot_bgcolor: '#fff',
     font: { family: 'system-ui, sans-serif', size: 10, color: '#6b7280' },
     ...extra,
-  };
-  // Tick labels are not clipped at the edge (see liveAxis), whatever axes `extra` replaced.
-  for (const axis of ['xaxis', 'yaxis', 'yaxis2']) if (l[axis]) l[axis] = { ticklabeloverflow: liveAxis.ticklabeloverflow, ...(l[axis] as Layout) };
-  return l;
+  });
 }
 
 /** A chart drawn from props. */

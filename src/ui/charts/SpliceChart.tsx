@@ -3,7 +3,7 @@
 import { useEffect, useRef } from 'react';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { useStore } from '../../store/store';
-import { baseLayout, liveAxis } from './streams';
+import { baseLayout } from './streams';
 import { loadPlotly } from './plotly';
 
 const CONFIG = { displaylogo: false, responsive: true };
@@ -28,7 +28,7 @@ export function SpliceChart() {
       { x, y: points.map((p) => nmseAt(p.step)), name: 'NMSE (batch)', mode: 'lines+markers', line: { color: '#6b7280', width: 1.5 }, yaxis: 'y2' },
     ];
     const layout = baseLayout('Loss recovered in the language model, beside NMSE', 'loss recovered', {
-      yaxis2: { ...liveAxis, title: { text: 'NMSE · KL', font: { size: 11 } }, overlaying: 'y', side: 'right', rangemode: 'tozero' },
+      yaxis2: { title: { text: 'NMSE · KL', font: { size: 11 } }, overlaying: 'y', side: 'right', zeroline: false, rangemode: 'tozero' },
       margin: { l: 56, r: 48, t: 32, b: 36 },
       annotations: points.length ? [] : [{ text: 'The first evaluation comes after N steps', showarrow: false, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5, font: { size: 12, color: '#9aa1ab' } }],
     });

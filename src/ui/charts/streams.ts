@@ -27,11 +27,15 @@ export interface Stream {
 const axisTitle = (text: string) => ({ text, font: { size: 11 } });
 
 /**
- * Every axis of a live chart: tick labels are not clipped at the chart's edge. Plotly's default
- * for numeric axes ('hide past div') measures each tick label's box on every redraw, a forced
- * layout per label — 20 ms of a 60 ms first draw here; the margins leave room for the labels.
+ * `l` with tick labels that are not clipped at the chart's edge, on every axis it has (whatever
+ * an `extra` replaced). Plotly's default for numeric axes ('hide past div') measures each tick
+ * label's box on every redraw, a forced layout per label — 20 ms of a 60 ms first draw here; the
+ * margins leave room for the labels. Every chart layout of the page goes through this.
  */
-export const liveAxis = { zeroline: false, ticklabeloverflow: 'allow' } as const;
+export function unclippedTickLabels(l: Layout): Layout {
+  for (const axis of ['xaxis', 'yaxis', 'yaxis2']) if (l[axis]) l[axis] = { ticklabeloverflow: 'allow', ...(l[axis] as Layout) };
+  return l;
+}
 
 /**
  * A string shown by Plotly as it is. Plotly reads a subset of HTML in titles and labels (<b>, <a
@@ -40,11 +44,11 @@ export const liveAxis = { zeroline: false, ticklabeloverflow: 'allow' } as const
 export const plotlyText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function baseLayout(title: string, yTitle: string, extra: Layout = {}): Layout {
-  return {
+  return unclippedTickLabels({
     title: { text: plotlyText(title), font: { size: 13 }, x: 0.02 },
     margin: { l: 56, r: 12, t: 32, b: 36 },
-    xaxis: { ...liveAxis, title: axisTitle('step') },
-    yaxis: { ...liveAxis, title: axisTitle(yTitle) },
+    xaxis: { title: axisTitle('step'), zeroline: false },
+    yaxis: { title: axisTitle(yTitle), zeroline: false },
     legend: { orientation: 'h', y: -0.22, font: { size: 10 } },
     // Shown until the first points arrive (removed then), so an empty chart explains itself.
     annotations: [{ text: 'Press Train to see live curves', showarrow: false, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5, font: { size: 12, color: '#9aa1ab' } }],
@@ -52,7 +56,7 @@ export function baseLayout(title: string, yTitle: string, extra: Layout = {}): L
     plot_bgcolor: '#fff',
     font: { family: 'system-ui, sans-serif', size: 11, color: '#333' },
     ...extra,
-  };
+  });
 }
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -97,7 +101,7 @@ export function lossStream(window = 0): Stream {
       { x: [], y: [], name: `${LOSS_LABELS[k]} (raw)`, mode: 'lines', line: { color: LOSS_COLORS[k], width: 1 }, opacity: 0.3, showlegend: false, hoverinfo: 'skip' },
       line(LOSS_LABELS[k], LOSS_COLORS[k]),
     ]),
-    layout: baseLayout('Loss', 'loss (log scale)', { yaxis: { ...liveAxis, type: 'log', title: axisTitle('loss (log scale)') } }),
+    layout: baseLayout('Loss', 'loss (log scale)', { yaxis: { type: 'log', title: axisTitle('loss (log scale)'), zeroline: false } }),
     extend(rows) {
       if (!rows.length) return null;
       const p = builder.append(rows);
@@ -146,7 +150,7 @@ export function cvStream(): Stream {
 export function lambdaStream(targetMode: boolean): Stream {
   return columnStream(
     [line('λ', '#c0392b'), line('λ in effect (after warm-up)', '#1f4e79', { line: { color: '#1f4e79', width: 1.5, dash: 'dash' } })],
-    baseLayout(targetMode ? 'λ trajectory (steered towards the target L0)' : 'λ trajectory', 'λ (log scale)', { yaxis: { ...liveAxis, type: 'log', tickformat: '.2~g', title: axisTitle('λ (log scale)') } }),
+    baseLayout(targetMode ? 'λ trajectory (steered towards the target L0)' : 'λ trajectory', 'λ (log scale)', { yaxis: { type: 'log', tickformat: '.2~g', title: axisTitle('λ (log scale)'), zeroline: false } }),
     [(r) => positiveOrNull(r.lambda), (r) => positiveOrNull(r.lambda_effective)],
   );
 }
@@ -154,7 +158,7 @@ export function lambdaStream(targetMode: boolean): Stream {
 export function deadStream(): Stream {
   return columnStream(
     [line('dead (no firing in the window)', '#6b7280'), line('dense (fires on > 10% of tokens)', '#c0392b')],
-    baseLayout('Dead and dense latents', 'fraction of latents', { yaxis: { ...liveAxis, title: axisTitle('fraction of latents'), rangemode: 'tozero' } }),
+    baseLayout('Dead and dense latents', 'fraction of latents', { yaxis: { title: axisTitle('fraction of latents'), rangemode: 'tozero', zeroline: false } }),
     [(r) => (finite(r.dead_fraction) ? r.dead_fraction : null), (r) => (finite(r.dense_fraction) ? r.dense_fraction : null)],
   );
 }
@@ -171,7 +175,7 @@ export function guidanceStream(id: string, title: string): Stream {
     ],
     layout: baseLayout(title, 'mean activation', {
       margin: { l: 56, r: 48, t: 32, b: 36 },
-      yaxis2: { ...liveAxis, title: axisTitle('AUROC'), overlaying: 'y', side: 'right', range: [0, 1.02], tickmode: 'linear', tick0: 0, dtick: 0.25, showgrid: false },
+      yaxis2: { title: axisTitle('AUROC'), overlaying: 'y', side: 'right', range: [0, 1.02], tickmode: 'linear', tick0: 0, dtick: 0.25, showgrid: false, zeroline: false },
       shapes: [{ type: 'line', xref: 'paper', yref: 'y2', x0: 0, x1: 1, y0: 0.5, y1: 0.5, line: { color: '#6c3483', dash: 'dot', width: 1 } }],
     }),
     extend(rows) {
@@ -206,7 +210,7 @@ export function layerStream(spec: LayerChart, layers: number, firstLayer: number
       ? { x: [], y: [], name: `layer ${firstLayer + i}`, mode: 'lines', stackgroup: 'layers', line: { color, width: 0.5 }, fillcolor: color }
       : line(`layer ${firstLayer + i}`, color);
   });
-  const yaxis = spec.stacked ? { ...liveAxis, title: axisTitle(spec.yTitle), range: [0, 1] } : { ...liveAxis, title: axisTitle(spec.yTitle), rangemode: 'tozero' };
+  const yaxis = spec.stacked ? { title: axisTitle(spec.yTitle), range: [0, 1], zeroline: false } : { title: axisTitle(spec.yTitle), rangemode: 'tozero', zeroline: false };
   return columnStream(
     traces,
     baseLayout(spec.title, spec.yTitle, { yaxis, legend: { orientation: 'h', y: -0.22, font: { size: 10 }, traceorder: 'normal' } }),
