@@ -6,12 +6,12 @@
 //   235 ms medium ReLU step. Here: blocks of 8 × 8 in JavaScript, 3–5 ms for 2M values.
 // - concatRows, whose gradient splits the upstream gradient by rows: tfjs-wasm's SplitV copies the
 //   whole input out of the heap once per part (10 ms for the encoder's [513, 4096] gradient at the
-//   medium size); a block of whole rows is contiguous, so here it is one copyWithin in the heap.
+//   medium size); a block of whole rows is contiguous, so here it is one copy within the heap.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { CustomGradientFunc } from './customOp';
 
-const KERNEL = 'SaeTranspose2D';
+const TRANSPOSE_KERNEL = 'SaeTranspose2D';
 const ROWS_KERNEL = 'SaeSliceRows';
 /** Rows and columns per block: an 8 × 8 block of floats stays within a few cache lines each way. */
 const BLOCK = 8;
@@ -31,7 +31,7 @@ export function transposeBlocked(src: ArrayLike<number>, dst: { [i: number]: num
 }
 
 tf.registerKernel({
-  kernelName: KERNEL,
+  kernelName: TRANSPOSE_KERNEL,
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend }) => {
     const { x } = inputs as { x: tf.TensorInfo };
@@ -55,7 +55,7 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
 
 function forward(x: tf.Tensor2D): tf.Tensor2D {
   if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.transpose(x);
-  return tf.engine().runKernel(KERNEL, { x } as unknown as tf.NamedTensorMap) as tf.Tensor2D;
+  return tf.engine().runKernel(TRANSPOSE_KERNEL, { x } as unknown as tf.NamedTensorMap) as tf.Tensor2D;
 }
 
 tf.registerKernel({

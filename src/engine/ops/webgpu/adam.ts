@@ -4,15 +4,13 @@
 // p′ = p − (m′·(lr/c₁)) / (√(v′/c₂) + ε) from the new moments, in the composition's order of
 // operations (the WGSL compiler may still fuse a multiply-add, a last-bit difference).
 import * as tf from '@tensorflow/tfjs';
-import { makeProgram, registerWebGPUKernel, runKernel, workgroupsFor } from './program';
+import { ELEMENTWISE_WORKGROUP, makeProgram, registerWebGPUKernel, runKernel, workgroupsFor } from './program';
 
 /** 4 values per invocation (vec4) when the tensor splits into whole vec4s, else 1. */
 const componentsFor = (t: tf.TensorInfo): 1 | 4 => (tf.util.sizeFromShape(t.shape) % 4 === 0 ? 4 : 1);
 
 const ADAM_MOMENT = 'SaeAdamMoment';
 const ADAM_PARAM = 'SaeAdamParam';
-
-const WORKGROUP = 128;
 
 /** `squared`: the second moment (of g²); otherwise the first (of g). */
 registerWebGPUKernel(ADAM_MOMENT, ({ inputs, backend, attrs }) => {
@@ -26,8 +24,8 @@ registerWebGPUKernel(ADAM_MOMENT, ({ inputs, backend, attrs }) => {
     components: c,
     vectorInputs: ['moment', 'grad'],
     uniforms: 'decay : f32, gain : f32,',
-    workgroupSize: WORKGROUP,
-    workgroups: workgroupsFor(tf.util.sizeFromShape(moment.shape) / c, WORKGROUP),
+    workgroupSize: ELEMENTWISE_WORKGROUP,
+    workgroups: workgroupsFor(tf.util.sizeFromShape(moment.shape) / c, ELEMENTWISE_WORKGROUP),
     code: `
       fn main(index : i32) {
         if (index < uniforms.size) {
@@ -53,8 +51,8 @@ registerWebGPUKernel(ADAM_PARAM, ({ inputs, backend, attrs }) => {
     components: c,
     vectorInputs: ['param', 'm', 'v'],
     uniforms: 'stepScale : f32, c2 : f32, epsilon : f32,',
-    workgroupSize: WORKGROUP,
-    workgroups: workgroupsFor(tf.util.sizeFromShape(param.shape) / c, WORKGROUP),
+    workgroupSize: ELEMENTWISE_WORKGROUP,
+    workgroups: workgroupsFor(tf.util.sizeFromShape(param.shape) / c, ELEMENTWISE_WORKGROUP),
     code: `
       fn main(index : i32) {
         if (index < uniforms.size) {

@@ -8,14 +8,13 @@
 // comparisons (z > θ; −½ < u < ½ with u = (z − θ)/ε rounded as there) and the same factors in the
 // same order, so only the order of the batch sum differs.
 import * as tf from '@tensorflow/tfjs';
-import { makeProgram, registerWebGPUKernel, runKernel, wgslType, workgroupsFor, type KernelFunc } from './program';
+import { ELEMENTWISE_WORKGROUP, makeProgram, registerWebGPUKernel, runKernel, wgslType, workgroupsFor, type KernelFunc } from './program';
 
 const JUMP_RELU_FORWARD = 'SaeJumpReluForward';
 const JUMP_RELU_GRAD_PRE = 'SaeJumpReluGradPre';
 const THRESHOLD_GRAD = 'SaeThresholdGrad';
 const HEAVISIDE_COLUMNS = 'SaeHeavisideColumns';
 
-const ELEMENTWISE_WORKGROUP = 128;
 const COLUMN_WORKGROUP = 64;
 /**
  * Rows each invocation of the [B, d_sae] kernels walks: fewer, longer invocations are what a

@@ -79,6 +79,9 @@ export function makeProgram(spec: ProgramSpec): WebGPUProgram {
 }
 
 /** Workgroups of `workgroupSize` invocations that cover `n` array elements, one each. */
+/** Workgroup size of the elementwise and blocked [B, d_sae] kernels (invocations per workgroup). */
+export const ELEMENTWISE_WORKGROUP = 128;
+
 export const workgroupsFor = (n: number, workgroupSize: number) => Math.max(1, Math.ceil(n / workgroupSize));
 
 /** The WGSL type of one array element: f32, or vec4<f32> when 4 values are packed. */

@@ -20,7 +20,7 @@
 // positive, so f = z > 0; every other f is 0), so the forward output is all it needs to save.
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from '../customOp';
-import { FLOAT_KEY_WGSL, makeProgram, registerWebGPUKernel, runKernel, wgslType, workgroupsFor } from './program';
+import { ELEMENTWISE_WORKGROUP, FLOAT_KEY_WGSL, makeProgram, registerWebGPUKernel, runKernel, wgslType, workgroupsFor } from './program';
 
 export type SelectionMode = 'relu' | 'mask';
 
@@ -28,7 +28,6 @@ const TOPK_ROWS = 'SaeTopkRows';
 const BATCH_TOPK = 'SaeBatchTopk';
 const KEPT_GRAD = 'SaeKeptReluGrad';
 
-const ELEMENTWISE_WORKGROUP = 128;
 /**
  * Invocations per row in the row-wise selection. More make each workgroup barrier dearer on a
  * software adapter: on SwiftShader 64 was fastest (32 about the same, 256 five times slower).
