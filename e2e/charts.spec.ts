@@ -1,7 +1,7 @@
 // Long runs: the live charts keep a bounded number of points per trace (older ones thinned), and
 // keep the start of the curve and the newest point.
 import { expect, test } from '@playwright/test';
-import { chartPoints, configure, openApp } from './helpers';
+import { chartPoints, configure, openApp, settledChartPoints } from './helpers';
 
 test('a run logging more rows than the point budget thins its charts and keeps the ends of every curve', async ({ page }) => {
   test.setTimeout(240_000);
@@ -12,10 +12,10 @@ test('a run logging more rows than the point budget thins its charts and keeps t
   await expect.poll(() => chartPoints(page, 'chart-loss'), { timeout: 200_000, intervals: [2000] }).toBeGreaterThan(1500);
   await page.getByRole('button', { name: 'Pause' }).click();
   await expect(page.getByTestId('progress')).toContainText('paused');
-  await page.waitForTimeout(600);
+  // The last rows sent before the pause may land after it: wait for the count to settle.
+  const rows = await settledChartPoints(page, 'chart-loss');
   // The run log's new lines (the backend measurement's, "paused at …") scroll the log, not the page.
   expect(await page.evaluate(() => window.scrollY)).toBe(0);
-  const rows = await chartPoints(page, 'chart-loss');
   const traces = await page.getByTestId('chart-loss').evaluate((el) =>
     (el as unknown as { data: { name: string; x: number[]; y: (number | null)[] }[] }).data.map((t) => ({ name: t.name, n: t.x.length, first: t.x[0], last: t.x[t.x.length - 1], ascending: t.x.every((v, i) => i === 0 || v > t.x[i - 1]) })));
   expect(traces).toHaveLength(6);

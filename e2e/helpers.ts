@@ -51,6 +51,21 @@ export async function chartPoints(page: Page, testId: string): Promise<number> {
   return Number(await page.getByTestId(testId).getAttribute('data-points'));
 }
 
+/**
+ * The chart's point count once it stops changing: rows sent just before a pause, a kill or the
+ * end may still be drawn after it (the charts take turns, one redraw per frame, each at most ~10
+ * times a second), later still on a loaded machine.
+ */
+export async function settledChartPoints(page: Page, testId: string): Promise<number> {
+  let points = -1;
+  await expect.poll(async () => {
+    const before = points;
+    points = await chartPoints(page, testId);
+    return points === before;
+  }, { intervals: [400] }).toBe(true);
+  return points;
+}
+
 function npyHeader(descr: string, shape: number[]): string {
   const dims = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${dims}, }`;

@@ -4,7 +4,7 @@
 // 10 trips the divergence guard, which rolls back, pauses and says what to try. Every request the
 // page makes in these flows goes to its own origin.
 import { expect, test, type Page } from '@playwright/test';
-import { chartPoints, configure, openApp } from './helpers';
+import { chartPoints, configure, openApp, settledChartPoints } from './helpers';
 
 const trainButton = (page: Page) => page.getByRole('button', { name: 'Train', exact: true });
 
@@ -139,14 +139,9 @@ test('a killed worker is reported with the charts kept, and one click restarts i
   await expect(down).toContainText('The engine stopped: the engine worker was terminated');
   await page.screenshot({ path: test.info().outputPath('engine-down.png') });
   // The charts and the log are still on the page (and nothing more arrives).
-  // Rows that arrived just before the kill may still be drawn (the charts take turns, one redraw
-  // per frame), so wait for the count to settle before checking that nothing more arrives.
-  let points = -1;
-  await expect.poll(async () => {
-    const before = points;
-    points = await chartPoints(page, 'chart-loss');
-    return points === before;
-  }, { intervals: [300] }).toBe(true);
+  // Rows that arrived just before the kill may still be drawn: wait for the count to settle
+  // before checking that nothing more arrives.
+  const points = await settledChartPoints(page, 'chart-loss');
   expect(points).toBeGreaterThan(10);
   await page.waitForTimeout(1000);
   expect(await chartPoints(page, 'chart-loss')).toBe(points);

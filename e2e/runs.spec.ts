@@ -13,10 +13,12 @@ test('a finished run is kept with its metrics and weights, and is still there af
   await page.getByRole('button', { name: 'Train', exact: true }).click();
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 120_000 });
   await expect(keptRuns(page)).toHaveCount(1);
+  // 120 steps logged every 10 (the default) are 12 rows; the last of them may reach the chart in
+  // a redraw turn after "done", so wait for all of them rather than reading the count once.
+  await expect(page.getByTestId('chart-loss')).toHaveAttribute('data-points', '12');
   // A fixed smoothing window re-plots the loss chart from the rows already logged.
-  const points = await page.getByTestId('chart-loss').getAttribute('data-points');
   await page.getByLabel(/^Loss smoothing window/).fill('5');
-  await expect(page.getByTestId('chart-loss')).toHaveAttribute('data-points', points!);
+  await expect(page.getByTestId('chart-loss')).toHaveAttribute('data-points', '12');
   const row = keptRuns(page).first();
   await expect(row).toContainText('#1 · topk · d_sae 64');
   const before = await row.innerText();

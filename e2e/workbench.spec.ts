@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
-import { SHARED_DATA, chartPoints, configure, dropFile, hasSharedData, npyBytes, openApp } from './helpers';
+import { SHARED_DATA, chartPoints, configure, dropFile, hasSharedData, npyBytes, openApp, settledChartPoints } from './helpers';
 
 test('opens with the sample loaded and trains with live charts and validation metrics', async ({ page }) => {
   await openApp(page);
@@ -17,9 +17,8 @@ test('opens with the sample loaded and trains with live charts and validation me
   expect(await chartPoints(page, 'chart-l0')).toBeGreaterThan(0);
   await page.getByRole('button', { name: 'Pause' }).click();
   await expect(page.getByTestId('progress')).toContainText('paused');
-  // Charts redraw at most ~10 times a second: let the last rows sent before the pause land.
-  await page.waitForTimeout(500);
-  const pausedAt = await chartPoints(page, 'chart-loss');
+  // The last rows sent before the pause may land after it: wait for the count to settle.
+  const pausedAt = await settledChartPoints(page, 'chart-loss');
   await page.waitForTimeout(1500);
   expect(await chartPoints(page, 'chart-loss')).toBe(pausedAt);
   await page.getByRole('button', { name: 'Resume' }).click();
