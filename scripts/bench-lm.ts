@@ -17,7 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import '@tensorflow/tfjs'; // registers cpu
 import '@tensorflow/tfjs-backend-wasm';
-import { useNodeWasmFiles } from '../src/cli/nodeBackend';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { useNodeWasmThreads } from '../src/cli/nodeBackend';
 import { selectBackend } from '../src/engine/backend';
 import { benchLmForward, type LmBenchResult, type LmBenchSpec } from '../src/engine/lm/benchLm';
 import type { LmBenchPageReply } from '../src/bench/main';
@@ -59,13 +60,14 @@ interface Row {
 }
 
 async function benchNode(rows: Row[], input: Input, site: number) {
-  useNodeWasmFiles();
+  useNodeWasmThreads(); // every core, as the CLI runs it
   for (const backend of ['wasm', 'cpu'] as const) {
     const t0 = Date.now();
     try {
       await selectBackend({ order: [backend] });
       const result = await benchLmForward(input, specFor(backend, site));
-      rows.push({ where: 'node', backend, result, seconds: (Date.now() - t0) / 1000 });
+      const threads = backend === 'wasm' ? getThreadsCount() : 1;
+      rows.push({ where: 'node', backend, result, seconds: (Date.now() - t0) / 1000, ...(backend === 'wasm' ? { note: `${threads} thread${threads === 1 ? '' : 's'}` } : {}) });
     } catch (e) {
       rows.push({ where: 'node', backend, note: e instanceof Error ? e.message : String(e) });
     }
@@ -173,6 +175,7 @@ function table(rows: Row[], site: number, input: Input): string {
       x.documents < x.documentsInText ? `${x.documents} of ${x.documentsInText} stories (${fmt(x.tokens)} tokens)` : `${fmt(x.tokens)} tokens`,
       `${x.batches} batch${x.batches === 1 ? '' : 'es'} ≤ ${fmt(x.batchTokenBudget)} tokens, ${x.attention.replace('_', '-')} attention`,
       r.device,
+      r.note,
     ].filter(Boolean).join('; ');
     const leak = x.numTensorsAtEnd !== x.numTensorsAtStart ? ` (left ${x.numTensorsAtEnd - x.numTensorsAtStart} after dispose)` : '';
     lines.push(`| ${r.where} | ${r.backend} | ${fmt(x.full.tokensPerS)} | ${fmt(x.extract.tokensPerS)} | ${fmt(x.full.msPerPass)} / ${fmt(x.extract.msPerPass)} | ${x.full.passes} / ${x.extract.passes} | ${x.numTensorsBefore} → ${x.numTensorsAfter}${leak} | ${notes} |`);

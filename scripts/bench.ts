@@ -22,7 +22,7 @@ import path from 'node:path';
 import type { Browser, Page } from '@playwright/test';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { useNodeWasmFiles } from '../src/cli/nodeBackend';
+import { nodeCores, useNodeWasmThreads } from '../src/cli/nodeBackend';
 import { benchTrainingSteps, type BackendInfo, type BenchResult, type BenchSpec, type StepProfile } from '../src/engine/bench';
 import type { Architecture } from '../src/engine/config';
 import type { BackendName } from '../src/worker/protocol';
@@ -54,6 +54,7 @@ const HELP = `npm run bench -- [options]
   --backends LIST         e.g. wasm,webgl or node:wasm,chromium:webgpu (a plain name means every
                           environment that has it; default: node wasm,cpu and chromium webgpu,webgl,wasm,cpu)
   --node-only / --browser-only
+  --node-threads N        wasm threads in Node (default: every core; 1 = the package's one-thread build)
   --full                  also run the combinations skipped as too slow (medium on cpu / software webgpu)
   --target-seconds S      time each row for about S seconds (default 3; --quick 1)
   --no-native             skip the NumPy reference      --no-profile        skip the per-op profiles
@@ -81,9 +82,16 @@ interface Options {
   respSeconds: number;
   build: boolean;
   oneThread: boolean;
+  nodeThreads: number;
   port: number;
   out: string;
   svg: string;
+}
+
+function positiveInt(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
+  return n;
 }
 
 function parseArgs(args: string[]): Options | null {
@@ -91,10 +99,10 @@ function parseArgs(args: string[]): Options | null {
   const value = (name: string) => { const i = args.indexOf(`--${name}`); return i >= 0 && i + 1 < args.length ? args[i + 1] : undefined; };
   const list = (name: string) => value(name)?.split(',').map((s) => s.trim()).filter(Boolean);
   const known = new Set(['--quick', '--sizes', '--variants', '--backends', '--node-only', '--browser-only', '--full', '--target-seconds', '--no-native', '--no-profile',
-    '--no-scaling', '--scaling', '--no-responsiveness', '--resp-seconds', '--no-build', '--one-thread', '--port', '--out', '--svg']);
+    '--no-scaling', '--scaling', '--no-responsiveness', '--resp-seconds', '--no-build', '--one-thread', '--node-threads', '--port', '--out', '--svg']);
   args.forEach((a, i) => {
     if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}\n${HELP}`);
-    if (!a.startsWith('--') && !(i > 0 && ['--sizes', '--variants', '--backends', '--target-seconds', '--resp-seconds', '--port', '--out', '--svg'].includes(args[i - 1]))) throw new Error(`unexpected argument ${a}\n${HELP}`);
+    if (!a.startsWith('--') && !(i > 0 && ['--sizes', '--variants', '--backends', '--target-seconds', '--resp-seconds', '--node-threads', '--port', '--out', '--svg'].includes(args[i - 1]))) throw new Error(`unexpected argument ${a}\n${HELP}`);
   });
   const quick = args.includes('--quick');
   const sizes = (list('sizes') ?? (quick ? ['small'] : ['small', 'medium'])) as SizeName[];
@@ -126,6 +134,7 @@ function parseArgs(args: string[]): Options | null {
     respSeconds: Number(value('resp-seconds') ?? (quick ? 10 : 20)),
     build: !args.includes('--no-build'),
     oneThread: args.includes('--one-thread') && !args.includes('--node-only'),
+    nodeThreads: positiveInt(value('node-threads') ?? String(nodeCores()), '--node-threads'),
     port: Number(value('port') ?? 4191),
     out: value('out') ?? path.join('bench-results', 'bench.json'),
     svg: value('svg') ?? path.join('docs', 'bench-scaling.svg'),
@@ -223,6 +232,12 @@ function runNative(opts: Options): Promise<NativeReport> {
 }
 
 // ---- engine rows -----------------------------------------------------------------------------------
+
+/** How Node's wasm rows ran: "2 threads" or "one thread". */
+function nodeWasmThreads(rows: Row[]): string {
+  const n = rows.find((r) => r.where === 'node' && r.backend === 'wasm' && r.info)?.info?.threadsCount ?? 1;
+  return n > 1 ? `${n} threads` : 'one thread';
+}
 
 /** Run one spec where it belongs: in this process (Node) or in the page's engine worker (Chromium). */
 type Runner = (backend: BackendName, spec: BenchSpec, timeoutMs: number) => Promise<{ result?: BenchResult; error?: string }>;
@@ -467,9 +482,10 @@ export async function main(args: string[]): Promise<number> {
   } else {
     skips.push({ where: 'native', backend: 'numpy', reason: 'native reference skipped (--no-native)' });
   }
-  // tfjs-wasm's matrix-product speed at the same shapes (Node, one thread), to set the ratios in scale.
+  // tfjs-wasm's matrix-product speed at the same shapes (Node, its threads), to set the ratios in scale.
   let wasmMatmul: WasmSgemmRow[] | null = null;
   let chromiumWasmMatmul: { rows: WasmSgemmRow[]; threads: number } | null = null;
+  if (opts.node.includes('wasm')) useNodeWasmThreads(opts.nodeThreads);
   if (native && opts.node.includes('wasm')) {
     try { wasmMatmul = await wasmSgemm(native.sgemm.shapes); } catch (e) { notes.push(`wasm matMul timing failed: ${e instanceof Error ? e.message : String(e)}`); }
   }
@@ -479,7 +495,6 @@ export async function main(args: string[]): Promise<number> {
 
   // 2. Node.
   if (opts.node.length) {
-    useNodeWasmFiles();
     for (const backend of opts.node) await benchBackend('node', backend, nodeRunner, opts, rows, skips);
   }
 
@@ -609,7 +624,7 @@ export async function main(args: string[]): Promise<number> {
   if (native && loadAtStart > 0.5 * os.cpus().length) { // at the start, before the bench itself adds load
     out.push(`⚠ The machine was busy with other work when the bench started. Multi-threaded native BLAS slows far more under contention than single-threaded wasm, so the ratios to native are optimistic in this run; compare runs made on an idle machine.`);
   }
-  if (nodeWasm) out.push(`Node wasm: SIMD ${nodeWasm.info?.simd ? 'on' : 'off'}, threads ${nodeWasm.info?.threads ? `on (${nodeWasm.info.threadsCount})` : 'off (tfjs-backend-wasm does not use threads in Node)'}.`);
+  if (nodeWasm) out.push(`Node wasm: SIMD ${nodeWasm.info?.simd ? 'on' : 'off'}, threads ${nodeWasm.info?.threads ? `on (${nodeWasm.info.threadsCount})` : 'off (--node-threads 1)'}.`);
   if (chromeWasm) out.push(`Chromium wasm: SIMD ${chromeWasm.info?.simd ? 'on' : 'off'}, threads ${chromeWasm.info?.threads ? `on (${chromeWasm.info.threadsCount})` : `off${chromeWasm.info?.crossOriginIsolated === false ? ' (the page is not cross-origin isolated: no SharedArrayBuffer)' : ''}`}.`);
   if (webgl) out.push(`WebGL renderer: ${webgl.info?.renderer}.`);
   if (webgpu) out.push(`WebGPU adapter: ${webgpu.info?.adapter} (kernel timestamps ${webgpu.info?.kernelTimer ? 'available' : 'unavailable'}).`);
@@ -630,7 +645,7 @@ export async function main(args: string[]): Promise<number> {
     const wasm = new Map((wasmMatmul ?? []).map((w) => [w.shape, w]));
     const inBrowser = new Map((chromiumWasmMatmul?.rows ?? []).map((w) => [w.shape, w]));
     const t = chromiumWasmMatmul?.threads ?? 0;
-    out.push(`sgemm (float32 NumPy matmul, best of several), and tfjs-wasm's matMul at the same shapes in Node (one thread) and in Chromium's engine worker (${t ? `${t}-thread pool` : 'not run'}) —`,
+    out.push(`sgemm (float32 NumPy matmul, best of several), and tfjs-wasm's matMul at the same shapes in Node (${nodeWasmThreads(rows)}) and in Chromium's engine worker (${t ? `${t}-thread pool` : 'not run'}) —`,
       'with the right operand reused, and fresh each call as in training (XNNPACK repacks it). wasm ÷ NumPy bounds what a wasm step dominated by that product can reach:', '',
       '| shape | m × k × n | NumPy GFLOP/s | Node wasm, reused | Node wasm, fresh | Chromium wasm, reused | Chromium wasm, fresh | best wasm fresh ÷ NumPy |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of native.sgemm.shapes) {

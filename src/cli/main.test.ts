@@ -8,6 +8,7 @@ import { BAD_CORPUS_DIR, type BadCase } from '../../scripts/make-bad-corpus';
 import { writeNpy } from '../io/npy';
 import { readSafetensors } from '../io/safetensors';
 import { main, USAGE } from './main';
+import { nodeCores } from './nodeBackend';
 import { captureOutput } from './testing';
 
 const capture = captureOutput;
@@ -51,6 +52,31 @@ describe('sae-workbench CLI', () => {
     const evalOut = JSON.parse(c.done().out);
     expect(evalOut.l0_fraction).toBeCloseTo(evalOut.l0 / 16, 10);
     expect(evalOut.fve).toBeGreaterThan(-1);
+  }, 120_000);
+
+  it('trains on wasm threads with the same weights as on one thread; --threads 0 is refused', async () => {
+    // Products large enough for XNNPACK to split them between threads.
+    writeFileSync(path.join(dir, 'wide.json'), JSON.stringify({ architecture: 'jumprelu', d_sae: 512, batch_size: 256 }));
+    const weightsOf = async (threads: string) => {
+      const out = path.join(dir, `threads${threads}`);
+      const c = capture();
+      expect(await main(['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'wide.json'), '--out', out, '--steps', '20', '--seed', '5', '--backend', 'wasm', '--threads', threads])).toBe(0);
+      const { err } = c.done();
+      const w = readFileSync(path.join(out, 'sae_weights.safetensors'));
+      const { tensors } = readSafetensors(w.buffer.slice(w.byteOffset, w.byteOffset + w.length) as ArrayBuffer);
+      return { err, tensors, metrics: JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8')) };
+    };
+    const cores = Math.min(2, nodeCores());
+    const two = await weightsOf('2'), one = await weightsOf('1');
+    expect(two.err).toContain(`with wasm, ${cores} thread${cores === 1 ? '' : 's'}`);
+    expect(one.err).toContain('with wasm, 1 thread');
+    expect(two.metrics.backend).toBe('wasm');
+    expect(two.metrics.nmse).toBe(one.metrics.nmse);
+    for (const name of ['W_enc', 'W_dec', 'b_enc', 'b_dec', 'threshold']) expect(Array.from(two.tensors[name].data), name).toEqual(Array.from(one.tensors[name].data));
+
+    const c = capture();
+    expect(await main(['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'no'), '--threads', '0'])).toBe(2);
+    expect(c.done().err).toContain('--threads must be 1 or more, got "0"');
   }, 120_000);
 
   it('trains a multi-layer variant with guidance from a labels file, writes checkpoints, and eval takes the multi-layer file', async () => {

@@ -13,6 +13,7 @@ import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
 import { buildRunExport } from '../io/runExport';
 import { importSaeLens } from '../io/saeImport';
 import type { BackendName, FileOptions, SourceFile } from '../worker/protocol';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { selectNodeBackend } from './nodeBackend';
 
 export const USAGE = `Usage:
@@ -49,7 +50,9 @@ export const USAGE = `Usage:
       Write the text's residuals as DIR/activations.npy ([N, d], or [L, N, d] for several layers)
       with tokens.npy, positions.npy, doc_ids.npy (int32) and vocab.json.
   sae-workbench help
-      Show this message.`;
+      Show this message.
+  Every command takes --backend wasm|cpu (default wasm, cpu when wasm cannot start) and
+  --threads N: the wasm threads (default every core; 1 runs the one-thread build).`;
 
 class UsageError extends Error {}
 
@@ -87,6 +90,17 @@ function backendFlag(flags: Flags): BackendName | undefined {
   if (b === undefined) return undefined;
   if (b !== 'wasm' && b !== 'cpu') throw new UsageError(`--backend must be wasm or cpu in Node, got "${b}"`);
   return b;
+}
+
+/** Start the backend of --backend / --threads; its label says how it runs ("wasm, 2 threads"). */
+async function startBackend(flags: Flags): Promise<{ backend: BackendName; label: string }> {
+  const threads = intFlag(flags, 'threads');
+  if (threads !== undefined && threads < 1) throw new UsageError(`--threads must be 1 or more, got "${flags.threads}"`);
+  const { backend, skipped } = await selectNodeBackend(backendFlag(flags), { threads });
+  for (const [name, why] of Object.entries(skipped)) process.stderr.write(`note: ${name}: ${why}\n`);
+  if (backend !== 'wasm') return { backend, label: backend };
+  const n = getThreadsCount();
+  return { backend, label: `wasm, ${n} thread${n === 1 ? '' : 's'}` };
 }
 
 async function readBuffer(file: string, what: string): Promise<ArrayBuffer> {
@@ -220,7 +234,7 @@ async function extractToWorkspace(workspace: Workspace, text: string, sites: num
 
 async function activations(flags: Flags): Promise<number> {
   const sites = layersFlag(flags)!;
-  await selectNodeBackend(backendFlag(flags));
+  await startBackend(flags);
   const { workspace, text } = await loadLanguageModel(flags);
   await extractToWorkspace(workspace, text, sites, flags['include-bos'] === 'yes');
   await mkdir(flags.out, { recursive: true });
@@ -240,7 +254,7 @@ async function train(flags: Flags): Promise<number> {
     if (flags.data) throw new UsageError('give either --data or --lm/--tokenizer/--text, not both');
     const sites = layersFlag(flags);
     if (!sites) throw new UsageError('--layer is needed with --lm: the residual layer(s) to train on');
-    await selectNodeBackend(backendFlag(flags));
+    await startBackend(flags);
     const loaded = await loadLanguageModel(flags);
     workspace = loaded.workspace;
     await extractToWorkspace(workspace, loaded.text, sites);
@@ -258,14 +272,14 @@ async function train(flags: Flags): Promise<number> {
   if (initFrom && initFrom.info.dIn !== full.dIn) {
     throw new Error(`the SAE ${flags['init-from']} takes d_in ${initFrom.info.dIn} but ${full.name} has rows of width ${full.dIn}; continue training on activations of the layer it was trained on.`);
   }
-  const { backend } = await selectNodeBackend(backendFlag(flags));
+  const { backend, label } = await startBackend(flags);
   const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => progress(`${label}: ${Math.round((100 * done) / Math.max(1, total))}%`) });
   const trainer = new Trainer(cfg, data, backend);
   if (initFrom) trainer.loadTensors(initFrom.tensors);
   if (guidance.length) trainer.setGuidance(guidance);
   const layers = data.nLayers! > 1 ? ` × ${data.nLayers} layers` : '';
   const trainRows = data.stream ? data.stream.trainRows : data.trainRows;
-  process.stderr.write(`training ${cfg.architecture} d_in ${data.dIn}${layers} → d_sae ${cfg.d_sae} on ${trainRows} rows (${data.valRows} validation)${data.stream ? ', streamed from the file' : ''} with ${backend}${initFrom ? `, starting from ${flags['init-from']}` : ''}\n`);
+  process.stderr.write(`training ${cfg.architecture} d_in ${data.dIn}${layers} → d_sae ${cfg.d_sae} on ${trainRows} rows (${data.valRows} validation)${data.stream ? ', streamed from the file' : ''} with ${label}${initFrom ? `, starting from ${flags['init-from']}` : ''}\n`);
   const dataset = { dIn: data.dIn, name: full.name };
   const rows = [];
   let lastPrint = 0;
@@ -340,7 +354,7 @@ async function evaluate(flags: Flags): Promise<number> {
     throw new Error(`the SAE ${flags.sae} expects d_in = ${sae.info.dIn} but ${full.name} has rows of width ${full.dIn}; evaluate it on activations from the same layer.`);
   }
   const cfg: SaeConfig = named(flags.sae, () => resolveConfig(sae.configInput, full.dIn, full.nLayers));
-  const { backend } = await selectNodeBackend(backendFlag(flags));
+  const { backend } = await startBackend(flags);
   // In memory: every row is evaluated. Streamed: the validation split (a sample of the file).
   const out = await evaluateWeights(workspace, cfg, sae.tensors, backend, { allRows: true });
   for (const note of sae.info.notes) process.stderr.write(`note: ${note}\n`);
@@ -356,7 +370,7 @@ async function evaluateWithLanguageModel(flags: Flags): Promise<number> {
   const given = layersFlag(flags);
   const first = given?.[0] ?? hookSite;
   if (first === undefined) throw new UsageError(`--layer is needed: ${flags.sae}/cfg.json does not name a residual hook (hook_name ${JSON.stringify(metadata.hook_name ?? null)})`);
-  const { backend } = await selectNodeBackend(backendFlag(flags));
+  const { backend } = await startBackend(flags);
   const { workspace, text } = await loadLanguageModel(flags, flags.data ? await loadWorkspace(flags) : new Workspace());
   const nSaeLayers = MULTI_LAYER.includes(String(sae.configInput.architecture) as never) ? Number(sae.configInput.layer_end ?? 0) - Number(sae.configInput.layer_start ?? 0) + 1 : 1;
   const sites = Array.from({ length: Math.max(1, nSaeLayers) }, (_, i) => first + i);
@@ -380,11 +394,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'train':
-        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend', 'tokens', 'vocab', 'labels', 'doc-ids', 'positions', 'select', 'shape', 'dtype', 'memory-budget', 'init-from', 'lm', 'tokenizer', 'text', 'layer', 'exclude-nonfinite'], ['config', 'out']));
+        return await train(parseFlags(rest, ['data', 'config', 'out', 'steps', 'seed', 'backend', 'tokens', 'vocab', 'labels', 'doc-ids', 'positions', 'select', 'shape', 'dtype', 'memory-budget', 'init-from', 'lm', 'tokenizer', 'text', 'layer', 'exclude-nonfinite', 'threads'], ['config', 'out']));
       case 'eval':
-        return await evaluate(parseFlags(rest, ['sae', 'data', 'backend', 'select', 'shape', 'dtype', 'memory-budget', 'lm', 'tokenizer', 'text', 'layer', 'exclude-nonfinite'], ['sae']));
+        return await evaluate(parseFlags(rest, ['sae', 'data', 'backend', 'select', 'shape', 'dtype', 'memory-budget', 'lm', 'tokenizer', 'text', 'layer', 'exclude-nonfinite', 'threads'], ['sae']));
       case 'activations':
-        return await activations(parseFlags(rest, ['lm', 'tokenizer', 'text', 'layer', 'out', 'backend', 'include-bos'], ['lm', 'tokenizer', 'text', 'layer', 'out']));
+        return await activations(parseFlags(rest, ['lm', 'tokenizer', 'text', 'layer', 'out', 'backend', 'include-bos', 'threads'], ['lm', 'tokenizer', 'text', 'layer', 'out']));
       case 'help': case '--help': case '-h':
         process.stdout.write(USAGE + '\n');
         return 0;

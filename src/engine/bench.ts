@@ -248,8 +248,9 @@ export async function backendInfo(): Promise<BackendInfo> {
     info.kernelTimer = typeof backend.timerAvailable === 'function' ? Boolean((backend.timerAvailable as () => boolean).call(backend)) : undefined;
     if (name === 'wasm') {
       info.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
-      info.threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
       try { info.threadsCount = getThreadsCount(); } catch { /* not initialised */ }
+      // In Node the package's flag is always false; the CLI starts the threaded build itself.
+      info.threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) || (info.threadsCount ?? 1) > 1;
     } else if (name === 'webgpu') {
       const a = backend.adapterInfo as { vendor?: string; architecture?: string } | undefined;
       info.adapter = [a?.vendor, a?.architecture].filter(Boolean).join(' ') || 'unknown adapter';
