@@ -72,6 +72,7 @@ async function startThreadedModule(): Promise<EmscriptenWasmModule> {
   const worker = threadWorkerFile();
   const cpus = os.cpus;
   os.cpus = () => { const c = cpus.call(os); return [...c, ...c]; };
+  const listening = { uncaughtException: process.listeners('uncaughtException'), unhandledRejection: process.listeners('unhandledRejection') };
   try {
     const module = await factory({
       locateFile: (file: string) => (file.endsWith('.worker.js') ? worker : path.join(WASM_DIR, file)),
@@ -89,6 +90,10 @@ async function startThreadedModule(): Promise<EmscriptenWasmModule> {
     return module;
   } finally {
     os.cpus = cpus;
+    // The glue adds process handlers that rethrow from inside itself, so that Node would print
+    // the whole minified glue as the "source line" of any later uncaught error: remove them.
+    for (const l of process.listeners('uncaughtException')) if (!listening.uncaughtException.includes(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!listening.unhandledRejection.includes(l)) process.removeListener('unhandledRejection', l);
   }
 }
 

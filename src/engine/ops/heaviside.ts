@@ -10,6 +10,7 @@ import { rectangleKernel } from './kernel';
 import { useFusedKernels } from './webgpu/program';
 import { heavisideCountWebGPU, heavisideWindowWebGPU } from './webgpu/jumpRelu';
 import { isAbove } from './compare';
+import { sumRows } from './reduce';
 
 /**
  * z [B, d_sae], θ [d_sae] → the mean number of z_bj > θ_j per row (a scalar). On the webgpu backend
@@ -27,7 +28,7 @@ export function heavisideMeanL0(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: n
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [zs, ts] = saved as [tf.Tensor2D, tf.Tensor1D];
       const scale = -1 / (bandwidth * rows);
-      const window = fused ? heavisideWindowWebGPU(zs, ts, bandwidth, scale) : tf.mul(tf.sum(rectangleKernel(zs, ts, bandwidth), 0), scale);
+      const window = fused ? heavisideWindowWebGPU(zs, ts, bandwidth, scale) : tf.mul(sumRows(rectangleKernel(zs, ts, bandwidth) as tf.Tensor2D), scale);
       return [tf.zerosLike(zs), tf.mul(window, dy)];
     };
     return { value: value as tf.Scalar, gradFunc };

@@ -9,6 +9,7 @@ import { rectangleKernel } from './kernel';
 import { useFusedKernels } from './webgpu/program';
 import { jumpReluForwardWebGPU, jumpReluGradPreWebGPU, thresholdGradWebGPU } from './webgpu/jumpRelu';
 import { isAbove } from './compare';
+import { sumRows } from './reduce';
 
 /**
  * z [B, d_sae], theta [d_sae] → f [B, d_sae]. On the webgpu backend the forward pass and each
@@ -25,7 +26,9 @@ export function jumpRelu(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number):
       const [zs, ts] = saved as [tf.Tensor2D, tf.Tensor1D];
       const dz = tf.mul(dy, isAbove(zs, ts));
       const kernel = rectangleKernel(zs, ts, bandwidth);
-      const dTheta = tf.sum(tf.mul(tf.mul(kernel, dy), tf.div(tf.neg(ts), bandwidth)), 0);
+      // Σ_b first, then the per-latent factor −θ/ε: one [B, d_sae] product fewer. The batch sum is
+      // a product with a row of ones (reduce.ts): tfjs-wasm's sum over axis 0 transposes first.
+      const dTheta = tf.mul(sumRows(tf.mul(kernel, dy) as tf.Tensor2D), tf.div(tf.neg(ts), bandwidth));
       return [dz, dTheta];
     };
     return { value, gradFunc };
