@@ -1,10 +1,13 @@
-// The matmul-based row sums and the bias adds / weighted L1 built on them, against plain arrays
+// The row sums (a matmul with ones; on wasm a column-sum kernel) and the bias adds / weighted L1 built on them, against plain arrays
 // (values) and against the plain tfjs composition's autodiff (gradients), on random inputs.
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useNodeWasmFiles } from '../../cli/nodeBackend';
 import { expectClose, useCpu } from '../testing';
 import { createRng } from '../rng';
-import { addRowVector, mulRowVector, subRowVector, sumRows, weightedAbsSum } from './reduce';
+import { addRowVector, columnSums, mulRowVector, subRowVector, sumRows, weightedAbsSum } from './reduce';
+import { kernelsRun } from './webgpu/kernelsRun';
 
 beforeAll(useCpu);
 
@@ -67,5 +70,46 @@ describe('weightedAbsSum with nonNegative (f ≥ 0 known)', () => {
     g1.forEach((g, i) => expectClose(g.dataSync(), g2[i].dataSync(), 1e-6));
     // ∂n = Σ_b f_b / B by hand.
     expectClose(g1[1].dataSync(), Array.from({ length: D }, (_, j) => { let s = 0; for (let i = 0; i < B; i++) s += f[i * D + j]; return s / B; }), 1e-5);
+  });
+});
+
+describe('sumRows on wasm: a column-sum kernel on the wasm heap', () => {
+  beforeAll(async () => {
+    useNodeWasmFiles();
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+  afterAll(useCpu);
+
+  const plainSums = (v: Float32Array, rows: number, n: number) =>
+    Array.from({ length: n }, (_, j) => { let s = 0; for (let r = 0; r < rows; r++) s += v[r * n + j]; return s; });
+
+  it('columnSums equals plain loops for row counts that are and are not multiples of four', () => {
+    for (const [rows, n] of [[1, 1], [1, 9], [3, 5], [4, 4], [5, 3], [7, 33], [1027, 17]]) {
+      const v = randn(rows * n, rows + n);
+      const out = new Float32Array(n);
+      columnSums(v, out, rows, n);
+      expectClose(out, plainSums(v, rows, n), 1e-5);
+    }
+  });
+
+  it('runs its own kernel, equals the matmul with ones on cpu, and leaves no tensor', async () => {
+    for (const [rows, n] of [[1, 6], [7, 5], [258, 129]]) {
+      const v = randn(rows * n, 3 * rows + n);
+      const X = tf.tensor2d(v, [rows, n]);
+      const before = tf.memory().numTensors;
+      let sums: tf.Tensor1D | null = null;
+      expect(kernelsRun(() => { sums = sumRows(X); })).toEqual(['SaeSumRows']);
+      expect(sums!.shape).toEqual([n]);
+      expectClose(sums!.dataSync(), plainSums(v, rows, n), 1e-5);
+      sums!.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      X.dispose();
+    }
+    await useCpu();
+    const X = tf.tensor2d(randn(21, 9), [7, 3]);
+    expect(kernelsRun(() => { sumRows(X).dispose(); })).toContain('BatchMatMul');
+    X.dispose();
+    await tf.setBackend('wasm');
   });
 });

@@ -1,16 +1,52 @@
-// Sums over the rows of a [B, d] tensor as a matmul with a row of ones. tfjs-backend-wasm reduces
-// over a 2-D tensor's outer axis by transposing it and then summing at ~120 M values/s: 17 ms for
-// a [1024, 2048] batch, four of them (bias gradient, L1 weights, firing counts) were 40 % of a
-// ReLU SAE step. ones[1, B] · x runs at matmul speed (a fraction of a millisecond). Autodiff makes
-// the same outer-axis sums for every bias add, so the bias add gets this backward too.
+// Sums over the rows of a [B, d] tensor. tfjs-backend-wasm reduces over a 2-D tensor's outer axis
+// by transposing it and then summing at ~120 M values/s: 17 ms for a [1024, 2048] batch, four of
+// them (bias gradient, L1 weights, firing counts) were 40 % of a ReLU SAE step. Elsewhere the sum
+// is ones[1, B] · x at matmul speed; on wasm that product still costs 4.6 ms for [1024, 2048],
+// almost all of it XNNPACK packing x (a fresh right operand), so there it is a kernel in JavaScript
+// on the wasm heap that adds four rows at a time into float64 sums: 0.9 ms. Autodiff makes the
+// same outer-axis sums for every bias add, so the bias add gets this backward too.
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { CustomGradientFunc } from './customOp';
+
+const SUM_ROWS_KERNEL = 'SaeSumRows';
+
+/** out[j] = Σ_r src[r·n + j] for a row-major [rows, n] src, summed in float64. */
+export function columnSums(src: ArrayLike<number>, out: { [j: number]: number }, rows: number, n: number): void {
+  const acc = new Float64Array(n);
+  let r = 0;
+  // Four rows per pass: a quarter of the accumulator loads and stores.
+  for (; r + 4 <= rows; r += 4) {
+    const b0 = r * n, b1 = b0 + n, b2 = b1 + n, b3 = b2 + n;
+    for (let j = 0; j < n; j++) acc[j] += (src[b0 + j] + src[b1 + j]) + (src[b2 + j] + src[b3 + j]);
+  }
+  for (; r < rows; r++) {
+    const b = r * n;
+    for (let j = 0; j < n; j++) acc[j] += src[b + j];
+  }
+  for (let j = 0; j < n; j++) out[j] = acc[j];
+}
+
+tf.registerKernel({
+  kernelName: SUM_ROWS_KERNEL,
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const wasm = backend as unknown as BackendWasm;
+    const [rows, n] = x.shape;
+    const out = wasm.makeOutput([n], 'float32');
+    // Views after the allocation: a growing heap detaches older ones.
+    columnSums(wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), rows, n);
+    return out;
+  },
+});
 
 /**
  * Σ_b x[b, :] for x [B, d] → [d], with no gradient path: the backward passes below and the
  * trainer's firing counts use it.
  */
 export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
+  if (tf.getBackend() === 'wasm' && x.dtype === 'float32') return tf.engine().runKernel(SUM_ROWS_KERNEL, { x } as unknown as tf.NamedTensorMap) as tf.Tensor1D;
   return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]) as tf.Tensor1D);
 }
 
@@ -55,9 +91,7 @@ export function mulRowVector(x: tf.Tensor2D, v: tf.Tensor1D): tf.Tensor2D {
 export function weightedAbsSum(f: tf.Tensor2D, n: tf.Tensor1D, nonNegative = false): tf.Scalar {
   const op = tf.customGrad(((fIn: tf.Tensor2D, nIn: tf.Tensor1D, save: tf.GradSaveFunc) => {
     const B = fIn.shape[0];
-    // With f ≥ 0 known (ReLU outputs), |f| = f, and summing f itself lets tfjs-wasm reuse the
-    // packed copy of f it makes here for the decoder's weight gradient fᵀ·∂x̂ later in the step
-    // (XNNPACK packs a matmul's right operand once per tensor; ~4 ms for [1024, 2048]).
+    // With f ≥ 0 known (ReLU outputs), |f| = f: no [B, d] |f| to make.
     const colSums = sumRows(nonNegative ? fIn : tf.abs(fIn));
     save([fIn, nIn, colSums]);
     return {
