@@ -16,8 +16,8 @@ The losses (src/engine/variants/*.ts, src/engine/losses.ts), with B the batch si
   batchtopk  as topk, but the k·B largest entries of the whole batch; afterwards θ_g ← running
              average (rate 0.01) of the smallest kept activation
   AuxK       e = sg(x − x̂); dead latents' top-k_aux positive pre-activations (k_aux = d_in/2) decoded
-             without b_dec; AuxK = min(n_dead/k_aux, 1) · Σ||ê − e||²/B. Computed in full even when no
-             latent is dead (the scale is then 0), as the engine does.
+             without b_dec; AuxK = min(n_dead/k_aux, 1) · Σ||ê − e||²/B. Skipped while no latent is
+             dead (it is exactly 0 then), as SAELens does and the engine does on wasm and cpu.
   jumprelu   f = z · H(z − θ), L = Σ||x − x̂||²/B + λ Σ_b Σ_i H(z_bi − θ_i)/B   (λ = 0.1, ε = 0.05, θ₀ = 0.05)
              straight-through: ∂f/∂z = H(z − θ); ∂f/∂θ = −(θ/ε) K((z − θ)/ε); ∂H/∂z = 0;
              ∂H/∂θ = −(1/ε) K((z − θ)/ε); K(u) = 1[−½ < u < ½]
@@ -199,8 +199,8 @@ def loss_and_grads(p: dict, x: np.ndarray, s: dict, dead: np.ndarray) -> tuple[f
     else:  # topk, batchtopk: AuxK on the dead latents
         df *= keep
         coef = s['aux_coef']
-        if coef > 0:
-            n_dead = float(dead.sum())
+        n_dead = float(dead.sum())
+        if coef > 0 and n_dead > 0:
             k_aux = min(s['aux_k'], z.shape[1])
             dead_f = dead.astype(dt)
             dead_only = z * dead_f

@@ -39,7 +39,7 @@ const PROFILES: Record<Architecture, StepProfile> = {
   topk: { act: 14.5, tape: 5, io: 16 },
   batchtopk: { act: 17, tape: 5, io: 16 },
   randomk: { act: 9, tape: 3, io: 16 },
-  jumprelu: { act: 19, tape: 3, io: 16 },
+  jumprelu: { act: 15.5, tape: 3, io: 16 },
   gated: { act: 17.5, tape: 8, io: 16 },
   classic: { act: 14, tape: 5, io: 32 },
   // Matryoshka's io grows with the number of prefixes (a reconstruction each): see the estimate.

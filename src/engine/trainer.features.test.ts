@@ -216,6 +216,21 @@ describe('guidance', () => {
     plain.dispose();
   }, 60_000);
 
+  it('AuxK enters the loss once latents are dead (the cpu trainer skips it only while none is)', async () => {
+    // d_sae 64, k 2, batch 32: many latents miss a step; with a 32-token window they are dead after one.
+    const aux = async (window: number) => {
+      const t = make({ architecture: 'topk', k: 2, d_sae: 64, batch_size: 32, steps: 6, log_every: 1, dead_tokens_window: window });
+      await t.runSteps(6);
+      const rows = t.takeRows();
+      t.dispose();
+      return rows.map((r) => r.aux_loss);
+    };
+    const dead = await aux(32);
+    expect(dead[0]).toBe(0); // nothing has had time to die at the first step
+    expect(Math.min(...dead.slice(1))).toBeGreaterThan(0);
+    expect(await aux(1_000_000)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
   it('mse guidance: total = recon + sparsity + aux + β·mean (f_j − y)², checked on the logged parts', async () => {
     const t = make({ architecture: 'relu', sparsity_mode: 'manual', steps: 10, log_every: 1, guidance: [{ latent: 2, method: 'mse', beta: 3, labels: { kind: 'file', name: 'x' } }] });
     t.setGuidance(t.cfg.guidance.map((target) => ({ target, labels })));

@@ -73,7 +73,7 @@ export class GlobalThreshold {
 
 /** α · AuxK on the residual of the reconstruction x̂ (0 when α = 0 or nothing is dead). */
 export function auxKTerm(p: Params, z: tf.Tensor2D, x: tf.Tensor2D, xHat: tf.Tensor2D, ctx: StepContext, auxK: number, coefficient: number): tf.Scalar {
-  if (coefficient <= 0) return tf.scalar(0);
+  if (coefficient <= 0 || ctx.anyDead === false) return tf.scalar(0);
   return tf.tidy(() => tf.mul(auxKLoss(z, ctx.deadMask, tf.sub(x, xHat) as tf.Tensor2D, p.W_dec as tf.Tensor2D, auxK), coefficient) as tf.Scalar);
 }
 

@@ -22,7 +22,7 @@ export function makeTopkVariant(auxK: number, auxKCoefficient: number): Variant<
       const f = topkRelu(z, live.k);
       const xHat = linearDecode(p, f);
       const recon = reconstructionLoss(x, xHat);
-      const aux = auxKCoefficient > 0
+      const aux = auxKCoefficient > 0 && ctx.anyDead !== false
         ? tf.mul(auxKLoss(z, ctx.deadMask, tf.sub(x, xHat) as tf.Tensor2D, p.W_dec as tf.Tensor2D, auxK), auxKCoefficient) as tf.Scalar
         : tf.scalar(0);
       return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat };

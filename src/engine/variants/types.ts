@@ -32,6 +32,11 @@ export interface StepContext {
    * is data and encoders skip ∂x (linear.ts centredEncode).
    */
   inputNeedsGradient?: boolean;
+  /**
+   * false when the trainer knows that no latent is dead (it reads this only where a read does not
+   * wait on a device: wasm, cpu); AuxK, exactly 0 then, is skipped. Undefined: not known.
+   */
+  anyDead?: boolean;
 }
 
 /** Scalars of one training loss; `total` is what the optimiser minimises. */
