@@ -1,4 +1,4 @@
-// Helpers for the engine's tests: the cpu backend, and plain-array utilities that the references
+// Helpers for the engine's tests: the cpu and wasm backends, and plain-array utilities that the references
 // are written with (independent of the engine's own code).
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from './adam';
@@ -8,6 +8,14 @@ import type { LossParts, Params, StepContext, Variant } from './variants/types';
 
 export async function useCpu(): Promise<void> {
   await tf.setBackend('cpu');
+  await tf.ready();
+}
+
+/** The wasm backend (one thread) with its .wasm files from node_modules; loaded only when asked for. */
+export async function useWasm(): Promise<void> {
+  const { useNodeWasmFiles } = await import('../cli/nodeBackend');
+  useNodeWasmFiles();
+  await tf.setBackend('wasm');
   await tf.ready();
 }
 

@@ -1,10 +1,8 @@
 // transpose2d and concatRows against plain arrays on wasm (their own kernels, in the wasm heap) and on cpu
 // (tf.transpose): shapes that are and are not multiples of the block, one row, one column.
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeWasmFiles } from '../../cli/nodeBackend';
-import { useCpu, values } from '../testing';
+import { useCpu, useWasm, values } from '../testing';
 import { concatRows, transpose2d, transposeBlocked } from './layout';
 import { kernelsRun } from './webgpu/kernelsRun';
 
@@ -17,11 +15,7 @@ function plainTranspose(x: number[], m: number, n: number): number[] {
 }
 
 describe('layout ops (transpose2d, concatRows)', () => {
-  beforeAll(async () => {
-    useNodeWasmFiles();
-    await tf.setBackend('wasm');
-    await tf.ready();
-  });
+  beforeAll(useWasm);
   afterAll(useCpu);
 
   it('transposeBlocked is the transpose, whatever the shape', () => {

@@ -8,11 +8,9 @@
 //   whole input out of the heap once per part (10 ms for the encoder's [513, 4096] gradient at the
 //   medium size); a block of whole rows is contiguous, so here it is one copy within the heap.
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { CustomGradientFunc } from './customOp';
+import { heapKernel } from './heapKernel';
 
-const TRANSPOSE_KERNEL = 'SaeTranspose2D';
-const ROWS_KERNEL = 'SaeSliceRows';
 /** Rows and columns per block: an 8 × 8 block of floats stays within a few cache lines each way. */
 const BLOCK = 8;
 
@@ -30,19 +28,7 @@ export function transposeBlocked(src: ArrayLike<number>, dst: { [i: number]: num
   }
 }
 
-tf.registerKernel({
-  kernelName: TRANSPOSE_KERNEL,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend }) => {
-    const { x } = inputs as { x: tf.TensorInfo };
-    const wasm = backend as unknown as BackendWasm;
-    const [m, n] = x.shape;
-    // Allocate first: a heap that grows detaches views taken before.
-    const out = wasm.makeOutput([n, m], x.dtype);
-    transposeBlocked(wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), m, n);
-    return out;
-  },
-});
+const transposeInHeap = heapKernel('SaeTranspose2D', ([m, n]) => [n, m], (src, dst, [m, n]) => transposeBlocked(src, dst, m, n));
 
 /** xᵀ for a 2-D x; its gradient is the transpose of the upstream gradient. */
 export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
@@ -54,31 +40,16 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
 }
 
 function forward(x: tf.Tensor2D): tf.Tensor2D {
-  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return tf.transpose(x);
-  return tf.engine().runKernel(TRANSPOSE_KERNEL, { x } as unknown as tf.NamedTensorMap) as tf.Tensor2D;
+  return (transposeInHeap(x) ?? tf.transpose(x)) as tf.Tensor2D;
 }
 
-tf.registerKernel({
-  kernelName: ROWS_KERNEL,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend, attrs }) => {
-    const { x } = inputs as { x: tf.TensorInfo };
-    const { begin, rows } = attrs as unknown as { begin: number; rows: number };
-    const wasm = backend as unknown as BackendWasm;
-    const n = x.shape[1];
-    const out = wasm.makeOutput([rows, n], x.dtype);
-    // Views after the allocation (a growing heap detaches older ones); both on the same heap.
-    const src = wasm.typedArrayFromHeap(x) as Float32Array;
-    const dst = wasm.typedArrayFromHeap(out) as Float32Array;
-    dst.set(src.subarray(begin * n, (begin + rows) * n));
-    return out;
-  },
-});
+// Both views are on the same heap: one contiguous copy within it.
+const sliceRowsInHeap = heapKernel<{ begin: number; rows: number }>('SaeSliceRows', ([, n], { rows }) => [rows, n],
+  (src, dst, [, n], { begin, rows }) => dst.set(src.subarray(begin * n, (begin + rows) * n)));
 
 /** Rows [begin, begin + rows) of a 2-D x (no gradient: used inside gradient functions). */
 function sliceRows(x: tf.Tensor2D, begin: number, rows: number): tf.Tensor2D {
-  if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32' || rows === 0) return tf.slice(x, [begin, 0], [rows, x.shape[1]]);
-  return tf.engine().runKernel(ROWS_KERNEL, { x } as unknown as tf.NamedTensorMap, { begin, rows } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  return ((rows > 0 ? sliceRowsInHeap(x, { begin, rows }) : null) ?? tf.slice(x, [begin, 0], [rows, x.shape[1]])) as tf.Tensor2D;
 }
 
 /** [a; b]: a [k1, n] over b [k2, n] → [k1 + k2, n]; the gradient is the upstream gradient's two row blocks. */

@@ -1,10 +1,8 @@
 // The row sums (a matmul with ones; on wasm a column-sum kernel) and the bias adds / weighted L1 built on them, against plain arrays
 // (values) and against the plain tfjs composition's autodiff (gradients), on random inputs.
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeWasmFiles } from '../../cli/nodeBackend';
-import { expectClose, useCpu } from '../testing';
+import { expectClose, useCpu, useWasm } from '../testing';
 import { createRng } from '../rng';
 import { addRowVector, columnSums, mulRowVector, subRowVector, sumRows, weightedAbsSum } from './reduce';
 import { kernelsRun } from './webgpu/kernelsRun';
@@ -74,11 +72,7 @@ describe('weightedAbsSum with nonNegative (f ≥ 0 known)', () => {
 });
 
 describe('sumRows on wasm: a column-sum kernel on the wasm heap', () => {
-  beforeAll(async () => {
-    useNodeWasmFiles();
-    await tf.setBackend('wasm');
-    await tf.ready();
-  });
+  beforeAll(useWasm);
   afterAll(useCpu);
 
   const plainSums = (v: Float32Array, rows: number, n: number) =>

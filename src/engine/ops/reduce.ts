@@ -6,10 +6,8 @@
 // on the wasm heap that adds four rows at a time into float64 sums: 0.9 ms. Autodiff makes the
 // same outer-axis sums for every bias add, so the bias add gets this backward too.
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { CustomGradientFunc } from './customOp';
-
-const SUM_ROWS_KERNEL = 'SaeSumRows';
+import { heapKernel } from './heapKernel';
 
 /** out[j] = Σ_r src[r·n + j] for a row-major [rows, n] src, summed in float64. */
 export function columnSums(src: ArrayLike<number>, out: { [j: number]: number }, rows: number, n: number): void {
@@ -27,27 +25,14 @@ export function columnSums(src: ArrayLike<number>, out: { [j: number]: number },
   for (let j = 0; j < n; j++) out[j] = acc[j];
 }
 
-tf.registerKernel({
-  kernelName: SUM_ROWS_KERNEL,
-  backendName: 'wasm',
-  kernelFunc: ({ inputs, backend }) => {
-    const { x } = inputs as { x: tf.TensorInfo };
-    const wasm = backend as unknown as BackendWasm;
-    const [rows, n] = x.shape;
-    const out = wasm.makeOutput([n], 'float32');
-    // Views after the allocation: a growing heap detaches older ones.
-    columnSums(wasm.typedArrayFromHeap(x), wasm.typedArrayFromHeap(out), rows, n);
-    return out;
-  },
-});
+const sumRowsInHeap = heapKernel('SaeSumRows', ([, n]) => [n], (src, dst, [rows, n]) => columnSums(src, dst, rows, n));
 
 /**
  * Σ_b x[b, :] for x [B, d] → [d], with no gradient path: the backward passes below and the
  * trainer's firing counts use it.
  */
 export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
-  if (tf.getBackend() === 'wasm' && x.dtype === 'float32') return tf.engine().runKernel(SUM_ROWS_KERNEL, { x } as unknown as tf.NamedTensorMap) as tf.Tensor1D;
-  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]) as tf.Tensor1D);
+  return (sumRowsInHeap(x) ?? tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]))) as tf.Tensor1D;
 }
 
 /** x [B, d] + b [d] (broadcast over rows); ∂x = dy, ∂b = Σ_b dy. */
