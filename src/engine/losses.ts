@@ -4,6 +4,7 @@ import { weightedAbsSum } from './ops/reduce';
 import { matMul } from './ops/matmul';
 import { constant, stopGradient } from './ops/stopGradient';
 import { isAtLeast, isPositive } from './ops/compare';
+import type { Params, StepContext } from './variants/types';
 
 /** Mean over the batch of ||x − x̂||² (summed over d_in): x, xHat [B, d_in] → scalar. */
 export function reconstructionLoss(x: tf.Tensor2D, xHat: tf.Tensor2D): tf.Scalar {
@@ -50,4 +51,13 @@ export function auxKLoss(z: tf.Tensor2D, deadMask: tf.Tensor1D, residual: tf.Ten
     const scale = tf.minimum(tf.div(tf.sum(deadMask), kAux), 1);
     return tf.mul(err, scale) as tf.Scalar;
   });
+}
+
+/**
+ * α · AuxK on the residual of the reconstruction x̂, for the TopK family: 0 when α = 0 or when the
+ * trainer knows that no latent is dead (then AuxK is exactly 0 and its products are skipped).
+ */
+export function auxKTerm(p: Params, z: tf.Tensor2D, x: tf.Tensor2D, xHat: tf.Tensor2D, ctx: StepContext, auxK: number, coefficient: number): tf.Scalar {
+  if (coefficient <= 0 || ctx.knownNoneDead?.()) return tf.scalar(0);
+  return tf.tidy(() => tf.mul(auxKLoss(z, ctx.deadMask, tf.sub(x, xHat) as tf.Tensor2D, p.W_dec as tf.Tensor2D, auxK), coefficient) as tf.Scalar);
 }

@@ -364,30 +364,25 @@ export class Trainer {
   }
 
   /**
+   * Whether no latent is dead, for the variants with AuxK (StepContext.knownNoneDead), where the
+   * read costs no wait on a device (wasm and cpu compute synchronously); undefined on GPU backends,
+   * where it would stall the queued steps. With none dead, AuxK's loss and gradients are exactly 0
+   * (its scale is Σ dead / k_aux) and the TopK variants skip its three [B, d_sae]-sized products:
+   * a third of a small TopK step on wasm.
+   */
+  private readonly knownNoneDead = (): boolean => tf.tidy(() => tf.max(this.tokensSinceFired).dataSync()[0] < this.cfg.dead_tokens_window);
+
+  /**
    * One optimiser step on a batch [B · width]; on log steps returns the named stats to read.
    * `batchRows` index `rowIds` (dataset row of each training row), or are dataset rows themselves.
    */
-  /**
-   * Whether any latent is dead, where reading it costs no wait on a device (wasm and cpu compute
-   * synchronously); undefined on GPU backends, where the read would stall the queued steps. With
-   * none dead, AuxK's loss and gradients are exactly 0 (its scale is Σ dead / k_aux) and the TopK
-   * variants skip its three [B, d_sae]-sized products: a third of a small TopK step on wasm.
-   */
-  private anyDeadIfCheap(): boolean | undefined {
-    if (tf.getBackend() !== 'wasm' && tf.getBackend() !== 'cpu') return undefined;
-    const longest = tf.max(this.tokensSinceFired);
-    const anyDead = longest.dataSync()[0] >= this.cfg.dead_tokens_window;
-    longest.dispose();
-    return anyDead;
-  }
-
   private trainStep(batch: Float32Array, batchRows: Uint32Array, rowIds: Uint32Array | undefined, log: boolean): Record<string, tf.Tensor> | undefined {
     const { cfg, variant, params } = this;
     const width = this.data.dIn * this.data.nLayers;
     const B = batch.length / width;
     const live = this.stepLive();
     const labelArrays = this.guidance.map((g) => Float32Array.from(batchRows, (r) => g.labels[rowIds ? rowIds[r] : r]));
-    const anyDead = this.anyDeadIfCheap();
+    const knownNoneDead = tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu' ? this.knownNoneDead : undefined;
     const out = tf.tidy(() => {
       const x = tf.tensor2d(batch, [B, width]);
       const deadMask = tf.greaterEqual(this.tokensSinceFired, cfg.dead_tokens_window).toFloat() as tf.Tensor1D;
@@ -396,7 +391,7 @@ export class Trainer {
       let guidanceTerms: tf.Scalar[] = [];
       let kept: tf.Tensor[] = [];
       const { grads } = tf.variableGrads(() => {
-        const p = variant.loss(params, x, live, { deadMask, step: this.step, seed: cfg.seed, anyDead });
+        const p = variant.loss(params, x, live, { deadMask, step: this.step, seed: cfg.seed, knownNoneDead });
         parts = p;
         const fRows = p.f.shape[0];
         const guided = this.guidance.length ? guidedLatents(p) : p.f;

@@ -7,9 +7,9 @@
 // The pieces Matryoshka shares (θ_g, AuxK term, inference, export) are exported from here.
 import * as tf from '@tensorflow/tfjs';
 import type { BatchTopKConfig, MatryoshkaConfig } from '../config';
-import { auxKLoss, reconstructionLoss } from '../losses';
+import { auxKTerm, reconstructionLoss } from '../losses';
 import { batchTopkRelu } from '../ops/batchTopk';
-import type { LossParts, Params, StepContext, Variant } from './types';
+import type { LossParts, Variant } from './types';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
 import { isAbove } from '../ops/compare';
 
@@ -69,12 +69,6 @@ export class GlobalThreshold {
     this.theta?.dispose();
     this.theta = null;
   }
-}
-
-/** α · AuxK on the residual of the reconstruction x̂ (0 when α = 0 or nothing is dead). */
-export function auxKTerm(p: Params, z: tf.Tensor2D, x: tf.Tensor2D, xHat: tf.Tensor2D, ctx: StepContext, auxK: number, coefficient: number): tf.Scalar {
-  if (coefficient <= 0 || ctx.anyDead === false) return tf.scalar(0);
-  return tf.tidy(() => tf.mul(auxKLoss(z, ctx.deadMask, tf.sub(x, xHat) as tf.Tensor2D, p.W_dec as tf.Tensor2D, auxK), coefficient) as tf.Scalar);
 }
 
 type BatchTopkLike = BatchTopKConfig | MatryoshkaConfig;

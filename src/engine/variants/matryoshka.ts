@@ -12,7 +12,8 @@ import type { MatryoshkaConfig } from '../config';
 import { batchTopkRelu } from '../ops/batchTopk';
 import { nestedDecode } from '../ops/nestedDecode';
 import type { LossParts, Variant } from './types';
-import { auxKTerm, batchTopkBase, GlobalThreshold } from './batchtopk';
+import { auxKTerm } from '../losses';
+import { batchTopkBase, GlobalThreshold } from './batchtopk';
 import { preActivations } from './linear';
 
 export function makeMatryoshkaVariant(cfg: MatryoshkaConfig): Variant<MatryoshkaConfig> & { threshold: GlobalThreshold } {

@@ -3,7 +3,7 @@
 //   loss = mean_b ||x − x̂||² + α · AuxK   (sparsity is fixed by k, so no penalty term)
 import * as tf from '@tensorflow/tfjs';
 import type { TopKConfig } from '../config';
-import { auxKLoss, reconstructionLoss } from '../losses';
+import { auxKTerm, reconstructionLoss } from '../losses';
 import { topkRelu } from '../ops/topk';
 import type { Variant } from './types';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
@@ -22,9 +22,7 @@ export function makeTopkVariant(auxK: number, auxKCoefficient: number): Variant<
       const f = topkRelu(z, live.k);
       const xHat = linearDecode(p, f);
       const recon = reconstructionLoss(x, xHat);
-      const aux = auxKCoefficient > 0 && ctx.anyDead !== false
-        ? tf.mul(auxKLoss(z, ctx.deadMask, tf.sub(x, xHat) as tf.Tensor2D, p.W_dec as tf.Tensor2D, auxK), auxKCoefficient) as tf.Scalar
-        : tf.scalar(0);
+      const aux = auxKTerm(p, z, x, xHat, ctx, auxK, auxKCoefficient);
       return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat };
     },
     constrain: normalizeDecoderRows,

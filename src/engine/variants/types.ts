@@ -33,10 +33,11 @@ export interface StepContext {
    */
   inputNeedsGradient?: boolean;
   /**
-   * false when the trainer knows that no latent is dead (it reads this only where a read does not
-   * wait on a device: wasm, cpu); AuxK, exactly 0 then, is skipped. Undefined: not known.
+   * True when the trainer knows that no latent is dead; AuxK, exactly 0 then, is skipped. Given
+   * only where the read does not wait on a device (wasm, cpu), and called only by the variants
+   * with AuxK, so the others make no read at all.
    */
-  anyDead?: boolean;
+  knownNoneDead?: () => boolean;
 }
 
 /** Scalars of one training loss; `total` is what the optimiser minimises. */

@@ -108,25 +108,25 @@ describe('topk variant', () => {
     expect(variant.saelensConfig(resolveConfig({ architecture: 'topk', d_sae: S, k: 2 }, D), live)).toEqual({ architecture: 'topk', k: 2, rescale_acts_by_decoder_norm: false });
   });
 
-  // The trainer says "none dead" (anyDead false) on wasm and cpu; AuxK is then skipped, which must
+  // The trainer says "none dead" (knownNoneDead) on wasm and cpu; AuxK is then skipped, which must
   // change nothing: with no dead latent its loss and gradients are exactly 0.
   for (const architecture of ['topk', 'batchtopk', 'matryoshka']) {
     it(`${architecture}: skipping AuxK when nothing is dead gives the same loss and gradients, and AuxK still counts when something is`, () => {
       const { variant, p, live } = setup({ architecture, k: 2, ...(architecture === 'matryoshka' ? { matryoshka_prefixes: [2, S] } : {}) });
       const x = tf.tensor2d(X, [B, D]);
-      const run = (ctx: typeof noDead & { anyDead?: boolean }) => {
+      const run = (ctx: typeof noDead & { knownNoneDead?: () => boolean }) => {
         let aux = NaN;
         const { value, grads } = tf.variableGrads(() => { const parts = variant.loss(p, x, live, ctx); aux = parts.aux.dataSync()[0]; return parts.total; }, Object.values(p));
         return { total: value.dataSync()[0], aux, grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, Array.from(g.dataSync())])) };
       };
-      const computed = run(noDead), skipped = run({ ...noDead, anyDead: false });
+      const computed = run(noDead), skipped = run({ ...noDead, knownNoneDead: () => true });
       expect(skipped.aux).toBe(0);
       expect(computed.aux).toBe(0);
       expect(skipped.total).toBe(computed.total);
       expect(skipped.grads).toEqual(computed.grads);
-      // Two dead latents: AuxK is part of the loss (not skipped for anyDead true / unknown).
+      // Two dead latents: AuxK is part of the loss (not skipped when the trainer says some are dead, or does not say).
       const dead = { deadMask: tf.tensor1d([0, 1, 0, 1, 0]), step: 0, seed: 0 };
-      const withDead = run({ ...dead, anyDead: true });
+      const withDead = run({ ...dead, knownNoneDead: () => false });
       expect(withDead.aux).toBeGreaterThan(0);
       expect(run(dead).aux).toBe(withDead.aux);
     });
