@@ -43,7 +43,7 @@ test('auto measures the backends at the run\'s size, trains on the fastest and s
   expect(chosen).toHaveLength(1);
   expect(chosen[0].tokensPerS).toBe(Math.max(...measured.map((r) => r.tokensPerS!)));
   expect(chosen[0].note).toContain('fastest, in use');
-  console.info(`[calibration] ${caption}: ${rows.map((r) => `${r.backend} ${r.tokensPerS ?? r.note}`).join('; ')}`);
+  if (process.env.SAE_TEST_REPORT) console.info(`[calibration] ${caption}: ${rows.map((r) => `${r.backend} ${r.tokensPerS ?? r.note}`).join('; ')}`);
 
   // The run trains on it: the header says so, and the run goes on.
   await expect(page.getByTestId('backend').locator('summary')).toContainText(`Backend: ${chosen[0].backend}`);

@@ -1,6 +1,7 @@
 // Long runs: the live charts keep a bounded number of points per trace (older ones thinned), and
-// keep the start of the curve and the newest point.
-import { expect, test } from '@playwright/test';
+// keep the start of the curve and the newest point. Short runs: the step axis ends at the run's
+// step count, the legends say what sets the sparsity, the L0 band follows the target in effect.
+import { expect, test, type Page } from '@playwright/test';
 import { chartPoints, configure, openApp, settledChartPoints } from './helpers';
 
 test('a run logging more rows than the point budget thins its charts and keeps the ends of every curve', async ({ page }) => {
@@ -18,7 +19,8 @@ test('a run logging more rows than the point budget thins its charts and keeps t
   expect(await page.evaluate(() => window.scrollY)).toBe(0);
   const traces = await page.getByTestId('chart-loss').evaluate((el) =>
     (el as unknown as { data: { name: string; x: number[]; y: (number | null)[] }[] }).data.map((t) => ({ name: t.name, n: t.x.length, first: t.x[0], last: t.x[t.x.length - 1], ascending: t.x.every((v, i) => i === 0 || v > t.x[i - 1]) })));
-  expect(traces).toHaveLength(6);
+  // Total and reconstruction, raw and smoothed (topk has no sparsity loss: it is 0 by construction).
+  expect(traces).toHaveLength(4);
   const lastStep = Number((await page.getByTestId('progress').innerText()).match(/step ([\d,]+)/)![1].replace(/,/g, ''));
   for (const t of traces) {
     expect(t.n, t.name).toBeLessThanOrEqual(1200);
@@ -57,4 +59,63 @@ test('a run logging more rows than the point budget thins its charts and keeps t
   await page.getByRole('button', { name: 'Pause' }).click();
   // For looking at: the thinned curves (test-results/…/charts.png).
   await page.locator('section.charts').screenshot({ path: test.info().outputPath('charts.png') });
+});
+
+type Plotted = { data: { name: string; x: number[]; y: number[] }[]; layout: { xaxis: { range: number[] }; shapes?: unknown[] }; _fullLayout: { yaxis: { _vals: { x: number; text: string }[] } } };
+
+/** The live charts' step-axis ends, by test id. */
+const stepAxisEnds = (page: Page) => page.locator('section.charts [data-testid^=chart-]').evaluateAll((els) =>
+  Object.fromEntries(els.map((el) => [el.getAttribute('data-testid'), (el as unknown as Plotted).layout?.xaxis?.range?.[1]])));
+const legend = (page: Page, testId: string) => page.getByTestId(testId).evaluate((el) => (el as unknown as { data: { name: string; showlegend?: boolean }[] }).data.filter((t) => t.showlegend !== false).map((t) => t.name));
+/** Each y tick label of a log chart beside the value at its place (Plotly's own labels read "5" at 50). */
+const logTickLabels = (page: Page, testId: string) => page.getByTestId(testId).evaluate((el) =>
+  (el as unknown as Plotted)._fullLayout.yaxis._vals.filter((v) => v.text !== '').map((v) => ({ text: v.text, at: Number((10 ** v.x).toPrecision(6)) })));
+
+test('the charts of a manual-k run: the step axis ends at the run’s steps, k legends, readable log ticks', async ({ page }) => {
+  await openApp(page);
+  await configure(page, { variant: 'topk', dSae: 64, batch: 64, steps: 300 });
+  await page.getByRole('radio', { name: 'Manual' }).check();
+  await page.getByLabel('Initial k').fill('8');
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  // While it trains (rows of step 10 … 300): never past step 300.
+  await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(12);
+  for (const [chart, end] of Object.entries(await stepAxisEnds(page))) expect(end, chart).toBeLessThanOrEqual(300);
+  await expect(page.getByTestId('progress')).toContainText('done', { timeout: 120_000 });
+  await expect(page.getByTestId('chart-loss')).toHaveAttribute('data-points', '30');
+  await expect.poll(async () => Object.values(await stepAxisEnds(page))).toEqual([300, 300, 300, 300]);
+  // k sets the sparsity: no sparsity loss (0 by construction), no λ, no target band; k / d_sae.
+  expect(await legend(page, 'chart-loss')).toEqual(['total', 'reconstruction']);
+  expect(await legend(page, 'chart-l0')).toEqual(['L0 fraction', 'k / d_sae']);
+  expect(await page.getByTestId('chart-l0').evaluate((el) => (el as unknown as Plotted).layout.shapes ?? [])).toEqual([]);
+  await expect(page.getByTestId('chart-lambda')).toHaveCount(0);
+  const k = await page.getByTestId('chart-l0').evaluate((el) => (el as unknown as Plotted).data[1].y);
+  expect(new Set(k)).toEqual(new Set([8 / 64]));
+  // Every loss tick label is the value where it sits.
+  const ticks = await logTickLabels(page, 'chart-loss');
+  expect(ticks.length).toBeGreaterThanOrEqual(2);
+  for (const t of ticks) expect(Number(t.text), JSON.stringify(t)).toBeCloseTo(t.at, 4);
+});
+
+test('the L0 band of a target run follows the target moved during the run; λ is the controller’s', async ({ page }) => {
+  await openApp(page);
+  await configure(page, { variant: 'relu', dSae: 64, batch: 64, steps: 400 });
+  await expect(page.getByRole('radio', { name: 'Target L0' })).toBeChecked();
+  await page.getByRole('button', { name: 'Train', exact: true }).click();
+  await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(3);
+  // 120 of 200 slider steps between 0.5% and 50% (log scale): 7.92%.
+  await page.getByRole('slider', { name: 'Target L0 %' }).fill('120');
+  await expect(page.getByRole('log', { name: 'Run log' })).toContainText(/target L0 → 7\.92/);
+  await expect(page.getByTestId('progress')).toContainText('done', { timeout: 150_000 });
+  await expect(page.getByTestId('chart-loss')).toHaveAttribute('data-points', '40');
+  expect(await legend(page, 'chart-l0')).toEqual(['target L0 ±20%', 'L0 fraction']);
+  expect(await legend(page, 'chart-lambda')).toEqual(['λ (controller)', 'λ in effect (after warm-up)']);
+  const band = await page.getByTestId('chart-l0').evaluate((el) => (el as unknown as Plotted).data.slice(0, 3).map((t) => ({ name: t.name, x: t.x, y: t.y })));
+  const target = band[2];
+  expect(target.x[0]).toBe(0);
+  expect(target.x[target.x.length - 1]).toBe(400);
+  expect(target.y[0]).toBeCloseTo(0.05, 6);
+  expect(target.y[target.y.length - 1]).toBeCloseTo(0.0792, 6);
+  expect(band[1].y[band[1].y.length - 1]).toBeCloseTo(0.0792 * 1.2, 6);
+  expect(band[0].y[0]).toBeCloseTo(0.04, 6);
+  await expect.poll(async () => Object.values(await stepAxisEnds(page))).toEqual([400, 400, 400, 400, 400]);
 });

@@ -63,7 +63,7 @@ test.describe.serial('each single-layer variant trains on the sample', () => {
       if (PENALTY.has(variant)) expect(await chartPoints(page, 'chart-lambda')).toBeGreaterThan(0);
       else await expect(page.getByTestId('chart-lambda')).toHaveCount(0);
       await expect(page.getByTestId('chart-route')).toHaveCount(0);
-      console.log(`${variant}: ${STEPS[variant]} steps, nmse ${nmse}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      if (process.env.SAE_TEST_REPORT) console.info(`${variant}: ${STEPS[variant]} steps, nmse ${nmse}, ${((Date.now() - started) / 1000).toFixed(1)} s`);
     });
   }
 });

@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,7 +54,123 @@ describe('sae-workbench CLI', () => {
     const evalOut = JSON.parse(c.done().out);
     expect(evalOut.l0_fraction).toBeCloseTo(evalOut.l0 / 16, 10);
     expect(evalOut.fve).toBeGreaterThan(-1);
+    // What an evaluation measured, without the fields only a training run has.
+    for (const key of ['nmse', 'fve', 'nmse_per_token', 'l0', 'l0_fraction', 'dead_fraction', 'backend']) expect(evalOut).toHaveProperty(key);
+    for (const key of ['steps', 'tokens_per_s', 'early_stopped_at']) expect(evalOut).not.toHaveProperty(key);
   }, 120_000);
+
+  it('checks every option and the config before reading the data', async () => {
+    // The data file does not exist: an option or config problem must be what is reported.
+    const missing = path.join(dir, 'not-there.npy');
+    writeFileSync(path.join(dir, 'typo.json'), JSON.stringify({ architecture: 'topk', d_sae: 16, k: 4, lr_warmpu_steps: 10 }));
+    writeFileSync(path.join(dir, 'big-k.json'), JSON.stringify({ architecture: 'topk', d_sae: 16, k: 40 }));
+    writeFileSync(path.join(dir, 'not-object.json'), '[1, 2]');
+    const full = path.join(dir, 'full');
+    mkdirSync(full, { recursive: true });
+    writeFileSync(path.join(full, 'notes.txt'), 'keep me');
+    const train = (...extra: string[]) => ['train', '--data', missing, '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'never'), ...extra];
+    const cases: [string[], number, RegExp][] = [
+      [train('--steps', 'abc'), 2, /--steps must be a positive integer, got "abc"/],
+      [train('--steps', '0'), 2, /--steps must be a positive integer, got "0"/],
+      [train('--steps', ''), 2, /--steps must be a positive integer, got ""/],
+      [train('--seed', '1.5'), 2, /--seed must be an integer, got "1\.5"/],
+      [train('--threads', 'many'), 2, /--threads must be a positive integer, got "many"/],
+      [train('--backend', 'gpu'), 2, /--backend must be wasm or cpu in Node, got "gpu"/],
+      [train('--shape', '100'), 2, /--shape must be N,d or L,N,d/],
+      [train('--dtype', 'int8'), 2, /--dtype must be float32 or float16, got "int8"/],
+      [train('--memory-budget', 'lots'), 2, /--memory-budget must be a size such as 1GiB or 512MiB, got "lots"/],
+      [train('--step', '10'), 2, /unknown option --step for train; did you mean --steps\?/],
+      [train('--steps', '10', '--steps', '20'), 2, /--steps is given twice; give it once/],
+      [train('--layer', '2'), 2, /--layer does nothing without --lm; leave it out/],
+      [['train', '--data', missing, '--config', path.join(dir, 'typo.json'), '--out', path.join(dir, 'never')], 1, /typo\.json: unknown config key "lr_warmpu_steps"/],
+      [['train', '--data', missing, '--config', path.join(dir, 'big-k.json'), '--out', path.join(dir, 'never')], 1, /big-k\.json: k = 40 is larger than d_sae = 16; choose k ≤ d_sae/],
+      [['train', '--data', missing, '--config', path.join(dir, 'not-object.json'), '--out', path.join(dir, 'never')], 1, /not-object\.json: the config must be a JSON object/],
+      [['train', '--data', missing, '--config', path.join(dir, 'cfg.json'), '--out', full], 1, /--out .*full is not empty .*notes\.txt.*; give a new or empty folder, or add --force/],
+      [['train', '--lm', missing, '--tokenizer', missing, '--text', missing, '--layer', '0', '--labels', missing, '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'never')], 2, /--labels does nothing with --lm/],
+      [['eval', '--sae', path.join(dir, 'no-sae'), '--data', missing, '--backend', 'gpu'], 2, /--backend must be wasm or cpu/],
+      [['eval', '--sae', path.join(dir, 'no-sae'), '--data', missing, '--text', missing], 2, /--text does nothing without --lm/],
+      [['eval', '--sae', path.join(dir, 'no-sae'), '--lm', missing, '--data', missing], 2, /--tokenizer is needed with --lm/],
+      [['eval', '--sae', path.join(dir, 'no-sae'), '--lm', missing, '--tokenizer', missing, '--text', missing, '--shape', '4,8'], 2, /--shape does nothing without --data/],
+      [['activations', '--lm', missing, '--tokenizer', missing, '--text', missing, '--layer', '0', '--out', full], 1, /full is not empty/],
+      [['activations', '--lm', missing, '--tokenizer', missing, '--text', missing, '--layer', '0', '--out', path.join(dir, 'never'), '--include-bos', 'true'], 2, /--include-bos must be yes or no, got "true"/],
+    ];
+    for (const [argv, expectedCode, message] of cases) {
+      const c = capture();
+      const code = await main(argv);
+      const { err } = c.done();
+      expect(err, argv.join(' ')).toMatch(message);
+      expect(err, argv.join(' ')).not.toMatch(/not-there|no-sae/);
+      expect(code, argv.join(' ')).toBe(expectedCode);
+    }
+    expect(existsSync(path.join(dir, 'never'))).toBe(false);
+    expect(readFileSync(path.join(full, 'notes.txt'), 'utf8')).toBe('keep me');
+  });
+
+  it('leaves config problems that depend on the data to after it loads', async () => {
+    // Prefixes ending at d_sae = 16 = expansion 2 × d_in 8: valid for this file only, so not refused before it loads.
+    writeFileSync(path.join(dir, 'matryoshka.json'), JSON.stringify({ architecture: 'matryoshka', expansion_factor: 2, matryoshka_prefixes: [4, 8, 16], k: 2, batch_size: 32 }));
+    // A multi-layer variant: refused only once the file turns out to have one layer.
+    writeFileSync(path.join(dir, 'route1.json'), JSON.stringify({ architecture: 'routesae', d_sae: 16, k: 2 }));
+    let c = capture();
+    expect(await main(['train', '--data', path.join(dir, 'not-there.npy'), '--config', path.join(dir, 'matryoshka.json'), '--out', path.join(dir, 'never')])).toBe(1);
+    expect(c.done().err).toMatch(/cannot open .*not-there\.npy: ENOENT/);
+    c = capture();
+    expect(await main(['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'matryoshka.json'), '--out', path.join(dir, 'matryoshka'), '--steps', '2', '--backend', 'cpu'])).toBe(0);
+    c.done();
+    expect(JSON.parse(readFileSync(path.join(dir, 'matryoshka', 'cfg.json'), 'utf8')).d_sae).toBe(16);
+    c = capture();
+    expect(await main(['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'route1.json'), '--out', path.join(dir, 'never'), '--backend', 'cpu'])).toBe(1);
+    expect(c.done().err).toMatch(/route1\.json: routesae needs activations of several layers/);
+  }, 60_000);
+
+  it('writes into a non-empty --out folder only with --force', async () => {
+    const out = path.join(dir, 'again');
+    const argv = ['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'cfg.json'), '--out', out, '--steps', '3', '--backend', 'cpu'];
+    let c = capture();
+    expect(await main(argv)).toBe(0);
+    c.done();
+    const firstWeights = readFileSync(path.join(out, 'sae_weights.safetensors'));
+    c = capture();
+    expect(await main([...argv, '--seed', '9'])).toBe(1);
+    const { err, out: stdout } = c.done();
+    expect(err).toContain(`--out ${out} is not empty`);
+    expect(err).toContain('--force');
+    expect(stdout).toBe('');
+    expect(readFileSync(path.join(out, 'sae_weights.safetensors')).equals(firstWeights)).toBe(true);
+    c = capture();
+    expect(await main([...argv, '--seed', '9', '--force'])).toBe(0);
+    c.done();
+    expect(readFileSync(path.join(out, 'sae_weights.safetensors')).equals(firstWeights)).toBe(false);
+    expect(JSON.parse(readFileSync(path.join(out, 'run_config.json'), 'utf8')).seed).toBe(9);
+    // A file where the folder should be.
+    c = capture();
+    expect(await main(['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'acts.npy')])).toBe(1);
+    expect(c.done().err).toContain(`--out ${path.join(dir, 'acts.npy')} is a file; give a folder`);
+  }, 60_000);
+
+  it('run as `sae-workbench` on cpu, prints no tfjs banner: only what the command reports', () => {
+    const run = spawnSync(process.execPath, ['bin/sae-workbench.js', 'train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'cfg.json'),
+      '--out', path.join(dir, 'spawned'), '--steps', '2', '--backend', 'cpu'], { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 60_000 });
+    expect(run.error).toBeUndefined();
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(/TensorFlow\.js in Node\.js|tfjs-node|====/);
+    expect(run.stderr).toMatch(/^loaded acts\.npy: 400 × 8 float32$/m);
+    expect(JSON.parse(run.stdout).steps).toBe(2);
+  }, 60_000);
+
+  it('prints the package version for --version and -v, and usage for a command\'s --help', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    for (const flag of ['--version', '-v']) {
+      const c = capture();
+      expect(await main([flag])).toBe(0);
+      expect(c.done().out).toBe(`${version}\n`);
+    }
+    const c = capture();
+    expect(await main(['train', '--help'])).toBe(0);
+    expect(c.done().out).toContain('Usage:');
+    expect(USAGE).toMatch(/--version/);
+    expect(USAGE).toMatch(/--force/);
+  });
 
   it('trains on wasm threads with the same weights as on one thread; --threads 0 is refused', async () => {
     // Products large enough for XNNPACK to split them between threads.
@@ -76,7 +194,7 @@ describe('sae-workbench CLI', () => {
 
     const c = capture();
     expect(await main(['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'no'), '--threads', '0'])).toBe(2);
-    expect(c.done().err).toContain('--threads must be 1 or more, got "0"');
+    expect(c.done().err).toContain('--threads must be a positive integer, got "0"');
   }, 120_000);
 
   it('trains a multi-layer variant with guidance from a labels file, writes checkpoints, and eval takes the multi-layer file', async () => {
@@ -216,6 +334,26 @@ describe('sae-workbench CLI on the bad-file corpus', () => {
     const { err } = c.done();
     expect(code, err).toBe(0);
     expect(err).toMatch(/loaded labels y\.npy: 16 rows, 50\.0% positive/);
+  }, 60_000);
+
+  it('eval on a model prints the splice figures and the reconstruction metrics, without training-only fields', async () => {
+    const lm = ['--lm', corpus('companion-model.bin'), '--tokenizer', corpus('companion-tokenizer.bin'), '--text', corpus('companion-text.txt'), '--layer', '0', '--backend', 'cpu'];
+    const out = path.join(work, 'lm-sae');
+    let c = capture();
+    expect(await main(['train', ...lm, '--config', corpus('companion-config.json'), '--out', out, '--steps', '2'])).toBe(0);
+    c.done();
+    c = capture();
+    const code = await main(['eval', '--sae', out, ...lm]);
+    const { out: stdout, err } = c.done();
+    expect(code, err).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(Number.isFinite(report.ce_clean)).toBe(true);
+    expect(Number.isFinite(report.groups[0].loss_recovered)).toBe(true);
+    expect(Number.isFinite(report.reconstruction.nmse)).toBe(true);
+    for (const key of ['steps', 'tokens_per_s', 'early_stopped_at']) {
+      expect(report.reconstruction).not.toHaveProperty(key);
+      expect(report).not.toHaveProperty(key);
+    }
   }, 60_000);
 
   it('documents --exclude-nonfinite, which takes no value', async () => {

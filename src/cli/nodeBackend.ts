@@ -152,7 +152,31 @@ export interface NodeBackendOptions {
   threads?: number;
 }
 
+/**
+ * tfjs's cpu backend prints, on its first tensor in Node, a banner advising to install tfjs-node.
+ * The CLI does without tfjs-node on purpose (see the file comment) and runs on cpu only when asked
+ * or when wasm cannot start, so the advice is noise there. The banner's one condition is the
+ * backend's `firstUse` flag: every cpu backend is made with it cleared (the registered factory is
+ * wrapped in place, so nothing already running is replaced).
+ */
+export function quietCpuBackend(): void {
+  const registered = tf.engine().registryFactory.cpu;
+  if (!registered || quietFactories.has(registered.factory)) return;
+  const factory = registered.factory;
+  const adviceGiven = (backend: tf.KernelBackend) => { (backend as unknown as { firstUse?: boolean }).firstUse = false; return backend; };
+  const quiet = () => {
+    const made = factory();
+    return made instanceof Promise ? made.then(adviceGiven) : adviceGiven(made);
+  };
+  quietFactories.add(quiet);
+  registered.factory = quiet;
+  const running = tf.engine().registry.cpu;
+  if (running) adviceGiven(running);
+}
+const quietFactories = new WeakSet<object>();
+
 export async function selectNodeBackend(prefer?: BackendName, opts: NodeBackendOptions = {}): Promise<BackendChoice> {
+  quietCpuBackend();
   useNodeWasmThreads(opts.threads ?? nodeCores());
   return selectBackend({
     prefer,

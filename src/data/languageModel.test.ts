@@ -2,7 +2,7 @@
 // text, which text an SAE is judged on, splicing of single- and multi-layer SAEs, the normaliser
 // round trip, and the CLI's eval / activations with --lm. Real-model parts use ../shared/data
 // (skipped with a message where it is absent).
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -16,7 +16,7 @@ import { evaluateSplice } from '../engine/lm/splice';
 import { normalizerOf } from '../engine/normalize';
 import { Trainer } from '../engine/trainer';
 import { parseNpy } from '../io/npy';
-import { evaluateWithModel, evaluationText, extractFromText, lmModel } from './languageModel';
+import { evaluateWithModel, evaluationText, extractFromText, lmModel, sitesFor } from './languageModel';
 import { siteName, siteOfHook } from './sites';
 import { trainingDataFor } from './trainingData';
 import { Workspace } from './workspace';
@@ -34,6 +34,34 @@ describe('site names', () => {
     for (let s = 0; s <= 5; s++) expect(siteOfHook(siteName(s, 5))).toBe(s);
     expect(siteOfHook('blocks.3.hook_mlp_out')).toBeUndefined();
     expect(siteOfHook(undefined)).toBeUndefined();
+  });
+});
+
+describe('sitesFor: where an SAE is spliced', () => {
+  // A workspace that only knows the model's depth (5 blocks) and a dataset, with or without sites.
+  const workspace = (nLayers: number, sites?: number[]) => {
+    const ws = new Workspace();
+    ws.lm = { name: 'm.bin', checkpoint: { config: { nLayers: 5 } } } as unknown as Workspace['lm'];
+    ws.dataset = { name: 'acts', rows: 4, dIn: 2, nLayers, data: new Float32Array(4 * 2 * nLayers), sites } as unknown as Workspace['dataset'];
+    return ws;
+  };
+  const one = resolveConfig({ architecture: 'topk', d_sae: 8 }, 2, 1);
+  const three = resolveConfig({ architecture: 'crosscoder', d_sae: 8, layer_start: 0, layer_end: 2 }, 2, 3);
+
+  it('a chosen layer wins; else the recorded sites; else the extracted ones; else it asks (no default)', () => {
+    expect(sitesFor(workspace(1), one, 1, 2, [3])).toEqual([2]);
+    expect(sitesFor(workspace(1), one, 1, undefined, [3])).toEqual([3]);
+    expect(sitesFor(workspace(1, [1]), one, 1, undefined, [3])).toEqual([3]);
+    expect(sitesFor(workspace(1, [1]), one, 1)).toEqual([1]);
+    expect(() => sitesFor(workspace(1), one, 1)).toThrow(/choose the model layer of the loaded activations \(Language model panel, or --layer\)/);
+    expect(() => sitesFor(workspace(1), one, 1, 6)).toThrow(/layer 6 is outside the model's residual sites 0 … 5/);
+  });
+
+  it('a multi-layer SAE with only its first hook recorded: the extracted sites when they start there, else consecutive ones', () => {
+    expect(sitesFor(workspace(3, [1, 3, 5]), three, 3, undefined, [1])).toEqual([1, 3, 5]);
+    expect(sitesFor(workspace(3, [0, 3, 5]), three, 3, undefined, [1])).toEqual([1, 2, 3]);
+    expect(sitesFor(workspace(3), three, 3, undefined, [2, 3, 5])).toEqual([2, 3, 5]);
+    expect(() => sitesFor(workspace(3), three, 3, undefined, [4])).toThrow(/layer 4 is outside the model's residual sites 0 … 5 for an SAE of 3 layers/);
   });
 });
 
@@ -95,6 +123,9 @@ describe.skipIf(!present)('the stories260K model in the workspace', () => {
     expect(ws.docIds?.documents).toBe(25);
     expect(ws.vocab?.pieces).toHaveLength(512);
     expect(ws.datasetText).toBe('stories_valid.txt');
+    // Said to come from the model, not from a .npy file; the name carries the hooks.
+    expect(ws.facts?.format).toBe('extracted');
+    expect(ds.name).toBe('stories_valid.txt @ blocks.2.hook_resid_pre, blocks.3.hook_resid_pre, blocks.4.hook_resid_pre');
     // Layer 3 of the rows is the reference layer-3 residual.
     const b = readFileSync(path.join(SHARED, 'valid/resid_l3.npy'));
     const ref = parseNpy(b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer).data as Float32Array;
@@ -166,6 +197,35 @@ describe.skipIf(!present)('the stories260K model in the workspace', () => {
     expect(e.groups[0].loss_recovered).toBeGreaterThan(0.6);
     trainer.dispose();
   }, 120_000);
+
+  it('activations from a file: no layer is guessed; the chosen or recorded hook is used and named, another one warned about; loss recovered comes with its standard error', async () => {
+    await ws.loadFiles([source('train/resid_l3.npy')]);
+    expect(ws.dataset).toMatchObject({ rows: 35234, dIn: 64, nLayers: 1 });
+    expect((ws.dataset as { sites?: number[] }).sites).toBeUndefined();
+    const cfg = resolveConfig({ architecture: 'topk', d_sae: 256, k: 16, batch_size: 512, steps: 80 }, 64, 1);
+    const trainer = new Trainer(cfg, await trainingDataFor(ws, cfg), 'wasm');
+    await trainer.runSteps(80);
+    const text = 'stories_valid.txt';
+    await expect(evaluateWithModel(ws, trainer, { text, maxTokens: 4000 })).rejects.toThrow(/choose the model layer of the loaded activations/);
+    const at3 = await evaluateWithModel(ws, trainer, { text, maxTokens: 4000, recordedSites: [3], recordedBy: "its cfg.json's hook_name" });
+    expect(at3.siteNames).toEqual(['blocks.3.hook_resid_pre']);
+    expect(at3.warning).toBeUndefined();
+    const at0 = await evaluateWithModel(ws, trainer, { text, maxTokens: 4000, site: 0, recordedSites: [3], recordedBy: "its cfg.json's hook_name" });
+    expect(at0.siteNames).toEqual(['blocks.0.hook_resid_pre']);
+    expect(at0.warning).toBe("the SAE belongs at blocks.3.hook_resid_pre (its cfg.json's hook_name) but is spliced at blocks.0.hook_resid_pre: loss recovered there says little about it.");
+    const [g3, g0] = [at3.groups[0], at0.groups[0]];
+    console.info(`[languageModel.test] layer-3 SAE from a file over ${at3.predictions} predictions in ${at3.documents} documents: loss recovered at layer 3 ${g3.loss_recovered.toFixed(4)} ± ${g3.loss_recovered_se.toFixed(4)}, at layer 0 ${g0.loss_recovered.toFixed(4)} ± ${g0.loss_recovered_se.toFixed(4)}`);
+    // Standard errors over a handful of documents: a few hundredths at most, never zero.
+    expect(at3.per_document.predictions.reduce((a, b) => a + b, 0)).toBe(at3.predictions);
+    expect(at3.per_document.predictions).toHaveLength(at3.documents);
+    for (const g of [g3, g0]) {
+      expect(g.loss_recovered_se).toBeGreaterThan(1e-4);
+      expect(g.loss_recovered_se).toBeLessThan(0.1);
+    }
+    // Spliced at the wrong layer it scores far worse: the figure is about the layer, not the SAE.
+    expect(g0.loss_recovered).toBeLessThan(g3.loss_recovered - 5 * g3.loss_recovered_se);
+    trainer.dispose();
+  }, 120_000);
 });
 
 describe.skipIf(!present)('CLI with a language model', () => {
@@ -206,6 +266,36 @@ describe.skipIf(!present)('CLI with a language model', () => {
     expect(report.groups[0].loss_recovered).toBeGreaterThan(0.7);
     expect(report.reconstruction.fve).toBeGreaterThan(0.5);
     expect(err).toMatch(/layer 3: loss recovered/);
+    // Loss recovered with its standard error over the 25 documents and the predictions behind it.
+    expect(report).toMatchObject({ predictions: 9436, documents: 25 });
+    expect(report.groups[0].loss_recovered_se).toBeGreaterThan(1e-4);
+    expect(report.groups[0].loss_recovered_se).toBeLessThan(0.05);
+    expect(report.groups[0].loss_recovered_vs_mean_se).toBeGreaterThan(1e-4);
+    expect(report.per_document).toBeUndefined();
+    expect(report.warning).toBeUndefined();
+    expect(err).toContain('9,436 predictions in 25 documents; ± is the standard error over documents\n');
+    expect(err).toContain(`layer 3: loss recovered ${report.groups[0].loss_recovered.toFixed(4)} ± ${report.groups[0].loss_recovered_se.toPrecision(2)} (`);
+    expect(err).not.toMatch(/warning|few predictions/);
+
+    // --layer other than the hook in cfg.json: spliced where asked, with a warning (stderr and JSON).
+    c = capture();
+    expect(await main(['eval', '--sae', path.join(dir, 'sae'), ...lm, '--text', path.join(SHARED, 'stories_valid.txt'), '--layer', '0'])).toBe(0);
+    const elsewhere = c.done();
+    const at0 = JSON.parse(elsewhere.out);
+    expect(at0.siteNames).toEqual(['blocks.0.hook_resid_pre']);
+    expect(elsewhere.err).toContain(`warning: --layer 0: the SAE belongs at blocks.3.hook_resid_pre (${path.join(dir, 'sae')}/cfg.json's hook_name) but is spliced at blocks.0.hook_resid_pre`);
+    expect(at0.warning).toMatch(/belongs at blocks\.3\.hook_resid_pre .* spliced at blocks\.0\.hook_resid_pre/);
+    expect(at0.groups[0].loss_recovered).toBeLessThan(report.groups[0].loss_recovered - 0.1);
+
+    // No hook in cfg.json and no --layer: refused before any work, asking for --layer.
+    mkdirSync(path.join(dir, 'nohook'));
+    for (const f of readdirSync(path.join(dir, 'sae'))) copyFileSync(path.join(dir, 'sae', f), path.join(dir, 'nohook', f));
+    const noHook = JSON.parse(readFileSync(path.join(dir, 'sae/cfg.json'), 'utf8'));
+    delete noHook.metadata.hook_name;
+    writeFileSync(path.join(dir, 'nohook/cfg.json'), JSON.stringify(noHook));
+    c = capture();
+    expect(await main(['eval', '--sae', path.join(dir, 'nohook'), ...lm, '--text', path.join(SHARED, 'stories_valid.txt')])).toBe(2);
+    expect(c.done().err).toMatch(/--layer is needed: .*cfg\.json does not name a residual hook/);
 
     c = capture();
     expect(await main(['eval', '--sae', path.join(dir, 'sae'), ...lm])).toBe(2);

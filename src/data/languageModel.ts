@@ -8,7 +8,7 @@ import type { Trainer } from '../engine/trainer';
 import { writeNpy } from '../io/npy';
 import type { FileResult } from '../worker/protocol';
 import { VAL, splitRows } from './dataset';
-import { siteName } from './sites';
+import { hookMismatch, siteName } from './sites';
 import { extractActivations } from './textCorpus';
 import { trainingDataFor, withWeights } from './trainingData';
 import { Workspace, WorkspaceError, factsOf, isStreamed } from './workspace';
@@ -68,7 +68,7 @@ export async function extractFromText(ws: Workspace, req: ExtractRequest): Promi
   const corpus = corpusOf(ws, req.text);
   const model = lmModel(ws);
   const ex = await extractActivations(model, ws.tokenizer!.tok, corpus, { sites: req.sites, includeBos: req.includeBos, onProgress: req.onProgress });
-  ws.setDataset(ex.dataset, { ...factsOf(ex.dataset), format: 'npy' });
+  ws.setDataset(ex.dataset, { ...factsOf(ex.dataset), format: 'extracted' });
   ws.tokens = { name: `tokens of ${req.text}`, ids: ex.tokens };
   ws.positions = { name: `positions of ${req.text}`, ids: ex.positions };
   ws.docIds = { name: `documents of ${req.text}`, ids: ex.docIds, documents: corpus.documents.length };
@@ -131,11 +131,20 @@ export interface SpliceEvaluation extends SpliceReport {
   /** Model sites of the SAE's layers. */
   sites: number[];
   siteNames: string[];
+  /** Set when the SAE's recorded site is not where it was spliced (a layer chosen by hand). */
+  warning?: string;
 }
 
 export interface SpliceRequest {
-  /** The model site of the SAE's first layer, when the activations do not say where they came from. */
+  /** The model site of the SAE's first layer, chosen by the user (wins over what is recorded). */
   site?: number;
+  /**
+   * Model sites the SAE was trained at, when recorded (a run on extracted activations, an
+   * imported cfg.json's hook_name: its first site only): used when `site` is not given.
+   */
+  recordedSites?: number[];
+  /** Where `recordedSites` come from, in words, for the warning when `site` differs. */
+  recordedBy?: string;
   text?: string;
   maxTokens?: number;
   onProgress?: (done: number, total: number) => void;
@@ -143,18 +152,29 @@ export interface SpliceRequest {
   reuse?: SpliceReport;
 }
 
-/** Model sites of a config's layers: from the dataset when it came from the model, else from `site`. */
-export function sitesFor(ws: Workspace, cfg: SaeConfig, nLayersUsed: number, site?: number): number[] {
+/**
+ * Model sites of a config's layers: the chosen `site` (and the layers after it); else the SAE's
+ * recorded sites; else the dataset's, when it came from the model. Never a default.
+ */
+export function sitesFor(ws: Workspace, cfg: SaeConfig, nLayersUsed: number, site?: number, recorded?: number[]): number[] {
   const ds = ws.dataset;
   const n = ws.lm?.checkpoint.config.nLayers ?? 0;
-  if (site !== undefined) {
-    if (!Number.isInteger(site) || site < 0 || site + nLayersUsed - 1 > n) throw new WorkspaceError(`layer ${site} is outside the model's residual sites 0 … ${n}${nLayersUsed > 1 ? ` for an SAE of ${nLayersUsed} layers` : ''}.`);
-    return Array.from({ length: nLayersUsed }, (_, i) => site + i);
+  const [first, last] = ds ? Workspace.layersFor(cfg, ds.nLayers) : [0, 0];
+  const extracted = ds && !isStreamed(ds) && ds.sites ? ds.sites.slice(first, last + 1) : undefined;
+  const from = (start: number) => {
+    if (!Number.isInteger(start) || start < 0 || start + nLayersUsed - 1 > n) throw new WorkspaceError(`layer ${start} is outside the model's residual sites 0 … ${n}${nLayersUsed > 1 ? ` for an SAE of ${nLayersUsed} layers` : ''}.`);
+    return Array.from({ length: nLayersUsed }, (_, i) => start + i);
+  };
+  if (site !== undefined) return from(site);
+  if (recorded?.length === nLayersUsed) {
+    if (recorded.some((s) => !Number.isInteger(s) || s < 0 || s > n)) throw new WorkspaceError(`the SAE was trained at sites ${recorded.join(', ')}, outside this model's residual sites 0 … ${n}; load the model it was trained on.`);
+    return recorded;
   }
-  const sites = ds && !isStreamed(ds) ? ds.sites : undefined;
-  if (!sites) throw new WorkspaceError('the loaded activations do not say which layer of the model they came from; choose the layer to splice at.');
-  const [first, last] = Workspace.layersFor(cfg, ds!.nLayers);
-  return sites.slice(first, last + 1);
+  // Only the first hook recorded (a SAELens cfg.json's hook_name) of a multi-layer SAE: the
+  // extracted sites when they start there, else consecutive sites from it.
+  if (recorded?.length) return extracted?.[0] === recorded[0] && extracted.length === nLayersUsed ? extracted : from(recorded[0]);
+  if (!extracted) throw new WorkspaceError('the loaded activations do not say which layer of the model they came from; choose the model layer of the loaded activations (Language model panel, or --layer) before evaluating.');
+  return extracted;
 }
 
 /** Splice a trained (or imported) SAE into the model at its layer(s). */
@@ -162,17 +182,21 @@ export async function evaluateWithModel(ws: Workspace, trainer: Trainer, req: Sp
   const model = lmModel(ws);
   const cfg = trainer.cfg;
   if (trainer.data.dIn !== model.config.dim) throw new WorkspaceError(`the SAE reads vectors of width ${trainer.data.dIn}, but the model's residual stream has width ${model.config.dim}; load activations of this model.`);
-  const sites = sitesFor(ws, cfg, trainer.data.nLayers, req.site);
+  const sites = sitesFor(ws, cfg, trainer.data.nLayers, req.site, req.recordedSites);
   const text = evaluationText(ws, cfg, req.text, req.maxTokens);
-  // Mean ablation uses the mean of the loaded activations at each layer.
+  // Mean ablation uses the mean of the loaded activations at each layer, unless they are known
+  // to come from other sites (then evaluateSplice measures the means on the documents).
   const meanBySite = new Map<number, Float32Array>();
   const perDim = ws.facts?.stats.perDimMean;
-  const [first] = ws.dataset ? Workspace.layersFor(cfg, ws.dataset.nLayers) : [0];
-  if (perDim && ws.dataset && ws.dataset.dIn === model.config.dim) {
+  const ds = ws.dataset;
+  const [first, last] = ds ? Workspace.layersFor(cfg, ds.nLayers) : [0, 0];
+  const dsSites = ds && !isStreamed(ds) ? ds.sites?.slice(first, last + 1) : undefined;
+  if (perDim && ds && ds.dIn === model.config.dim && (!dsSites || dsSites.join() === sites.join())) {
     sites.forEach((s, j) => meanBySite.set(s, Float32Array.from(perDim.slice((first + j) * model.config.dim, (first + j + 1) * model.config.dim))));
   }
   const report = await evaluateSplice(model, text.documents, { sites, together: trainer.splicesTogether, reconstruct: (x) => trainer.spliceReconstruction(x) }, { meanBySite, onProgress: req.onProgress, reuse: req.reuse });
-  return { ...report, text: text.description, sites, siteNames: sites.map((s) => siteName(s, model.config.nLayers)) };
+  const warning = hookMismatch(req.recordedSites?.[0], sites[0], model.config.nLayers, req.recordedBy ?? 'as recorded');
+  return { ...report, text: text.description, sites, siteNames: sites.map((s) => siteName(s, model.config.nLayers)), ...(warning ? { warning } : {}) };
 }
 
 /** Splice saved weights (an imported SAE) under `cfg`: the trainer only holds them. */

@@ -81,7 +81,7 @@ export function isStreamed(ds: AnyDataset): ds is StreamedDataset {
 
 /** Per-dataset facts gathered while loading. */
 export interface DatasetFacts {
-  format: 'npy' | 'npz' | 'safetensors' | 'raw' | 'synthetic';
+  format: 'npy' | 'npz' | 'safetensors' | 'raw' | 'synthetic' | 'extracted';
   bytes: number;
   stats: DatasetStats;
   /** Dataset rows flagged as outliers (norm far above the rest). */

@@ -24,6 +24,15 @@ describe('statistics table', () => {
     expect(total).toEqual({ column: 'total_loss', initial: 4, final: 1, min: 1, max: 4, mean: 2.5, std: Math.sqrt(5 / 3), change: -3, change_percent: -75 });
     expect(statisticsTable(rows, ['missing', 'sparsity_l0']).map((s) => s.column)).toEqual(['sparsity_l0']);
   });
+  it('gives no Change % for a signed quantity: FVE, or a column with a negative value', () => {
+    const signed = [{ fve: -2.058, x: -1 }, { fve: 0.8956, x: 2 }];
+    const [fve, x] = statisticsTable(signed, ['fve', 'x']);
+    expect(fve.change).toBeCloseTo(2.9536, 12);
+    expect(fve.change_percent).toBeNaN();
+    expect(x.change_percent).toBeNaN();
+    // FVE is signed by definition, even in a run where it stayed positive.
+    expect(statisticsTable([{ fve: 0.2 }, { fve: 0.9 }], ['fve'])[0].change_percent).toBeNaN();
+  });
   it('writes the CSV with the seed’s header and one line per column', () => {
     const csv = statisticsCsv(statisticsTable(rows, ['total_loss', 'recon_loss']));
     const lines = csv.trim().split('\n');

@@ -14,9 +14,16 @@ export interface ColumnStatistics {
   mean: number;
   std: number;
   change: number;
-  /** (final − initial) / initial · 100; ±Infinity or NaN when initial is 0, as in pandas. */
+  /**
+   * (final − initial) / initial · 100; ±Infinity or NaN when initial is 0, as in pandas. NaN for a
+   * signed quantity (FVE, or any column with a negative value): a relative change of a value that
+   * can cross zero says nothing (FVE from −2.06 to 0.90 would read −143%).
+   */
   change_percent: number;
 }
+
+/** Columns whose values can be negative by definition (FVE = 1 − error / variance). */
+const SIGNED_COLUMNS = new Set(['fve']);
 
 type Row = Record<string, number>;
 /** Logged rows: as objects, or a log stored by column (MetricLog), which is not copied into objects. */
@@ -59,7 +66,8 @@ export function statisticsTable(rows: Rows, columns: readonly string[]): ColumnS
     const final = v[v.length - 1];
     let min = Infinity, max = -Infinity;
     for (const x of v) { if (x < min) min = x; if (x > max) max = x; }
-    out.push({ column, initial, final, min, max, mean: mean(v), std: sampleStd(v), change: final - initial, change_percent: ((final - initial) / initial) * 100 });
+    const signed = SIGNED_COLUMNS.has(column) || min < 0;
+    out.push({ column, initial, final, min, max, mean: mean(v), std: sampleStd(v), change: final - initial, change_percent: signed ? NaN : ((final - initial) / initial) * 100 });
   }
   return out;
 }

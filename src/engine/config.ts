@@ -283,7 +283,7 @@ export function resolveConfig(input: ConfigInput, dIn: number, nLayers = 1): Sae
   }
   const architecture = arch as Architecture;
   for (const key of Object.keys(input)) {
-    if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown config key "${key}"; see the README for the documented keys.`);
+    if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown config key "${key}"; docs/configuration.md lists the keys.`);
   }
   const multi = MULTI_LAYER.includes(architecture);
   if (multi && nLayers < 2) {
@@ -392,6 +392,37 @@ export function resolveConfig(input: ConfigInput, dIn: number, nLayers = 1): Sae
       return { ...common, architecture, ...kFields(),
         routing: choice(input, 'routing', VARIANT_DEFAULTS.routesae.routing as RouteSaeConfig['routing'], ['hard', 'soft'] as const),
         aggregation: choice(input, 'aggregation', VARIANT_DEFAULTS.routesae.aggregation as RouteSaeConfig['aggregation'], ['sum', 'mean'] as const) };
+  }
+}
+
+/** A width and layer count no file has: the loosest bounds resolveConfig can take from data. */
+const LARGER_THAN_ANY_DATA = 2 ** 40;
+
+/**
+ * Reject a config whose problem does not depend on the data (an unknown key, a value of the wrong
+ * type or range, k above an explicit d_sae, …), for a caller that has not loaded the data yet.
+ * Every bound resolveConfig takes from the data is loosest for the widest file with the most
+ * layers (d_sae defaults to expansion_factor × d_in, layer indices must be below n_layers,
+ * multi-layer variants need 2 layers), so the config is resolved for a shape larger than any
+ * file: what fails there fails on every file. Two exceptions keep that true: without d_sae,
+ * matryoshka_prefixes must end exactly at the d_sae the data gives, so d_sae is taken from the
+ * last prefix; and a failure that quotes the stand-in size (an index outside any range) is left
+ * to resolveConfig on the loaded data, whose message gives the data's real bounds.
+ */
+export function checkConfigBeforeData(input: ConfigInput): void {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    resolveConfig(input, 1);
+    return;
+  }
+  const prefixes = input.matryoshka_prefixes;
+  const lastPrefix = Array.isArray(prefixes) ? prefixes[prefixes.length - 1] : undefined;
+  const dSae = input.d_sae ?? (Number.isInteger(lastPrefix) && (lastPrefix as number) > 0 ? lastPrefix : LARGER_THAN_ANY_DATA);
+  try {
+    resolveConfig({ ...input, d_sae: dSae }, LARGER_THAN_ANY_DATA, LARGER_THAN_ANY_DATA);
+  } catch (e) {
+    // Bounds quoted as LARGER_THAN_ANY_DATA or one less (d_sae − 1, n_layers − 1).
+    if (e instanceof ConfigError && e.message.includes(String(LARGER_THAN_ANY_DATA).slice(0, -1))) return;
+    throw e;
   }
 }
 

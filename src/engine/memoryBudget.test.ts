@@ -52,7 +52,7 @@ describe('estimateTrainingMemory', () => {
   const cases = ['relu', 'topk', 'gated', 'jumprelu'].flatMap((a) => sizes.map(([dIn, dSae, batch]) => [a, dIn, dSae, batch] as const));
   it.each(cases)('%s d_in %i d_sae %i batch %i: within 30 percent of the peak tf.profile measures', async (architecture, dIn, dSae, batch) => {
     const { estimate, measured } = await measure({ architecture, d_sae: dSae, batch_size: batch, k: 16 }, dIn);
-    console.log(`${architecture} d_in ${dIn} d_sae ${dSae} batch ${batch}: estimate ${(estimate / MiB).toFixed(1)} MiB, measured peak ${(measured / MiB).toFixed(1)} MiB`);
+    console.info(`${architecture} d_in ${dIn} d_sae ${dSae} batch ${batch}: estimate ${(estimate / MiB).toFixed(1)} MiB, measured peak ${(measured / MiB).toFixed(1)} MiB`);
     expect(Math.abs(estimate - measured) / measured).toBeLessThan(0.3);
   });
 

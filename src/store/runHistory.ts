@@ -4,12 +4,18 @@
 // private window, a full quota) the runs are kept for the session only and the reason is shown.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { lambdaKey, type SaeConfig } from '../engine/config';
-import type { EvalMetrics, MetricRow, SpliceEvaluation } from '../worker/protocol';
+import type { DatasetInfo, EvalMetrics, MetricRow, SpliceEvaluation } from '../worker/protocol';
 import type { SweepParam } from './sweep';
+import { targetHistory, targetInEffect } from './sparsityTarget';
 
 /** Loss recovered of a run in the language model, averaged over its splice groups (layers). */
 export interface RunSplice {
   loss_recovered: number;
+  /** Its standard error (over documents), when the SAE was spliced at one group of sites; absent in older records. */
+  loss_recovered_se?: number;
+  /** Predictions judged, and where the SAE was spliced (absent in older records). */
+  predictions?: number;
+  hooks?: string[];
   loss_recovered_vs_mean: number;
   kl: number;
   ce: number;
@@ -26,12 +32,42 @@ export interface RunSweepTag {
   count: number;
 }
 
+/** The activations a run was trained on: name (with the hook of extracted data) and shape. */
+export interface RunData {
+  name: string;
+  rows: number;
+  dIn: number;
+  nLayers: number;
+}
+
+export const runDataOf = (d: Pick<DatasetInfo, 'name' | 'rows' | 'dIn' | 'nLayers'>): RunData => ({ name: d.name, rows: d.rows, dIn: d.dIn, nLayers: d.nLayers });
+
+/**
+ * Identifies the data: two files of one name but another shape are different data. Runs kept before
+ * the shape was recorded have only their name.
+ */
+export function runDataKey(d: RunData | { name: string }): string {
+  return 'rows' in d ? `${d.name}|${d.rows}|${d.nLayers}|${d.dIn}` : d.name;
+}
+
+/** "stories.txt @ blocks.3.hook_resid_pre (35,234 × 64)". */
+export function describeRunData(d: RunData | { name: string }): string {
+  if (!('rows' in d)) return d.name || 'unnamed data';
+  const shape = d.nLayers > 1 ? `${d.rows.toLocaleString('en-US')} × ${d.nLayers} layers × ${d.dIn}` : `${d.rows.toLocaleString('en-US')} × ${d.dIn}`;
+  return `${d.name} (${shape})`;
+}
+
+/** The data of a kept run (its name only for runs kept before the shape was recorded). */
+export const recordData = (r: Pick<RunRecord, 'datasetName' | 'data'>): RunData | { name: string } => r.data ?? { name: r.datasetName };
+
 export interface RunRecord {
   id: string;
   /** Sequential number shown to the user (#1, #2, …). */
   number: number;
   createdAt: number;
   datasetName: string;
+  /** Name and shape of the training data (absent in runs kept by older versions). */
+  data?: RunData;
   config: SaeConfig;
   state: 'done' | 'stopped';
   /** Metrics on the validation split at the end of the run. */
@@ -66,15 +102,25 @@ export function summariseSplice(e: SpliceEvaluation): RunSplice {
     ce: mean((g) => g.ce),
     ce_clean: e.ce_clean,
     text: e.text,
+    // A mean over several layers' figures has no simple standard error (the same documents judge each).
+    ...(e.groups.length === 1 ? { loss_recovered_se: e.groups[0].loss_recovered_se } : {}),
+    predictions: e.predictions,
+    hooks: e.siteNames,
   };
 }
 
+/** The target L0 in effect at the end of a kept run (a slider may have moved it), or null. */
+export function finalTarget(r: Pick<RunRecord, 'config' | 'rows'>): number | null {
+  return targetInEffect(targetHistory(r.config, r.rows.map((row) => row.step), r.rows.map((row) => row.target_l0)));
+}
+
 /** A short name: variant, size, the sweep's value or the sparsity setting. */
-export function runLabel(r: Pick<RunRecord, 'number' | 'config' | 'sweep'>): string {
+export function runLabel(r: Pick<RunRecord, 'number' | 'config' | 'sweep' | 'rows'>): string {
   const c = r.config;
   const parts = [`#${r.number}`, c.architecture, `d_sae ${c.d_sae}`];
+  const target = finalTarget(r);
   if (r.sweep && r.sweep.param !== 'd_sae') parts.push(`${r.sweep.param === 'lambda' ? 'λ' : r.sweep.param} ${formatValue(r.sweep.value)}`);
-  else if (c.sparsity_mode === 'target_l0') parts.push(`target L0 ${formatValue(c.target_l0 * 100)}%`);
+  else if (target !== null) parts.push(`target L0 ${formatValue(target * 100)}%${target !== c.target_l0 ? ` (moved from ${formatValue(c.target_l0 * 100)}%)` : ''}`);
   else {
     const key = lambdaKey(c.architecture);
     const lambda = key ? (c as unknown as Record<string, number>)[key] : undefined;

@@ -5,9 +5,9 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../engine/config';
 import { RunHistory, runLabel, summariseSplice, type RunRecord } from './runHistory';
-import { frontierSeries, parseSweepValues, sweepParam, SWEEP_PARAMS } from './sweep';
+import { frontierData, frontierSeries, parseSweepValues, sweepParam, SWEEP_PARAMS } from './sweep';
 import { DEFAULT_FORM, configFromForm } from './store';
-import type { EvalMetrics, SpliceEvaluation } from '../worker/protocol';
+import type { EvalMetrics, MetricRow, SpliceEvaluation } from '../worker/protocol';
 
 function metrics(l0: number, nmse: number): EvalMetrics {
   return { nmse, fve: 1 - nmse, nmse_per_token: nmse, l0, l0_fraction: l0 / 64, dead_fraction: 0, steps: 100, tokens_per_s: 1, backend: 'cpu' };
@@ -116,7 +116,28 @@ describe('sweeps', () => {
     expect(nmse.map((s) => s.architecture)).toEqual(['topk', 'relu']);
     expect(nmse[0].points.map((p) => [p.id, p.l0, p.y, p.sweepId])).toEqual([['b', 8, 0.2, 's'], ['a', 16, 0.1, 's']]);
     const lr = frontierSeries(runs, 'loss_recovered', (r) => r.id);
-    expect(lr).toEqual([{ architecture: 'relu', points: [expect.objectContaining({ id: 'c', l0: 20, y: 0.93, sweepId: null })] }]);
+    expect(lr).toEqual([{ architecture: 'relu', steps: 2000, points: [expect.objectContaining({ id: 'c', l0: 20, y: 0.93, sweepId: null })] }]);
+  });
+
+  it('frontier: runs of other data are not mixed in; other step budgets are other series', () => {
+    const sample = { name: 'sample (synthetic)', rows: 32768, dIn: 16, nLayers: 1 };
+    const file = { name: 'resid_l3.npy', rows: 35234, dIn: 16, nLayers: 1 };
+    const sameNameOtherShape = { name: 'resid_l3.npy', rows: 9461, dIn: 16, nLayers: 1 };
+    const runs = [
+      record('a', 1, { data: sample, datasetName: sample.name, metrics: metrics(16, 0.1) }),
+      record('b', 2, { data: file, datasetName: file.name, metrics: metrics(8, 0.2) }),
+      record('c', 3, { data: file, datasetName: file.name, metrics: metrics(12, 0.15), config: resolveConfig({ architecture: 'topk', d_sae: 64, steps: 300 }, 16, 1) }),
+      record('d', 4, { data: sameNameOtherShape, datasetName: sameNameOtherShape.name, metrics: metrics(10, 0.3) }),
+      record('e', 5, { datasetName: 'old.npy', metrics: metrics(9, 0.3) }), // kept before the shape was recorded
+    ];
+    const data = frontierData(runs);
+    expect(data.map((d) => [d.label, d.runs])).toEqual([
+      ['old.npy', 1], ['resid_l3.npy (9,461 × 16)', 1], ['resid_l3.npy (35,234 × 16)', 2], ['sample (synthetic) (32,768 × 16)', 1],
+    ]);
+    const onFile = frontierSeries(runs, 'nmse', (r) => r.id, data[2].key);
+    expect(onFile.map((s) => [s.architecture, s.steps, s.points.map((p) => p.id)])).toEqual([['topk', 2000, ['b']], ['topk', 300, ['c']]]);
+    expect(frontierSeries(runs, 'nmse', (r) => r.id, data[3].key).flatMap((s) => s.points.map((p) => p.id))).toEqual(['a']);
+    expect(frontierSeries(runs, 'nmse', (r) => r.id, 'old.npy').flatMap((s) => s.points.map((p) => p.id))).toEqual(['e']);
   });
 
   it('labels say what differs between runs', () => {
@@ -124,6 +145,11 @@ describe('sweeps', () => {
     expect(runLabel(record('a', 4, { sweep: { id: 's', param: 'lambda', value: 0.003, index: 0, count: 3 } }))).toBe('#4 · topk · d_sae 64 · λ 0.003');
     expect(runLabel(record('a', 5, { config: resolveConfig({ architecture: 'relu', d_sae: 32, sparsity_mode: 'manual', l1_coefficient: 2e-6 }, 16, 1) }))).toBe('#5 · relu · d_sae 32 · λ 2.00e-6');
     expect(runLabel(record('a', 6, { config: resolveConfig({ architecture: 'topk', d_sae: 32, sparsity_mode: 'manual', k: 7 }, 16, 1) }))).toBe('#6 · topk · d_sae 32 · k 7');
+  });
+
+  it('a target moved by the slider during the run is the one in the label', () => {
+    const rows = [10, 20, 30].map((step, i) => ({ step, target_l0: i === 0 ? 0.05 : 0.0548 }) as MetricRow);
+    expect(runLabel(record('a', 7, { rows }))).toBe('#7 · topk · d_sae 64 · target L0 5.48% (moved from 5%)');
   });
 });
 
@@ -138,5 +164,14 @@ describe('summariseSplice', () => {
     expect(s.ce).toBeCloseTo(2.3, 12);
     expect(s.ce_clean).toBe(1.5);
     expect(s.text).toBe('v.txt');
+    // Several layers: a mean of their figures, no standard error claimed.
+    expect(s.loss_recovered_se).toBeUndefined();
+    expect(s.predictions).toBe(10);
+  });
+
+  it('keeps the standard error, the prediction count and the hook of a one-layer splice', () => {
+    const g = { sites: [3], ce: 2.1, kl: 0.1, ce_zero: 9, kl_zero: 5, ce_mean: 5, kl_mean: 3, loss_recovered: 0.93, loss_recovered_se: 0.004, loss_recovered_vs_mean: 0.8, replaced_fraction: 1 };
+    const e = { ce_clean: 1.5, predictions: 1234, documents: 3, tokens: 1300, groups: [g], seconds: 1, text: 'v.txt', siteNames: ['blocks.3.hook_resid_pre'] } as unknown as SpliceEvaluation;
+    expect(summariseSplice(e)).toMatchObject({ loss_recovered: 0.93, loss_recovered_se: 0.004, predictions: 1234, hooks: ['blocks.3.hook_resid_pre'] });
   });
 });

@@ -6,7 +6,7 @@ import {
   type Architecture, type ClassicConfig, type ConfigInput, type GuidanceTarget, type LabelSource, type LiveParams,
   type Normalize, type SaeConfig, type SparsityMode,
 } from '../engine/config';
-import type { RunRecord } from './runHistory';
+import { describeRunData, runDataKey, runDataOf, type RunData, type RunRecord } from './runHistory';
 import type { AutosaveSummary } from './autosave';
 import type { SweepParam } from './sweep';
 import type { BackendName, BackendPreference, Calibration, DatasetInfo, EvalMetrics, FeatureListInfo, FileResult, ImportedSaeInfo, LanguageModelInfo, LatentDetail, RunState, SpliceEvaluation } from '../worker/protocol';
@@ -106,8 +106,8 @@ interface DataSlice {
   /** Splice evaluations: of the run, and of the imported SAE. */
   splice: SpliceState;
   importSplice: SpliceState;
-  /** Model layer to splice at when the activations do not say (files from elsewhere). */
-  spliceSite: number;
+  /** Model layer the user gave for activations from a file (null until chosen: never a default). */
+  spliceSite: number | null;
   /** Text to judge on ('' = the default: another text, or the validation documents). */
   spliceText: string;
   /** While training: splice every this many steps on a short held-out text (0 = off). */
@@ -126,12 +126,17 @@ export const NO_SPLICE: SpliceState = { pending: false, evaluation: null };
 export interface SplicePoint {
   step: number;
   loss_recovered: number;
+  /** Its standard error, and the predictions it was measured on. */
+  loss_recovered_se: number;
+  predictions: number;
   kl: number;
   ce: number;
 }
 
 interface RunSlice {
   runId: string | null;
+  /** The data the current run trains (or trained) on: the loaded data may have changed since. */
+  runData: RunData | null;
   runState: RunState;
   step: number;
   totalSteps: number;
@@ -175,6 +180,8 @@ interface RunsSlice {
   /** Runs whose curves are overlaid, and the logged column shown. */
   overlay: string[];
   overlayColumn: string;
+  /** The data whose runs the frontier compares (a key of runDataKey); null = the loaded data's. */
+  frontierData: string | null;
   /** The run being kept (its weights are being fetched), in words. */
   keeping: string | null;
   sweep: SweepState | null;
@@ -204,7 +211,7 @@ interface UiSlice {
   /** 'auto' (measure at Train, per size) or the backend the user chose. */
   backendPreference: BackendPreference;
   /** Auto: the backend being measured before the current run starts. */
-  calibrating: { backend: BackendName; index: number; total: number } | null;
+  calibrating: { backend: BackendName; index: number; total: number; /** Date.now() when measuring began */ since: number } | null;
   /** The speeds the last run's backend was chosen by; `cached` when measured for an earlier run of that size. */
   calibration: { calibration: Calibration; cached: boolean } | null;
   dragging: boolean;
@@ -266,7 +273,7 @@ export const useStore = create<AppState>(() => ({
   lmIncludeBos: false,
   splice: NO_SPLICE,
   importSplice: NO_SPLICE,
-  spliceSite: 0,
+  spliceSite: null,
   spliceText: '',
   lmEvalEvery: 0,
   splicePoints: [],
@@ -278,6 +285,7 @@ export const useStore = create<AppState>(() => ({
   runsProblem: null,
   overlay: [],
   overlayColumn: 'total_loss',
+  frontierData: null,
   keeping: null,
   sweep: null,
   sweepParam: 'd_sae',
@@ -287,6 +295,7 @@ export const useStore = create<AppState>(() => ({
   nextGuidanceId: 0,
   previews: {},
   runId: null,
+  runData: null,
   runState: 'idle',
   step: 0,
   totalSteps: 0,
@@ -509,3 +518,21 @@ export function formFromConfig(c: ConfigInput): { form: Partial<ModelForm>; guid
 
 /** Set one top-level value of the store (simple settings of the panels). */
 export const setStoreValue = <K extends keyof AppState>(key: K, value: AppState[K]) => useStore.setState({ [key]: value } as Pick<AppState, K>);
+
+/**
+ * The shown run was trained on other data than the loaded data (new data was loaded since): its
+ * data and the loaded data in words, or null. Its curves and metrics stay true of its own data;
+ * what reads the loaded rows (feature browser, splicing) would not be.
+ */
+export function staleRun(s: Pick<AppState, 'runId' | 'runData' | 'dataset'>): { runData: string; loaded: string } | null {
+  if (!s.runId || !s.runData || !s.dataset) return null;
+  const loaded = runDataOf(s.dataset);
+  if (runDataKey(loaded) === runDataKey(s.runData)) return null;
+  return { runData: describeRunData(s.runData), loaded: describeRunData(loaded) };
+}
+
+/** Why the shown run cannot be judged on the loaded rows (feature browser, splicing), or null. */
+export function staleRunProblem(s: Pick<AppState, 'runId' | 'runData' | 'dataset'>): string | null {
+  const stale = staleRun(s);
+  return stale ? `this run was trained on ${stale.runData}, not on the loaded ${stale.loaded}: load its data again, or open the kept run from Runs as the imported SAE` : null;
+}

@@ -3,7 +3,7 @@
 // kept runs (one point per run, one series per variant).
 import { SPARSITY_KIND, lambdaKey, type Architecture } from '../engine/config';
 import type { ModelForm } from './store';
-import type { RunRecord } from './runHistory';
+import { describeRunData, recordData, runDataKey, type RunRecord } from './runHistory';
 
 export type SweepParam = 'lambda' | 'k' | 'd_sae' | 'bandwidth' | 'init_threshold';
 
@@ -79,21 +79,41 @@ export interface FrontierPoint {
 
 export interface FrontierSeries {
   architecture: Architecture;
+  /** The runs' step budget (their config's steps): runs of other budgets are other series. */
+  steps: number;
   points: FrontierPoint[];
 }
 
-/**
- * Kept runs as frontier points: x = L0 (mean active latents per token on the validation split),
- * y = NMSE or loss recovered; runs without the value (no splice evaluation) are left out.
- */
-export function frontierSeries(runs: readonly RunRecord[], y: 'nmse' | 'loss_recovered', label: (r: RunRecord) => string): FrontierSeries[] {
-  const byArch = new Map<Architecture, FrontierPoint[]>();
+/** The data kept runs were trained on, each once (by key), the most recent run's data first. */
+export function frontierData(runs: readonly RunRecord[]): { key: string; label: string; runs: number }[] {
+  const out = new Map<string, { key: string; label: string; runs: number; last: number }>();
   for (const r of runs) {
+    const data = recordData(r);
+    const key = runDataKey(data);
+    const entry = out.get(key) ?? { key, label: describeRunData(data), runs: 0, last: 0 };
+    entry.runs++;
+    entry.last = Math.max(entry.last, r.createdAt);
+    out.set(key, entry);
+  }
+  return [...out.values()].sort((a, b) => b.last - a.last).map(({ key, label, runs: n }) => ({ key, label, runs: n }));
+}
+
+/**
+ * Kept runs on one data (`dataKey`; all runs when null) as frontier points: x = L0 (mean active
+ * latents per token on the validation split), y = NMSE or loss recovered; runs without the value (no
+ * splice evaluation) are left out. One series per variant and step budget: a frontier compares runs
+ * of the same data and budget.
+ */
+export function frontierSeries(runs: readonly RunRecord[], y: 'nmse' | 'loss_recovered', label: (r: RunRecord) => string, dataKey: string | null = null): FrontierSeries[] {
+  const bySeries = new Map<string, FrontierSeries>();
+  for (const r of runs) {
+    if (dataKey !== null && runDataKey(recordData(r)) !== dataKey) continue;
     const value = y === 'nmse' ? r.metrics.nmse : r.splice?.loss_recovered;
     if (value === undefined || !Number.isFinite(value) || !Number.isFinite(r.metrics.l0)) continue;
-    const list = byArch.get(r.config.architecture) ?? [];
-    list.push({ id: r.id, l0: r.metrics.l0, y: value, label: label(r), sweepId: r.sweep?.id ?? null, order: r.sweep ? r.sweep.index : r.number });
-    byArch.set(r.config.architecture, list);
+    const key = `${r.config.architecture}|${r.config.steps}`;
+    const series = bySeries.get(key) ?? { architecture: r.config.architecture, steps: r.config.steps, points: [] };
+    series.points.push({ id: r.id, l0: r.metrics.l0, y: value, label: label(r), sweepId: r.sweep?.id ?? null, order: r.sweep ? r.sweep.index : r.number });
+    bySeries.set(key, series);
   }
-  return [...byArch].map(([architecture, points]) => ({ architecture, points: points.sort((a, b) => a.l0 - b.l0) }));
+  return [...bySeries.values()].map((series) => ({ ...series, points: series.points.sort((a, b) => a.l0 - b.l0) }));
 }

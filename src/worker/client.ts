@@ -1,10 +1,11 @@
 // The page's side of the worker protocol: sends typed messages, and turns the worker's messages
 // into store updates. Messages of an old run (a different runId) are ignored.
 import { SPARSITY_KIND, type ConfigInput, type GuidanceTarget, type LiveParams } from '../engine/config';
-import { siteOfHook } from '../data/sites';
+import { spliceTargetOf } from '../data/sites';
 import { describeTokenRule } from '../data/tokenRules';
 import { metricsBuffer } from '../store/metricsBuffer';
-import { NO_SPLICE, appendLog, configFromForm, type AppState, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
+import { runDataKey, runDataOf } from '../store/runHistory';
+import { NO_SPLICE, appendLog, configFromForm, staleRun, type AppState, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
 import { download, downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
 import type { BackendName, BackendPreference, Calibration, EngineMemory, FileOptions, FromWorker, LatentContext, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
@@ -88,15 +89,13 @@ function onLoaded(msg: Extract<FromWorker, { type: 'loaded' }>) {
     patch.imported = msg.sae;
     patch.importEvaluation = null;
     patch.importSplice = NO_SPLICE;
-    const site = siteOfHook(msg.sae.cfg.hook_name);
-    if (site !== undefined) patch.spliceSite = site;
   }
   if (msg.lm !== undefined) {
     patch.lm = msg.lm;
     const n = msg.lm?.model?.nLayers;
     // Default extraction site: the middle of the model, as most SAE papers pick.
     if (n !== undefined && (s.lmSites.length === 0 || s.lmSites.some((x) => x > n))) patch.lmSites = [Math.floor(n / 2)];
-    if (n !== undefined && s.spliceSite > n) patch.spliceSite = Math.floor(n / 2);
+    if (n !== undefined && s.spliceSite !== null && s.spliceSite > n) patch.spliceSite = null;
   }
   // Activations from text come with document ids: validate on whole documents, so that the
   // held-out documents can judge the SAE through the model.
@@ -107,6 +106,15 @@ function onLoaded(msg: Extract<FromWorker, { type: 'loaded' }>) {
   settleLoad(msg.requestId);
   for (const r of msg.results) appendLog(r.kind === 'error' ? `error: ${r.message}` : r.message);
   if (!msg.results.length && info) appendLog(`loaded ${info.name}: ${info.nLayers > 1 ? `${info.rows.toLocaleString('en-US')} × ${info.nLayers} layers × ${info.dIn}` : `${info.rows.toLocaleString('en-US')} × ${info.dIn}`}`);
+  // Said once, when other data arrives (not when a companion file joins the same data).
+  const newData = info && (!prev || runDataKey(runDataOf(prev)) !== runDataKey(runDataOf(info)));
+  const stale = newData ? staleRun(useStore.getState()) : null;
+  if (stale) {
+    const active = s.runState === 'running' || s.runState === 'paused';
+    appendLog(active
+      ? `the run continues on its own data (${stale.runData}); ${stale.loaded} is for the next run`
+      : `the results shown are of the last run, trained on ${stale.runData}, not on the loaded ${stale.loaded}`);
+  }
 }
 
 function onMessage(msg: FromWorker) {
@@ -205,7 +213,7 @@ function onMessage(msg: FromWorker) {
   switch (msg.type) {
     case 'calibrating':
       if (msg.index === 0) appendLog(`measuring the backends for ${msg.key}…`);
-      useStore.setState({ calibrating: { backend: msg.backend, index: msg.index, total: msg.total } });
+      useStore.setState({ calibrating: { backend: msg.backend, index: msg.index, total: msg.total, since: s.calibrating?.since ?? Date.now() } });
       return;
     case 'calibrated':
       // The progress line keeps saying "measuring" until the run has started.
@@ -271,7 +279,7 @@ function onMessage(msg: FromWorker) {
       const e = msg.evaluation;
       if (msg.step !== undefined) {
         const g = e.groups[0];
-        useStore.setState((st) => ({ splicePoints: [...st.splicePoints, { step: msg.step!, loss_recovered: g.loss_recovered, kl: g.kl, ce: g.ce }] }));
+        useStore.setState((st) => ({ splicePoints: [...st.splicePoints, { step: msg.step!, loss_recovered: g.loss_recovered, loss_recovered_se: g.loss_recovered_se, predictions: e.predictions, kl: g.kl, ce: g.ce }] }));
         return;
       }
       useStore.setState({ splice: { pending: false, evaluation: e } });
@@ -405,7 +413,7 @@ export async function resumeRun() {
   // The Model and Guidance panels show the resumed run's settings (a reload reset them).
   const { form, guidance } = formFromConfig(saved.config as unknown as ConfigInput);
   const s = useStore.getState();
-  useStore.setState({ ...freshRun(), runId, runState: 'running', step: saved.state.meta.step, totalSteps: saved.config.steps, form: { ...s.form, ...form }, ...(guidance.length ? { guidance } : {}) });
+  useStore.setState({ ...freshRun(), runId, runState: 'running', runData: runDataOf(saved.dataset), step: saved.state.meta.step, totalSteps: saved.config.steps, form: { ...s.form, ...form }, ...(guidance.length ? { guidance } : {}) });
   send({ type: 'resumeAutosave', runId });
 }
 
@@ -454,7 +462,7 @@ let importEvalId: string | null = null;
 let importSpliceId: string | null = null;
 
 function describeSplice(e: SpliceEvaluation): string {
-  return e.groups.map((g) => `${g.sites.length > 1 ? 'layers' : 'layer'} ${g.sites.join(', ')}: loss recovered ${formatNumber(g.loss_recovered)}, KL ${formatNumber(g.kl)}, CE ${formatNumber(g.ce)} (clean ${formatNumber(e.ce_clean)})`).join('; ') + ` on ${e.text}`;
+  return e.groups.map((g) => `${g.sites.length > 1 ? 'layers' : 'layer'} ${g.sites.join(', ')}: loss recovered ${formatNumber(g.loss_recovered)} ± ${formatNumber(g.loss_recovered_se)} (SE, ${e.predictions.toLocaleString('en-US')} predictions), KL ${formatNumber(g.kl)}, CE ${formatNumber(g.ce)} (clean ${formatNumber(e.ce_clean)})`).join('; ') + ` on ${e.text}`;
 }
 
 /** Run the language model over a loaded text and use its residuals as the dataset. */
@@ -530,7 +538,8 @@ export function inspectLatent(latent: number) {
 /** Splice the run's SAE (or the imported one) into the language model. */
 export function spliceEvaluate(source: 'run' | 'imported') {
   const s = useStore.getState();
-  const site = s.lm?.datasetSites ? undefined : s.spliceSite;
+  const { site, disabledWhy } = spliceTargetOf(source, s);
+  if (disabledWhy) return; // the button says why
   const text = s.spliceText || undefined;
   if (source === 'imported') {
     importSpliceId = newId('import-splice');
@@ -601,9 +610,9 @@ export function train(fromImported = false): string {
   const runId = newId('run');
   const s = useStore.getState();
   metricsBuffer.clear();
-  useStore.setState({ ...freshRun(), runId, runState: 'running' });
+  useStore.setState({ ...freshRun(), runId, runState: 'running', runData: s.dataset ? runDataOf(s.dataset) : null });
   const st = useStore.getState(); // the form may just have been filled from an imported SAE
-  send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported, lmEvalEvery: st.lm?.model ? st.lmEvalEvery : 0 });
+  send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported, lmEvalEvery: st.lm?.model ? st.lmEvalEvery : 0, spliceSite: spliceTargetOf('run', st).site });
   return runId;
 }
 
@@ -632,7 +641,7 @@ export function reset() {
   const { runId, runState } = useStore.getState();
   if (runId && (runState === 'running' || runState === 'paused')) send({ type: 'stop', runId });
   metricsBuffer.clear();
-  useStore.setState({ ...freshRun(), runId: null, runState: 'idle', totalSteps: 0 });
+  useStore.setState({ ...freshRun(), runId: null, runData: null, runState: 'idle', totalSteps: 0 });
 }
 
 export function updateLive(changes: Partial<LiveParams>) {

@@ -20,6 +20,7 @@ import { Workspace, isStreamed } from '../data/workspace';
 import { exportContexts, featureOverview, latentContexts, latentDetail, type FeatureOverview } from '../data/features';
 import { neuronpediaDashboards } from '../data/dashboard';
 import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo, lmModel } from '../data/languageModel';
+import { siteOfHook } from '../data/sites';
 import { buildRunExport } from '../io/runExport';
 import { clearAutosave, fingerprint, fingerprintMismatch, readAutosave, writeAutosave } from '../store/autosave';
 import { zipFiles } from '../io/saelens';
@@ -83,6 +84,8 @@ let run: {
   features?: { overview: FeatureOverview; step: number };
   /** The model and hook the activations came from, for the export's cfg.json. */
   source?: ReturnType<typeof exportSource>;
+  /** The model layer the user gave for activations from a file (periodic splices use it). */
+  spliceSite?: number;
   fromImported: boolean;
   /** When the run was last autosaved (ms), and the write in flight. */
   savedAt: number;
@@ -360,7 +363,7 @@ function runData(runId: string, cfg: SaeConfig) {
   return trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => post({ type: 'progress', requestId: runId, label, done, total }) });
 }
 
-async function start(runId: string, input: Record<string, unknown>, fromImported = false, lmEvalEvery = 0) {
+async function start(runId: string, input: Record<string, unknown>, fromImported = false, lmEvalEvery = 0, spliceSite?: number) {
   // Everything that can fail on the user's input is checked before the old run is dropped.
   const cfg = runConfig(input);
   const guidance = workspace.resolveGuidance(cfg.guidance);
@@ -376,7 +379,7 @@ async function start(runId: string, input: Record<string, unknown>, fromImported
   const every = workspace.lm && Number.isFinite(lmEvalEvery) && lmEvalEvery > 0 ? Math.round(lmEvalEvery) : 0;
   // A new run replaces the autosave of the previous one.
   await clearAutosave();
-  begin({ id: runId, trainer, log: new MetricLog(), savedRows: 0, savedPieces: 0, lmEvalEvery: every, nextLmEval: every, fromImported: Boolean(imported) });
+  begin({ id: runId, trainer, log: new MetricLog(), savedRows: 0, savedPieces: 0, lmEvalEvery: every, nextLmEval: every, fromImported: Boolean(imported), spliceSite });
 }
 
 /** Stop the current run (if any) and free its trainer. */
@@ -392,7 +395,7 @@ async function dropRun() {
 }
 
 /** Make `r` the current run and start its loop. */
-function begin(r: { id: string; trainer: Trainer; log: MetricLog; savedRows: number; savedPieces: number; lmEvalEvery: number; nextLmEval: number; fromImported: boolean }, resumedFrom?: number) {
+function begin(r: { id: string; trainer: Trainer; log: MetricLog; savedRows: number; savedPieces: number; lmEvalEvery: number; nextLmEval: number; fromImported: boolean; spliceSite?: number }, resumedFrom?: number) {
   const ds = workspace.dataset!;
   const cfg = r.trainer.cfg;
   run = { ...r, state: 'running', datasetName: ds.name, checkpoints: [], loopDone: Promise.resolve(), hold: null, source: exportSource(workspace, cfg), savedAt: performance.now(), saveMs: 0, saving: null };
@@ -515,7 +518,7 @@ async function loop(r: NonNullable<typeof run>) {
 /** Loss recovered on a short held-out text while training; a failure turns the periodic check off. */
 async function periodicSplice(r: NonNullable<typeof run>) {
   try {
-    const evaluation = await evaluateWithModel(workspace, r.trainer, { maxTokens: PERIODIC_EVAL_TOKENS, reuse: r.periodic });
+    const evaluation = await evaluateWithModel(workspace, r.trainer, { maxTokens: PERIODIC_EVAL_TOKENS, reuse: r.periodic, site: r.spliceSite, recordedSites: recordedSites(r), recordedBy: RUN_RECORDED_BY });
     r.periodic = evaluation;
     post({ type: 'spliced', runId: r.id, evaluation, step: r.trainer.stepCount });
   } catch (e) {
@@ -523,6 +526,14 @@ async function periodicSplice(r: NonNullable<typeof run>) {
     fail(e, { runId: r.id }, 'Loss recovered will not be measured during this run; training goes on.');
   }
 }
+
+/** Model sites of the activations a run was trained on, when the model in the page extracted them. */
+function recordedSites(r: NonNullable<typeof run>): number[] | undefined {
+  const sites = r.source ? (r.source.hookNames ?? [r.source.hookName]).map(siteOfHook) : [];
+  return sites.length > 0 && sites.every((s) => s !== undefined) ? sites as number[] : undefined;
+}
+
+const RUN_RECORDED_BY = 'where the activations it was trained on were extracted';
 
 /** Splice the run's SAE (between training slices) or the imported one into the language model. */
 async function spliceEvaluate(msg: Extract<ToWorker, { type: 'spliceEvaluate' }>) {
@@ -534,11 +545,13 @@ async function spliceEvaluate(msg: Extract<ToWorker, { type: 'spliceEvaluate' }>
     if (!ds || !imported) throw new Error(!ds ? 'load activations (or extract them from text) before evaluating the imported SAE.' : 'no SAE is imported.');
     const cfg = resolveConfig(imported.configInput, ds.dIn, ds.nLayers);
     importedFor(cfg);
-    return post({ type: 'spliced', runId: msg.runId, evaluation: await evaluateWeightsWithModel(workspace, cfg, imported.tensors, backend ?? tf.getBackend(), req) });
+    const hook = siteOfHook(imported.info.cfg.hook_name);
+    const recorded = { recordedSites: hook === undefined ? undefined : [hook], recordedBy: "its cfg.json's hook_name" };
+    return post({ type: 'spliced', runId: msg.runId, evaluation: await evaluateWeightsWithModel(workspace, cfg, imported.tensors, backend ?? tf.getBackend(), { ...req, ...recorded }) });
   }
   const r = run;
   if (!r || r.id !== msg.runId) throw new Error('that run is gone; train again, then evaluate.');
-  const evaluation = await holding(r, () => evaluateWithModel(workspace, r.trainer, req));
+  const evaluation = await holding(r, () => evaluateWithModel(workspace, r.trainer, { ...req, recordedSites: recordedSites(r), recordedBy: RUN_RECORDED_BY }));
   post({ type: 'spliced', runId: r.id, evaluation });
 }
 
@@ -738,7 +751,7 @@ async function handle(msg: ToWorker) {
     case 'start':
       await initialised;
       try {
-        return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported, msg.lmEvalEvery);
+        return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported, msg.lmEvalEvery, msg.spliceSite);
       } catch (e) {
         if (isAbort(e)) return stoppedBeforeStart(msg.runId);
         return fail(e, { runId: msg.runId }, e instanceof ConfigError ? 'Fix the highlighted setting and press Train again.' : undefined);

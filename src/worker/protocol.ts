@@ -206,8 +206,8 @@ export interface DatasetInfo {
   labels: LabelSetInfo[];
   /** dtype of the file as read ('float32', 'float16', or 'synthetic'). */
   dtype: string;
-  /** File format the activations came from. */
-  format: 'npy' | 'npz' | 'safetensors' | 'raw' | 'synthetic';
+  /** File format the activations came from; 'extracted' = the loaded language model ran over a text in this page. */
+  format: 'npy' | 'npz' | 'safetensors' | 'raw' | 'synthetic' | 'extracted';
   /** Size of the activation data in bytes, and whether training streams it from the file. */
   bytes: number;
   streamed: boolean;
@@ -273,14 +273,16 @@ export type ToWorker =
   /**
    * Train; `fromImported` starts from the imported SAE's weights (continue training). With a
    * language model loaded, `lmEvalEvery` > 0 splices the SAE in every that many steps on a short
-   * held-out text (posts 'spliced' with `step`).
+   * held-out text (posts 'spliced' with `step`), at `spliceSite` when the activations come from a
+   * file (the layer the user gave).
    */
-  | { type: 'start'; runId: string; config: ConfigInput; fromImported?: boolean; lmEvalEvery?: number }
+  | { type: 'start'; runId: string; config: ConfigInput; fromImported?: boolean; lmEvalEvery?: number; spliceSite?: number }
   /** Run the language model over a loaded text; its residuals at `sites` become the dataset (answers 'loaded'). */
   | { type: 'extract'; requestId: string; text: string; sites: number[]; includeBos?: boolean }
   /**
    * Splice the run's SAE (or the imported one) into the language model: CE, KL, loss recovered.
-   * `site` is the model layer of the SAE's first layer when the activations do not say; `text`
+   * `site` is the model layer of the SAE's first layer the user chose (else the SAE's recorded
+   * site, else the extracted activations' sites; see sitesFor in src/data/languageModel.ts); `text`
    * the text to use (default: see evaluationText in src/data/languageModel.ts).
    */
   | { type: 'spliceEvaluate'; runId: string; source: 'run' | 'imported'; site?: number; text?: string }

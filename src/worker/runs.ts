@@ -3,7 +3,7 @@
 // sweeps train one value of a hyper-parameter after another. Kept runs live in the store and in
 // IndexedDB (src/store/runHistory.ts).
 import { metricsBuffer } from '../store/metricsBuffer';
-import { RunHistory, runLabel, summariseSplice, type RunRecord, type RunSweepTag } from '../store/runHistory';
+import { RunHistory, runDataOf, runLabel, summariseSplice, type RunRecord, type RunSweepTag } from '../store/runHistory';
 import { appendLog, setForm, useStore, type AppState, type ModelForm } from '../store/store';
 import { parseSweepValues, sweepParam } from '../store/sweep';
 import { downloadFiles } from '../ui/download';
@@ -75,6 +75,8 @@ async function keep(runId: string) {
   const rows = metricsBuffer.toRows();
   const number = s.runs.reduce((m, r) => Math.max(m, r.number), 0) + 1;
   const sweep = sweepTags.get(runId) ?? null;
+  // The data the run trained on, not whatever is loaded by the time it is kept.
+  const data = s.runData ?? (s.dataset ? runDataOf(s.dataset) : null);
   useStore.setState({ keeping: `Keeping run #${number}…` });
   let splice = s.splice.evaluation ? summariseSplice(s.splice.evaluation) : null;
   // Activations extracted by the loaded model: loss recovered joins the final metrics.
@@ -87,7 +89,7 @@ async function keep(runId: string) {
   useStore.setState({ keeping: `Keeping run #${number}: reading its weights…` });
   const files = await untilRunGone(runId, requestRunWeights(runId), null);
   const record: RunRecord = {
-    id: runId, number, createdAt: Date.now(), datasetName: s.dataset?.name ?? '', config, state, metrics, splice, sweep, rows,
+    id: runId, number, createdAt: Date.now(), datasetName: data?.name ?? '', ...(data ? { data } : {}), config, state, metrics, splice, sweep, rows,
     weightBytes: files ? Object.values(files).reduce((a, b) => a + b.byteLength, 0) : 0,
   };
   // Listed once stored, so a run on the list survives a reload.

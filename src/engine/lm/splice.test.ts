@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLlama2cCheckpoint } from '../../io/llama2c';
 import { useCpu } from '../testing';
 import { LlamaModel } from './llama';
-import { evaluateSplice, type SpliceSource } from './splice';
-import { gaussian, logSoftmax, randomDocuments, randomWeights, referenceForward, serializeV0, tinyConfig, type ReferenceResult } from './testing';
+import { evaluateSplice, ratioStandardError, type SpliceSource } from './splice';
+import { gaussian, logSoftmax, randomDocuments, randomWeights, referenceForward, serializeV0, tinyConfig, uniform, type ReferenceResult } from './testing';
 
 const c = tinyConfig();
 const w = randomWeights(c, 21);
@@ -36,6 +36,31 @@ function score(runs: ReferenceResult[]): { ce: number; kl: number; n: number } {
     }
   });
   return { ce: ce / n, kl: kl / n, n };
+}
+
+/** Per used document: its number of predictions and summed CE (positions 1 … len−2). */
+function perDocumentCe(runs: ReferenceResult[]): { n: number[]; ce: number[] } {
+  const n: number[] = [], ce: number[] = [];
+  used.forEach((doc, d) => {
+    let sum = 0, count = 0;
+    for (let p = 1; p + 1 < doc.length; p++, count++) sum -= logSoftmax(runs[d].logits[p])[doc[p + 1]];
+    n.push(count);
+    ce.push(sum);
+  });
+  return { n, ce };
+}
+
+/**
+ * Delta-method standard error of (Σ_d abl_d − Σ_d sae_d) / (Σ_d abl_d − Σ_d clean_d) with
+ * documents as clusters, written out here apart from the engine's ratioStandardError.
+ */
+function referenceSe(abl: number[], sae: number[], clean: number[]): number {
+  const G = abl.length;
+  const num = abl.map((z, d) => z - sae[d]);
+  const den = abl.map((z, d) => z - clean[d]);
+  const R = num.reduce((x, y) => x + y) / den.reduce((x, y) => x + y);
+  const spread = num.reduce((acc, a, d) => acc + (a - R * den[d]) ** 2, 0);
+  return Math.sqrt(spread * G / (G - 1)) / Math.abs(den.reduce((x, y) => x + y));
 }
 
 /** The used documents run with `replace(doc, site, pos, x)` applied at positions ≥ 1. */
@@ -95,6 +120,13 @@ describe('evaluateSplice against run.c with the residual replaced by hand', () =
     // (A random model: zeroing need not hurt more than halving, so loss recovered may be < 0.)
     for (const [a, b] of [[g.ce, report.ce_clean], [g.ce_zero, g.ce], [g.ce_mean, g.ce], [g.ce_zero, report.ce_clean]]) expect(Math.abs(a - b)).toBeGreaterThan(0.01);
     for (const kl of [g.kl, g.kl_zero, g.kl_mean]) expect(kl).toBeGreaterThan(0.01);
+    // Standard errors from the per-document sums of the reference's per-prediction losses.
+    const perDoc = (cond: 'sae' | 'zero' | 'mean') => perDocumentCe(spliced((_d, site, _pos, x) => (site !== 1 ? undefined : cond === 'sae' ? scaled(x, 0.5) : cond === 'zero' ? zero : Float64Array.from(mu))));
+    const [pSae, pZero, pMean, pClean] = [perDoc('sae'), perDoc('zero'), perDoc('mean'), perDocumentCe(clean)];
+    expect(report.per_document.predictions).toEqual(pClean.n);
+    close(g.loss_recovered_se, referenceSe(pZero.ce, pSae.ce, pClean.ce), 'loss_recovered_se', 1e-3);
+    close(g.loss_recovered_vs_mean_se, referenceSe(pMean.ce, pSae.ce, pClean.ce), 'loss_recovered_vs_mean_se', 1e-3);
+    expect(g.loss_recovered_se).toBeGreaterThan(0.01);
     console.info(`[splice.test] site 1, x̂ = 0.5x: CE clean ${report.ce_clean.toFixed(5)} / SAE ${g.ce.toFixed(5)} / zero ${g.ce_zero.toFixed(5)} / mean ${g.ce_mean.toFixed(5)}; KL ${g.kl.toFixed(5)} / ${g.kl_zero.toFixed(5)} / ${g.kl_mean.toFixed(5)}; loss recovered ${g.loss_recovered.toFixed(5)} (reference ${ref.loss_recovered.toFixed(5)})`);
   });
 
@@ -208,6 +240,10 @@ describe('evaluateSplice against run.c with the residual replaced by hand', () =
     const second = await evaluateSplice(model, docs, scaleSource([1], [0.8], false), { reuse: first });
     const ref = referenceGroup((cond, _d, site, _pos, x) => (site !== 1 ? undefined : cond === 'sae' ? scaled(x, 0.8) : cond === 'zero' ? zero : Float64Array.from(mu)));
     expectGroup(second.groups[0] as unknown as Record<string, number>, ref);
+    // The standard errors need the ablations per document: those come from the earlier report.
+    const fresh = await evaluateSplice(model, docs, scaleSource([1], [0.8], false), { meanBySite: new Map([[1, mu]]) });
+    close(second.groups[0].loss_recovered_se, fresh.groups[0].loss_recovered_se, 'loss_recovered_se reused', 1e-5);
+    close(second.groups[0].loss_recovered_vs_mean_se, fresh.groups[0].loss_recovered_vs_mean_se, 'loss_recovered_vs_mean_se reused', 1e-5);
   });
 
   it('keeps the tensor count flat', async () => {
@@ -218,5 +254,52 @@ describe('evaluateSplice against run.c with the residual replaced by hand', () =
     await expect(evaluateSplice(model, docs, scaleSource([4], [1], false))).rejects.toThrow(/site 4, but the model's residual sites are 0 … 3/);
     await expect(evaluateSplice(model, [docs[2]], scaleSource([1], [1], false))).rejects.toThrow(/no document has 3 or more tokens/);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('ratioStandardError: loss recovered\'s standard error, documents as clusters', () => {
+  it('matches a value worked out by hand', () => {
+    // a = (1, 2, 4), b = (2, 2, 4): R = 7/8; a − R·b = (−0.75, 0.25, 0.5), squares 0.875;
+    // se = sqrt(3/2 · 0.875) / 8 = sqrt(1.3125) / 8 = 0.143205…
+    expect(ratioStandardError([1, 2, 4], [2, 2, 4])).toBeCloseTo(Math.sqrt(1.3125) / 8, 12);
+    expect(ratioStandardError([1, 2, 4], [-2, -2, -4])).toBeCloseTo(Math.sqrt(1.3125) / 8, 12);
+    expect(ratioStandardError([1], [2])).toBeNaN();
+    expect(() => ratioStandardError([1, 2], [1])).toThrow(/2 numerators but 1 denominators/);
+  });
+
+  it('agrees with a bootstrap over documents of hand-made per-prediction losses', () => {
+    // 40 documents of 10 … 89 predictions. Clean CE ~ 3 nats; zero ablation costs each document
+    // its own gap, and the SAE recovers its own share of it (0.8 ± 0.15 by document), so the
+    // predictions of a document move together, as real ones do.
+    const g = gaussian(7), u = uniform(8);
+    const docs = Array.from({ length: 40 }, () => {
+      const n = 10 + Math.floor(80 * u());
+      const gap = 2 + 0.5 * g(), share = 0.8 + 0.15 * g();
+      const clean = Array.from({ length: n }, () => 3 + 0.8 * g());
+      return {
+        clean,
+        zero: clean.map((c) => c + gap + 0.5 * g()),
+        sae: clean.map((c) => c + (1 - share) * gap + 0.3 * g()),
+      };
+    });
+    const sum = (v: number[]) => v.reduce((x, y) => x + y, 0);
+    const recovered = (ds: typeof docs) => {
+      const [z, s, c] = (['zero', 'sae', 'clean'] as const).map((k) => sum(ds.map((d) => sum(d[k]))));
+      return (z - s) / (z - c);
+    };
+    const se = ratioStandardError(docs.map((d) => sum(d.zero) - sum(d.sae)), docs.map((d) => sum(d.zero) - sum(d.clean)));
+    // Bootstrap: resample whole documents with replacement, 4,000 times (fixed seed).
+    const pick = uniform(9);
+    const draws = Array.from({ length: 4000 }, () => recovered(docs.map(() => docs[Math.floor(pick() * docs.length)])));
+    const mean = sum(draws) / draws.length;
+    const bootstrapSe = Math.sqrt(sum(draws.map((r) => (r - mean) ** 2)) / (draws.length - 1));
+    console.info(`[splice.test] loss recovered ${recovered(docs).toFixed(4)}: delta-method se ${se.toFixed(5)}, bootstrap se ${bootstrapSe.toFixed(5)}`);
+    // The delta method's G/(G−1) makes it ~1.3% wider than the bootstrap at 40 documents; the
+    // bootstrap's own sampling error is ~1%. A missing sqrt or a factor of n is far outside 5%.
+    expect(Math.abs(se / bootstrapSe - 1)).toBeLessThan(0.05);
+    // Counting each prediction as independent would understate the error by far here.
+    const flat = docs.flatMap((d) => d.zero.map((z, i) => ({ a: z - d.sae[i], b: z - d.clean[i] })));
+    const perPrediction = ratioStandardError(flat.map((f) => f.a), flat.map((f) => f.b));
+    expect(perPrediction).toBeLessThan(0.6 * bootstrapSe);
   });
 });

@@ -8,6 +8,8 @@
 //   vs mean ablation = (CE_mean − CE_sae) / (CE_mean − CE_clean)  (stricter: zeroing is far worse
 //                 than a uniform guess)
 // Zero and mean ablation replace exactly the (position, layer) entries the SAE replaces.
+// Each loss-recovered figure comes with its standard error (ratioStandardError): a few held-out
+// documents give only a thousand-odd predictions, and the figure's later digits are then noise.
 import * as tf from '@tensorflow/tfjs';
 import { batchTokenBudget, padBatch, planBatches } from './batching';
 import type { LlamaModel } from './llama';
@@ -33,6 +35,9 @@ export interface SpliceGroupResult {
   kl_mean: number;
   loss_recovered: number;
   loss_recovered_vs_mean: number;
+  /** Standard errors of the two figures above, documents as clusters (NaN from one document). */
+  loss_recovered_se: number;
+  loss_recovered_vs_mean_se: number;
   /** Fraction of (position, layer) entries replaced (1 unless the SAE routes). */
   replaced_fraction: number;
 }
@@ -45,6 +50,42 @@ export interface SpliceReport {
   tokens: number;
   groups: SpliceGroupResult[];
   seconds: number;
+  /**
+   * Per-document sums of the per-prediction figures, in document order: the clusters of the
+   * standard errors, and where a later `reuse` takes the ablations' sums from.
+   */
+  per_document: {
+    predictions: number[];
+    ce_clean: number[];
+    /** Per group: summed CE (nats) with the SAE, zero- and mean-ablated. */
+    groups: { ce: number[]; ce_zero: number[]; ce_mean: number[] }[];
+  };
+}
+
+/**
+ * Standard error of the ratio of totals R = Σ a_g / Σ b_g over clusters g (documents), by the
+ * delta method (linearisation of a ratio estimator):
+ *   se² = G / (G − 1) · Σ_g (a_g − R·b_g)² / (Σ_g b_g)².
+ * Loss recovered is such a ratio with a = CE_zero − CE_sae and b = CE_zero − CE_clean summed over
+ * a document's predictions (the 1/n of the means cancels). Whole documents are the units because
+ * the predictions of one document are correlated: counting each prediction as independent would
+ * understate the error. NaN with fewer than two clusters (nothing to measure the spread with).
+ */
+export function ratioStandardError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const G = a.length;
+  if (b.length !== G) throw new Error(`ratioStandardError: ${G} numerators but ${b.length} denominators`);
+  if (G < 2) return NaN;
+  let sumA = 0, sumB = 0;
+  for (let g = 0; g < G; g++) { sumA += a[g]; sumB += b[g]; }
+  const ratio = sumA / sumB;
+  let squares = 0;
+  for (let g = 0; g < G; g++) squares += (a[g] - ratio * b[g]) ** 2;
+  return Math.sqrt((G / (G - 1)) * squares) / Math.abs(sumB);
+}
+
+/** Standard error of (ablated − sae) / (ablated − clean) from per-document sums. */
+function recoveredSe(ablated: number[], sae: number[], clean: number[]): number {
+  return ratioStandardError(ablated.map((z, d) => z - sae[d]), ablated.map((z, d) => z - clean[d]));
 }
 
 export interface SpliceOptions {
@@ -72,12 +113,16 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
   const docs = documents.filter((d) => d.length >= 3);
   if (docs.length === 0) throw new Error('no document has 3 or more tokens (BOS, a token and its successor); give longer text to evaluate on.');
   const groups = source.together ? [sites.map((_, j) => j)] : sites.map((_, j) => [j]);
-  const reuse = opts.reuse && opts.reuse.documents === docs.length && opts.reuse.groups.length === groups.length
+  const reuse = opts.reuse && opts.reuse.documents === docs.length && opts.reuse.groups.length === groups.length && opts.reuse.per_document
     && opts.reuse.groups.every((g, i) => g.sites.join() === groups[i].map((j) => sites[j]).join()) ? opts.reuse : undefined;
   const conditions: Condition[] = reuse ? ['sae'] : CONDITIONS;
   const means = reuse ? new Map<number, Float32Array>() : await meanResiduals(model, docs, sites, opts.meanBySite);
-  const sums = groups.map(() => ({ ce: [0, 0, 0], kl: [0, 0, 0], replaced: 0 }));
-  let ceClean = 0, predictions = 0, rowsTotal = 0, tokens = 0;
+  // Per document: CE summed over its predictions, clean and per (group, condition).
+  const docPredictions = new Array<number>(docs.length).fill(0);
+  const docClean = new Array<number>(docs.length).fill(0);
+  const docCe = groups.map(() => CONDITIONS.map(() => new Array<number>(docs.length).fill(0)));
+  const sums = groups.map(() => ({ kl: [0, 0, 0], replaced: 0 }));
+  let predictions = 0, rowsTotal = 0, tokens = 0;
   const batches = planBatches(docs.map((d) => d.length), batchTokenBudget(model));
   let done = 0;
   for (const batch of batches) {
@@ -85,13 +130,14 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
     // Rows replaced: positions 1 … len−1; predictions scored: positions 1 … len−2 (target p + 1).
     const spliceRows: number[] = [];
     const scoredRows: number[] = [];
+    const scoredDoc: number[] = [];
     const targets: number[] = [];
     batch.forEach((doc, b) => {
       const d = docs[doc];
       tokens += d.length;
       for (let p = 1; p < d.length; p++) {
         spliceRows.push(b * T + p);
-        if (p + 1 < d.length) { scoredRows.push(b * T + p); targets.push(d[p + 1]); }
+        if (p + 1 < d.length) { scoredRows.push(b * T + p); scoredDoc.push(doc); targets.push(d[p + 1]); }
       }
     });
     const N = B * T;
@@ -103,7 +149,8 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
     const clean = model.forward(ids, B, T, { capture: sites });
     const logpClean = tf.tidy(() => tf.gather(tf.logSoftmax(clean.logits!), scoredIdx) as tf.Tensor2D); // [n_scored, V]
     clean.logits!.dispose();
-    const nll = (logp: tf.Tensor2D) => tf.neg(tf.sum(tf.gather(tf.reshape(logp, [-1]), targetFlat)));
+    // Per-prediction losses [n_scored] (summed per document on the CPU, for the standard errors).
+    const nll = (logp: tf.Tensor2D) => tf.neg(tf.gather(tf.reshape(logp, [-1]), targetFlat));
     scalars.push(tf.tidy(() => nll(logpClean)));
     const { xHat, replace } = tf.tidy(() => {
       const xRaw = tf.concat(sites.map((s) => tf.gather(clean.captured.get(s)!, spliceIdx)), 1) as tf.Tensor2D; // [n, L·D]
@@ -136,7 +183,7 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
           scalars.push(tf.tidy(() => {
             const logp = tf.gather(tf.logSoftmax(run.logits!), scoredIdx) as tf.Tensor2D;
             const kl = tf.sum(tf.mul(tf.exp(logpClean), tf.sub(logpClean, logp)));
-            return tf.stack([nll(logp), kl]);
+            return tf.concat([nll(logp), tf.reshape(kl, [1])]); // [n_scored + 1]: losses, then the KL sum
           }));
           run.logits!.dispose();
           tf.dispose([...run.captured.values()]);
@@ -147,22 +194,31 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
     }
     const values = await Promise.all(scalars.map((s) => s.data()));
     tf.dispose(scalars);
+    const n = scoredRows.length;
+    const addPerDocument = (losses: ArrayLike<number>, into: number[]) => { for (let i = 0; i < n; i++) into[scoredDoc[i]] += losses[i]; };
+    for (let i = 0; i < n; i++) docPredictions[scoredDoc[i]] += 1;
     let at = 0;
-    ceClean += values[at++][0];
-    for (const s of sums) {
+    addPerDocument(values[at++], docClean);
+    sums.forEach((s, g) => {
       s.replaced += values[at++][0];
       for (let c = 0; c < conditions.length; c++) {
-        s.ce[c] += values[at][0];
-        s.kl[c] += values[at][1];
+        addPerDocument(values[at], docCe[g][CONDITIONS.indexOf(conditions[c])]);
+        s.kl[c] += values[at][n];
         at += 1;
       }
-    }
+    });
     predictions += scoredRows.length;
     rowsTotal += spliceRows.length;
     done += batch.length;
     opts.onProgress?.(done, docs.length);
   }
-  const ce = ceClean / predictions;
+  const total = (v: number[]) => v.reduce((a, b) => a + b, 0);
+  const ce = total(docClean) / predictions;
+  // Reused: the ablations' per-document sums (and their means) come from the earlier report.
+  const perGroup = groups.map((_, g) => {
+    const [sae, zero, mean] = docCe[g];
+    return reuse ? { ce: sae, ce_zero: reuse.per_document.groups[g].ce_zero, ce_mean: reuse.per_document.groups[g].ce_mean } : { ce: sae, ce_zero: zero, ce_mean: mean };
+  });
   return {
     ce_clean: ce,
     predictions,
@@ -170,7 +226,9 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
     tokens,
     seconds: (performance.now() - t0) / 1000,
     groups: groups.map((group, g) => {
-      let [ceSae, ceZero, ceMean] = sums[g].ce.map((v) => v / predictions);
+      const per = perGroup[g];
+      let [ceZero, ceMean] = [total(per.ce_zero) / predictions, total(per.ce_mean) / predictions];
+      const ceSae = total(per.ce) / predictions;
       let [klSae, klZero, klMean] = sums[g].kl.map((v) => v / predictions);
       if (reuse) ({ ce_zero: ceZero, ce_mean: ceMean, kl_zero: klZero, kl_mean: klMean } = reuse.groups[g]);
       return {
@@ -178,9 +236,12 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
         ce: ceSae, kl: klSae, ce_zero: ceZero, kl_zero: klZero, ce_mean: ceMean, kl_mean: klMean,
         loss_recovered: (ceZero - ceSae) / (ceZero - ce),
         loss_recovered_vs_mean: (ceMean - ceSae) / (ceMean - ce),
+        loss_recovered_se: recoveredSe(per.ce_zero, per.ce, docClean),
+        loss_recovered_vs_mean_se: recoveredSe(per.ce_mean, per.ce, docClean),
         replaced_fraction: sums[g].replaced / (rowsTotal * group.length),
       };
     }),
+    per_document: { predictions: docPredictions, ce_clean: docClean, groups: perGroup },
   };
 }
 

@@ -1,22 +1,23 @@
-// Live Plotly charts (DESIGN.md §5): losses raw + smoothed, L0 fraction against the 5% target with
-// a ±1% band, convergence CV against 5%, and the charts that apply to the variant: λ trajectory,
-// dead/dense latents, per-layer routing or shares, one chart per guidance target. Rows arrive from
-// metricsBuffer (not React state) and are appended with extendTraces at most ~10 times a second;
-// a trace over its point budget is thinned (decimate.ts) and re-sent whole.
+// Live Plotly charts (DESIGN.md §5): losses raw + smoothed, L0 fraction (against the target in
+// effect, for target-L0 runs), convergence CV against 5%, and the charts that apply to the
+// variant: λ trajectory, dead/dense latents, per-layer routing or shares, one chart per guidance
+// target. Rows arrive from metricsBuffer (not React state) and are appended with extendTraces at
+// most ~10 times a second; a trace over its point budget is thinned (decimate.ts) and re-sent whole.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type PlotlyType from 'plotly.js-basic-dist-min';
 import { loadPlotly } from './plotly';
-import { SPARSITY_KIND, layersUsed, type SaeConfig } from '../../engine/config';
+import { layersUsed, type SaeConfig } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { checkForm, useStore } from '../../store/store';
 import { describeSource } from '../../worker/client';
 import type { MetricRow } from '../../worker/protocol';
 import { SpliceChart } from './SpliceChart';
 import { ShownTrace } from './decimate';
-import { StepAxis } from './stepAxis';
+import { StepAxis, stepAxisLimit } from './stepAxis';
+import { tickRelayout } from './logAxis';
 import { measureDraw, queueRedraw, redrawTurn, unqueueRedraw } from './redrawQueue';
 import {
-  cvStream, deadStream, guidanceStream, l0Stream, lambdaStream, layerStream, lossStream, type LayerChart, type Stream,
+  cvStream, deadStream, guidanceStream, l0Stream, lambdaStream, layerStream, lossStream, sparsityCharts, type LayerChart, type Stream,
 } from './streams';
 
 const MIN_REDRAW_MS = 100;
@@ -68,17 +69,32 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
         gd.removeAllListeners?.('plotly_relayout');
         gd.on?.('plotly_relayout', (u) => {
           if (axis.onRelayout(u, relayingOut) && lastStep > 0) {
-            const top = axis.next(lastStep);
+            const top = axis.next(lastStep, stepLimit());
             if (top !== null) ready = ready.then(() => setRange(P, el, top)).catch(warn);
           }
         });
       }).catch(warn);
     };
 
-    const setRange = async (P: typeof PlotlyType, el: HTMLElement, top: number) => {
+    const setRange = (P: typeof PlotlyType, el: HTMLElement, top: number) => relayout(P, el, { 'xaxis.range': [0, top] });
+    const relayout = async (P: typeof PlotlyType, el: HTMLElement, update: Record<string, unknown>) => {
       relayingOut = true;
-      try { await P.relayout(el, { 'xaxis.range': [0, top] }); } finally { relayingOut = false; }
+      try { await P.relayout(el, update); } finally { relayingOut = false; }
     };
+    // The step axis ends where the run does: at its step count while it trains, at its last
+    // logged step once it is over (the store says which).
+    const stepLimit = () => { const s = useStore.getState(); return stepAxisLimit(s.runState, s.totalSteps, lastStep); };
+    const unsubscribeRun = useStore.subscribe((s, prev) => {
+      if (s.runState === prev.runState && s.totalSteps === prev.totalSteps) return;
+      const el = ref.current;
+      const P = Plotly;
+      if (!P || !el || disposed || lastStep <= 0) return;
+      ready = ready.then(() => {
+        if (disposed || empty) return;
+        const top = axis.next(lastStep, stepLimit());
+        if (top !== null) return setRange(P, el, top);
+      }).catch(warn);
+    });
 
     const flush = () => {
       queued = false;
@@ -100,7 +116,8 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
         const xs = ext.x[i];
         if (xs.length) lastStep = Math.max(lastStep, xs[xs.length - 1] ?? 0);
       });
-      const top = axis.next(lastStep);
+      const top = axis.next(lastStep, stepLimit());
+      const ticks = stream.yTicks?.() ?? null;
       // Copies: Plotly keeps the arrays it is given.
       const whole = thinned ? { x: shown.map((t) => t.x.slice()), y: shown.map((t) => t.y.slice()), indices: shown.map((_, i) => i) } : null;
       // extendTraces must follow the (async) initial plot.
@@ -111,7 +128,11 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
         if (empty) {
           empty = false;
           const traces = stream.traces.map((tr, i) => ({ ...tr, x: shown[i].x.slice(), y: shown[i].y.slice() }));
-          const layout = { ...stream.layout, annotations: [], xaxis: { ...(stream.layout.xaxis as object | undefined), ...(top !== null ? { range: [0, top], autorange: false } : {}) } };
+          const layout = {
+            ...stream.layout, annotations: [],
+            xaxis: { ...(stream.layout.xaxis as object | undefined), ...(top !== null ? { range: [0, top], autorange: false } : {}) },
+            ...(ticks ? { yaxis: { ...(stream.layout.yaxis as object | undefined), ...ticks } } : {}),
+          };
           relayingOut = true;
           const t = performance.now();
           try { await P.react(el, traces, layout, CONFIG); } finally { relayingOut = false; }
@@ -119,7 +140,8 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
           return;
         }
         const t = performance.now();
-        if (top !== null) await setRange(P, el, top);
+        // One relayout for the step axis and the log axis's ticks (each Plotly call is a redraw).
+        if (top !== null || ticks) await relayout(P, el, { ...(top !== null ? { 'xaxis.range': [0, top] } : {}), ...(ticks ? tickRelayout('yaxis', ticks) : {}) });
         if (whole) await P.restyle(el, { x: whole.x, y: whole.y }, whole.indices);
         else await P.extendTraces(el, { x: ext.x, y: ext.y }, ext.indices);
         measureDraw(testId, whole ? 'thinned' : 'append', t);
@@ -151,6 +173,7 @@ function StreamChart({ testId, make, wide }: { testId: string; make: () => Strea
     return () => {
       disposed = true;
       unsubscribe();
+      unsubscribeRun();
       unqueueRedraw(flush);
       const el = ref.current;
       if (el && Plotly) Plotly.purge(el);
@@ -194,6 +217,20 @@ function layerChart(cfg: SaeConfig): LayerChart | null {
   }
 }
 
+/** Before the first step: what the run is waiting for, so empty charts do not look idle. */
+function ChartsStatus() {
+  const calibrating = useStore((s) => s.calibrating);
+  const preparing = useStore((s) => s.runState === 'running' && s.resolved === null);
+  if (!calibrating && !preparing) return null;
+  return (
+    <p className="charts-status wide" role="status" data-testid="charts-status">
+      {calibrating
+        ? `The run starts once the backends are measured: now ${calibrating.backend}, ${calibrating.index + 1} of ${calibrating.total} (see the Train panel).`
+        : 'Preparing the run: reading the training rows…'}
+    </p>
+  );
+}
+
 export function Charts() {
   const resolved = useStore((s) => s.resolved);
   const form = useStore((s) => s.form);
@@ -208,8 +245,7 @@ export function Charts() {
   const planned = useMemo(() => (resolved ? null : checkForm(form, drafts, dataset).config), [resolved, form, drafts, dataset]);
   const cfg = resolved ?? planned;
   const arch = cfg?.architecture ?? form.architecture;
-  const targetMode = (cfg?.sparsity_mode ?? form.sparsity_mode) === 'target_l0';
-  const penalty = SPARSITY_KIND[arch] === 'penalty';
+  const { lossWithSparsity, l0, lambda } = sparsityCharts(arch, cfg?.sparsity_mode ?? form.sparsity_mode, cfg?.d_sae ?? form.d_sae);
   const layers = cfg ? layerChart(cfg) : null;
   const nLayers = cfg ? layersUsed(cfg) : 0;
   const firstLayer = cfg ? cfg.layer_start : 0;
@@ -230,9 +266,10 @@ export function Charts() {
         <input id="smoothing-window" type="number" min={0} step={1} value={smoothing} onChange={(e) => setSmoothing(Math.max(0, Math.round(Number(e.target.value) || 0)))} />
         <span className="muted small">Charts: hover for values, drag to zoom, double-click to reset, camera icon for PNG.</span>
       </div>
-      <StreamChart key={`loss-${smoothing}`} testId="chart-loss" make={() => lossStream(smoothing)} wide />
-      <StreamChart key={`l0-${targetMode}`} testId="chart-l0" make={() => l0Stream(targetMode)} />
-      {penalty && <StreamChart key={`lambda-${targetMode}`} testId="chart-lambda" make={() => lambdaStream(targetMode)} />}
+      <ChartsStatus />
+      <StreamChart key={`loss-${smoothing}-${lossWithSparsity}`} testId="chart-loss" make={() => lossStream(smoothing, lossWithSparsity)} wide />
+      <StreamChart key={`l0-${l0.target}-${l0.kOver}`} testId="chart-l0" make={() => l0Stream(l0)} />
+      {lambda && <StreamChart key={`lambda-${lambda.target}`} testId="chart-lambda" make={() => lambdaStream(lambda.target)} />}
       <StreamChart key="cv" testId="chart-cv" make={cvStream} />
       <StreamChart key="dead" testId="chart-dead" make={deadStream} />
       {showSplice && <SpliceChart />}

@@ -5,6 +5,7 @@ import { useEffect, useMemo, useRef } from 'react';
 import { loadPlotly } from './plotly';
 import { plotlyText, unclippedTickLabels } from './streams';
 import { measureDraw, redrawTurn } from './redrawQueue';
+import { logAxis } from './logAxis';
 import type { DatasetStats } from '../../worker/protocol';
 
 export type Trace = Record<string, unknown>;
@@ -90,7 +91,7 @@ export function NormHistogram({ stats }: { stats: DatasetStats }) {
     const first = Math.max(0, counts.findIndex((c) => c > 0));
     const binWidth = edges[1] - edges[0];
     const x0 = Math.max(0, edges[first] - 2 * binWidth);
-    const yaxis = { type: log ? 'log' : 'linear', dtick: log ? 1 : undefined, automargin: true, gridcolor: '#eef0f3', title: { text: 'rows', font: { size: 10 }, standoff: 2 } };
+    const yaxis = { ...(log ? logAxis([counts]) : { type: 'linear' }), automargin: true, gridcolor: '#eef0f3', title: { text: 'rows', font: { size: 10 }, standoff: 2 } };
     const xaxis = { ...(layout('', xTitle).xaxis as Layout), range: [x0, Math.max(edges[edges.length - 1], shown ? t + binWidth : 0)] };
     return { traces, l: layout('Row norms', xTitle, { shapes, xaxis, yaxis, bargap: 0 }) };
   }, [stats]);
@@ -112,7 +113,7 @@ export function ActivationHistogram({ hist, latent }: { hist: { edges: number[];
   const { traces, l } = useMemo(() => {
     const centers = hist.counts.map((_, i) => (hist.edges[i] + hist.edges[i + 1]) / 2);
     const traces: Trace[] = [{ type: 'bar', x: centers, y: hist.counts, width: (hist.edges[1] ?? 1) - (hist.edges[0] ?? 0), marker: { color: ACCENT }, hovertemplate: 'activation ≈ %{x:.3g}: %{y} tokens<extra></extra>' }];
-    return { traces, l: layout(`Latent ${latent}: activations where it fires`, 'activation', { bargap: 0, yaxis: { type: 'log', automargin: true, gridcolor: '#eef0f3', title: { text: 'tokens', font: { size: 10 }, standoff: 2 } } }) };
+    return { traces, l: layout(`Latent ${latent}: activations where it fires`, 'activation', { bargap: 0, yaxis: { ...logAxis([hist.counts]), automargin: true, gridcolor: '#eef0f3', title: { text: 'tokens', font: { size: 10 }, standoff: 2 } } }) };
   }, [hist, latent]);
   return <StaticPlot testId="activation-histogram" label={`Histogram of latent ${latent}'s activations`} traces={traces} layout={l} />;
 }

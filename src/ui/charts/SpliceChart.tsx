@@ -23,7 +23,10 @@ export function SpliceChart() {
     };
     const x = points.map((p) => p.step);
     const traces = [
-      { x, y: points.map((p) => p.loss_recovered), name: 'loss recovered', mode: 'lines+markers', line: { color: '#1f4e79', width: 2 } },
+      // Error bars of ± one standard error (the hover shows "± se"), and the predictions behind each point.
+      { x, y: points.map((p) => p.loss_recovered), name: 'loss recovered', mode: 'lines+markers', line: { color: '#1f4e79', width: 2 },
+        error_y: { type: 'data', array: points.map((p) => (Number.isFinite(p.loss_recovered_se) ? p.loss_recovered_se : 0)), visible: true, thickness: 1, width: 3 },
+        text: points.map((p) => `SE over ${p.predictions.toLocaleString('en-US')} predictions`), hoverinfo: 'x+y+text+name' },
       { x, y: points.map((p) => p.kl), name: 'KL (nats)', mode: 'lines+markers', line: { color: '#b26a00', width: 1.5, dash: 'dot' }, yaxis: 'y2' },
       { x, y: points.map((p) => nmseAt(p.step)), name: 'NMSE (batch)', mode: 'lines+markers', line: { color: '#6b7280', width: 1.5 }, yaxis: 'y2' },
     ];

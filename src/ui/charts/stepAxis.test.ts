@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { niceAbove, StepAxis } from './stepAxis';
+import { niceAbove, StepAxis, stepAxisLimit } from './stepAxis';
 
 describe('step axis', () => {
   it('rounds up to 1, 2 or 5 × 10ⁿ', () => {
@@ -27,5 +27,27 @@ describe('step axis', () => {
     // Double-click: autorange → ours again, at once.
     expect(axis.onRelayout({ 'xaxis.autorange': true }, false)).toBe(true);
     expect(axis.next(500)).toBe(1000);
+  });
+
+  it('never runs past the run: a 1,000-step run ends at 1,000 while it trains and once it is done', () => {
+    const axis = new StepAxis();
+    const tops: number[] = [];
+    for (let step = 10; step <= 1000; step += 10) {
+      const top = axis.next(step, stepAxisLimit('running', 1000, step));
+      if (top !== null) tops.push(top);
+    }
+    expect(tops).toEqual([20, 50, 100, 200, 500, 1000]);
+    expect(axis.next(1000, stepAxisLimit('done', 1000, 1000))).toBeNull();
+    expect(axis.top).toBe(1000);
+  });
+
+  it('a run stopped early ends at its last logged step; a paused one keeps its step count', () => {
+    expect(stepAxisLimit('paused', 1000, 340)).toBe(1000);
+    expect(stepAxisLimit('stopped', 1000, 340)).toBe(340);
+    expect(stepAxisLimit('idle', 0, 340)).toBe(340);
+    const axis = new StepAxis();
+    expect(axis.next(340, stepAxisLimit('running', 1000, 340))).toBe(500);
+    expect(axis.next(340, stepAxisLimit('stopped', 1000, 340))).toBe(340);
+    expect(axis.next(340, stepAxisLimit('stopped', 1000, 340))).toBeNull();
   });
 });

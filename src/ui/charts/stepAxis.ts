@@ -15,17 +15,33 @@ export function niceAbove(v: number): number {
 /** Headroom: the axis jumps when the data reaches its end, to leave this much more room. */
 const HEADROOM = 1.25;
 
+/**
+ * Where the step axis may end at most: while a run trains (or is paused), at its step count; once
+ * it is over (done, stopped, or a log with no run behind it), at its last logged step. A jump
+ * never takes the axis past the end of the run (0–2,000 for a run of 1,000 steps).
+ */
+export function stepAxisLimit(runState: string, totalSteps: number, lastStep: number): number {
+  const training = runState === 'running' || runState === 'paused';
+  return training && totalSteps > 0 ? Math.max(totalSteps, lastStep) : lastStep;
+}
+
 export class StepAxis {
   /** Upper end of the axis now (0 = not set yet). */
   top = 0;
   /** Set when the user zoomed or panned the axis: it is left alone until they reset it. */
   userZoomed = false;
 
-  /** The new upper end when `lastStep` has reached the current one, else null. */
-  next(lastStep: number): number | null {
-    if (this.userZoomed || lastStep < this.top) return null;
-    this.top = niceAbove(Math.max(1, lastStep) * HEADROOM);
-    return this.top;
+  /**
+   * The new upper end when `lastStep` has reached the current one, or the current one is past
+   * `limit` (stepAxisLimit), else null.
+   */
+  next(lastStep: number, limit = Infinity): number | null {
+    if (this.userZoomed) return null;
+    if (lastStep < this.top && this.top <= limit) return null;
+    const top = Math.min(niceAbove(Math.max(1, lastStep) * HEADROOM), Math.max(1, limit));
+    if (top === this.top) return null;
+    this.top = top;
+    return top;
   }
 
   reset(): void {

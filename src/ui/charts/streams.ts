@@ -1,8 +1,11 @@
 // What each live chart plots: its traces, its layout, and how appended metric rows become points.
 // A stream is created fresh for every run (and for a chart that appears mid-run, fed the rows so
 // far first), so every method only ever appends.
-import { CONVERGED_CV_PERCENT, L0_TARGET_FRACTION, L0_TARGET_TOLERANCE } from '../../engine/metrics';
+import { SPARSITY_KIND, type Architecture, type SparsityMode } from '../../engine/config';
+import { CONVERGED_CV_PERCENT } from '../../engine/metrics';
+import { targetTolerance } from '../../store/sparsityTarget';
 import type { MetricRow } from '../../worker/protocol';
+import { LogRange, logAxis, type LogTicks } from './logAxis';
 import { LOSS_KEYS, SeriesBuilder } from './series';
 
 type Trace = Record<string, unknown>;
@@ -22,6 +25,8 @@ export interface Stream {
   extend(rows: readonly MetricRow[]): Extension | null;
   /** Points so far (the chart's data-points attribute). */
   count(): number;
+  /** A log y axis: its ticks when the points appended so far changed them, else null. */
+  yTicks?(): LogTicks | null;
 }
 
 const axisTitle = (text: string) => ({ text, font: { size: 11 } });
@@ -46,12 +51,13 @@ export const plotlyText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, 
 export function baseLayout(title: string, yTitle: string, extra: Layout = {}): Layout {
   return unclippedTickLabels({
     title: { text: plotlyText(title), font: { size: 13 }, x: 0.02 },
-    margin: { l: 56, r: 12, t: 32, b: 36 },
+    // Room on the right for the last step label (the step axis ends at a round step count).
+    margin: { l: 56, r: 24, t: 32, b: 36 },
     xaxis: { title: axisTitle('step'), zeroline: false },
     yaxis: { title: axisTitle(yTitle), zeroline: false },
     legend: { orientation: 'h', y: -0.22, font: { size: 10 } },
     // Shown until the first points arrive (removed then), so an empty chart explains itself.
-    annotations: [{ text: 'Press Train to see live curves', showarrow: false, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5, font: { size: 12, color: '#9aa1ab' } }],
+    annotations: [{ text: 'Curves appear with the first training steps', showarrow: false, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5, font: { size: 12, color: '#9aa1ab' } }],
     paper_bgcolor: '#fff',
     plot_bgcolor: '#fff',
     font: { family: 'system-ui, sans-serif', size: 11, color: '#333' },
@@ -93,41 +99,89 @@ function columnStream(traces: Trace[], layout: Layout, columns: ((r: MetricRow) 
 const LOSS_COLORS = { total_loss: '#1f4e79', recon_loss: '#2e8b57', sparsity_loss: '#c0392b' };
 const LOSS_LABELS = { total_loss: 'total', recon_loss: 'reconstruction', sparsity_loss: 'sparsity' };
 
-/** Losses raw and smoothed; `window` fixes the smoothing window in logged rows (0 = automatic). */
-export function lossStream(window = 0): Stream {
+/** A log y axis titled `title`, with the ticks of logAxis.ts (powers of ten until data arrive). */
+const logYAxis = (title: string): Layout => logAxis([[1e-3, 1e3]], { title: axisTitle(title), zeroline: false });
+
+/**
+ * Losses raw and smoothed; `window` fixes the smoothing window in logged rows (0 = automatic).
+ * Without `withSparsity` (variants whose sparsity is set by k) there is no sparsity loss: it is 0 by
+ * construction there, and a log axis cannot show it anyway.
+ */
+export function lossStream(window = 0, withSparsity = true): Stream {
   const builder = new SeriesBuilder(window);
+  const keys = LOSS_KEYS.filter((k) => withSparsity || k !== 'sparsity_loss');
+  const range = new LogRange();
   return {
-    traces: LOSS_KEYS.flatMap((k) => [
+    traces: keys.flatMap((k) => [
       { x: [], y: [], name: `${LOSS_LABELS[k]} (raw)`, mode: 'lines', line: { color: LOSS_COLORS[k], width: 1 }, opacity: 0.3, showlegend: false, hoverinfo: 'skip' },
       line(LOSS_LABELS[k], LOSS_COLORS[k]),
     ]),
-    layout: baseLayout('Loss', 'loss (log scale)', { yaxis: { type: 'log', title: axisTitle('loss (log scale)'), zeroline: false } }),
+    layout: baseLayout('Loss', 'loss (log scale)', { yaxis: logYAxis('loss (log scale)') }),
     extend(rows) {
       if (!rows.length) return null;
       const p = builder.append(rows);
-      return {
-        x: LOSS_KEYS.flatMap(() => [p.step, p.step]),
-        y: LOSS_KEYS.flatMap((k) => [p.raw[k].map(positiveOrNull), p.smooth[k].map(positiveOrNull)]),
-        indices: [0, 1, 2, 3, 4, 5],
-      };
+      const y = keys.flatMap((k) => [p.raw[k].map(positiveOrNull), p.smooth[k].map(positiveOrNull)]);
+      for (const values of y) range.add(values);
+      return { x: keys.flatMap(() => [p.step, p.step]), y, indices: y.map((_, i) => i) };
     },
     count: () => builder.length,
+    yTicks: () => range.changedTicks(),
   };
 }
 
-/** L0 fraction against the 5% ± 1% reference band; in target-L0 mode also the target in effect. */
-export function l0Stream(targetMode: boolean): Stream {
-  const band = [
-    { type: 'rect', xref: 'paper', x0: 0, x1: 1, y0: L0_TARGET_FRACTION - L0_TARGET_TOLERANCE, y1: L0_TARGET_FRACTION + L0_TARGET_TOLERANCE, fillcolor: '#2e8b57', opacity: 0.12, line: { width: 0 } },
-    { type: 'line', xref: 'paper', x0: 0, x1: 1, y0: L0_TARGET_FRACTION, y1: L0_TARGET_FRACTION, line: { color: '#2e8b57', dash: 'dash', width: 1.5 } },
-  ];
-  const traces = [line('L0 fraction', '#6c3483')];
-  const columns: ((r: MetricRow) => Point)[] = [(r) => (finite(r.sparsity_l0) ? r.sparsity_l0 : null)];
-  if (targetMode) {
-    traces.push(line('target L0 (controller)', '#b26a00', { line: { color: '#b26a00', width: 1.5, dash: 'dot', shape: 'hv' } }));
-    columns.push((r) => (finite(r.target_l0) ? r.target_l0 : null));
+export interface L0Chart {
+  /**
+   * The run steers towards a target L0 (sparsity_mode 'target_l0'): a band around the target in
+   * effect at each logged step (a slider may move it). Runs with manual k or λ have none.
+   */
+  target: boolean;
+  /** d_sae of a variant whose sparsity is set by k (k / d_sae is drawn), or null for penalty variants. */
+  kOver: number | null;
+}
+
+const TARGET_COLOR = '#2e8b57';
+
+/** The L0 fraction; the target band of target-L0 runs; k / d_sae of k variants. */
+export function l0Stream({ target, kOver }: L0Chart): Stream {
+  const percentBand = `±${Number((targetTolerance(1) * 100).toPrecision(3))}%`;
+  const traces: Trace[] = [];
+  const columns: ((r: MetricRow) => Point)[] = [];
+  const rowTarget = (r: MetricRow): Point => (finite(r.target_l0) && r.target_l0 > 0 ? r.target_l0 : null);
+  if (target) {
+    // A band drawn as two step-shaped traces (the upper filled down to the lower) and the target
+    // itself between them, one legend entry for the three.
+    const band = { mode: 'lines', legendgroup: 'target', showlegend: false, hoverinfo: 'skip', line: { width: 0, shape: 'hv', color: TARGET_COLOR } };
+    traces.push(
+      { x: [], y: [], name: 'target − tolerance', ...band },
+      { x: [], y: [], name: 'target + tolerance', ...band, fill: 'tonexty', fillcolor: 'rgba(46,139,87,0.14)' },
+      line(`target L0 ${percentBand}`, TARGET_COLOR, { legendgroup: 'target', line: { color: TARGET_COLOR, width: 1.5, dash: 'dash', shape: 'hv' } }),
+    );
+    const offset = (sign: number) => (r: MetricRow): Point => { const t = rowTarget(r); return t === null ? null : t + sign * targetTolerance(t); };
+    columns.push(offset(-1), offset(1), rowTarget);
   }
-  return columnStream(traces, baseLayout(targetMode ? 'L0 fraction (band: 5% ± 1%; dotted: target)' : 'L0 fraction (target 5% ± 1%)', 'active latents / d_sae', { shapes: band }), columns);
+  traces.push(line('L0 fraction', '#6c3483'));
+  columns.push((r) => (finite(r.sparsity_l0) ? r.sparsity_l0 : null));
+  if (kOver !== null) {
+    // Short names: the legend of a half-width chart fits one row.
+    traces.push(line(target ? 'k / d_sae (from the target)' : 'k / d_sae', '#b26a00', { line: { color: '#b26a00', width: 1.5, dash: 'dot', shape: 'hv' } }));
+    columns.push((r) => (finite(r.k) && r.k > 0 ? r.k / kOver : null));
+  }
+  const title = target ? `L0 fraction against the target (band: ${percentBand} of the target)` : 'L0 fraction';
+  const stream = columnStream(traces, baseLayout(title, 'active latents / d_sae'), columns);
+  if (!target) return stream;
+  // The target in effect from step 0: the band starts at the left edge, not at the first log.
+  let started = false;
+  return {
+    ...stream,
+    extend(rows) {
+      const ext = stream.extend(rows);
+      if (ext && !started) {
+        started = true;
+        for (let i = 0; i < 3; i++) if (ext.x[i].length && ext.x[i][0] !== 0) { ext.x[i].unshift(0); ext.y[i].unshift(ext.y[i][0]); }
+      }
+      return ext;
+    },
+  };
 }
 
 export function cvStream(): Stream {
@@ -146,13 +200,38 @@ export function cvStream(): Stream {
   };
 }
 
+/** What the sparsity-related charts draw for a run (or the form's next run). */
+export interface SparsityCharts {
+  /** The loss chart has a sparsity-loss line (not for k variants: it is 0 there). */
+  lossWithSparsity: boolean;
+  l0: L0Chart;
+  /** The λ chart, and whether a controller moves λ; null for k variants (they have no λ). */
+  lambda: { target: boolean } | null;
+}
+
+export function sparsityCharts(architecture: Architecture, mode: SparsityMode, dSae: number): SparsityCharts {
+  const penalty = SPARSITY_KIND[architecture] === 'penalty';
+  const target = mode === 'target_l0';
+  return { lossWithSparsity: penalty, l0: { target, kOver: penalty ? null : dSae }, lambda: penalty ? { target } : null };
+}
+
 /** λ as the controller (or the slider) sets it, and as it enters the loss after warm-up. */
 export function lambdaStream(targetMode: boolean): Stream {
-  return columnStream(
-    [line('λ', '#c0392b'), line('λ in effect (after warm-up)', '#1f4e79', { line: { color: '#1f4e79', width: 1.5, dash: 'dash' } })],
-    baseLayout(targetMode ? 'λ trajectory (steered towards the target L0)' : 'λ trajectory', 'λ (log scale)', { yaxis: { type: 'log', tickformat: '.2~g', title: axisTitle('λ (log scale)'), zeroline: false } }),
+  const stream = columnStream(
+    [line(targetMode ? 'λ (controller)' : 'λ (set by hand)', '#c0392b'), line('λ in effect (after warm-up)', '#1f4e79', { line: { color: '#1f4e79', width: 1.5, dash: 'dash' } })],
+    baseLayout(targetMode ? 'λ trajectory (steered towards the target L0)' : 'λ trajectory', 'λ (log scale)', { yaxis: logYAxis('λ (log scale)') }),
     [(r) => positiveOrNull(r.lambda), (r) => positiveOrNull(r.lambda_effective)],
   );
+  const range = new LogRange();
+  return {
+    ...stream,
+    extend(rows) {
+      const ext = stream.extend(rows);
+      if (ext) for (const values of ext.y) range.add(values);
+      return ext;
+    },
+    yTicks: () => range.changedTicks(),
+  };
 }
 
 export function deadStream(): Stream {

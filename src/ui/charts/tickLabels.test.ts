@@ -8,7 +8,7 @@ const axes = (l: Record<string, unknown>) => ['xaxis', 'yaxis', 'yaxis2'].filter
 
 describe('tick labels are never measured for clipping', () => {
   it('on every live chart, whatever axes it sets', () => {
-    const streams = [lossStream(), l0Stream(true), cvStream(), lambdaStream(false), deadStream(), guidanceStream('g1', 'target'),
+    const streams = [lossStream(), l0Stream({ target: true, kOver: 128 }), cvStream(), lambdaStream(false), deadStream(), guidanceStream('g1', 'target'),
       layerStream({ prefix: 'route_share', title: 't', yTitle: 'y', stacked: true }, 3, 0)];
     for (const s of streams) {
       const found = axes(s.layout);

@@ -6,6 +6,7 @@ import { columnValues, convergenceVerdicts, lossRateOfChange, histogram, sparsit
 import { smoothingWindow } from '../../engine/metrics';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { useStore } from '../../store/store';
+import { describeTarget, targetHistory, targetInEffect, targetTolerance } from '../../store/sparsityTarget';
 import { layout, StaticPlot, type Trace } from '../charts/DataCharts';
 import { download } from '../download';
 import { formatNumber } from '../format';
@@ -40,12 +41,15 @@ function thinned(x: number[], y: number[], buckets = 400): { x: number[]; y: num
 
 export function AnalysisPanel() {
   const { log: rows, version } = useLog();
-  const target = useStore((s) => (s.resolved?.sparsity_mode === 'target_l0' ? s.resolved.target_l0 : 0.05));
+  const resolved = useStore((s) => s.resolved);
   const [windowText, setWindowText] = useState('');
   // `version` stands for the log's contents (the log object itself stays the same).
+  // Only a target-L0 run has a target: the one in effect at the last logged step.
+  const history = useMemo(() => targetHistory(resolved, rows.column('step'), rows.column('target_l0')), [rows, version, resolved]);
+  const target = targetInEffect(history);
   const table = useMemo(() => statisticsTable(rows, COLUMNS), [rows, version]);
   const verdicts = useMemo(() => convergenceVerdicts(rows), [rows, version]);
-  const sparsity = useMemo(() => sparsityVerdict(rows, target, target * 0.2), [rows, version, target]);
+  const sparsity = useMemo(() => (target === null ? null : sparsityVerdict(rows, target, targetTolerance(target))), [rows, version, target]);
   const defaultWindow = smoothingWindow(rows.length);
   const window = Math.max(1, Math.round(Number(windowText) || defaultWindow));
   const rate = useMemo(() => {
@@ -59,8 +63,9 @@ export function AnalysisPanel() {
   const l0 = useMemo(() => {
     const v = columnValues(rows, 'sparsity_l0');
     // The range takes in the target; a run that sat on one value gets a narrow range around it.
-    let lo = target, hi = target;
+    let lo = target ?? Infinity, hi = target ?? -Infinity;
     for (const x of v) { if (x < lo) lo = x; if (x > hi) hi = x; }
+    if (!Number.isFinite(lo)) { lo = 0; hi = 0; }
     const pad = Math.max((hi - lo) * 0.05, 0.002);
     lo = Math.max(0, lo - pad);
     hi += pad;
@@ -74,7 +79,9 @@ export function AnalysisPanel() {
     const line = (x: number, color: string) => ({ type: 'line', x0: x, x1: x, yref: 'paper', y0: 0, y1: 1, line: { color, dash: 'dash', width: 2 } });
     // The title stays the same as the mean moves (it is shown below the chart): Plotly caches the
     // size of every distinct text it has drawn, so a title that changes every second grows that cache.
-    return { mean, traces, l: layout('L0 fraction over logged steps: mean (blue) and target (red)', 'L0 fraction', { height: 220, bargap: 0, xaxis: { range: [lo, hi], title: { text: 'L0 fraction', font: { size: 10 } } }, yaxis: { automargin: true, gridcolor: '#eef0f3', tickformat: '.0%', title: { text: 'share of logged steps', font: { size: 10 } } }, shapes: [line(mean, '#1f77b4'), line(target, '#d62728')] }) };
+    const title = target === null ? 'L0 fraction over logged steps: mean (blue)' : 'L0 fraction over logged steps: mean (blue) and target (red)';
+    const shapes = target === null ? [line(mean, '#1f77b4')] : [line(mean, '#1f77b4'), line(target, '#d62728')];
+    return { mean, traces, l: layout(title, 'L0 fraction', { height: 220, bargap: 0, xaxis: { range: [lo, hi], title: { text: 'L0 fraction', font: { size: 10 } } }, yaxis: { automargin: true, gridcolor: '#eef0f3', tickformat: '.0%', title: { text: 'share of logged steps', font: { size: 10 } } }, shapes }) };
   }, [rows, version, target]);
   if (rows.length === 0) return null;
   return (
@@ -90,7 +97,7 @@ export function AnalysisPanel() {
           {table.map((s) => (
             <tr key={s.column}>
               <th>{s.column}</th><td>{formatNumber(s.initial)}</td><td>{formatNumber(s.final)}</td><td>{formatNumber(s.min)}</td><td>{formatNumber(s.max)}</td>
-              <td>{formatNumber(s.mean)}</td><td>{formatNumber(s.std)}</td><td>{formatNumber(s.change)}</td><td>{Number.isFinite(s.change_percent) ? `${s.change_percent.toFixed(1)}%` : '—'}</td>
+              <td>{formatNumber(s.mean)}</td><td>{formatNumber(s.std)}</td><td>{formatNumber(s.change)}</td><td title={Number.isNaN(s.change_percent) ? (s.column === 'fve' || s.min < 0 ? 'a signed quantity: its relative change means nothing (see Change)' : 'the initial value is 0') : undefined}>{Number.isFinite(s.change_percent) ? `${s.change_percent.toFixed(1)}%` : '—'}</td>
             </tr>
           ))}
         </tbody>
@@ -104,6 +111,7 @@ export function AnalysisPanel() {
         {sparsity && (
           <li className={sparsity.achieved ? 'ok' : 'warn'} data-testid="verdict-sparsity">
             Sparsity: final L0 fraction {formatNumber(sparsity.final)} against the target {formatNumber(sparsity.target)} (off by {formatNumber(sparsity.deviation)}) — {sparsity.achieved ? 'target achieved' : 'target not achieved'}
+            {history.length > 1 && <span className="muted"> · the target in effect at the end; {describeTarget(history)}</span>}
           </li>
         )}
         {verdicts.length === 0 && <li className="muted">Convergence needs at least 10 logged steps.</li>}
@@ -118,7 +126,7 @@ export function AnalysisPanel() {
         </div>
         <div>
           <StaticPlot testId="chart-l0-histogram" label="Histogram of the L0 fraction over logged steps" traces={l0.traces} layout={l0.l} height={220} />
-          <p className="muted small" data-testid="l0-histogram-mean">mean {formatNumber(l0.mean)} (blue), target {formatNumber(target)} (red)</p>
+          <p className="muted small" data-testid="l0-histogram-mean">mean {formatNumber(l0.mean)} (blue){target === null ? '; no target: sparsity set by hand' : `, target ${formatNumber(target)} (red)`}</p>
         </div>
       </div>
     </section>

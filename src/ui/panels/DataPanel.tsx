@@ -203,8 +203,9 @@ export function DataPanel() {
             <dd data-testid="dataset-shape">
               {dataset.nLayers > 1 ? `${n(dataset.rows)} × ${dataset.nLayers} layers × ${dataset.dIn}` : `${n(dataset.rows)} × ${dataset.dIn}`}
             </dd>
-            <dt>file</dt>
-            <dd>{dataset.dtype} · {dataset.format} · {size(dataset.bytes)}</dd>
+            {dataset.format === 'extracted'
+              ? <><dt>source</dt><dd data-testid="dataset-source">extracted here by the language model · {dataset.dtype} · {size(dataset.bytes)}</dd></>
+              : <><dt>file</dt><dd data-testid="dataset-source">{dataset.dtype} · {dataset.format} · {size(dataset.bytes)}</dd></>}
             {dataset.streamed && <>
               <dt>memory</dt>
               <dd><span className="tag stream" style={{ marginLeft: 0, display: 'inline', textAlign: 'left', padding: '1px 5px', boxDecorationBreak: 'clone', WebkitBoxDecorationBreak: 'clone' }} data-testid="streamed-badge"

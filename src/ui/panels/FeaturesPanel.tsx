@@ -4,7 +4,7 @@
 // bold), its activation histogram, decoder neighbours and, with a language model, the tokens its
 // decoder direction promotes. Token strings are rendered as text, never as HTML.
 import { useMemo, useState } from 'react';
-import { useStore } from '../../store/store';
+import { staleRunProblem, useStore } from '../../store/store';
 import { browseFeatures, exportContexts, exportDashboard, inspectLatent } from '../../worker/client';
 import { ActivationHistogram, DensityHistogram } from '../charts/DataCharts';
 import { DENSE_FRACTION } from '../../engine/metrics';
@@ -87,6 +87,7 @@ export function FeaturesPanel() {
   const detail = useStore((s) => s.latentDetail);
   const latentPending = useStore((s) => s.latentPending);
   const streamed = useStore((s) => s.dataset?.streamed ?? false);
+  const stale = useStore((s) => staleRunProblem(s));
   const guidance = useStore((s) => s.resolved?.guidance);
   // Guidance targets by latent (a latent may be steered by several targets).
   const targetsOf = useMemo(() => {
@@ -113,7 +114,7 @@ export function FeaturesPanel() {
     return ids.sort((a, b) => key(b) - key(a) || (sort === 'guidance' ? features.density[b] - features.density[a] : 0) || a - b);
   }, [features, sort, query, targetsOf, guidance]);
   if (!runId) return null;
-  const why = runState === 'running' ? 'pause or let the run finish first' : streamed ? 'the activations are streamed from disk; the browser needs them in memory' : null;
+  const why = runState === 'running' ? 'pause or let the run finish first' : stale ?? (streamed ? 'the activations are streamed from disk; the browser needs them in memory' : null);
   const shown = list.slice(page * PAGE, (page + 1) * PAGE);
   return (
     <section className="panel features" aria-labelledby="features-title" data-testid="features-panel">

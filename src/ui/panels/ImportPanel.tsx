@@ -45,7 +45,7 @@ export function ImportPanel() {
       </div>
       {lmLoaded && (
         <div className="row">
-          <SpliceButton state={splice} onClick={() => spliceEvaluate('imported')} disabledWhy={why} />
+          <SpliceButton source="imported" state={splice} onClick={() => spliceEvaluate('imported')} disabledWhy={why} />
         </div>
       )}
       <SpliceResult state={splice} testId="import-splice" />

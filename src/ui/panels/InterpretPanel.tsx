@@ -141,7 +141,8 @@ export function InterpretPanel() {
         {st.running
           ? <button type="button" onClick={cancelInterpretation}>Cancel</button>
           : <button type="button" className="primary" disabled={why !== null} title={why ?? undefined} onClick={() => typeof choice !== 'string' && void runInterpretation(choice)}>
-            Interpret {typeof choice === 'string' ? '' : `${choice.length} latent${choice.length === 1 ? '' : 's'}`}
+            {/* Until features are browsed the latents are not known: no count (a "0" would read as none). */}
+            Interpret{!features || typeof choice === 'string' ? ' latents' : ` ${choice.length} latent${choice.length === 1 ? '' : 's'}`}
           </button>}
         <button type="button" className="secondary" disabled={rows.length === 0 || st.running} onClick={exportInterpretations} title="explanations, scores and model name as JSON (never the key)">
           Download JSON

@@ -1,6 +1,7 @@
 // The language model: a dropped llama2.c checkpoint, its tokenizer and texts. Text run through
 // the model becomes the dataset (residuals at chosen layers, with tokens, positions and documents),
 // and trained SAEs are judged by splicing them back in (the Metrics and Imported SAE panels).
+import { siteName, siteOfHook } from '../../data/sites';
 import { setStoreValue, useStore } from '../../store/store';
 import { exportDataset, extractActivations } from '../../worker/client';
 import { NumberField } from '../controls/NumberField';
@@ -19,6 +20,7 @@ export function LanguageModelPanel() {
   const spliceSite = useStore((s) => s.spliceSite);
   const spliceText = useStore((s) => s.spliceText);
   const lmEvalEvery = useStore((s) => s.lmEvalEvery);
+  const importedHook = useStore((s) => siteOfHook(s.imported?.cfg.hook_name));
   if (!lm) return null;
   const model = lm.model;
   const ready = model !== undefined && lm.tokenizer !== undefined;
@@ -89,8 +91,16 @@ export function LanguageModelPanel() {
         <div className="lm-eval">
           <h3>Loss recovered (splicing the SAE in)</h3>
           {!lm.datasetSites && (
-            <NumberField label="Model layer of the loaded activations" value={spliceSite} integer min={0} max={model.nLayers}
-              onChange={(v) => setStoreValue('spliceSite', v)} title="the activations came from another file: the layer whose resid_pre they are" />
+            <div className="field" title="the activations came from a file, which does not say where in the model they were read: the layer whose resid_pre they are">
+              <label htmlFor="splice-site">Model layer of the loaded activations</label>
+              <select id="splice-site" value={spliceSite ?? ''} onChange={(e) => setStoreValue('spliceSite', e.target.value === '' ? null : Number(e.target.value))}>
+                <option value="">choose…</option>
+                {Array.from({ length: model.nLayers + 1 }, (_, site) => <option key={site} value={site}>{siteLabel(site, model.nLayers)}: {siteName(site, model.nLayers)}</option>)}
+              </select>
+            </div>
+          )}
+          {!lm.datasetSites && spliceSite === null && importedHook !== undefined && (
+            <p className="muted small">The imported SAE is spliced at its cfg.json hook_name, {siteName(importedHook, model.nLayers)}.</p>
           )}
           <div className="field">
             <label htmlFor="splice-text">Evaluate on</label>

@@ -1,10 +1,11 @@
-// Latest logged values, the validation metrics at the end of a run, and the two verdicts of seed
-// 002: convergence (CV < 5%) and the 5% L0 target.
+// Latest logged values, the validation metrics at the end of a run, and the verdicts: convergence
+// (CV < 5%) and, for a run that steers towards a target L0, that target (the one in effect).
 import { useEffect, useState } from 'react';
-import { CONVERGED_CV_PERCENT, L0_TARGET_FRACTION, L0_TARGET_TOLERANCE, convergenceCv, targetStatus } from '../../engine/metrics';
+import { CONVERGED_CV_PERCENT, convergenceCv, targetStatus } from '../../engine/metrics';
+import { describeTarget, targetHistory, targetInEffect, targetTolerance } from '../../store/sparsityTarget';
 import { SPARSITY_KIND } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
-import { useStore } from '../../store/store';
+import { staleRunProblem, useStore } from '../../store/store';
 import { formatNumber } from '../format';
 import { spliceEvaluate } from '../../worker/client';
 import { SpliceButton, SpliceResult } from './SpliceResult';
@@ -37,9 +38,11 @@ export function MetricsPanel() {
   const lmLoaded = useStore((s) => s.lm?.model !== undefined && s.lm?.tokenizer !== undefined);
   const splice = useStore((s) => s.splice);
   const runId = useStore((s) => s.runId);
-  // In target-L0 mode the verdict is against the target in effect (±20% of it, i.e. ±1 point at 5%).
-  const goal = resolved?.sparsity_mode === 'target_l0' && row && Number.isFinite(row.target_l0) ? row.target_l0 : L0_TARGET_FRACTION;
-  const target = row ? targetStatus(row.sparsity_l0, goal, goal * (L0_TARGET_TOLERANCE / L0_TARGET_FRACTION)) : null;
+  const stale = useStore((s) => staleRunProblem(s));
+  // Only a target-L0 run is judged against a target: the one in effect (a slider may have moved it).
+  const history = row ? targetHistory(resolved, metricsBuffer.log.column('step'), metricsBuffer.log.column('target_l0')) : [];
+  const goal = targetInEffect(history);
+  const target = row && goal !== null ? targetStatus(row.sparsity_l0, goal, targetTolerance(goal)) : null;
   return (
     <section className="panel metrics" aria-labelledby="metrics-title">
       <h2 id="metrics-title">Metrics</h2>
@@ -59,11 +62,15 @@ export function MetricsPanel() {
           </tbody>
         </table>
       )}
-      {row && target && (
+      {row && (
         <ul className="verdicts">
-          <li className={target.achieved ? 'ok' : 'warn'} data-testid="target-status">
-            L0 target {formatNumber(goal * 100)}%: {target.achieved ? 'achieved' : `not achieved (${(row.sparsity_l0 * 100).toFixed(1)}%, off by ${(target.deviation * 100).toFixed(1)} points)`}
-          </li>
+          {target ? (
+            <li className={target.achieved ? 'ok' : 'warn'} data-testid="target-status" title={history.length > 1 ? `target L0 ${describeTarget(history)}` : undefined}>
+              L0 target {formatNumber(target.target * 100)}%{history.length > 1 ? ' (moved during the run)' : ''}: {target.achieved ? `achieved (${(row.sparsity_l0 * 100).toFixed(1)}%)` : `not achieved (${(row.sparsity_l0 * 100).toFixed(1)}%, off by ${(target.deviation * 100).toFixed(1)} points)`}
+            </li>
+          ) : (
+            <li className="plain" data-testid="l0-plain">L0 {formatNumber(row.l0)} active latents per token ({(row.sparsity_l0 * 100).toFixed(1)}% of d_sae); no target: sparsity is set by hand</li>
+          )}
           <li className={cv < CONVERGED_CV_PERCENT ? 'ok' : 'warn'} data-testid="convergence-status">
             Convergence: {Number.isFinite(cv) ? `CV ${cv.toFixed(1)}% — ${cv < CONVERGED_CV_PERCENT ? 'converged' : 'not converged'}` : 'too few logged steps'}
           </li>
@@ -105,7 +112,7 @@ export function MetricsPanel() {
       {lmLoaded && runId && (
         <div className="lm-metrics">
           <h3>With the language model</h3>
-          <SpliceButton state={splice} onClick={() => spliceEvaluate('run')} disabledWhy={runState === 'running' ? 'pause or let the run finish first' : null} />
+          <SpliceButton source="run" state={splice} onClick={() => spliceEvaluate('run')} disabledWhy={runState === 'running' ? 'pause or let the run finish first' : stale} />
           <SpliceResult state={splice} testId="splice-metrics" />
         </div>
       )}

@@ -1,15 +1,16 @@
 // Comparing runs: every finished run is kept (here and across reloads) with its final metrics;
 // ticked runs have their curves overlaid; the frontier plots L0 against NMSE (and against loss
-// recovered when runs were spliced into the language model), one point per run, one colour per
-// variant, the runs of a sweep joined in sweep order. The sweep form trains one value of a
+// recovered when runs were spliced into the language model) of the runs on one data, one point per
+// run, one colour per variant (a marker per step budget), the runs of a sweep joined in sweep order. The sweep form trains one value of a
 // hyper-parameter after another from the model form's settings.
 import { useMemo } from 'react';
 import { ARCHITECTURES, type Architecture } from '../../engine/config';
-import { runLabel, type RunRecord } from '../../store/runHistory';
+import { describeRunData, recordData, runDataKey, runDataOf, runLabel, type RunRecord } from '../../store/runHistory';
 import { useStore } from '../../store/store';
-import { SWEEP_PARAMS, frontierSeries, parseSweepValues, type SweepParam } from '../../store/sweep';
+import { SWEEP_PARAMS, frontierData, frontierSeries, parseSweepValues, type SweepParam } from '../../store/sweep';
 import { cancelSweep, clearRuns, deleteRun, downloadRun, importRun, runSweep, sweepProblem, toggleOverlay } from '../../worker/runs';
 import { layout, StaticPlot, type Trace } from '../charts/DataCharts';
+import { logAxis, powerOfTwoLogAxis } from '../charts/logAxis';
 import { SelectField, TextField } from '../controls/Fields';
 import { formatNumber } from '../format';
 
@@ -40,14 +41,16 @@ function RunsTable({ runs }: { runs: RunRecord[] }) {
           {[...runs].reverse().map((r) => (
             <tr key={r.id} data-testid="kept-run">
               <td><input type="checkbox" aria-label={`Overlay run ${r.number}`} checked={overlay.includes(r.id)} onChange={() => toggleOverlay(r.id)} /></td>
-              <td><span className="swatch" style={{ background: variantColour(r.config.architecture) }} />{runLabel(r)}{r.state === 'stopped' && <span className="muted"> (stopped)</span>}</td>
+              <td className="run-label"><span className="swatch" style={{ background: variantColour(r.config.architecture) }} />{runLabel(r)}{r.state === 'stopped' && <span className="muted"> (stopped)</span>}</td>
               <td>{r.metrics.steps.toLocaleString('en-US')}</td>
               <td>{formatNumber(r.metrics.l0)}</td>
               <td>{formatNumber(r.metrics.nmse)}</td>
               <td>{formatNumber(r.metrics.fve)}</td>
               <td>{percent(r.metrics.dead_fraction)}</td>
-              {withSplice && <td>{r.splice ? formatNumber(r.splice.loss_recovered) : '–'}</td>}
-              <td className="muted" title={r.datasetName}>{r.datasetName.length > 28 ? `${r.datasetName.slice(0, 27)}…` : r.datasetName}</td>
+              {withSplice && <td title={r.splice?.predictions ? `over ${r.splice.predictions.toLocaleString('en-US')} predictions of ${r.splice.text}${r.splice.hooks ? `, spliced at ${r.splice.hooks.join(', ')}` : ''}` : undefined}>
+                {r.splice ? `${formatNumber(r.splice.loss_recovered)}${r.splice.loss_recovered_se !== undefined && Number.isFinite(r.splice.loss_recovered_se) ? ` ± ${formatNumber(r.splice.loss_recovered_se)}` : ''}` : '–'}
+              </td>}
+              <td className="muted data-name">{describeRunData(recordData(r))}</td>
               <td className="actions">
                 <button type="button" className="link" disabled={!r.weightBytes} onClick={() => void downloadRun(r.id)} title="SAELens files of this run as a zip">zip</button>
                 <button type="button" className="link" disabled={!r.weightBytes} onClick={() => void importRun(r.id)} title="Open as the imported SAE: evaluate, splice or continue training it">open</button>
@@ -76,7 +79,7 @@ function OverlayChart({ runs }: { runs: RunRecord[] }) {
       line: { color: variantColour(r.config.architecture), width: 1.6, dash: ['solid', 'dash', 'dot', 'dashdot'][i % 4] },
     }));
     const log = column === 'total_loss' || column === 'recon_loss' || column === 'nmse';
-    return { traces, l: layout(`${name} of the selected runs`, 'step', { height: 240, showlegend: true, legend: { orientation: 'h', y: -0.25 }, yaxis: { type: log ? 'log' : 'linear', gridcolor: '#eef0f3', automargin: true } }) };
+    return { traces, l: layout(`${name} of the selected runs`, 'step', { height: 240, showlegend: true, legend: { orientation: 'h', y: -0.25 }, yaxis: { ...(log ? logAxis(traces.map((t) => t.y as number[])) : { type: 'linear' }), gridcolor: '#eef0f3', automargin: true } }) };
   }, [shown, column]);
   return (
     <div>
@@ -90,16 +93,21 @@ function OverlayChart({ runs }: { runs: RunRecord[] }) {
   );
 }
 
-function FrontierChart({ runs, y }: { runs: RunRecord[]; y: 'nmse' | 'loss_recovered' }) {
-  const series = useMemo(() => frontierSeries(runs, y, runLabel), [runs, y]);
+const BUDGET_SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up', 'x', 'star'];
+
+function FrontierChart({ runs, y, dataKey }: { runs: RunRecord[]; y: 'nmse' | 'loss_recovered'; dataKey: string | null }) {
+  const series = useMemo(() => frontierSeries(runs, y, runLabel, dataKey), [runs, y, dataKey]);
   const points = series.reduce((a, s) => a + s.points.length, 0);
   const { traces, l } = useMemo(() => {
     const traces: Trace[] = [];
+    const budgets = [...new Set(series.map((s) => s.steps))].sort((a, b) => a - b);
     for (const s of series) {
       const colour = variantColour(s.architecture);
+      const symbol = BUDGET_SYMBOLS[budgets.indexOf(s.steps) % BUDGET_SYMBOLS.length];
       traces.push({
-        x: s.points.map((p) => p.l0), y: s.points.map((p) => p.y), text: s.points.map((p) => p.label), name: s.architecture,
-        mode: 'markers', type: 'scatter', marker: { color: colour, size: 9, line: { color: '#fff', width: 1 } },
+        x: s.points.map((p) => p.l0), y: s.points.map((p) => p.y), text: s.points.map((p) => p.label),
+        name: budgets.length > 1 ? `${s.architecture} · ${s.steps.toLocaleString('en-US')} steps` : s.architecture,
+        mode: 'markers', type: 'scatter', marker: { color: colour, size: 9, symbol, line: { color: '#fff', width: 1 } },
         hovertemplate: `%{text}<br>L0 %{x:.3g}, ${y === 'nmse' ? 'NMSE' : 'loss recovered'} %{y:.4g}<extra></extra>`,
       });
       // Each sweep's runs joined in order of L0.
@@ -111,22 +119,51 @@ function FrontierChart({ runs, y }: { runs: RunRecord[]; y: 'nmse' | 'loss_recov
       }
     }
     // Powers of two on the log L0 axis (Plotly's own minor labels read "10, 2, 3" for 10, 20, 30).
-    const l0s = series.flatMap((s) => s.points.map((p) => p.l0)).filter((v) => v > 0);
-    const ticks: number[] = [];
-    if (l0s.length) for (let t = 2 ** Math.floor(Math.log2(Math.min(...l0s))); t <= 2 * Math.max(...l0s); t *= 2) ticks.push(t);
-    const title = y === 'nmse' ? 'Frontier: L0 against NMSE (lower left is better)' : 'Frontier: L0 against loss recovered in the language model (upper left is better)';
+    const l0s = series.flatMap((s) => s.points.map((p) => p.l0));
+    // Short enough not to be clipped in half of a 1,280-px window; the data is named above the charts.
+    const title = y === 'nmse' ? 'L0 against NMSE (lower left is better)' : 'L0 against loss recovered (upper left is better)';
     return {
       traces,
       l: layout(title, 'L0 (mean active latents per token, validation)', {
         height: 260, showlegend: true, legend: { orientation: 'h', y: -0.3 },
-        yaxis: { title: { text: y === 'nmse' ? 'NMSE' : 'loss recovered', font: { size: 10 } }, type: y === 'nmse' ? 'log' : 'linear', gridcolor: '#eef0f3', automargin: true },
-        xaxis: { title: { text: 'L0 (mean active latents per token, validation)', font: { size: 10 } }, type: 'log', gridcolor: '#eef0f3', automargin: true, tickvals: ticks, ticktext: ticks.map(String) },
+        yaxis: {
+          ...(y === 'nmse' ? logAxis([series.flatMap((s) => s.points.map((p) => p.y))]) : { type: 'linear' }),
+          title: { text: y === 'nmse' ? 'NMSE' : 'loss recovered', font: { size: 10 } }, gridcolor: '#eef0f3', automargin: true,
+        },
+        xaxis: powerOfTwoLogAxis(l0s, { title: { text: 'L0 (mean active latents per token, validation)', font: { size: 10 } }, gridcolor: '#eef0f3', automargin: true }),
       }),
     };
   }, [series, y]);
   return (
     <div data-testid={`frontier-${y}`} data-points={points}>
       <StaticPlot testId={`frontier-${y}-plot`} label={`L0 against ${y === 'nmse' ? 'NMSE' : 'loss recovered'} for ${points} runs`} traces={traces} layout={l} height={260} />
+    </div>
+  );
+}
+
+/**
+ * Which data the frontier shows: the user's choice, else the loaded data when runs were trained on
+ * it, else the data of the latest run.
+ */
+function useFrontierData(runs: RunRecord[]) {
+  const chosen = useStore((s) => s.frontierData);
+  const dataset = useStore((s) => s.dataset);
+  const options = useMemo(() => frontierData(runs), [runs]);
+  const loaded = dataset ? runDataKey(runDataOf(dataset)) : null;
+  const key = options.some((o) => o.key === chosen) ? chosen! : options.some((o) => o.key === loaded) ? loaded! : options[0]?.key ?? null;
+  return { options, key };
+}
+
+/** The frontier compares runs of one data: which one, named in full (with the hook of extracted data). */
+function FrontierDataChoice({ options, value }: { options: { key: string; label: string; runs: number }[]; value: string | null }) {
+  if (!value) return null;
+  const current = options.find((o) => o.key === value)!;
+  if (options.length === 1) return <p className="small frontier-data" data-testid="frontier-data">Frontier of the {current.runs} run{current.runs === 1 ? '' : 's'} on <strong>{current.label}</strong></p>;
+  return (
+    <div className="row frontier-data" data-testid="frontier-data">
+      <SelectField label={`Frontier of the runs on (${options.length} data kept)`} value={value}
+        options={options.map((o) => ({ value: o.key, label: `${o.label} — ${o.runs} run${o.runs === 1 ? '' : 's'}` }))}
+        onChange={(v) => useStore.setState({ frontierData: v })} title="a frontier compares runs trained on the same data" />
     </div>
   );
 }
@@ -172,7 +209,8 @@ export function RunsPanel() {
   const runs = useStore((s) => s.runs);
   const problem = useStore((s) => s.runsProblem);
   const keeping = useStore((s) => s.keeping);
-  const anySplice = runs.some((r) => r.splice);
+  const frontier = useFrontierData(runs);
+  const anySplice = runs.some((r) => r.splice && runDataKey(recordData(r)) === frontier.key);
   return (
     <section className="panel runs-panel" aria-labelledby="runs-title">
       <h2 id="runs-title">Runs</h2>
@@ -187,9 +225,10 @@ export function RunsPanel() {
             <div className="row">
               <button type="button" className="link danger" onClick={() => { if (confirm(`Delete all ${runs.length} kept runs?`)) void clearRuns(); }}>Delete all runs</button>
             </div>
+            <FrontierDataChoice options={frontier.options} value={frontier.key} />
             <div className="runs-charts">
-              <FrontierChart runs={runs} y="nmse" />
-              {anySplice ? <FrontierChart runs={runs} y="loss_recovered" /> : <OverlayChart runs={runs} />}
+              <FrontierChart runs={runs} y="nmse" dataKey={frontier.key} />
+              {anySplice ? <FrontierChart runs={runs} y="loss_recovered" dataKey={frontier.key} /> : <OverlayChart runs={runs} />}
             </div>
             {anySplice && <OverlayChart runs={runs} />}
           </>

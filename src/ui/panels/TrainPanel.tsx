@@ -1,7 +1,8 @@
 // Run controls and progress.
 import { discardAutosave, pause, reset, restartEngine, resume, resumeRun, setBackendPreference, stop, train } from '../../worker/client';
-import { useMemo } from 'react';
-import { checkForm, useStore } from '../../store/store';
+import { useEffect, useMemo, useState } from 'react';
+import { checkForm, staleRun, useStore } from '../../store/store';
+import { describeRunData } from '../../store/runHistory';
 import { fingerprint, fingerprintMismatch } from '../../store/autosave';
 import type { BackendName, BackendPreference } from '../../worker/protocol';
 
@@ -81,17 +82,59 @@ function BackendChoice({ active }: { active: boolean }) {
   );
 }
 
-export function TrainPanel() {
-  const { runState, step, totalSteps, tokensPerS, etaSeconds, dataset, runError, form, guidance, calibrating } = useStore();
+/**
+ * Which data the shown run is of. After new data is loaded the charts, metrics and analysis below
+ * still show the previous run: say so, and offer to clear them (the run stays in Runs).
+ */
+function RunDataNotice() {
+  const runData = useStore((s) => s.runData);
+  const runState = useStore((s) => s.runState);
+  const runId = useStore((s) => s.runId);
+  const dataset = useStore((s) => s.dataset);
+  const stale = staleRun({ runId, runData, dataset });
+  if (!runData || runState === 'idle') return null;
+  if (!stale) return <p className="muted small run-data" data-testid="run-data">Run on {describeRunData(runData)}</p>;
   const active = runState === 'running' || runState === 'paused';
+  return (
+    <div className="notice warn-box" role="status" data-testid="run-data">
+      {active
+        ? <>This run continues on its own data, <strong>{stale.runData}</strong>; the newly loaded {stale.loaded} is for the next run.</>
+        : <>The charts, metrics and analysis below are of the last run, trained on <strong>{stale.runData}</strong> — not on the loaded {stale.loaded}.</>}
+      {!active && (
+        <div className="row">
+          <button type="button" className="secondary" onClick={reset} title="the run stays in Runs below (if it finished)">Clear the last run's results</button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** Seconds since `since`, re-rendered every second while shown. */
+function Elapsed({ since }: { since: number }) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(id);
+  }, []);
+  return <>{Math.max(0, Math.floor((now - since) / 1000))} s</>;
+}
+
+export function TrainPanel() {
+  const { runState, step, totalSteps, tokensPerS, etaSeconds, dataset, runError, form, guidance, calibrating, backend, resolved } = useStore();
+  const active = runState === 'running' || runState === 'paused';
+  // The engine answers messages once it has chosen its start-up backend; a Train before that would wait unexplained.
+  const engineReady = backend !== null;
   // The config is checked as it is edited, so a bad setting is explained before Train is pressed.
   const { problem } = useMemo(() => checkForm(form, guidance, dataset), [form, guidance, dataset]);
   const fraction = totalSteps > 0 ? step / totalSteps : 0;
+  const trainWhy = !engineReady ? 'the engine is starting: it is choosing a backend'
+    : !dataset ? 'load activations first (or the sample)'
+      : active ? 'a run is in progress' : problem;
   return (
     <section className="panel" aria-labelledby="train-title">
       <h2 id="train-title">Train</h2>
       <div className="row">
-        <button type="button" className="primary" onClick={() => train()} disabled={!dataset || active || problem !== null}>Train</button>
+        <button type="button" className="primary" onClick={() => train()} disabled={trainWhy !== null} title={trainWhy ?? 'train an SAE with the Model panel\'s settings'}>Train</button>
         {runState === 'paused'
           ? <button type="button" onClick={resume}>Resume</button>
           : <button type="button" onClick={pause} disabled={runState !== 'running' || calibrating !== null}>Pause</button>}
@@ -102,11 +145,21 @@ export function TrainPanel() {
       {problem && !active && <p className="warn small" data-testid="config-problem">Cannot train: {problem}</p>}
       <progress aria-label="Training progress" max={1} value={fraction} />
       <div className="progress-text" data-testid="progress">
-        <span>{calibrating
-          ? `measuring the backends for this size: ${calibrating.backend} (${calibrating.index + 1} of ${calibrating.total})…`
-          : runState === 'idle' ? 'idle' : `${runState} · step ${step.toLocaleString('en-US')} / ${totalSteps.toLocaleString('en-US')}`}</span>
+        <span>{!engineReady
+          ? 'starting the engine: choosing a backend…'
+          : calibrating
+            ? <>measuring the backends for this size: {calibrating.backend} ({calibrating.index + 1} of {calibrating.total}) · <Elapsed since={calibrating.since} /></>
+            : runState === 'running' && !resolved ? 'preparing the run…'
+              : runState === 'idle' ? 'idle' : `${runState} · step ${step.toLocaleString('en-US')} / ${totalSteps.toLocaleString('en-US')}`}</span>
         <span>{tokensPerS > 0 ? `${Math.round(tokensPerS).toLocaleString('en-US')} tokens/s · ETA ${runState === 'running' ? eta(etaSeconds) : '—'}` : ''}</span>
       </div>
+      {calibrating && (
+        <p className="muted small" data-testid="calibrating-hint">
+          Backend auto: each backend this browser offers trains a few steps of this configuration and the fastest trains the run.
+          Each size is measured once; choose a backend above to skip it.
+        </p>
+      )}
+      <RunDataNotice />
       {runError && (
         <div className="alert" role="alert">
           {runError.message}
