@@ -34,14 +34,31 @@ describe('schedules', () => {
     const t = make({ architecture: 'relu', sparsity_mode: 'manual', l1_coefficient: 2, steps: 40, log_every: 1, lr_warmup_steps: 10, lr_decay_steps: 10, lambda_warmup_steps: 20 });
     await t.runSteps(40);
     const rows = t.takeRows();
-    // Row for step s logs the values of the step after it (the next one to run).
+    // The row logged after s steps carries the values the s-th step (index s − 1) trained with.
     const at = (step: number) => rows.find((r) => r.step === step)!;
-    expect(at(4).lr).toBeCloseTo(1e-3 * 0.5, 8); // step index 4 → (4+1)/10
-    expect(at(20).lr).toBeCloseTo(1e-3, 8);
-    expect(at(35).lr).toBeCloseTo(1e-3 * 0.5, 8); // (40 − 35)/10
-    expect(at(9).lambda_effective).toBeCloseTo(2 * 0.5, 6);
+    expect(at(1).lr).toBeCloseTo(1e-3 * 0.1, 10); // index 0: warm-up (0+1)/10
+    expect(at(4).lr).toBeCloseTo(1e-3 * 0.4, 10); // index 3: (3+1)/10
+    expect(at(20).lr).toBeCloseTo(1e-3, 10);
+    expect(at(35).lr).toBeCloseTo(1e-3 * 0.6, 10); // index 34: decay (40 − 34)/10
+    expect(at(40).lr).toBeCloseTo(1e-3 * 0.1, 10); // the last step trains at 1/10, not 0
+    expect(at(9).lambda_effective).toBeCloseTo(2 * 0.45, 6); // index 8: λ warm-up (8+1)/20
     expect(at(9).lambda).toBe(2);
     expect(at(30).lambda_effective).toBeCloseTo(2, 6);
+    t.dispose();
+  });
+
+  it('the logged learning rate is the one the step moved the weights by', async () => {
+    // Adam's first update of a parameter is lr · g / (|g| + ε): about lr for every entry whose
+    // gradient is not tiny. So the largest move of b_dec over step 1 is that step's learning rate.
+    const t = make({ architecture: 'relu', sparsity_mode: 'manual', steps: 40, log_every: 1, lr_warmup_steps: 10, lr_decay_steps: 10, grad_clip_norm: 0 });
+    const before = t.params.b_dec.dataSync().slice();
+    await t.runSteps(1);
+    const after = t.params.b_dec.dataSync();
+    const moved = Math.max(...after.map((v, i) => Math.abs(v - before[i])));
+    const [row] = t.takeRows();
+    expect(row.step).toBe(1);
+    expect(moved).toBeCloseTo(1e-3 * 0.1, 7); // warm-up's first step: (0+1)/10
+    expect(row.lr).toBeCloseTo(moved, 7); // not the next step's 2e-4
     t.dispose();
   });
 });

@@ -349,9 +349,9 @@ export class Trainer {
   private get kFollowsTarget(): boolean { return !this.isPenalty && this.cfg.sparsity_mode === 'target_l0'; }
   private get controllerOn(): boolean { return this.isPenalty && this.cfg.sparsity_mode === 'target_l0'; }
 
-  /** λ and learning rate in effect at the current step (warm-ups and decay applied). */
-  private stepLive(): LiveParams {
-    const { cfg, live, step } = this;
+  /** λ and learning rate in effect at step index `step` (0-based; default the next to run), warm-ups and decay applied. */
+  private stepLive(step = this.step): LiveParams {
+    const { cfg, live } = this;
     const lambdaFactor = cfg.lambda_warmup_steps > 0 ? Math.min(1, (step + 1) / cfg.lambda_warmup_steps) : 1;
     return { ...live, lr: live.lr * lrFactor(step, cfg.steps, cfg.lr_warmup_steps, cfg.lr_decay_steps), lambda: live.lambda * lambdaFactor };
   }
@@ -482,7 +482,8 @@ export class Trainer {
     const tokensPerS = tokens / Math.max(1e-9, (t - this.lastLogTime) / 1000);
     this.lastLogTime = t;
     this.lastLogStep = this.step;
-    const stepLive = this.stepLive();
+    // The values of the step that just ran: the counter has already moved on to the next one.
+    const stepLive = this.stepLive(this.step - 1);
     const { total_loss, recon_loss, sparsity_loss, aux_loss, guidance_loss, l0, err, xsq, centered, dead, threshold_mean, nonfinite_params, ...extra } = s;
     const row: MetricRow = {
       step: this.step,
