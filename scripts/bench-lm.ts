@@ -2,7 +2,7 @@
 // validation stories of ../shared/data/stories260k, batched as the app batches it, on every
 // backend that works in Node (wasm, cpu) and in headless Chromium inside a Web Worker (webgpu,
 // webgl, wasm, cpu; src/bench/lm.worker.ts). Two passes per backend: to the logits, and the
-// activation extraction to one residual site. Both sides run src/engine/lm/benchLm.ts.
+// activation extraction to one residual site. Both sides run src/bench/benchLm.ts.
 // Prints a Markdown table and writes bench-results/bench-lm.json. Not a test: it asserts nothing.
 //
 //   npm run bench:lm [-- --node-only | --browser-only] [--data <dir>] [--site <n>]
@@ -20,9 +20,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { useNodeWasmThreads } from '../src/cli/nodeBackend';
 import { selectBackend } from '../src/engine/backend';
-import { benchLmForward, type LmBenchResult, type LmBenchSpec } from '../src/engine/lm/benchLm';
+import { benchLmForward, type LmBenchResult, type LmBenchSpec } from '../src/bench/benchLm';
 import type { LmBenchPageReply } from '../src/bench/main';
-import type { BackendName } from '../src/worker/protocol';
+import type { BackendName } from '../src/engine/types';
 import { waitForUrl } from './devPage';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -25,7 +25,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { nodeCores, useNodeWasmThreads } from '../src/cli/nodeBackend';
 import { benchTrainingSteps, type BackendInfo, type BenchResult, type BenchSpec, type StepProfile } from '../src/engine/bench';
 import type { Architecture } from '../src/engine/config';
-import type { BackendName } from '../src/worker/protocol';
+import type { BackendName } from '../src/engine/types';
 import { FLOPS_FORMULA, flopsPerStep } from './bench/flops';
 import { formatResponsiveness, measureResponsiveness, type ResponsivenessResult } from './bench/responsiveness';
 import { wasmSgemm, type WasmSgemmRow } from '../src/engine/benchSgemm';

@@ -28,7 +28,7 @@ import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../src/io/llama2c
 import { LlamaModel } from '../src/engine/lm/llama';
 import { evaluateSplice, type SpliceReport } from '../src/engine/lm/splice';
 import { selectNodeBackend } from '../src/cli/nodeBackend';
-import type { EvalMetrics } from '../src/worker/protocol';
+import type { EvalMetrics } from '../src/engine/types';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = path.resolve(ROOT, '../shared/data/stories260k');

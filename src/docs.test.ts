@@ -1,4 +1,4 @@
-// The documentation against the repository: README.md, ROADMAP.md and docs/*.md link only to
+// The documentation against the repository: README.md, ROADMAP.md, ARCHITECTURE.md and docs/*.md link only to
 // files (and headings) that exist and name only repository paths that exist; the README stays one
 // screen long and links every docs page; and the figures the pages state for the Node version and
 // the config and form defaults are the ones package.json, src/engine/config.ts and
@@ -17,7 +17,7 @@ const README_MAX_LINES = 80;
 
 const read = (file: string) => readFileSync(file, 'utf8');
 const pages = readdirSync(DOCS).filter((f) => f.endsWith('.md')).map((f) => path.join(DOCS, f));
-const documents = [README, ROADMAP, ...pages];
+const documents = [README, ROADMAP, path.join(ROOT, 'ARCHITECTURE.md'), ...pages];
 const rel = (file: string) => path.relative(ROOT, file);
 
 /** The text outside fenced code blocks (fences and their contents become blank lines). */

@@ -3,7 +3,7 @@ import { createRoot } from 'react-dom/client';
 import { App } from './ui/App';
 import { loadSample, startEngine } from './worker/client';
 import { startRunHistory } from './worker/runs';
-import type { BackendName } from './worker/protocol';
+import type { BackendName } from './engine/types';
 import './ui/styles.css';
 
 // ?backend=webgpu|webgl|wasm|cpu forces a backend (e.g. a software WebGPU adapter for testing);

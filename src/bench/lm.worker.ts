@@ -8,8 +8,8 @@ import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { selectBackend } from '../engine/backend';
-import { benchLmForward, type LmBenchResult, type LmBenchSpec } from '../engine/lm/benchLm';
-import type { BackendName } from '../worker/protocol';
+import { benchLmForward, type LmBenchResult, type LmBenchSpec } from './benchLm';
+import type { BackendName } from '../engine/types';
 
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,

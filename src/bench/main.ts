@@ -4,8 +4,9 @@
 //                 registers the backends as the engine worker does (`npm run bench:lm`).
 import type { BenchResult, BenchSpec } from '../engine/bench';
 import type { SgemmShape, WasmSgemmRow } from '../engine/benchSgemm';
-import type { LmBenchResult, LmBenchSpec } from '../engine/lm/benchLm';
-import type { BackendName, FromWorker, ToWorker } from '../worker/protocol';
+import type { LmBenchResult, LmBenchSpec } from './benchLm';
+import type { FromWorker, ToWorker } from '../worker/protocol';
+import type { BackendName } from '../engine/types';
 import type { LmBenchReply, LmBenchRequest } from './lm.worker';
 
 // The engine worker starts on the first saeBench call (the LM bench does not need it).

@@ -12,7 +12,8 @@ import { unzipSync } from 'fflate';
 import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
 import { buildRunExport } from '../io/runExport';
 import { importSaeLens } from '../io/saeImport';
-import type { BackendName, EvalMetrics, FileOptions, SourceFile } from '../worker/protocol';
+import type { BackendName, EvalMetrics } from '../engine/types';
+import type { FileOptions, SourceFile } from '../data/types';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { selectNodeBackend } from './nodeBackend';
 

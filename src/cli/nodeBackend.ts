@@ -20,7 +20,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { selectBackend, type BackendChoice } from '../engine/backend';
-import type { BackendName } from '../worker/protocol';
+import type { BackendName } from '../engine/types';
 
 const require = createRequire(import.meta.url);
 const packageDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));

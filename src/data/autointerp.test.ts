@@ -73,7 +73,7 @@ describe('parseExplanation', () => {
     expect(parseExplanation('Sure!\n```json\n{"explanation": "names", "score": "4", "polysemantic": "false"}\n```')).toEqual({ explanation: 'names', score: 4, polysemantic: false });
     expect(parseExplanation('Here is my answer: {"explanation": "a {brace} in text", "score": 3, "polysemantic": true} Hope it helps.')).toEqual({ explanation: 'a {brace} in text', score: 3, polysemantic: true });
   });
-  it("accepts the seed's field names and rounds a fractional score", () => {
+  it("accepts the description / similarity_score field names and rounds a fractional score", () => {
     expect(parseExplanation('{"description": "Paris", "similarity_score": 4.4, "polysemantic": false}')).toEqual({ explanation: 'Paris', score: 4, polysemantic: false });
   });
   it('falls back to a regex for the score in plain text', () => {

@@ -1,4 +1,4 @@
-// Auto-interpretation of latents (seed 003's interpreter, improved): the top contexts of a latent
+// Auto-interpretation of latents (docs/features.md): the top contexts of a latent
 // go to an OpenAI-compatible chat endpoint, which answers with a short explanation, a 1–5 score of
 // how well one explanation fits the contexts, and whether the latent looks polysemantic.
 //
@@ -37,7 +37,7 @@ export interface InterpretResult {
   error?: string;
 }
 
-/** The seed's settings: at most 20 contexts per latent, short deterministic answers, 3 retries. */
+/** Request settings: at most 20 contexts per latent, short deterministic answers, 3 retries. */
 export const MAX_CONTEXTS = 20;
 export const MAX_TOKENS = 128;
 export const TEMPERATURE = 0.1;
@@ -217,7 +217,7 @@ export function validScore(v: unknown): { score: number | null; error?: string }
 /**
  * The explanation, score and polysemantic flag of a model's answer: strict JSON, JSON inside code
  * fences or surrounded by prose, and as a last resort `score: N` / `explanation: …` in plain text.
- * Accepts the seed's field names too (`description`, `similarity_score`).
+ * Accepts the field names `description` and `similarity_score` too.
  */
 export function parseExplanation(text: string): ParsedExplanation {
   const obj = parseJsonObject(text);

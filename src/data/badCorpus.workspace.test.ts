@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { BAD_CORPUS_DIR, type BadCase } from '../../scripts/make-bad-corpus';
 import { readSafetensors } from '../io/safetensors';
 import { parseNpy } from '../io/npy';
-import type { FileOptions, SourceFile } from '../worker/protocol';
+import type { FileOptions, SourceFile } from './types';
 import type { Dataset } from './dataset';
 import { isStreamed, Workspace } from './workspace';
 

@@ -1,7 +1,7 @@
 // Datasets held in memory: parsing an activation file into one, the seeded train/validation split,
 // summary statistics, and the shuffled batch sampler the trainer draws from.
 import { ConfigError, type SaeConfig, type SplitBy } from '../engine/config';
-import { createRng, permutation, type Rng, type RngState } from '../engine/rng';
+import { createRng, permutation } from '../engine/rng';
 import { NpyError, checkFinite, parseNpy, toFloat32Matrix, type NpyArray } from '../io/npy';
 
 export interface Dataset {
@@ -160,63 +160,4 @@ export function splitDataset(ds: Dataset, valFraction: number, seed: number, opt
   return { train: train.data, trainRows: train.ids.length, val: val.data, valRows: val.ids.length, dIn: ds.dIn, nLayers: ds.nLayers, trainIds: train.ids, valIds: val.ids };
 }
 
-/** Batches of rows in a seeded shuffled order; every row once per epoch, reshuffled each epoch. */
-export interface SamplerState {
-  orderFrom: RngState;
-  pos: number;
-  epochs: number;
-}
-
-export class BatchSampler {
-  private readonly rng: Rng;
-  private order: Uint32Array;
-  private pos = 0;
-  private epochs = 0;
-  /** Indices (into the sampler's rows) of the last batch returned by next(). */
-  readonly lastRows: Uint32Array;
-
-  /** The generator's state before the current epoch's permutation (the order is redrawn from it on restore). */
-  private orderFrom: RngState;
-
-  constructor(private readonly data: Float32Array, private readonly rows: number, private readonly dIn: number, private readonly batchSize: number, seed: number) {
-    this.rng = createRng(seed);
-    this.orderFrom = this.rng.state();
-    this.order = permutation(rows, this.rng);
-    this.lastRows = new Uint32Array(batchSize);
-  }
-
-  /** Where the sampler is: enough to continue with exactly the batches it would have drawn. */
-  state(): SamplerState {
-    return { orderFrom: { ...this.orderFrom }, pos: this.pos, epochs: this.epochs };
-  }
-
-  restore(state: SamplerState): void {
-    this.rng.restore(state.orderFrom);
-    this.orderFrom = this.rng.state();
-    this.order = permutation(this.rows, this.rng);
-    this.pos = state.pos;
-    this.epochs = state.epochs;
-  }
-
-  get epoch(): number {
-    return this.epochs;
-  }
-
-  /** A fresh [batchSize · width] array (width = the row width passed as dIn) (the caller hands it to tf.tensor). */
-  next(): Float32Array {
-    const d = this.dIn;
-    const out = new Float32Array(this.batchSize * d);
-    for (let b = 0; b < this.batchSize; b++) {
-      if (this.pos >= this.rows) {
-        this.orderFrom = this.rng.state();
-        this.order = permutation(this.rows, this.rng);
-        this.pos = 0;
-        this.epochs += 1;
-      }
-      const r = this.order[this.pos++];
-      this.lastRows[b] = r;
-      out.set(this.data.subarray(r * d, (r + 1) * d), b * d);
-    }
-    return out;
-  }
-}
+export { BatchSampler, type SamplerState } from '../engine/batchSampler';

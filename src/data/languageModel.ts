@@ -6,7 +6,7 @@ import { LlamaModel } from '../engine/lm/llama';
 import { evaluateSplice, type SpliceReport } from '../engine/lm/splice';
 import type { Trainer } from '../engine/trainer';
 import { writeNpy } from '../io/npy';
-import type { FileResult } from '../worker/protocol';
+import type { FileResult } from './types';
 import { VAL, splitRows } from './dataset';
 import { hookMismatch, siteName } from './sites';
 import { extractActivations } from './textCorpus';

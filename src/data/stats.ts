@@ -2,7 +2,8 @@
 // same code serves an in-memory array and a file streamed from disk: per-dimension mean and std,
 // the histogram of row norms, non-finite rows, and the outlier rows whose norm is far above the
 // rest (BOS / first positions typically: a few such rows dominate an MSE fit).
-import type { DatasetStats, OutlierInfo } from '../worker/protocol';
+import { histogram } from '../engine/normHistogram';
+import type { DatasetStats, OutlierInfo } from './types';
 
 const HISTOGRAM_BINS = 40;
 /** A row is an outlier when its norm exceeds median + OUTLIER_Z robust standard deviations … */
@@ -113,15 +114,4 @@ export function outlierThreshold(norms: Float32Array): { threshold: number; medi
 function quantile(values: Float32Array, q: number): number {
   const sorted = Float32Array.from(values).sort();
   return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
-}
-
-/** Equal-width bins from 0 to the largest value. */
-export function histogram(values: Float32Array, bins: number): { edges: number[]; counts: number[] } {
-  let hi = 0;
-  for (const v of values) if (v > hi) hi = v;
-  if (hi === 0) hi = 1;
-  const edges = Array.from({ length: bins + 1 }, (_, i) => (hi * i) / bins);
-  const counts = new Array<number>(bins).fill(0);
-  for (const v of values) counts[Math.min(bins - 1, Math.floor((v / hi) * bins))] += 1;
-  return { edges, counts };
 }

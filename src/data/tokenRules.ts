@@ -1,5 +1,6 @@
-// Guidance labels from a rule on each row's token (DESIGN.md §3: "labels from a labels file or a
-// token rule"). Pieces are as our vocab files show them: SentencePiece's ▁ is a leading space, so
+// Guidance labels from a rule on each row's token, the other source of labels besides a labels
+// file (io/labels.ts; docs/training.md). Pieces are as our vocab files show them: SentencePiece's
+// ▁ is a leading space, so
 // "begins with a capital letter" is the regex ^ ?[A-Z].
 
 export type TokenRule = { kind: 'piece'; piece: string } | { kind: 'regex'; pattern: string; flags?: string };

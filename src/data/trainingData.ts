@@ -5,7 +5,7 @@
 import type { SaeConfig } from '../engine/config';
 import { createRng } from '../engine/rng';
 import { Trainer, type TrainingData } from '../engine/trainer';
-import type { EvalMetrics } from '../worker/protocol';
+import type { EvalMetrics } from '../engine/types';
 import { EXCLUDED, TRAIN, VAL, selectLayers, splitDataset, splitRows } from './dataset';
 import { StreamSampler, gatherRows } from './streaming';
 import { Workspace, WorkspaceError, isStreamed } from './workspace';

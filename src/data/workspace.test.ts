@@ -4,7 +4,7 @@ import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { writeNpy } from '../io/npy';
 import { writeSafetensors } from '../io/safetensors';
-import type { SourceFile } from '../worker/protocol';
+import type { SourceFile } from './types';
 import { Workspace, isStreamed } from './workspace';
 
 const file = (name: string, bytes: Uint8Array | string): SourceFile => ({ name, blob: new Blob([bytes as BlobPart]) });

@@ -13,7 +13,7 @@ import { hasLlama2cHeader, looksLikeLlama2cCheckpoint, looksLikeLlama2cHeader, l
 import type { LlamaModel } from '../engine/lm/llama';
 import { importSaeLens, type ImportedSae } from '../io/saeImport';
 import { parseVocab } from '../io/vocab';
-import type { ArrayChoice, DatasetStats, FileResult, LoadedKind, SourceFile } from '../worker/protocol';
+import type { ArrayChoice, DatasetStats, FileResult, LoadedKind, SourceFile } from './types';
 import { selectLayers, type Dataset } from './dataset';
 import { readAllRows, readRangeOf, sourceFromLayout, type ActivationSource } from './source';
 import { StatsAccumulator } from './stats';

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { MetricLog } from './metricLog';
-import type { MetricRow } from '../worker/protocol';
+import type { MetricRow } from './types';
 import { centredRollingMean, convergenceVerdicts, gradient, histogram, lossRateOfChange, sampleStd, sparsityVerdict, statisticsCsv, statisticsTable } from './analysis';
 
 let numpy = true;
@@ -33,7 +33,7 @@ describe('statistics table', () => {
     // FVE is signed by definition, even in a run where it stayed positive.
     expect(statisticsTable([{ fve: 0.2 }, { fve: 0.9 }], ['fve'])[0].change_percent).toBeNaN();
   });
-  it('writes the CSV with the seed’s header and one line per column', () => {
+  it('writes the CSV with the step,total_loss,… header and one line per column', () => {
     const csv = statisticsCsv(statisticsTable(rows, ['total_loss', 'recon_loss']));
     const lines = csv.trim().split('\n');
     expect(lines[0]).toBe(',Initial,Final,Min,Max,Mean,Std,Change,Change (%)');

@@ -1,6 +1,6 @@
-// The training analysis of seed 002 on a run's logged rows (plain arrays, no tensors): the
+// The training analysis (docs/analysis.md) on a run's logged rows (plain arrays, no tensors): the
 // statistics table, the convergence and sparsity-target verdicts, the smoothed loss rate of change
-// and the histogram of the L0 fraction. Definitions follow the seed's pandas / NumPy code:
+// and the histogram of the L0 fraction. Definitions follow pandas / NumPy:
 // std is the sample std (ddof 1), the gradient is numpy.gradient, rolling means are centred and
 // undefined (NaN) where the window is incomplete, histograms are numpy.histogram's.
 import { CONVERGED_CV_PERCENT, L0_TARGET_FRACTION, L0_TARGET_TOLERANCE, convergenceWindow, smoothingWindow } from './metrics';
@@ -72,7 +72,7 @@ export function statisticsTable(rows: Rows, columns: readonly string[]): ColumnS
   return out;
 }
 
-/** The table as CSV, laid out like the seed's `df_stats.to_csv` (columns as rows). */
+/** The table as CSV, laid out like pandas' `to_csv` of the statistics DataFrame (columns as rows). */
 export function statisticsCsv(table: readonly ColumnStatistics[]): string {
   const head = ',Initial,Final,Min,Max,Mean,Std,Change,Change (%)';
   const num = (v: number) => (Number.isNaN(v) ? '' : Number.isFinite(v) ? String(v) : v > 0 ? 'inf' : '-inf');
@@ -162,7 +162,7 @@ export function centredRollingMean(values: readonly number[], window: number): n
   return out;
 }
 
-/** The seed's loss rate of change: numpy.gradient of the total loss, smoothed with the min(50, n/10) window. */
+/** The loss rate of change: numpy.gradient of the total loss, smoothed with the min(50, n/10) window. */
 export function lossRateOfChange(rows: Rows, column = 'total_loss', window?: number): { step: number[]; rate: number[]; smoothed: number[] } {
   const all = rawColumn(rows, column);
   const allSteps = rawColumn(rows, 'step');
@@ -172,7 +172,7 @@ export function lossRateOfChange(rows: Rows, column = 'total_loss', window?: num
     const v = all[i], s = allSteps[i];
     if (typeof v === 'number' && Number.isFinite(v) && typeof s === 'number' && Number.isFinite(s)) { values.push(v); step.push(s); }
   }
-  // Per logged row, like the seed (its logs are per step; ours may be every N steps).
+  // Per logged row (unit spacing), not per step: rows may be logged only every N steps.
   const rate = gradient(values);
   return { step, rate, smoothed: centredRollingMean(rate, window ?? smoothingWindow(values.length)) };
 }

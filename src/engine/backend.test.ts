@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { BackendName } from '../worker/protocol';
+import type { BackendName } from './types';
 import { selectBackend } from './backend';
 
 const FAKE = 'webgpu' as BackendName; // a name selectBackend knows; Node has no real webgpu

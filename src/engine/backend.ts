@@ -2,7 +2,7 @@
 // small numerical smoke test, and reports why each earlier one was skipped. The caller registers
 // the backends it can offer (the worker imports webgpu and wasm; Node offers wasm and cpu).
 import * as tf from '@tensorflow/tfjs';
-import type { BackendName } from '../worker/protocol';
+import type { BackendName } from './types';
 
 export const BACKEND_ORDER: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 

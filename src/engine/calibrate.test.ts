@@ -8,7 +8,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { useNodeWasmFiles } from '../cli/nodeBackend';
-import type { BackendName } from '../worker/protocol';
+import type { BackendName } from './types';
 import { PRODUCTS_PER_STEP, calibrateBackends, calibrationKey, type BackendMeasurement } from './calibrate';
 import { resolveConfig } from './config';
 import { useCpu } from './testing';

@@ -1,6 +1,6 @@
 // The "auto" backend choice: time a real training step of the run's config on every candidate
 // backend and keep the fastest. A software WebGPU adapter or SwiftShader WebGL starts and passes
-// the smoke test, yet runs far slower than wasm on the same CPU (DESIGN.md §8), while on a real GPU
+// the smoke test, yet runs far slower than wasm on the same CPU (docs/benchmark.md), while on a real GPU
 // WebGPU wins by far: only a measurement at the run's own size can tell.
 //
 // Each candidate is started as selectBackend starts it (tryBackend: start, smoke test), then timed
@@ -10,7 +10,7 @@
 // each later one is first timed on a single product of the step's size: when that product alone
 // shows it cannot win, it is not stepped at all (probeFirst). Every tensor is freed.
 import * as tf from '@tensorflow/tfjs';
-import type { BackendName } from '../worker/protocol';
+import type { BackendName } from './types';
 import { tryBackend } from './backend';
 import { StepTooSlowError, benchTrainingSteps, timeWithin } from './bench';
 import type { Architecture, SaeConfig } from './config';

@@ -30,7 +30,7 @@ export type LabelSource =
   | { kind: 'piece'; piece: string }
   | { kind: 'regex'; pattern: string; flags?: string };
 
-/** A latent steered towards a labelling of the rows (seed 000). */
+/** A latent steered towards a labelling of the rows (docs/training.md, guidance targets). */
 export interface GuidanceTarget {
   /** Stable name of the target (log columns guidance_<id>_…); defaults to g0, g1, … */
   id: string;

@@ -1,4 +1,4 @@
-// What each latent does over a dataset, for the feature browser (seed 003's inspection): firing
+// What each latent does over a dataset, for the feature browser (docs/features.md): firing
 // density, max and mean activation, and the top-k activating rows, gathered batch by batch in one
 // pass; token windows around a row; decoder neighbours by cosine. Plain arrays, no tensors.
 

@@ -11,7 +11,7 @@ const Y = [1, 0, 1, 0, 0, 0]; // 2 positives, 4 negatives: n_pos ≠ n_neg, so a
 
 const col = (f: number[], j = J) => Array.from({ length: B }, (_, b) => f[b * S + j]);
 
-/** Plain-array references, written from the definitions (DESIGN.md §3). */
+/** Plain-array references, written from the definitions in guidance.ts's guidanceLoss comment. */
 function refMse(f: number[], y: number[]): number {
   return col(f).reduce((a, v, b) => a + (v - y[b]) ** 2, 0) / B;
 }

@@ -1,4 +1,4 @@
-// Guidance loss (DESIGN.md §3, seed 000): push one latent j to track a per-row label y.
+// Guidance loss (docs/training.md): push one latent j to track a per-row label y.
 // Everything stays on the device: the contrastive branch's "does the batch hold both classes?"
 // test is arithmetic on counts, not a host-side `if`, so a training step never waits on a readback.
 import * as tf from '@tensorflow/tfjs';
@@ -38,7 +38,7 @@ function classMeans(fj: tf.Tensor1D, labels: tf.Tensor1D): ClassMeans {
  * accepts any real target).
  * - mse: mean_b (f_bj − y_b)².
  * - contrastive: ReLU(margin − (mean f_j|y=1 − mean f_j|y=0)); exactly 0, with zero gradient, when
- *   the batch lacks either class (the seed returns a constant 0 there).
+ *   the batch lacks either class (one class alone has no contrast to measure).
  */
 export function guidanceLoss(f: tf.Tensor2D, latent: number, labels: tf.Tensor1D, method: GuidanceMethod, margin: number): tf.Scalar {
   return tf.tidy(() => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { assembleLog, MetricLog } from './metricLog';
-import type { MetricRow } from '../worker/protocol';
+import type { MetricRow } from './types';
 
 const row = (step: number, extra: Record<string, number> = {}): MetricRow => ({ step, total_loss: 10 / (step + 1), recon_loss: step * 0.5, ...extra }) as unknown as MetricRow;
 

@@ -3,7 +3,7 @@
 // keep its whole log, so this is what keeps their memory from growing with the run (issue 8 soak).
 // Rows may differ in their columns (a guidance target added mid-run, a metric logged only every
 // N steps): a column remembers which rows have it, so rows come back exactly as they were logged.
-import type { MetricRow } from '../worker/protocol';
+import type { MetricRow } from './types';
 
 /** Plain data of a log (structured-clonable: IndexedDB, postMessage). */
 export interface MetricLogData {

@@ -1,6 +1,6 @@
-// Metrics of DESIGN.md §3 on plain arrays (no tensors), shared by the trainer, the CLI and the UI.
+// Metrics (defined in docs/metrics.md) on plain arrays (no tensors), shared by the trainer, the CLI and the UI.
 
-/** Rolling-window size used for smoothed curves: min(50, n/10), at least 1 (seed 002). */
+/** Rolling-window size used for smoothed curves: min(50, n/10), at least 1 (docs/analysis.md). */
 export function smoothingWindow(n: number): number {
   return Math.max(1, Math.min(50, Math.floor(n / 10)));
 }
@@ -17,7 +17,7 @@ export function rollingMean(values: readonly number[], window: number): number[]
   return out;
 }
 
-/** Window of the convergence test: the last min(100, n/5) logged steps (seed 002). */
+/** Window of the convergence test: the last min(100, n/5) logged steps (docs/metrics.md). */
 export function convergenceWindow(n: number): number {
   return Math.min(100, Math.floor(n / 5));
 }
@@ -39,7 +39,7 @@ export function convergenceCv(values: ArrayLike<number>, n = values.length): num
 }
 
 export const CONVERGED_CV_PERCENT = 5;
-/** A latent fires "densely" above this fraction of tokens (DESIGN.md §3). */
+/** A latent fires "densely" above this fraction of tokens (`dense_fraction`, docs/metrics.md). */
 export const DENSE_FRACTION = 0.1;
 export const L0_TARGET_FRACTION = 0.05;
 export const L0_TARGET_TOLERANCE = 0.01;
@@ -51,7 +51,7 @@ export interface TargetStatus {
   achieved: boolean;
 }
 
-/** The sparsity target of seed 002: achieved when |final L0 fraction − 0.05| < 0.01. */
+/** The default sparsity target (docs/metrics.md): achieved when |final L0 fraction − 0.05| < 0.01. */
 export function targetStatus(finalFraction: number, target = L0_TARGET_FRACTION, tolerance = L0_TARGET_TOLERANCE): TargetStatus {
   const deviation = Math.abs(finalFraction - target);
   return { final: finalFraction, target, deviation, achieved: deviation < tolerance };

@@ -1,4 +1,4 @@
-// Input normalisation (config `normalize`, DESIGN.md §3), applied to the rows once before training:
+// Input normalisation (config `normalize`, docs/configuration.md), applied to the rows once before training:
 //   per_token     each activation vector becomes (x − mean(x)) / (std(x) + 1e-5) over its d_in
 //                 entries, with the unbiased std. This is exactly SAELens's `layer_norm` input
 //                 normalisation, so an export with normalize_activations "layer_norm" behaves the same.

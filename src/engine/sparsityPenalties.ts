@@ -1,5 +1,6 @@
-// Sparsity penalties of the classic sparse autoencoder (seed 004) on latents z [B, d_sae] (ReLU
-// outputs, so z ≥ 0). Each returns the scalar to minimise; the caller multiplies it by λ.
+// Sparsity penalties of the classic sparse autoencoder (`classic`, docs/variants.md) on latents
+// z [B, d_sae] (ReLU outputs, so z ≥ 0). Each returns the scalar to minimise; the caller
+// multiplies it by λ.
 // All three stay on the device (no readback) and have finite gradients everywhere, including on
 // all-zero rows and dead latents.
 import * as tf from '@tensorflow/tfjs';
@@ -10,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
  * non-positive number = NaN). The clamp keeps the value finite; its price is that outside the range
  * the gradient w.r.t. ρ̂ is zero, so the KL term neither revives a dead latent nor pulls down a
  * latent whose batch mean is ≥ 1 (there the penalty is flat at its maximum, ≈ (1 − ρ)·ln(1/KL_EPS)).
- * 1e-6 rather than the seed's 1e-10 because 1 − 1e-10 rounds to 1 in float32.
+ * 1e-6, not a smaller ε such as 1e-10, because 1 − 1e-10 rounds to 1 in float32.
  */
 export const KL_EPS = 1e-6;
 
@@ -21,17 +22,17 @@ export const KL_EPS = 1e-6;
  */
 export const HOYER_EPS = 1e-6;
 
-/** L1: mean |z| over all B·d_sae entries (the seed's `torch.mean(torch.abs(z))`). */
+/** L1: mean |z| over all B·d_sae entries (PyTorch's `torch.mean(torch.abs(z))`). */
 export function l1Penalty(z: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => tf.mean(tf.abs(z)) as tf.Scalar);
 }
 
 /**
- * KL(ρ ‖ ρ̂) summed over latents (Ng's sparse-autoencoder notes, which the seed cites):
+ * KL(ρ ‖ ρ̂) summed over latents (Andrew Ng's sparse-autoencoder notes):
  *   ρ̂_j = clamp(mean_b z_bj, KL_EPS, 1 − KL_EPS)
  *   penalty = Σ_j [ρ log(ρ/ρ̂_j) + (1 − ρ) log((1 − ρ)/(1 − ρ̂_j))]
- * The seed applies it to the ReLU latents directly — no sigmoid squashing before ρ̂ — and states no
- * reduction; we sum over latents as Ng does (the usual definition; a mean would shrink λ's effect
+ * It is applied to the ReLU latents directly — no sigmoid squashing before ρ̂ — and summed over
+ * latents as Ng does (the usual definition; a mean would shrink λ's effect
  * by 1/d_sae). Minimised (= 0) when every latent's mean activation is ρ.
  */
 export function klPenalty(z: tf.Tensor2D, rho: number): tf.Scalar {
@@ -55,7 +56,7 @@ export function hoyerSparseness(z: tf.Tensor2D): tf.Tensor1D {
 
 /**
  * Hoyer penalty: mean over rows of 1 − hoyer = (||z||₁/||z||₂ − 1)/(√n − 1), in [0, 1].
- * The seed's Hoyer term is meant to encourage sparsity, and Hoyer's measure grows with sparsity, so
+ * The Hoyer term is meant to encourage sparsity, and Hoyer's measure grows with sparsity, so
  * the quantity to minimise is 1 − hoyer (or −hoyer: the same gradient). 1 − hoyer is the one that
  * reads as a loss: ≥ 0, 0 at maximal sparsity, so λ·penalty in the charts is comparable with the
  * other penalties and the total loss stays ≥ 0. d_sae = 1 has no sparseness to speak of: 0.

@@ -9,7 +9,7 @@ import { useCpu } from './testing';
 import { DivergenceError, Trainer, type ResolvedGuidance } from './trainer';
 import { makeSyntheticDataset } from '../data/synthetic';
 import { splitDataset } from '../data/dataset';
-import type { MetricRow } from '../worker/protocol';
+import type { MetricRow } from './types';
 
 beforeAll(useCpu);
 

@@ -15,8 +15,8 @@ import { constant, stopGradient } from './ops/stopGradient';
 import { createRng, type Rng, type RngState } from './rng';
 import { variantFor } from './variants/registry';
 import type { DataStats, LossParts, Params, Reconstruction, Variant } from './variants/types';
-import { BatchSampler, type SamplerState } from '../data/dataset';
-import type { EvalMetrics, GuidanceEval, LiveEvent, MetricRow } from '../worker/protocol';
+import { BatchSampler, type SamplerState } from './batchSampler';
+import type { EvalMetrics, GuidanceEval, LiveEvent, MetricRow } from './types';
 import { isPositive } from './ops/compare';
 
 /** The rows the trainer learns from and evaluates on, row-major [rows, nLayers·dIn]. */
@@ -1031,7 +1031,7 @@ function labelsOfRows(g: ResolvedGuidance, ids: Uint32Array | undefined, n: numb
   return Float32Array.from({ length: n }, (_, r) => g.labels[ids ? ids[r] : r]);
 }
 
-/** Patience-based early stopping on a loss that should fall (seed 004). */
+/** Patience-based early stopping on a loss that should fall (config `early_stopping_patience`). */
 export class EarlyStopper {
   private best = Infinity;
   private bad = 0;

@@ -1,4 +1,4 @@
-// Labels for guidance (DESIGN.md §4): one number per activation row, from .npy, .csv or .jsonl.
+// Labels for guidance (docs/data-formats.md): one number per activation row, from .npy, .csv or .jsonl.
 // Every failure is a LabelsError that names the file, where the problem is, and how to fix it.
 import { NpyError, parseNpy } from './npy';
 

@@ -1,5 +1,6 @@
-// The training log as CSV: the seed notebook's columns first, then every other metric.
-import type { MetricRow } from '../worker/protocol';
+// The training log as CSV: step, total_loss, recon_loss, sparsity_loss, sparsity_l0 first
+// (docs/metrics.md), then every other metric.
+import type { MetricRow } from '../engine/types';
 
 const FIRST: (keyof MetricRow)[] = ['step', 'total_loss', 'recon_loss', 'sparsity_loss', 'sparsity_l0'];
 

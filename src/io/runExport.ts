@@ -4,7 +4,7 @@
 // SAELens's training runner. Shared by the worker and the CLI.
 import type { SaeConfig } from '../engine/config';
 import { foldDatasetNorm, type Normalization } from '../engine/normalize';
-import type { MetricRow } from '../worker/protocol';
+import type { MetricRow } from '../engine/types';
 import { metricRowsToCsv } from './logCsv';
 import { buildSaeLensCfg, buildSaeLensExport } from './saelens';
 import { saelensTrainingScript } from './saelensScript';

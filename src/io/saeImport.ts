@@ -2,18 +2,36 @@
 // [+ run_config.json of a workbench run]): which of our architectures it is, the config to
 // evaluate it or continue training it, and the tensors exactly as stored (so that export →
 // import → export gives the same bytes).
-import type { ConfigInput } from '../engine/config';
-import type { ImportedSaeInfo } from '../worker/protocol';
+import type { ConfigInput, SaeConfig } from '../engine/config';
 import type { F32Tensor } from './safetensors';
 import { readSaeLensExport } from './saelens';
 import { readSafetensors } from './safetensors';
-import { histogram } from '../data/stats';
+import { histogram } from '../engine/normHistogram';
 
 export class SaeImportError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'SaeImportError';
   }
+}
+
+/** An SAE imported from a SAELens directory (cfg.json + sae_weights.safetensors [+ sparsity]). */
+export interface ImportedSaeInfo {
+  /** The SAELens architecture name in cfg.json. */
+  saelensArchitecture: string;
+  /** Our architecture it loads as, and the config used to evaluate or continue training it. */
+  config: SaeConfig;
+  dIn: number;
+  dSae: number;
+  tensors: { name: string; shape: number[]; dtype: string }[];
+  /** log10 feature density histogram from sparsity.safetensors, when present. */
+  density?: { edges: number[]; counts: number[] };
+  /** cfg.json fields worth showing (hook, model, normalisation, version). */
+  cfg: Record<string, unknown>;
+  /** Conversions made on import, in words (e.g. apply_b_dec_to_input folded into b_enc). */
+  notes: string[];
+  /** True when run_config.json of a workbench run came with it (the full training config). */
+  hasRunConfig: boolean;
 }
 
 export interface ImportedSae {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { metricRowsToCsv, parseCsvLog } from './logCsv';
 import { buildSaeLensCfg, buildSaeLensExport, readSaeLensExport } from './saelens';
 import { SafetensorsError, readSafetensors, writeSafetensors } from './safetensors';
-import type { MetricRow } from '../worker/protocol';
+import type { MetricRow } from '../engine/types';
 
 const ab = (u: Uint8Array) => u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
 
@@ -96,7 +96,7 @@ describe('SAELens export', () => {
 });
 
 describe('training log CSV', () => {
-  it('puts the seed notebook columns first and round-trips values', () => {
+  it('puts step, total_loss, recon_loss, sparsity_loss, sparsity_l0 first and round-trips values', () => {
     const row = (step: number): MetricRow => ({
       step, total_loss: 2.5, recon_loss: 2, sparsity_loss: 0.5, sparsity_l0: 0.05, aux_loss: 0, l0: 3.2, nmse: 0.1, fve: 0.9,
       dead_fraction: 0, dense_fraction: 0, guidance_loss: 0, lr: 1e-3, lambda: 0.1, lambda_effective: 0.1, target_l0: 0.05, k: 0, bandwidth: 0.05, threshold: 0.05, threshold_mean: 0.06, tokens_per_s: 1000, elapsed_s: step / 10,

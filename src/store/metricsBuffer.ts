@@ -1,8 +1,8 @@
 // Logged metric rows live outside React state: charts subscribe to appends directly, so a metrics
-// tick never re-renders the component tree (DESIGN.md §7). The rows are kept by column (MetricLog),
+// tick never re-renders the component tree (ARCHITECTURE.md). The rows are kept by column (MetricLog),
 // not as objects, so a long run does not grow the page's heap by a kilobyte per logged row.
 import { MetricLog } from '../engine/metricLog';
-import type { MetricRow } from '../worker/protocol';
+import type { MetricRow } from '../engine/types';
 
 type Listener = (appended: readonly MetricRow[]) => void;
 

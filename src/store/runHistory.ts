@@ -4,8 +4,10 @@
 // private window, a full quota) the runs are kept for the session only and the reason is shown.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { lambdaKey, type SaeConfig } from '../engine/config';
-import type { DatasetInfo, EvalMetrics, MetricRow, SpliceEvaluation } from '../worker/protocol';
-import type { SweepParam } from './sweep';
+import type { DatasetInfo } from '../data/types';
+import type { EvalMetrics, MetricRow } from '../engine/types';
+import type { SpliceEvaluation } from '../data/languageModel';
+import type { SweepParam } from './sweepParam';
 import { targetHistory, targetInEffect } from './sparsityTarget';
 
 /** Loss recovered of a run in the language model, averaged over its splice groups (layers). */

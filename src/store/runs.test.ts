@@ -7,7 +7,8 @@ import { resolveConfig } from '../engine/config';
 import { RunHistory, runLabel, summariseSplice, type RunRecord } from './runHistory';
 import { frontierData, frontierSeries, parseSweepValues, sweepParam, SWEEP_PARAMS } from './sweep';
 import { DEFAULT_FORM, configFromForm } from './store';
-import type { EvalMetrics, MetricRow, SpliceEvaluation } from '../worker/protocol';
+import type { EvalMetrics, MetricRow } from '../engine/types';
+import type { SpliceEvaluation } from '../data/languageModel';
 
 function metrics(l0: number, nmse: number): EvalMetrics {
   return { nmse, fve: 1 - nmse, nmse_per_token: nmse, l0, l0_fraction: l0 / 64, dead_fraction: 0, steps: 100, tokens_per_s: 1, backend: 'cpu' };

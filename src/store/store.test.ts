@@ -1,7 +1,7 @@
 // The form → config mapping: every variant's config resolves, and carries only its own keys.
 import { describe, expect, it } from 'vitest';
 import { ARCHITECTURES, COMMON_DEFAULTS, MULTI_LAYER, resolveConfig, type Architecture } from '../engine/config';
-import type { DatasetInfo } from '../worker/protocol';
+import type { DatasetInfo } from '../data/types';
 import { DEFAULT_FORM, checkForm, configFromForm, guidanceProblem, type GuidanceDraft } from './store';
 
 const COMMON = new Set(['architecture', 'd_sae', 'layer', 'layer_start', 'layer_end', 'guidance', ...Object.keys(COMMON_DEFAULTS)]);

@@ -7,9 +7,15 @@ import {
   type Normalize, type SaeConfig, type SparsityMode,
 } from '../engine/config';
 import { describeRunData, runDataKey, runDataOf, type RunData, type RunRecord } from './runHistory';
-import type { AutosaveSummary } from './autosave';
-import type { SweepParam } from './sweep';
-import type { BackendName, BackendPreference, Calibration, DatasetInfo, EvalMetrics, FeatureListInfo, FileResult, ImportedSaeInfo, LanguageModelInfo, LatentDetail, RunState, SpliceEvaluation } from '../worker/protocol';
+import type { AutosaveSummary } from '../run/autosave';
+import type { SweepParam } from './sweepParam';
+import type { BackendPreference, FeatureListInfo, RunState } from '../worker/protocol';
+import type { BackendName, EvalMetrics } from '../engine/types';
+import type { Calibration } from '../engine/calibrate';
+import type { DatasetInfo, FileResult } from '../data/types';
+import type { ImportedSaeInfo } from '../io/saeImport';
+import type { LanguageModelInfo, SpliceEvaluation } from '../data/languageModel';
+import type { LatentDetail } from '../data/features';
 
 export interface ModelForm {
   architecture: Architecture;

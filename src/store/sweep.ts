@@ -4,8 +4,9 @@
 import { SPARSITY_KIND, lambdaKey, type Architecture } from '../engine/config';
 import type { ModelForm } from './store';
 import { describeRunData, recordData, runDataKey, type RunRecord } from './runHistory';
+import type { SweepParam } from './sweepParam';
 
-export type SweepParam = 'lambda' | 'k' | 'd_sae' | 'bandwidth' | 'init_threshold';
+export type { SweepParam };
 
 export interface SweepParamSpec {
   key: SweepParam;

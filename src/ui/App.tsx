@@ -4,7 +4,8 @@
 import { useEffect } from 'react';
 import { loadFiles } from '../worker/client';
 import { useStore } from '../store/store';
-import type { BackendName, Calibration } from '../worker/protocol';
+import type { BackendName } from '../engine/types';
+import type { Calibration } from '../engine/calibrate';
 import { Charts } from './charts/Charts';
 import { DataPanel } from './panels/DataPanel';
 import { ExportPanel } from './panels/ExportPanel';

@@ -1,5 +1,7 @@
 // The page's side of the worker protocol: sends typed messages, and turns the worker's messages
-// into store updates. Messages of an old run (a different runId) are ignored.
+// into store updates. Messages of an old run (a different runId) are ignored. It runs in the page,
+// so it is app-layer code like src/ui and src/store, which it may import; the worker itself
+// (engine.worker.ts) may not (.dependency-cruiser.cjs).
 import { SPARSITY_KIND, type ConfigInput, type GuidanceTarget, type LiveParams } from '../engine/config';
 import { spliceTargetOf } from '../data/sites';
 import { describeTokenRule } from '../data/tokenRules';
@@ -8,8 +10,13 @@ import { runDataKey, runDataOf } from '../store/runHistory';
 import { NO_SPLICE, appendLog, configFromForm, staleRun, type AppState, formFromConfig, guidanceProblem, labelSource, toTarget, useStore, type GuidanceDraft } from '../store/store';
 import { download, downloadFiles } from '../ui/download';
 import { formatNumber } from '../ui/format';
-import type { BackendName, BackendPreference, Calibration, EngineMemory, FileOptions, FromWorker, LatentContext, LiveEvent, SourceFile, SpliceEvaluation, ToWorker } from './protocol';
-import { clearAutosave, readAutosave, summarise } from '../store/autosave';
+import type { BackendPreference, EngineMemory, FromWorker, ToWorker } from './protocol';
+import type { BackendName, LiveEvent } from '../engine/types';
+import type { Calibration } from '../engine/calibrate';
+import type { FileOptions, SourceFile } from '../data/types';
+import type { LatentContext } from '../data/features';
+import type { SpliceEvaluation } from '../data/languageModel';
+import { clearAutosave, readAutosave, summarise } from '../run/autosave';
 import { environmentKey, loadCalibrations, saveCalibration } from '../store/calibrationCache';
 
 let worker: Worker | null = null;

@@ -22,9 +22,12 @@ import { neuronpediaDashboards } from '../data/dashboard';
 import { datasetFiles, evaluateWeightsWithModel, evaluateWithModel, exportSource, extractFromText, languageModelInfo, lmModel } from '../data/languageModel';
 import { siteOfHook } from '../data/sites';
 import { buildRunExport } from '../io/runExport';
-import { clearAutosave, fingerprint, fingerprintMismatch, readAutosave, writeAutosave } from '../store/autosave';
+import { clearAutosave, fingerprint, fingerprintMismatch, readAutosave, writeAutosave } from '../run/autosave';
 import { zipFiles } from '../io/saelens';
-import type { BackendName, BackendPreference, DatasetInfo, FromWorker, RunState, SpliceEvaluation, ToWorker } from './protocol';
+import type { BackendPreference, FromWorker, RunState, ToWorker } from './protocol';
+import type { BackendName } from '../engine/types';
+import type { DatasetInfo } from '../data/types';
+import type { SpliceEvaluation } from '../data/languageModel';
 
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,

@@ -1,14 +1,15 @@
 // The page's side of comparing runs: every finished run is kept (config, log, final metrics,
 // weights — and loss recovered when its activations came from the loaded language model), and
 // sweeps train one value of a hyper-parameter after another. Kept runs live in the store and in
-// IndexedDB (src/store/runHistory.ts).
+// IndexedDB (src/store/runHistory.ts). Page code: app layer like src/worker/client.ts
+// (.dependency-cruiser.cjs).
 import { metricsBuffer } from '../store/metricsBuffer';
 import { RunHistory, runDataOf, runLabel, summariseSplice, type RunRecord, type RunSweepTag } from '../store/runHistory';
 import { appendLog, setForm, useStore, type AppState, type ModelForm } from '../store/store';
 import { parseSweepValues, sweepParam } from '../store/sweep';
 import { downloadFiles } from '../ui/download';
 import { loadFiles, requestRunWeights, spliceEvaluate, stop, train } from './client';
-import type { SpliceEvaluation } from './protocol';
+import type { SpliceEvaluation } from '../data/languageModel';
 
 const history = new RunHistory();
 /** Runs already kept or being kept (a run is kept once). */

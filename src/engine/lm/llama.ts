@@ -11,7 +11,7 @@
 // from a given residual, capture residuals, and replace them (splicing) on the way.
 //
 // Weights are stored transposed ([in, out]) once at load, so every matmul is a plain x·W: tfjs's
-// transpose flags are many times slower on the wasm and cpu kernels (DESIGN.md §8). Q, K, V share
+// transpose flags are many times slower on the wasm and cpu kernels (docs/benchmark.md). Q, K, V share
 // one matmul, and so do W1 and W3. Attention runs head by head on wasm / cpu (see block()).
 import * as tf from '@tensorflow/tfjs';
 import type { LlamaCheckpoint, LlamaConfig } from '../../io/llama2c';

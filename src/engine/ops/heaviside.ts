@@ -1,4 +1,4 @@
-// The L0 penalty of JumpReLU (DESIGN.md §3): the Heaviside step H(z − θ) counted per row and
+// The L0 penalty of JumpReLU (docs/variants.md): the Heaviside step H(z − θ) counted per row and
 // averaged over the batch, with a straight-through gradient for θ only, so that sparsity pressure
 // moves thresholds, not pre-activations:
 //   L0 = (1/B) Σ_b Σ_j H(z_bj − θ_j);  ∂/∂z = 0;  ∂/∂θ_j = −(1/ε) · (1/B) Σ_b K((z_bj − θ_j)/ε) · dy.

@@ -1,8 +1,9 @@
-// JumpReLU with straight-through gradients (DESIGN.md §3):
+// JumpReLU with straight-through gradients (docs/variants.md):
 //   f = z · H(z − θ)
 //   ∂f/∂z = H(z − θ)
 //   ∂f/∂θ = −(θ/ε) · K((z − θ)/ε) · g, summed over the batch
-// θ is the threshold itself (not its log): see the pitfall in DESIGN.md §3.
+// θ is the threshold itself (not its log): Adam moves a log-threshold by only about lr per step,
+// so a small starting θ could not reach the data's scale (variants/jumprelu.ts, docs/variants.md).
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { rectangleKernel } from './kernel';

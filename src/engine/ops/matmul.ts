@@ -1,6 +1,6 @@
 // a·b with a hand-written backward pass that materialises the transposes. tfjs's own MatMul
 // gradient calls matMul with transpose flags, which the wasm and cpu kernels run 10–20× slower
-// than on an explicitly transposed copy (DESIGN.md §8), and that path dominated the step time.
+// than on an explicitly transposed copy (docs/benchmark.md), and that path dominated the step time.
 // The copies are made by transpose2d (ops/transpose.ts), several times faster than tf.transpose on wasm.
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';

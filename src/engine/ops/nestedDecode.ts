@@ -3,7 +3,7 @@
 // built cumulatively so the forward pass costs one full decode. The backward pass is written out:
 // the latents of block s = [m_{s−1}, m_s) appear in every x̂_j with j ≥ s, so with the suffix sums
 // G_s = Σ_{j≥s} ∂L/∂x̂_j,  ∂f[:, block s] = G_s W_dec[block s]ᵀ  and  ∂W_dec[block s] = f[:, block s]ᵀ G_s.
-// That is again one full decode's worth of matmuls, with materialised transposes (DESIGN.md §8),
+// That is again one full decode's worth of matmuls, with materialised transposes (ops/matmul.ts says why),
 // where autodiff of slices would pad every block's gradient back to [B, d_sae].
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';

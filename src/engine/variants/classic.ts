@@ -1,18 +1,17 @@
-// Classic sparse autoencoder (seed 004): a 2-layer encoder and a 2-layer decoder around the latents,
-// ReLU everywhere, with an L1, KL or Hoyer sparsity penalty on the latents.
+// Classic sparse autoencoder (docs/variants.md): a 2-layer encoder and a 2-layer decoder around the
+// latents, ReLU everywhere, with an L1, KL or Hoyer sparsity penalty on the latents.
 //   h = ReLU(x W1 + b1)            W1 [d_in, hidden]
 //   z = ReLU(h W_enc + b_enc)      W_enc [hidden, d_sae]           latents f = z
 //   g = ReLU(z Ŵ_dec + b2)         Ŵ_dec = W_dec with unit-norm rows [d_sae, hidden]
 //   x̂ = g W_out + b_dec            W_out [hidden, d_in]
 //   loss = mean_b ||x − x̂||² + λ · penalty(z)
-// The decoder rows (one per latent) are normalised inside the forward pass, as the seed does, so the
+// The decoder rows (one per latent) are normalised inside the forward pass, so the
 // gradient flows through the normalisation (it is orthogonal to each row: only directions learn).
 // Tied weights: W_dec and W_out are not parameters; Ŵ_dec = W_encᵀ with unit-norm rows (each row is
-// one latent's column of W_enc, normalised) and W_out = W1ᵀ. The seed's tied snippet normalises
-// `encoder_mat.T` row-wise, i.e. the decoder weight in the same layout and the same way as its untied
-// snippet, so we normalise exactly what the untied case normalises: one vector per latent. (Read
-// literally in PyTorch's [out, in] layout, both snippets would normalise per output unit instead,
-// which contradicts the seed's own "each basis vector has unit norm"; we follow the stated intent.)
+// one latent's column of W_enc, normalised) and W_out = W1ᵀ. Tied or untied, the same thing is
+// normalised: one decoder vector per latent, because each latent's basis vector is meant to have
+// unit norm. (Normalising rows of a weight in PyTorch's [out, in] layout would normalise per
+// output unit instead, which is not that.)
 // No SAELens equivalent: exported under our own architecture name with every tensor by its name.
 import * as tf from '@tensorflow/tfjs';
 import type { ClassicConfig } from '../config';
@@ -85,7 +84,7 @@ export function makeClassicVariant(cfg: ClassicConfig): Variant<ClassicConfig> {
       : ['W1', 'b1', 'W_enc', 'b_enc', 'W_dec', 'b2', 'W_out', 'b_dec'],
 
     /**
-     * Weights as PyTorch's nn.Linear default, U(±1/√fan_in), which the seed's model uses; W_dec rows
+     * Weights as PyTorch's nn.Linear default, U(±1/√fan_in); W_dec rows
      * are random unit vectors (only their direction matters, and unit norm keeps Adam's relative
      * step the same for every latent). b_dec = data mean so x̂ starts at the mean. b1 = −mean·W1, so
      * the first layer starts on centred inputs, h = ReLU((x − mean) W1): on raw activations with a
@@ -138,7 +137,7 @@ export function makeClassicVariant(cfg: ClassicConfig): Variant<ClassicConfig> {
     },
 
     // The forward pass already uses unit-norm rows, so rescaling the stored W_dec rows changes no
-    // output. Doing it anyway (the seed also normalises after each step) stops the rows' norms from
+    // output. Doing it anyway, after each step, stops the rows' norms from
     // drifting — the gradient is orthogonal to each row, so steps only ever lengthen it, which would
     // slow learning — and keeps them away from 0. Tied: W_enc's columns also drive the encoder, so
     // rescaling them would change z; nothing to do.

@@ -1,4 +1,4 @@
-// Sparse crosscoder (Lindsey et al. 2024, Anthropic "Sparse crosscoders"; seed 003 §3.4): per-layer
+// Sparse crosscoder (Lindsey et al. 2024, Anthropic "Sparse crosscoders"; docs/variants.md): per-layer
 // encoders and decoders around one shared latent space.
 //   z = Σ_l (x_l − b_dec,l) W_enc,l + b_enc,   f = ReLU(z),   x̂_l = f W_dec,l + b_dec,l
 //   loss = mean_b Σ_l ||x_l − x̂_l||² + λ · mean_b Σ_i f_i · Σ_l ||W_dec,l,i||

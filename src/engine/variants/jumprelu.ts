@@ -3,7 +3,7 @@
 //   loss = mean_b ||x − x̂||² + λ · mean_b Σ_i H(z_i − θ_i)
 // Both H's use straight-through estimators with a rectangle kernel of width ε = bandwidth.
 // θ is a parameter in its own right (clamped > 0), not exp(log θ): Adam moves a log-threshold by
-// about lr per step, so from a small start it cannot reach the data's scale (DESIGN.md §3 pitfall).
+// about lr per step, so from a small start it cannot reach the data's scale (docs/variants.md).
 import * as tf from '@tensorflow/tfjs';
 import type { JumpReluConfig } from '../config';
 import { reconstructionLoss } from '../losses';

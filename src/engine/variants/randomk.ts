@@ -1,4 +1,4 @@
-// RandomK: the lower-bound baseline (seed 003). Each row keeps k latents drawn uniformly at random
+// RandomK: the lower-bound baseline (docs/variants.md). Each row keeps k latents drawn uniformly at random
 // (without replacement, a fresh draw every step), with value ReLU(z) there:
 //   z = (x − b_dec) W_enc + b_enc,  f = ReLU(z) ⊙ 1[latent drawn],  x̂ = f W_dec + b_dec
 // An SAE whose latents carry meaning should beat it by far; one that does not, has learnt little.

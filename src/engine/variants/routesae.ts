@@ -1,4 +1,4 @@
-// Route SAE (Shi et al. 2025, "Route Sparse Autoencoder"; seed 003 §2): a router picks, per input,
+// Route SAE (Shi et al. 2025, "Route Sparse Autoencoder"; docs/variants.md): a router picks, per input,
 // which layer a shared TopK SAE reads.
 //   w = softmax(agg_l(x_l) · router)           agg = Σ_l or mean_l;  w [B, L]
 //   hard: routed = w_l* · x_l*, l* = argmax_l w_l (the choice is a constant; the gradient reaches

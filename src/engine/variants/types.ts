@@ -1,5 +1,5 @@
 // The seam every SAE variant implements. A variant is one file exporting one object; the trainer,
-// metrics and export only ever talk to this interface (DESIGN.md §2).
+// metrics and export only ever talk to this interface (ARCHITECTURE.md, "Adding a variant").
 import type * as tf from '@tensorflow/tfjs';
 import type { LiveParams, SaeConfig } from '../config';
 import type { Rng } from '../rng';

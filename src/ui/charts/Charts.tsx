@@ -1,4 +1,4 @@
-// Live Plotly charts (DESIGN.md §5): losses raw + smoothed, L0 fraction (against the target in
+// Live Plotly charts (docs/analysis.md): losses raw + smoothed, L0 fraction (against the target in
 // effect, for target-L0 runs), convergence CV against 5%, and the charts that apply to the
 // variant: λ trajectory, dead/dense latents, per-layer routing or shares, one chart per guidance
 // target. Rows arrive from metricsBuffer (not React state) and are appended with extendTraces at
@@ -10,7 +10,7 @@ import { layersUsed, type SaeConfig } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { checkForm, useStore } from '../../store/store';
 import { describeSource } from '../../worker/client';
-import type { MetricRow } from '../../worker/protocol';
+import type { MetricRow } from '../../engine/types';
 import { SpliceChart } from './SpliceChart';
 import { ShownTrace } from './decimate';
 import { StepAxis, stepAxisLimit } from './stepAxis';

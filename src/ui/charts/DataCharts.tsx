@@ -6,7 +6,7 @@ import { loadPlotly } from './plotly';
 import { plotlyText, unclippedTickLabels } from './streams';
 import { measureDraw, redrawTurn } from './redrawQueue';
 import { logAxis } from './logAxis';
-import type { DatasetStats } from '../../worker/protocol';
+import type { DatasetStats } from '../../data/types';
 
 export type Trace = Record<string, unknown>;
 export type Layout = Record<string, unknown>;

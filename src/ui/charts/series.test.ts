@@ -1,7 +1,7 @@
 // The live loss chart's smoothing: automatic min(50, n/10) trailing window, or a fixed one.
 import { describe, expect, it } from 'vitest';
 import { SeriesBuilder } from './series';
-import type { MetricRow } from '../../worker/protocol';
+import type { MetricRow } from '../../engine/types';
 
 const rows = (values: number[]) => values.map((v, i) => ({ step: i + 1, total_loss: v, recon_loss: 2 * v, sparsity_loss: 0, sparsity_l0: 0.05 }) as unknown as MetricRow);
 

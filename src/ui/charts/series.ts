@@ -3,7 +3,7 @@
 // both computed when the row arrives, so points can be appended without redrawing the past. Only the
 // last HISTORY values are kept: no window reaches further back.
 import { convergenceCv, smoothingWindow } from '../../engine/metrics';
-import type { MetricRow } from '../../worker/protocol';
+import type { MetricRow } from '../../engine/types';
 
 export const LOSS_KEYS = ['total_loss', 'recon_loss', 'sparsity_loss'] as const;
 

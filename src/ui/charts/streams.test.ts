@@ -2,7 +2,7 @@
 // the L0 chart: only for runs with a target, following the target in effect.
 import { describe, expect, it } from 'vitest';
 import { ARCHITECTURES, SPARSITY_KIND, type SparsityMode } from '../../engine/config';
-import type { MetricRow } from '../../worker/protocol';
+import type { MetricRow } from '../../engine/types';
 import { l0Stream, lambdaStream, lossStream, sparsityCharts, type Stream } from './streams';
 
 const legend = (s: Stream) => s.traces.filter((t) => t.showlegend !== false).map((t) => t.name);

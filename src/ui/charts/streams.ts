@@ -4,7 +4,7 @@
 import { SPARSITY_KIND, type Architecture, type SparsityMode } from '../../engine/config';
 import { CONVERGED_CV_PERCENT } from '../../engine/metrics';
 import { targetTolerance } from '../../store/sparsityTarget';
-import type { MetricRow } from '../../worker/protocol';
+import type { MetricRow } from '../../engine/types';
 import { LogRange, logAxis, type LogTicks } from './logAxis';
 import { LOSS_KEYS, SeriesBuilder } from './series';
 

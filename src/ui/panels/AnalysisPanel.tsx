@@ -1,4 +1,4 @@
-// The training analysis of seed 002, live: the statistics table (downloadable as CSV), the
+// The training analysis (docs/analysis.md), live: the statistics table (downloadable as CSV), the
 // convergence verdict per loss and the sparsity-target verdict in words and colours, the smoothed
 // loss rate of change, and the histogram of the L0 fraction over steps with its mean and the target.
 import { useEffect, useMemo, useState } from 'react';

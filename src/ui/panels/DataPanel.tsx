@@ -3,7 +3,7 @@
 import { useRef, useState } from 'react';
 import { setForm, useStore } from '../../store/store';
 import { loadFiles, loadSample, reloadFile } from '../../worker/client';
-import type { DatasetInfo, FileResult } from '../../worker/protocol';
+import type { DatasetInfo, FileResult } from '../../data/types';
 import { NormHistogram, PerDimChart } from '../charts/DataCharts';
 import { NumberField } from '../controls/NumberField';
 import { formatNumber } from '../format';

@@ -1,4 +1,4 @@
-// The feature browser (seed 003's inspection): every latent of the run's SAE over the loaded
+// The feature browser (docs/features.md): every latent of the run's SAE over the loaded
 // activations — sortable, searchable, dead and dense flagged, a log10 density histogram — and for
 // one latent its top-activating contexts (tokens shaded by the latent's activation, the top token
 // bold), its activation histogram, decoder neighbours and, with a language model, the tokens its
@@ -9,7 +9,7 @@ import { browseFeatures, exportContexts, exportDashboard, inspectLatent } from '
 import { ActivationHistogram, DensityHistogram } from '../charts/DataCharts';
 import { DENSE_FRACTION } from '../../engine/metrics';
 import { formatNumber } from '../format';
-import type { LatentDetail } from '../../worker/protocol';
+import type { LatentDetail } from '../../data/features';
 import { useInterpret } from '../interpret';
 import { InterpretPanel, ScoreBadge } from './InterpretPanel';
 

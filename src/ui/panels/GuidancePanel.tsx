@@ -1,10 +1,10 @@
-// Guidance targets (seed 000): steer chosen latents towards a labelling of the rows, from a labels
+// Guidance targets (docs/training.md): steer chosen latents towards a labelling of the rows, from a labels
 // file or a rule on each row's token. Before Train the targets go into the config; during a run,
 // every edit reaches the job at its next step (client.ts sends them, debounced).
 import { useEffect } from 'react';
 import { useStore, addGuidanceTarget, guidanceProblem, removeGuidanceTarget, updateGuidanceTarget, type GuidanceDraft } from '../../store/store';
 import { previewLabels } from '../../worker/client';
-import type { DatasetInfo } from '../../worker/protocol';
+import type { DatasetInfo } from '../../data/types';
 import { SelectField, TextField } from '../controls/Fields';
 import { NumberField } from '../controls/NumberField';
 

@@ -1,4 +1,4 @@
-// Auto-interpretation (seed 003's interpreter) inside the feature browser: an OpenAI-compatible
+// Auto-interpretation (docs/features.md) inside the feature browser: an OpenAI-compatible
 // chat endpoint explains the chosen latents from their top contexts, one request at a time, with a
 // 1–5 score each. The key field is a password field whose value only reaches ui/interpret.ts's
 // module variable. Explanations are rendered as text, never as HTML.

@@ -9,7 +9,7 @@ import { staleRunProblem, useStore } from '../../store/store';
 import { formatNumber } from '../format';
 import { spliceEvaluate } from '../../worker/client';
 import { SpliceButton, SpliceResult } from './SpliceResult';
-import type { MetricRow } from '../../worker/protocol';
+import type { MetricRow } from '../../engine/types';
 
 /** Re-render at most twice a second with the latest row (not on every metrics message). */
 function useLatestRow(runState: string): { row: MetricRow | null; cv: number } {

@@ -4,7 +4,7 @@
 import { createElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import type { SpliceEvaluation } from '../../worker/protocol';
+import type { SpliceEvaluation } from '../../data/languageModel';
 import { SpliceResult, formatSe } from './SpliceResult';
 
 function evaluation(predictions: number, documents: number, over: Partial<SpliceEvaluation> = {}): SpliceEvaluation {

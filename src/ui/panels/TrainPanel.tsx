@@ -3,8 +3,9 @@ import { discardAutosave, pause, reset, restartEngine, resume, resumeRun, setBac
 import { useEffect, useMemo, useState } from 'react';
 import { checkForm, staleRun, useStore } from '../../store/store';
 import { describeRunData } from '../../store/runHistory';
-import { fingerprint, fingerprintMismatch } from '../../store/autosave';
-import type { BackendName, BackendPreference } from '../../worker/protocol';
+import { fingerprint, fingerprintMismatch } from '../../run/autosave';
+import type { BackendPreference } from '../../worker/protocol';
+import type { BackendName } from '../../engine/types';
 
 /** Every backend the engine knows, fastest first on a real GPU (the page does not load tfjs itself). */
 const BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];

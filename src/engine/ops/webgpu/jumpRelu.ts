@@ -1,4 +1,4 @@
-// Fused WebGPU kernels for the JumpReLU and Heaviside straight-through estimators (DESIGN.md §3).
+// Fused WebGPU kernels for the JumpReLU and Heaviside straight-through estimators (docs/variants.md).
 // The tfjs compositions they replace (jumprelu.ts, heaviside.ts, kernel.ts) build every
 // intermediate [B, d_sae] tensor — the step mask, z − θ, u = (z − θ)/ε, the window mask, the
 // products — in a dispatch of its own, and sum over the batch by transposing. Here the JumpReLU

@@ -9,7 +9,7 @@ import { useCpu } from '../engine/testing';
 import { Trainer } from '../engine/trainer';
 import { makeSyntheticDataset } from '../data/synthetic';
 import { splitDataset } from '../data/dataset';
-import type { MetricRow } from '../worker/protocol';
+import type { MetricRow } from '../engine/types';
 import { MetricLog } from '../engine/metricLog';
 import { clearAutosave, fingerprint, fingerprintMismatch, readAutosave, summarise, writeAutosave, type Autosave } from './autosave';
 

@@ -9,10 +9,10 @@
 // the pass count or the time budget runs out. Used by `npm run bench:lm` in Node and by the
 // bench page's LM worker in the browser, so both measure the same code. Pure tfjs, no DOM.
 import * as tf from '@tensorflow/tfjs';
-import { extractActivations, tokenizeCorpus, type TokenizedCorpus } from '../../data/textCorpus';
-import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../../io/llama2c';
-import { batchTokenBudget, padBatch, planBatches } from './batching';
-import { LlamaModel, perHeadAttention } from './llama';
+import { extractActivations, tokenizeCorpus, type TokenizedCorpus } from '../data/textCorpus';
+import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
+import { batchTokenBudget, padBatch, planBatches } from '../engine/lm/batching';
+import { LlamaModel, perHeadAttention } from '../engine/lm/llama';
 
 export interface LmBenchSpec {
   /** Residual site the extraction pass stops at (default 3). */

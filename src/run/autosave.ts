@@ -4,6 +4,9 @@
 // slot: a new run replaces it, a finished run removes it. DOM-free (IndexedDB exists in workers).
 // The log is written incrementally: each save adds the rows logged since the last one as a piece
 // (by column), so a save costs the same at step 100 as at step 1,000,000.
+// It sits in src/run, below the worker, because both the worker (src/worker/engine.worker.ts) and
+// the page (src/worker/client.ts, src/ui/panels/TrainPanel.tsx) use it and the worker may not import
+// src/store (.dependency-cruiser.cjs).
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { SaeConfig } from '../engine/config';
 import { assembleLog, MetricLog, type MetricLogData } from '../engine/metricLog';
