@@ -65,6 +65,8 @@ test('an .npy, a .safetensors and a tokens + vocab pair dropped at once; the exp
   await expect(page.getByTestId('density-histogram')).toBeVisible();
   await page.getByRole('button', { name: 'Evaluate on loaded data' }).click();
   await expect(page.getByTestId('import-evaluation')).toContainText('NMSE');
+  // The figures say which data they were measured on.
+  await expect(page.getByTestId('import-evaluation-data')).toHaveText('On the validation rows of resid.npy (600 × 64)');
   await page.getByRole('button', { name: 'Continue training' }).click();
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 60_000 });
   await expect(page.getByRole('log', { name: 'Run log' })).toContainText('started topk: d_sae 128');

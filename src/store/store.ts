@@ -103,6 +103,8 @@ interface DataSlice {
   /** An SAE imported from a SAELens directory, and its evaluation on the loaded data. */
   imported: ImportedSaeInfo | null;
   importEvaluation: EvalMetrics | null;
+  /** The data the imported SAE was evaluated on (the loaded data may have changed since). */
+  importEvaluationData: RunData | null;
   importEvaluating: boolean;
   /** The language model, its tokenizer and the texts loaded. */
   lm: LanguageModelInfo | null;
@@ -273,6 +275,7 @@ export const useStore = create<AppState>(() => ({
   memoryBudgetMiB: 1024,
   imported: null,
   importEvaluation: null,
+  importEvaluationData: null,
   importEvaluating: false,
   lm: null,
   lmSites: [],

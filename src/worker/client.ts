@@ -562,7 +562,8 @@ export function spliceEvaluate(source: 'run' | 'imported') {
 /** Evaluate the imported SAE on the loaded activations (validation split). */
 export function evaluateImported() {
   importEvalId = newId('import-eval');
-  useStore.setState({ importEvaluating: true, importEvaluation: null });
+  const { dataset } = useStore.getState();
+  useStore.setState({ importEvaluating: true, importEvaluation: null, importEvaluationData: dataset ? runDataOf(dataset) : null });
   send({ type: 'evaluateImported', runId: importEvalId });
 }
 

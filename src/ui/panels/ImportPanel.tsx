@@ -1,6 +1,7 @@
 // An SAE imported from a SAELens directory: what it is, its tensors and feature density, and the
 // two things to do with it — evaluate it on the loaded activations, or continue training it.
 import { useStore } from '../../store/store';
+import { describeRunData, runDataKey, runDataOf } from '../../store/runHistory';
 import { continueImported, evaluateImported, spliceEvaluate } from '../../worker/client';
 import { SpliceButton, SpliceResult } from './SpliceResult';
 import { DensityHistogram } from '../charts/DataCharts';
@@ -14,6 +15,7 @@ export function ImportPanel() {
   const active = useStore((s) => s.runState === 'running' || s.runState === 'paused');
   const lmLoaded = useStore((s) => s.lm?.model !== undefined && s.lm?.tokenizer !== undefined);
   const splice = useStore((s) => s.importSplice);
+  const evaluatedOn = useStore((s) => s.importEvaluationData);
   if (!imported) return null;
   const why = !dataset ? 'load activations to evaluate on' : dataset.dIn !== imported.dIn ? `the SAE takes d_in ${imported.dIn}; the loaded rows have width ${dataset.dIn}` : null;
   const ours = imported.config.architecture;
@@ -49,6 +51,12 @@ export function ImportPanel() {
         </div>
       )}
       <SpliceResult state={splice} testId="import-splice" />
+      {evaluation && evaluatedOn && (
+        <p className="small" data-testid="import-evaluation-data">
+          On the validation rows of <strong>{describeRunData(evaluatedOn)}</strong>
+          {dataset && runDataKey(runDataOf(dataset)) !== runDataKey(evaluatedOn) && <span className="warn"> — not the data loaded now; evaluate again for it</span>}
+        </p>
+      )}
       {evaluation && (
         <dl className="kv" data-testid="import-evaluation">
           <dt>NMSE</dt><dd>{formatNumber(evaluation.nmse)}</dd>
