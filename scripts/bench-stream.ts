@@ -13,7 +13,7 @@ import { trainingDataFor } from '../src/data/trainingData';
 import { Workspace } from '../src/data/workspace';
 import { writeNpy } from '../src/io/npy';
 import { selectNodeBackend } from '../src/cli/nodeBackend';
-import { parseSize } from '../src/cli/main';
+import { parseSize } from '../src/cli/flags';
 
 interface Args { sizeGiB: number; d: number; budget: string; steps: number; dir: string; child?: 'stream' | 'memory'; file?: string }
 

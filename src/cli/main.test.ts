@@ -59,6 +59,36 @@ describe('sae-workbench CLI', () => {
     for (const key of ['steps', 'tokens_per_s', 'early_stopped_at']) expect(evalOut).not.toHaveProperty(key);
   }, 120_000);
 
+  it('a diverging run is rolled back to its last healthy step, written to --out, and fails naming a learning rate to try', async () => {
+    const out = path.join(dir, 'diverged');
+    writeFileSync(path.join(dir, 'hot.json'), JSON.stringify({ architecture: 'relu', d_sae: 16, batch_size: 64, lr: 3, steps: 300, log_every: 5 }));
+    const c = capture();
+    const code = await main(['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'hot.json'), '--out', out, '--backend', 'cpu']);
+    const { err, out: stdout } = c.done();
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    const m = /error: training diverged at step ([\d,]+) \((.+)\)\. The weights of step (\d+) are written to (.+)\. Lower lr in .*hot\.json \(now 3\.00; try 0\.30\) and train again, or go on from them with --init-from /.exec(err);
+    expect(m, err).not.toBeNull();
+    const healthy = Number(m![3]);
+    expect(healthy).toBeLessThan(Number(m![1].replace(/,/g, '')));
+    // What is written is the healthy state: its log ends at that step and its metrics count its steps.
+    const steps = readFileSync(path.join(out, 'log.csv'), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[0]));
+    expect(steps.every((s) => s <= healthy)).toBe(true);
+    expect(JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8')).steps).toBe(healthy);
+    expect(existsSync(path.join(out, 'sae_weights.safetensors'))).toBe(true);
+  }, 120_000);
+
+  it('--splice-every needs the model (--lm) and a positive step count', async () => {
+    for (const [argv, message] of [
+      [['--data', path.join(dir, 'acts.npy'), '--splice-every', '10'], '--splice-every does nothing without --lm'],
+      [['--lm', 'm.bin', '--tokenizer', 't.bin', '--text', 'a.txt', '--layer', '1', '--splice-every', '0'], '--splice-every must be a positive integer, got "0"'],
+    ] as [string[], string][]) {
+      const c = capture();
+      expect(await main(['train', ...argv, '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'never')])).toBe(2);
+      expect(c.done().err).toContain(message);
+    }
+  });
+
   it('checks every option and the config before reading the data', async () => {
     // The data file does not exist: an option or config problem must be what is reported.
     const missing = path.join(dir, 'not-there.npy');

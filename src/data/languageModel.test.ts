@@ -247,10 +247,13 @@ describe.skipIf(!present)('CLI with a language model', () => {
     expect(worst).toBeLessThan(1e-4);
     expect(Array.from(read(path.join(dir, 'acts/tokens.npy')).data)).toEqual(Array.from(read(path.join(SHARED, 'valid/tokens.npy')).data));
 
-    writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify({ architecture: 'topk', d_sae: 256, k: 16, batch_size: 512, steps: 80 }));
+    writeFileSync(path.join(dir, 'cfg.json'), JSON.stringify({ architecture: 'topk', d_sae: 256, k: 16, batch_size: 512, steps: 80, split_by: 'document' }));
     c = capture();
-    expect(await main(['train', ...lm, '--text', path.join(SHARED, 'stories_train.txt'), '--layer', '3', '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'sae')])).toBe(0);
-    c.done();
+    expect(await main(['train', ...lm, '--text', path.join(SHARED, 'stories_train.txt'), '--layer', '3', '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'sae'), '--splice-every', '40'])).toBe(0);
+    // The run layer's periodic splice (the page's "every N steps") at steps 40 and 80, at the extracted hook.
+    const spliced = [...c.done().err.matchAll(/step (\d+): loss recovered (-?[\d.]+) ± [\d.e-]+ over ([\d,]+) predictions \(layer 3\)/g)];
+    expect(spliced.map((m) => Number(m[1]))).toEqual([40, 80]);
+    for (const m of spliced) expect(Number(m[2])).toBeGreaterThan(0.3);
     const cfg = JSON.parse(readFileSync(path.join(dir, 'sae/cfg.json'), 'utf8'));
     expect(cfg.metadata).toMatchObject({ hook_name: 'blocks.3.hook_resid_pre', model_name: 'model.bin', context_size: 512 });
 

@@ -1,0 +1,170 @@
+// What the command line reads and where it reports: files opened lazily (streamed when larger
+// than memory), the workspace they load into, the language model and its text, an SAE directory,
+// the backend, and progress lines on stderr.
+import { openAsBlob } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { unzipSync } from 'fflate';
+import type { BackendName } from '../engine/types';
+import { extractFromText } from '../data/languageModel';
+import type { FileOptions, SourceFile } from '../data/types';
+import { Workspace, type HintedSourceFile, type RoleHint } from '../data/workspace';
+import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
+import { importSaeLens } from '../io/saeImport';
+import { backendFlag, fileOptions, intFlag, parseSize, requireModelFlags, type Flags } from './flags';
+import { selectNodeBackend } from './nodeBackend';
+
+/** --out must be a new or empty folder unless --force allows writing over what is there. */
+export async function checkOutDir(flags: Flags): Promise<void> {
+  const dir = flags.out;
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw new Error(`--out ${dir} is a file; give a folder to write the results into.`);
+    throw new Error(`cannot use --out ${dir}: ${code ?? (e as Error).message}`);
+  }
+  if (entries.length && !flags.force) {
+    throw new Error(`--out ${dir} is not empty (it holds ${entries.length} file${entries.length === 1 ? '' : 's'} or folder${entries.length === 1 ? '' : 's'}, such as ${entries.sort()[0]}); give a new or empty folder, or add --force to write over its files.`);
+  }
+}
+
+/** Start the backend of --backend / --threads; its label says how it runs ("wasm, 2 threads"). */
+export async function startBackend(flags: Flags): Promise<{ backend: BackendName; label: string }> {
+  const threads = intFlag(flags, 'threads', 1);
+  const { backend, skipped } = await selectNodeBackend(backendFlag(flags), { threads });
+  for (const [name, why] of Object.entries(skipped)) process.stderr.write(`note: ${name}: ${why}\n`);
+  if (backend !== 'wasm') return { backend, label: backend };
+  const n = getThreadsCount();
+  return { backend, label: `wasm, ${n} thread${n === 1 ? '' : 's'}` };
+}
+
+export async function readBuffer(file: string, what: string): Promise<ArrayBuffer> {
+  try {
+    const bytes = await readFile(file);
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  } catch (e) {
+    throw new Error(`cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** A file as a Blob read lazily by slices (so files larger than memory can be streamed). */
+export async function openFile(file: string, options?: FileOptions, role?: RoleHint): Promise<HintedSourceFile> {
+  try {
+    // openAsBlob reports a missing file as ERR_INVALID_ARG_VALUE; stat names it ENOENT.
+    await stat(file);
+    return { name: path.basename(file), blob: await openAsBlob(file), options, ...(role ? { role } : {}) };
+  } catch (e) {
+    throw new Error(`cannot open ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Load the data and companion files into a workspace; any file that fails stops the command. */
+export async function loadWorkspace(flags: Flags, extra: [string, RoleHint][] = []): Promise<Workspace> {
+  const workspace = new Workspace();
+  const options = fileOptions(flags);
+  const files: SourceFile[] = [];
+  for (const f of flags.data.split(',')) files.push(await openFile(f, options));
+  // Companions are read as what their flag says they are.
+  for (const [f, role] of extra) files.push(await openFile(f, undefined, role));
+  let lastLine = 0;
+  const { results } = await workspace.loadFiles(files, {
+    memoryBudgetBytes: flags['memory-budget'] ? parseSize(flags['memory-budget']) : undefined,
+    onProgress: (label, done, total) => {
+      if (Date.now() - lastLine < 1000 && done < total) return;
+      lastLine = Date.now();
+      progress(`${label}: ${Math.round((100 * done) / Math.max(1, total))}%`);
+    },
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  const problems = results.filter((r) => r.kind === 'error' || r.kind === 'needs_shape');
+  if (problems.length) {
+    throw new Error(problems.map((r) => (r.kind === 'needs_shape' ? `${r.message} (use --shape N,d)` : r.message)).join('\n'));
+  }
+  for (const r of results) process.stderr.write(`${r.message}\n`);
+  if (!workspace.dataset) throw new Error(`no activations were found in ${flags.data}.`);
+  return workspace;
+}
+
+export async function readJson(file: string, what: string): Promise<unknown> {
+  const text = new TextDecoder().decode(await readBuffer(file, what));
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`the ${what} ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function progress(line: string) {
+  if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
+  else process.stderr.write(`${line}\n`);
+}
+
+/** The model, tokenizer and text in a workspace (files recognised by content, like a drop). */
+export async function loadLanguageModel(flags: Flags, workspace = new Workspace()): Promise<{ workspace: Workspace; text: string }> {
+  requireModelFlags(flags);
+  const files = [await openFile(flags.lm), await openFile(flags.tokenizer), await openFile(flags.text)];
+  const { results } = await workspace.loadFiles(files);
+  const problems = results.filter((r) => r.kind === 'error');
+  if (problems.length) throw new Error(problems.map((r) => r.message).join('\n'));
+  // Files the workspace did not recognise (taken for raw data): their own parser says what is wrong.
+  if (!workspace.lm) {
+    parseLlama2cCheckpoint(new Uint8Array(await readBuffer(flags.lm, 'model')), path.basename(flags.lm));
+    throw new Error(`${flags.lm} is not a llama2.c model (7-int header, float32 weights).`);
+  }
+  if (!workspace.tokenizer) {
+    parseLlama2cTokenizer(new Uint8Array(await readBuffer(flags.tokenizer, 'tokenizer')), path.basename(flags.tokenizer), workspace.lm.checkpoint.config.vocabSize);
+    throw new Error(`${flags.tokenizer} is not a llama2.c tokenizer .bin.`);
+  }
+  for (const r of results) process.stderr.write(`${r.message}\n`);
+  const text = path.basename(flags.text);
+  if (!workspace.texts.get(text)?.corpus) throw new Error(`${flags.text} could not be read as text.`);
+  return { workspace, text };
+}
+
+/** Run the model over the text and make the residuals at `sites` the workspace's dataset. */
+export async function extractToWorkspace(workspace: Workspace, text: string, sites: number[], includeBos = false): Promise<void> {
+  let last = 0;
+  const r = await extractFromText(workspace, {
+    text, sites, includeBos,
+    onProgress: (done, total) => { if (Date.now() - last > 1000 || done === total) { last = Date.now(); progress(`running the model: ${done}/${total} documents`); } },
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  process.stderr.write(`${r.message}\n`);
+}
+
+/** What `fn` throws, with `file` in front (a config's problems name the config). */
+export function named<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** An exported SAE directory (cfg.json, sae_weights.safetensors [, sparsity, run_config.json]) or its zip. */
+export async function readSaeDirectory(dir: string) {
+  let files: Record<string, ArrayBuffer>;
+  const info = await stat(dir).catch((e: NodeJS.ErrnoException) => { throw new Error(`cannot read the SAE directory ${dir}: ${e.code ?? e.message}`); });
+  if (info.isDirectory()) {
+    files = {};
+    for (const name of ['cfg.json', 'sae_weights.safetensors', 'sparsity.safetensors', 'run_config.json']) {
+      try { files[name] = await readBuffer(path.join(dir, name), 'SAE file'); } catch { /* absent */ }
+    }
+  } else {
+    try {
+      const entries = unzipSync(new Uint8Array(await readBuffer(dir, 'SAE zip')));
+      files = Object.fromEntries(Object.entries(entries).map(([n, b]) => [path.basename(n), b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer]));
+    } catch (e) {
+      throw new Error(`${dir} is not a readable zip archive (${e instanceof Error ? e.message : String(e)}): it is truncated or damaged, or not a zip at all; give the SAE directory or its exported zip.`);
+    }
+  }
+  for (const name of ['cfg.json', 'sae_weights.safetensors']) {
+    if (!files[name]) throw new Error(`${dir} has no ${name}; an SAE directory holds cfg.json and sae_weights.safetensors (a SAELens export, or the workbench's).`);
+  }
+  return named(dir, () => importSaeLens({ cfg: files['cfg.json'], weights: files['sae_weights.safetensors'], sparsity: files['sparsity.safetensors'], runConfig: files['run_config.json'] }));
+}
+

@@ -1,0 +1,140 @@
+// `sae-workbench train`: a run on files, driven by the same RunSession as the app's worker
+// (src/run/session.ts), so it rolls back on divergence and writes checkpoints the same way.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { checkConfigBeforeData, resolveConfig, type ConfigInput } from '../engine/config';
+import { Trainer } from '../engine/trainer';
+import type { MetricRow } from '../engine/types';
+import { trainingDataFor } from '../data/trainingData';
+import type { Workspace, RoleHint } from '../data/workspace';
+import { RunSession } from '../run/session';
+import { checkOptions, COMPANION_OPTIONS, DATA_OPTIONS, intFlag, layersFlag, refuseUnused, requireModelFlags, UsageError, type Flags } from './flags';
+import { checkOutDir, extractToWorkspace, loadLanguageModel, loadWorkspace, named, progress, readJson, readSaeDirectory, startBackend } from './inputs';
+
+export async function train(flags: Flags): Promise<number> {
+  const companions: [string, RoleHint][] = [
+    ...([[flags.tokens, 'tokens'], [flags.vocab, 'vocab'], [flags['doc-ids'], 'doc_ids'], [flags.positions, 'positions']] as [string | undefined, RoleHint][]),
+    ...(flags.labels?.split(',') ?? []).map((f): [string, RoleHint] => [f, 'labels']),
+  ].filter((c): c is [string, RoleHint] => Boolean(c[0]));
+  // Everything that does not need the activations is checked before they load.
+  if (flags.lm) {
+    if (flags.data) throw new UsageError('give either --data or --lm/--tokenizer/--text, not both');
+    requireModelFlags(flags);
+    if (!flags.layer) throw new UsageError('--layer is needed with --lm: the residual layer(s) to train on');
+    refuseUnused(flags, [...COMPANION_OPTIONS, ...DATA_OPTIONS], 'with --lm (the model gives the activations, tokens and document ids)');
+  } else {
+    if (!flags.data) throw new UsageError('missing --data (or --lm, --tokenizer, --text and --layer)');
+    refuseUnused(flags, ['tokenizer', 'text', 'layer', 'splice-every'], 'without --lm');
+  }
+  checkOptions(flags);
+  await checkOutDir(flags);
+  const steps = intFlag(flags, 'steps');
+  const spliceEvery = intFlag(flags, 'splice-every', 1);
+  const seed = intFlag(flags, 'seed');
+  const json = (await readJson(flags.config, 'config')) as ConfigInput;
+  // A config that is not a JSON object is left as it is, for resolveConfig to say so.
+  const input = typeof json === 'object' && json !== null && !Array.isArray(json)
+    ? { ...json, ...(steps !== undefined ? { steps } : {}), ...(seed !== undefined ? { seed } : {}) }
+    : json;
+  named(flags.config, () => checkConfigBeforeData(input));
+  const initFrom = flags['init-from'] ? await readSaeDirectory(flags['init-from']) : null;
+
+  let workspace: Workspace;
+  if (flags.lm) {
+    await startBackend(flags);
+    const loaded = await loadLanguageModel(flags);
+    workspace = loaded.workspace;
+    await extractToWorkspace(workspace, loaded.text, layersFlag(flags)!);
+  } else {
+    workspace = await loadWorkspace(flags, companions);
+  }
+  const full = workspace.dataset!;
+  const cfg = named(flags.config, () => resolveConfig(input, full.dIn, full.nLayers));
+  const guidance = workspace.resolveGuidance(cfg.guidance);
+  if (initFrom && initFrom.info.dIn !== full.dIn) {
+    throw new Error(`the SAE ${flags['init-from']} takes d_in ${initFrom.info.dIn} but ${full.name} has rows of width ${full.dIn}; continue training on activations of the layer it was trained on.`);
+  }
+  const { backend, label } = await startBackend(flags);
+  const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => progress(`${label}: ${Math.round((100 * done) / Math.max(1, total))}%`) });
+  const trainer = new Trainer(cfg, data, backend);
+  if (initFrom) trainer.loadTensors(initFrom.tensors);
+  if (guidance.length) trainer.setGuidance(guidance);
+  const layers = data.nLayers! > 1 ? ` × ${data.nLayers} layers` : '';
+  const trainRows = data.stream ? data.stream.trainRows : data.trainRows;
+  process.stderr.write(`training ${cfg.architecture} d_in ${data.dIn}${layers} → d_sae ${cfg.d_sae} on ${trainRows} rows (${data.valRows} validation)${data.stream ? ', streamed from the file' : ''} with ${label}${initFrom ? `, starting from ${flags['init-from']}` : ''}\n`);
+  const out = flags.out;
+  let last: MetricRow | undefined;
+  let lastPrint = 0;
+  let printedStep = -1;
+  let trouble: { message: string; cause: string } | null = null;
+  const session = new RunSession({
+    id: 'cli',
+    trainer,
+    workspace,
+    // Reports (progress lines, checkpoints) about once a second; nothing else waits on the loop.
+    sliceMs: 1000,
+    yieldBetweenSlices: () => new Promise((resolve) => setImmediate(resolve)),
+    lmEvalEvery: spliceEvery,
+    // Checkpoints go to disk as they are taken; memory keeps only the newest.
+    maxCheckpoints: 1,
+    events: {
+      metrics: (rows, events) => {
+        last = rows[rows.length - 1] ?? last;
+        for (const e of events) if (e.note) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}step ${e.step}: ${e.note}\n`);
+      },
+      status: ({ step, totalSteps }) => {
+        if (!last || step === printedStep || (Date.now() - lastPrint < 2000 && step < totalSteps)) return;
+        lastPrint = Date.now();
+        printedStep = step;
+        progress(`step ${step}/${totalSteps}  loss ${last.total_loss.toFixed(4)}  L0 ${last.l0.toFixed(1)}  FVE ${last.fve.toFixed(3)}  ${Math.round(last.tokens_per_s)} tok/s`);
+      },
+      rolledBack: () => {},
+      error: (message, _hint, cause) => {
+        if (cause === 'diverged' || cause === 'failed') trouble = { message, cause };
+        else process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}warning: ${message}${cause === 'splice' ? ' Loss recovered is not measured for the rest of the run.' : ''}\n`);
+      },
+      spliced: (evaluation, step) => {
+        const g = evaluation.groups[0];
+        if (g) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}step ${step}: loss recovered ${g.loss_recovered.toFixed(4)} ± ${g.loss_recovered_se.toPrecision(2)} over ${evaluation.predictions.toLocaleString('en-US')} predictions (layer ${g.sites.join(', ')})\n`);
+      },
+      checkpoint: async (c) => {
+        const dir = path.join(out, 'checkpoints', `step_${String(c.step).padStart(6, '0')}`);
+        await mkdir(dir, { recursive: true });
+        for (const [name, bytes] of Object.entries(session.checkpointFiles(c))) await writeFile(path.join(dir, name), bytes);
+      },
+    },
+  });
+  // Ctrl-C stops after the current step and writes what was trained (a second one quits at once).
+  let stopping: Promise<void> | null = null;
+  const onInterrupt = () => {
+    process.stderr.write(`\nstopping after the current step; the weights so far are written to ${out} (Ctrl-C again quits without writing)\n`);
+    process.once('SIGINT', () => process.exit(130));
+    stopping = session.stop();
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    session.start();
+    await session.settled();
+    await stopping;
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+  }
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  // A diverged run is rolled back to its last healthy state; that (or what a failed step left) is written too.
+  const files = await session.exportFiles();
+  const evaluation = session.lastEval!;
+  await mkdir(out, { recursive: true });
+  for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(out, name), bytes);
+  await writeFile(path.join(out, 'metrics.json'), JSON.stringify(evaluation.metrics, null, 2) + '\n');
+  await session.dispose();
+  const failure = trouble as { message: string; cause: string } | null;
+  if (failure) {
+    const lr = trainer.liveParams.lr;
+    const next = failure.cause === 'diverged'
+      ? `The weights of step ${trainer.stepCount.toLocaleString('en-US')} are written to ${out}. Lower lr in ${flags.config} (now ${lr.toPrecision(3)}; try ${(lr / 10).toPrecision(2)}) and train again, or go on from them with --init-from ${out}.`
+      : `The weights so far are written to ${out}.`;
+    throw new Error(`${failure.message.replace(/ Rolled back to step [\d,]+, the last healthy state, and paused\./, '')} ${next}`);
+  }
+  process.stdout.write(JSON.stringify(evaluation.metrics) + '\n');
+  return 0;
+}
