@@ -10,8 +10,9 @@
 //                                  the worker and the page)
 //   worker  src/worker             the engine worker (engine.worker.ts) and its messages (protocol.ts)
 //   app     src/ui, src/store, src/main.tsx and the page's side of the worker protocol,
-//           src/worker/client.ts and src/worker/runs.ts (they run in the page and own the store's
-//           view of the worker, so they are app code that happens to sit in src/worker)
+//           src/worker/client.ts (with the client*.ts modules it is split into, PAGE_WORKER_NAMES)
+//           and src/worker/runs.ts (they run in the page and own the store's view of the worker,
+//           so they are app code that happens to sit in src/worker)
 //   cli     src/cli                the Node CLI, beside the app: may use the worker layer, not ui/store
 //   tools   src/bench, scripts/    benchmarks and scripts on top of everything
 // Tests (*.test.ts, e2e/) and the test helpers (src/testSetup.ts, src/engine/testing.ts,
@@ -22,7 +23,13 @@ const TESTS = ['\\.test\\.tsx?$', '^e2e/', '^src/testSetup\\.ts$', '^src/(engine
 // The run formats of src/io encode the engine's config and metric rows (SAELens import/export, the
 // run's log CSV), so they sit at the engine's level: they may import src/engine, never src/data or above.
 const IO_RUN_FORMATS = '^src/io/(saeImport|runExport|saelensScript|logCsv)\\.ts$';
-const PAGE_WORKER_FILES = '^src/worker/(client|runs)\\.ts$';
+// The page's side of the worker, by name: client.ts (what the UI imports) and the modules it is
+// split into by topic (clientEngine, clientLink, clientData, clientRun, clientFeatures,
+// clientExports, clientSplice), and runs.ts. A new page-side file in src/worker is added here.
+const PAGE_WORKER_NAMES = '(client|clientEngine|clientLink|clientData|clientRun|clientFeatures|clientExports|clientSplice|runs)';
+const PAGE_WORKER_FILES = `^src/worker/${PAGE_WORKER_NAMES}\\.ts$`;
+/** src/worker but its page files: what the worker layer, and the CLI beside the app, may import from there. */
+const WORKER_NOT_PAGE = `^src/worker/(?!${PAGE_WORKER_NAMES}\\.ts$)`;
 
 /** A rule: files matching `from` (tests excluded) may import nothing in src/ outside `allowed`. */
 function layer(name, comment, from, fromNot, allowed) {
@@ -53,13 +60,13 @@ module.exports = {
     layer('run-not-up', 'src/run may import only src/run, src/data, src/engine and src/io.', '^src/run/', [], ['^src/(io|engine|data|run)/', '^src/types/']),
     layer(
       'worker-not-up',
-      'src/worker (but client.ts and runs.ts, which are page code) may import only src/worker (not the page files), src/run, src/data, src/engine and src/io; never src/store or src/ui.',
+      'src/worker (but client.ts, the client*.ts it is split into and runs.ts, which are page code) may import only src/worker (not the page files), src/run, src/data, src/engine and src/io; never src/store or src/ui.',
       '^src/worker/', [PAGE_WORKER_FILES],
-      ['^src/(io|engine|data|run)/', '^src/worker/(?!(client|runs)\\.ts$)', '^src/types/'],
+      ['^src/(io|engine|data|run)/', WORKER_NOT_PAGE, '^src/types/'],
     ),
     layer(
       'app-not-tools',
-      'The app (src/ui, src/store, src/main.tsx, src/worker/client.ts, src/worker/runs.ts) may import the app and the layers below it, not src/cli or src/bench.',
+      'The app (src/ui, src/store, src/main.tsx, src/worker/client.ts and its client*.ts modules, src/worker/runs.ts) may import the app and the layers below it, not src/cli or src/bench.',
       ['^src/(ui|store)/', '^src/main\\.tsx$', PAGE_WORKER_FILES], [],
       [...BELOW_APP, '^src/(ui|store)/'],
     ),
@@ -67,7 +74,7 @@ module.exports = {
       'cli-not-app',
       'src/cli may import src/cli and the worker layer and below (protocol, engine, data, io), not the app (src/ui, src/store, the page side of src/worker) or src/bench.',
       '^src/cli/', [],
-      ['^src/cli/', '^src/(io|engine|data|run)/', '^src/worker/(?!(client|runs)\\.ts$)', '^src/types/'],
+      ['^src/cli/', '^src/(io|engine|data|run)/', WORKER_NOT_PAGE, '^src/types/'],
     ),
   ],
   options: {

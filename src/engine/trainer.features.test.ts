@@ -282,7 +282,11 @@ describe('resampling, checkpoints, early stopping', () => {
   it('resamples dead latents of an L1 SAE towards badly reconstructed inputs and restarts their moments', async () => {
     // A huge λ and a fast learning rate kill most latents quickly; a short window lets them count as dead.
     const t = make({ architecture: 'relu', sparsity_mode: 'manual', l1_coefficient: 50, lr: 0.05, steps: 100, dead_tokens_window: 256, resample_dead_every: 40 });
-    await t.runSteps(40);
+    await t.runSteps(39);
+    const tensors = tf.memory().numTensors;
+    await t.runSteps(1);
+    // The resampling step leaves no tensor behind (the step before it set up every lasting one).
+    expect(tf.memory().numTensors).toBe(tensors);
     expect(t.resampled).toEqual([{ step: 40, latents: expect.any(Number) }]);
     const n = t.resampled[0].latents;
     expect(n).toBeGreaterThan(5);
