@@ -98,24 +98,28 @@ test('the charts of a manual-k run: the step axis ends at the run’s steps, k l
 
 test('the L0 band of a target run follows the target moved during the run; λ is the controller’s', async ({ page }) => {
   await openApp(page);
-  await configure(page, { variant: 'relu', dSae: 64, batch: 64, steps: 400 });
+  await configure(page, { variant: 'relu', dSae: 64, batch: 64, steps: 2000 });
   await expect(page.getByRole('radio', { name: 'Target L0' })).toBeChecked();
   await page.getByRole('button', { name: 'Train', exact: true }).click();
   await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(3);
+  // Paused, so that the move arrives while the run is still going (its steps are fast).
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await expect(page.getByTestId('progress')).toContainText('paused');
   // 120 of 200 slider steps between 0.5% and 50% (log scale): 7.92%.
   await page.getByRole('slider', { name: 'Target L0 %' }).fill('120');
+  await page.getByRole('button', { name: 'Resume' }).click();
   await expect(page.getByRole('log', { name: 'Run log' })).toContainText(/target L0 → 7\.92/);
   await expect(page.getByTestId('progress')).toContainText('done', { timeout: 150_000 });
-  await expect(page.getByTestId('chart-loss')).toHaveAttribute('data-points', '40');
+  await expect(page.getByTestId('chart-loss')).toHaveAttribute('data-points', '200');
   expect(await legend(page, 'chart-l0')).toEqual(['target L0 ±20%', 'L0 fraction']);
   expect(await legend(page, 'chart-lambda')).toEqual(['λ (controller)', 'λ in effect (after warm-up)']);
   const band = await page.getByTestId('chart-l0').evaluate((el) => (el as unknown as Plotted).data.slice(0, 3).map((t) => ({ name: t.name, x: t.x, y: t.y })));
   const target = band[2];
   expect(target.x[0]).toBe(0);
-  expect(target.x[target.x.length - 1]).toBe(400);
+  expect(target.x[target.x.length - 1]).toBe(2000);
   expect(target.y[0]).toBeCloseTo(0.05, 6);
   expect(target.y[target.y.length - 1]).toBeCloseTo(0.0792, 6);
   expect(band[1].y[band[1].y.length - 1]).toBeCloseTo(0.0792 * 1.2, 6);
   expect(band[0].y[0]).toBeCloseTo(0.04, 6);
-  await expect.poll(async () => Object.values(await stepAxisEnds(page))).toEqual([400, 400, 400, 400, 400]);
+  await expect.poll(async () => Object.values(await stepAxisEnds(page))).toEqual([2000, 2000, 2000, 2000, 2000]);
 });

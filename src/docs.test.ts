@@ -1,13 +1,14 @@
 // The documentation against the repository: README.md, ROADMAP.md, ARCHITECTURE.md and docs/*.md link only to
 // files (and headings) that exist and name only repository paths that exist; the README stays one
 // screen long and links every docs page; and the figures the pages state for the Node version and
-// the config and form defaults are the ones package.json, src/engine/config.ts and
-// src/store/store.ts hold.
+// the config and form defaults are the ones package.json and the one table of defaults hold
+// (configDefaults() of src/engine/config.ts: COMMON_DEFAULTS and the variants' declarations),
+// which the page's form starts from (src/store/store.ts).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ARCHITECTURES, COMMON_DEFAULTS, VARIANT_DEFAULTS } from './engine/config';
-import { DEFAULT_FORM } from './store/store';
+import { ARCHITECTURES, configDefaults, variantDeclarations } from './engine/config';
+import { DEFAULT_FORM, FORM_D_SAE } from './store/store';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DOCS = path.join(ROOT, 'docs');
@@ -140,49 +141,77 @@ describe('documentation', () => {
 
   describe('docs/configuration.md', () => {
     const markdown = read(path.join(DOCS, 'configuration.md'));
+    const { common, variants } = configDefaults();
+    /** Every variant field: its one default (null: computed from the data) and whether it is computed. */
+    const fields = new Map<string, { value: unknown; computed: boolean; list: boolean }>();
+    for (const d of variantDeclarations()) {
+      for (const [key, spec] of Object.entries(d.fields)) fields.set(key, { value: spec.default, computed: spec.compute !== undefined, list: spec.type === 'numbers' });
+    }
 
-    it("states the page form's k (DEFAULT_FORM.k) and a config's manual k (VARIANT_DEFAULTS.topk.k)", () => {
+    it("states a config's manual k and the page form's k: the same default", () => {
+      const manualK = variants.topk.k;
       const form = /Model panel starts at k (\d+)/.exec(markdown)?.[1];
       expect(form, '"Model panel starts at k N"').toBeDefined();
       expect(Number(form)).toBe(DEFAULT_FORM.k);
       const config = /a config without `k` uses (\d+)/.exec(markdown)?.[1];
       expect(config, '"a config without `k` uses N"').toBeDefined();
-      expect(Number(config)).toBe(VARIANT_DEFAULTS.topk.k);
+      expect(Number(config)).toBe(manualK);
+      expect(DEFAULT_FORM.k).toBe(manualK);
     });
 
-    it('the keys table lists every default key, with the defaults of src/engine/config.ts', () => {
+    it('the keys table lists every key with a default, and every documented default is the code\'s', () => {
       const rows = tableUnder(markdown, 'Keys and defaults');
-      const variantDefaults = Object.values(VARIANT_DEFAULTS) as Record<string, unknown>[];
-      const expected = (key: string): unknown[] => key in COMMON_DEFAULTS
-        ? [(COMMON_DEFAULTS as Record<string, unknown>)[key]]
-        : [...new Set(variantDefaults.filter((d) => key in d).map((d) => d[key]))];
-      const documented = new Set<string>();
+      const documented = new Map<string, string[]>();
       let compared = 0;
       for (const row of rows) {
         const keys = codeSpans(row[0]);
         const values = codeSpans(row[1] ?? '');
-        keys.forEach((k) => documented.add(k));
         if (keys.length > 1 && values.length > 0) expect(values, `one default per key in the row of ${keys.join(', ')}`).toHaveLength(keys.length);
         keys.forEach((key, i) => {
-          const want = expected(key);
-          const value = values[i] === undefined ? undefined : literal(values[i]);
-          if (want.length === 0 || value === undefined) return;
-          expect(want, `the default of ${key}`).toContainEqual(value);
-          compared++;
+          documented.set(key, keys.length > 1 ? [values[i]] : values);
+          const stated = values[i] === undefined ? undefined : literal(values[i]);
+          if (key in common) {
+            expect(stated, `the default of ${key}`).toEqual((common as Record<string, unknown>)[key]);
+            compared++;
+          } else if (fields.has(key)) {
+            const { value, computed } = fields.get(key)!;
+            if (computed) {
+              // A computed default is stated in words; a fixed fallback must be among the cell's values (k: manual 32).
+              if (value !== null) expect((keys.length > 1 ? [values[i]] : values).map(literal), `the default of ${key}`).toContainEqual(value);
+            } else {
+              expect(stated, `the default of ${key}`).toEqual(value);
+            }
+            compared++;
+          }
         });
       }
-      const defaultKeys = [...Object.keys(COMMON_DEFAULTS), ...variantDefaults.flatMap((d) => Object.keys(d))];
-      expect([...new Set(defaultKeys)].filter((k) => !documented.has(k))).toEqual([]);
-      expect(compared).toBeGreaterThan(25);
+      expect([...Object.keys(common), ...fields.keys()].filter((k) => !documented.has(k))).toEqual([]);
+      // A variant's own default for a common key is stated in that key's row: `classic`: `10`.
+      for (const d of variantDeclarations()) {
+        for (const [key, value] of Object.entries(d.commonDefaults ?? {})) {
+          const cell = rows.find((r) => codeSpans(r[0]).includes(key))?.[1] ?? '';
+          expect(cell, `${key}'s row states ${d.architecture}'s default`).toContain(`\`${d.architecture}\`: \`${JSON.stringify(value)}\``);
+        }
+      }
+      expect(compared).toBeGreaterThan(40);
     });
 
-    it("the form table holds the page form's starting values (DEFAULT_FORM)", () => {
+    it('the page form starts from the same defaults; the form table states the fields that cannot', () => {
       const rows = tableUnder(markdown, "The page's Model panel");
-      expect(rows.length).toBeGreaterThan(0);
-      for (const row of rows) {
-        const key = codeSpans(row[0])[0] as keyof typeof DEFAULT_FORM;
-        expect(key in DEFAULT_FORM, `${key} is a field of DEFAULT_FORM`).toBe(true);
-        expect(Number(/^[\d.]+/.exec(row[1])?.[0]), `the form's ${key}`).toBe(DEFAULT_FORM[key]);
+      expect(rows.map((r) => codeSpans(r[0])[0])).toEqual(['d_sae']);
+      expect(Number(/^[\d.]+/.exec(rows[0][1])?.[0]), "the form's d_sae").toBe(FORM_D_SAE);
+      expect(DEFAULT_FORM.d_sae).toBe(FORM_D_SAE);
+      for (const [key, value] of Object.entries(DEFAULT_FORM)) {
+        if (key === 'd_sae') continue;
+        if (key === 'target_l0_percent') expect(value).toBe(common.target_l0 * 100);
+        else if (['layer', 'layer_start', 'layer_end', 'early_stopping_patience'].includes(key)) expect(value, `${key}: the config's default`).toBeNull();
+        else if (key in common) expect(value, `the form's ${key}`).toBe((common as Record<string, unknown>)[key]);
+        else {
+          expect(fields.has(key), `${key} is a variant's field`).toBe(true);
+          // A list is edited as text ('' = its default); a default computed from the data is null (sent as nothing).
+          const { value: d, list } = fields.get(key)!;
+          expect(value, `the form's ${key}`).toEqual(list ? (Array.isArray(d) ? d.join(', ') : '') : d);
+        }
       }
     });
   });

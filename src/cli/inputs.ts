@@ -5,13 +5,13 @@ import { openAsBlob } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { unzipSync } from 'fflate';
 import type { BackendName } from '../engine/types';
 import { extractFromText } from '../data/languageModel';
-import type { FileOptions, SourceFile } from '../data/types';
+import type { FileOptions, FileResult, SourceFile } from '../data/types';
 import { Workspace, type HintedSourceFile, type RoleHint } from '../data/workspace';
 import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
-import { importSaeLens } from '../io/saeImport';
+import type { ImportedSae } from '../io/saeImport';
+import { importSaeFiles } from '../data/saeFiles';
 import { backendFlag, fileOptions, intFlag, parseSize, requireModelFlags, type Flags } from './flags';
 import { selectNodeBackend } from './nodeBackend';
 
@@ -145,26 +145,31 @@ export function named<T>(file: string, fn: () => T): T {
   }
 }
 
-/** An exported SAE directory (cfg.json, sae_weights.safetensors [, sparsity, run_config.json]) or its zip. */
-export async function readSaeDirectory(dir: string) {
-  let files: Record<string, ArrayBuffer>;
+/**
+ * An exported SAE directory (cfg.json, sae_weights.safetensors [, sparsity, run_config.json]) or its
+ * zip, read by the page's own SAE import (src/data/saeFiles.ts) so both say the same about it.
+ */
+export async function readSaeDirectory(dir: string): Promise<ImportedSae> {
   const info = await stat(dir).catch((e: NodeJS.ErrnoException) => { throw new Error(`cannot read the SAE directory ${dir}: ${e.code ?? e.message}`); });
-  if (info.isDirectory()) {
-    files = {};
-    for (const name of ['cfg.json', 'sae_weights.safetensors', 'sparsity.safetensors', 'run_config.json']) {
-      try { files[name] = await readBuffer(path.join(dir, name), 'SAE file'); } catch { /* absent */ }
-    }
-  } else {
-    try {
-      const entries = unzipSync(new Uint8Array(await readBuffer(dir, 'SAE zip')));
-      files = Object.fromEntries(Object.entries(entries).map(([n, b]) => [path.basename(n), b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer]));
-    } catch (e) {
-      throw new Error(`${dir} is not a readable zip archive (${e instanceof Error ? e.message : String(e)}): it is truncated or damaged, or not a zip at all; give the SAE directory or its exported zip.`);
-    }
+  // The zip goes through the page's loader as a dropped file would (it unzips and recognises the files).
+  if (!info.isDirectory()) {
+    const { results, sae } = await new Workspace().loadFiles([await openFile(dir)]);
+    if (!sae) throw new Error(results.filter((r) => r.kind === 'error').map((r) => r.message).join('\n') || `${dir} holds no SAE: give the SAE directory (cfg.json and sae_weights.safetensors) or its exported zip.`);
+    return sae;
+  }
+  const files: Record<string, SourceFile> = {};
+  for (const name of ['cfg.json', 'sae_weights.safetensors', 'sparsity.safetensors', 'run_config.json']) {
+    const file = path.join(dir, name);
+    if (await stat(file).then((s) => s.isFile(), () => false)) files[name] = await openFile(file);
   }
   for (const name of ['cfg.json', 'sae_weights.safetensors']) {
     if (!files[name]) throw new Error(`${dir} has no ${name}; an SAE directory holds cfg.json and sae_weights.safetensors (a SAELens export, or the workbench's).`);
   }
-  return named(dir, () => importSaeLens({ cfg: files['cfg.json'], weights: files['sae_weights.safetensors'], sparsity: files['sparsity.safetensors'], runConfig: files['run_config.json'] }));
+  // The directory's files are imported by the page's SAE import, as if they came out of a zip named after it.
+  const results: FileResult[] = [];
+  const origins = new Map(Object.values(files).map((f) => [f, dir]));
+  const sae = await importSaeFiles(new Workspace(), { cfg: files['cfg.json'], weights: files['sae_weights.safetensors'], sparsity: files['sparsity.safetensors'], runConfig: files['run_config.json'] }, origins, results);
+  if (!sae) throw new Error(`${dir}: ${results.map((r) => r.message).join('; ')}`);
+  return sae;
 }
 

@@ -1,226 +1,36 @@
-// The run configuration: plain JSON, a discriminated union on `architecture`, shared by the UI,
-// the worker, the CLI and the export. `resolveConfig` fills documented defaults and validates,
-// throwing ConfigError with a message that names the key and the fix.
+// The run configuration: plain JSON, shared by the UI, the worker, the CLI and the export.
+// `resolveConfig` fills documented defaults and validates, throwing ConfigError with a message that
+// names the key and the fix. The keys every variant shares and their defaults are in
+// ./configBase.ts (re-exported here); each variant's own keys, defaults and checks are in its
+// declaration (src/engine/variants/*.decl.ts), read through the registry of
+// ./variants/catalog.ts — so nothing here names a variant.
+import {
+  COMMON_DEFAULTS, ConfigError, NORMALIZATIONS,
+  type CommonConfig, type ConfigInput, type GuidanceTarget, type LabelSource, type LiveParams, type SaeConfig,
+} from './configBase';
+import {
+  ARCHITECTURES as REGISTERED, MULTI_LAYER as REGISTERED_MULTI_LAYER, SPARSITY_KIND as REGISTERED_SPARSITY_KIND,
+  commonDefaultsOf, configRecord, declarationFor, knownConfigKeys, variantDeclaration,
+} from './variants/catalog';
+import { numberAllowed, numberRule, type FieldContext, type FieldSpec, type VariantDeclaration } from './variants/declaration';
 
-export type Architecture =
-  | 'relu' | 'topk' | 'batchtopk' | 'randomk' | 'jumprelu' | 'gated' | 'classic' | 'matryoshka'
-  | 'mlsae' | 'crosscoder' | 'routesae';
-export const ARCHITECTURES: readonly Architecture[] = [
-  'relu', 'topk', 'batchtopk', 'randomk', 'jumprelu', 'gated', 'classic', 'matryoshka', 'mlsae', 'crosscoder', 'routesae',
-];
+export {
+  COMMON_DEFAULTS, ConfigError, NORMALIZATIONS,
+  type Architecture, type CommonConfig, type CommonDefaults, type ConfigInput, type GuidanceTarget, type LabelSource,
+  type LiveParams, type Normalize, type SaeConfig, type SparsityMode, type SplitBy,
+} from './configBase';
+export { registerVariant, variantDeclaration, variantDeclarations, configRecord } from './variants/catalog';
+export type { FieldContext, FieldSpec, FormFieldSpec, LayerChartSpec, VariantDeclaration } from './variants/declaration';
+
+/** The registered variants' names (the built-ins, and any registered since), in registration order. */
+export const ARCHITECTURES: readonly string[] = REGISTERED;
 /** Variants that read activations of several layers at once ([L, N, d] files). */
-export const MULTI_LAYER: readonly Architecture[] = ['mlsae', 'crosscoder', 'routesae'];
+export const MULTI_LAYER: readonly string[] = REGISTERED_MULTI_LAYER;
 /**
  * How a variant's sparsity is set: `penalty` variants have a coefficient λ that a controller can
  * steer towards a target L0; `k` variants fix the number of active latents directly.
  */
-export const SPARSITY_KIND: Record<Architecture, 'penalty' | 'k'> = {
-  relu: 'penalty', jumprelu: 'penalty', gated: 'penalty', classic: 'penalty', crosscoder: 'penalty',
-  topk: 'k', batchtopk: 'k', randomk: 'k', matryoshka: 'k', mlsae: 'k', routesae: 'k',
-};
-
-export type Normalize = 'none' | 'per_token' | 'dataset_norm';
-export type SplitBy = 'rows' | 'document';
-export const NORMALIZATIONS: readonly Normalize[] = ['none', 'per_token', 'dataset_norm'];
-export type SparsityMode = 'target_l0' | 'manual';
-
-/** Where a guidance target's per-row labels come from. */
-export type LabelSource =
-  | { kind: 'file'; name: string }
-  | { kind: 'piece'; piece: string }
-  | { kind: 'regex'; pattern: string; flags?: string };
-
-/** A latent steered towards a labelling of the rows (docs/training.md, guidance targets). */
-export interface GuidanceTarget {
-  /** Stable name of the target (log columns guidance_<id>_…); defaults to g0, g1, … */
-  id: string;
-  latent: number;
-  method: 'mse' | 'contrastive';
-  /** Weight β of this target's loss in the total. */
-  beta: number;
-  /** Margin of the contrastive loss ReLU(margin − (mean f|y=1 − mean f|y=0)). */
-  margin: number;
-  labels: LabelSource;
-}
-
-/** Keys every variant shares. */
-export interface CommonConfig {
-  architecture: Architecture;
-  /** Dictionary size. When absent, `expansion_factor * d_in`. */
-  d_sae: number;
-  expansion_factor: number;
-  batch_size: number;
-  /** Number of optimiser steps. */
-  steps: number;
-  lr: number;
-  /** Linear learning-rate warm-up from 0 over this many steps. */
-  lr_warmup_steps: number;
-  /** Linear learning-rate decay to 0 over the last this many steps. */
-  lr_decay_steps: number;
-  adam_beta1: number;
-  adam_beta2: number;
-  /** Clip the global gradient norm to this value (0 = no clipping). */
-  grad_clip_norm: number;
-  seed: number;
-  /** Fraction of rows held out for validation metrics (taken after a seeded shuffle). */
-  val_fraction: number;
-  /**
-   * How validation rows are chosen: `rows` (a seeded sample of rows; streamed files: of contiguous
-   * blocks) or `document` (whole documents, from the loaded document ids, so no text is on both sides).
-   */
-  split_by: SplitBy;
-  /** Leave out the rows the Data panel flags as outliers (e.g. BOS positions) from training and validation. */
-  exclude_outliers: boolean;
-  /** Read losses and metrics back from the device every this many steps. */
-  log_every: number;
-  /** Validation loss (for early stopping) and guidance AUROC every this many steps. */
-  val_every: number;
-  /** Stop when the validation loss has not improved for this many validations (0 = never). */
-  early_stopping_patience: number;
-  /** Keep a copy of the weights every this many steps (0 = none). */
-  checkpoint_every: number;
-  /** A latent is dead when it has not fired on any of the last this many training tokens. */
-  dead_tokens_window: number;
-  /** Penalty variants: re-initialise dead latents every this many steps (0 = never). */
-  resample_dead_every: number;
-  /** Inference threshold θ: activations at or below it count as zero in metrics (not jumprelu). */
-  threshold: number;
-  normalize: Normalize;
-  /** `target_l0`: λ (penalty variants) or k (k variants) follow `target_l0`; `manual`: as given. */
-  sparsity_mode: SparsityMode;
-  /** Target fraction of active latents, L0 / d_sae. */
-  target_l0: number;
-  /** λ ramps linearly from 0 over this many steps. */
-  lambda_warmup_steps: number;
-  /** Single-layer variants on [L, N, d] data: which layer to train on. */
-  layer: number;
-  /** Multi-layer variants: first and last layer (inclusive) of an [L, N, d] file to use. */
-  layer_start: number;
-  layer_end: number;
-  guidance: GuidanceTarget[];
-}
-
-interface KFields {
-  k: number;
-  /** Number of dead latents AuxK may use to model the residual. */
-  aux_k: number;
-  aux_k_coefficient: number;
-}
-
-export interface ReluConfig extends CommonConfig {
-  architecture: 'relu';
-  /** λ of the L1 penalty λ·Σ_i f_i·||W_dec,i|| (decoder rows are unit-norm, so plain L1). */
-  l1_coefficient: number;
-}
-export interface TopKConfig extends CommonConfig, KFields { architecture: 'topk' }
-export interface BatchTopKConfig extends CommonConfig, KFields {
-  architecture: 'batchtopk';
-  /** Rate of the running average that learns the global inference threshold. */
-  threshold_lr: number;
-}
-export interface RandomKConfig extends CommonConfig { architecture: 'randomk'; k: number }
-export interface JumpReluConfig extends CommonConfig {
-  architecture: 'jumprelu';
-  /** λ of the L0 penalty λ·Σ_i H(z_i − θ_i). */
-  l0_coefficient: number;
-  /** Width ε of the rectangle kernel of the straight-through estimators. */
-  bandwidth: number;
-  /** Initial value of every latent's threshold θ (θ is trained directly, kept > 0). */
-  init_threshold: number;
-}
-export interface GatedConfig extends CommonConfig {
-  architecture: 'gated';
-  /** λ of the L1 penalty on ReLU(π_gate), weighted by decoder norms. */
-  l1_coefficient: number;
-}
-export interface ClassicConfig extends CommonConfig {
-  architecture: 'classic';
-  /** Width of the hidden layer between input and latents (and latents and output). */
-  hidden_dim: number;
-  sparsity_type: 'l1' | 'kl' | 'hoyer';
-  /** λ of the sparsity term. */
-  sparsity_coefficient: number;
-  /** Target mean activation ρ of the KL penalty. */
-  kl_target: number;
-  /** Decoder weights are the encoder's transposes. */
-  tied_weights: boolean;
-}
-export interface MatryoshkaConfig extends CommonConfig, KFields {
-  architecture: 'matryoshka';
-  /** Nested dictionary sizes, ascending, the last = d_sae; each prefix learns to reconstruct. */
-  matryoshka_prefixes: number[];
-  threshold_lr: number;
-}
-export interface MlsaeConfig extends CommonConfig, KFields { architecture: 'mlsae' }
-export interface CrosscoderConfig extends CommonConfig {
-  architecture: 'crosscoder';
-  /** λ of the L1 penalty Σ_i f_i·Σ_l ||W_dec,l,i||. */
-  l1_coefficient: number;
-}
-export interface RouteSaeConfig extends CommonConfig, KFields {
-  architecture: 'routesae';
-  routing: 'hard' | 'soft';
-  aggregation: 'sum' | 'mean';
-}
-
-export type SaeConfig =
-  | ReluConfig | TopKConfig | BatchTopKConfig | RandomKConfig | JumpReluConfig | GatedConfig
-  | ClassicConfig | MatryoshkaConfig | MlsaeConfig | CrosscoderConfig | RouteSaeConfig;
-
-/** What a user may pass: any subset of the keys, `architecture` required. */
-export type ConfigInput = { architecture?: string; [key: string]: unknown };
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-export const COMMON_DEFAULTS = {
-  expansion_factor: 8,
-  batch_size: 1024,
-  steps: 2000,
-  lr: 1e-3,
-  lr_warmup_steps: 0,
-  lr_decay_steps: 0,
-  adam_beta1: 0.9,
-  adam_beta2: 0.999,
-  grad_clip_norm: 1,
-  seed: 0,
-  val_fraction: 0.1,
-  split_by: 'rows' as SplitBy,
-  exclude_outliers: false,
-  log_every: 10,
-  val_every: 100,
-  early_stopping_patience: 0,
-  checkpoint_every: 0,
-  dead_tokens_window: 200_000,
-  resample_dead_every: 0,
-  threshold: 0,
-  normalize: 'none' as Normalize,
-  sparsity_mode: 'target_l0' as SparsityMode,
-  target_l0: 0.05,
-  lambda_warmup_steps: 0,
-};
-
-export const VARIANT_DEFAULTS = {
-  relu: { l1_coefficient: 1.0 },
-  topk: { k: 32, aux_k_coefficient: 1 / 32 },
-  batchtopk: { threshold_lr: 0.01 },
-  jumprelu: { l0_coefficient: 0.1, bandwidth: 0.05, init_threshold: 0.05 },
-  gated: { l1_coefficient: 1.0 },
-  classic: { sparsity_type: 'l1', sparsity_coefficient: 0.1, kl_target: 0.05, tied_weights: false, early_stopping_patience: 10 },
-  crosscoder: { l1_coefficient: 1.0 },
-  routesae: { routing: 'hard', aggregation: 'sum' },
-} as const;
-
-/** Documented keys, used to reject typos (an unknown key is almost always a mistake). */
-const KNOWN_KEYS = new Set<string>([
-  'architecture', 'd_sae', 'layer', 'layer_start', 'layer_end', 'guidance', ...Object.keys(COMMON_DEFAULTS),
-  'l1_coefficient', 'k', 'aux_k', 'aux_k_coefficient', 'l0_coefficient', 'bandwidth', 'init_threshold', 'threshold_lr',
-  'hidden_dim', 'sparsity_type', 'sparsity_coefficient', 'kl_target', 'tied_weights', 'matryoshka_prefixes', 'routing', 'aggregation',
-]);
+export const SPARSITY_KIND: Readonly<Record<string, 'penalty' | 'k'>> = REGISTERED_SPARSITY_KIND;
 
 function num(input: Record<string, unknown>, key: string, fallback: number, check: (v: number) => boolean, rule: string): number {
   const v = input[key] ?? fallback;
@@ -246,6 +56,39 @@ const nonNegative = (v: number) => v >= 0;
 const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
 const nonNegativeInt = (v: number) => Number.isInteger(v) && v >= 0;
 
+/** The default of a variant's field for this data and these common keys. */
+export function fieldDefault(spec: FieldSpec, ctx: FieldContext): unknown {
+  return spec.compute ? spec.compute(ctx) : spec.default;
+}
+
+/** Resolve one declared field of a variant: the given value or its default, checked. */
+function resolveField(key: string, spec: FieldSpec, input: Record<string, unknown>, ctx: FieldContext): unknown {
+  const fallback = input[key] === undefined || input[key] === null ? fieldDefault(spec, ctx) : undefined;
+  let value: unknown;
+  switch (spec.type) {
+    case 'number':
+      value = num(input, key, fallback as number, (v) => numberAllowed(spec, v), numberRule(spec));
+      break;
+    case 'choice':
+      value = choice(input, key, fallback as string, spec.options);
+      break;
+    case 'boolean':
+      value = bool(input, key, fallback as boolean);
+      break;
+    case 'numbers': {
+      const raw = input[key] ?? fallback;
+      if (!Array.isArray(raw) || raw.length === 0 || raw.some((v) => !Number.isInteger(v) || v < 1)) {
+        throw new ConfigError(`config key "${key}" is ${JSON.stringify(raw)}; it must be ${spec.rule(ctx)}.`);
+      }
+      value = raw as number[];
+      break;
+    }
+  }
+  const why = (spec.validate as ((v: unknown, c: FieldContext) => string | null) | undefined)?.(value, ctx);
+  if (why) throw new ConfigError(why);
+  return value;
+}
+
 /** Validate one guidance target; `i` is its position, for messages. */
 export function resolveGuidanceTarget(raw: unknown, i: number, dSae: number): GuidanceTarget {
   const where = `guidance[${i}]`;
@@ -268,6 +111,13 @@ export function resolveGuidanceTarget(raw: unknown, i: number, dSae: number): Gu
   return { id, latent, method, beta, margin, labels };
 }
 
+/** The default layer (single-layer variants) and layer range (multi-layer variants) of a file with nLayers layers. */
+export function defaultLayers(architecture: string, nLayers: number): { layer: number; start: number; end: number } {
+  const range = variantDeclaration(architecture)?.multiLayer?.defaultLayers?.(nLayers)
+    ?? { start: Math.floor(nLayers / 4), end: Math.min(nLayers - 1, Math.floor((3 * nLayers) / 4)) };
+  return { layer: Math.floor(nLayers / 2), ...range };
+}
+
 /**
  * Fill defaults and validate. `dIn` is the width of one activation vector and `nLayers` the number
  * of layers in the file ([L, N, d] files; 1 for [N, d]); they resolve `d_sae` from
@@ -277,29 +127,31 @@ export function resolveConfig(input: ConfigInput, dIn: number, nLayers = 1): Sae
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ConfigError('the config must be a JSON object such as {"architecture": "topk", "k": 32}.');
   }
-  const arch = input.architecture ?? 'topk';
-  if (!ARCHITECTURES.includes(arch as Architecture)) {
+  const arch = input.architecture ?? COMMON_DEFAULTS.architecture;
+  if (typeof arch !== 'string' || !variantDeclaration(arch)) {
     throw new ConfigError(`unknown architecture "${String(arch)}"; use one of ${ARCHITECTURES.join(', ')}.`);
   }
-  const architecture = arch as Architecture;
+  const decl = declarationFor(arch);
+  const architecture = arch;
+  const known = knownConfigKeys();
   for (const key of Object.keys(input)) {
-    if (!KNOWN_KEYS.has(key)) throw new ConfigError(`unknown config key "${key}"; docs/configuration.md lists the keys.`);
+    if (!known.has(key)) throw new ConfigError(`unknown config key "${key}"; docs/configuration.md lists the keys.`);
   }
-  const multi = MULTI_LAYER.includes(architecture);
+  const multi = decl.multiLayer !== undefined;
   if (multi && nLayers < 2) {
     throw new ConfigError(`${architecture} needs activations of several layers: an .npy of shape [L, N, d] with L ≥ 2 (the loaded data has one layer). Load a multi-layer file or choose a single-layer variant.`);
   }
-  const D = COMMON_DEFAULTS;
+  const D = commonDefaultsOf(architecture);
   const expansion = num(input, 'expansion_factor', D.expansion_factor, positive, 'a positive number');
   const dSae = num(input, 'd_sae', Math.max(1, Math.round(expansion * dIn)), positiveInt, 'a positive integer');
   const steps = num(input, 'steps', D.steps, positiveInt, 'a positive integer');
   const layerRule = `an integer layer index in [0, ${nLayers - 1}]`;
-  const layerStart = num(input, 'layer_start', architecture === 'mlsae' ? 0 : Math.floor(nLayers / 4), (v) => Number.isInteger(v) && v >= 0 && v < nLayers, layerRule);
-  const layerEnd = num(input, 'layer_end', architecture === 'mlsae' ? nLayers - 1 : Math.min(nLayers - 1, Math.floor((3 * nLayers) / 4)), (v) => Number.isInteger(v) && v >= 0 && v < nLayers, layerRule);
+  const layers = defaultLayers(architecture, nLayers);
+  const layerStart = num(input, 'layer_start', layers.start, (v) => Number.isInteger(v) && v >= 0 && v < nLayers, layerRule);
+  const layerEnd = num(input, 'layer_end', layers.end, (v) => Number.isInteger(v) && v >= 0 && v < nLayers, layerRule);
   if (multi && layerEnd - layerStart < 1) {
     throw new ConfigError(`layer_start ${layerStart} … layer_end ${layerEnd} selects fewer than 2 layers; ${architecture} needs at least 2.`);
   }
-  const variantPatience = architecture === 'classic' ? VARIANT_DEFAULTS.classic.early_stopping_patience : D.early_stopping_patience;
   const common: CommonConfig = {
     architecture,
     expansion_factor: expansion,
@@ -318,7 +170,7 @@ export function resolveConfig(input: ConfigInput, dIn: number, nLayers = 1): Sae
     exclude_outliers: bool(input, 'exclude_outliers', D.exclude_outliers),
     log_every: num(input, 'log_every', D.log_every, positiveInt, 'a positive integer'),
     val_every: num(input, 'val_every', D.val_every, positiveInt, 'a positive integer'),
-    early_stopping_patience: num(input, 'early_stopping_patience', variantPatience, nonNegativeInt, 'an integer ≥ 0 (0 = no early stopping)'),
+    early_stopping_patience: num(input, 'early_stopping_patience', D.early_stopping_patience, nonNegativeInt, 'an integer ≥ 0 (0 = no early stopping)'),
     checkpoint_every: num(input, 'checkpoint_every', D.checkpoint_every, nonNegativeInt, 'an integer ≥ 0 (0 = no checkpoints)'),
     dead_tokens_window: num(input, 'dead_tokens_window', D.dead_tokens_window, positiveInt, 'a positive integer'),
     resample_dead_every: num(input, 'resample_dead_every', D.resample_dead_every, nonNegativeInt, 'an integer ≥ 0 (0 = never)'),
@@ -327,7 +179,7 @@ export function resolveConfig(input: ConfigInput, dIn: number, nLayers = 1): Sae
     sparsity_mode: choice(input, 'sparsity_mode', D.sparsity_mode, ['target_l0', 'manual'] as const),
     target_l0: num(input, 'target_l0', D.target_l0, (v) => v > 0 && v < 1, 'a fraction in (0, 1) such as 0.05'),
     lambda_warmup_steps: num(input, 'lambda_warmup_steps', D.lambda_warmup_steps, nonNegativeInt, 'an integer ≥ 0'),
-    layer: num(input, 'layer', Math.floor(nLayers / 2), (v) => Number.isInteger(v) && v >= 0 && v < nLayers, layerRule),
+    layer: num(input, 'layer', layers.layer, (v) => Number.isInteger(v) && v >= 0 && v < nLayers, layerRule),
     layer_start: layerStart,
     layer_end: layerEnd,
     guidance: [],
@@ -339,60 +191,13 @@ export function resolveConfig(input: ConfigInput, dIn: number, nLayers = 1): Sae
     const dup = ids.find((id, i) => ids.indexOf(id) !== i);
     if (dup) throw new ConfigError(`two guidance targets share the id "${dup}"; give each a different id.`);
   }
-  // k-variants: an explicit k wins; otherwise k follows the target L0 fraction.
-  const kFromTarget = Math.max(1, Math.round(common.target_l0 * dSae));
-  const k = (): number => {
-    const v = num(input, 'k', common.sparsity_mode === 'target_l0' ? kFromTarget : Math.min(VARIANT_DEFAULTS.topk.k, dSae), positiveInt, 'a positive integer');
-    if (v > dSae) throw new ConfigError(`k = ${v} is larger than d_sae = ${dSae}; choose k ≤ d_sae.`);
-    return v;
-  };
-  const kFields = (): KFields => ({
-    k: k(),
-    aux_k: num(input, 'aux_k', Math.max(1, Math.min(dSae, Math.floor(dIn / 2))), positiveInt, 'a positive integer'),
-    aux_k_coefficient: num(input, 'aux_k_coefficient', VARIANT_DEFAULTS.topk.aux_k_coefficient, nonNegative, 'a number ≥ 0'),
-  });
-  const l1 = (fallback: number) => num(input, 'l1_coefficient', fallback, nonNegative, 'a number ≥ 0');
-  const thresholdLr = () => num(input, 'threshold_lr', VARIANT_DEFAULTS.batchtopk.threshold_lr, (v) => v > 0 && v <= 1, 'in (0, 1]');
-  switch (architecture) {
-    case 'relu': return { ...common, architecture, l1_coefficient: l1(VARIANT_DEFAULTS.relu.l1_coefficient) };
-    case 'topk': return { ...common, architecture, ...kFields() };
-    case 'batchtopk': return { ...common, architecture, ...kFields(), threshold_lr: thresholdLr() };
-    case 'randomk': return { ...common, architecture, k: k() };
-    case 'jumprelu':
-      return { ...common, architecture,
-        l0_coefficient: num(input, 'l0_coefficient', VARIANT_DEFAULTS.jumprelu.l0_coefficient, nonNegative, 'a number ≥ 0'),
-        bandwidth: num(input, 'bandwidth', VARIANT_DEFAULTS.jumprelu.bandwidth, positive, 'a positive number (try 0.05)'),
-        init_threshold: num(input, 'init_threshold', VARIANT_DEFAULTS.jumprelu.init_threshold, positive, 'a positive number (try 0.05)') };
-    case 'gated': return { ...common, architecture, l1_coefficient: l1(VARIANT_DEFAULTS.gated.l1_coefficient) };
-    case 'classic': {
-      const C = VARIANT_DEFAULTS.classic;
-      return { ...common, architecture,
-        hidden_dim: num(input, 'hidden_dim', 2 * dIn, positiveInt, 'a positive integer'),
-        sparsity_type: choice(input, 'sparsity_type', C.sparsity_type as ClassicConfig['sparsity_type'], ['l1', 'kl', 'hoyer'] as const),
-        sparsity_coefficient: num(input, 'sparsity_coefficient', C.sparsity_coefficient, nonNegative, 'a number ≥ 0'),
-        kl_target: num(input, 'kl_target', C.kl_target, (v) => v > 0 && v < 1, 'in (0, 1), such as 0.05'),
-        tied_weights: bool(input, 'tied_weights', C.tied_weights) };
-    }
-    case 'matryoshka': {
-      const fields = kFields();
-      const defaults = [dSae / 16, dSae / 8, dSae / 4, dSae / 2, dSae].map((v) => Math.max(1, Math.round(v)));
-      const raw = input.matryoshka_prefixes ?? [...new Set(defaults)];
-      if (!Array.isArray(raw) || raw.length === 0 || raw.some((v) => !Number.isInteger(v) || v < 1)) {
-        throw new ConfigError(`config key "matryoshka_prefixes" is ${JSON.stringify(raw)}; it must be a list of ascending positive integers ending at d_sae (${dSae}), such as [${defaults.join(', ')}].`);
-      }
-      const prefixes = raw as number[];
-      if (prefixes.some((v, i) => i > 0 && v <= prefixes[i - 1]) || prefixes[prefixes.length - 1] !== dSae) {
-        throw new ConfigError(`matryoshka_prefixes ${JSON.stringify(prefixes)} must ascend strictly and end at d_sae = ${dSae}.`);
-      }
-      return { ...common, architecture, ...fields, matryoshka_prefixes: prefixes, threshold_lr: thresholdLr() };
-    }
-    case 'mlsae': return { ...common, architecture, ...kFields() };
-    case 'crosscoder': return { ...common, architecture, l1_coefficient: l1(VARIANT_DEFAULTS.crosscoder.l1_coefficient) };
-    case 'routesae':
-      return { ...common, architecture, ...kFields(),
-        routing: choice(input, 'routing', VARIANT_DEFAULTS.routesae.routing as RouteSaeConfig['routing'], ['hard', 'soft'] as const),
-        aggregation: choice(input, 'aggregation', VARIANT_DEFAULTS.routesae.aggregation as RouteSaeConfig['aggregation'], ['sum', 'mean'] as const) };
-  }
+  // The variant's own fields, in declaration order (a field's default may read the common keys).
+  const ctx: FieldContext = { dIn, dSae, nLayers, common };
+  const cfg: Record<string, unknown> = { ...common };
+  for (const [key, spec] of Object.entries(decl.fields)) cfg[key] = resolveField(key, spec, input, ctx);
+  const why = (decl.check as ((c: SaeConfig, x: FieldContext) => string | null) | undefined)?.(cfg as SaeConfig, ctx);
+  if (why) throw new ConfigError(why);
+  return cfg as SaeConfig;
 }
 
 /** A width and layer count no file has: the loosest bounds resolveConfig can take from data. */
@@ -404,19 +209,20 @@ const LARGER_THAN_ANY_DATA = 2 ** 40;
  * Every bound resolveConfig takes from the data is loosest for the widest file with the most
  * layers (d_sae defaults to expansion_factor × d_in, layer indices must be below n_layers,
  * multi-layer variants need 2 layers), so the config is resolved for a shape larger than any
- * file: what fails there fails on every file. Two exceptions keep that true: without d_sae,
- * matryoshka_prefixes must end exactly at the d_sae the data gives, so d_sae is taken from the
- * last prefix; and a failure that quotes the stand-in size (an index outside any range) is left
- * to resolveConfig on the loaded data, whose message gives the data's real bounds.
+ * file: what fails there fails on every file. Two exceptions keep that true: without d_sae, a
+ * variant may say which d_sae the config implies (matryoshka_prefixes must end exactly at the
+ * d_sae the data gives, so d_sae is taken from the last prefix: the declaration's dSaeBeforeData);
+ * and a failure that quotes the stand-in size (an index outside any range) is left to
+ * resolveConfig on the loaded data, whose message gives the data's real bounds.
  */
 export function checkConfigBeforeData(input: ConfigInput): void {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     resolveConfig(input, 1);
     return;
   }
-  const prefixes = input.matryoshka_prefixes;
-  const lastPrefix = Array.isArray(prefixes) ? prefixes[prefixes.length - 1] : undefined;
-  const dSae = input.d_sae ?? (Number.isInteger(lastPrefix) && (lastPrefix as number) > 0 ? lastPrefix : LARGER_THAN_ANY_DATA);
+  const arch = input.architecture ?? COMMON_DEFAULTS.architecture;
+  const implied = typeof arch === 'string' ? variantDeclaration(arch)?.dSaeBeforeData?.(input) : undefined;
+  const dSae = input.d_sae ?? implied ?? LARGER_THAN_ANY_DATA;
   try {
     resolveConfig({ ...input, d_sae: dSae }, LARGER_THAN_ANY_DATA, LARGER_THAN_ANY_DATA);
   } catch (e) {
@@ -431,49 +237,70 @@ export function layersUsed(cfg: SaeConfig): number {
   return MULTI_LAYER.includes(cfg.architecture) ? cfg.layer_end - cfg.layer_start + 1 : 1;
 }
 
-/** Parameters the sliders change while a run is going; applied at the next step boundary. */
-export interface LiveParams {
-  lr: number;
-  /** Sparsity coefficient λ of penalty variants (the controller moves it in target-L0 mode). */
-  lambda: number;
-  /** Active latents per row of k variants. */
-  k: number;
-  bandwidth: number;
-  /** jumprelu: every latent's θ is set to this value when it changes. Others: inference threshold. */
-  threshold: number;
-  /** Target L0 fraction the controller steers towards (target_l0 mode). */
-  targetL0: number;
+/** The λ key of a penalty variant's config, or null for k variants (and unregistered names). */
+export function lambdaKey(architecture: string): string | null {
+  const s = variantDeclaration(architecture)?.sparsity;
+  return s?.kind === 'penalty' ? s.lambdaKey : null;
 }
 
-/** The λ key of a penalty variant's config, or null for k variants. */
-export function lambdaKey(architecture: Architecture): 'l1_coefficient' | 'l0_coefficient' | 'sparsity_coefficient' | null {
-  switch (architecture) {
-    case 'relu': case 'gated': case 'crosscoder': return 'l1_coefficient';
-    case 'jumprelu': return 'l0_coefficient';
-    case 'classic': return 'sparsity_coefficient';
-    default: return null;
-  }
+/** True when the variant learns its thresholds (the threshold slider sets them; it sends no inference threshold). */
+export function learnsThreshold(architecture: string): boolean {
+  return variantDeclaration(architecture)?.live?.learnedThreshold !== undefined;
 }
 
 export function initialLive(cfg: SaeConfig): LiveParams {
-  const key = lambdaKey(cfg.architecture);
+  const d = declarationFor(cfg.architecture);
+  const v = configRecord(cfg);
+  const value = (key: string | null | undefined) => (key && typeof v[key] === 'number' ? (v[key] as number) : 0);
   return {
     lr: cfg.lr,
-    lambda: key ? (cfg as unknown as Record<string, number>)[key] : 0,
-    k: 'k' in cfg ? cfg.k : 0,
-    bandwidth: cfg.architecture === 'jumprelu' ? cfg.bandwidth : 0,
-    threshold: cfg.architecture === 'jumprelu' ? cfg.init_threshold : cfg.threshold,
+    lambda: value(lambdaKey(cfg.architecture)),
+    k: d.sparsity.kind === 'k' ? value('k') : 0,
+    bandwidth: value(d.live?.bandwidth),
+    threshold: d.live?.learnedThreshold ? value(d.live.learnedThreshold) : cfg.threshold,
     targetL0: cfg.target_l0,
   };
 }
 
 /** Fold live values back into a config (for the exported run config and cfg.json). */
 export function applyLive(cfg: SaeConfig, live: LiveParams): SaeConfig {
-  const out = { ...cfg, lr: live.lr, target_l0: live.targetL0 } as SaeConfig;
+  const d = declarationFor(cfg.architecture);
+  const out: Record<string, unknown> = { ...cfg, lr: live.lr, target_l0: live.targetL0 };
   const key = lambdaKey(cfg.architecture);
-  if (key) (out as unknown as Record<string, number>)[key] = live.lambda;
-  if ('k' in out) out.k = live.k;
-  if (out.architecture === 'jumprelu') out.bandwidth = live.bandwidth;
-  else out.threshold = live.threshold;
-  return out;
+  if (key) out[key] = live.lambda;
+  if (d.sparsity.kind === 'k') out.k = live.k;
+  if (d.live?.bandwidth) out[d.live.bandwidth] = live.bandwidth;
+  if (!d.live?.learnedThreshold) out.threshold = live.threshold;
+  return out as SaeConfig;
+}
+
+// ---- the one table of defaults ------------------------------------------------------------------
+
+/** A variant's defaults: its own fields' documented defaults (null: computed from the data) and the common keys it changes. */
+export function variantDefaults(d: VariantDeclaration): Record<string, unknown> {
+  return {
+    ...Object.fromEntries(Object.entries(d.fields).map(([key, spec]) => [key, spec.default])),
+    ...d.commonDefaults,
+  };
+}
+
+/**
+ * Every default the config resolves to without data: COMMON_DEFAULTS, and per registered variant
+ * its fields' defaults (null where the default depends on the data, e.g. hidden_dim = 2·d_in) and
+ * the common keys it changes. The page's Model form starts from these (src/store/store.ts) and
+ * src/docs.test.ts holds docs/configuration.md to them.
+ */
+export function configDefaults(): { common: typeof COMMON_DEFAULTS; variants: Record<string, Record<string, unknown>> } {
+  return {
+    common: COMMON_DEFAULTS,
+    variants: Object.fromEntries(REGISTERED.map((a) => [a, variantDefaults(declarationFor(a))])),
+  };
+}
+
+/** The default of one key for a variant: its own field's, the common key it changes, or COMMON_DEFAULTS'. */
+export function defaultOf(architecture: string, key: string): unknown {
+  const d = variantDeclaration(architecture);
+  const own = d?.fields[key];
+  if (own) return own.default;
+  return (commonDefaultsOf(architecture) as Record<string, unknown>)[key];
 }

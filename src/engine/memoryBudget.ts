@@ -16,38 +16,15 @@
 //       tidy holds for every parameter until it ends, ≈ 16P, beside the kept f and z (2R·S)
 //   plus the batch in and out, ≈ c·B·(layers·d_in).
 // a, g and c per variant were measured with tf.profile's peakBytes (see memoryBudget.test.ts and
-// the figures in its header); the estimate is within about 25 % of the measured peak.
-import { layersUsed, type Architecture, type SaeConfig } from './config';
+// the figures in its header); the estimate is within about 25 % of the measured peak. Each
+// variant's factors and parameter shapes are in its declaration (`memory`, `parameterShapes`,
+// src/engine/variants/*.decl.ts).
+import { configRecord, layersUsed, type SaeConfig } from './config';
+import { declarationFor } from './variants/catalog';
 
 export const MiB = 2 ** 20;
 export const GiB = 2 ** 30;
 const FLOAT = 4;
-
-/** Per-step factors of a variant (floats per R·S, per P, per B·width). */
-interface StepProfile {
-  /** Backward pass: activations per latent entry of the batch. */
-  act: number;
-  /** Backward pass: parameter-sized tensors (transposed weights, gradients as they accumulate). */
-  tape: number;
-  /** Batch-sized tensors of the input width. */
-  io: number;
-}
-
-/** Measured (tfjs cpu backend, log step, see the test file): rounded up a little. */
-const PROFILES: Record<Architecture, StepProfile> = {
-  relu: { act: 11, tape: 7, io: 16 },
-  topk: { act: 14.5, tape: 5, io: 16 },
-  batchtopk: { act: 17, tape: 5, io: 16 },
-  randomk: { act: 9, tape: 3, io: 16 },
-  jumprelu: { act: 15.5, tape: 3, io: 16 },
-  gated: { act: 17.5, tape: 8, io: 16 },
-  classic: { act: 14, tape: 5, io: 32 },
-  // Matryoshka's io grows with the number of prefixes (a reconstruction each): see the estimate.
-  matryoshka: { act: 18.5, tape: 4, io: 16 },
-  mlsae: { act: 18, tape: 5, io: 16 },
-  crosscoder: { act: 15, tape: 6, io: 16 },
-  routesae: { act: 17, tape: 5, io: 16 },
-};
 
 /**
  * Parameter-sized tensors alive in the optimiser phase: gradients, their squares and clipped
@@ -58,27 +35,9 @@ const OPTIMISER_PARAM_COPIES = 16;
 /** Latent-sized tensors the trainer keeps through the optimiser phase (f and z). */
 const OPTIMISER_KEPT_ACTS = 2;
 
-/** Trainable tensors of a config and their shapes (SAELens names), from its variant's init. */
+/** Trainable tensors of a config and their shapes (SAELens names), as its variant's declaration gives them. */
 export function parameterShapes(cfg: SaeConfig, dIn: number): Record<string, number[]> {
-  const S = cfg.d_sae;
-  const L = layersUsed(cfg);
-  const linear = { W_enc: [dIn, S], b_enc: [S], W_dec: [S, dIn], b_dec: [dIn] };
-  switch (cfg.architecture) {
-    case 'jumprelu': return { ...linear, threshold: [S] };
-    case 'gated': return { W_enc: [dIn, S], b_gate: [S], r_mag: [S], b_mag: [S], W_dec: [S, dIn], b_dec: [dIn] };
-    case 'classic': {
-      const H = cfg.hidden_dim;
-      const p: Record<string, number[]> = { W1: [dIn, H], b1: [H], W_enc: [H, S], b_enc: [S] };
-      if (!cfg.tied_weights) p.W_dec = [S, H];
-      p.b2 = [H];
-      if (!cfg.tied_weights) p.W_out = [H, dIn];
-      p.b_dec = [dIn];
-      return p;
-    }
-    case 'crosscoder': return { W_enc: [L, dIn, S], b_enc: [S], W_dec: [S, L, dIn], b_dec: [L, dIn] };
-    case 'routesae': return { ...linear, router: [dIn, L] };
-    default: return linear; // relu, topk, batchtopk, randomk, matryoshka, mlsae
-  }
+  return declarationFor(cfg.architecture).parameterShapes(cfg, dIn);
 }
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
@@ -106,7 +65,8 @@ export function estimateTrainingMemory(cfg: SaeConfig, dIn: number, opts: Estima
   const S = cfg.d_sae;
   const L = layersUsed(cfg);
   const B = cfg.batch_size;
-  const R = cfg.architecture === 'mlsae' ? B * L : B;
+  const prof = declarationFor(cfg.architecture).memory;
+  const R = B * (prof.rowsPerInput?.(cfg) ?? 1);
   const P = parameterCount(cfg, dIn);
   const best = cfg.early_stopping_patience > 0 ? P : 0;
   const counters = 2 * S;
@@ -114,8 +74,7 @@ export function estimateTrainingMemory(cfg: SaeConfig, dIn: number, opts: Estima
   const optimizer = 2 * P;
   const snapshot = 3 * P + counters + best;
   const snapshots = best + snapshot * (opts.autosave === false ? 1 : 2);
-  const prof = PROFILES[cfg.architecture];
-  const io = cfg.architecture === 'matryoshka' ? prof.io + 10 * cfg.matryoshka_prefixes.length : prof.io;
+  const io = prof.io + (prof.extraIo?.(cfg) ?? 0);
   const backward = prof.act * R * S + prof.tape * P;
   const optimiserPhase = OPTIMISER_KEPT_ACTS * R * S + OPTIMISER_PARAM_COPIES * P;
   const step = Math.max(backward, optimiserPhase) + io * B * L * dIn;
@@ -300,12 +259,12 @@ export function largestBatchThatFits(cfg: SaeConfig, dIn: number, limits: Backen
   return lo >= 256 ? lo - (lo % 256) : 2 ** Math.floor(Math.log2(lo));
 }
 
-/** The config with another d_sae (a k above it is clamped, Matryoshka's prefixes scaled). */
+/** The config with another d_sae (a k above it is clamped; the declaration's withDSae does the rest, e.g. Matryoshka's prefixes). */
 function withDSae(cfg: SaeConfig, dSae: number): SaeConfig {
-  const out = { ...cfg, d_sae: dSae } as SaeConfig;
-  if ('k' in out && out.k > dSae) out.k = dSae;
-  if (out.architecture === 'matryoshka') out.matryoshka_prefixes = cfg.architecture === 'matryoshka' ? cfg.matryoshka_prefixes.map(() => dSae) : [dSae];
-  return out;
+  const out = configRecord({ ...cfg, d_sae: dSae });
+  if (typeof out.k === 'number' && out.k > dSae) out.k = dSae;
+  const resize = declarationFor(cfg.architecture).withDSae;
+  return resize ? resize(out as unknown as SaeConfig, dSae) : (out as unknown as SaeConfig);
 }
 
 /** "d_sae 262,144 × d_in 512 (topk, batch 4,096)" */

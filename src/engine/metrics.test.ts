@@ -61,7 +61,7 @@ describe('featureRecovery', () => {
 describe('resolveConfig', () => {
   it('fills documented defaults and derives d_sae from the expansion factor', () => {
     const c = resolveConfig({ architecture: 'jumprelu' }, 64);
-    expect(c).toMatchObject({ d_sae: 512, batch_size: 1024, lr: 1e-3, l0_coefficient: 0.1, bandwidth: 0.05, init_threshold: 0.05 });
+    expect(c).toMatchObject({ d_sae: 512, batch_size: 512, lr: 1e-3, l0_coefficient: 0.1, bandwidth: 0.05, init_threshold: 0.05 });
     // k follows the 5% target L0 unless given or in manual mode.
     expect(resolveConfig({ architecture: 'topk', expansion_factor: 2 }, 64)).toMatchObject({ d_sae: 128, k: 6, aux_k: 32, sparsity_mode: 'target_l0', target_l0: 0.05 });
     expect(resolveConfig({ architecture: 'topk', expansion_factor: 2, sparsity_mode: 'manual' }, 64)).toMatchObject({ k: 32 });

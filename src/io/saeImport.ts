@@ -3,6 +3,7 @@
 // evaluate it or continue training it, and the tensors exactly as stored (so that export →
 // import → export gives the same bytes).
 import type { ConfigInput, SaeConfig } from '../engine/config';
+import { variantDeclaration, variantDeclarations } from '../engine/variants/catalog';
 import type { F32Tensor } from './safetensors';
 import { readSaeLensExport } from './saelens';
 import { readSafetensors } from './safetensors';
@@ -41,8 +42,22 @@ export interface ImportedSae {
   tensors: Record<string, F32Tensor>;
 }
 
-/** SAELens architecture names → ours, when no workbench metadata says otherwise. */
-const FROM_SAELENS: Record<string, string> = { standard: 'relu', topk: 'topk', batchtopk: 'batchtopk', jumprelu: 'jumprelu', gated: 'gated', matryoshka_batchtopk: 'matryoshka' };
+/** The variant a SAELens cfg.json architecture imports as, when no workbench metadata says otherwise (declarations' `saelens.importFrom`). */
+function fromSaeLens(saelensArchitecture: string): string | undefined {
+  return variantDeclarations().find((d) => d.saelens.importFrom?.includes(saelensArchitecture))?.architecture;
+}
+
+/** cfg.json fields that are config fields of the variant (k, classic's hidden_dim, …), for its config. */
+function declaredFields(architecture: string, cfg: Record<string, unknown>): Record<string, unknown> {
+  const fields = variantDeclaration(architecture)?.fields ?? {};
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(fields)) {
+    const v = cfg[key];
+    const fits = spec.type === 'number' ? typeof v === 'number' : spec.type === 'choice' ? typeof v === 'string' : spec.type === 'boolean' ? typeof v === 'boolean' : Array.isArray(v);
+    if (fits) out[key] = v;
+  }
+  return out;
+}
 
 export interface SaeDirectoryFiles {
   cfg: ArrayBuffer;
@@ -79,13 +94,12 @@ export function importSaeLens(files: SaeDirectoryFiles): ImportedSae {
     }
     hasRunConfig = true;
   } else {
-    const ours = typeof metadata.workbench_architecture === 'string' ? metadata.workbench_architecture : FROM_SAELENS[saelensArchitecture];
+    const ours = typeof metadata.workbench_architecture === 'string' ? metadata.workbench_architecture : fromSaeLens(saelensArchitecture);
     if (!ours) {
-      throw new SaeImportError(`cfg.json architecture "${saelensArchitecture}" is not one the workbench can load (SAELens standard, topk, batchtopk, jumprelu, gated, or a workbench export with its run_config.json).`);
+      const loadable = [...new Set(variantDeclarations().flatMap((d) => d.saelens.importFrom ?? []))].join(', ');
+      throw new SaeImportError(`cfg.json architecture "${saelensArchitecture}" is not one the workbench can load (SAELens ${loadable}, or a workbench export with its run_config.json).`);
     }
-    configInput = { architecture: ours as never, d_sae: dSae };
-    if (typeof cfg.k === 'number') (configInput as Record<string, unknown>).k = cfg.k;
-    for (const key of ['hidden_dim', 'sparsity_type', 'tied_weights'] as const) if (cfg[key] !== undefined) (configInput as Record<string, unknown>)[key] = cfg[key];
+    configInput = { architecture: ours, d_sae: dSae, ...declaredFields(ours, cfg) };
   }
   // Guidance labels are the user's files, not part of an SAE.
   const input = configInput as Record<string, unknown>;

@@ -34,8 +34,17 @@ export function buildSaeLensCfg(o: SaeLensCfgOptions): Record<string, unknown> {
   };
 }
 
-/** Architectures whose tensors follow SAELens's affine layout (W_enc [d_in, d_sae], …). */
-const AFFINE_LAYOUT = new Set(['standard', 'topk', 'jumprelu', 'gated', 'batchtopk', 'randomk', 'routesae']);
+/**
+ * cfg.json architectures whose tensors follow SAELens's affine layout (W_enc [d_in, d_sae], …):
+ * SAELens's own, and the workbench's names a variant declaration marks as affine
+ * (src/engine/variants/catalog.ts calls registerAffineArchitecture when it registers one).
+ */
+const AFFINE_LAYOUT = new Set(['standard', 'topk', 'jumprelu', 'gated', 'batchtopk']);
+
+/** Check the shapes of exports and imports under this cfg.json architecture as the affine layout. */
+export function registerAffineArchitecture(architecture: string): void {
+  AFFINE_LAYOUT.add(architecture);
+}
 
 /** `from`: where d_in and d_sae came from, for the message (an import's cfg.json, or the run being exported). */
 function checkShapes(tensors: Record<string, F32Tensor>, dIn: number, dSae: number, architecture: unknown, from: 'cfg.json' | 'export' = 'export'): void {

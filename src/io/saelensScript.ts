@@ -3,8 +3,11 @@
 // GPU machine: the same architecture, sizes, sparsity, optimiser and schedule, with the model, hook
 // and dataset left for the user to fill in. Field names follow SAELens 6.18's source:
 // sae_lens/config.py (LanguageModelSAERunnerConfig, LoggingConfig) and sae_lens/saes/*.py (the
-// *TrainingSAEConfig classes); src/io/saelensScript.test.ts keeps the verified list.
-import { layersUsed, MULTI_LAYER, type SaeConfig } from '../engine/config';
+// *TrainingSAEConfig classes); src/io/saelensScript.test.ts keeps the verified list. Which class
+// and arguments a variant maps to is in its declaration (`saelens.script`, src/engine/variants/*.decl.ts).
+import { MULTI_LAYER, type SaeConfig } from '../engine/config';
+import { declarationFor } from '../engine/variants/catalog';
+import type { PyValue, SaeLensScriptMapping } from '../engine/variants/declaration';
 
 export interface SaeLensScriptInput {
   config: SaeConfig;
@@ -19,18 +22,7 @@ export interface SaeLensScriptInput {
 /** The oldest SAELens with every class and field the scripts use (MatryoshkaBatchTopKTrainingSAEConfig: 6.15.0). */
 export const SAELENS_MIN_VERSION = '6.15.0';
 
-type Py = string | number | boolean | number[];
-
-interface Mapping {
-  /** SAELens training config class. */
-  cls: string;
-  /** Its keyword arguments beyond d_in / d_sae / normalize_activations (values as Python literals). */
-  fields: [string, Py, string?][];
-  /** Set when the workbench architecture is not one SAELens has: why this class is the closest. */
-  substitute?: string;
-  /** Further notes for the header. */
-  notes: string[];
-}
+type Py = PyValue;
 
 function py(v: Py): string {
   if (typeof v === 'boolean') return v ? 'True' : 'False';
@@ -45,82 +37,9 @@ function py(v: Py): string {
 /** Text safe inside a one-line Python comment. */
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ');
 
-function mapping(c: SaeConfig, dIn: number): Mapping {
-  const notes: string[] = [];
-  const lambdaNote = c.sparsity_mode === 'target_l0'
-    ? `λ is the value the workbench run used last (sparsity_mode target_l0: a controller steered it towards L0 = ${c.target_l0} · d_sae); SAELens keeps it fixed, so check L0 in its logs and adjust.`
-    : undefined;
-  // Our TopK family keeps decoder rows at unit norm after every step; SAELens's equivalent is to
-  // rank and scale activations as if the decoder were normalised (rescale_acts_by_decoder_norm).
-  const kFields = (k: number, auxCoef: number): [string, Py, string?][] => [
-    ['k', k],
-    ['aux_loss_coefficient', auxCoef, 'workbench aux_k_coefficient (SAELens fixes k_aux = d_in / 2)'],
-    ['rescale_acts_by_decoder_norm', true, 'the workbench keeps decoder rows at unit norm'],
-  ];
-  switch (c.architecture) {
-    case 'relu':
-      if (lambdaNote) notes.push(lambdaNote);
-      return { cls: 'StandardTrainingSAEConfig', notes, fields: [
-        ['l1_coefficient', c.l1_coefficient, 'λ of λ·Σ f_i·‖W_dec,i‖'],
-        ['lp_norm', 1.0],
-        ['l1_warm_up_steps', c.lambda_warmup_steps],
-      ] };
-    case 'topk':
-      return { cls: 'TopKTrainingSAEConfig', notes, fields: kFields(c.k, c.aux_k_coefficient) };
-    case 'batchtopk':
-      notes.push('SAELens saves a BatchTopK SAE as "jumprelu" with the learned global threshold, as the workbench does.');
-      return { cls: 'BatchTopKTrainingSAEConfig', notes, fields: [
-        ...kFields(c.k, c.aux_k_coefficient),
-        ['topk_threshold_lr', c.threshold_lr, 'workbench threshold_lr'],
-      ] };
-    case 'matryoshka':
-      notes.push('SAELens sums the nested prefixes\' reconstruction losses where the workbench averages them, so its loss is larger by about the number of prefixes.');
-      return { cls: 'MatryoshkaBatchTopKTrainingSAEConfig', notes, fields: [
-        ...kFields(c.k, c.aux_k_coefficient),
-        ['topk_threshold_lr', c.threshold_lr, 'workbench threshold_lr'],
-        ['matryoshka_widths', c.matryoshka_prefixes, 'workbench matryoshka_prefixes (ascending, last = d_sae)'],
-      ] };
-    case 'jumprelu':
-      if (lambdaNote) notes.push(lambdaNote);
-      notes.push('SAELens trains log θ; the workbench trains θ itself. With a small jumprelu_init_threshold, log θ moves slowly (about lr per step), so start it near the scale of your activations if thresholds stay frozen.');
-      return { cls: 'JumpReLUTrainingSAEConfig', notes, fields: [
-        ['l0_coefficient', c.l0_coefficient, 'λ of λ·L0'],
-        ['l0_warm_up_steps', c.lambda_warmup_steps],
-        ['jumprelu_bandwidth', c.bandwidth],
-        ['jumprelu_init_threshold', c.init_threshold],
-      ] };
-    case 'gated':
-      if (lambdaNote) notes.push(lambdaNote);
-      return { cls: 'GatedTrainingSAEConfig', notes, fields: [
-        ['l1_coefficient', c.l1_coefficient, 'λ of the L1 penalty on ReLU(π_gate)'],
-        ['l1_warm_up_steps', c.lambda_warmup_steps],
-      ] };
-    case 'randomk':
-      return { cls: 'TopKTrainingSAEConfig', notes, fields: kFields(c.k, 1 / 32),
-        substitute: 'RandomK (k random latents per row) is a baseline; the closest SAELens training is TopK with the same k, which learns which latents to use.' };
-    case 'classic':
-      return { cls: 'StandardTrainingSAEConfig', notes, fields: [
-        ['l1_coefficient', c.sparsity_coefficient, 'workbench sparsity_coefficient; the scales differ, tune it'],
-        ['lp_norm', 1.0],
-        ['l1_warm_up_steps', c.lambda_warmup_steps],
-      ], substitute: `the classic SAE (2-layer encoder and decoder, hidden_dim ${c.hidden_dim}, ${c.sparsity_type} sparsity${c.tied_weights ? ', tied weights' : ''}) has no SAELens counterpart; the closest is the standard one-layer ReLU SAE with an L1 penalty. The workbench penalty (${c.sparsity_type === 'l1' ? 'mean |z|' : c.sparsity_type === 'kl' ? `KL to ρ = ${c.kl_target}` : 'Hoyer'}) is not SAELens's Σ f_i·‖W_dec,i‖, so λ does not carry over.` };
-    case 'mlsae':
-      return { cls: 'TopKTrainingSAEConfig', notes, fields: kFields(c.k, c.aux_k_coefficient),
-        substitute: `the MLSAE shares one TopK SAE across layers ${c.layer_start}..${c.layer_end} (each layer's vector a separate row); SAELens trains on one hook, so this is a TopK SAE on one layer (HOOK_NAME). Run it once per layer, or on the middle layer.` };
-    case 'crosscoder':
-      if (lambdaNote) notes.push(lambdaNote);
-      return { cls: 'StandardTrainingSAEConfig', notes, fields: [
-        ['l1_coefficient', c.l1_coefficient],
-        ['lp_norm', 1.0],
-        ['l1_warm_up_steps', c.lambda_warmup_steps],
-      ], substitute: `the crosscoder reads ${layersUsed(c)} layers (${c.layer_start}..${c.layer_end}) with one encoder and decoder per layer; SAELens trains on one hook, so this is the closest single-layer equivalent: a standard ReLU SAE with an L1 penalty on one layer (HOOK_NAME).` };
-    case 'routesae':
-      return { cls: 'TopKTrainingSAEConfig', notes, fields: kFields(c.k, c.aux_k_coefficient),
-        substitute: `RouteSAE routes each token to one of layers ${c.layer_start}..${c.layer_end} (${c.routing} routing on the ${c.aggregation} of the layers) before a shared TopK SAE; SAELens trains on one hook, so this is the TopK SAE on one layer (HOOK_NAME).` };
-  }
-  // Exhaustiveness: a new architecture must be mapped above.
-  const never: never = c;
-  throw new Error(`no SAELens mapping for ${(never as SaeConfig).architecture} (d_in ${dIn})`);
+/** The SAELens training class and arguments the variant's declaration maps the run to. */
+function mapping(c: SaeConfig): SaeLensScriptMapping {
+  return declarationFor(c.architecture).saelens.script(c);
 }
 
 const NORMALIZE: Record<SaeConfig['normalize'], string> = {
@@ -143,7 +62,7 @@ function comment(text: string, indent = '# '): string[] {
 
 export function saelensTrainingScript(input: SaeLensScriptInput): string {
   const c = input.config;
-  const m = mapping(c, input.dIn);
+  const m = mapping(c);
   const multi = MULTI_LAYER.includes(c.architecture);
   // The workbench only sees saved activations: unless told, model and hook are placeholders that
   // fit together (gpt2's middle layer), and D_IN, the run's width, says what they must produce.

@@ -117,7 +117,7 @@ describe('sweeps', () => {
     expect(nmse.map((s) => s.architecture)).toEqual(['topk', 'relu']);
     expect(nmse[0].points.map((p) => [p.id, p.l0, p.y, p.sweepId])).toEqual([['b', 8, 0.2, 's'], ['a', 16, 0.1, 's']]);
     const lr = frontierSeries(runs, 'loss_recovered', (r) => r.id);
-    expect(lr).toEqual([{ architecture: 'relu', steps: 2000, points: [expect.objectContaining({ id: 'c', l0: 20, y: 0.93, sweepId: null })] }]);
+    expect(lr).toEqual([{ architecture: 'relu', steps: 1000, points: [expect.objectContaining({ id: 'c', l0: 20, y: 0.93, sweepId: null })] }]);
   });
 
   it('frontier: runs of other data are not mixed in; other step budgets are other series', () => {
@@ -136,7 +136,7 @@ describe('sweeps', () => {
       ['old.npy', 1], ['resid_l3.npy (9,461 × 16)', 1], ['resid_l3.npy (35,234 × 16)', 2], ['sample (synthetic) (32,768 × 16)', 1],
     ]);
     const onFile = frontierSeries(runs, 'nmse', (r) => r.id, data[2].key);
-    expect(onFile.map((s) => [s.architecture, s.steps, s.points.map((p) => p.id)])).toEqual([['topk', 2000, ['b']], ['topk', 300, ['c']]]);
+    expect(onFile.map((s) => [s.architecture, s.steps, s.points.map((p) => p.id)])).toEqual([['topk', 1000, ['b']], ['topk', 300, ['c']]]);
     expect(frontierSeries(runs, 'nmse', (r) => r.id, data[3].key).flatMap((s) => s.points.map((p) => p.id))).toEqual(['a']);
     expect(frontierSeries(runs, 'nmse', (r) => r.id, 'old.npy').flatMap((s) => s.points.map((p) => p.id))).toEqual(['e']);
   });

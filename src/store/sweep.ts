@@ -1,8 +1,8 @@
 // Sweeps over one hyper-parameter: which parameters a variant can sweep, how a value changes the
 // form, parsing the list of values, and the L0-vs-NMSE / L0-vs-loss-recovered frontier of the
 // kept runs (one point per run, one series per variant).
-import { SPARSITY_KIND, lambdaKey, type Architecture } from '../engine/config';
-import type { ModelForm } from './store';
+import { SPARSITY_KIND, lambdaKey, variantDeclaration, variantDeclarations, type Architecture } from '../engine/config';
+import type { ModelForm } from './modelForm';
 import { describeRunData, recordData, runDataKey, type RunRecord } from './runHistory';
 import type { SweepParam } from './sweepParam';
 
@@ -16,6 +16,13 @@ export interface SweepParamSpec {
   problem(architecture: Architecture): string | null;
   /** The form with this value (λ and k switch sparsity to manual: the controller would move them). */
   patch(architecture: Architecture, value: number): Partial<ModelForm>;
+}
+
+/** Why a variant cannot sweep one of its own fields (null when it declares the field). */
+function ownField(a: Architecture, key: string, what: string): string | null {
+  if (variantDeclaration(a)?.fields[key]) return null;
+  const owners = variantDeclarations().filter((d) => d.fields[key]).map((d) => d.architecture);
+  return `${what} belongs to ${owners.join(', ') || 'no variant'}`;
 }
 
 export const SWEEP_PARAMS: readonly SweepParamSpec[] = [
@@ -36,12 +43,12 @@ export const SWEEP_PARAMS: readonly SweepParamSpec[] = [
   },
   {
     key: 'bandwidth', label: 'bandwidth (JumpReLU)', integer: false,
-    problem: (a) => (a === 'jumprelu' ? null : 'bandwidth belongs to jumprelu'),
+    problem: (a) => ownField(a, 'bandwidth', 'bandwidth'),
     patch: (_a, v) => ({ bandwidth: v }),
   },
   {
     key: 'init_threshold', label: 'initial threshold (JumpReLU)', integer: false,
-    problem: (a) => (a === 'jumprelu' ? null : 'the initial threshold belongs to jumprelu'),
+    problem: (a) => ownField(a, 'init_threshold', 'the initial threshold'),
     patch: (_a, v) => ({ init_threshold: v }),
   },
 ];

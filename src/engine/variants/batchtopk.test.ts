@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeSyntheticDataset } from '../../data/synthetic';
-import { initialLive, resolveConfig, type BatchTopKConfig, type SaeConfig } from '../config';
+import { initialLive, resolveConfig, type SaeConfig } from '../config';
+import type { BatchTopKConfig } from './batchtopk.decl';
 import { batchTopkMask, batchTopkRelu } from '../ops/batchTopk';
 import { maskedRelu } from '../ops/maskedRelu';
 import { createRng } from '../rng';

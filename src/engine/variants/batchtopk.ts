@@ -6,7 +6,9 @@
 // infers as a JumpReLU with that one threshold: f = z · 1[z > θ_g]. Saved as SAELens "jumprelu".
 // The pieces Matryoshka shares (θ_g, AuxK term, inference, export) are exported from here.
 import * as tf from '@tensorflow/tfjs';
-import type { BatchTopKConfig, MatryoshkaConfig } from '../config';
+import { batchtopkDeclaration, type BatchTopKConfig } from './batchtopk.decl';
+import { declaredSaeLensConfig } from './declaration';
+import type { MatryoshkaConfig } from './matryoshka.decl';
 import { auxKTerm, reconstructionLoss } from '../losses';
 import { batchTopkRelu } from '../ops/batchTopk';
 import type { LossParts, Variant } from './types';
@@ -75,9 +77,9 @@ type BatchTopkLike = BatchTopKConfig | MatryoshkaConfig;
 
 /**
  * Everything a BatchTopK-trained variant has besides its loss: the affine layout, θ_g and its
- * update, JumpReLU inference, unit-norm decoder rows, the SAELens "jumprelu" export.
+ * update, JumpReLU inference, unit-norm decoder rows, the SAELens "jumprelu" tensors.
  */
-export function batchTopkBase<C extends BatchTopkLike>(cfg: C, threshold: GlobalThreshold): Omit<Variant<C>, 'architecture' | 'label' | 'loss'> {
+export function batchTopkBase<C extends BatchTopkLike>(cfg: C, threshold: GlobalThreshold): Omit<Variant<C>, 'architecture' | 'label' | 'loss' | 'saelensConfig'> {
   return {
     paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec'],
     init(c, stats, rng) {
@@ -92,7 +94,6 @@ export function batchTopkBase<C extends BatchTopkLike>(cfg: C, threshold: Global
     // Exported as a JumpReLU: every entry of `threshold` holds θ_g.
     loadState: (tensors) => { if (tensors.threshold?.data.length) threshold.set(tensors.threshold.data[0]); },
     dispose: () => threshold.dispose(),
-    saelensConfig: () => ({ architecture: 'jumprelu' }),
   };
 }
 
@@ -101,9 +102,10 @@ export function makeBatchTopkVariant(cfg: BatchTopKConfig): Variant<BatchTopKCon
   const threshold = new GlobalThreshold();
   return {
     ...batchTopkBase(cfg, threshold),
-    architecture: 'batchtopk',
+    architecture: batchtopkDeclaration.architecture,
     label: 'BatchTopK',
     threshold,
+    saelensConfig: declaredSaeLensConfig(batchtopkDeclaration),
     loss(p, x, live, ctx): LossParts {
       const z = preActivations(p, x, ctx.inputNeedsGradient);
       const f = batchTopkRelu(z, live.k);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initialLive, resolveConfig, type ClassicConfig, type ConfigInput } from '../config';
+import { initialLive, resolveConfig, type ConfigInput } from '../config';
+import type { ClassicConfig } from './classic.decl';
 import { createRng } from '../rng';
 import { expectClose, expectNoLeaks, matmul, useCpu, values } from '../testing';
 import { Trainer } from '../trainer';

@@ -14,7 +14,8 @@
 // output unit instead, which is not that.)
 // No SAELens equivalent: exported under our own architecture name with every tensor by its name.
 import * as tf from '@tensorflow/tfjs';
-import type { ClassicConfig } from '../config';
+import { classicDeclaration, type ClassicConfig } from './classic.decl';
+import { declaredSaeLensConfig } from './declaration';
 import { reconstructionLoss } from '../losses';
 import { matMul } from '../ops/matmul';
 import type { Rng } from '../rng';
@@ -76,7 +77,7 @@ export function makeClassicVariant(cfg: ClassicConfig): Variant<ClassicConfig> {
   });
 
   return {
-    architecture: 'classic',
+    architecture: classicDeclaration.architecture,
     decoderRowsInInputSpace: false,
     label: `Classic (2-layer, ${cfg.sparsity_type}${tied ? ', tied' : ''})`,
     paramNames: tied
@@ -152,6 +153,6 @@ export function makeClassicVariant(cfg: ClassicConfig): Variant<ClassicConfig> {
       return out;
     },
 
-    saelensConfig: (c) => ({ architecture: 'classic', hidden_dim: c.hidden_dim, sparsity_type: c.sparsity_type, tied_weights: c.tied_weights }),
+    saelensConfig: declaredSaeLensConfig(classicDeclaration),
   };
 }

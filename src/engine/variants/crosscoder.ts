@@ -9,7 +9,8 @@
 // No decoder constraint: the penalty weights each latent by its summed decoder norms, so shrinking
 // f while growing W_dec gains nothing (Anthropic's choice for crosscoders).
 import * as tf from '@tensorflow/tfjs';
-import { layersUsed, type CrosscoderConfig } from '../config';
+import { crosscoderDeclaration, type CrosscoderConfig } from './crosscoder.decl';
+import { declaredSaeLensConfig } from './declaration';
 import { reconstructionLoss } from '../losses';
 import { matMul } from '../ops/matmul';
 import type { Rng } from '../rng';
@@ -79,7 +80,7 @@ function initCrosscoder(cfg: CrosscoderConfig, stats: DataStats, rng: Rng): Para
 }
 
 export const crosscoderVariant: Variant<CrosscoderConfig> = {
-  architecture: 'crosscoder',
+  architecture: crosscoderDeclaration.architecture,
   label: 'Crosscoder (per-layer encoders/decoders, shared latents)',
   paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec'],
   init: initCrosscoder,
@@ -119,5 +120,5 @@ export const crosscoderVariant: Variant<CrosscoderConfig> = {
     Object.values(flat).forEach((v) => v.dispose());
   },
   exportTensors: (p) => ({ W_enc: p.W_enc, b_enc: p.b_enc, W_dec: p.W_dec, b_dec: p.b_dec }),
-  saelensConfig: (cfg) => ({ architecture: 'crosscoder', n_layers: layersUsed(cfg) }),
+  saelensConfig: declaredSaeLensConfig(crosscoderDeclaration),
 };

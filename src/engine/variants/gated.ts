@@ -11,7 +11,8 @@
 // a stop-gradient (sg) copy; as in the paper and SAELens, b_dec still enters π_gate through the
 // centring x − b_dec and gets that path's gradient.
 import * as tf from '@tensorflow/tfjs';
-import type { GatedConfig } from '../config';
+import { declaredSaeLensConfig } from './declaration';
+import { gatedDeclaration, type GatedConfig } from './gated.decl';
 import { reconstructionLoss, weightedL1 } from '../losses';
 import { maskedRelu } from '../ops/maskedRelu';
 import { matMulDataRight } from '../ops/matmul';
@@ -32,7 +33,7 @@ export function gatedForward(p: Params, x: tf.Tensor2D): { piGate: tf.Tensor2D; 
 }
 
 export const gatedVariant: Variant<GatedConfig> = {
-  architecture: 'gated',
+  architecture: gatedDeclaration.architecture,
   label: 'Gated',
   paramNames: ['W_enc', 'b_gate', 'r_mag', 'b_mag', 'W_dec', 'b_dec'],
   init(cfg, stats, rng) {
@@ -73,5 +74,5 @@ export const gatedVariant: Variant<GatedConfig> = {
     }
   },
   exportTensors: (p) => ({ W_enc: p.W_enc, b_gate: p.b_gate, r_mag: p.r_mag, b_mag: p.b_mag, W_dec: p.W_dec, b_dec: p.b_dec }),
-  saelensConfig: () => ({ architecture: 'gated' }),
+  saelensConfig: declaredSaeLensConfig(gatedDeclaration),
 };

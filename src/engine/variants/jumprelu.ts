@@ -5,7 +5,8 @@
 // θ is a parameter in its own right (clamped > 0), not exp(log θ): Adam moves a log-threshold by
 // about lr per step, so from a small start it cannot reach the data's scale (docs/variants.md).
 import * as tf from '@tensorflow/tfjs';
-import type { JumpReluConfig } from '../config';
+import { declaredSaeLensConfig } from './declaration';
+import { jumpreluDeclaration, type JumpReluConfig } from './jumprelu.decl';
 import { reconstructionLoss } from '../losses';
 import { heavisideMeanL0 } from '../ops/heaviside';
 import { jumpRelu } from '../ops/jumprelu';
@@ -17,7 +18,7 @@ import { isAbove } from '../ops/compare';
 export const MIN_THRESHOLD = 1e-6;
 
 export const jumpreluVariant: Variant<JumpReluConfig> = {
-  architecture: 'jumprelu',
+  architecture: jumpreluDeclaration.architecture,
   label: 'JumpReLU',
   learnsThreshold: true,
   paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'threshold'],
@@ -52,5 +53,5 @@ export const jumpreluVariant: Variant<JumpReluConfig> = {
     }
   },
   exportTensors: (p) => ({ ...linearExport(p), threshold: p.threshold }),
-  saelensConfig: () => ({ architecture: 'jumprelu' }),
+  saelensConfig: declaredSaeLensConfig(jumpreluDeclaration),
 };

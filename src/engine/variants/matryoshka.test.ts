@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeSyntheticDataset } from '../../data/synthetic';
-import { initialLive, resolveConfig, type BatchTopKConfig, type MatryoshkaConfig } from '../config';
+import { initialLive, resolveConfig } from '../config';
+import type { BatchTopKConfig } from './batchtopk.decl';
+import type { MatryoshkaConfig } from './matryoshka.decl';
 import { nestedDecode } from '../ops/nestedDecode';
 import { createRng } from '../rng';
 import { expectClose, expectNoLeaks, matmul, trainMinibatches, useCpu, values } from '../testing';

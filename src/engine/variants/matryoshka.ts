@@ -8,7 +8,8 @@
 // Inference, θ_g and export are BatchTopK's: saved as SAELens "jumprelu"; the prefixes stay in the
 // run config.
 import * as tf from '@tensorflow/tfjs';
-import type { MatryoshkaConfig } from '../config';
+import { declaredSaeLensConfig } from './declaration';
+import { matryoshkaDeclaration, type MatryoshkaConfig } from './matryoshka.decl';
 import { batchTopkRelu } from '../ops/batchTopk';
 import { nestedDecode } from '../ops/nestedDecode';
 import type { LossParts, Variant } from './types';
@@ -22,9 +23,10 @@ export function makeMatryoshkaVariant(cfg: MatryoshkaConfig): Variant<Matryoshka
   const n = prefixes.length;
   return {
     ...batchTopkBase(cfg, threshold),
-    architecture: 'matryoshka',
+    architecture: matryoshkaDeclaration.architecture,
     label: 'Matryoshka BatchTopK',
     threshold,
+    saelensConfig: declaredSaeLensConfig(matryoshkaDeclaration),
     loss(p, x, live, ctx): LossParts {
       const [B, dIn] = x.shape;
       const z = preActivations(p, x, ctx.inputNeedsGradient);

@@ -5,7 +5,8 @@
 //   loss = mean over the B·L rows of ||x_l − x̂_l||² + α · AuxK   (exactly the topk loss on those rows)
 // It IS a TopK SAE applied per layer, so the export is a plain SAELens `topk` SAE.
 import * as tf from '@tensorflow/tfjs';
-import type { MlsaeConfig } from '../config';
+import { declaredSaeLensConfig } from './declaration';
+import { mlsaeDeclaration, type MlsaeConfig } from './mlsae.decl';
 import { makeTopkVariant } from './topk';
 import type { DataStats, Variant } from './types';
 import { initLinearSae } from './linear';
@@ -28,7 +29,7 @@ export function makeMlsaeVariant(auxK: number, auxKCoefficient: number): Variant
   const topk = makeTopkVariant(auxK, auxKCoefficient);
   const dInOf = (p: Record<string, tf.Variable>) => p.W_enc.shape[0];
   return {
-    architecture: 'mlsae',
+    architecture: mlsaeDeclaration.architecture,
     label: 'MLSAE (one TopK SAE over all layers)',
     paramNames: topk.paramNames,
     init: (cfg, stats, rng) => initLinearSae(stats.dIn, cfg.d_sae, { ...stats, mean: meanOverLayers(stats) }, rng),
@@ -50,6 +51,6 @@ export function makeMlsaeVariant(auxK: number, auxKCoefficient: number): Variant
     }),
     constrain: topk.constrain,
     exportTensors: topk.exportTensors,
-    saelensConfig: (cfg, live) => topk.saelensConfig({ ...cfg, architecture: 'topk' }, live),
+    saelensConfig: declaredSaeLensConfig(mlsaeDeclaration),
   };
 }

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeSyntheticDataset } from '../../data/synthetic';
-import { initialLive, resolveConfig, type RandomKConfig } from '../config';
+import { initialLive, resolveConfig } from '../config';
+import type { RandomKConfig } from './randomk.decl';
 import { createRng } from '../rng';
 import { expectClose, expectNoLeaks, matmul, trainMinibatches, useCpu, values } from '../testing';
 import { INFERENCE_SEED, randomKMask, randomKRelu, stepSeed } from './randomk';

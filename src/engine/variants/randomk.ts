@@ -5,7 +5,8 @@
 // The draw is seeded by (run seed, step) in training and by a fixed seed at inference, so runs are
 // reproducible. SAELens has no such architecture: saved with TopK's tensors under "randomk".
 import * as tf from '@tensorflow/tfjs';
-import type { RandomKConfig } from '../config';
+import { declaredSaeLensConfig } from './declaration';
+import { randomkDeclaration, type RandomKConfig } from './randomk.decl';
 import { reconstructionLoss } from '../losses';
 import { maskedRelu } from '../ops/maskedRelu';
 import { topkMask } from '../ops/topk';
@@ -35,7 +36,7 @@ export function randomKRelu(z: tf.Tensor2D, k: number, seed: number): tf.Tensor2
 }
 
 export const randomkVariant: Variant<RandomKConfig> = {
-  architecture: 'randomk',
+  architecture: randomkDeclaration.architecture,
   label: 'RandomK (baseline)',
   paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec'],
   init: (cfg, stats, rng) => initLinearSae(stats.dIn, cfg.d_sae, stats, rng),
@@ -50,5 +51,5 @@ export const randomkVariant: Variant<RandomKConfig> = {
   },
   constrain: normalizeDecoderRows,
   exportTensors: linearExport,
-  saelensConfig: (_cfg, live) => ({ architecture: 'randomk', k: live.k }),
+  saelensConfig: declaredSaeLensConfig(randomkDeclaration),
 };

@@ -2,13 +2,14 @@
 //   f = ReLU((x − b_dec) W_enc + b_enc),  x̂ = f W_dec + b_dec
 //   loss = mean_b ||x − x̂||² + λ · mean_b Σ_i f_i ||W_dec,i||
 import * as tf from '@tensorflow/tfjs';
-import type { ReluConfig } from '../config';
+import { declaredSaeLensConfig } from './declaration';
+import { reluDeclaration, type ReluConfig } from './relu.decl';
 import { reconstructionLoss, weightedL1 } from '../losses';
 import type { Variant } from './types';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations, resampleLinear } from './linear';
 
 export const reluVariant: Variant<ReluConfig> = {
-  architecture: 'relu',
+  architecture: reluDeclaration.architecture,
   label: 'ReLU + L1',
   paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec'],
   init: (cfg, stats, rng) => initLinearSae(stats.dIn, cfg.d_sae, stats, rng),
@@ -25,5 +26,5 @@ export const reluVariant: Variant<ReluConfig> = {
   constrain: normalizeDecoderRows,
   resampleDead: resampleLinear,
   exportTensors: linearExport,
-  saelensConfig: () => ({ architecture: 'standard' }),
+  saelensConfig: declaredSaeLensConfig(reluDeclaration),
 };

@@ -6,7 +6,8 @@
 //   f = ReLU(TopK_k((routed − b_dec) W_enc + b_enc)),  x̂ = f W_dec + b_dec
 //   loss = mean_b ||routed − x̂||² + α · AuxK   (the target depends on the router: that is how it learns)
 import * as tf from '@tensorflow/tfjs';
-import { layersUsed, type RouteSaeConfig } from '../config';
+import { declaredSaeLensConfig } from './declaration';
+import { routesaeDeclaration, type RouteSaeConfig } from './routesae.decl';
 import { matMul } from '../ops/matmul';
 import { constant } from '../ops/stopGradient';
 import { initLinearSae } from './linear';
@@ -44,7 +45,7 @@ export function makeRouteSaeVariant(
 ): Variant<RouteSaeConfig> {
   const topk = makeTopkVariant(auxK, auxKCoefficient);
   return {
-    architecture: 'routesae',
+    architecture: routesaeDeclaration.architecture,
     label: `RouteSAE (${routing} routing, shared TopK SAE)`,
     paramNames: [...topk.paramNames, 'router'],
     init(cfg, stats, rng) {
@@ -84,6 +85,6 @@ export function makeRouteSaeVariant(
     }),
     constrain: topk.constrain,
     exportTensors: (p) => ({ ...topk.exportTensors(p), router: p.router }),
-    saelensConfig: (cfg, live) => ({ architecture: 'routesae', k: live.k, routing, aggregation, n_layers: layersUsed(cfg) }),
+    saelensConfig: declaredSaeLensConfig(routesaeDeclaration),
   };
 }

@@ -2,7 +2,8 @@
 //   f = ReLU(TopK_k((x − b_dec) W_enc + b_enc)),  x̂ = f W_dec + b_dec
 //   loss = mean_b ||x − x̂||² + α · AuxK   (sparsity is fixed by k, so no penalty term)
 import * as tf from '@tensorflow/tfjs';
-import type { TopKConfig } from '../config';
+import { declaredSaeLensConfig } from './declaration';
+import { topkDeclaration, type TopKConfig } from './topk.decl';
 import { auxKTerm, reconstructionLoss } from '../losses';
 import { topkRelu } from '../ops/topk';
 import type { Variant } from './types';
@@ -11,7 +12,7 @@ import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, nor
 /** TopK needs the config's aux settings inside `loss`; the registry binds them per run. */
 export function makeTopkVariant(auxK: number, auxKCoefficient: number): Variant<TopKConfig> {
   return {
-    architecture: 'topk',
+    architecture: topkDeclaration.architecture,
     label: 'TopK',
     paramNames: ['W_enc', 'b_enc', 'W_dec', 'b_dec'],
     init: (cfg, stats, rng) => initLinearSae(stats.dIn, cfg.d_sae, stats, rng),
@@ -27,6 +28,6 @@ export function makeTopkVariant(auxK: number, auxKCoefficient: number): Variant<
     },
     constrain: normalizeDecoderRows,
     exportTensors: linearExport,
-    saelensConfig: (_cfg, live) => ({ architecture: 'topk', k: live.k, rescale_acts_by_decoder_norm: false }),
+    saelensConfig: declaredSaeLensConfig(topkDeclaration),
   };
 }

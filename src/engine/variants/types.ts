@@ -1,7 +1,7 @@
-// The seam every SAE variant implements. A variant is one file exporting one object; the trainer,
+// The seam every SAE variant's math implements (its tf-free declaration is ./declaration.ts); the trainer,
 // metrics and export only ever talk to this interface (ARCHITECTURE.md, "Adding a variant").
 import type * as tf from '@tensorflow/tfjs';
-import type { LiveParams, SaeConfig } from '../config';
+import type { LiveParams, SaeConfig } from '../configBase';
 import type { Rng } from '../rng';
 
 /** Named trainable tensors, SAELens names (W_enc, b_enc, W_dec, b_dec, threshold, ...). */

@@ -6,7 +6,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type PlotlyType from 'plotly.js-basic-dist-min';
 import { loadPlotly } from './plotly';
-import { layersUsed, type SaeConfig } from '../../engine/config';
+import { layersUsed, variantDeclaration, type SaeConfig } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { checkForm, useStore } from '../../store/store';
 import { describeSource } from '../../worker/client';
@@ -202,19 +202,9 @@ function useLoggedGuidanceIds(): string[] {
   return ids;
 }
 
+/** The per-layer chart a variant declares (RouteSAE's routing share, …), or null. */
 function layerChart(cfg: SaeConfig): LayerChart | null {
-  switch (cfg.architecture) {
-    case 'routesae':
-      return cfg.routing === 'hard'
-        ? { prefix: 'route_share', title: 'Routing share: fraction of tokens routed to each layer', yTitle: 'share of tokens', stacked: true }
-        : { prefix: 'route_share', title: 'Routing share: mean soft routing weight per layer', yTitle: 'mean weight', stacked: true };
-    case 'crosscoder':
-      return { prefix: 'decoder_norm_share', title: 'Decoder norm share per layer (mean over latents)', yTitle: 'share of ‖W_dec‖', stacked: true };
-    case 'mlsae':
-      return { prefix: 'l0_per_layer', title: 'L0 per layer (mean active latents on each layer’s rows)', yTitle: 'active latents', stacked: false };
-    default:
-      return null;
-  }
+  return variantDeclaration(cfg.architecture)?.charts?.layers?.(cfg) ?? null;
 }
 
 /** Before the first step: what the run is waiting for, so empty charts do not look idle. */

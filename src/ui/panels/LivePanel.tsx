@@ -1,5 +1,5 @@
 // Sliders that change the running job at its next step.
-import { SPARSITY_KIND } from '../../engine/config';
+import { SPARSITY_KIND, lambdaKey, variantDeclaration } from '../../engine/config';
 import { updateGuidanceTarget, useStore } from '../../store/store';
 import { updateLive } from '../../worker/client';
 import { LiveSlider } from '../controls/LiveSlider';
@@ -17,9 +17,13 @@ export function LivePanel() {
       </section>
     );
   }
-  const arch = resolved.architecture;
+  // Which sliders apply comes from the variant's declaration (src/engine/variants/*.decl.ts).
+  const decl = variantDeclaration(resolved.architecture);
   const dSae = resolved.d_sae;
-  const penalty = SPARSITY_KIND[arch] === 'penalty';
+  const penalty = SPARSITY_KIND[resolved.architecture] === 'penalty';
+  const lk = lambdaKey(resolved.architecture);
+  const lambdaHelp = (lk && decl?.fields[lk]?.form?.help) || 'coefficient of the sparsity penalty';
+  const learnedThreshold = decl?.live?.learnedThreshold !== undefined;
   const targetMode = resolved.sparsity_mode === 'target_l0';
   return (
     <section className="panel" aria-labelledby="live-title">
@@ -33,7 +37,7 @@ export function LivePanel() {
         )}
         {penalty && (
           <LiveSlider label="Sparsity λ" value={live.lambda} min={1e-4} max={100} log allowZero onChange={(lambda) => updateLive({ lambda })}
-            help={targetMode ? 'the controller moves λ towards the target L0; a change here is its new starting point' : arch === 'jumprelu' ? 'coefficient of the L0 penalty' : 'coefficient of the sparsity penalty'} />
+            help={targetMode ? 'the controller moves λ towards the target L0; a change here is its new starting point' : lambdaHelp} />
         )}
         {!penalty && !targetMode && (
           <LiveSlider label="k" value={live.k} min={1} max={Math.min(dSae, 256)} integer onChange={(k) => updateLive({ k })} />
@@ -41,12 +45,12 @@ export function LivePanel() {
         {!penalty && targetMode && (
           <p className="small kline">k <strong>{live.k}</strong> <span className="muted">follows the target ({(live.targetL0 * 100).toFixed(1)}% of {dSae})</span></p>
         )}
-        {arch === 'jumprelu' && (
+        {decl?.live?.bandwidth && (
           <LiveSlider label="Bandwidth" value={live.bandwidth} min={1e-4} max={1} log onChange={(bandwidth) => updateLive({ bandwidth })}
-            help="small: exact but noisy threshold gradients; large: smooth but biased" />
+            help={decl.live.bandwidthHelp} />
         )}
-        <LiveSlider label="Threshold" value={live.threshold} min={1e-4} max={10} log allowZero={arch !== 'jumprelu'} onChange={(threshold) => updateLive({ threshold })}
-          help={arch === 'jumprelu' ? 'sets every latent’s θ; learning continues from there' : 'inference threshold: activations at or below it count as zero in metrics'} />
+        <LiveSlider label="Threshold" value={live.threshold} min={1e-4} max={10} log allowZero={!learnedThreshold} onChange={(threshold) => updateLive({ threshold })}
+          help={learnedThreshold ? 'sets every latent’s θ; learning continues from there' : 'inference threshold: activations at or below it count as zero in metrics'} />
         {guidance.map((g) => (
           <LiveSlider key={g.id} label={`Guidance β ${g.id} (latent ${g.latent})`} value={g.beta} min={1e-3} max={100} log allowZero
             onChange={(beta) => updateGuidanceTarget(g.id, { beta })} help="weight of this target’s loss; sent with the whole target list" />

@@ -1,24 +1,22 @@
-// The variant and its hyper-parameters (the config sent when Train is pressed).
+// The variant and its hyper-parameters (the config sent when Train is pressed). What each variant
+// shows — its name, description, sparsity control and own fields — comes from its declaration
+// (src/engine/variants/*.decl.ts) through src/engine/config.ts, so nothing here names a variant.
 import { useEffect, useId, useMemo, useState } from 'react';
-import { ARCHITECTURES, MULTI_LAYER, NORMALIZATIONS, SPARSITY_KIND, lambdaKey, type Architecture, type Normalize } from '../../engine/config';
+import {
+  ARCHITECTURES, COMMON_DEFAULTS, MULTI_LAYER, NORMALIZATIONS, SPARSITY_KIND, defaultLayers, defaultOf, fieldDefault, lambdaKey,
+  variantDeclaration, type Architecture, type CommonConfig, type FieldContext, type FieldSpec, type Normalize, type SaeConfig,
+} from '../../engine/config';
 import { environmentFacts, estimateLine, limitsFor, type BackendFacts, type BackendLimits } from '../../engine/memoryBudget';
+import { formBounds } from '../../engine/variants/declaration';
 import { checkForm, isMultiLayer, setForm, useStore, type ModelForm } from '../../store/store';
 import { CheckboxField, ReadOnlyField, SelectField, TextField } from '../controls/Fields';
 import { NumberField } from '../controls/NumberField';
 
-export const VARIANT_INFO: Record<Architecture, { label: string; description: string }> = {
-  relu: { label: 'ReLU + L1', description: 'Linear encoder, ReLU, and an L1 penalty on the latents weighted by decoder norms. The standard baseline.' },
-  topk: { label: 'TopK', description: 'Keeps the k largest pre-activations of each row; sparsity is set directly, no penalty. AuxK revives dead latents.' },
-  batchtopk: { label: 'BatchTopK', description: 'Keeps the k·B largest activations of the whole batch, so rows may use more or fewer than k; inference uses a learned global threshold.' },
-  randomk: { label: 'RandomK (baseline)', description: 'k latents chosen at random per row: a sanity baseline that any real SAE should beat.' },
-  jumprelu: { label: 'JumpReLU', description: 'Per-latent learned thresholds θ, trained through straight-through estimators, with an L0 penalty.' },
-  gated: { label: 'Gated', description: 'A gate path decides which latents fire and a magnitude path how strongly (shared W_enc); the L1 penalty acts on the gate only.' },
-  classic: { label: 'Classic (2-layer, L1/KL/Hoyer)', description: 'A 2-layer encoder and decoder (a hidden layer on each side of the latents) with an L1, KL or Hoyer sparsity penalty.' },
-  matryoshka: { label: 'Matryoshka BatchTopK', description: 'Nested prefixes of the dictionary each learn to reconstruct, so the first latents capture the most general features.' },
-  mlsae: { label: 'MLSAE', description: 'One TopK SAE shared by all layers of an [L, N, d] file; each layer’s vector is a row of its own.' },
-  crosscoder: { label: 'Crosscoder', description: 'Per-layer encoders and decoders around one shared latent space; L1 penalty weighted by the decoder norms across layers.' },
-  routesae: { label: 'RouteSAE', description: 'A router picks (hard) or weighs (soft) the layer a shared TopK SAE reads for each token.' },
-};
+/** A variant's name in the list, and its description. */
+function variantInfo(a: Architecture): { label: string; description: string } {
+  const d = variantDeclaration(a);
+  return { label: d?.label ?? a, description: d?.description ?? '' };
+}
 
 const NORMALIZE_LABELS: Record<Normalize, string> = {
   none: 'none',
@@ -26,13 +24,18 @@ const NORMALIZE_LABELS: Record<Normalize, string> = {
   dataset_norm: 'dataset norm (mean ‖x‖ = √d)',
 };
 
+/** The number a form field holds, or its default when the form has none (a variant registered after the form was made). */
+function formNumber(form: ModelForm, key: string): number {
+  const v = form[key];
+  if (typeof v === 'number') return v;
+  const d = variantDeclaration(form.architecture)?.fields[key]?.default;
+  return typeof d === 'number' ? d : 0;
+}
+
 function lambdaLabel(a: Architecture, targetMode: boolean): string {
   if (targetMode) return 'Initial λ';
-  switch (lambdaKey(a)) {
-    case 'l0_coefficient': return 'L0 coefficient λ';
-    case 'sparsity_coefficient': return 'Sparsity coefficient λ';
-    default: return 'L1 coefficient λ';
-  }
+  const key = lambdaKey(a);
+  return (key && variantDeclaration(a)?.fields[key]?.form?.label) || 'Sparsity coefficient λ';
 }
 
 function SparsityControls({ form, busy, dSae }: { form: ModelForm; busy: boolean; dSae: number }) {
@@ -55,67 +58,89 @@ function SparsityControls({ form, busy, dSae }: { form: ModelForm; busy: boolean
             title={lk ? 'a controller moves λ until the fraction of active latents matches' : 'k = round(target × d_sae)'} />
         )}
         {lk ? (
-          <NumberField label={lambdaLabel(a, targetMode)} value={form[lk]} min={0} disabled={busy} onChange={(v) => setForm({ [lk]: v })}
+          <NumberField label={lambdaLabel(a, targetMode)} value={formNumber(form, lk)} min={0} disabled={busy} onChange={(v) => setForm({ [lk]: v })}
             title={targetMode ? 'starting value; the controller steers it towards the target L0' : undefined} />
         ) : targetMode ? (
           <ReadOnlyField label="k (from target)" title="round(target L0 × d_sae); switch to Manual to set k yourself">{derivedK}</ReadOnlyField>
         ) : (
-          <NumberField label="Initial k" value={form.k} integer min={1} max={dSae} disabled={busy} onChange={(v) => setForm({ k: v })} />
+          <NumberField label="Initial k" value={formNumber(form, 'k')} integer min={1} max={dSae} disabled={busy} onChange={(v) => setForm({ k: v })} />
         )}
       </div>
     </fieldset>
   );
 }
 
-function VariantFields({ form, busy, dIn }: { form: ModelForm; busy: boolean; dIn?: number }) {
-  switch (form.architecture) {
-    case 'jumprelu':
+/** The Early-stopping patience field (in Advanced, or with the fields of a variant that changes its default). */
+function PatienceField({ form, busy }: { form: ModelForm; busy: boolean }) {
+  return (
+    <NumberField label="Early-stopping patience" value={form.early_stopping_patience ?? Number(defaultOf(form.architecture, 'early_stopping_patience'))} integer min={0} disabled={busy}
+      onChange={(v) => setForm({ early_stopping_patience: v })} title="validations without improvement before stopping (0 = never)" />
+  );
+}
+
+/** One of a variant's own fields, as its declaration describes it. */
+function VariantField({ name, spec, form, busy, ctx }: { name: string; spec: FieldSpec; form: ModelForm; busy: boolean; ctx: FieldContext }) {
+  const f = spec.form!;
+  const value = form[name];
+  switch (spec.type) {
+    case 'number': {
+      const { min, max } = formBounds(spec);
+      const shown = typeof value === 'number' ? value : Number(fieldDefault(spec, ctx));
+      return <NumberField label={f.label} value={shown} integer={spec.integer} min={min} max={max} disabled={busy} title={f.help} onChange={(v) => setForm({ [name]: v })} />;
+    }
+    case 'choice':
       return (
-        <div className="grid2">
-          <NumberField label="Initial bandwidth ε" value={form.bandwidth} min={1e-6} disabled={busy} onChange={(v) => setForm({ bandwidth: v })} />
-          <NumberField label="Initial threshold θ" value={form.init_threshold} min={1e-6} disabled={busy} onChange={(v) => setForm({ init_threshold: v })} />
-        </div>
+        <SelectField label={f.label} value={typeof value === 'string' ? value : String(fieldDefault(spec, ctx))} disabled={busy} title={f.help}
+          options={spec.options.map((o) => ({ value: o, label: f.optionLabels?.[o] ?? o }))} onChange={(v) => setForm({ [name]: v })} />
       );
-    case 'classic':
+    case 'boolean':
+      return <CheckboxField label={f.label} checked={typeof value === 'boolean' ? value : Boolean(fieldDefault(spec, ctx))} disabled={busy} title={f.help} onChange={(v) => setForm({ [name]: v })} />;
+    case 'numbers': {
+      const placeholder = fieldDefault(spec, ctx);
       return (
-        <>
-          <div className="grid2">
-            <NumberField label="Hidden width" value={form.hidden_dim ?? 2 * (dIn ?? 64)} integer min={1} disabled={busy}
-              onChange={(v) => setForm({ hidden_dim: v })} title="width of the hidden layer on each side of the latents (default 2 × d_in)" />
-            <SelectField label="Sparsity penalty" value={form.sparsity_type} disabled={busy} onChange={(v) => setForm({ sparsity_type: v })}
-              options={[{ value: 'l1', label: 'L1' }, { value: 'kl', label: 'KL' }, { value: 'hoyer', label: 'Hoyer' }]}
-              title="L1: Σ|f|; KL: divergence of each latent's mean activation from ρ; Hoyer: L1/L2 ratio" />
-            {form.sparsity_type === 'kl' && (
-              <NumberField label="KL target ρ" value={form.kl_target} min={1e-6} max={0.999999} disabled={busy} onChange={(v) => setForm({ kl_target: v })} />
-            )}
-            <NumberField label="Early-stopping patience" value={form.early_stopping_patience ?? 10} integer min={0} disabled={busy}
-              onChange={(v) => setForm({ early_stopping_patience: v })} title="validations without improvement before stopping (0 = never)" />
-          </div>
-          <CheckboxField label="Tied weights (decoder = encoderᵀ)" checked={form.tied_weights} disabled={busy} onChange={(v) => setForm({ tied_weights: v })} />
-        </>
+        <TextField label={f.label} value={typeof value === 'string' ? value : ''} disabled={busy} title={f.help}
+          placeholder={Array.isArray(placeholder) ? placeholder.join(', ') : undefined} onChange={(v) => setForm({ [name]: v })} />
       );
-    case 'matryoshka':
-      return (
-        <TextField label="Nested prefixes (comma list, ending at d_sae)" value={form.matryoshka_prefixes} disabled={busy}
-          placeholder={defaultPrefixes(form.d_sae)} onChange={(v) => setForm({ matryoshka_prefixes: v })}
-          title="dictionary sizes that each learn to reconstruct; empty = d_sae/16, /8, /4, /2, d_sae" />
-      );
-    case 'routesae':
-      return (
-        <div className="grid2">
-          <SelectField label="Routing" value={form.routing} disabled={busy} onChange={(v) => setForm({ routing: v })}
-            options={[{ value: 'hard', label: 'hard' }, { value: 'soft', label: 'soft' }]} title="hard: each token reads one layer; soft: a weighted mix of the layers" />
-          <SelectField label="Aggregation" value={form.aggregation} disabled={busy} onChange={(v) => setForm({ aggregation: v })}
-            options={[{ value: 'sum', label: 'sum' }, { value: 'mean', label: 'mean' }]} title="how the layers are pooled into the router’s input" />
-        </div>
-      );
-    default:
-      return null;
+    }
   }
 }
 
-function defaultPrefixes(dSae: number): string {
-  return [...new Set([dSae / 16, dSae / 8, dSae / 4, dSae / 2, dSae].map((v) => Math.max(1, Math.round(v))))].join(', ');
+/**
+ * The chosen variant's own fields (its declaration's fields with a `form`; k and λ are in the
+ * sparsity controls), and the common keys whose default it changes.
+ */
+function VariantFields({ form, busy, ctx }: { form: ModelForm; busy: boolean; ctx: FieldContext }) {
+  const d = variantDeclaration(form.architecture);
+  if (!d) return null;
+  const sparsityKey = d.sparsity.kind === 'k' ? 'k' : d.sparsity.lambdaKey;
+  const shown = Object.entries(d.fields).filter(([key, spec]) => key !== sparsityKey && spec.form && (spec.form.showIf?.(form) ?? true));
+  const inGrid = shown.filter(([, spec]) => spec.type === 'number' || spec.type === 'choice');
+  const lists = shown.filter(([, spec]) => spec.type === 'numbers');
+  const boxes = shown.filter(([, spec]) => spec.type === 'boolean');
+  const patience = d.commonDefaults?.early_stopping_patience !== undefined;
+  const field = ([key, spec]: [string, FieldSpec]) => <VariantField key={key} name={key} spec={spec} form={form} busy={busy} ctx={ctx} />;
+  return (
+    <>
+      {(inGrid.length > 0 || patience) && (
+        <div className="grid2">
+          {inGrid.map(field)}
+          {patience && <PatienceField form={form} busy={busy} />}
+        </div>
+      )}
+      {lists.map(field)}
+      {boxes.map(field)}
+    </>
+  );
+}
+
+/** What a variant's computed defaults are worked out from: the data, or the built-in sample's width before data loads. */
+function formContext(form: ModelForm, dIn: number | undefined, nLayers: number, resolved: SaeConfig | null): FieldContext {
+  const layers = defaultLayers(form.architecture, nLayers);
+  const common: CommonConfig = resolved ?? {
+    ...COMMON_DEFAULTS, architecture: form.architecture, d_sae: form.d_sae, sparsity_mode: form.sparsity_mode, target_l0: form.target_l0_percent / 100,
+    layer: layers.layer, layer_start: layers.start, layer_end: layers.end, guidance: [],
+  };
+  return { dIn: dIn ?? 64, dSae: form.d_sae, nLayers, common };
 }
 
 function LayerFields({ form, busy, nLayers, defaults }: { form: ModelForm; busy: boolean; nLayers: number; defaults: { layer: number; start: number; end: number } }) {
@@ -140,6 +165,7 @@ function LayerFields({ form, busy, nLayers, defaults }: { form: ModelForm; busy:
 
 function AdvancedFields({ form, busy }: { form: ModelForm; busy: boolean }) {
   const penalty = SPARSITY_KIND[form.architecture] === 'penalty';
+  const patienceWithVariant = variantDeclaration(form.architecture)?.commonDefaults?.early_stopping_patience !== undefined;
   return (
     <details className="advanced">
       <summary>Advanced</summary>
@@ -160,10 +186,7 @@ function AdvancedFields({ form, busy }: { form: ModelForm; busy: boolean }) {
         )}
         <NumberField label="Validate every N steps" value={form.val_every} integer min={1} disabled={busy} onChange={(v) => setForm({ val_every: v })}
           title="validation loss (early stopping) and guidance AUROC" />
-        {form.architecture !== 'classic' && (
-          <NumberField label="Early-stopping patience" value={form.early_stopping_patience ?? 0} integer min={0} disabled={busy}
-            onChange={(v) => setForm({ early_stopping_patience: v })} title="validations without improvement before stopping (0 = never)" />
-        )}
+        {!patienceWithVariant && <PatienceField form={form} busy={busy} />}
       </div>
     </details>
   );
@@ -207,32 +230,37 @@ export function ModelPanel() {
   const memory = useMemo(() => (checked.config && dIn !== undefined && limits ? estimateLine(checked.config, dIn, limits) : null), [checked.config, dIn, limits]);
   const a = form.architecture;
   const multi = isMultiLayer(a);
+  const fallbackLayers = defaultLayers(a, nLayers);
   const layerDefaults = {
-    layer: checked.config?.layer ?? Math.floor(nLayers / 2),
-    start: checked.config?.layer_start ?? (a === 'mlsae' ? 0 : Math.floor(nLayers / 4)),
-    end: checked.config?.layer_end ?? (a === 'mlsae' ? nLayers - 1 : Math.min(nLayers - 1, Math.floor((3 * nLayers) / 4))),
+    layer: checked.config?.layer ?? fallbackLayers.layer,
+    start: checked.config?.layer_start ?? fallbackLayers.start,
+    end: checked.config?.layer_end ?? fallbackLayers.end,
   };
+  const ctx = formContext(form, dIn, nLayers, checked.config);
   const options = ARCHITECTURES.map((v) => ({
     value: v,
-    label: MULTI_LAYER.includes(v) && nLayers < 2 ? `${VARIANT_INFO[v].label} (needs multi-layer data)` : VARIANT_INFO[v].label,
+    label: MULTI_LAYER.includes(v) && nLayers < 2 ? `${variantInfo(v).label} (needs multi-layer data)` : variantInfo(v).label,
     disabled: MULTI_LAYER.includes(v) && nLayers < 2,
   }));
   const setArchitecture = (v: Architecture) => {
-    // Classic stops early by default; the others do not (a value the user typed is kept).
+    // A variant may stop early by default (classic) and the others not: a patience at the old
+    // variant's default follows the new one's; a value the user typed is kept.
     const patience = form.early_stopping_patience;
-    const defaultPatience = patience === null || patience === (a === 'classic' ? 10 : 0);
+    const defaultPatience = patience === null || patience === defaultOf(a, 'early_stopping_patience');
     setForm({ architecture: v, ...(defaultPatience ? { early_stopping_patience: null } : {}) });
   };
+  const info = variantInfo(a);
+  const multiLabels = MULTI_LAYER.map((v) => variantInfo(v).label).join(', ');
   return (
     <section className="panel" aria-labelledby="model-title">
       <h2 id="model-title">Model</h2>
       <SelectField label="Variant" value={a} options={options} disabled={busy} onChange={setArchitecture} />
-      <p className="muted small variant-description" data-testid="variant-description">{VARIANT_INFO[a].description}</p>
-      {nLayers < 2 && (
-        <p className="muted small">Multi-layer variants (MLSAE, Crosscoder, RouteSAE) need an <code>[L, N, d]</code> .npy with several layers.</p>
+      <p className="muted small variant-description" data-testid="variant-description">{info.description}</p>
+      {nLayers < 2 && multiLabels && (
+        <p className="muted small">Multi-layer variants ({multiLabels}) need an <code>[L, N, d]</code> .npy with several layers.</p>
       )}
       {multi && nLayers < 2 && (
-        <p className="warn small">{VARIANT_INFO[a].label} needs activations of several layers; load a multi-layer file or pick another variant.</p>
+        <p className="warn small">{info.label} needs activations of several layers; load a multi-layer file or pick another variant.</p>
       )}
       <div className="grid2">
         <NumberField label="d_sae" value={form.d_sae} integer min={1} disabled={busy} onChange={(v) => setForm({ d_sae: v })}
@@ -252,7 +280,7 @@ export function ModelPanel() {
       )}
       {nLayers > 1 && <LayerFields form={form} busy={busy} nLayers={nLayers} defaults={layerDefaults} />}
       <SparsityControls form={form} busy={busy} dSae={form.d_sae} />
-      <VariantFields form={form} busy={busy} dIn={dIn} />
+      <VariantFields form={form} busy={busy} ctx={ctx} />
       <AdvancedFields form={form} busy={busy} />
       {dIn !== undefined && (
         <p className="muted small">

@@ -1,0 +1,211 @@
+// The report of `npm run bench`: the derived columns, the Markdown tables on stdout, bench.json and the chart.
+// Tables: main, issue 9's targets, sgemm, scaling, repeatability, per-op profiles, responsiveness;
+// files: bench-results/bench.json (--out) and docs/bench-scaling.svg (--svg).
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { Architecture } from '../../src/engine/config';
+import { FLOPS_FORMULA, flopsPerStep } from './flops';
+import { SIZES, VARIANTS, type SizeName, type Where } from './options';
+import { formatResponsiveness, type ResponsivenessResult } from './responsiveness';
+import { fmt, fmtInt, log, type BenchOutcome, type NativeReport, type Row, type ScalingPoint } from './results';
+import { CHROMIUM, CHROMIUM_ARGS } from './server';
+import { scalingSvg, type Series } from './svg';
+
+/** How Node's wasm rows ran: "2 threads" or "one thread". */
+function nodeWasmThreads(rows: Row[]): string {
+  const n = rows.find((r) => r.where === 'node' && r.backend === 'wasm' && r.info)?.info?.threadsCount ?? 1;
+  return n > 1 ? `${n} threads` : 'one thread';
+}
+
+export function backendLabel(r: Row): string {
+  const i = r.info;
+  if (!i) return r.backend;
+  if (r.backend === 'wasm') return `wasm (SIMD ${i.simd ? 'on' : 'off'}, threads ${i.threads ? `on ×${i.threadsCount}` : 'off'})`;
+  return r.backend;
+}
+
+function mainTable(rows: Row[], native: NativeReport | null): string {
+  const lines = [
+    '| size | variant | where | backend | tokens/s | ms/step | × native | GFLOP/s | % of sgemm ceiling | numTensors before → after | steps |',
+    '| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+  ];
+  const sizes = [...new Set(rows.map((r) => r.size))];
+  for (const size of sizes) {
+    for (const v of VARIANTS) {
+      const group = rows.filter((r) => r.size === size && r.architecture === v);
+      if (!group.length) continue;
+      const dims = SIZES[size];
+      const sizeLabel = `${size} (${dims.dIn}/${dims.dSae}/${dims.batch})`;
+      for (const r of group) {
+        if (r.tokensPerS === undefined) {
+          lines.push(`| ${sizeLabel} | ${v} | ${r.where} | ${r.backend} | — | — | — | — | — | ${r.error ?? ''} | |`);
+          continue;
+        }
+        const tensors = r.where === 'native' ? 'n/a' : `${r.numTensorsBefore} → ${r.numTensorsAfter}${r.numTensorsBefore === r.numTensorsAfter ? '' : ' ⚠ LEAK'}`;
+        const ratio = r.where === 'native' ? '1' : native ? fmt(r.nativeRatio, 3) : 'n/a';
+        lines.push(`| ${sizeLabel} | ${v} | ${r.where} | ${r.where === 'native' ? r.backend : backendLabel(r)} | ${fmtInt(r.tokensPerS)} | ${fmt(r.msPerStep, r.msPerStep! < 100 ? 1 : 0)} | ${ratio} | ${fmt(r.gflops, 2)} | ${r.ceilingFraction === undefined ? 'n/a' : `${fmt(100 * r.ceilingFraction, 1)}%`} | ${tensors} | ${r.steps ?? ''} |`);
+      }
+    }
+  }
+  return lines.join('\n');
+}
+
+function profileTables(rows: Row[]): string {
+  const out: string[] = [];
+  for (const r of rows.filter((x) => x.profile)) {
+    const p = r.profile!;
+    const head = `${r.where} ${backendLabel(r)} · ${r.architecture} · ${r.size}`;
+    if (p.error) { out.push(`**${head}**: profile failed: ${p.error}`, ''); continue; }
+    const clock = r.backend === 'webgl' && r.info?.kernelTimer === false ? ' (no GPU timer query here: tfjs syncs after each kernel and times it on the CPU clock, which slows the profiled step)' : '';
+    out.push(`**${head}** — profiled step ${fmt(p.wallMs, 0)} ms wall (timed step ${fmt(r.msPerStep, 0)} ms), ${p.kernelCount} kernels, ${p.timed ? `kernel time ${fmt(p.kernelMs, 0)} ms${clock}` : 'no kernel timings from this backend: ordered by output size'}`);
+    out.push('');
+    if (p.timed) {
+      out.push('| kernel | calls | ms | % of kernel time | MB written |', '| --- | ---: | ---: | ---: | ---: |');
+      for (const k of p.kernels.slice(0, 10)) out.push(`| ${k.name} | ${k.count} | ${fmt(k.totalMs, 1)} | ${fmt((100 * (k.totalMs ?? 0)) / (p.kernelMs || 1), 1)}% | ${fmt(k.bytesAdded / 2 ** 20, 1)} |`);
+    } else {
+      out.push('| kernel | calls | M elements written | MB added |', '| --- | ---: | ---: | ---: |');
+      for (const k of p.kernels.slice(0, 10)) out.push(`| ${k.name} | ${k.count} | ${fmt(k.outputElements / 1e6, 2)} | ${fmt(k.bytesAdded / 2 ** 20, 1)} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function scalingTable(label: string, engine: ScalingPoint[], native: { dSae: number; batch: number; tokensPerS: number }[] | undefined, key: 'dSae' | 'batch'): string {
+  const lines = [`| ${key === 'dSae' ? 'd_sae' : 'batch'} | ${label} tokens/s | ms/step | native tokens/s | × native |`, '| ---: | ---: | ---: | ---: | ---: |'];
+  engine.forEach((p) => {
+    const n = native?.find((q) => q.dSae === p.dSae && q.batch === p.batch)?.tokensPerS;
+    lines.push(`| ${p[key]} | ${p.tokensPerS !== undefined ? fmtInt(p.tokensPerS) : `— (${p.error})`} | ${fmt(p.msPerStep, 0)} | ${fmtInt(n)} | ${p.tokensPerS && n ? fmt(p.tokensPerS / n, 3) : '—'} |`);
+  });
+  return lines.join('\n');
+}
+
+/** Issue 9's targets against this run's figures. */
+function targetsTable(rows: Row[], resp: ResponsivenessResult | null, haveNative: boolean): string {
+  const lines = ['| target | this run | met |', '| --- | --- | --- |'];
+  const best = (where: Where, size: SizeName, v: Architecture) => rows
+    .filter((r) => r.where === where && r.size === size && r.architecture === v && r.nativeRatio !== undefined && !r.error)
+    .sort((a, b) => (b.nativeRatio ?? 0) - (a.nativeRatio ?? 0))[0];
+  if (haveNative) {
+    for (const [where, size, goal] of [['chromium', 'small', 0.5], ['node', 'small', 0.5], ['chromium', 'medium', 0.3], ['node', 'medium', 0.3]] as [Where, SizeName, number][]) {
+      const per = VARIANTS.map((v) => [v, best(where, size, v)] as const).filter(([, r]) => r);
+      if (!per.length) continue;
+      const text = per.map(([v, r]) => `${v} ${fmt(r!.nativeRatio, 2)}× (${r!.backend})`).join(', ');
+      lines.push(`| ${where}, ${size}, best backend ≥ ${goal}× native | ${text} | ${per.every(([, r]) => (r!.nativeRatio ?? 0) >= goal) ? 'yes' : 'no'} |`);
+    }
+  }
+  if (resp) {
+    lines.push(`| main thread: no task longer than 50 ms while training | longest ${fmt(resp.longTasks.maxMs, 0)} ms, ${resp.longTasks.over50ms} over 50 ms | ${resp.longTasks.supported && resp.longTasks.over50ms === 0 ? 'yes' : 'no'} |`);
+    const late = resp.slider.map((x) => x.stepsLate);
+    lines.push(`| slider change used within 1 step | ${late.map((l) => (l === null ? 'never' : `${l} step${l === 1 ? '' : 's'}`)).join(', ')} late | ${late.every((l) => l !== null && l <= 1) ? 'yes' : 'no'} |`);
+  }
+  return lines.length > 2 ? lines.join('\n') : '';
+}
+
+/** The columns computed from the timings: GFLOP/s, the fraction of the sgemm ceiling, the ratio to native. */
+export function deriveColumns(rows: Row[], native: NativeReport | null): void {
+  const ceiling = native?.sgemm.ceilingGflops;
+  for (const r of rows) {
+    if (r.msPerStep === undefined) continue;
+    r.gflops = flopsPerStep(r.architecture, r.dIn, r.dSae, r.batch) / (r.msPerStep / 1000) / 1e9;
+    if (ceiling) r.ceilingFraction = r.gflops / ceiling;
+    const n = rows.find((x) => x.where === 'native' && x.size === r.size && x.architecture === r.architecture);
+    if (n?.tokensPerS && r.tokensPerS) r.nativeRatio = r.tokensPerS / n.tokensPerS;
+  }
+}
+
+/** The Markdown report printed on stdout. */
+export function formatReport(o: BenchOutcome): string {
+  const { date, seconds, loadStart, loadEnd, loadAtStart, chromiumVersion, chromiumEnv, native, wasmMatmul, chromiumWasmMatmul, rows, skips, scaling, responsiveness, notes } = o;
+  const out: string[] = [];
+  const nodeWasm = rows.find((r) => r.where === 'node' && r.backend === 'wasm' && r.info);
+  const chromeWasm = rows.find((r) => r.where === 'chromium' && r.backend === 'wasm' && r.info);
+  const webgl = rows.find((r) => r.backend === 'webgl' && r.info?.renderer);
+  const webgpu = rows.find((r) => r.backend === 'webgpu' && r.info?.adapter);
+  out.push(`## Training-step benchmark (${date})`, '');
+  out.push(`Machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}; Node ${process.version}; tfjs ${tf.version.tfjs}; Chromium ${chromiumVersion || 'not run'}${chromiumEnv ? ` (cross-origin isolated: ${chromiumEnv.crossOriginIsolated ? 'yes' : 'no'})` : ''}.`);
+  out.push(`At the start: ${loadStart}; at the end: ${loadEnd}. Timings are medians of individually synced steps.`);
+  if (native && loadAtStart > 0.5 * os.cpus().length) { // at the start, before the bench itself adds load
+    out.push(`⚠ The machine was busy with other work when the bench started. Multi-threaded native BLAS slows far more under contention than single-threaded wasm, so the ratios to native are optimistic in this run; compare runs made on an idle machine.`);
+  }
+  if (nodeWasm) out.push(`Node wasm: SIMD ${nodeWasm.info?.simd ? 'on' : 'off'}, threads ${nodeWasm.info?.threads ? `on (${nodeWasm.info.threadsCount})` : 'off (--node-threads 1)'}.`);
+  if (chromeWasm) out.push(`Chromium wasm: SIMD ${chromeWasm.info?.simd ? 'on' : 'off'}, threads ${chromeWasm.info?.threads ? `on (${chromeWasm.info.threadsCount})` : `off${chromeWasm.info?.crossOriginIsolated === false ? ' (the page is not cross-origin isolated: no SharedArrayBuffer)' : ''}`}.`);
+  if (webgl) out.push(`WebGL renderer: ${webgl.info?.renderer}.`);
+  if (webgpu) out.push(`WebGPU adapter: ${webgpu.info?.adapter} (kernel timestamps ${webgpu.info?.kernelTimer ? 'available' : 'unavailable'}).`);
+  if (native) {
+    const ni = native.info;
+    out.push(`Native reference: NumPy ${ni.numpy} with ${ni.blas ?? 'BLAS'} (${ni.blasThreads ?? ni.OPENBLAS_NUM_THREADS ?? `up to ${ni.cpus}`} threads), float32, hand-written backward (scripts/bench/native_step.py). sgemm ceiling ${fmt(native.sgemm.ceilingGflops)} GFLOP/s (best of the shapes below; ${fmt(native.sgemm1?.ceilingGflops)} GFLOP/s with one thread, the most a single-threaded backend can reach).`);
+  }
+  out.push(`${FLOPS_FORMULA}.`, '');
+  out.push(mainTable(rows, native), '');
+  const targets = targetsTable(rows, responsiveness, native !== null);
+  if (targets) out.push('Targets of issue 9:', '', targets, '');
+  if (skips.length) {
+    out.push('Skipped:', '');
+    for (const s of skips) out.push(`- ${[s.where, s.backend, s.size, s.architecture].filter((x) => x && x !== '-').join(' / ')}: ${s.reason}`);
+    out.push('');
+  }
+  if (native) {
+    const wasm = new Map((wasmMatmul ?? []).map((w) => [w.shape, w]));
+    const inBrowser = new Map((chromiumWasmMatmul?.rows ?? []).map((w) => [w.shape, w]));
+    const t = chromiumWasmMatmul?.threads ?? 0;
+    out.push(`sgemm (float32 NumPy matmul, best of several), and tfjs-wasm's matMul at the same shapes in Node (${nodeWasmThreads(rows)}) and in Chromium's engine worker (${t ? `${t}-thread pool` : 'not run'}) —`,
+      'with the right operand reused, and fresh each call as in training (XNNPACK repacks it). wasm ÷ NumPy bounds what a wasm step dominated by that product can reach:', '',
+      '| shape | m × k × n | NumPy GFLOP/s | Node wasm, reused | Node wasm, fresh | Chromium wasm, reused | Chromium wasm, fresh | best wasm fresh ÷ NumPy |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const s of native.sgemm.shapes) {
+      const w = wasm.get(s.shape), c = inBrowser.get(s.shape);
+      const fresh = Math.max(w?.freshGflops ?? 0, c?.freshGflops ?? 0);
+      out.push(`| ${s.shape} | ${s.m} × ${s.k} × ${s.n} | ${fmt(s.gflops)} | ${w ? fmt(w.reusedGflops) : '—'} | ${w ? fmt(w.freshGflops) : '—'} | ${c ? fmt(c.reusedGflops) : '—'} | ${c ? fmt(c.freshGflops) : '—'} | ${fresh ? (fresh / s.gflops).toFixed(2) : '—'} |`);
+    }
+    out.push('');
+  }
+  if (scaling) {
+    out.push(`### Scaling: relu on the best backend, ${scaling.label}`, '');
+    out.push('tokens/s against d_sae (d_in 64, batch 1024):', '', scalingTable(scaling.label, scaling.dSae, native?.scaling?.dSae, 'dSae'), '');
+    out.push('tokens/s against batch size (d_in 64, d_sae 2048):', '', scalingTable(scaling.label, scaling.batch, native?.scaling?.batch, 'batch'), '');
+  }
+  // Repeatability: the scaling sweeps repeat the small relu configuration (d_sae 2048, batch 1024).
+  if (scaling) {
+    const again = (pts: { dSae: number; batch: number; tokensPerS?: number }[] | undefined) => (pts ?? []).filter((p) => p.dSae === 2048 && p.batch === 1024 && p.tokensPerS).map((p) => p.tokensPerS!);
+    const first = rows.find((r) => r.where === scaling!.where && r.backend === scaling!.backend && r.size === 'small' && r.architecture === 'relu')?.tokensPerS;
+    const nFirst = rows.find((r) => r.where === 'native' && r.size === 'small' && r.architecture === 'relu')?.tokensPerS;
+    const e = [...again(scaling.dSae), ...again(scaling.batch)];
+    const n = [...again(native?.scaling?.dSae), ...again(native?.scaling?.batch)];
+    const spread = (a: number | undefined, b: number[]) => (a && b.length ? `${fmtInt(a)} in the main pass, ${b.map(fmtInt).join(' and ')} in the scaling sweep (${b.map((x) => `${x >= a ? '+' : ''}${fmt((100 * (x - a)) / a, 0)}%`).join(', ')})` : 'n/a');
+    out.push(`Repeatability (small relu measured again in the sweep; the machine is shared): ${scaling.label} ${spread(first, e)}; native ${spread(nFirst, n)}.`, '');
+  }
+  const prof = profileTables(rows);
+  if (prof) out.push('### Per-op profile of one step (tf.profile; kernels summed by name, top 10)', '', prof);
+  if (responsiveness) out.push('### Responsiveness', '', formatResponsiveness(responsiveness), '');
+  out.push(`Whole bench: ${fmt(seconds / 60)} min.`);
+  if (notes.length) out.push('', ...notes.map((n) => `Note: ${n}`));
+  return out.join('\n');
+}
+
+/** bench-results/bench.json (--out) and, after a scaling sweep, its chart (--svg). */
+export async function writeResults(o: BenchOutcome): Promise<void> {
+  const { opts, date, seconds, loadStart, loadEnd, chromiumVersion, chromiumEnv, native, wasmMatmul, chromiumWasmMatmul, rows, skips, scaling, responsiveness, notes } = o;
+  await mkdir(path.dirname(opts.out), { recursive: true });
+  await writeFile(opts.out, JSON.stringify({
+    date, seconds, options: opts, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, tfjs: tf.version.tfjs, chromium: chromiumVersion, chromiumArgs: CHROMIUM_ARGS, chromiumPath: CHROMIUM, chromiumEnv, loadStart, loadEnd },
+    sizes: SIZES, flopsFormula: FLOPS_FORMULA, native, wasmMatmul, chromiumWasmMatmul, rows, skips, scaling, responsiveness, notes,
+  }, null, 2));
+  log(`wrote ${opts.out}`);
+  if (scaling) {
+    const series = (key: 'dSae' | 'batch'): Series[] => {
+      const s: Series[] = [{ label: `${scaling!.label} (tfjs)`, color: '#1f6feb', points: scaling![key].filter((p) => p.tokensPerS).map((p) => ({ x: p[key], y: p.tokensPerS! })) }];
+      const n = native?.scaling?.[key];
+      if (n) s.push({ label: `NumPy native reference (${native?.info.blas ?? 'BLAS'})`, color: '#d1242f', dashed: true, points: n.map((p) => ({ x: p[key], y: p.tokensPerS })) });
+      return s;
+    };
+    const svg = scalingSvg([
+      { title: 'relu step: tokens/s vs d_sae', xLabel: 'd_sae (d_in 64, batch 1024)', series: series('dSae') },
+      { title: 'relu step: tokens/s vs batch size', xLabel: 'batch size (d_in 64, d_sae 2048)', series: series('batch') },
+    ], `npm run bench, ${date.slice(0, 10)}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`);
+    await mkdir(path.dirname(opts.svg), { recursive: true });
+    await writeFile(opts.svg, svg);
+    log(`wrote ${opts.svg}`);
+  }
+}
