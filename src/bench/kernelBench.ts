@@ -1,4 +1,4 @@
-// What this file is: window.saeKernelBench of kernels.html: ms per call of each fused kernel vs its composition.
+// Window.saeKernelBench of kernels.html: ms per call of each fused kernel vs its composition.
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from '../engine/adam';
 import { batchTopkRelu } from '../engine/ops/batchTopk';

@@ -1,4 +1,4 @@
-// What this file is: the kernel-check page (kernels.html): window.saeKernelCheck and window.saeKernelBench.
+// The kernel-check page (kernels.html): window.saeKernelCheck and window.saeKernelBench.
 // It checks and times the fused WebGPU kernels (src/engine/ops/webgpu) in headless Chromium,
 // driven by e2e/kernels.spec.ts and scripts/bench/kernels.ts. It runs on the page's own webgpu
 // backend (no worker: nothing else shares it). Every check compares the ops as the engine calls

@@ -1,4 +1,4 @@
-// What this file is: what the kernel checks and timings of kernels.html share: report types, setup, inputs, comparison.
+// What the kernel checks and timings of kernels.html share: report types, setup, inputs, comparison.
 // The checks compare the ops as the engine calls them with the fused kernels on against the same
 // ops with them off (the plain tfjs composition on the same backend), and some against plain JS
 // (src/bench/kernelCheck.ts is the page).

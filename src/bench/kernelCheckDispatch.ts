@@ -1,4 +1,4 @@
-// What this file is: the checks across kernel families: the fused path runs our kernels, and nothing leaks.
+// The checks across kernel families: the fused path runs our kernels, and nothing leaks.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { Adam } from '../engine/adam';

@@ -1,4 +1,4 @@
-// What this file is: the reference checks of the JumpReLU and Heaviside-L0 kernels (forward, ∂z, ∂θ).
+// The reference checks of the JumpReLU and Heaviside-L0 kernels (forward, ∂z, ∂θ).
 import * as tf from '@tensorflow/tfjs';
 import { heavisideMeanL0 } from '../engine/ops/heaviside';
 import { jumpRelu } from '../engine/ops/jumprelu';

@@ -1,4 +1,4 @@
-// What this file is: the reference checks of the parameter-update kernels: Adam and decoder-row normalisation.
+// The reference checks of the parameter-update kernels: Adam and decoder-row normalisation.
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from '../engine/adam';
 import { normalizeDecoderRows } from '../engine/variants/linear';

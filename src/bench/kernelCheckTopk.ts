@@ -1,4 +1,4 @@
-// What this file is: the reference checks of the TopK and BatchTopK kernels (values, masks, ∂z, ties).
+// The reference checks of the TopK and BatchTopK kernels (values, masks, ∂z, ties).
 import * as tf from '@tensorflow/tfjs';
 import { batchTopkMask, batchTopkRelu } from '../engine/ops/batchTopk';
 import { topkMask, topkRelu } from '../engine/ops/topk';

@@ -10,7 +10,7 @@ import { extractFromText } from '../data/languageModel';
 import type { FileOptions, FileResult, SourceFile } from '../data/types';
 import { Workspace, type HintedSourceFile, type RoleHint } from '../data/workspace';
 import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
-import type { ImportedSae } from '../io/saeImport';
+import type { ImportedSae } from '../data/saeImport';
 import { importSaeFiles } from '../data/saeFiles';
 import { backendFlag, fileOptions, intFlag, parseSize, requireModelFlags, type Flags } from './flags';
 import { selectNodeBackend } from './nodeBackend';

@@ -1,4 +1,4 @@
-// What this file is: the dataset from a dropped file's activation array (in memory or streamed).
+// The dataset from a dropped file's activation array (in memory or streamed).
 // The file is read once: its statistics (src/data/stats.ts) are gathered while it is read or, for
 // a file over the memory budget, while it is indexed for streaming (src/data/streaming.ts).
 import type { ArrayLayout, FileIndex } from '../io/arrayFile';

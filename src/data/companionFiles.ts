@@ -1,4 +1,4 @@
-// What this file is: loading the activations' companions (token ids, doc ids, positions, vocab, labels).
+// Loading the activations' companions (token ids, doc ids, positions, vocab, labels).
 // Each companion has one value per activation row; when rows with NaN/Inf were left out of the
 // activation file (RowFilter), companions of the file's full length are filtered to the kept rows.
 import { decodeFloat32, decodeInt32, readArrayBytes, type ArrayLayout } from '../io/arrayFile';

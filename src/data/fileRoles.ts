@@ -1,4 +1,4 @@
-// What this file is: recognising dropped files by their content, and opening dropped zips.
+// Recognising dropped files by their content, and opening dropped zips.
 // Recognition only sorts the files: nothing is loaded here, so the workspace can apply the
 // activations first and match every companion of the same drop to their rows (src/data/workspace.ts).
 import { unzipSync } from 'fflate';

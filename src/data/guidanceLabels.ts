@@ -1,4 +1,4 @@
-// What this file is: the per-row labels of guidance targets (labels file or token rule) and their preview.
+// The per-row labels of guidance targets (labels file or token rule) and their preview.
 // A token rule needs the token ids and the vocab of the activations (src/data/tokenRules.ts); a
 // labels file was matched to the activation rows as it was loaded (src/data/companionFiles.ts).
 import type { GuidanceTarget, LabelSource } from '../engine/config';

@@ -1,4 +1,4 @@
-// What this file is: loading a dropped llama2.c model, its tokenizer and text files into a workspace.
+// Loading a dropped llama2.c model, its tokenizer and text files into a workspace.
 // Turning those texts into activations is src/data/languageModel.ts; this only reads and checks
 // the files, so that a model and tokenizer of different exports are refused with both names.
 import { parseLlama2cCheckpoint, parseLlama2cTokenizer, type Llama2cTokenizer } from '../io/llama2c';

@@ -1,7 +1,7 @@
-// What this file is: importing a dropped SAELens directory (or its zip) into a workspace.
+// Importing a dropped SAELens directory (or its zip) into a workspace.
 // The files may arrive one by one or in a zip (src/data/fileRoles.ts opens it); the SAE is checked
 // against the loaded activations, so that one trained on another layer is refused when dropped.
-import { importSaeLens, type ImportedSae } from '../io/saeImport';
+import { importSaeLens, type ImportedSae } from './saeImport';
 import type { FileResult, SourceFile } from './types';
 import { WorkspaceError, count, errorResult, type WorkspaceState } from './workspaceState';
 

@@ -1,4 +1,4 @@
-// What this file is: the Workspace, what the user has loaded, and the loading of dropped files into it.
+// The Workspace, what the user has loaded, and the loading of dropped files into it.
 // One activation dataset (in memory, or streamed from its file when it is larger than the memory
 // budget), its companion files (tokens, vocab, labels, document ids, positions) matched by row
 // count, and an imported SAE. Files are recognised by content, whatever order they are dropped in.
@@ -14,7 +14,7 @@ import type { ResolvedGuidance } from '../engine/trainer';
 import type { LlamaModel } from '../engine/lm/llama';
 import { ArrayFileError } from '../io/arrayFile';
 import type { Llama2cTokenizer, LlamaCheckpoint } from '../io/llama2c';
-import type { ImportedSae } from '../io/saeImport';
+import type { ImportedSae } from './saeImport';
 import type { FileResult, LoadedKind, SourceFile } from './types';
 import { loadActivations } from './activationFile';
 import { selectLayers, type Dataset } from './dataset';

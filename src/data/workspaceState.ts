@@ -1,10 +1,10 @@
-// What this file is: the state a Workspace holds, its errors and dataset types, and helpers its loaders share.
+// The state a Workspace holds, its errors and dataset types, and helpers its loaders share.
 // The loaders of dropped files (src/data/fileRoles.ts, activationFile.ts, companionFiles.ts,
 // saeFiles.ts, languageModelFiles.ts, guidanceLabels.ts) work on WorkspaceState rather than on the
 // Workspace class, so that none of them imports workspace.ts, which imports them (no cycles).
 import type { LlamaModel } from '../engine/lm/llama';
 import type { Llama2cTokenizer, LlamaCheckpoint } from '../io/llama2c';
-import type { ImportedSae } from '../io/saeImport';
+import type { ImportedSae } from './saeImport';
 import type { Dataset } from './dataset';
 import type { ActivationSource } from './source';
 import { StatsAccumulator } from './stats';

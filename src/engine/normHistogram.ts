@@ -1,5 +1,5 @@
 // The equal-width histogram from 0 used for row norms (src/data/stats.ts) and SAELens feature
-// densities (src/io/saeImport.ts). It sits in the engine so that io/saeImport.ts need not import
+// densities (src/data/saeImport.ts). It sits in the engine so that src/data/saeImport.ts need not import
 // src/data, a layer above it (.dependency-cruiser.cjs).
 
 /** Equal-width bins from 0 to the largest value. */

@@ -1,4 +1,4 @@
-// What this file is: indexing an activation file's arrays by its format (sniffed), and the array readers' entry point.
+// Indexing an activation file's arrays by its format (sniffed), and the array readers' entry point.
 // Where the arrays of an activation file are, read from its headers only: .npy, .npz (a zip of
 // .npy entries, stored or deflated, zip64 included), .safetensors, or raw float data with a shape
 // the user gives. Nothing here reads a whole file: big files are then streamed by byte ranges.

@@ -1,4 +1,4 @@
-// What this file is: the layout of an .npy array (or a stored .npz entry) from its header alone.
+// The layout of an .npy array (or a stored .npz entry) from its header alone.
 import { NpyError, parseNpyHeader } from './npy';
 import { ArrayFileError, DTYPE_BYTES, count, product, shapeText, startsWith, type ArrayDtype, type ArrayLayout, type ReadRange } from './arrayFileTypes';
 

@@ -1,4 +1,4 @@
-// What this file is: the array layouts of an .npz (a zip of .npy entries, zip64 included), and inflating its entries.
+// The array layouts of an .npz (a zip of .npy entries, zip64 included), and inflating its entries.
 // Only the zip's central directory, the local headers and the first inflated bytes of a deflated
 // entry are read to index it; src/io/arrayFileValues.ts inflates a whole entry when it is read.
 import { Inflate } from 'fflate';

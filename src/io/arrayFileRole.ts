@@ -1,4 +1,4 @@
-// What this file is: what an array is by its content (activations, token ids, document ids, positions, labels).
+// What an array is by its content (activations, token ids, document ids, positions, labels).
 import type { ArrayLayout } from './arrayFileTypes';
 
 /**

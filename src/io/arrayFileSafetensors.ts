@@ -1,4 +1,4 @@
-// What this file is: the tensor layouts of a .safetensors file from its JSON header (checked against its size).
+// The tensor layouts of a .safetensors file from its JSON header (checked against its size).
 import { ArrayFileError, DTYPE_BYTES, count, nonEmpty, product, shapeText, type ArrayDtype, type ArrayLayout, type ReadRange } from './arrayFileTypes';
 
 const ST_DTYPE: Record<string, ArrayDtype> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64', I32: 'int32', I64: 'int64', U8: 'uint8', BOOL: 'bool' };

@@ -1,4 +1,4 @@
-// What this file is: the types, errors and small helpers shared by the array-file readers (src/io/arrayFile.ts).
+// The types, errors and small helpers shared by the array-file readers (src/io/arrayFile.ts).
 // They sit below arrayFile.ts and its format readers (arrayFileNpy.ts, arrayFileNpz.ts,
 // arrayFileSafetensors.ts, arrayFileValues.ts, arrayFileRole.ts), which all import them, so that
 // none of those imports arrayFile.ts (which imports them: no cycles). arrayFile.ts re-exports them.

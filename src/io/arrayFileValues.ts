@@ -1,4 +1,4 @@
-// What this file is: reading an array's bytes (inflating a deflated .npz entry) and decoding them as floats or ids.
+// Reading an array's bytes (inflating a deflated .npz entry) and decoding them as floats or ids.
 import { float16ToFloat32 } from './npy';
 import { inflateInto } from './arrayFileNpz';
 import { ArrayFileError, DTYPE_BYTES, count, type ArrayDtype, type ArrayLayout, type ReadRange } from './arrayFileTypes';

@@ -13,7 +13,7 @@ import { resolveConfig, type ConfigInput } from '../engine/config';
 import { decodeFloat32, decodeInt32, indexArrayFile, readArrayBytes, type ReadRange } from './arrayFile';
 import { parseLabels } from './labels';
 import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from './llama2c';
-import { importSaeLens } from './saeImport';
+import { importSaeLens } from '../data/saeImport';
 import { parseTokens, parseVocab } from './vocab';
 
 const manifestPath = path.join(BAD_CORPUS_DIR, 'manifest.json');

@@ -14,7 +14,7 @@ import { createRng } from '../engine/rng';
 import { useCpu } from '../engine/testing';
 import { variantFor } from '../engine/variants/registry';
 import type { DataStats } from '../engine/variants/types';
-import { buildRunExport } from './runExport';
+import { buildRunExport } from '../run/runExport';
 
 beforeAll(useCpu);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { metricRowsToCsv, parseCsvLog } from './logCsv';
+import { metricRowsToCsv, parseCsvLog } from '../run/logCsv';
 import { buildSaeLensCfg, buildSaeLensExport, readSaeLensExport } from './saelens';
 import { SafetensorsError, readSafetensors, writeSafetensors } from './safetensors';
 import type { MetricRow } from '../engine/types';

@@ -10,7 +10,7 @@ import type { EvalMetrics, LiveEvent, MetricRow } from '../engine/types';
 import { evaluateWithModel, exportSource, type SpliceEvaluation } from '../data/languageModel';
 import { siteOfHook } from '../data/sites';
 import type { Workspace } from '../data/workspace';
-import { buildRunExport } from '../io/runExport';
+import { buildRunExport } from './runExport';
 import type { Autosave, DatasetFingerprint, LogPiece } from './autosave';
 
 export type SessionState = 'running' | 'paused' | 'stopped' | 'done';

@@ -9,7 +9,7 @@ import type { BackendPreference, FeatureListInfo, RunState } from '../worker/pro
 import type { BackendName, EvalMetrics } from '../engine/types';
 import type { Calibration } from '../engine/calibrate';
 import type { DatasetInfo, FileResult } from '../data/types';
-import type { ImportedSaeInfo } from '../io/saeImport';
+import type { ImportedSaeInfo } from '../data/saeImport';
 import type { LanguageModelInfo, SpliceEvaluation } from '../data/languageModel';
 import type { LatentDetail } from '../data/features';
 import type { GuidanceDraft, LabelsPreview } from './guidance';

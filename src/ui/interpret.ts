@@ -16,7 +16,7 @@ import {
   type FetchLike, type InterpretEndpoint, type InterpretResult,
 } from '../data/autointerp';
 import { appendLog, useStore } from '../store/store';
-import { requestLatentContexts } from '../worker/client';
+import { requestLatentContexts } from '../client/client';
 import {
   PENDING_ENDPOINT_KEY, activeAllowedOrigins, endpointPermitted, normalizeOrigin, storeAllowedOrigins, storedAllowedOrigins,
 } from './csp';

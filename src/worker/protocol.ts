@@ -10,7 +10,7 @@ import type { BackendName, EvalMetrics, LiveEvent, MetricRow } from '../engine/t
 import type { LanguageModelInfo, SpliceEvaluation } from '../data/languageModel';
 import type { LatentContext, LatentDetail } from '../data/features';
 import type { DatasetInfo, FileResult, SourceFile } from '../data/types';
-import type { ImportedSaeInfo } from '../io/saeImport';
+import type { ImportedSaeInfo } from '../data/saeImport';
 
 /** Per-latent statistics of a run's SAE over the loaded activations (the feature browser's list). */
 export interface FeatureListInfo {

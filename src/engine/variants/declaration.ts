@@ -108,7 +108,7 @@ export const numberListField = (spec: Omit<NumberListField, 'type'>): NumberList
 /** A value as SAELens's Python script writes it. */
 export type PyValue = string | number | boolean | number[];
 
-/** The SAELens training class a variant maps to in train_with_saelens.py (src/io/saelensScript.ts). */
+/** The SAELens training class a variant maps to in train_with_saelens.py (src/run/saelensScript.ts). */
 export interface SaeLensScriptMapping {
   /** SAELens training config class, e.g. TopKTrainingSAEConfig. */
   cls: string;

@@ -16,7 +16,7 @@ import { captureOutput } from '../../cli/testing';
 import type { DatasetInfo } from '../../data/types';
 import { writeNpy } from '../../io/npy';
 import { readSafetensors } from '../../io/safetensors';
-import { saelensTrainingScript } from '../../io/saelensScript';
+import { saelensTrainingScript } from '../../run/saelensScript';
 import { checkForm, configFromForm, formDefaults, useStore, type AppState } from '../../store/store';
 import { LivePanel } from '../../ui/panels/LivePanel';
 import { ModelPanel } from '../../ui/panels/ModelPanel';

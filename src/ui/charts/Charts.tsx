@@ -9,7 +9,7 @@ import { loadPlotly } from './plotly';
 import { layersUsed, variantDeclaration, type SaeConfig } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { checkForm, useStore } from '../../store/store';
-import { describeSource } from '../../worker/client';
+import { describeSource } from '../../client/client';
 import type { MetricRow } from '../../engine/types';
 import { SpliceChart } from './SpliceChart';
 import { ShownTrace } from './decimate';

@@ -1,7 +1,7 @@
 // Export of the SAELens files, the training log and the run config: one zip or single files; and
 // the weights kept at checkpoint steps.
 import { useEffect, useMemo } from 'react';
-import { exportCheckpoint, exportRun } from '../../worker/client';
+import { exportCheckpoint, exportRun } from '../../client/client';
 import { useStore } from '../../store/store';
 import { download, downloadFiles } from '../download';
 

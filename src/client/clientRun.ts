@@ -1,8 +1,8 @@
-// What this file is: the page's run commands to the engine worker (start, pause, live, guidance, resume) and the run's replies.
-// Replies of an older run never reach here: src/worker/clientEngine.ts drops every message whose
+// The page's run commands to the engine worker (start, pause, live, guidance, resume) and the run's replies.
+// Replies of an older run never reach here: src/client/clientEngine.ts drops every message whose
 // runId is not the store's. Metric rows go to metricsBuffer (src/store/metricsBuffer.ts), outside
 // React state, so that a metrics tick re-renders no component.
-// Page code, app layer like src/worker/client.ts (.dependency-cruiser.cjs).
+//
 import { SPARSITY_KIND, type ConfigInput, type GuidanceTarget, type LiveParams } from '../engine/config';
 import type { LiveEvent } from '../engine/types';
 import { spliceTargetOf } from '../data/sites';
@@ -13,7 +13,7 @@ import { runDataOf } from '../store/runHistory';
 import { NO_SPLICE, appendLog, configFromForm, formFromConfig, guidanceProblem, toTarget, useStore, type AppState } from '../store/store';
 import { formatNumber } from '../ui/format';
 import { newId, send } from './clientLink';
-import type { FromWorker } from './protocol';
+import type { FromWorker } from '../worker/protocol';
 
 export function describeSource(t: GuidanceTarget): string {
   return t.labels.kind === 'file' ? `labels ${t.labels.name}` : describeTokenRule(t.labels);

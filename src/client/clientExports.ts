@@ -1,12 +1,12 @@
-// What this file is: the page's export requests to the engine worker (dataset, contexts, dashboards, run, checkpoint) and the downloads they end in.
-// A run's SAELens files are also asked for when a finished run is kept (src/worker/runs.ts): those
+// The page's export requests to the engine worker (dataset, contexts, dashboards, run, checkpoint) and the downloads they end in.
+// A run's SAELens files are also asked for when a finished run is kept (src/client/runs.ts): those
 // resolve requestRunWeights and download nothing unless the Export button asked.
-// Page code, app layer like src/worker/client.ts (.dependency-cruiser.cjs).
+//
 import { appendLog, useStore, type AppState } from '../store/store';
 import { download, downloadFiles } from '../ui/download';
 import { newId, send } from './clientLink';
 import { runCommand } from './clientRun';
-import type { FromWorker } from './protocol';
+import type { FromWorker } from '../worker/protocol';
 
 /** The loaded activations with tokens, positions, document ids and vocab, as a zip of .npy files. */
 export function exportDataset() {

@@ -1,14 +1,14 @@
-// What this file is: the page's data requests to the engine worker (files, sample, text, label previews) and their replies.
+// The page's data requests to the engine worker (files, sample, text, label previews) and their replies.
 // A load may fail in part: the answer lists each file's outcome, and the store keeps the latest
 // outcome per file so that the Data panel can offer array choices and raw-shape forms. Every data
-// message is kept, so that a restarted worker gets the same data (src/worker/clientEngine.ts).
-// Page code, app layer like src/worker/client.ts (.dependency-cruiser.cjs).
+// message is kept, so that a restarted worker gets the same data (src/client/clientEngine.ts).
+//
 import type { ConfigInput } from '../engine/config';
 import type { FileOptions, SourceFile } from '../data/types';
 import { runDataKey, runDataOf } from '../store/runHistory';
 import { NO_SPLICE, appendLog, formFromConfig, labelSource, staleRun, useStore, type GuidanceDraft } from '../store/store';
 import { newId, send } from './clientLink';
-import type { FromWorker, ToWorker } from './protocol';
+import type { FromWorker, ToWorker } from '../worker/protocol';
 
 /** File loads in flight: request id → file name. */
 const pendingLoads = new Map<string, string>();

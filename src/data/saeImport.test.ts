@@ -4,11 +4,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ARCHITECTURES, MULTI_LAYER, resolveConfig, type Architecture, type ConfigInput } from '../engine/config';
 import { useCpu } from '../engine/testing';
 import { Trainer } from '../engine/trainer';
-import { makeSyntheticDataset } from '../data/synthetic';
-import { selectLayers, splitDataset, type Dataset } from '../data/dataset';
-import { buildRunExport } from './runExport';
+import { makeSyntheticDataset } from './synthetic';
+import { selectLayers, splitDataset, type Dataset } from './dataset';
+import { buildRunExport } from '../run/runExport';
 import { SaeImportError, importSaeLens } from './saeImport';
-import { buildSaeLensCfg, buildSaeLensExport } from './saelens';
+import { buildSaeLensCfg, buildSaeLensExport } from '../io/saelens';
 
 beforeAll(useCpu);
 

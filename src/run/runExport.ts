@@ -6,7 +6,7 @@ import type { SaeConfig } from '../engine/config';
 import { foldDatasetNorm, type Normalization } from '../engine/normalize';
 import type { MetricRow } from '../engine/types';
 import { metricRowsToCsv } from './logCsv';
-import { buildSaeLensCfg, buildSaeLensExport } from './saelens';
+import { buildSaeLensCfg, buildSaeLensExport } from '../io/saelens';
 import { saelensTrainingScript } from './saelensScript';
 
 export interface RunExportInput {

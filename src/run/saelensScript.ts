@@ -3,7 +3,7 @@
 // GPU machine: the same architecture, sizes, sparsity, optimiser and schedule, with the model, hook
 // and dataset left for the user to fill in. Field names follow SAELens 6.18's source:
 // sae_lens/config.py (LanguageModelSAERunnerConfig, LoggingConfig) and sae_lens/saes/*.py (the
-// *TrainingSAEConfig classes); src/io/saelensScript.test.ts keeps the verified list. Which class
+// *TrainingSAEConfig classes); src/run/saelensScript.test.ts keeps the verified list. Which class
 // and arguments a variant maps to is in its declaration (`saelens.script`, src/engine/variants/*.decl.ts).
 import { MULTI_LAYER, type SaeConfig } from '../engine/config';
 import { declarationFor } from '../engine/variants/catalog';

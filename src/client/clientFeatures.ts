@@ -1,9 +1,9 @@
-// What this file is: the page's feature-browser requests to the engine worker (latent list, one latent, top contexts) and their replies.
-// Page code, app layer like src/worker/client.ts (.dependency-cruiser.cjs).
+// The page's feature-browser requests to the engine worker (latent list, one latent, top contexts) and their replies.
+//
 import type { LatentContext } from '../data/features';
 import { appendLog, useStore, type AppState } from '../store/store';
 import { send } from './clientLink';
-import type { FromWorker } from './protocol';
+import type { FromWorker } from '../worker/protocol';
 
 /** The feature browser's list for the current run. */
 export function browseFeatures() {

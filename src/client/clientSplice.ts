@@ -1,7 +1,7 @@
-// What this file is: the page's splice evaluations and imported-SAE requests to the engine worker, and their replies.
+// The page's splice evaluations and imported-SAE requests to the engine worker, and their replies.
 // The imported SAE's requests carry run ids of their own (importEvalId, importSpliceId), so their
-// replies are told from the current run's; src/worker/clientEngine.ts asks here first.
-// Page code, app layer like src/worker/client.ts (.dependency-cruiser.cjs).
+// replies are told from the current run's; src/client/clientEngine.ts asks here first.
+//
 import type { ConfigInput } from '../engine/config';
 import type { SpliceEvaluation } from '../data/languageModel';
 import { spliceTargetOf } from '../data/sites';
@@ -10,7 +10,7 @@ import { appendLog, formFromConfig, useStore, type AppState } from '../store/sto
 import { formatNumber } from '../ui/format';
 import { newId, send } from './clientLink';
 import { train } from './clientRun';
-import type { FromWorker } from './protocol';
+import type { FromWorker } from '../worker/protocol';
 
 let importEvalId: string | null = null;
 let importSpliceId: string | null = null;

@@ -1,9 +1,8 @@
-// What this file is: the engine worker's life seen from the page (start, liveness, crash, restart), its backend, and the dispatch of its replies.
+// The engine worker's life seen from the page (start, liveness, crash, restart), its backend, and the dispatch of its replies.
 // Every message of the worker comes through onMessage, which hands it to the topic that asked for
-// it: data (src/worker/clientData.ts), the run (clientRun.ts), the feature browser
+// it: data (src/client/clientData.ts), the run (clientRun.ts), the feature browser
 // (clientFeatures.ts), exports (clientExports.ts), splices and the imported SAE (clientSplice.ts).
-// Messages of an old run (a different runId) are ignored. Page code, app layer like
-// src/worker/client.ts (.dependency-cruiser.cjs).
+// Messages of an old run (a different runId) are ignored.
 import type { Calibration } from '../engine/calibrate';
 import type { BackendName } from '../engine/types';
 import { environmentKey, loadCalibrations, saveCalibration } from '../store/calibrationCache';
@@ -14,7 +13,7 @@ import { onFeaturesError, onFeaturesReply, onLatentContexts } from './clientFeat
 import { link, newId, send } from './clientLink';
 import { onRunError, onRunReply, refreshAutosave, resumeRun, watchGuidance } from './clientRun';
 import { onImportedReply, onSpliceError, onSpliceReply } from './clientSplice';
-import type { BackendPreference, EngineMemory, FromWorker } from './protocol';
+import type { BackendPreference, EngineMemory, FromWorker } from '../worker/protocol';
 
 let wasmThreads: number | undefined;
 /** When the worker was last heard from (any message). */
@@ -132,7 +131,7 @@ export function engineMemory(): Promise<EngineMemory | null> {
 
 function spawnWorker(): Promise<void> {
   const ready = new Promise<void>((resolve) => { readyWaiter = resolve; });
-  const w = new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' });
+  const w = new Worker(new URL('../worker/engine.worker.ts', import.meta.url), { type: 'module' });
   link.worker = w;
   w.onmessage = (ev: MessageEvent<FromWorker>) => { if (link.worker === w) onMessage(ev.data); };
   w.onerror = (ev) => { if (link.worker === w) engineDown(`the engine worker failed: ${ev.message || 'unknown error'}`); };

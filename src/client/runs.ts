@@ -1,8 +1,7 @@
 // The page's side of comparing runs: every finished run is kept (config, log, final metrics,
 // weights — and loss recovered when its activations came from the loaded language model), and
 // sweeps train one value of a hyper-parameter after another. Kept runs live in the store and in
-// IndexedDB (src/store/runHistory.ts). Page code: app layer like src/worker/client.ts
-// (.dependency-cruiser.cjs).
+// IndexedDB (src/store/runHistory.ts).
 import { metricsBuffer } from '../store/metricsBuffer';
 import { RunHistory, runDataOf, runLabel, summariseSplice, type RunRecord, type RunSweepTag } from '../store/runHistory';
 import { appendLog, setForm, useStore, type AppState, type ModelForm } from '../store/store';

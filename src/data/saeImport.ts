@@ -4,9 +4,9 @@
 // import → export gives the same bytes).
 import type { ConfigInput, SaeConfig } from '../engine/config';
 import { variantDeclaration, variantDeclarations } from '../engine/variants/catalog';
-import type { F32Tensor } from './safetensors';
-import { readSaeLensExport } from './saelens';
-import { readSafetensors } from './safetensors';
+import type { F32Tensor } from '../io/safetensors';
+import { readSaeLensExport } from '../io/saelens';
+import { readSafetensors } from '../io/safetensors';
 import { histogram } from '../engine/normHistogram';
 
 export class SaeImportError extends Error {
