@@ -8,7 +8,7 @@
 //   run     src/run                one run's lifecycle (RunSession), its autosave and its export files
 //   worker  src/worker             the engine worker (engine.worker.ts and the modules it is split
 //                                  into) and its messages (protocol.ts)
-//   app     src/client, src/store, src/ui, src/main.tsx   the page: src/client is its side of the
+//   app     src/app, src/store, src/ui, src/main.tsx   the page: src/app is its side of the
 //                                  worker protocol (it sends the messages and puts the replies in the store)
 //   cli     src/cli                the Node CLI, beside the app: may use the worker layer and below, never the page
 //   tools   src/bench, scripts/    benchmarks and scripts on top of everything
@@ -42,9 +42,9 @@ module.exports = {
     layer('engine-not-up', 'src/engine may import only src/engine and src/io.', '^src/engine/', ['^src/(io|engine)/']),
     layer('data-not-up', 'src/data may import only src/data, src/engine and src/io.', '^src/data/', ['^src/(io|engine|data)/']),
     layer('run-not-up', 'src/run may import only src/run, src/data, src/engine and src/io.', '^src/run/', ['^src/(io|engine|data|run)/']),
-    layer('worker-not-up', 'src/worker may import only src/worker, src/run, src/data, src/engine and src/io; never the page (src/client, src/store, src/ui).', '^src/worker/', ['^src/(io|engine|data|run|worker)/']),
-    layer('app-not-tools', 'The app (src/client, src/store, src/ui, src/main.tsx) may import the app and the layers below it, not src/cli or src/bench.', ['^src/(client|store|ui)/', '^src/main\\.tsx$'], ['^src/(io|engine|data|run|worker|client|store|ui)/']),
-    layer('cli-not-app', 'src/cli may import src/cli and the worker layer and below, not the app (src/client, src/store, src/ui) or src/bench.', '^src/cli/', ['^src/(io|engine|data|run|worker|cli)/']),
+    layer('worker-not-up', 'src/worker may import only src/worker, src/run, src/data, src/engine and src/io; never the page (src/app, src/store, src/ui).', '^src/worker/', ['^src/(io|engine|data|run|worker)/']),
+    layer('app-not-tools', 'The app (src/app, src/store, src/ui, src/main.tsx) may import the app and the layers below it, not src/cli or src/bench.', ['^src/(app|store|ui)/', '^src/main\\.tsx$'], ['^src/(io|engine|data|run|worker|app|store|ui)/']),
+    layer('cli-not-app', 'src/cli may import src/cli and the worker layer and below, not the app (src/app, src/store, src/ui) or src/bench.', '^src/cli/', ['^src/(io|engine|data|run|worker|cli)/']),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -66,7 +66,7 @@ async function trainUntilAutosaved(page: Page, minStep: number) {
   await expect.poll(() => autosavedStep(page), { timeout: 120_000, intervals: [250] }).toBeGreaterThanOrEqual(minStep);
 }
 
-/** Call one of the page's test hooks on the engine worker (src/client/clientEngine.ts). */
+/** Call one of the page's test hooks on the engine worker (src/app/clientEngine.ts). */
 async function engineHook(page: Page, hook: 'terminateEngine' | 'crashEngine') {
   await page.evaluate((name) => (window as unknown as { __saeWorkbench: Record<string, () => void> }).__saeWorkbench[name](), hook);
 }

@@ -1,8 +1,8 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './ui/App';
-import { loadSample, startEngine } from './client/client';
-import { startRunHistory } from './client/runs';
+import { loadSample, startEngine } from './app/client';
+import { startRunHistory } from './app/runs';
 import type { BackendName } from './engine/types';
 import './ui/styles.css';
 

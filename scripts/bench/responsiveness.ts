@@ -3,7 +3,7 @@
 // installed before the app loads), frames per second (requestAnimationFrame on the main thread) and
 // chart redraws per second (the charts' data-points attribute changes on every redraw), and how soon
 // a live slider change is used: the worker applies pending changes at the start of a step and logs
-// them as events ("step A: lr → …" in the run log, src/client/clientRun.ts describeEvent), so a change
+// them as events ("step A: lr → …" in the run log, src/app/clientRun.ts describeEvent), so a change
 // made while the UI showed step B is used from step A on (A − B steps late).
 //
 // Invoked by `npm run bench` (scripts/bench.ts) and runnable alone:

@@ -5,7 +5,7 @@
 // The log is written incrementally: each save adds the rows logged since the last one as a piece
 // (by column), so a save costs the same at step 100 as at step 1,000,000.
 // It sits in src/run, below the worker, because both the worker (src/worker/engine.worker.ts) and
-// the page (src/client/client.ts, src/ui/panels/TrainPanel.tsx) use it and the worker may not import
+// the page (src/app/client.ts, src/ui/panels/TrainPanel.tsx) use it and the worker may not import
 // src/store (.dependency-cruiser.cjs).
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { SaeConfig } from '../engine/config';

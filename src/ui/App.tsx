@@ -2,7 +2,7 @@
 // the right the run: controls and live sliders above the charts, metrics and log below; and
 // a page-wide drop target for activation files and their companions.
 import { useEffect } from 'react';
-import { loadFiles } from '../client/client';
+import { loadFiles } from '../app/client';
 import { useStore } from '../store/store';
 import type { BackendName } from '../engine/types';
 import type { Calibration } from '../engine/calibrate';

@@ -16,11 +16,11 @@ import {
   type FetchLike, type InterpretEndpoint, type InterpretResult,
 } from '../data/autointerp';
 import { appendLog, useStore } from '../store/store';
-import { requestLatentContexts } from '../client/client';
+import { requestLatentContexts } from '../app/client';
 import {
   PENDING_ENDPOINT_KEY, activeAllowedOrigins, endpointPermitted, normalizeOrigin, storeAllowedOrigins, storedAllowedOrigins,
 } from './csp';
-import { download } from './download';
+import { download } from '../app/download';
 
 /** The API key: in memory for this session only. */
 let apiKey = '';

@@ -9,7 +9,7 @@ import { loadPlotly } from './plotly';
 import { layersUsed, variantDeclaration, type SaeConfig } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { checkForm, useStore } from '../../store/store';
-import { describeSource } from '../../client/client';
+import { describeSource } from '../../app/client';
 import type { MetricRow } from '../../engine/types';
 import { SpliceChart } from './SpliceChart';
 import { ShownTrace } from './decimate';

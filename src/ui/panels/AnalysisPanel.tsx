@@ -8,7 +8,7 @@ import { metricsBuffer } from '../../store/metricsBuffer';
 import { useStore } from '../../store/store';
 import { describeTarget, targetHistory, targetInEffect, targetTolerance } from '../../store/sparsityTarget';
 import { layout, StaticPlot, type Trace } from '../charts/DataCharts';
-import { download } from '../download';
+import { download } from '../../app/download';
 import { formatNumber } from '../format';
 import type { MetricLog } from '../../engine/metricLog';
 import { m4Indices } from '../charts/decimate';

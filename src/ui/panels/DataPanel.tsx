@@ -2,7 +2,7 @@
 // outliers, the files that need an answer (which array, a raw file's shape), and ways to load more.
 import { useRef, useState } from 'react';
 import { setForm, useStore } from '../../store/store';
-import { loadFiles, loadSample, reloadFile } from '../../client/client';
+import { loadFiles, loadSample, reloadFile } from '../../app/client';
 import type { DatasetInfo, FileResult } from '../../data/types';
 import { NormHistogram, PerDimChart } from '../charts/DataCharts';
 import { NumberField } from '../controls/NumberField';

@@ -1,9 +1,9 @@
 // Export of the SAELens files, the training log and the run config: one zip or single files; and
 // the weights kept at checkpoint steps.
 import { useEffect, useMemo } from 'react';
-import { exportCheckpoint, exportRun } from '../../client/client';
+import { exportCheckpoint, exportRun } from '../../app/client';
 import { useStore } from '../../store/store';
-import { download, downloadFiles } from '../download';
+import { download, downloadFiles } from '../../app/download';
 
 export function ExportPanel() {
   const runState = useStore((s) => s.runState);

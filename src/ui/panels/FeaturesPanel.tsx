@@ -5,7 +5,7 @@
 // decoder direction promotes. Token strings are rendered as text, never as HTML.
 import { useMemo, useState } from 'react';
 import { staleRunProblem, useStore } from '../../store/store';
-import { browseFeatures, exportContexts, exportDashboard, inspectLatent } from '../../client/client';
+import { browseFeatures, exportContexts, exportDashboard, inspectLatent } from '../../app/client';
 import { ActivationHistogram, DensityHistogram } from '../charts/DataCharts';
 import { DENSE_FRACTION } from '../../engine/metrics';
 import { formatNumber } from '../format';

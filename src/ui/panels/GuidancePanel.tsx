@@ -3,7 +3,7 @@
 // every edit reaches the job at its next step (client.ts sends them, debounced).
 import { useEffect } from 'react';
 import { useStore, addGuidanceTarget, guidanceProblem, removeGuidanceTarget, updateGuidanceTarget, type GuidanceDraft } from '../../store/store';
-import { previewLabels } from '../../client/client';
+import { previewLabels } from '../../app/client';
 import type { DatasetInfo } from '../../data/types';
 import { SelectField, TextField } from '../controls/Fields';
 import { NumberField } from '../controls/NumberField';

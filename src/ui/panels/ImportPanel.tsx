@@ -2,7 +2,7 @@
 // two things to do with it — evaluate it on the loaded activations, or continue training it.
 import { useStore } from '../../store/store';
 import { describeRunData, runDataKey, runDataOf } from '../../store/runHistory';
-import { continueImported, evaluateImported, spliceEvaluate } from '../../client/client';
+import { continueImported, evaluateImported, spliceEvaluate } from '../../app/client';
 import { SpliceButton, SpliceResult } from './SpliceResult';
 import { DensityHistogram } from '../charts/DataCharts';
 import { formatNumber } from '../format';

@@ -8,7 +8,7 @@
 import { useMemo } from 'react';
 import { MAX_CONTEXTS, parseLatentList, topLatents, type InterpretResult } from '../../data/autointerp';
 import { useStore } from '../../store/store';
-import { inspectLatent } from '../../client/client';
+import { inspectLatent } from '../../app/client';
 import { activeAllowedOrigins } from '../csp';
 import {
   accessProblem, allowOriginAndReload, blockedMessage, cancelInterpretation, endpointAccess, exportInterpretations, interpretKey,

@@ -3,7 +3,7 @@
 // and trained SAEs are judged by splicing them back in (the Metrics and Imported SAE panels).
 import { siteName, siteOfHook } from '../../data/sites';
 import { setStoreValue, useStore } from '../../store/store';
-import { exportDataset, extractActivations } from '../../client/client';
+import { exportDataset, extractActivations } from '../../app/client';
 import { NumberField } from '../controls/NumberField';
 
 function siteLabel(site: number, nLayers: number): string {

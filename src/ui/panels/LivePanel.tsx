@@ -1,7 +1,7 @@
 // Sliders that change the running job at its next step.
 import { SPARSITY_KIND, lambdaKey, variantDeclaration } from '../../engine/config';
 import { updateGuidanceTarget, useStore } from '../../store/store';
-import { updateLive } from '../../client/client';
+import { updateLive } from '../../app/client';
 import { LiveSlider } from '../controls/LiveSlider';
 
 export function LivePanel() {

@@ -7,7 +7,7 @@ import { SPARSITY_KIND } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { staleRunProblem, useStore } from '../../store/store';
 import { formatNumber } from '../format';
-import { spliceEvaluate } from '../../client/client';
+import { spliceEvaluate } from '../../app/client';
 import { SpliceButton, SpliceResult } from './SpliceResult';
 import type { MetricRow } from '../../engine/types';
 

@@ -8,7 +8,7 @@ import { ARCHITECTURES, type Architecture } from '../../engine/config';
 import { describeRunData, recordData, runDataKey, runDataOf, runLabel, type RunRecord } from '../../store/runHistory';
 import { useStore } from '../../store/store';
 import { SWEEP_PARAMS, frontierData, frontierSeries, parseSweepValues, type SweepParam } from '../../store/sweep';
-import { cancelSweep, clearRuns, deleteRun, downloadRun, importRun, runSweep, sweepProblem, toggleOverlay } from '../../client/runs';
+import { cancelSweep, clearRuns, deleteRun, downloadRun, importRun, runSweep, sweepProblem, toggleOverlay } from '../../app/runs';
 import { layout, StaticPlot, type Trace } from '../charts/DataCharts';
 import { logAxis, powerOfTwoLogAxis } from '../charts/logAxis';
 import { SelectField, TextField } from '../controls/Fields';

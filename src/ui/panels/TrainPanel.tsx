@@ -1,5 +1,5 @@
 // Run controls and progress.
-import { discardAutosave, pause, reset, restartEngine, resume, resumeRun, setBackendPreference, stop, train } from '../../client/client';
+import { discardAutosave, pause, reset, restartEngine, resume, resumeRun, setBackendPreference, stop, train } from '../../app/client';
 import { useEffect, useMemo, useState } from 'react';
 import { checkForm, staleRun, useStore } from '../../store/store';
 import { describeRunData } from '../../store/runHistory';

@@ -6,7 +6,7 @@ import { metricsBuffer } from '../store/metricsBuffer';
 import { RunHistory, runDataOf, runLabel, summariseSplice, type RunRecord, type RunSweepTag } from '../store/runHistory';
 import { appendLog, setForm, useStore, type AppState, type ModelForm } from '../store/store';
 import { parseSweepValues, sweepParam } from '../store/sweep';
-import { downloadFiles } from '../ui/download';
+import { downloadFiles } from './download';
 import { loadFiles, requestRunWeights, spliceEvaluate, stop, train } from './client';
 import type { SpliceEvaluation } from '../data/languageModel';
 

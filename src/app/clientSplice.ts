@@ -1,6 +1,6 @@
 // The page's splice evaluations and imported-SAE requests to the engine worker, and their replies.
 // The imported SAE's requests carry run ids of their own (importEvalId, importSpliceId), so their
-// replies are told from the current run's; src/client/clientEngine.ts asks here first.
+// replies are told from the current run's; src/app/clientEngine.ts asks here first.
 //
 import type { ConfigInput } from '../engine/config';
 import type { SpliceEvaluation } from '../data/languageModel';

@@ -1,6 +1,6 @@
 // The page's link to the engine worker: the worker handle, sending a message, request ids.
-// Every page-side module of src/client sends through here, and only
-// src/client/clientEngine.ts starts, replaces or drops the worker.
+// Every page-side module of src/app sends through here, and only
+// src/app/clientEngine.ts starts, replaces or drops the worker.
 import type { ToWorker } from '../worker/protocol';
 
 /** The engine worker; null before it starts and once it is down. */

@@ -1,9 +1,9 @@
 // The page's export requests to the engine worker (dataset, contexts, dashboards, run, checkpoint) and the downloads they end in.
-// A run's SAELens files are also asked for when a finished run is kept (src/client/runs.ts): those
+// A run's SAELens files are also asked for when a finished run is kept (src/app/runs.ts): those
 // resolve requestRunWeights and download nothing unless the Export button asked.
 //
 import { appendLog, useStore, type AppState } from '../store/store';
-import { download, downloadFiles } from '../ui/download';
+import { download, downloadFiles } from './download';
 import { newId, send } from './clientLink';
 import { runCommand } from './clientRun';
 import type { FromWorker } from '../worker/protocol';

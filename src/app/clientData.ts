@@ -1,7 +1,7 @@
 // The page's data requests to the engine worker (files, sample, text, label previews) and their replies.
 // A load may fail in part: the answer lists each file's outcome, and the store keeps the latest
 // outcome per file so that the Data panel can offer array choices and raw-shape forms. Every data
-// message is kept, so that a restarted worker gets the same data (src/client/clientEngine.ts).
+// message is kept, so that a restarted worker gets the same data (src/app/clientEngine.ts).
 //
 import type { ConfigInput } from '../engine/config';
 import type { FileOptions, SourceFile } from '../data/types';

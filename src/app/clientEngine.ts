@@ -1,6 +1,6 @@
 // The engine worker's life seen from the page (start, liveness, crash, restart), its backend, and the dispatch of its replies.
 // Every message of the worker comes through onMessage, which hands it to the topic that asked for
-// it: data (src/client/clientData.ts), the run (clientRun.ts), the feature browser
+// it: data (src/app/clientData.ts), the run (clientRun.ts), the feature browser
 // (clientFeatures.ts), exports (clientExports.ts), splices and the imported SAE (clientSplice.ts).
 // Messages of an old run (a different runId) are ignored.
 import type { Calibration } from '../engine/calibrate';

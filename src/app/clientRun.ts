@@ -1,5 +1,5 @@
 // The page's run commands to the engine worker (start, pause, live, guidance, resume) and the run's replies.
-// Replies of an older run never reach here: src/client/clientEngine.ts drops every message whose
+// Replies of an older run never reach here: src/app/clientEngine.ts drops every message whose
 // runId is not the store's. Metric rows go to metricsBuffer (src/store/metricsBuffer.ts), outside
 // React state, so that a metrics tick re-renders no component.
 //
