@@ -36,7 +36,7 @@ function describeEvent(e: LiveEvent): string[] {
 function freshRun(): Partial<AppState> {
   return {
     calibrating: null,
-    step: 0, evaluation: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0, live: null, resolved: null,
+    step: 0, evaluation: null, outcome: null, runError: null, exported: null, tokensPerS: 0, etaSeconds: 0, live: null, resolved: null,
     checkpoints: [], checkpointExporting: null, splice: NO_SPLICE, splicePoints: [],
     features: null, featuresPending: false, latentDetail: null, latentPending: null,
   };
@@ -137,7 +137,7 @@ export function onRunReply(msg: Extract<FromWorker, { type: 'started' | 'metrics
       });
       return;
     case 'evaluated':
-      useStore.setState({ evaluation: msg.metrics });
+      useStore.setState({ evaluation: msg.metrics, outcome: msg.outcome ?? null });
       return;
     case 'rolledBack':
       metricsBuffer.truncate(msg.step);

@@ -2,8 +2,7 @@
 // weights — and loss recovered when its activations came from the loaded language model), and
 // sweeps train one value of a hyper-parameter after another. Kept runs live in the store and in
 // IndexedDB (src/store/runHistory.ts).
-import { metricsBuffer } from '../store/metricsBuffer';
-import { RunHistory, runDataOf, runLabel, summariseSplice, type RunRecord, type RunSweepTag } from '../store/runHistory';
+import { RunHistory, runLabel, summariseSplice, type RunRecord, type RunSweepTag } from '../store/runHistory';
 import { appendLog, setForm, useStore, type AppState, type ModelForm } from '../store/store';
 import { parseSweepValues, sweepParam } from '../store/sweep';
 import { downloadFiles } from './download';
@@ -68,17 +67,15 @@ function settledSplice(runId: string): Promise<SpliceEvaluation | null> {
 async function keep(runId: string) {
   handled.add(runId);
   const s = useStore.getState();
-  if (!s.resolved || !s.evaluation) return;
-  const config = s.resolved;
-  const metrics = s.evaluation;
-  const state = s.runState === 'done' ? 'done' : 'stopped';
-  const rows = metricsBuffer.toRows();
+  // What the run's session (src/run/session.ts) reported at its end: config, state, metrics, log, data.
+  const outcome = s.outcome;
+  if (!outcome || outcome.runId !== runId) return;
+  const { config, metrics, state, rows, data } = outcome;
   const number = s.runs.reduce((m, r) => Math.max(m, r.number), 0) + 1;
   const sweep = sweepTags.get(runId) ?? null;
-  // The data the run trained on, not whatever is loaded by the time it is kept.
-  const data = s.runData ?? (s.dataset ? runDataOf(s.dataset) : null);
   useStore.setState({ keeping: `Keeping run #${number}…` });
-  let splice = s.splice.evaluation ? summariseSplice(s.splice.evaluation) : null;
+  // The latest figure: one asked for after the run, else the last one measured while it trained.
+  let splice = s.splice.evaluation ? summariseSplice(s.splice.evaluation) : outcome.splice;
   // Activations extracted by the loaded model: loss recovered joins the final metrics.
   if (!splice && s.lm?.model && s.lm.datasetSites?.length) {
     useStore.setState({ keeping: `Keeping run #${number}: splicing it into the language model…` });
@@ -89,7 +86,7 @@ async function keep(runId: string) {
   useStore.setState({ keeping: `Keeping run #${number}: reading its weights…` });
   const files = await untilRunGone(runId, requestRunWeights(runId), null);
   const record: RunRecord = {
-    id: runId, number, createdAt: Date.now(), datasetName: data?.name ?? '', ...(data ? { data } : {}), config, state, metrics, splice, sweep, rows,
+    id: runId, number, createdAt: Date.now(), datasetName: data.name, data, config, state, metrics, splice, sweep, rows,
     weightBytes: files ? Object.values(files).reduce((a, b) => a + b.byteLength, 0) : 0,
   };
   // Listed once stored, so a run on the list survives a reload.

@@ -56,10 +56,11 @@ const steps = (rows: { step: number }[]) => rows.map((r) => r.step);
 const fiveToSixty = Array.from({ length: 12 }, (_, i) => 5 * (i + 1));
 
 describe('RunSession', () => {
-  it('trains to the end: every logged step reported once and kept in the log, then evaluated once; the autosave is cleared', async () => {
+  it('trains to the end: every logged step reported once and kept in the log, then evaluated once; the autosave is cleared; the outcome is what the page keeps', async () => {
     const before = tf.memory().numTensors;
     const h = host();
-    const s = session(trainer(), h);
+    const t = trainer();
+    const s = session(t, h);
     s.start();
     await s.settled();
     expect(s.state).toBe('done');
@@ -69,6 +70,12 @@ describe('RunSession', () => {
     expect(h.seen.evaluated[0].steps).toBe(60);
     expect(h.seen.states.at(-1)).toBe('done');
     expect(h.seen.cleared).toBe(1);
+    // The kept run: the config it started with, its state, final metrics, whole log and data.
+    const o = s.outcome()!;
+    expect(o).toMatchObject({ runId: 'r1', state: 'done', splice: null, data: { name: sample.name, rows: 1024, dIn: 12, nLayers: 1 } });
+    expect(o.config).toBe(t.cfg);
+    expect(o.metrics).toBe(h.seen.evaluated[0]);
+    expect(steps(o.rows)).toEqual(fiveToSixty);
     const files = await s.exportFiles();
     expect(Object.keys(files)).toEqual(expect.arrayContaining(['cfg.json', 'sae_weights.safetensors', 'log.csv']));
     expect(new TextDecoder().decode(files['log.csv']).trim().split('\n')).toHaveLength(1 + 12);
@@ -85,6 +92,7 @@ describe('RunSession', () => {
     await s.settled();
     await paused;
     expect(s.state).toBe('paused');
+    expect(s.outcome()).toBeNull();
     const stepAtPause = t.stepCount;
     expect(stepAtPause).toBeGreaterThanOrEqual(22);
     expect(stepAtPause).toBeLessThan(60);
@@ -184,6 +192,8 @@ describe('RunSession', () => {
     expect(t.stepCount).toBe(15);
     expect(h.seen.evaluated).toHaveLength(1);
     expect(h.seen.evaluated[0].steps).toBe(15);
+    expect(s.outcome()).toMatchObject({ state: 'stopped', metrics: { steps: 15 } });
+    expect(steps(s.outcome()!.rows)).toEqual([5, 10, 15]);
     await s.dispose();
   });
 });

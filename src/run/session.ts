@@ -12,6 +12,7 @@ import { siteOfHook } from '../data/sites';
 import type { Workspace } from '../data/workspace';
 import { buildRunExport } from './runExport';
 import type { Autosave, DatasetFingerprint, LogPiece } from './autosave';
+import { summariseSplice, type RunData, type RunOutcome } from './runRecord';
 
 export type SessionState = 'running' | 'paused' | 'stopped' | 'done';
 
@@ -82,6 +83,8 @@ export class RunSession {
   /** Every logged row, by column (the export's log; the autosave's, piece by piece). */
   readonly log: MetricLog;
   readonly datasetName: string;
+  /** The data the run trains on (a run goes on with its own rows when other data is loaded meanwhile). */
+  readonly data: RunData;
   /** The model and hook the activations came from, for the export's cfg.json. */
   readonly source: ReturnType<typeof exportSource>;
   readonly fromImported: boolean;
@@ -94,6 +97,8 @@ export class RunSession {
   nextLmEval: number;
   /** The first periodic splice evaluation: later ones reuse its zero / mean ablations. */
   private periodic?: SpliceEvaluation;
+  /** The latest periodic splice evaluation (for the kept run). */
+  private lastSplice?: SpliceEvaluation;
   /** Settles when the training loop has returned (so the trainer may be evaluated or disposed). */
   private loopDone: Promise<void> = Promise.resolve();
   /** While set, the loop waits before its next slice (an evaluation is reading the weights). */
@@ -115,7 +120,9 @@ export class RunSession {
     this.log = opts.resumed?.log ?? new MetricLog();
     this.savedRows = opts.resumed?.savedRows ?? 0;
     this.savedPieces = opts.resumed?.savedPieces ?? 0;
-    this.datasetName = opts.workspace.dataset?.name ?? 'activations';
+    const ds = opts.workspace.dataset;
+    this.datasetName = ds?.name ?? 'activations';
+    this.data = { name: this.datasetName, rows: ds?.rows ?? 0, dIn: ds?.dIn ?? opts.trainer.data.dIn, nLayers: ds?.nLayers ?? 1 };
     this.source = exportSource(opts.workspace, opts.trainer.cfg);
     this.fromImported = Boolean(opts.fromImported);
     this.spliceSite = opts.spliceSite;
@@ -194,6 +201,15 @@ export class RunSession {
   /** Report the state, step and kept checkpoints. */
   report(message?: string): void {
     this.opts.events.status({ state: this.state, step: this.trainer.stepCount, totalSteps: this.trainer.totalSteps, message, checkpoints: this.checkpoints.map((c) => c.step) });
+  }
+
+  /** What the finished (or stopped) run leaves to be kept; null before its final evaluation. */
+  outcome(): RunOutcome | null {
+    if (!this.lastEval || (this.state !== 'done' && this.state !== 'stopped')) return null;
+    return {
+      runId: this.id, config: this.trainer.cfg, state: this.state, metrics: this.lastEval.metrics, rows: this.log.toRows(), data: this.data,
+      splice: this.lastSplice ? summariseSplice(this.lastSplice) : null,
+    };
   }
 
   /** The SAELens export of the current weights, with the whole log. */
@@ -287,6 +303,7 @@ export class RunSession {
     try {
       const evaluation = await evaluateWithModel(this.opts.workspace, this.trainer, { maxTokens: PERIODIC_EVAL_TOKENS, reuse: this.periodic, site: this.spliceSite, ...this.recordedSites() });
       this.periodic = evaluation;
+      this.lastSplice = evaluation;
       this.opts.events.spliced?.(evaluation, this.trainer.stepCount);
     } catch (e) {
       this.lmEvalEvery = 0;

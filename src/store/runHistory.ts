@@ -4,26 +4,13 @@
 // private window, a full quota) the runs are kept for the session only and the reason is shown.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { lambdaKey, type SaeConfig } from '../engine/config';
-import type { DatasetInfo } from '../data/types';
 import type { EvalMetrics, MetricRow } from '../engine/types';
-import type { SpliceEvaluation } from '../data/languageModel';
 import type { SweepParam } from './sweepParam';
 import { targetHistory, targetInEffect } from './sparsityTarget';
+import type { RunData, RunSplice } from '../run/runRecord';
 
-/** Loss recovered of a run in the language model, averaged over its splice groups (layers). */
-export interface RunSplice {
-  loss_recovered: number;
-  /** Its standard error (over documents), when the SAE was spliced at one group of sites; absent in older records. */
-  loss_recovered_se?: number;
-  /** Predictions judged, and where the SAE was spliced (absent in older records). */
-  predictions?: number;
-  hooks?: string[];
-  loss_recovered_vs_mean: number;
-  kl: number;
-  ce: number;
-  ce_clean: number;
-  text: string;
-}
+// Where these live now (the run layer makes them); re-exported for the page's code.
+export { describeRunData, runDataKey, runDataOf, summariseSplice, type RunData, type RunOutcome, type RunSplice } from '../run/runRecord';
 
 export interface RunSweepTag {
   id: string;
@@ -32,31 +19,6 @@ export interface RunSweepTag {
   /** Position in the sweep (0-based) and its length. */
   index: number;
   count: number;
-}
-
-/** The activations a run was trained on: name (with the hook of extracted data) and shape. */
-export interface RunData {
-  name: string;
-  rows: number;
-  dIn: number;
-  nLayers: number;
-}
-
-export const runDataOf = (d: Pick<DatasetInfo, 'name' | 'rows' | 'dIn' | 'nLayers'>): RunData => ({ name: d.name, rows: d.rows, dIn: d.dIn, nLayers: d.nLayers });
-
-/**
- * Identifies the data: two files of one name but another shape are different data. Runs kept before
- * the shape was recorded have only their name.
- */
-export function runDataKey(d: RunData | { name: string }): string {
-  return 'rows' in d ? `${d.name}|${d.rows}|${d.nLayers}|${d.dIn}` : d.name;
-}
-
-/** "stories.txt @ blocks.3.hook_resid_pre (35,234 × 64)". */
-export function describeRunData(d: RunData | { name: string }): string {
-  if (!('rows' in d)) return d.name || 'unnamed data';
-  const shape = d.nLayers > 1 ? `${d.rows.toLocaleString('en-US')} × ${d.nLayers} layers × ${d.dIn}` : `${d.rows.toLocaleString('en-US')} × ${d.dIn}`;
-  return `${d.name} (${shape})`;
 }
 
 /** The data of a kept run (its name only for runs kept before the shape was recorded). */
@@ -94,22 +56,6 @@ interface RunsDb extends DBSchema {
 
 const DB_NAME = 'sae-workbench';
 const DB_VERSION = 1;
-
-export function summariseSplice(e: SpliceEvaluation): RunSplice {
-  const mean = (f: (g: SpliceEvaluation['groups'][number]) => number) => e.groups.reduce((a, g) => a + f(g), 0) / Math.max(1, e.groups.length);
-  return {
-    loss_recovered: mean((g) => g.loss_recovered),
-    loss_recovered_vs_mean: mean((g) => g.loss_recovered_vs_mean),
-    kl: mean((g) => g.kl),
-    ce: mean((g) => g.ce),
-    ce_clean: e.ce_clean,
-    text: e.text,
-    // A mean over several layers' figures has no simple standard error (the same documents judge each).
-    ...(e.groups.length === 1 ? { loss_recovered_se: e.groups[0].loss_recovered_se } : {}),
-    predictions: e.predictions,
-    hooks: e.siteNames,
-  };
-}
 
 /** The target L0 in effect at the end of a kept run (a slider may have moved it), or null. */
 export function finalTarget(r: Pick<RunRecord, 'config' | 'rows'>): number | null {

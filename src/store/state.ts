@@ -3,6 +3,7 @@
 // (messages, backend); the Model form is `form`. Metric rows are in metricsBuffer, not here.
 import type { LiveParams, SaeConfig } from '../engine/config';
 import type { RunData, RunRecord } from './runHistory';
+import type { RunOutcome } from '../run/runRecord';
 import type { AutosaveSummary } from '../run/autosave';
 import type { SweepParam } from './sweepParam';
 import type { BackendPreference, FeatureListInfo, RunState } from '../worker/protocol';
@@ -83,6 +84,8 @@ interface RunSlice {
   live: LiveParams | null;
   resolved: SaeConfig | null;
   evaluation: EvalMetrics | null;
+  /** What the run's session reported at its end, to be kept (src/run/runRecord.ts). */
+  outcome: RunOutcome | null;
   runError: Notice | null;
   log: string[];
   exported: Record<string, ArrayBuffer> | null;

@@ -63,6 +63,7 @@ export const useStore = create<AppState>(() => ({
   live: null,
   resolved: null,
   evaluation: null,
+  outcome: null,
   runError: null,
   log: [],
   exported: null,

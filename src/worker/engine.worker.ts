@@ -112,7 +112,7 @@ async function dropRun() {
 
 /** Make a session of `trainer` the current run and start its loop; its reports go to the page. */
 function begin(runId: string, trainer: Trainer, opts: Pick<ConstructorParameters<typeof RunSession>[0], 'lmEvalEvery' | 'nextLmEval' | 'spliceSite' | 'fromImported' | 'resumed'>, resumedFrom?: number) {
-  run = new RunSession({
+  const session = new RunSession({
     ...opts,
     id: runId,
     trainer,
@@ -126,11 +126,12 @@ function begin(runId: string, trainer: Trainer, opts: Pick<ConstructorParameters
       rolledBack: (step) => post({ type: 'rolledBack', runId, step }),
       error: (message, hint) => post({ type: 'error', runId, message, hint }),
       spliced: (evaluation, step) => post({ type: 'spliced', runId, evaluation, step }),
-      evaluated: (metrics) => post({ type: 'evaluated', runId, metrics }),
+      evaluated: (metrics) => post({ type: 'evaluated', runId, metrics, outcome: session.outcome() ?? undefined }),
     },
   });
+  run = session;
   post({ type: 'started', runId, config: trainer.cfg, live: trainer.liveParams, resumedFrom });
-  run.start();
+  session.start();
 }
 
 async function handle(msg: ToWorker) {

@@ -1,13 +1,15 @@
 // Typed messages between the page and the engine worker. Every run-scoped message carries the
 // run id so that late messages of an old run are ignored. Large arrays travel as transferables.
 // Only the messages and their message-only payloads live here; the types they carry live with
-// their owners (src/engine/types.ts, src/data/types.ts, …) so that no lower layer imports this file.
+// their owners (src/engine/types.ts, src/data/types.ts, …) so that no lower layer
+// imports this file.
 import type { BenchResult, BenchSpec } from '../engine/bench';
 import type { SgemmShape, WasmSgemmRow } from '../engine/benchSgemm';
 import type { Calibration } from '../engine/calibrate';
 import type { ConfigInput, GuidanceTarget, LabelSource, LiveParams, SaeConfig } from '../engine/config';
 import type { BackendName, EvalMetrics, LiveEvent, MetricRow } from '../engine/types';
 import type { LanguageModelInfo, SpliceEvaluation } from '../data/languageModel';
+import type { RunOutcome } from '../run/runRecord';
 import type { LatentContext, LatentDetail } from '../data/features';
 import type { DatasetInfo, FileResult, SourceFile } from '../data/types';
 import type { ImportedSaeInfo } from '../data/saeImport';
@@ -132,7 +134,8 @@ export type FromWorker =
   | { type: 'status'; runId: string; state: RunState; step: number; totalSteps: number; message?: string; checkpoints?: number[] }
   | { type: 'labelsPreview'; requestId: string; rows: number; positives: number; examples: string[]; error?: string }
   | { type: 'checkpointExported'; runId: string; step: number; files: Record<string, ArrayBuffer> }
-  | { type: 'evaluated'; runId: string; metrics: EvalMetrics }
+  /** A run's final metrics (with what it leaves to be kept), or the imported SAE's evaluation (metrics only). */
+  | { type: 'evaluated'; runId: string; metrics: EvalMetrics; outcome?: RunOutcome }
   /** A splice evaluation; `step` is set for the periodic ones taken while training. */
   | { type: 'spliced'; runId: string; evaluation: SpliceEvaluation; step?: number }
   | { type: 'datasetExported'; requestId: string; files: Record<string, ArrayBuffer> }
