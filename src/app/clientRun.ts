@@ -11,7 +11,7 @@ import { clearAutosave, readAutosave, summarise } from '../run/autosave';
 import { metricsBuffer } from '../store/metricsBuffer';
 import { runDataOf } from '../store/runHistory';
 import { NO_SPLICE, appendLog, configFromForm, formFromConfig, guidanceProblem, toTarget, useStore, type AppState } from '../store/store';
-import { formatNumber } from '../ui/format';
+import { formatNumber } from './format';
 import { newId, send } from './clientLink';
 import type { FromWorker } from '../worker/protocol';
 

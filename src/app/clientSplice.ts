@@ -7,7 +7,7 @@ import type { SpliceEvaluation } from '../data/languageModel';
 import { spliceTargetOf } from '../data/sites';
 import { runDataOf } from '../store/runHistory';
 import { appendLog, formFromConfig, useStore, type AppState } from '../store/store';
-import { formatNumber } from '../ui/format';
+import { formatNumber } from './format';
 import { newId, send } from './clientLink';
 import { train } from './clientRun';
 import type { FromWorker } from '../worker/protocol';

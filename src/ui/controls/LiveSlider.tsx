@@ -1,7 +1,7 @@
 // A slider for a live parameter. Log-scale sliders move in log10 space so that one drag covers
 // several orders of magnitude; changes are throttled to at most 10 messages a second.
 import { useEffect, useId, useRef, useState } from 'react';
-import { formatNumber } from '../format';
+import { formatNumber } from '../../app/format';
 
 interface Props {
   label: string;

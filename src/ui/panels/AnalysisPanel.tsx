@@ -9,7 +9,7 @@ import { useStore } from '../../store/store';
 import { describeTarget, targetHistory, targetInEffect, targetTolerance } from '../../store/sparsityTarget';
 import { layout, StaticPlot, type Trace } from '../charts/DataCharts';
 import { download } from '../../app/download';
-import { formatNumber } from '../format';
+import { formatNumber } from '../../app/format';
 import type { MetricLog } from '../../engine/metricLog';
 import { m4Indices } from '../charts/decimate';
 

@@ -6,7 +6,7 @@ import { loadFiles, loadSample, reloadFile } from '../../app/client';
 import type { DatasetInfo, FileResult } from '../../data/types';
 import { NormHistogram, PerDimChart } from '../charts/DataCharts';
 import { NumberField } from '../controls/NumberField';
-import { formatNumber } from '../format';
+import { formatNumber } from '../../app/format';
 
 const n = (v: number) => v.toLocaleString('en-US');
 const size = (bytes: number) => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);

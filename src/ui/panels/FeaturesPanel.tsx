@@ -8,7 +8,7 @@ import { staleRunProblem, useStore } from '../../store/store';
 import { browseFeatures, exportContexts, exportDashboard, inspectLatent } from '../../app/client';
 import { ActivationHistogram, DensityHistogram } from '../charts/DataCharts';
 import { DENSE_FRACTION } from '../../engine/metrics';
-import { formatNumber } from '../format';
+import { formatNumber } from '../../app/format';
 import type { LatentDetail } from '../../data/features';
 import { useInterpret } from '../interpret';
 import { InterpretPanel, ScoreBadge } from './InterpretPanel';

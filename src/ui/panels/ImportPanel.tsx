@@ -5,7 +5,7 @@ import { describeRunData, runDataKey, runDataOf } from '../../store/runHistory';
 import { continueImported, evaluateImported, spliceEvaluate } from '../../app/client';
 import { SpliceButton, SpliceResult } from './SpliceResult';
 import { DensityHistogram } from '../charts/DataCharts';
-import { formatNumber } from '../format';
+import { formatNumber } from '../../app/format';
 
 export function ImportPanel() {
   const imported = useStore((s) => s.imported);

@@ -6,7 +6,7 @@ import { describeTarget, targetHistory, targetInEffect, targetTolerance } from '
 import { SPARSITY_KIND } from '../../engine/config';
 import { metricsBuffer } from '../../store/metricsBuffer';
 import { staleRunProblem, useStore } from '../../store/store';
-import { formatNumber } from '../format';
+import { formatNumber } from '../../app/format';
 import { spliceEvaluate } from '../../app/client';
 import { SpliceButton, SpliceResult } from './SpliceResult';
 import type { MetricRow } from '../../engine/types';

@@ -12,7 +12,7 @@ import { cancelSweep, clearRuns, deleteRun, downloadRun, importRun, runSweep, sw
 import { layout, StaticPlot, type Trace } from '../charts/DataCharts';
 import { logAxis, powerOfTwoLogAxis } from '../charts/logAxis';
 import { SelectField, TextField } from '../controls/Fields';
-import { formatNumber } from '../format';
+import { formatNumber } from '../../app/format';
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22', '#393b79'];
 export const variantColour = (a: Architecture) => PALETTE[ARCHITECTURES.indexOf(a) % PALETTE.length];

@@ -1,7 +1,7 @@
 // The result of splicing an SAE into the language model, and the button that asks for it.
 import { FEW_PREDICTIONS, spliceTargetOf } from '../../data/sites';
 import { useStore, type SpliceState } from '../../store/store';
-import { formatNumber } from '../format';
+import { formatNumber } from '../../app/format';
 
 /** A standard error to two significant digits ("n/a" from one document). */
 export function formatSe(se: number): string {

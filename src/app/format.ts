@@ -1,3 +1,4 @@
+// Number formatting shared by the page's messages (src/app) and panels (src/ui).
 /** Compact display of a metric or parameter: 4 significant digits, exponent form when tiny or huge. */
 export function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return String(v);
