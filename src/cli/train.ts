@@ -66,7 +66,7 @@ export async function train(flags: Flags): Promise<number> {
   let last: MetricRow | undefined;
   let lastPrint = 0;
   let printedStep = -1;
-  let trouble: { message: string; cause: string } | null = null;
+  let trouble: string | null = null;
   const session = new RunSession({
     id: 'cli',
     trainer,
@@ -90,7 +90,9 @@ export async function train(flags: Flags): Promise<number> {
       },
       rolledBack: () => {},
       error: (message, _hint, cause) => {
-        if (cause === 'diverged' || cause === 'failed') trouble = { message, cause };
+        // A divergence is told from session.divergence after the run; a failed step by its message.
+        if (cause === 'failed') trouble = message;
+        else if (cause === 'diverged') return;
         else process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}warning: ${message}${cause === 'splice' ? ' Loss recovered is not measured for the rest of the run.' : ''}\n`);
       },
       spliced: (evaluation, step) => {
@@ -120,6 +122,13 @@ export async function train(flags: Flags): Promise<number> {
     process.removeListener('SIGINT', onInterrupt);
   }
   if (process.stderr.isTTY) process.stderr.write('\n');
+  const diverged = session.divergence;
+  if (diverged && diverged.rolledBackTo === null) {
+    // No healthy state to go back to: the weights are those that diverged, not worth writing.
+    await session.dispose();
+    const lr = trainer.liveParams.lr;
+    throw new Error(`training diverged at step ${diverged.step.toLocaleString('en-US')} (${diverged.detail}) before its first logged step, so nothing is written. Lower lr in ${flags.config} (now ${lr.toPrecision(3)}; try ${(lr / 10).toPrecision(2)}) and train again.`);
+  }
   // A diverged run is rolled back to its last healthy state; that (or what a failed step left) is written too.
   const files = await session.exportFiles();
   const evaluation = session.lastEval!;
@@ -127,14 +136,12 @@ export async function train(flags: Flags): Promise<number> {
   for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(out, name), bytes);
   await writeFile(path.join(out, 'metrics.json'), JSON.stringify(evaluation.metrics, null, 2) + '\n');
   await session.dispose();
-  const failure = trouble as { message: string; cause: string } | null;
-  if (failure) {
+  if (diverged) {
     const lr = trainer.liveParams.lr;
-    const next = failure.cause === 'diverged'
-      ? `The weights of step ${trainer.stepCount.toLocaleString('en-US')} are written to ${out}. Lower lr in ${flags.config} (now ${lr.toPrecision(3)}; try ${(lr / 10).toPrecision(2)}) and train again, or go on from them with --init-from ${out}.`
-      : `The weights so far are written to ${out}.`;
-    throw new Error(`${failure.message.replace(/ Rolled back to step [\d,]+, the last healthy state, and paused\./, '')} ${next}`);
+    throw new Error(`training diverged at step ${diverged.step.toLocaleString('en-US')} (${diverged.detail}). The weights of step ${diverged.rolledBackTo!.toLocaleString('en-US')} are written to ${out}. Lower lr in ${flags.config} (now ${lr.toPrecision(3)}; try ${(lr / 10).toPrecision(2)}) and train again, or go on from them with --init-from ${out}.`);
   }
+  const failure = trouble as string | null;
+  if (failure) throw new Error(`${failure} The weights so far are written to ${out}.`);
   process.stdout.write(JSON.stringify(evaluation.metrics) + '\n');
   return 0;
 }

@@ -82,7 +82,6 @@ export class RunSession {
   readonly trainer: Trainer;
   /** Every logged row, by column (the export's log; the autosave's, piece by piece). */
   readonly log: MetricLog;
-  readonly datasetName: string;
   /** The data the run trains on (a run goes on with its own rows when other data is loaded meanwhile). */
   readonly data: RunData;
   /** The model and hook the activations came from, for the export's cfg.json. */
@@ -92,6 +91,8 @@ export class RunSession {
   state: SessionState = 'running';
   checkpoints: Checkpoint[] = [];
   lastEval?: EvalDetails;
+  /** The last divergence: where, why, and the healthy step it rolled back to (null: none to go back to). */
+  divergence: { step: number; detail: string; rolledBackTo: number | null } | null = null;
   /** Splice the SAE into the language model every this many steps (0 = never, or turned off after a failure). */
   lmEvalEvery: number;
   nextLmEval: number;
@@ -121,8 +122,7 @@ export class RunSession {
     this.savedRows = opts.resumed?.savedRows ?? 0;
     this.savedPieces = opts.resumed?.savedPieces ?? 0;
     const ds = opts.workspace.dataset;
-    this.datasetName = ds?.name ?? 'activations';
-    this.data = { name: this.datasetName, rows: ds?.rows ?? 0, dIn: ds?.dIn ?? opts.trainer.data.dIn, nLayers: ds?.nLayers ?? 1 };
+    this.data = { name: ds?.name ?? 'activations', rows: ds?.rows ?? 0, dIn: ds?.dIn ?? opts.trainer.data.dIn, nLayers: ds?.nLayers ?? 1 };
     this.source = exportSource(opts.workspace, opts.trainer.cfg);
     this.fromImported = Boolean(opts.fromImported);
     this.spliceSite = opts.spliceSite;
@@ -233,7 +233,7 @@ export class RunSession {
 
   private exportInput() {
     const t = this.trainer;
-    return { saelens: t.saelensConfig(), dIn: t.data.dIn, config: t.currentConfig(), datasetName: this.datasetName, normalization: t.normalization, source: this.source };
+    return { saelens: t.saelensConfig(), dIn: t.data.dIn, config: t.currentConfig(), datasetName: this.data.name, normalization: t.normalization, source: this.source };
   }
 
   private async loop(): Promise<void> {
@@ -285,6 +285,7 @@ export class RunSession {
   /** Back to the last finite state; the sliders keep the values that led here. */
   private async rollBack(e: DivergenceError): Promise<void> {
     const to = this.trainer.rollback();
+    this.divergence = { step: e.step, detail: e.detail, rolledBackTo: to };
     const live = this.trainer.liveParams;
     if (to !== null) {
       this.log.truncateToStep(to);
