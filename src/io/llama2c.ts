@@ -13,6 +13,7 @@
 //
 // Tokenizer (tokenizer.bin): uint32 max_token_length, then per token float32 score, uint32 byte
 // length, the piece's UTF-8 bytes (SentencePiece's ▁ already a space).
+import { transpose, type BlockWeights, type TransformerWeights } from './transformerWeights';
 
 export class Llama2cError extends Error {
   constructor(message: string) {
@@ -386,4 +387,42 @@ export function decodeLlama2c(tok: Llama2cTokenizer, ids: ArrayLike<number>): st
     else for (const c of piece) bytes.push(c.charCodeAt(0));
   }
   return new TextDecoder('utf-8').decode(Uint8Array.from(bytes));
+}
+
+/** The checkpoint as the engine's transformer description (matrices [in, out]; RoPE on pairs (2i, 2i+1), as run.c). */
+export function llama2cTransformer(ckpt: LlamaCheckpoint): TransformerWeights {
+  const c = ckpt.config;
+  const w = ckpt.weights;
+  const D = c.dim, H = c.hiddenDim, V = c.vocabSize;
+  const hs = D / c.nHeads;
+  const KV = c.nKvHeads * hs;
+  const blocks: BlockWeights[] = [];
+  for (let l = 0; l < c.nLayers; l++) {
+    const slice = (a: Float32Array, n: number) => a.subarray(l * n, (l + 1) * n);
+    /** A run.c matrix [out, in] as [in, out]. */
+    const linear = (a: Float32Array, out: number, inn: number) => ({ w: transpose(slice(a, out * inn), out, inn) });
+    blocks.push({
+      ln1: { weight: slice(w.rmsAtt, D) },
+      ln2: { weight: slice(w.rmsFfn, D) },
+      q: linear(w.wq, D, D),
+      k: linear(w.wk, KV, D),
+      v: linear(w.wv, KV, D),
+      o: linear(w.wo, D, D),
+      gate: linear(w.w1, H, D),
+      up: linear(w.w3, H, D),
+      down: linear(w.w2, D, H),
+    });
+  }
+  return {
+    arch: {
+      family: 'llama2c', modelType: 'llama2c', dim: D, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headSize: hs,
+      hiddenDim: H, vocabSize: V, seqLen: c.seqLen, norm: 'rmsnorm', normEps: 1e-5, positions: 'rotary',
+      rotary: { dims: hs, theta: 10000, layout: 'interleaved' }, mlp: 'swiglu', parallelResidual: false,
+    },
+    embedding: w.tokenEmbedding,
+    blocks,
+    lnFinal: { weight: w.rmsFinal },
+    unembed: { w: transpose(w.wcls, V, D) },
+    unembedTied: c.sharedClassifier,
+  };
 }

@@ -38,6 +38,11 @@ export function parseVocab(buffer: ArrayBuffer, name: string): string[] {
   return vocab.map(spaceForMetaspace);
 }
 
+/** The display pieces of an already parsed Hugging Face tokenizer.json: what parseVocab gives for that file. */
+export function tokenizerJsonPieces(json: Record<string, unknown>, name: string): string[] {
+  return fromTokenizerJson(json, name).map(spaceForMetaspace);
+}
+
 /** Token ids from a .npy of int32 or int64, shape [N] (or [N, 1]). */
 export function parseTokens(buffer: ArrayBuffer, name: string): Int32Array {
   let arr;

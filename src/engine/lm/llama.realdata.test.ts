@@ -45,7 +45,7 @@ describe.skipIf(!present)('stories260K in tfjs against the reference files', () 
   });
 
   it('reads the header and the vocabulary as vocab.json spells it', () => {
-    expect(model.config).toMatchObject({ dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true });
+    expect(model.config).toMatchObject({ dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, family: 'llama2c', norm: 'rmsnorm', mlp: 'swiglu', rotary: { dims: 8, theta: 10000, layout: 'interleaved' } });
     expect(tok.display.slice(0, 512)).toEqual(JSON.parse(text('vocab.json')));
     // The one 260K encoding test of clebert/llama2.ts (no BOS, dummy prefix included).
     expect(Array.from(encodeLlama2c(tok, 'abcdefgh', { bos: false }))).toEqual([261, 430, 429, 418, 411, 431, 428, 415]);
