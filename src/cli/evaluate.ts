@@ -6,7 +6,7 @@ import { evaluateWeightsWithModel } from '../data/languageModel';
 import { FEW_PREDICTIONS, hookMismatch, siteOfHook } from '../data/sites';
 import { evaluateWeights } from '../data/trainingData';
 import { Workspace } from '../data/workspace';
-import { DATA_OPTIONS, layersFlag, refuseUnused, requireModelFlags, checkOptions, UsageError, type Flags } from './flags';
+import { DATA_OPTIONS, sitesFlag, refuseUnused, requireModelFlags, checkOptions, UsageError, type Flags } from './flags';
 import { extractToWorkspace, loadLanguageModel, loadWorkspace, named, readSaeDirectory, startBackend } from './inputs';
 
 /**
@@ -33,7 +33,7 @@ export async function evaluate(flags: Flags): Promise<number> {
     if (!flags.data) refuseUnused(flags, DATA_OPTIONS, 'without --data (they say how to read its file)');
   } else {
     if (!flags.data) throw new UsageError('missing --data (or --lm, --tokenizer and --text to splice into a model)');
-    refuseUnused(flags, ['tokenizer', 'text', 'layer'], 'without --lm');
+    refuseUnused(flags, ['tokenizer', 'text', 'layer', 'hook'], 'without --lm');
   }
   checkOptions(flags);
   if (flags.lm) return evaluateWithLanguageModel(flags);
@@ -57,14 +57,14 @@ async function evaluateWithLanguageModel(flags: Flags): Promise<number> {
   const sae = await readSaeDirectory(flags.sae);
   const metadata = (sae.info.cfg ?? {}) as Record<string, unknown>;
   const hookSite = siteOfHook(metadata.hook_name);
-  const given = layersFlag(flags);
+  const given = sitesFlag(flags);
   const first = given?.[0] ?? hookSite;
-  if (first === undefined) throw new UsageError(`--layer is needed: ${flags.sae}/cfg.json does not name a residual hook (hook_name ${JSON.stringify(metadata.hook_name ?? null)})`);
+  if (first === undefined) throw new UsageError(`--layer or --hook is needed: ${flags.sae}/cfg.json does not name a hook of the model (hook_name ${JSON.stringify(metadata.hook_name ?? null)})`);
   const { backend } = await startBackend(flags);
   const { workspace, text } = await loadLanguageModel(flags, flags.data ? await loadWorkspace(flags) : new Workspace());
   const recorded = { recordedSites: hookSite === undefined ? undefined : [hookSite], recordedBy: `${flags.sae}/cfg.json's hook_name` };
   const mismatch = hookMismatch(hookSite, first, workspace.lm!.checkpoint.config.nLayers, recorded.recordedBy);
-  if (mismatch) process.stderr.write(`warning: --layer ${first}: ${mismatch}\n`);
+  if (mismatch) process.stderr.write(`warning: ${flags.hook ? `--hook ${flags.hook}` : `--layer ${first}`}: ${mismatch}\n`);
   const nSaeLayers = MULTI_LAYER.includes(String(sae.configInput.architecture) as never) ? Number(sae.configInput.layer_end ?? 0) - Number(sae.configInput.layer_start ?? 0) + 1 : 1;
   const sites = Array.from({ length: Math.max(1, nSaeLayers) }, (_, i) => first + i);
   if (!flags.data) await extractToWorkspace(workspace, text, sites);

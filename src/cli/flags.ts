@@ -1,6 +1,7 @@
 // The command line's options: parsing, "did you mean", and every check that needs no file.
 import type { BackendName } from '../engine/types';
 import type { FileOptions } from '../data/types';
+import { siteOfHook } from '../engine/lm/hooks';
 
 /** A mistake in the command line itself: the usage is printed after the message (exit code 2). */
 export class UsageError extends Error {}
@@ -15,7 +16,7 @@ export const DATA_OPTIONS = ['select', 'shape', 'dtype', 'memory-budget', 'exclu
 /** Files read with the activations as what their flag says. */
 export const COMPANION_OPTIONS = ['tokens', 'vocab', 'labels', 'doc-ids', 'positions'];
 /** The model run over a text. */
-export const MODEL_OPTIONS = ['lm', 'tokenizer', 'text', 'layer'];
+export const MODEL_OPTIONS = ['lm', 'tokenizer', 'text', 'layer', 'hook'];
 const BACKEND_OPTIONS = ['backend', 'threads'];
 const COMMAND_OPTIONS: Record<string, readonly string[]> = {
   train: ['data', 'config', 'out', 'steps', 'seed', 'init-from', 'force', 'splice-every', ...COMPANION_OPTIONS, ...DATA_OPTIONS, ...MODEL_OPTIONS, ...BACKEND_OPTIONS],
@@ -82,7 +83,7 @@ export function checkOptions(flags: Flags): void {
   intFlag(flags, 'threads', 1);
   fileOptions(flags);
   if (flags['memory-budget'] !== undefined) parseSize(flags['memory-budget']);
-  layersFlag(flags);
+  sitesFlag(flags);
   intFlag(flags, 'steps', 1);
   intFlag(flags, 'seed');
   intFlag(flags, 'splice-every', 1);
@@ -134,7 +135,23 @@ export function layersFlag(flags: Flags): number[] | undefined {
   return layers;
 }
 
+/**
+ * Model sites of --layer (residual sites: "3", "1,2,3", "1-3") or --hook (TransformerLens names:
+ * blocks.3.hook_resid_pre, blocks.3.hook_mlp_out, …, comma-separated), never both.
+ */
+export function sitesFlag(flags: Flags): number[] | undefined {
+  if (flags.layer !== undefined && flags.hook !== undefined) throw new UsageError('give --layer or --hook, not both');
+  if (flags.hook === undefined) return layersFlag(flags);
+  const names = flags.hook.split(',').map((h) => h.trim());
+  return names.map((name) => {
+    const site = siteOfHook(name);
+    if (site === undefined) throw new UsageError(`--hook ${name} is not a hook name; give TransformerLens names such as blocks.3.hook_resid_pre, blocks.3.hook_attn_out, blocks.3.hook_resid_mid, blocks.3.hook_mlp_out or blocks.3.hook_resid_post`);
+    return site;
+  });
+}
+
+/** --lm and --text are needed together (--tokenizer too unless --lm is a model folder, checked when it is opened). */
 export function requireModelFlags(flags: Flags): void {
-  for (const name of ['lm', 'tokenizer', 'text']) if (!(name in flags)) throw new UsageError(`--${name} is needed with --lm (the model .bin, its tokenizer .bin and a .txt)`);
+  for (const name of ['lm', 'text']) if (!(name in flags)) throw new UsageError(`--${name} is needed with --lm (a Hugging Face model folder or a llama2.c .bin with --tokenizer, and a .txt)`);
 }
 

@@ -8,11 +8,12 @@ import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendName } from '../engine/types';
 import { extractFromText } from '../data/languageModel';
 import type { FileOptions, FileResult, SourceFile } from '../data/types';
+import { HF_MODEL_FILE } from '../data/languageModelFiles';
 import { Workspace, type HintedSourceFile, type RoleHint } from '../data/workspace';
 import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
 import type { ImportedSae } from '../data/saeImport';
 import { importSaeFiles } from '../data/saeFiles';
-import { backendFlag, fileOptions, intFlag, parseSize, requireModelFlags, type Flags } from './flags';
+import { backendFlag, fileOptions, intFlag, parseSize, requireModelFlags, UsageError, type Flags } from './flags';
 import { selectNodeBackend } from './nodeBackend';
 
 /** --out must be a new or empty folder unless --force allows writing over what is there. */
@@ -106,15 +107,20 @@ export function progress(line: string) {
 /** The model, tokenizer and text in a workspace (files recognised by content, like a drop). */
 export async function loadLanguageModel(flags: Flags, workspace = new Workspace()): Promise<{ workspace: Workspace; text: string }> {
   requireModelFlags(flags);
-  const files = [await openFile(flags.lm), await openFile(flags.tokenizer), await openFile(flags.text)];
+  const folder = await isDirectory(flags.lm);
+  if (!folder && !flags.tokenizer) throw new UsageError(`--tokenizer is needed with a llama2.c model file (${flags.lm}); a Hugging Face model folder brings its own tokenizer.json`);
+  const modelFiles = folder ? await folderFiles(flags.lm) : [await openFile(flags.lm)];
+  const files = [...modelFiles, ...(flags.tokenizer ? [await openFile(flags.tokenizer)] : []), await openFile(flags.text)];
   const { results } = await workspace.loadFiles(files);
   const problems = results.filter((r) => r.kind === 'error');
   if (problems.length) throw new Error(problems.map((r) => r.message).join('\n'));
   // Files the workspace did not recognise (taken for raw data): their own parser says what is wrong.
+  if (!workspace.lm && folder) throw new Error(`${flags.lm} holds no model the workbench reads: a Hugging Face model folder has config.json and model.safetensors (or its shards with model.safetensors.index.json).`);
   if (!workspace.lm) {
     parseLlama2cCheckpoint(new Uint8Array(await readBuffer(flags.lm, 'model')), path.basename(flags.lm));
     throw new Error(`${flags.lm} is not a llama2.c model (7-int header, float32 weights).`);
   }
+  if (!workspace.tokenizer && !flags.tokenizer) throw new Error(`${flags.lm} has no tokenizer.json; give the model's tokenizer with --tokenizer.`);
   if (!workspace.tokenizer) {
     parseLlama2cTokenizer(new Uint8Array(await readBuffer(flags.tokenizer, 'tokenizer')), path.basename(flags.tokenizer), workspace.lm.checkpoint.config.vocabSize);
     throw new Error(`${flags.tokenizer} is not a llama2.c tokenizer .bin.`);
@@ -123,6 +129,29 @@ export async function loadLanguageModel(flags: Flags, workspace = new Workspace(
   const text = path.basename(flags.text);
   if (!workspace.texts.get(text)?.corpus) throw new Error(`${flags.text} could not be read as text.`);
   return { workspace, text };
+}
+
+async function isDirectory(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isDirectory();
+  } catch (e) {
+    throw new Error(`cannot open ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/**
+ * The files of a model folder the workbench reads (config, weights, tokenizer; not subfolders or
+ * other files), named folder/file as a dropped folder's are.
+ */
+async function folderFiles(dir: string): Promise<HintedSourceFile[]> {
+  const folder = path.basename(path.resolve(dir));
+  const out: HintedSourceFile[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (!entry.isFile() || !HF_MODEL_FILE.test(entry.name)) continue;
+    const file = path.join(dir, entry.name);
+    out.push({ name: `${folder}/${entry.name}`, blob: await openAsBlob(file) });
+  }
+  return out;
 }
 
 /** Run the model over the text and make the residuals at `sites` the workspace's dataset. */

@@ -119,7 +119,7 @@ describe('sae-workbench CLI', () => {
       [['train', '--lm', missing, '--tokenizer', missing, '--text', missing, '--layer', '0', '--labels', missing, '--config', path.join(dir, 'cfg.json'), '--out', path.join(dir, 'never')], 2, /--labels does nothing with --lm/],
       [['eval', '--sae', path.join(dir, 'no-sae'), '--data', missing, '--backend', 'gpu'], 2, /--backend must be wasm or cpu/],
       [['eval', '--sae', path.join(dir, 'no-sae'), '--data', missing, '--text', missing], 2, /--text does nothing without --lm/],
-      [['eval', '--sae', path.join(dir, 'no-sae'), '--lm', missing, '--data', missing], 2, /--tokenizer is needed with --lm/],
+      [['eval', '--sae', path.join(dir, 'no-sae'), '--lm', missing, '--data', missing], 2, /--text is needed with --lm \(a Hugging Face model folder or a llama2\.c \.bin with --tokenizer, and a \.txt\)/],
       [['eval', '--sae', path.join(dir, 'no-sae'), '--lm', missing, '--tokenizer', missing, '--text', missing, '--shape', '4,8'], 2, /--shape does nothing without --data/],
       [['activations', '--lm', missing, '--tokenizer', missing, '--text', missing, '--layer', '0', '--out', full], 1, /full is not empty/],
       [['activations', '--lm', missing, '--tokenizer', missing, '--text', missing, '--layer', '0', '--out', path.join(dir, 'never'), '--include-bos', 'true'], 2, /--include-bos must be yes or no, got "true"/],

@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { datasetFiles } from '../data/languageModel';
 import { evaluate } from './evaluate';
-import { checkOptions, layersFlag, parseFlags, UsageError, type Flags } from './flags';
+import { checkOptions, parseFlags, sitesFlag, UsageError, type Flags } from './flags';
 import { checkOutDir, extractToWorkspace, loadLanguageModel, startBackend } from './inputs';
 import { train } from './train';
 
@@ -29,24 +29,28 @@ export const USAGE = `Usage:
       A run that diverges (NaN or exploding loss) is rolled back to its last healthy logged step,
       whose weights are written to DIR, and the command fails naming a learning rate to try.
       Ctrl-C stops after the current step and writes what was trained.
-  sae-workbench train --lm MODEL.bin --tokenizer TOK.bin --text FILE.txt --layer L[,L…] --config CFG.json --out DIR
-                     [--splice-every N] […]
-      Train on the residual stream of a llama2.c model run over the text (instead of --data): the
-      layers' resid_pre (L = n_layers: after the last block), BOS positions dropped, with tokens,
-      positions and document ids. The export's cfg.json records the model and hook. --splice-every N
+  sae-workbench train --lm MODEL --text FILE.txt (--layer L[,L…] | --hook NAME[,NAME…]) --config CFG.json --out DIR
+                     [--tokenizer TOK.bin] [--splice-every N] […]
+      Train on the activations of a language model run over the text (instead of --data). MODEL is
+      a Hugging Face model folder (config.json, model.safetensors or its shards, tokenizer.json;
+      GPT-2, GPT-NeoX/Pythia, Llama/Qwen2/Mistral) or a llama2.c .bin with --tokenizer. --layer L
+      records the layers' resid_pre (L = n_layers: after the last block); --hook takes TransformerLens
+      names (blocks.L.hook_resid_pre | hook_attn_out | hook_resid_mid | hook_mlp_out | hook_resid_post).
+      Each document starts with BOS, whose positions are dropped; tokens, positions and document ids
+      come with the rows. The export's cfg.json records the model and hook. --splice-every N
       splices the SAE into the model every N steps and prints loss recovered on 4,096 held-out tokens.
   sae-workbench eval --sae DIR --data FILE [--select ARRAY] [--shape …] [--memory-budget SIZE] [--exclude-nonfinite] [--backend wasm|cpu]
       Evaluate an exported SAE directory (SAELens format) on FILE (every row; the validation
       split of a streamed file); prints the reconstruction metrics (nmse, fve, nmse_per_token,
       l0, l0_fraction, dead_fraction, backend) as JSON.
-  sae-workbench eval --sae DIR --lm MODEL.bin --tokenizer TOK.bin --text FILE.txt [--layer L] [--data FILE] [--backend wasm|cpu]
-      Splice the SAE's reconstruction into the model's residual stream at layer L (default: the
+  sae-workbench eval --sae DIR --lm MODEL --text FILE.txt [--tokenizer TOK.bin] [--layer L | --hook NAME] [--data FILE] [--backend wasm|cpu]
+      Splice the SAE's reconstruction into the model at layer L or hook NAME (default: the
       hook_name in cfg.json) at every non-BOS position of every document of the text: prints clean,
       spliced, zero- and mean-ablation CE, KL(clean ‖ spliced) and loss recovered as JSON, with the
       reconstruction metrics on the text's activations (or on --data). Mean ablation uses the mean
       of those activations.
-  sae-workbench activations --lm MODEL.bin --tokenizer TOK.bin --text FILE.txt --layer L[,L…] --out DIR [--include-bos yes|no] [--force]
-      Write the text's residuals as DIR/activations.npy ([N, d], or [L, N, d] for several layers)
+  sae-workbench activations --lm MODEL --text FILE.txt (--layer L[,L…] | --hook NAME[,NAME…]) --out DIR [--tokenizer TOK.bin] [--include-bos yes|no] [--force]
+      Write the text's activations as DIR/activations.npy ([N, d], or [L, N, d] for several layers)
       with tokens.npy, positions.npy, doc_ids.npy (int32) and vocab.json. DIR must be new or
       empty; --force writes over the files of a folder that is not.
   sae-workbench help | --help | -h
@@ -67,7 +71,8 @@ async function packageVersion(): Promise<string> {
 async function activations(flags: Flags): Promise<number> {
   checkOptions(flags);
   await checkOutDir(flags);
-  const sites = layersFlag(flags)!;
+  const sites = sitesFlag(flags);
+  if (!sites) throw new UsageError('--layer or --hook is needed: the residual layer(s) or hooks to record');
   await startBackend(flags);
   const { workspace, text } = await loadLanguageModel(flags);
   await extractToWorkspace(workspace, text, sites, flags['include-bos'] === 'yes');
@@ -92,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'eval':
         return await evaluate(parseFlags(command, rest, ['sae']));
       case 'activations':
-        return await activations(parseFlags(command, rest, ['lm', 'tokenizer', 'text', 'layer', 'out']));
+        return await activations(parseFlags(command, rest, ['lm', 'text', 'out']));
       case 'help': case '--help': case '-h':
         process.stdout.write(USAGE + '\n');
         return 0;

@@ -8,7 +8,7 @@ import type { MetricRow } from '../engine/types';
 import { trainingDataFor } from '../data/trainingData';
 import type { Workspace, RoleHint } from '../data/workspace';
 import { RunSession } from '../run/session';
-import { checkOptions, COMPANION_OPTIONS, DATA_OPTIONS, intFlag, layersFlag, refuseUnused, requireModelFlags, UsageError, type Flags } from './flags';
+import { checkOptions, COMPANION_OPTIONS, DATA_OPTIONS, intFlag, refuseUnused, requireModelFlags, sitesFlag, UsageError, type Flags } from './flags';
 import { checkOutDir, extractToWorkspace, loadLanguageModel, loadWorkspace, named, progress, readJson, readSaeDirectory, startBackend } from './inputs';
 
 export async function train(flags: Flags): Promise<number> {
@@ -20,11 +20,11 @@ export async function train(flags: Flags): Promise<number> {
   if (flags.lm) {
     if (flags.data) throw new UsageError('give either --data or --lm/--tokenizer/--text, not both');
     requireModelFlags(flags);
-    if (!flags.layer) throw new UsageError('--layer is needed with --lm: the residual layer(s) to train on');
+    if (!flags.layer && !flags.hook) throw new UsageError('--layer or --hook is needed with --lm: the residual layer(s) or hooks to train on');
     refuseUnused(flags, [...COMPANION_OPTIONS, ...DATA_OPTIONS], 'with --lm (the model gives the activations, tokens and document ids)');
   } else {
     if (!flags.data) throw new UsageError('missing --data (or --lm, --tokenizer, --text and --layer)');
-    refuseUnused(flags, ['tokenizer', 'text', 'layer', 'splice-every'], 'without --lm');
+    refuseUnused(flags, ['tokenizer', 'text', 'layer', 'hook', 'splice-every'], 'without --lm');
   }
   checkOptions(flags);
   await checkOutDir(flags);
@@ -44,7 +44,7 @@ export async function train(flags: Flags): Promise<number> {
     await startBackend(flags);
     const loaded = await loadLanguageModel(flags);
     workspace = loaded.workspace;
-    await extractToWorkspace(workspace, loaded.text, layersFlag(flags)!);
+    await extractToWorkspace(workspace, loaded.text, sitesFlag(flags)!);
   } else {
     workspace = await loadWorkspace(flags, companions);
   }

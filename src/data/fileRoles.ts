@@ -7,7 +7,8 @@ import { NeedsShapeError, arrayRole, indexArrayFile } from '../io/arrayFile';
 import { hasLlama2cHeader, looksLikeLlama2cCheckpoint, looksLikeLlama2cHeader, looksLikeLlama2cTokenizer, looksLikeLlama2cTokenizerStart } from '../io/llama2c';
 import type { Candidate } from './activationFile';
 import { integerValues, loadCompanionArray, loadLabelFile, loadVocab } from './companionFiles';
-import type { LanguageModelFiles } from './languageModelFiles';
+import { HF_WEIGHTS, baseName, type LanguageModelFiles } from './languageModelFiles';
+import { looksLikeTokenizerJson } from '../io/hfTokenizer';
 import type { SaeFiles } from './saeFiles';
 import { readRangeOf } from './source';
 import type { ArrayChoice, FileResult, SourceFile } from './types';
@@ -45,12 +46,14 @@ export async function recogniseFiles(ws: WorkspaceState, files: SourceFile[], re
   const runConfigs: FileResult[] = [];
   const lmFiles: LanguageModelFiles = { texts: [] };
 
+  const hfConfig = await findHfConfig(files);
   for (const file of files) {
     const lower = file.name.toLowerCase();
     const base = lower.split('/').pop() ?? lower;
     const hint = (file as HintedSourceFile).role;
     try {
       if (hint === 'vocab') { companions.push({ name: file.name, load: () => loadVocab(ws, file) }); continue; }
+      if (await takeHfFile(file, base, hfConfig, lmFiles)) continue;
       if (lower.endsWith('.txt')) { lmFiles.texts.push(file); continue; }
       const lmKind = await llamaFileKind(file);
       if (lmKind) { lmFiles[lmKind] = file; continue; }
@@ -132,6 +135,55 @@ function checkRunConfig(ds: AnyDataset | null, json: Record<string, unknown>, na
   } catch (e) {
     throw new WorkspaceError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** Files of a Hugging Face model folder the workbench does not need (other weight formats, the slow tokenizer's files, docs). */
+const HF_UNUSED = /^(pytorch_model.*\.bin|pytorch_model\.bin\.index\.json|tf_model\.h5|flax_model\.msgpack|rust_model\.ot|model\.onnx|.*\.md|\.gitattributes|vocab\.json|merges\.txt|generation_config\.json|added_tokens\.json|tokenizer\.model|vocab\.txt)$/;
+
+/** The drop's Hugging Face config.json (a JSON object with model_type, not an SAE's cfg), if any. */
+async function findHfConfig(files: SourceFile[]): Promise<SourceFile | undefined> {
+  for (const file of files) {
+    if (baseName(file.name).toLowerCase() !== 'config.json') continue;
+    const { json } = await readJson(file);
+    if (isRecord(json) && typeof json.model_type === 'string' && !('d_sae' in json)) return file;
+  }
+  return undefined;
+}
+
+/**
+ * Put a file of a Hugging Face model folder in its place (true), or leave it to the other kinds
+ * (false). With the folder's config.json in the drop, its weights, index, tokenizer files and the
+ * files the workbench does not need are taken by name; without it, a tokenizer.json is still a
+ * tokenizer, and weights named as a model's are taken only when their tensors are a model's.
+ */
+async function takeHfFile(file: SourceFile, base: string, hfConfig: SourceFile | undefined, lm: LanguageModelFiles): Promise<boolean> {
+  const hf = (lm.hf ??= { folder: folderOf(file.name), weights: [], ignored: [] });
+  const take = (role: 'config' | 'index' | 'tokenizer' | 'tokenizerConfig' | 'specialTokensMap') => {
+    hf[role] = file;
+    if (role === 'config') hf.folder = folderOf(file.name);
+    return true;
+  };
+  if (file === hfConfig) return take('config');
+  if (base === 'tokenizer.json' && looksLikeTokenizerJson(await readRangeOf(file.blob)(0, Math.min(file.blob.size, 4096)))) return take('tokenizer');
+  if (hfConfig) {
+    if (base === 'model.safetensors.index.json') return take('index');
+    if (base === 'tokenizer_config.json') return take('tokenizerConfig');
+    if (base === 'special_tokens_map.json') return take('specialTokensMap');
+    if (HF_WEIGHTS.test(base)) { hf.weights.push(file); return true; }
+    if (HF_UNUSED.test(base)) { hf.ignored.push(baseName(file.name)); return true; }
+    return false;
+  }
+  if (HF_WEIGHTS.test(base)) {
+    const index = await indexArrayFile(file.name, file.blob.size, readRangeOf(file.blob), file.options).catch(() => null);
+    if (index?.arrays.some((a) => /(^|\.)(wte|embed_tokens|embed_in|layers\.\d+|h\.\d+)\./.test(a.name))) { hf.weights.push(file); return true; }
+  }
+  if (base === 'model.safetensors.index.json') return take('index');
+  return false;
+}
+
+function folderOf(name: string): string {
+  const parts = name.split('/');
+  return parts.length > 1 ? parts[parts.length - 2] : 'the model folder';
 }
 
 /** Whether a file is a llama2.c checkpoint or tokenizer (by its header, then its structure). */

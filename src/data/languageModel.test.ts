@@ -32,7 +32,13 @@ describe('site names', () => {
     expect(siteName(3, 5)).toBe('blocks.3.hook_resid_pre');
     expect(siteName(5, 5)).toBe('blocks.4.hook_resid_post');
     for (let s = 0; s <= 5; s++) expect(siteOfHook(siteName(s, 5))).toBe(s);
-    expect(siteOfHook('blocks.3.hook_mlp_out')).toBeUndefined();
+    // Inside block l: attn_out, resid_mid, mlp_out at l + 0.25, 0.5, 0.75 (src/engine/lm/hooks.ts).
+    expect(siteOfHook('blocks.3.hook_attn_out')).toBe(3.25);
+    expect(siteOfHook('blocks.3.hook_resid_mid')).toBe(3.5);
+    expect(siteOfHook('blocks.3.hook_mlp_out')).toBe(3.75);
+    for (const s of [0.25, 2.5, 4.75]) expect(siteOfHook(siteName(s, 5))).toBe(s);
+    expect(siteOfHook('blocks.3.hook_z')).toBeUndefined();
+    expect(siteName(7, 5)).toBe('site 7');
     expect(siteOfHook(undefined)).toBeUndefined();
   });
 });
@@ -298,7 +304,7 @@ describe.skipIf(!present)('CLI with a language model', () => {
     writeFileSync(path.join(dir, 'nohook/cfg.json'), JSON.stringify(noHook));
     c = capture();
     expect(await main(['eval', '--sae', path.join(dir, 'nohook'), ...lm, '--text', path.join(SHARED, 'stories_valid.txt')])).toBe(2);
-    expect(c.done().err).toMatch(/--layer is needed: .*cfg\.json does not name a residual hook/);
+    expect(c.done().err).toMatch(/--layer or --hook is needed: .*cfg\.json does not name a hook of the model/);
 
     c = capture();
     expect(await main(['eval', '--sae', path.join(dir, 'sae'), ...lm])).toBe(2);

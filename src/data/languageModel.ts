@@ -2,12 +2,13 @@
 // dataset, and an SAE (a run's or an imported one) is judged by splicing it into the model on
 // held-out text. Shared by the worker and the CLI.
 import type { SaeConfig } from '../engine/config';
-import { LlamaModel } from '../engine/lm/llama';
+import { TransformerModel } from '../engine/lm/transformer';
 import { evaluateSplice, type SpliceReport } from '../engine/lm/splice';
 import type { Trainer } from '../engine/trainer';
 import { writeNpy } from '../io/npy';
 import type { FileResult } from './types';
 import { VAL, splitRows } from './dataset';
+import { siteProblem } from '../engine/lm/hooks';
 import { hookMismatch, siteName } from './sites';
 import { extractActivations } from './textCorpus';
 import { trainingDataFor, withWeights } from './trainingData';
@@ -17,7 +18,7 @@ import { Workspace, WorkspaceError, factsOf, isStreamed } from './workspace';
 export const MAX_EVAL_TOKENS = 65_536;
 
 export interface LanguageModelInfo {
-  model?: { name: string; format: string; parameters: number; dim: number; nLayers: number; nHeads: number; nKvHeads: number; vocabSize: number; seqLen: number };
+  model?: { name: string; format: string; modelType: string; dtypes: string[]; parameters: number; dim: number; nLayers: number; nHeads: number; nKvHeads: number; vocabSize: number; seqLen: number; parallelResidual: boolean };
   tokenizer?: { name: string; pieces: number };
   texts: { name: string; characters: number; documents?: number; tokens?: number; truncated?: number }[];
   /** The text the loaded activations came from. */
@@ -31,8 +32,8 @@ export function languageModelInfo(ws: Workspace): LanguageModelInfo | null {
   const c = ws.lm?.checkpoint.config;
   const ds = ws.dataset;
   return {
-    model: ws.lm && c ? { name: ws.lm.name, format: ws.lm.checkpoint.format, parameters: ws.lm.checkpoint.parameters, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, vocabSize: c.vocabSize, seqLen: c.seqLen } : undefined,
-    tokenizer: ws.tokenizer ? { name: ws.tokenizer.name, pieces: ws.tokenizer.tok.pieces.length } : undefined,
+    model: ws.lm && c ? { name: ws.lm.name, format: ws.lm.checkpoint.format, modelType: c.modelType, dtypes: ws.lm.checkpoint.dtypes, parameters: ws.lm.checkpoint.parameters, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, vocabSize: c.vocabSize, seqLen: c.seqLen, parallelResidual: c.parallelResidual } : undefined,
+    tokenizer: ws.tokenizer ? { name: ws.tokenizer.name, pieces: ws.tokenizer.tok.display.length } : undefined,
     texts: [...ws.texts].map(([name, t]) => ({ name, characters: t.text.length, documents: t.corpus?.documents.length, tokens: t.corpus?.tokens, truncated: t.corpus?.truncated })),
     datasetText: ws.datasetText,
     datasetSites: ds && !isStreamed(ds) ? ds.sites : undefined,
@@ -40,17 +41,17 @@ export function languageModelInfo(ws: Workspace): LanguageModelInfo | null {
 }
 
 /** The model's tfjs weights, made on first use (on the backend in effect then). */
-export function lmModel(ws: Workspace): LlamaModel {
-  if (!ws.lm) throw new WorkspaceError('no language model is loaded; drop a llama2.c model .bin (and its tokenizer .bin).');
-  ws.lm.model ??= new LlamaModel(ws.lm.checkpoint);
+export function lmModel(ws: Workspace): TransformerModel {
+  if (!ws.lm) throw new WorkspaceError('no language model is loaded; drop a Hugging Face model folder or a llama2.c model .bin (and its tokenizer).');
+  ws.lm.model ??= new TransformerModel(ws.lm.checkpoint.weights);
   return ws.lm.model;
 }
 
 function corpusOf(ws: Workspace, textName: string) {
   const t = ws.texts.get(textName);
   if (!t) throw new WorkspaceError(`no text named ${textName} is loaded; drop it first.`);
-  if (!ws.lm) throw new WorkspaceError('drop the language model (a llama2.c .bin) to run the text through it.');
-  if (!ws.tokenizer) throw new WorkspaceError('drop the model\'s tokenizer (llama2.c tokenizer .bin) to tokenise the text.');
+  if (!ws.lm) throw new WorkspaceError('drop the language model (a Hugging Face model folder or a llama2.c .bin) to run the text through it.');
+  if (!ws.tokenizer) throw new WorkspaceError('drop the model\'s tokenizer (the folder\'s tokenizer.json, or a llama2.c tokenizer .bin) to tokenise the text.');
   if (!t.corpus) throw new WorkspaceError(`${textName} is not tokenised yet; drop the model and its tokenizer.`);
   return t.corpus;
 }
@@ -158,16 +159,21 @@ export interface SpliceRequest {
  */
 export function sitesFor(ws: Workspace, cfg: SaeConfig, nLayersUsed: number, site?: number, recorded?: number[]): number[] {
   const ds = ws.dataset;
-  const n = ws.lm?.checkpoint.config.nLayers ?? 0;
+  const shape = { nLayers: ws.lm?.checkpoint.config.nLayers ?? 0, parallelResidual: ws.lm?.checkpoint.config.parallelResidual };
+  const n = shape.nLayers;
   const [first, last] = ds ? Workspace.layersFor(cfg, ds.nLayers) : [0, 0];
   const extracted = ds && !isStreamed(ds) && ds.sites ? ds.sites.slice(first, last + 1) : undefined;
+  // A multi-layer SAE reads the same hook of consecutive blocks (sites start, start + 1, …).
   const from = (start: number) => {
-    if (!Number.isInteger(start) || start < 0 || start + nLayersUsed - 1 > n) throw new WorkspaceError(`layer ${start} is outside the model's residual sites 0 … ${n}${nLayersUsed > 1 ? ` for an SAE of ${nLayersUsed} layers` : ''}.`);
-    return Array.from({ length: nLayersUsed }, (_, i) => start + i);
+    const sites = Array.from({ length: nLayersUsed }, (_, i) => start + i);
+    const problem = sites.map((s) => siteProblem(s, shape)).find((p) => p !== null);
+    if (problem && (Number.isInteger(start) || !Number.isFinite(start))) throw new WorkspaceError(`layer ${start} is outside the model's residual sites 0 … ${n}${nLayersUsed > 1 ? ` for an SAE of ${nLayersUsed} layers` : ''}.`);
+    if (problem) throw new WorkspaceError(`${problem}${nLayersUsed > 1 ? ` (an SAE of ${nLayersUsed} layers from ${siteName(start, n)})` : ''}.`);
+    return sites;
   };
   if (site !== undefined) return from(site);
   if (recorded?.length === nLayersUsed) {
-    if (recorded.some((s) => !Number.isInteger(s) || s < 0 || s > n)) throw new WorkspaceError(`the SAE was trained at sites ${recorded.join(', ')}, outside this model's residual sites 0 … ${n}; load the model it was trained on.`);
+    if (recorded.some((s) => siteProblem(s, shape) !== null)) throw new WorkspaceError(`the SAE was trained at ${recorded.map((s) => siteName(s, n)).join(', ')}, which this model does not have (residual sites 0 … ${n}); load the model it was trained on.`);
     return recorded;
   }
   // Only the first hook recorded (a SAELens cfg.json's hook_name) of a multi-layer SAE: the

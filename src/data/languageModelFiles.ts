@@ -1,19 +1,77 @@
-// Loading a dropped llama2.c model, its tokenizer and text files into a workspace.
+// Loading a dropped language model (a llama2.c .bin, or a Hugging Face folder's config.json,
+// safetensors weights and tokenizer.json), its tokenizer and text files into a workspace.
 // Turning those texts into activations is src/data/languageModel.ts; this only reads and checks
 // the files, so that a model and tokenizer of different exports are refused with both names.
-import { parseLlama2cCheckpoint, parseLlama2cTokenizer, type Llama2cTokenizer } from '../io/llama2c';
+import { HfModelError, parseHfModel } from '../io/hfModel';
+import { parseHfTokenizer, type HfTokenizer } from '../io/hfTokenizer';
+import { llama2cTransformer, parseLlama2cCheckpoint, parseLlama2cTokenizer, type Llama2cTokenizer } from '../io/llama2c';
+import type { ModelCheckpoint } from '../io/transformerWeights';
 import { tokenizeCorpus } from './textCorpus';
 import type { FileResult, SourceFile } from './types';
 import { WorkspaceError, count, errorResult, type WorkspaceState } from './workspaceState';
 
 /** The language-model files of one drop (recognised by src/data/fileRoles.ts). */
 export interface LanguageModelFiles {
+  /** A llama2.c checkpoint .bin. */
   model?: SourceFile;
+  /** A llama2.c tokenizer .bin. */
   tokenizer?: SourceFile;
+  /** The files of a Hugging Face model folder. */
+  hf?: HfFolderFiles;
   texts: SourceFile[];
 }
 
-/** A llama2.c model, its tokenizer and texts; texts are tokenised once both are present. */
+/** A Hugging Face model folder's files, by their role (names as the Hub spells them). */
+export interface HfFolderFiles {
+  /** The folder's name, when the files came with one (else "the model folder"). */
+  folder: string;
+  config?: SourceFile;
+  /** model.safetensors, or the shards model-0000N-of-0000M.safetensors. */
+  weights: SourceFile[];
+  index?: SourceFile;
+  tokenizer?: SourceFile;
+  tokenizerConfig?: SourceFile;
+  specialTokensMap?: SourceFile;
+  /** Files of the folder the workbench does not need (pytorch_model.bin, vocab.json, …). */
+  ignored: string[];
+}
+
+/** A Hugging Face model folder's weight files: model.safetensors or its shards. */
+export const HF_WEIGHTS = /^model(-\d+-of-\d+)?\.safetensors$/;
+/** Every file of a model folder the workbench reads. */
+export const HF_MODEL_FILE = /^(config\.json|model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json)$/;
+
+/** Base name of a file (dropped folders and zips name files with their path). */
+export function baseName(name: string): string {
+  return name.split('/').pop() ?? name;
+}
+
+const bytesOf = async (f: SourceFile) => new Uint8Array(await f.blob.arrayBuffer());
+
+/** Read a Hugging Face folder's model (config.json + weights) into a checkpoint. */
+export async function readHfModelFiles(hf: HfFolderFiles): Promise<{ checkpoint: ModelCheckpoint; config: Record<string, unknown> }> {
+  if (!hf.config) throw new WorkspaceError(`${hf.weights.map((w) => w.name).join(', ')}: Hugging Face weights need their config.json; drop the whole model folder (config.json, the .safetensors and tokenizer.json).`);
+  const files = new Map<string, Uint8Array>();
+  for (const f of [hf.config, hf.index, ...hf.weights]) if (f) files.set(baseName(f.name), await bytesOf(f));
+  const model = parseHfModel(files, hf.folder);
+  return { checkpoint: { format: 'huggingface', config: model.weights.arch, weights: model.weights, parameters: model.parameters, dtypes: model.dtypes }, config: model.config };
+}
+
+/** Read a Hugging Face tokenizer.json (with tokenizer_config.json / special_tokens_map.json when given). */
+export async function readHfTokenizerFiles(hf: HfFolderFiles): Promise<HfTokenizer> {
+  return parseHfTokenizer(await bytesOf(hf.tokenizer!), hf.tokenizer!.name, {
+    tokenizerConfig: hf.tokenizerConfig ? await bytesOf(hf.tokenizerConfig) : undefined,
+    specialTokensMap: hf.specialTokensMap ? await bytesOf(hf.specialTokensMap) : undefined,
+  });
+}
+
+function modelMessage(name: string, ck: ModelCheckpoint): string {
+  const c = ck.config;
+  const kind = ck.format === 'huggingface' ? `${c.modelType} model` : 'language model';
+  return `${kind} ${name}: ${count(ck.parameters)} parameters${ck.format === 'huggingface' ? ` (${ck.dtypes.join(', ')})` : ''}, d_model ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} key/value), vocab ${count(c.vocabSize)}, context ${c.seqLen}`;
+}
+
+/** A model (llama2.c or Hugging Face), its tokenizer and texts; texts are tokenised once both are present. */
 export async function loadLanguageModelFiles(ws: WorkspaceState, files: LanguageModelFiles): Promise<FileResult[]> {
   const results: FileResult[] = [];
   // Texts are tokenised again only when the model or tokenizer was replaced (a refused file changes nothing).
@@ -21,18 +79,43 @@ export async function loadLanguageModelFiles(ws: WorkspaceState, files: Language
   if (files.model) {
     const file = files.model;
     try {
-      const checkpoint = parseLlama2cCheckpoint(new Uint8Array(await file.blob.arrayBuffer()), file.name);
-      const vocabSize = checkpoint.config.vocabSize;
-      if (ws.tokenizer && ws.tokenizer.tok.pieces.length < vocabSize) {
-        throw new WorkspaceError(`${file.name} has a vocabulary of ${count(vocabSize)} tokens but the loaded tokenizer ${ws.tokenizer.name} has ${count(ws.tokenizer.tok.pieces.length)}; load the model and the tokenizer of the same export.`);
-      }
-      ws.lm?.model?.dispose();
-      ws.lm = { name: file.name, checkpoint };
+      const ckpt = parseLlama2cCheckpoint(new Uint8Array(await file.blob.arrayBuffer()), file.name);
+      const weights = llama2cTransformer(ckpt);
+      const checkpoint: ModelCheckpoint = { format: ckpt.format, config: weights.arch, weights, parameters: ckpt.parameters, dtypes: ['F32'] };
+      setModel(ws, file.name, checkpoint, 'the model and the tokenizer of the same export');
       replaced = true;
-      const c = checkpoint.config;
-      results.push({ name: file.name, kind: 'language_model', message: `language model ${file.name}: ${count(checkpoint.parameters)} parameters, d_model ${c.dim}, ${c.nLayers} layers, ${c.nHeads} heads (${c.nKvHeads} key/value), vocab ${count(c.vocabSize)}, context ${c.seqLen}` });
+      results.push({ name: file.name, kind: 'language_model', message: modelMessage(file.name, checkpoint) });
     } catch (e) {
       results.push(errorResult(file.name, e));
+    }
+  }
+  const hf = files.hf;
+  if (hf && (hf.config || hf.weights.length || hf.index)) {
+    const shown = hf.config?.name ?? hf.weights[0]?.name ?? hf.index!.name;
+    try {
+      const { checkpoint } = await readHfModelFiles(hf);
+      // The model is named by its folder when the files came in one.
+      const name = hf.folder !== 'the model folder' ? hf.folder : shown;
+      setModel(ws, name, checkpoint, 'the model folder\'s own tokenizer.json');
+      replaced = true;
+      const ignored = hf.ignored.length ? `; not needed: ${hf.ignored.join(', ')}` : '';
+      results.push({ name: shown, kind: 'language_model', message: modelMessage(name, checkpoint) + ignored });
+    } catch (e) {
+      results.push(errorResult(shown, e instanceof HfModelError ? new WorkspaceError(e.message) : e));
+    }
+  }
+  if (hf?.tokenizer) {
+    try {
+      const tok = await readHfTokenizerFiles(hf);
+      const vocabSize = ws.lm?.checkpoint.config.vocabSize;
+      if (vocabSize !== undefined && tok.display.length > vocabSize) {
+        throw new WorkspaceError(`${hf.tokenizer.name} has ${count(tok.display.length)} tokens but the model ${ws.lm!.name} has a vocabulary of ${count(vocabSize)}; give the tokenizer.json of the same model folder.`);
+      }
+      ws.tokenizer = { name: hf.tokenizer.name, tok };
+      replaced = true;
+      results.push({ name: hf.tokenizer.name, kind: 'tokenizer', message: `tokenizer ${hf.tokenizer.name}: ${count(tok.display.length)} pieces (Hugging Face tokenizer.json)` });
+    } catch (e) {
+      results.push(errorResult(hf.tokenizer.name, e));
     }
   }
   if (files.tokenizer) {
@@ -54,7 +137,7 @@ export async function loadLanguageModelFiles(ws: WorkspaceState, files: Language
       }
       ws.tokenizer = { name: file.name, tok };
       replaced = true;
-      results.push({ name: file.name, kind: 'tokenizer', message: `tokenizer ${file.name}: ${count(tok.pieces.length)} pieces` });
+      results.push({ name: file.name, kind: 'tokenizer', message: `tokenizer ${file.name}: ${count(tok.display.length)} pieces` });
     } catch (e) {
       results.push(errorResult(file.name, e));
     }
@@ -76,6 +159,19 @@ export async function loadLanguageModelFiles(ws: WorkspaceState, files: Language
     if (r.kind === 'text' && corpus) r.message += ` → ${count(corpus.documents.length)} documents, ${count(corpus.tokens)} tokens${corpus.truncated ? ` (${corpus.truncated} cut to the ${ws.lm!.checkpoint.config.seqLen}-token context)` : ''}`;
   }
   return results;
+}
+
+/**
+ * Make a checkpoint the workspace's model (the previous model's tensors freed), refusing it when the
+ * loaded tokenizer is too small for its vocabulary (`fix` says which tokenizer to give).
+ */
+function setModel(ws: WorkspaceState, name: string, checkpoint: ModelCheckpoint, fix: string): void {
+  const vocabSize = checkpoint.config.vocabSize;
+  if (ws.tokenizer && ws.tokenizer.tok.display.length < vocabSize && ws.tokenizer.tok.kind === 'llama2c') {
+    throw new WorkspaceError(`${name} has a vocabulary of ${count(vocabSize)} tokens but the loaded tokenizer ${ws.tokenizer.name} has ${count(ws.tokenizer.tok.display.length)}; load ${fix}.`);
+  }
+  ws.lm?.model?.dispose();
+  ws.lm = { name, checkpoint };
 }
 
 /** Tokenise the texts that are not yet (all of them when the model or tokenizer changed). */

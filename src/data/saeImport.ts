@@ -66,6 +66,9 @@ export interface SaeDirectoryFiles {
   runConfig?: ArrayBuffer;
 }
 
+/** cfg.json fields that say which model, hook and inputs the SAE was trained on. */
+const SOURCE_KEYS = ['model_name', 'hook_name', 'hook_layer', 'hook_head_index', 'context_size', 'prepend_bos', 'model_from_pretrained_kwargs', 'dataset_path', 'sae_lens_training_version'];
+
 export function importSaeLens(files: SaeDirectoryFiles): ImportedSae {
   let sae;
   try {
@@ -75,7 +78,11 @@ export function importSaeLens(files: SaeDirectoryFiles): ImportedSae {
   }
   const { cfg } = sae;
   const tensors = { ...sae.tensors };
-  const metadata = (cfg.metadata ?? {}) as Record<string, unknown>;
+  // Where the SAE reads the model: SAELens 6 keeps it in cfg.json's metadata, earlier versions (the
+  // public releases such as gpt2-small-res-jb) at the top level.
+  const metadata: Record<string, unknown> = {};
+  for (const key of SOURCE_KEYS) if (cfg[key] !== undefined) metadata[key] = cfg[key];
+  Object.assign(metadata, (cfg.metadata ?? {}) as Record<string, unknown>);
   const notes: string[] = [];
   const saelensArchitecture = String(cfg.architecture ?? 'standard');
   const dIn = Number(cfg.d_in);
@@ -144,7 +151,7 @@ export function importSaeLens(files: SaeDirectoryFiles): ImportedSae {
   }
   const shown: Record<string, unknown> = {};
   for (const key of ['architecture', 'd_in', 'd_sae', 'k', 'normalize_activations', 'apply_b_dec_to_input', 'dtype']) if (cfg[key] !== undefined) shown[key] = cfg[key];
-  for (const key of ['model_name', 'hook_name', 'sae_lens_version', 'trained_with', 'dataset', 'workbench_architecture']) if (metadata[key] !== undefined) shown[key] = metadata[key];
+  for (const key of ['model_name', 'hook_name', 'hook_head_index', 'context_size', 'prepend_bos', 'model_from_pretrained_kwargs', 'sae_lens_version', 'sae_lens_training_version', 'trained_with', 'dataset', 'dataset_path', 'workbench_architecture']) if (metadata[key] !== undefined) shown[key] = metadata[key];
   return {
     info: {
       saelensArchitecture, dIn, dSae,

@@ -1,17 +1,10 @@
-// Residual sites of a language model named as TransformerLens names its hooks: site l (0 ≤ l <
-// n_layers) is blocks.l.hook_resid_pre; site n_layers (after the last block) is
-// blocks.{n_layers − 1}.hook_resid_post. No dependencies: the page uses it too.
+// Sites of a language model named as TransformerLens names its hooks (src/engine/lm/hooks.ts
+// numbers them: residual site l is blocks.l.hook_resid_pre, site n_layers is the last block's
+// hook_resid_post, block l's attn_out / resid_mid / mlp_out sit at l + 0.25 / 0.5 / 0.75), and where
+// the page and the CLI splice an SAE. No tfjs: the page uses it too.
+import { siteName, siteOfHook } from '../engine/lm/hooks';
 
-export function siteName(site: number, nLayers: number): string {
-  return site < nLayers ? `blocks.${site}.hook_resid_pre` : `blocks.${nLayers - 1}.hook_resid_post`;
-}
-
-/** The site of a hook name (blocks.L.hook_resid_pre → L, blocks.L.hook_resid_post → L + 1), or undefined. */
-export function siteOfHook(hook: unknown): number | undefined {
-  const m = typeof hook === 'string' ? /^blocks\.(\d+)\.hook_resid_(pre|post)$/.exec(hook) : null;
-  if (!m) return undefined;
-  return Number(m[1]) + (m[2] === 'post' ? 1 : 0);
-}
+export { siteName, siteOfHook } from '../engine/lm/hooks';
 
 /**
  * The warning shown when an SAE whose site is recorded (`recordedBy` says where: its cfg.json

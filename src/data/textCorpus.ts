@@ -1,9 +1,10 @@
-// Text → documents → token ids → residual-stream activations of a llama2.c model: a dataset with
+// Text → documents → token ids → residual-stream activations of a language model: a dataset with
 // its tokens, positions, document ids and vocabulary, ready to train on.
 import * as tf from '@tensorflow/tfjs';
 import { batchTokenBudget, padBatch, planBatches } from '../engine/lm/batching';
-import type { LlamaModel } from '../engine/lm/llama';
-import { encodeLlama2c, type Llama2cTokenizer } from '../io/llama2c';
+import { siteProblem } from '../engine/lm/hooks';
+import type { TransformerModel } from '../engine/lm/transformer';
+import type { TextTokenizer } from '../io/tokenizer';
 import type { Dataset } from './dataset';
 import { siteName } from './sites';
 
@@ -39,13 +40,13 @@ export interface TokenizedCorpus {
   tokens: number;
 }
 
-/** Each document encoded as llama2.c does ([BOS] + encode(doc)), cut to `maxLength` tokens. */
-export function tokenizeCorpus(tok: Llama2cTokenizer, text: string, name: string, maxLength: number): TokenizedCorpus {
+/** Each document as [BOS] + its tokens (as llama2.c and TransformerLens's prepend_bos do), cut to `maxLength` tokens. */
+export function tokenizeCorpus(tok: TextTokenizer, text: string, name: string, maxLength: number): TokenizedCorpus {
   const documents: Int32Array[] = [];
   let truncated = 0;
   let tokens = 0;
   for (const doc of splitDocuments(text)) {
-    let ids = encodeLlama2c(tok, doc);
+    let ids = tok.encode(doc, { bos: true });
     if (ids.length > maxLength) { ids = ids.slice(0, maxLength); truncated += 1; }
     documents.push(ids);
     tokens += ids.length;
@@ -75,12 +76,15 @@ export interface ExtractedActivations {
  * Run the model over the corpus and record the residuals at `sites` for every position (BOS
  * dropped by default): rows in document order, each [sites·d] layer-major.
  */
-export async function extractActivations(model: LlamaModel, tok: Llama2cTokenizer, corpus: TokenizedCorpus, opts: ExtractOptions): Promise<ExtractedActivations> {
+export async function extractActivations(model: TransformerModel, tok: TextTokenizer, corpus: TokenizedCorpus, opts: ExtractOptions): Promise<ExtractedActivations> {
   const { sites } = opts;
   const D = model.config.dim;
   const L = sites.length;
   if (L === 0) throw new Error('choose at least one layer to record');
-  for (const s of sites) if (!Number.isInteger(s) || s < 0 || s > model.config.nLayers) throw new Error(`layer ${s} does not exist: the model's residual sites are 0 … ${model.config.nLayers} (${model.config.nLayers} = after the last block)`);
+  for (const s of sites) {
+    const problem = siteProblem(s, model.config);
+    if (problem) throw new Error(Number.isInteger(s) || !Number.isFinite(s) ? `layer ${s} does not exist: the model's residual sites are 0 … ${model.config.nLayers} (${model.config.nLayers} = after the last block)` : problem);
+  }
   const skip = opts.includeBos ? 0 : 1;
   const docs = corpus.documents;
   const rowStart: number[] = [];
@@ -99,7 +103,8 @@ export async function extractActivations(model: LlamaModel, tok: Llama2cTokenize
       docIds[r] = i;
     }
   });
-  const last = Math.max(...sites);
+  // The pass runs through the block of the deepest site.
+  const last = Math.ceil(Math.max(...sites));
   const batches = planBatches(docs.map((d) => d.length), batchTokenBudget(model));
   const t0 = performance.now();
   let done = 0;

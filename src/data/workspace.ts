@@ -11,9 +11,10 @@
 import type { GuidanceTarget, LabelSource, SaeConfig } from '../engine/config';
 import { MULTI_LAYER } from '../engine/config';
 import type { ResolvedGuidance } from '../engine/trainer';
-import type { LlamaModel } from '../engine/lm/llama';
+import type { TransformerModel } from '../engine/lm/transformer';
 import { ArrayFileError } from '../io/arrayFile';
-import type { Llama2cTokenizer, LlamaCheckpoint } from '../io/llama2c';
+import type { TextTokenizer } from '../io/tokenizer';
+import type { ModelCheckpoint } from '../io/transformerWeights';
 import type { ImportedSae } from './saeImport';
 import type { FileResult, LoadedKind, SourceFile } from './types';
 import { loadActivations } from './activationFile';
@@ -43,9 +44,9 @@ export class Workspace implements WorkspaceState {
   readonly labelSets = new Map<string, Float32Array>();
   imported: ImportedSae | null = null;
   memoryBudgetBytes = DEFAULT_MEMORY_BUDGET;
-  /** A llama2.c model; its tfjs weights are made on first use (src/data/languageModel.ts). */
-  lm: { name: string; checkpoint: LlamaCheckpoint; model?: LlamaModel } | null = null;
-  tokenizer: { name: string; tok: Llama2cTokenizer } | null = null;
+  /** A language model (llama2.c or a Hugging Face folder); its tfjs weights are made on first use (src/data/languageModel.ts). */
+  lm: { name: string; checkpoint: ModelCheckpoint; model?: TransformerModel } | null = null;
+  tokenizer: { name: string; tok: TextTokenizer } | null = null;
   /** Dropped text files, tokenised once a model and tokenizer are loaded. */
   readonly texts = new Map<string, { text: string; corpus?: TokenizedCorpus }>();
   /** The text the loaded activations were extracted from (null for activation files). */

@@ -2,8 +2,9 @@
 // The loaders of dropped files (src/data/fileRoles.ts, activationFile.ts, companionFiles.ts,
 // saeFiles.ts, languageModelFiles.ts, guidanceLabels.ts) work on WorkspaceState rather than on the
 // Workspace class, so that none of them imports workspace.ts, which imports them (no cycles).
-import type { LlamaModel } from '../engine/lm/llama';
-import type { Llama2cTokenizer, LlamaCheckpoint } from '../io/llama2c';
+import type { TransformerModel } from '../engine/lm/transformer';
+import type { TextTokenizer } from '../io/tokenizer';
+import type { ModelCheckpoint } from '../io/transformerWeights';
 import type { ImportedSae } from './saeImport';
 import type { Dataset } from './dataset';
 import type { ActivationSource } from './source';
@@ -84,9 +85,9 @@ export interface WorkspaceState {
   readonly labelSets: Map<string, Float32Array>;
   imported: ImportedSae | null;
   memoryBudgetBytes: number;
-  /** A llama2.c model; its tfjs weights are made on first use (src/data/languageModel.ts). */
-  lm: { name: string; checkpoint: LlamaCheckpoint; model?: LlamaModel } | null;
-  tokenizer: { name: string; tok: Llama2cTokenizer } | null;
+  /** A language model (llama2.c or a Hugging Face folder); its tfjs weights are made on first use (src/data/languageModel.ts). */
+  lm: { name: string; checkpoint: ModelCheckpoint; model?: TransformerModel } | null;
+  tokenizer: { name: string; tok: TextTokenizer } | null;
   /** Dropped text files, tokenised once a model and tokenizer are loaded. */
   readonly texts: Map<string, { text: string; corpus?: TokenizedCorpus }>;
   /** The text the loaded activations were extracted from (null for activation files). */

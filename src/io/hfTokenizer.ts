@@ -5,6 +5,7 @@
 // caller: clear errors for the files people give instead, the BOS/EOS ids from
 // tokenizer_config.json / special_tokens_map.json, display pieces (shared with src/io/vocab.ts)
 // and exact decoding.
+import type { TextTokenizer } from './tokenizer';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { VocabError, tokenizerJsonPieces } from './vocab';
 
@@ -15,7 +16,7 @@ export class HfTokenizerError extends Error {
   }
 }
 
-export interface HfTokenizer {
+export interface HfTokenizer extends TextTokenizer {
   kind: 'huggingface';
   /** The file name it came from. */
   name: string;
@@ -122,7 +123,7 @@ export function parseHfTokenizer(
     return tok.decode(list, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   };
 
-  return { kind: 'huggingface', name, pieces, bosId, eosId, addsBos, encode, decode };
+  return { kind: 'huggingface', name, pieces, display: pieces, bosId, eosId, addsBos, encode, decode };
 }
 
 /**

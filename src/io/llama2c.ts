@@ -13,6 +13,7 @@
 //
 // Tokenizer (tokenizer.bin): uint32 max_token_length, then per token float32 score, uint32 byte
 // length, the piece's UTF-8 bytes (SentencePiece's ▁ already a space).
+import type { TextTokenizer } from './tokenizer';
 import { transpose, type BlockWeights, type TransformerWeights } from './transformerWeights';
 
 export class Llama2cError extends Error {
@@ -189,7 +190,8 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array, name: string): LlamaCh
 
 // ---- tokenizer ---------------------------------------------------------------------------------
 
-export interface Llama2cTokenizer {
+export interface Llama2cTokenizer extends TextTokenizer {
+  kind: 'llama2c';
   maxTokenLength: number;
   /** Each piece's bytes as a "binary" string (one char per byte), as run.c compares them. */
   pieces: string[];
@@ -271,7 +273,13 @@ export function parseLlama2cTokenizer(bytes: Uint8Array, name: string, vocabSize
   });
   const bos = display.indexOf('<s>');
   const eos = display.indexOf('</s>');
-  return { maxTokenLength, pieces, scores: Float32Array.from(scores), display, lookup, bos: bos >= 0 ? bos : 1, eos: eos >= 0 ? eos : 2 };
+  const tok: Llama2cTokenizer = {
+    kind: 'llama2c', maxTokenLength, pieces, scores: Float32Array.from(scores), display, lookup, bos: bos >= 0 ? bos : 1, eos: eos >= 0 ? eos : 2,
+    bosId: bos >= 0 ? bos : 1,
+    encode: (text, opts) => encodeLlama2c(tok, text, opts),
+    decode: (ids) => decodeLlama2c(tok, ids),
+  };
+  return tok;
 }
 
 /** The tokenizer with the model's vocabulary size checked (extra trailing entries are ignored). */

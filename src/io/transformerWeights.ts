@@ -100,3 +100,13 @@ export function parameterCount(w: TransformerWeights): number {
 function normCount(n: NormWeights): number {
   return n.weight.length + (n.bias?.length ?? 0);
 }
+
+/** A loaded language model's weights with where they came from. */
+export interface ModelCheckpoint {
+  format: 'llama2c-v0' | 'llama2c-v1' | 'huggingface';
+  config: TransformerArch;
+  weights: TransformerWeights;
+  parameters: number;
+  /** Stored dtypes of the weights (F32 for llama2.c). */
+  dtypes: string[];
+}

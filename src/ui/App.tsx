@@ -3,6 +3,7 @@
 // a page-wide drop target for activation files and their companions.
 import { useEffect } from 'react';
 import { loadFiles } from '../app/client';
+import { droppedFiles } from '../app/droppedFolders';
 import { useStore } from '../store/store';
 import type { BackendName } from '../engine/types';
 import type { Calibration } from '../engine/calibrate';
@@ -96,8 +97,9 @@ function useDropTarget() {
       e.preventDefault();
       depth = 0;
       useStore.setState({ dragging: false });
-      const files = Array.from(e.dataTransfer?.files ?? []);
-      if (files.length) void loadFiles(files);
+      if (!e.dataTransfer) return;
+      // Folders (a Hugging Face model folder, a SAELens directory) are walked into their files.
+      void droppedFiles(e.dataTransfer).then((files) => { if (files.length) loadFiles(files); });
     };
     window.addEventListener('dragenter', enter);
     window.addEventListener('dragover', over);

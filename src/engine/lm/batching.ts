@@ -1,5 +1,5 @@
 // Documents of different lengths grouped into padded batches for the model's forward pass.
-import { perHeadAttention, type LlamaModel } from './llama';
+import { perHeadAttention, type TransformerModel } from './transformer';
 
 /**
  * Batches of document indices, longest first, each padded to its longest member: at most
@@ -27,12 +27,16 @@ export function padBatch(documents: readonly Int32Array[], batch: readonly numbe
 }
 
 /** Padded tokens per forward batch: attention scores are B·heads·T² floats, so bound both. */
-export function batchTokenBudget(model: LlamaModel): number {
+export function batchTokenBudget(model: TransformerModel): number {
   const c = model.config;
   // Head-by-head attention (wasm, cpu) is fastest on small batches: measured on stories260K,
   // 15k tokens/s at 512 padded tokens per batch, 13k at 2,048, 8k at 8,192.
-  if (perHeadAttention()) return c.seqLen;
-  // Scores take B·heads·T² floats and the logits B·T·V: keep each near 64 MiB.
-  return Math.max(c.seqLen, Math.min(8192, Math.floor(2 ** 24 / (c.nHeads * c.seqLen)), Math.floor(2 ** 24 / c.vocabSize)));
+  // The logits take B·T·V floats: near 64 MiB of them, and never fewer than 512 tokens (or the
+  // context) so that a long document still fits one batch.
+  const floor = Math.min(c.seqLen, 512);
+  const logitRows = Math.floor(2 ** 24 / c.vocabSize);
+  if (perHeadAttention()) return Math.max(floor, Math.min(c.seqLen, logitRows));
+  // Scores take B·heads·T² floats: keep them near 64 MiB too.
+  return Math.max(floor, Math.min(8192, Math.floor(2 ** 24 / (c.nHeads * c.seqLen)), logitRows));
 }
 

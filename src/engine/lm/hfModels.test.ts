@@ -10,7 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HfModelError, parseHfModel } from '../../io/hfModel';
 import { readSafetensors, writeSafetensors } from '../../io/safetensors';
 import { useCpu, useWasm } from '../testing';
-import { BLOCK_HOOKS, TransformerModel } from './transformer';
+import { siteName } from './hooks';
+import { TransformerModel } from './transformer';
 
 const ROOT = join(__dirname, '../../../fixtures/hf');
 
@@ -65,29 +66,25 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const ref = reference(name);
         const L = model.config.nLayers;
         const before = tf.memory().numTensors;
-        const inner = model.hookNames().filter((h) => !/hook_resid_(pre|post)$/.test(h));
-        const out = model.forward(ref.tokens, ref.B, ref.T, { capture: Array.from({ length: L + 1 }, (_, s) => s), captureHooks: inner });
-        const checked: string[] = [];
+        const sites = model.sites();
+        const out = model.forward(ref.tokens, ref.B, ref.T, { capture: sites });
         const worst: Record<string, number> = {};
         const compare = (key: string, t: tf.Tensor) => {
           const expected = ref.tensors[key];
           expect(expected, `reference has ${key}`).toBeDefined();
           worst[key] = worstOver(t.dataSync() as Float32Array, expected.data);
-          checked.push(key);
         };
-        for (let l = 0; l < L; l++) {
-          compare(`blocks.${l}.hook_resid_pre`, out.captured.get(l)!);
-          compare(`blocks.${l}.hook_resid_post`, out.captured.get(l + 1)!);
-          for (const h of inner.filter((n) => n.startsWith(`blocks.${l}.`))) compare(h, out.hooks.get(h)!);
-        }
+        // Every site under its TransformerLens name, and resid_post of each block (= the next resid_pre).
+        for (const site of sites) compare(siteName(site, L), out.captured.get(site)!);
+        for (let l = 0; l < L - 1; l++) compare(`blocks.${l}.hook_resid_post`, out.captured.get(l + 1)!);
         compare('logits', out.logits!);
-        tf.dispose([out.logits!, ...out.captured.values(), ...out.hooks.values()]);
+        tf.dispose([out.logits!, ...out.captured.values()]);
         expect(tf.memory().numTensors).toBe(before);
         model.dispose();
         // Every hook the reference holds was compared (and no resid_mid exists where it should not).
         const refHooks = Object.keys(ref.tensors).filter((k) => k.startsWith('blocks.'));
-        expect(checked.filter((k) => k !== 'logits').sort()).toEqual(refHooks.sort());
-        expect(refHooks.length).toBe(L * (hf.weights.arch.parallelResidual ? BLOCK_HOOKS.length - 1 : BLOCK_HOOKS.length));
+        expect(Object.keys(worst).filter((k) => k !== 'logits').sort()).toEqual(refHooks.sort());
+        expect(refHooks.length).toBe(L * (hf.weights.arch.parallelResidual ? 4 : 5));
         for (const [key, w] of Object.entries(worst)) expect(w, `${name} ${key}`).toBeLessThan(1e-4);
       });
     }

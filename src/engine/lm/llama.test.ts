@@ -132,7 +132,8 @@ describe('LlamaModel.forward options', () => {
   it('a splice that returns a copy of the residual changes nothing', () => {
     const seen: number[] = [];
     const r = model.forward(tokens, B, T, { splice: (site, x) => { seen.push(site); return tf.clone(x); } });
-    expect(seen).toEqual([0, 1, 2, 3]);
+    // Every residual site, and attn_out, resid_mid, mlp_out inside each of the 3 blocks.
+    expect(seen).toEqual([0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3]);
     expect(worst(r.logits!.dataSync(), full.logits)).toBe(0);
     r.logits!.dispose();
   });
@@ -190,7 +191,7 @@ describe('LlamaModel.forward options', () => {
     expect(() => model.forward(tokens, B, T + 1)).toThrow(/tokens for 3 × 12/);
     expect(() => model.forward(new Int32Array(33), 1, 33)).toThrow(/longer than the model's context \(32\)/);
     expect(() => model.forward(tokens, B, T, { from: 2 })).toThrow(/needs the residual there/);
-    expect(() => model.forward(tokens, B, T, { until: 4 })).toThrow(/site 4 is outside 0…3/);
+    expect(() => model.forward(tokens, B, T, { until: 4 })).toThrow(/stops at residual site 4, outside 0…3/);
   });
 
   it('a refused call leaks no tensor', () => {

@@ -251,7 +251,7 @@ describe('evaluateSplice against run.c with the residual replaced by hand', () =
     const before = tf.memory().numTensors;
     await evaluateSplice(model, docs, scaleSource([1], [0.5], false));
     await evaluateSplice(model, docs, scaleSource([0, 3], [0.5, 2], true), { meanBySite: new Map([[0, randomMean(1)]]) });
-    await expect(evaluateSplice(model, docs, scaleSource([4], [1], false))).rejects.toThrow(/site 4, but the model's residual sites are 0 … 3/);
+    await expect(evaluateSplice(model, docs, scaleSource([4], [1], false))).rejects.toThrow(/reads site 4, which this model cannot splice: site 4 is outside the model's 3 blocks \(residual sites 0 … 3\)/);
     await expect(evaluateSplice(model, [docs[2]], scaleSource([1], [1], false))).rejects.toThrow(/no document has 3 or more tokens/);
     expect(tf.memory().numTensors).toBe(before);
   });

@@ -12,7 +12,8 @@
 // documents give only a thousand-odd predictions, and the figure's later digits are then noise.
 import * as tf from '@tensorflow/tfjs';
 import { batchTokenBudget, padBatch, planBatches } from './batching';
-import type { LlamaModel } from './llama';
+import { siteName, siteProblem } from './hooks';
+import type { TransformerModel } from './transformer';
 
 /** Something that reconstructs residuals: an SAE (src/engine/trainer.ts), PCA, the identity … */
 export interface SpliceSource {
@@ -104,12 +105,15 @@ type Condition = 'sae' | 'zero' | 'mean';
 const CONDITIONS: Condition[] = ['sae', 'zero', 'mean'];
 
 /** Run the clean model and every splice of `source` over the documents (each [BOS, …]). */
-export async function evaluateSplice(model: LlamaModel, documents: readonly Int32Array[], source: SpliceSource, opts: SpliceOptions = {}): Promise<SpliceReport> {
+export async function evaluateSplice(model: TransformerModel, documents: readonly Int32Array[], source: SpliceSource, opts: SpliceOptions = {}): Promise<SpliceReport> {
   const t0 = performance.now();
   const D = model.config.dim;
   const V = model.config.vocabSize;
   const sites = source.sites;
-  for (const s of sites) if (!Number.isInteger(s) || s < 0 || s > model.config.nLayers) throw new Error(`the SAE reads site ${s}, but the model's residual sites are 0 … ${model.config.nLayers}`);
+  for (const s of sites) {
+    const problem = siteProblem(s, model.config);
+    if (problem) throw new Error(`the SAE reads ${siteName(s, model.config.nLayers)}, which this model cannot splice: ${problem}`);
+  }
   const docs = documents.filter((d) => d.length >= 3);
   if (docs.length === 0) throw new Error('no document has 3 or more tokens (BOS, a token and its successor); give longer text to evaluate on.');
   const groups = source.together ? [sites.map((_, j) => j)] : sites.map((_, j) => [j]);
@@ -146,7 +150,9 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
     const scatterIdx = tf.tensor2d(spliceRows, [spliceRows.length, 1], 'int32');
     const scoredIdx = tf.tensor1d(scoredRows, 'int32');
     const targetFlat = tf.tensor1d(scoredRows.map((_, i) => i * V + targets[i]), 'int32');
-    const clean = model.forward(ids, B, T, { capture: sites });
+    // The clean pass also keeps the residual before each site's block, where a spliced pass starts.
+    const starts = [...new Set(sites.map(Math.floor))].filter((s) => s > 0);
+    const clean = model.forward(ids, B, T, { capture: [...new Set([...sites, ...starts])] });
     const logpClean = tf.tidy(() => tf.gather(tf.logSoftmax(clean.logits!), scoredIdx) as tf.Tensor2D); // [n_scored, V]
     clean.logits!.dispose();
     // Per-prediction losses [n_scored] (summed per document on the CPU, for the standard errors).
@@ -169,7 +175,7 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
               m: tf.slice(replace, [0, j], [-1, 1]) as tf.Tensor2D,
             })));
           }
-          const from = Math.min(...group.map((j) => sites[j]));
+          const from = Math.floor(Math.min(...group.map((j) => sites[j])));
           const run = model.forward(ids, B, T, {
             from,
             start: from === 0 ? undefined : clean.captured.get(from),
@@ -246,7 +252,7 @@ export async function evaluateSplice(model: LlamaModel, documents: readonly Int3
 }
 
 /** Mean residual per site over the non-BOS positions of the documents (given ones kept). */
-async function meanResiduals(model: LlamaModel, docs: readonly Int32Array[], sites: number[], given?: Map<number, Float32Array>): Promise<Map<number, Float32Array>> {
+async function meanResiduals(model: TransformerModel, docs: readonly Int32Array[], sites: number[], given?: Map<number, Float32Array>): Promise<Map<number, Float32Array>> {
   const D = model.config.dim;
   const out = new Map<number, Float32Array>();
   const missing: number[] = [];
@@ -262,7 +268,7 @@ async function meanResiduals(model: LlamaModel, docs: readonly Int32Array[], sit
     const { tokens, B, T } = padBatch(docs, batch);
     const rowIds: number[] = [];
     batch.forEach((doc, b) => { for (let p = 1; p < docs[doc].length; p++) rowIds.push(b * T + p); });
-    const { captured } = model.forward(tokens, B, T, { capture: missing, until: Math.max(...missing) });
+    const { captured } = model.forward(tokens, B, T, { capture: missing, until: Math.ceil(Math.max(...missing)) });
     const parts = missing.map((s) => tf.tidy(() => tf.sum(tf.gather(captured.get(s)!, tf.tensor1d(rowIds, 'int32')), 0)));
     tf.dispose([...captured.values()]);
     const values = await Promise.all(parts.map((p) => p.data()));

@@ -10,30 +10,19 @@
 // SwiGLU down(silu(gate·h) ⊙ up·h). Attention is causal with grouped query heads (query head h reads
 // key/value head ⌊h·KV/H⌋), positions are learned (added to the embedding) or rotary.
 //
-// Residual "sites": site l (0 ≤ l < n_layers) is blocks.l.hook_resid_pre (site 0 = the embedding);
-// site n_layers is the final residual before the last norm. A forward pass can start at any site
-// from a given residual, capture residuals, and replace them (splicing) on the way. The hooks inside
-// a block (TransformerLens's hook_attn_out, hook_resid_mid, hook_mlp_out) are captured and replaced
-// by name.
+// Sites (./hooks.ts): residual site l is blocks.l.hook_resid_pre (site 0 = the embedding), site
+// n_layers the final residual before the last norm, and block l's hook_attn_out, hook_resid_mid and
+// hook_mlp_out sit at l + 0.25, l + 0.5, l + 0.75. A forward pass can start at any residual site
+// from a given residual, capture any site, and replace any site's value (splicing) on the way.
 //
 // Weights arrive [in, out], so every matmul is a plain x·W: tfjs's transpose flags are many times
 // slower on the wasm and cpu kernels (docs/benchmark.md). Q, K, V share one matmul, and so do the
 // SwiGLU gate and up projections. Attention runs head by head on wasm / cpu (see attend()).
 import * as tf from '@tensorflow/tfjs';
 import type { LinearWeights, NormWeights, TransformerArch, TransformerWeights } from '../../io/transformerWeights';
+import { INNER_HOOKS, modelSites, siteProblem } from './hooks';
 
 export type { TransformerArch } from '../../io/transformerWeights';
-
-/** TransformerLens's names of the points inside a block, in the order the forward reaches them. */
-export const BLOCK_HOOKS = ['hook_resid_pre', 'hook_attn_out', 'hook_resid_mid', 'hook_mlp_out', 'hook_resid_post'] as const;
-export type BlockHook = (typeof BLOCK_HOOKS)[number];
-
-/** blocks.L.hook_X → { layer L, hook X }, or undefined for any other name. */
-export function parseHookName(name: string): { layer: number; hook: BlockHook } | undefined {
-  const m = /^blocks\.(\d+)\.(hook_\w+)$/.exec(name);
-  if (!m || !(BLOCK_HOOKS as readonly string[]).includes(m[2])) return undefined;
-  return { layer: Number(m[1]), hook: m[2] as BlockHook };
-}
 
 interface Linear {
   w: tf.Tensor2D;
@@ -56,32 +45,25 @@ interface Block {
 }
 
 export interface ForwardOptions {
-  /** Site the pass starts at (0 = from the token embeddings). */
+  /** Residual site the pass starts at (0 = from the token embeddings). */
   from?: number;
   /** The residual at `from` [B·T, D] when from > 0. Not disposed. */
   start?: tf.Tensor2D;
-  /** Sites whose residual [B·T, D] is returned (kept; the caller disposes them). */
+  /** Sites (residual or inside blocks) whose value [B·T, D] is returned (kept; the caller disposes them). */
   capture?: readonly number[];
-  /** Called at each site ≥ from: a returned tensor [B·T, D] replaces the residual there (returning x itself keeps it). */
-  splice?: (site: number, x: tf.Tensor2D) => tf.Tensor2D | null;
-  /** Stop at this site (no logits) when the logits are not needed. */
-  until?: number;
   /**
-   * Hooks inside blocks ≥ from (blocks.L.hook_attn_out, hook_resid_mid, hook_mlp_out) whose value
-   * [B·T, D] is returned in `hooks` (kept; the caller disposes them). The pass must run through
-   * block L (until > L).
+   * Called at each site ≥ from (the points inside blocks too): a returned tensor [B·T, D] replaces
+   * the value there (returning x itself keeps it). Not called at resid_mid of parallel blocks.
    */
-  captureHooks?: readonly string[];
-  /** Called at those hooks inside blocks ≥ from: a returned tensor [B·T, D] replaces the value there. */
-  spliceHook?: (name: string, x: tf.Tensor2D) => tf.Tensor2D | null;
+  splice?: (site: number, x: tf.Tensor2D) => tf.Tensor2D | null;
+  /** Stop at this residual site (no logits) when the logits are not needed. */
+  until?: number;
 }
 
 export interface ForwardResult {
   /** [B·T, V], absent when `until` stopped the pass early. */
   logits?: tf.Tensor2D;
   captured: Map<number, tf.Tensor2D>;
-  /** Captured hooks inside blocks, by name. */
-  hooks: Map<string, tf.Tensor2D>;
 }
 
 interface RopeTables {
@@ -141,13 +123,9 @@ export class TransformerModel {
 
   get nSites(): number { return this.config.nLayers + 1; }
 
-  /** The hooks this model has, in TransformerLens's names (no resid_mid in parallel-residual blocks). */
-  hookNames(): string[] {
-    const names: string[] = [];
-    for (let l = 0; l < this.config.nLayers; l++) {
-      for (const h of BLOCK_HOOKS) if (!(h === 'hook_resid_mid' && this.config.parallelResidual)) names.push(`blocks.${l}.${h}`);
-    }
-    return names;
+  /** Every site of the model in forward order (./hooks.ts; no resid_mid in parallel-residual blocks). */
+  sites(): number[] {
+    return modelSites(this.config);
   }
 
   /**
@@ -184,16 +162,13 @@ export class TransformerModel {
     const until = opts.until ?? c.nLayers;
     const capture = new Set(opts.capture ?? []);
     const captured = new Map<number, tf.Tensor2D>();
-    const hooks = new Map<string, tf.Tensor2D>();
-    if (from < 0 || from > c.nLayers) throw new Error(`forward: site ${from} is outside 0…${c.nLayers}`);
-    if (until < from || until > c.nLayers) throw new Error(`forward: site ${until} is outside ${from}…${c.nLayers}`);
+    if (!Number.isInteger(from) || from < 0 || from > c.nLayers) throw new Error(`forward: the pass starts at residual site ${from}, outside 0…${c.nLayers}`);
+    if (!Number.isInteger(until) || until < from || until > c.nLayers) throw new Error(`forward: the pass stops at residual site ${until}, outside ${from}…${c.nLayers}`);
     if (from > 0 && !opts.start) throw new Error('forward from a later site needs the residual there');
-    const captureHooks = new Set(opts.captureHooks ?? []);
-    for (const name of captureHooks) {
-      const h = parseHookName(name);
-      if (!h || h.hook === 'hook_resid_pre' || h.hook === 'hook_resid_post') throw new Error(`forward: ${name} is not a hook inside a block (capture residual sites by number)`);
-      if (h.layer < from || h.layer >= until) throw new Error(`forward: ${name} is outside the blocks this pass runs (${from}…${until - 1})`);
-      if (h.hook === 'hook_resid_mid' && c.parallelResidual) throw new Error(`forward: ${name} does not exist in a parallel-residual model`);
+    for (const site of capture) {
+      const problem = siteProblem(site, c);
+      if (problem) throw new Error(`forward: ${problem}`);
+      if (site < from || site > until) throw new Error(`forward: site ${site} is outside the part this pass runs (${from}…${until})`);
     }
     let x: tf.Tensor2D;
     if (from === 0) {
@@ -209,10 +184,11 @@ export class TransformerModel {
     }
     const mask = until > from ? causalMask(T) : null;
     const rope = until > from && this.swap ? this.ropeTables(T) : null;
-    const hookAt = (name: string, t: tf.Tensor2D): tf.Tensor2D => {
-      const replaced = opts.spliceHook?.(name, t);
+    // Inside a block (and so inside its tf.tidy): captured values are kept past the tidy.
+    const hookAt = (site: number, t: tf.Tensor2D): tf.Tensor2D => {
+      const replaced = opts.splice?.(site, t);
       const out = replaced ?? t;
-      if (captureHooks.has(name)) hooks.set(name, tf.keep(tf.clone(out)));
+      if (capture.has(site)) captured.set(site, tf.keep(tf.clone(out)));
       return out;
     };
     try {
@@ -230,13 +206,13 @@ export class TransformerModel {
       }
       if (opts.until !== undefined) {
         x.dispose();
-        return { captured, hooks };
+        return { captured };
       }
       const logits = tf.tidy(() => applyLinear(applyNorm(x, this.lnFinal, c), this.unembed));
       x.dispose();
-      return { logits, captured, hooks };
+      return { logits, captured };
     } catch (e) {
-      tf.dispose([...captured.values(), ...hooks.values()]);
+      tf.dispose([...captured.values()]);
       throw e;
     } finally {
       mask?.dispose();
@@ -244,15 +220,15 @@ export class TransformerModel {
     }
   }
 
-  private block(l: number, b: Block, x: tf.Tensor2D, B: number, T: number, mask: tf.Tensor2D, rope: RopeTables | null, hookAt: (name: string, t: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
+  private block(l: number, b: Block, x: tf.Tensor2D, B: number, T: number, mask: tf.Tensor2D, rope: RopeTables | null, hookAt: (site: number, t: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
     const c = this.config;
-    const attnOut = hookAt(`blocks.${l}.hook_attn_out`, applyLinear(this.attend(b, applyNorm(x, b.ln1, c), B, T, mask, rope), b.o));
+    const attnOut = hookAt(l + INNER_HOOKS.hook_attn_out, applyLinear(this.attend(b, applyNorm(x, b.ln1, c), B, T, mask, rope), b.o));
     if (c.parallelResidual) {
-      const mlpOut = hookAt(`blocks.${l}.hook_mlp_out`, this.mlp(b, applyNorm(x, b.ln2, c)));
+      const mlpOut = hookAt(l + INNER_HOOKS.hook_mlp_out, this.mlp(b, applyNorm(x, b.ln2, c)));
       return tf.add(tf.add(x, attnOut), mlpOut);
     }
-    const mid = hookAt(`blocks.${l}.hook_resid_mid`, tf.add(x, attnOut) as tf.Tensor2D);
-    const mlpOut = hookAt(`blocks.${l}.hook_mlp_out`, this.mlp(b, applyNorm(mid, b.ln2, c)));
+    const mid = hookAt(l + INNER_HOOKS.hook_resid_mid, tf.add(x, attnOut) as tf.Tensor2D);
+    const mlpOut = hookAt(l + INNER_HOOKS.hook_mlp_out, this.mlp(b, applyNorm(mid, b.ln2, c)));
     return tf.add(mid, mlpOut);
   }
 

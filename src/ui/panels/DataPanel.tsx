@@ -3,6 +3,7 @@
 import { useRef, useState } from 'react';
 import { setForm, useStore } from '../../store/store';
 import { loadFiles, loadSample, reloadFile } from '../../app/client';
+import { pickedFolderFiles } from '../../app/droppedFolders';
 import type { DatasetInfo, FileResult } from '../../data/types';
 import { NormHistogram, PerDimChart } from '../charts/DataCharts';
 import { NumberField } from '../controls/NumberField';
@@ -186,6 +187,7 @@ export function DataPanel() {
   const budget = useStore((s) => s.memoryBudgetMiB);
   const running = useStore((s) => s.runState === 'running');
   const input = useRef<HTMLInputElement>(null);
+  const folderInput = useRef<HTMLInputElement>(null);
   const pending = fileResults.filter((r) => r.kind === 'needs_shape');
   // Array choices of the file now loaded (or of one that failed), not of files since replaced.
   const current = (r: FileResult) => r.kind === 'error' || !dataset || dataset.name === r.name || dataset.name.startsWith(`${r.name}:`);
@@ -251,7 +253,22 @@ export function DataPanel() {
       <div className="row">
         <button type="button" onClick={() => input.current?.click()}
           title={running ? 'a run is training: new activations are used by the next run' : undefined}>Open files…</button>
+        <button type="button" className="secondary" onClick={() => folderInput.current?.click()}
+          title="a Hugging Face model folder (config.json, model.safetensors, tokenizer.json) or a SAELens SAE directory">Open folder…</button>
         <button type="button" className="secondary" onClick={loadSample} disabled={running}>Load sample</button>
+        <input
+          ref={folderInput}
+          type="file"
+          multiple
+          aria-label="Model or SAE folder"
+          hidden
+          {...{ webkitdirectory: '' }}
+          onChange={(e) => {
+            const files = e.target.files;
+            if (files?.length) loadFiles(pickedFolderFiles(files));
+            e.target.value = '';
+          }}
+        />
         <input
           ref={input}
           type="file"
@@ -273,7 +290,8 @@ export function DataPanel() {
       <p className="muted small">
         Or drop files anywhere on the page, several at once, recognised by content: activations (.npy float32/16/64 <code>[N, d]</code> or <code>[L, N, d]</code>,
         .npz, .safetensors, raw .f32/.bin with a shape), token ids / document ids / positions (int arrays), a vocab (.json or tokenizer.json),
-        labels (.csv, .jsonl, 1-D .npy), a <code>run_config.json</code> to reload a run, or a SAELens directory's files or its .zip to import an SAE.
+        labels (.csv, .jsonl, 1-D .npy), a <code>run_config.json</code> to reload a run, a SAELens directory (or its .zip) to import an SAE,
+        a language model — a Hugging Face model folder (GPT-2, Pythia, Llama, Qwen2: <code>config.json</code>, <code>.safetensors</code>, <code>tokenizer.json</code>) or a llama2.c .bin — and text (.txt) to run it on.
       </p>
     </section>
   );

@@ -1,0 +1,162 @@
+// A Hugging Face model folder in the workspace (fixtures/hf/tiny-gpt2 and its SAELens SAE, written
+// by scripts/make_hf_fixtures.py): the folder's files recognised by name, the model and its
+// tokenizer.json loaded, text tokenised with BOS, activations extracted at residual sites and at
+// hooks inside blocks, and the imported SAE spliced at its cfg.json's hook_name — loss recovered
+// against a plain splice written here (the SAE in plain arrays, CE summed by hand).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../engine/config';
+import { useCpu } from '../engine/testing';
+import { evaluateWeightsWithModel, extractFromText, languageModelInfo, lmModel } from './languageModel';
+import { siteOfHook } from './sites';
+import { Workspace } from './workspace';
+
+const ROOT = path.resolve(__dirname, '../../fixtures/hf');
+const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
+const fileOf = (dir: string, name: string, as = `${dir}/${name}`) => ({ name: as, blob: new Blob([readFileSync(path.join(ROOT, dir, name))]) });
+const TEXT = [
+  'The quick brown fox jumps over the lazy dog near the river bank.',
+  'A small model reads the story and guesses the next word each time.',
+  'Sparse autoencoders find directions that fire on a few tokens only.',
+  'She said: "it is 42, not 41!" and left the room at 9:30 in the morning.',
+  'Residual streams carry what each layer writes for the layers after it.',
+  'Once upon a time there was a little robot who liked to count the stars.',
+].join('\n');
+const text = () => ({ name: 'story.txt', blob: new Blob([TEXT]) });
+
+describe('a Hugging Face GPT-2 folder in the workspace', () => {
+  let ws: Workspace;
+  beforeAll(async () => {
+    await useCpu();
+    ws = new Workspace();
+    const { results } = await ws.loadFiles([...MODEL_FILES.map((f) => fileOf('tiny-gpt2', f)), text()]);
+    expect(results.filter((r) => r.kind === 'error')).toEqual([]);
+  });
+
+  it('loads the model, its tokenizer and tokenises the text with BOS', async () => {
+    const info = languageModelInfo(ws)!;
+    expect(info.model).toMatchObject({ name: 'tiny-gpt2', format: 'huggingface', modelType: 'gpt2', dtypes: ['F32'], dim: 32, nLayers: 2, vocabSize: 357, seqLen: 64 });
+    expect(info.tokenizer).toEqual({ name: 'tiny-gpt2/tokenizer.json', pieces: 357 });
+    const corpus = ws.texts.get('story.txt')!.corpus!;
+    expect(corpus.documents.length).toBe(6);
+    // <|endoftext|> (356) is GPT-2's BOS, put before every document.
+    for (const d of corpus.documents) expect(d[0]).toBe(356);
+    expect(ws.tokenizer!.tok.decode(corpus.documents[3].subarray(1))).toBe(TEXT.split('\n')[3]);
+  });
+
+  it('names the files it does not need instead of refusing them', async () => {
+    const other = new Workspace();
+    const { results } = await other.loadFiles([...MODEL_FILES.map((f) => fileOf('tiny-gpt2', f)), { name: 'tiny-gpt2/pytorch_model.bin', blob: new Blob([new Uint8Array(100)]) }, { name: 'tiny-gpt2/merges.txt', blob: new Blob(['#version: 0.2']) }]);
+    expect(results.filter((r) => r.kind === 'error')).toEqual([]);
+    expect(results.find((r) => r.kind === 'language_model')!.message).toMatch(/^gpt2 model tiny-gpt2: 3[\d,]+ parameters \(F32\), d_model 32, 2 layers.*; not needed: .*pytorch_model\.bin.*merges\.txt/);
+    // merges.txt is not taken for a text to run the model on.
+    expect(other.texts.size).toBe(0);
+  });
+
+  it('a folder with a missing shard or without its config says which file is missing', async () => {
+    const sharded = new Workspace();
+    const { results } = await sharded.loadFiles(['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'tokenizer.json'].map((f) => fileOf('tiny-qwen2-sharded', f)));
+    const error = results.find((r) => r.kind === 'error');
+    expect(error?.message).toMatch(/model-00002-of-00002\.safetensors is missing: model\.safetensors\.index\.json lists it for \d+ tensors/);
+    expect(sharded.lm).toBeNull();
+    const lone = await new Workspace().loadFiles([fileOf('tiny-gpt2', 'model.safetensors')]);
+    expect(lone.results[0].message).toMatch(/Hugging Face weights need their config\.json; drop the whole model folder/);
+  });
+
+  it('extracts residual sites and hooks inside blocks, equal to the model run directly', async () => {
+    // blocks.1.hook_resid_pre (1) and blocks.1.hook_attn_out (1.25).
+    const r = await extractFromText(ws, { text: 'story.txt', sites: [1, 1.25] });
+    expect(r.message).toMatch(/blocks\.1\.hook_resid_pre, blocks\.1\.hook_attn_out/);
+    const ds = ws.dataset as { data: Float32Array; rows: number; nLayers: number; dIn: number; sites: number[] };
+    expect(ds.sites).toEqual([1, 1.25]);
+    const doc = ws.texts.get('story.txt')!.corpus!.documents[0];
+    const model = lmModel(ws);
+    const out = model.forward(doc, 1, doc.length, { capture: [1, 1.25], until: 2 });
+    const direct = [out.captured.get(1)!.dataSync(), out.captured.get(1.25)!.dataSync()];
+    tf.dispose([...out.captured.values()]);
+    // Row 0 of the dataset is the document's position 1 (BOS dropped); layers side by side.
+    let worst = 0;
+    for (let p = 1; p < doc.length; p++) {
+      for (let l = 0; l < 2; l++) {
+        for (let j = 0; j < 32; j++) worst = Math.max(worst, Math.abs(ds.data[((p - 1) * 2 + l) * 32 + j] - direct[l][p * 32 + j]));
+      }
+    }
+    expect(worst).toBe(0);
+  });
+
+  it('splices the imported SAELens SAE at its hook: loss recovered equals a plain splice', async () => {
+    const { results } = await ws.loadFiles(['cfg.json', 'sae_weights.safetensors'].map((f) => fileOf('tiny-gpt2-sae', f)));
+    expect(results.filter((r) => r.kind === 'error')).toEqual([]);
+    const imported = ws.imported!;
+    const site = siteOfHook(imported.info.cfg.hook_name);
+    expect(site).toBe(1);
+    await extractFromText(ws, { text: 'story.txt', sites: [site!] });
+    const ds = ws.dataset!;
+    const cfg = resolveConfig(imported.configInput, ds.dIn, ds.nLayers);
+    const other = { name: 'held.txt', blob: new Blob([TEXT.split('\n').reverse().map((l) => l.toUpperCase()).join('\n')]) };
+    await ws.loadFiles([other]);
+    const report = await evaluateWeightsWithModel(ws, cfg, imported.tensors, 'cpu', { recordedSites: [site!], text: 'held.txt' });
+    expect(report.siteNames).toEqual(['blocks.1.hook_resid_pre']);
+
+    // The plain splice: f = relu((x − b_dec)·W_enc + b_enc), x̂ = f·W_dec + b_dec at positions 1 …,
+    // CE of the next token at positions 1 … len − 2, summed over documents.
+    const t = imported.tensors;
+    const [W_enc, b_enc, W_dec, b_dec] = [t.W_enc.data, t.b_enc.data, t.W_dec.data, t.b_dec.data];
+    const D = 32, S = 64;
+    const sae = (x: Float32Array) => {
+      const out = new Float32Array(x.length);
+      for (let r = 0; r < x.length / D; r++) {
+        const f = new Float64Array(S);
+        for (let k = 0; k < S; k++) {
+          let a = b_enc[k];
+          for (let j = 0; j < D; j++) a += (x[r * D + j] - b_dec[j]) * W_enc[j * S + k];
+          f[k] = Math.max(0, a);
+        }
+        for (let j = 0; j < D; j++) {
+          let v = b_dec[j];
+          for (let k = 0; k < S; k++) v += f[k] * W_dec[k * D + j];
+          out[r * D + j] = v;
+        }
+      }
+      return out;
+    };
+    const model = lmModel(ws);
+    let ceClean = 0, ceSae = 0, n = 0;
+    for (const doc of ws.texts.get('held.txt')!.corpus!.documents) {
+      const T = doc.length;
+      const clean = model.forward(doc, 1, T);
+      const spliced = model.forward(doc, 1, T, {
+        splice: (s, x) => {
+          if (s !== site) return null;
+          const v = x.dataSync() as Float32Array;
+          const hat = sae(v);
+          hat.set(v.subarray(0, D), 0); // BOS stays
+          return tf.tensor2d(hat, [T, D]);
+        },
+      });
+      const lc = clean.logits!.dataSync(), ls = spliced.logits!.dataSync();
+      tf.dispose([clean.logits!, spliced.logits!]);
+      const nll = (logits: ArrayLike<number>, p: number, target: number) => {
+        let max = -Infinity;
+        for (let v = 0; v < 357; v++) max = Math.max(max, logits[p * 357 + v]);
+        let sum = 0;
+        for (let v = 0; v < 357; v++) sum += Math.exp(logits[p * 357 + v] - max);
+        return -(logits[p * 357 + target] - max - Math.log(sum));
+      };
+      for (let p = 1; p + 1 < T; p++) {
+        ceClean += nll(lc, p, doc[p + 1]);
+        ceSae += nll(ls, p, doc[p + 1]);
+        n += 1;
+      }
+    }
+    expect(report.predictions).toBe(n);
+    expect(report.ce_clean).toBeCloseTo(ceClean / n, 4);
+    expect(report.groups[0].ce).toBeCloseTo(ceSae / n, 4);
+    const g = report.groups[0];
+    expect(g.loss_recovered).toBeCloseTo((g.ce_zero - ceSae / n) / (g.ce_zero - ceClean / n), 4);
+    // The SAE changes the model's predictions (a splice that did nothing would pass the above too).
+    expect(Math.abs(ceSae - ceClean) / n).toBeGreaterThan(1e-3);
+  });
+});
