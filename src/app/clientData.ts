@@ -5,6 +5,8 @@
 //
 import type { ConfigInput } from '../engine/config';
 import type { FileOptions, SourceFile } from '../data/types';
+import { saeModelMatch } from '../data/sites';
+import { INNER_HOOKS } from '../engine/lm/hooks';
 import { runDataKey, runDataOf } from '../store/runHistory';
 import { NO_SPLICE, appendLog, formFromConfig, labelSource, staleRun, useStore, type GuidanceDraft } from '../store/store';
 import { newId, send } from './clientLink';
@@ -70,6 +72,18 @@ function onLoaded(msg: Extract<FromWorker, { type: 'loaded' }>) {
     // Default extraction site: the middle of the model, as most SAE papers pick.
     if (n !== undefined && (s.lmSites.length === 0 || s.lmSites.some((x) => x > n))) patch.lmSites = [Math.floor(n / 2)];
     if (n !== undefined && s.spliceSite !== null && s.spliceSite > n) patch.spliceSite = null;
+  }
+  // An imported SAE whose cfg.json names a hook of the loaded model chooses where to extract.
+  const model = (patch.lm ?? s.lm)?.model;
+  const sae = patch.imported ?? s.imported;
+  if ((msg.sae || msg.lm?.model) && model && sae) {
+    const site = saeModelMatch(sae.cfg, sae.dIn, model).site;
+    if (site !== undefined) {
+      const layer = Math.floor(site);
+      const inner = (Object.keys(INNER_HOOKS) as (keyof typeof INNER_HOOKS)[]).find((h) => INNER_HOOKS[h] === site - layer);
+      patch.lmSites = [layer];
+      patch.lmHook = inner ?? 'hook_resid_pre';
+    }
   }
   // Activations from text come with document ids: validate on whole documents, so that the
   // held-out documents can judge the SAE through the model.
@@ -164,11 +178,12 @@ export const loadFile = (file: File) => loadFiles([file]);
 
 /** Run the language model over a loaded text and use its residuals as the dataset. */
 export function extractActivations(text: string) {
-  const { lmSites, lmIncludeBos } = useStore.getState();
+  const { lmSites, lmHook, lmIncludeBos } = useStore.getState();
   const requestId = newId('extract');
   pendingLoads.set(requestId, text);
   useStore.setState({ dataLoading: `Running the model over ${text}…`, dataError: null, loadProgress: null });
-  const sites = [...lmSites].sort((a, b) => a - b);
+  const offset = lmHook === 'hook_resid_pre' ? 0 : INNER_HOOKS[lmHook];
+  const sites = [...lmSites].sort((a, b) => a - b).map((l) => l + offset);
   dataMessages.push((id) => ({ type: 'extract', requestId: id, text, sites, includeBos: lmIncludeBos }));
   send({ type: 'extract', requestId, text, sites, includeBos: lmIncludeBos });
 }

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../engine/config';
 import { useCpu } from '../engine/testing';
 import { evaluateWeightsWithModel, extractFromText, languageModelInfo, lmModel } from './languageModel';
-import { siteOfHook } from './sites';
+import { saeModelMatch, siteOfHook } from './sites';
 import { Workspace } from './workspace';
 
 const ROOT = path.resolve(__dirname, '../../fixtures/hf');
@@ -158,5 +158,25 @@ describe('a Hugging Face GPT-2 folder in the workspace', () => {
     expect(g.loss_recovered).toBeCloseTo((g.ce_zero - ceSae / n) / (g.ce_zero - ceClean / n), 4);
     // The SAE changes the model's predictions (a splice that did nothing would pass the above too).
     expect(Math.abs(ceSae - ceClean) / n).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('an SAE cfg.json against the loaded model', () => {
+  const gpt2 = { name: 'gpt2', dim: 768, nLayers: 12 };
+  it('finds its hook; TransformerLens model names match the Hub folder; conventions in words', () => {
+    const m = saeModelMatch({ model_name: 'gpt2-small', hook_name: 'blocks.8.hook_resid_pre', prepend_bos: true, context_size: 128, model_from_pretrained_kwargs: { center_writing_weights: true } }, 768, gpt2);
+    expect(m.site).toBe(8);
+    expect(m.problems).toEqual([]);
+    expect(m.centred).toBe(true);
+    expect(m.conventions.join('; ')).toMatch(/trained with BOS first.*contexts of 128 tokens.*center_writing_weights/);
+    expect(saeModelMatch({ model_name: 'EleutherAI/pythia-70m-deduped', hook_name: 'blocks.3.hook_mlp_out' }, 512, { name: 'pythia-70m-deduped', dim: 512, nLayers: 6, parallelResidual: true })).toMatchObject({ site: 3.75, problems: [] });
+  });
+  it('says plainly when the model, the hook or the width differ', () => {
+    const other = saeModelMatch({ model_name: 'pythia-70m-deduped', hook_name: 'blocks.3.hook_resid_mid' }, 512, { name: 'pythia-70m', dim: 768, nLayers: 6, parallelResidual: true });
+    expect(other.site).toBeUndefined();
+    expect(other.problems.join('\n')).toMatch(/reads blocks\.3\.hook_resid_mid, which pythia-70m does not have: blocks\.3\.hook_resid_mid does not exist in this model/);
+    expect(other.problems.join('\n')).toMatch(/trained on pythia-70m-deduped, but the loaded model is pythia-70m/);
+    expect(other.problems.join('\n')).toMatch(/reads vectors of width 512, but pythia-70m's residual stream has width 768/);
+    expect(saeModelMatch({ hook_name: 'blocks.12.hook_resid_pre' }, 768, gpt2).problems[0]).toMatch(/reads blocks\.12\.hook_resid_pre, which gpt2 does not have: its blocks are 0 … 11/);
   });
 });

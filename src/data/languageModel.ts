@@ -3,6 +3,7 @@
 // held-out text. Shared by the worker and the CLI.
 import type { SaeConfig } from '../engine/config';
 import { TransformerModel } from '../engine/lm/transformer';
+import { centreWritingWeights } from '../io/transformerWeights';
 import { evaluateSplice, type SpliceReport } from '../engine/lm/splice';
 import type { Trainer } from '../engine/trainer';
 import { writeNpy } from '../io/npy';
@@ -18,7 +19,7 @@ import { Workspace, WorkspaceError, factsOf, isStreamed } from './workspace';
 export const MAX_EVAL_TOKENS = 65_536;
 
 export interface LanguageModelInfo {
-  model?: { name: string; format: string; modelType: string; dtypes: string[]; parameters: number; dim: number; nLayers: number; nHeads: number; nKvHeads: number; vocabSize: number; seqLen: number; parallelResidual: boolean };
+  model?: { name: string; format: string; modelType: string; dtypes: string[]; parameters: number; dim: number; nLayers: number; nHeads: number; nKvHeads: number; vocabSize: number; seqLen: number; parallelResidual: boolean; norm: string; centred: boolean };
   tokenizer?: { name: string; pieces: number };
   texts: { name: string; characters: number; documents?: number; tokens?: number; truncated?: number }[];
   /** The text the loaded activations came from. */
@@ -32,7 +33,7 @@ export function languageModelInfo(ws: Workspace): LanguageModelInfo | null {
   const c = ws.lm?.checkpoint.config;
   const ds = ws.dataset;
   return {
-    model: ws.lm && c ? { name: ws.lm.name, format: ws.lm.checkpoint.format, modelType: c.modelType, dtypes: ws.lm.checkpoint.dtypes, parameters: ws.lm.checkpoint.parameters, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, vocabSize: c.vocabSize, seqLen: c.seqLen, parallelResidual: c.parallelResidual } : undefined,
+    model: ws.lm && c ? { name: ws.lm.name, format: ws.lm.checkpoint.format, modelType: c.modelType, dtypes: ws.lm.checkpoint.dtypes, parameters: ws.lm.checkpoint.parameters, dim: c.dim, nLayers: c.nLayers, nHeads: c.nHeads, nKvHeads: c.nKvHeads, vocabSize: c.vocabSize, seqLen: c.seqLen, parallelResidual: c.parallelResidual, norm: c.norm, centred: centringWanted(ws) } : undefined,
     tokenizer: ws.tokenizer ? { name: ws.tokenizer.name, pieces: ws.tokenizer.tok.display.length } : undefined,
     texts: [...ws.texts].map(([name, t]) => ({ name, characters: t.text.length, documents: t.corpus?.documents.length, tokens: t.corpus?.tokens, truncated: t.corpus?.truncated })),
     datasetText: ws.datasetText,
@@ -43,8 +44,25 @@ export function languageModelInfo(ws: Workspace): LanguageModelInfo | null {
 /** The model's tfjs weights, made on first use (on the backend in effect then). */
 export function lmModel(ws: Workspace): TransformerModel {
   if (!ws.lm) throw new WorkspaceError('no language model is loaded; drop a Hugging Face model folder or a llama2.c model .bin (and its tokenizer).');
-  ws.lm.model ??= new TransformerModel(ws.lm.checkpoint.weights);
+  // An imported SAE trained with TransformerLens's center_writing_weights reads centred activations:
+  // the model runs with its writing weights centred, exactly as TransformerLens processes them.
+  const centred = centringWanted(ws);
+  if (ws.lm.model && ws.lm.centred !== centred) {
+    ws.lm.model.dispose();
+    ws.lm.model = undefined;
+  }
+  if (!ws.lm.model) {
+    const w = ws.lm.checkpoint.weights;
+    ws.lm.model = new TransformerModel(centred ? centreWritingWeights(w) : w);
+    ws.lm.centred = centred;
+  }
   return ws.lm.model;
+}
+
+/** Whether the imported SAE asks for center_writing_weights and the model can have it (LayerNorm). */
+export function centringWanted(ws: Workspace): boolean {
+  const kwargs = ws.imported?.info.cfg.model_from_pretrained_kwargs as Record<string, unknown> | undefined;
+  return kwargs?.center_writing_weights === true && ws.lm?.checkpoint.config.norm === 'layernorm';
 }
 
 function corpusOf(ws: Workspace, textName: string) {
@@ -69,6 +87,10 @@ export async function extractFromText(ws: Workspace, req: ExtractRequest): Promi
   const corpus = corpusOf(ws, req.text);
   const model = lmModel(ws);
   const ex = await extractActivations(model, ws.tokenizer!.tok, corpus, { sites: req.sites, includeBos: req.includeBos, onProgress: req.onProgress });
+  if (ws.lm!.centred) {
+    ex.dataset.name += ' (centred)';
+    ex.dataset.description += ', centred across d_model (center_writing_weights, as the imported SAE was trained)';
+  }
   ws.setDataset(ex.dataset, { ...factsOf(ex.dataset), format: 'extracted' });
   ws.tokens = { name: `tokens of ${req.text}`, ids: ex.tokens };
   ws.positions = { name: `positions of ${req.text}`, ids: ex.positions };
@@ -80,7 +102,7 @@ export async function extractFromText(ws: Workspace, req: ExtractRequest): Promi
   return {
     name: req.text,
     kind: 'activations',
-    message: `extracted ${ex.dataset.rows.toLocaleString('en-US')} rows × ${req.sites.length > 1 ? `${req.sites.length} layers × ` : ''}${ex.dataset.dIn} at ${req.sites.map((s) => siteName(s, n)).join(', ')} from ${corpus.documents.length} documents of ${req.text}${req.includeBos ? '' : ' (BOS positions dropped)'} — ${Math.round(ex.tokensPerSecond).toLocaleString('en-US')} tokens/s`,
+    message: `extracted ${ex.dataset.rows.toLocaleString('en-US')} rows × ${req.sites.length > 1 ? `${req.sites.length} layers × ` : ''}${ex.dataset.dIn} at ${req.sites.map((s) => siteName(s, n)).join(', ')} from ${corpus.documents.length} documents of ${req.text}${req.includeBos ? '' : ' (BOS positions dropped)'}${ws.lm!.centred ? ', centred across d_model as the imported SAE was trained (center_writing_weights)' : ''} — ${Math.round(ex.tokensPerSecond).toLocaleString('en-US')} tokens/s`,
     tokensPerSecond: ex.tokensPerSecond,
   };
 }

@@ -45,7 +45,7 @@ export class Workspace implements WorkspaceState {
   imported: ImportedSae | null = null;
   memoryBudgetBytes = DEFAULT_MEMORY_BUDGET;
   /** A language model (llama2.c or a Hugging Face folder); its tfjs weights are made on first use (src/data/languageModel.ts). */
-  lm: { name: string; checkpoint: ModelCheckpoint; model?: TransformerModel } | null = null;
+  lm: { name: string; checkpoint: ModelCheckpoint; model?: TransformerModel; /** The model's writing weights are centred (TransformerLens center_writing_weights). */ centred?: boolean } | null = null;
   tokenizer: { name: string; tok: TextTokenizer } | null = null;
   /** Dropped text files, tokenised once a model and tokenizer are loaded. */
   readonly texts = new Map<string, { text: string; corpus?: TokenizedCorpus }>();

@@ -86,7 +86,7 @@ export interface WorkspaceState {
   imported: ImportedSae | null;
   memoryBudgetBytes: number;
   /** A language model (llama2.c or a Hugging Face folder); its tfjs weights are made on first use (src/data/languageModel.ts). */
-  lm: { name: string; checkpoint: ModelCheckpoint; model?: TransformerModel } | null;
+  lm: { name: string; checkpoint: ModelCheckpoint; model?: TransformerModel; /** The model's writing weights are centred (TransformerLens center_writing_weights). */ centred?: boolean } | null;
   tokenizer: { name: string; tok: TextTokenizer } | null;
   /** Dropped text files, tokenised once a model and tokenizer are loaded. */
   readonly texts: Map<string, { text: string; corpus?: TokenizedCorpus }>;

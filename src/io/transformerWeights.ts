@@ -110,3 +110,35 @@ export interface ModelCheckpoint {
   /** Stored dtypes of the weights (F32 for llama2.c). */
   dtypes: string[];
 }
+
+/**
+ * TransformerLens's center_writing_weights: every weight that writes into the residual stream
+ * (token and position embeddings, the attention output W_O and b_O, the MLP output W_out and
+ * b_out) has its mean across d_model removed, so every residual (and every attn_out / mlp_out) is
+ * the original minus its mean across d_model. Only for LayerNorm models, where the next norm
+ * removes that mean anyway: the logits do not change.
+ */
+export function centreWritingWeights(w: TransformerWeights): TransformerWeights {
+  if (w.arch.norm !== 'layernorm') throw new Error(`center_writing_weights needs a LayerNorm model; ${w.arch.modelType} uses RMSNorm, which does not remove the mean (TransformerLens refuses it too).`);
+  const D = w.arch.dim;
+  /** Rows [n, D] each minus its mean. */
+  const centredRows = (a: Float32Array) => {
+    const out = new Float32Array(a.length);
+    for (let r = 0; r < a.length / D; r++) {
+      let mean = 0;
+      for (let j = 0; j < D; j++) mean += a[r * D + j];
+      mean /= D;
+      for (let j = 0; j < D; j++) out[r * D + j] = a[r * D + j] - mean;
+    }
+    return out;
+  };
+  const writer = (l: LinearWeights): LinearWeights => ({ w: centredRows(l.w), bias: l.bias ? centredRows(l.bias) : undefined });
+  return {
+    ...w,
+    embedding: centredRows(w.embedding),
+    positions: w.positions ? centredRows(w.positions) : undefined,
+    blocks: w.blocks.map((b) => ({ ...b, o: writer(b.o), down: writer(b.down) })),
+    // The unembedding reads the residual: it stays as it was (tied models keep their own copy).
+    unembed: w.unembed,
+  };
+}

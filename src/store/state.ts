@@ -41,6 +41,8 @@ interface DataSlice {
   lm: LanguageModelInfo | null;
   /** Residual sites chosen for extraction, and whether BOS rows are kept. */
   lmSites: number[];
+  /** The hook recorded at each chosen layer (resid_pre, or attn_out / resid_mid / mlp_out inside the block). */
+  lmHook: ExtractHook;
   lmIncludeBos: boolean;
   /** Splice evaluations: of the run, and of the imported SAE. */
   splice: SpliceState;
@@ -159,3 +161,6 @@ interface UiSlice {
 }
 
 export type AppState = DataSlice & RunSlice & RunsSlice & GuidanceSlice & UiSlice & { form: ModelForm };
+
+/** Where in each chosen block the Language model panel records (src/engine/lm/hooks.ts). */
+export type ExtractHook = 'hook_resid_pre' | 'hook_attn_out' | 'hook_resid_mid' | 'hook_mlp_out';

@@ -29,6 +29,7 @@ export const useStore = create<AppState>(() => ({
   importEvaluating: false,
   lm: null,
   lmSites: [],
+  lmHook: 'hook_resid_pre',
   lmIncludeBos: false,
   splice: NO_SPLICE,
   importSplice: NO_SPLICE,

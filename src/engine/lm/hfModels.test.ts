@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HfModelError, parseHfModel } from '../../io/hfModel';
 import { readSafetensors, writeSafetensors } from '../../io/safetensors';
+import { centreWritingWeights } from '../../io/transformerWeights';
 import { useCpu, useWasm } from '../testing';
 import { siteName } from './hooks';
 import { TransformerModel } from './transformer';
@@ -90,6 +91,41 @@ for (const backend of ['cpu', 'wasm'] as const) {
     }
   });
 }
+
+describe('center_writing_weights (TransformerLens) on the LayerNorm families', () => {
+  for (const name of ['tiny-gpt2', 'tiny-pythia']) {
+    it(`${name}: every site is the reference minus its mean across d_model; the logits do not change`, async () => {
+      await useCpu();
+      const hf = parseHfModel(folder(name), name);
+      const model = new TransformerModel(centreWritingWeights(hf.weights));
+      const ref = reference(name);
+      const D = model.config.dim;
+      const sites = model.sites();
+      const out = model.forward(ref.tokens, ref.B, ref.T, { capture: sites });
+      let worst = 0, largestMean = 0;
+      for (const site of sites) {
+        const got = out.captured.get(site)!.dataSync();
+        const want = ref.tensors[siteName(site, model.config.nLayers)].data;
+        for (let r = 0; r < want.length / D; r++) {
+          let mean = 0;
+          for (let j = 0; j < D; j++) mean += want[r * D + j] / D;
+          largestMean = Math.max(largestMean, Math.abs(mean));
+          for (let j = 0; j < D; j++) worst = Math.max(worst, Math.abs(got[r * D + j] - (want[r * D + j] - mean)));
+        }
+      }
+      expect(worst).toBeLessThan(1e-4);
+      // The means removed are not negligible (else the check above would say nothing).
+      expect(largestMean).toBeGreaterThan(0.05);
+      expect(worstOver(out.logits!.dataSync() as Float32Array, ref.tensors.logits.data)).toBeLessThan(1e-4);
+      tf.dispose([out.logits!, ...out.captured.values()]);
+      model.dispose();
+    });
+  }
+
+  it('is refused for RMSNorm models, which do not remove the mean', () => {
+    expect(() => centreWritingWeights(parseHfModel(folder('tiny-llama')).weights)).toThrow(/center_writing_weights needs a LayerNorm model; llama uses RMSNorm/);
+  });
+});
 
 describe('what the folders hold', () => {
   it('reads the families, dtypes and shards as stored', () => {

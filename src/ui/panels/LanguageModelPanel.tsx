@@ -1,7 +1,11 @@
-// The language model: a dropped llama2.c checkpoint, its tokenizer and texts. Text run through
-// the model becomes the dataset (residuals at chosen layers, with tokens, positions and documents),
-// and trained SAEs are judged by splicing them back in (the Metrics and Imported SAE panels).
-import { siteName, siteOfHook } from '../../data/sites';
+// The language model: a dropped Hugging Face model folder (or llama2.c checkpoint), its tokenizer
+// and texts. Text run through the model becomes the dataset (activations at chosen hooks of chosen
+// layers, with tokens, positions and documents), and trained or imported SAEs are judged by
+// splicing them back in (the Metrics and Imported SAE panels). An imported SAE's cfg.json is
+// checked against the model here: its hook, model, width and how its activations were made.
+import { saeModelMatch, siteName } from '../../data/sites';
+import { INNER_HOOKS, modelSites } from '../../engine/lm/hooks';
+import type { ExtractHook } from '../../store/state';
 import { setStoreValue, useStore } from '../../store/store';
 import { exportDataset, extractActivations } from '../../app/client';
 import { NumberField } from '../controls/NumberField';
@@ -9,6 +13,13 @@ import { NumberField } from '../controls/NumberField';
 function siteLabel(site: number, nLayers: number): string {
   return site < nLayers ? `${site}` : `${site} (final)`;
 }
+
+const HOOKS: { hook: ExtractHook; label: string; title: string }[] = [
+  { hook: 'hook_resid_pre', label: 'resid_pre', title: 'the residual stream entering the block (layer n_layers: after the last block)' },
+  { hook: 'hook_attn_out', label: 'attn_out', title: "what the block's attention writes into the residual stream" },
+  { hook: 'hook_resid_mid', label: 'resid_mid', title: 'the residual stream between attention and MLP' },
+  { hook: 'hook_mlp_out', label: 'mlp_out', title: "what the block's MLP writes into the residual stream" },
+];
 
 export function LanguageModelPanel() {
   const lm = useStore((s) => s.lm);
@@ -20,36 +31,64 @@ export function LanguageModelPanel() {
   const spliceSite = useStore((s) => s.spliceSite);
   const spliceText = useStore((s) => s.spliceText);
   const lmEvalEvery = useStore((s) => s.lmEvalEvery);
-  const importedHook = useStore((s) => siteOfHook(s.imported?.cfg.hook_name));
+  const hook = useStore((s) => s.lmHook);
+  const imported = useStore((s) => s.imported);
   if (!lm) return null;
   const model = lm.model;
   const ready = model !== undefined && lm.tokenizer !== undefined;
-  const missing = !model ? 'drop the model .bin (llama2.c format)' : !lm.tokenizer ? 'drop the tokenizer .bin' : null;
+  const missing = !model ? 'drop the model (a Hugging Face model folder, or a llama2.c .bin)' : !lm.tokenizer ? "drop the model's tokenizer (the folder's tokenizer.json, or a llama2.c tokenizer .bin)" : null;
   const toggle = (site: number) => setStoreValue('lmSites', sites.includes(site) ? sites.filter((x) => x !== site) : [...sites, site]);
+  const match = model && imported ? saeModelMatch(imported.cfg, imported.dIn, model) : null;
+  const importedHook = match?.site;
+  const offset = hook === 'hook_resid_pre' ? 0 : INNER_HOOKS[hook];
+  const layers = model ? Array.from({ length: model.nLayers + (hook === 'hook_resid_pre' ? 1 : 0) }, (_, l) => l) : [];
+  const recorded = model ? sites.filter((l) => l < layers.length).map((l) => siteName(l + offset, model.nLayers)) : [];
   return (
     <section className="panel" aria-labelledby="lm-title" data-testid="lm-panel">
       <h2 id="lm-title">Language model</h2>
       <dl className="kv">
         <dt>model</dt>
         <dd data-testid="lm-model">
-          {model ? <>{model.name}: {model.parameters.toLocaleString('en-US')} parameters, d_model {model.dim}, {model.nLayers} layers, {model.nHeads} heads ({model.nKvHeads} kv), vocab {model.vocabSize}, context {model.seqLen}</> : <span className="muted">none — drop a llama2.c model .bin</span>}
+          {model ? <>{model.name} ({model.format === 'huggingface' ? `Hugging Face ${model.modelType}, ${model.dtypes.join('/')}` : 'llama2.c'}): {model.parameters.toLocaleString('en-US')} parameters, d_model {model.dim}, {model.nLayers} layers, {model.nHeads} heads ({model.nKvHeads} kv), vocab {model.vocabSize.toLocaleString('en-US')}, context {model.seqLen.toLocaleString('en-US')}{model.centred ? ' · writing weights centred (center_writing_weights, as the imported SAE asks)' : ''}</> : <span className="muted">none — drop a Hugging Face model folder (config.json, .safetensors, tokenizer.json) or a llama2.c .bin</span>}
         </dd>
         <dt>tokenizer</dt>
-        <dd>{lm.tokenizer ? `${lm.tokenizer.name}: ${lm.tokenizer.pieces} pieces` : <span className="muted">none — drop the model's tokenizer .bin</span>}</dd>
+        <dd>{lm.tokenizer ? `${lm.tokenizer.name}: ${lm.tokenizer.pieces.toLocaleString('en-US')} pieces` : <span className="muted">none — drop the folder's tokenizer.json (or a llama2.c tokenizer .bin)</span>}</dd>
       </dl>
+      {match && imported && (
+        <div className={match.problems.length ? 'alert' : 'muted small'} data-testid="lm-sae-match" role={match.problems.length ? 'alert' : undefined}>
+          {match.problems.length === 0
+            ? <>The imported SAE reads <code>{String(imported.cfg.hook_name ?? 'no hook named')}</code>{imported.cfg.model_name ? <> of {String(imported.cfg.model_name)}</> : null}: chosen below for extraction and splicing.</>
+            : <><strong>The imported SAE does not fit this model.</strong><ul>{match.problems.map((p) => <li key={p}>{p}</li>)}</ul></>}
+          {match.conventions.length > 0 && <div className="small">Its activations: {match.conventions.join('; ')}.</div>}
+        </div>
+      )}
       {lm.texts.length === 0 && <p className="muted small">Drop a text file (.txt): documents separated by a line <code>&lt;|endoftext|&gt;</code>, or one per line.</p>}
       {lm.texts.length > 0 && model && (
         <fieldset className="sites">
-          <legend>Layers to record (residual stream entering the block)</legend>
-          <div className="checks">
-            {Array.from({ length: model.nLayers + 1 }, (_, site) => (
-              <label key={site} className="check" title={site < model.nLayers ? `blocks.${site}.hook_resid_pre` : `blocks.${model.nLayers - 1}.hook_resid_post`}>
+          <legend>What to record</legend>
+          <div className="checks" role="radiogroup" aria-label="Hook">
+            {HOOKS.map((h) => {
+              const absent = h.hook === 'hook_resid_mid' && model.parallelResidual;
+              return (
+                <label key={h.hook} className="check" title={absent ? 'this model runs attention and MLP in parallel (GPT-NeoX): there is no residual between them' : h.title}>
+                  <input type="radio" name="lm-hook" checked={hook === h.hook} disabled={absent} onChange={() => setStoreValue('lmHook', h.hook)} />
+                  {h.label}
+                </label>
+              );
+            })}
+          </div>
+          <div className="checks" aria-label="Layers">
+            {layers.map((site) => (
+              <label key={site} className="check" title={siteName(site + offset, model.nLayers)}>
                 <input type="checkbox" checked={sites.includes(site)} onChange={() => toggle(site)} />
                 {siteLabel(site, model.nLayers)}
               </label>
             ))}
           </div>
-          <p className="muted small">Several layers make a multi-layer dataset (MLSAE, Crosscoder, RouteSAE).</p>
+          <p className="muted small" data-testid="lm-hooks">
+            {recorded.length ? <>Records {recorded.map((r) => <code key={r}>{r}</code>).reduce<React.ReactNode[]>((a, c, i) => (i ? [...a, ', ', c] : [c]), [])}.</> : 'Choose at least one layer.'}
+            {' '}Several layers make a multi-layer dataset (MLSAE, Crosscoder, RouteSAE).
+          </p>
           <label className="check">
             <input type="checkbox" checked={includeBos} onChange={(e) => setStoreValue('lmIncludeBos', e.target.checked)} />
             keep the BOS position's rows (dropped by default: the same large vector in every document)
@@ -95,11 +134,11 @@ export function LanguageModelPanel() {
               <label htmlFor="splice-site">Model layer of the loaded activations</label>
               <select id="splice-site" value={spliceSite ?? ''} onChange={(e) => setStoreValue('spliceSite', e.target.value === '' ? null : Number(e.target.value))}>
                 <option value="">choose…</option>
-                {Array.from({ length: model.nLayers + 1 }, (_, site) => <option key={site} value={site}>{siteLabel(site, model.nLayers)}: {siteName(site, model.nLayers)}</option>)}
+                {modelSites(model).map((site) => <option key={site} value={site}>{siteName(site, model.nLayers)}</option>)}
               </select>
             </div>
           )}
-          {!lm.datasetSites && spliceSite === null && importedHook !== undefined && (
+          {!lm.datasetSites && spliceSite === null && importedHook !== undefined && importedHook !== null && (
             <p className="muted small">The imported SAE is spliced at its cfg.json hook_name, {siteName(importedHook, model.nLayers)}.</p>
           )}
           <div className="field">
