@@ -28,7 +28,7 @@ export function spliceEvaluate(source: 'run' | 'imported') {
   if (source === 'imported') {
     importSpliceId = newId('import-splice');
     useStore.setState({ importSplice: { pending: true, evaluation: null } });
-    send({ type: 'spliceEvaluate', runId: importSpliceId, source, site, text });
+    send({ type: 'spliceEvaluate', runId: importSpliceId, source, site, text, split: { split_by: s.form.split_by, seed: s.form.seed } });
     return;
   }
   if (!s.runId) return;
@@ -39,9 +39,9 @@ export function spliceEvaluate(source: 'run' | 'imported') {
 /** Evaluate the imported SAE on the loaded activations (validation split). */
 export function evaluateImported() {
   importEvalId = newId('import-eval');
-  const { dataset } = useStore.getState();
+  const { dataset, form } = useStore.getState();
   useStore.setState({ importEvaluating: true, importEvaluation: null, importEvaluationData: dataset ? runDataOf(dataset) : null });
-  send({ type: 'evaluateImported', runId: importEvalId });
+  send({ type: 'evaluateImported', runId: importEvalId, split: { split_by: form.split_by, seed: form.seed } });
 }
 
 /** Continue training the imported SAE: its config goes into the form, the run starts from its weights. */

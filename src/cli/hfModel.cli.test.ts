@@ -57,7 +57,10 @@ describe('the CLI with a Hugging Face model folder', () => {
     expect(t.err).not.toMatch(/error/i);
     expect(t.code).toBe(0);
     const cfg = JSON.parse(readFileSync(path.join(dir, 'sae/cfg.json'), 'utf8'));
-    expect(cfg.metadata).toMatchObject({ hook_name: 'blocks.1.hook_mlp_out', model_name: 'tiny-gpt2' });
+    // What SAELens reads back to run the model the same way: the hook, BOS first, the longest document run.
+    expect(cfg.metadata).toMatchObject({ hook_name: 'blocks.1.hook_mlp_out', model_name: 'tiny-gpt2', prepend_bos: true, model_from_pretrained_kwargs: { center_writing_weights: false } });
+    expect(cfg.metadata.context_size).toBeGreaterThan(10);
+    expect(cfg.metadata.context_size).toBeLessThanOrEqual(64);
     const e = await run(['eval', '--sae', path.join(dir, 'sae'), '--lm', GPT2, '--text', TEXT]);
     expect(e.code).toBe(0);
     const report = JSON.parse(e.out);

@@ -111,7 +111,15 @@ export async function loadLanguageModel(flags: Flags, workspace = new Workspace(
   if (!folder && !flags.tokenizer) throw new UsageError(`--tokenizer is needed with a llama2.c model file (${flags.lm}); a Hugging Face model folder brings its own tokenizer.json`);
   const modelFiles = folder ? await folderFiles(flags.lm) : [await openFile(flags.lm)];
   const files = [...modelFiles, ...(flags.tokenizer ? [await openFile(flags.tokenizer)] : []), await openFile(flags.text)];
-  const { results } = await workspace.loadFiles(files);
+  let last = 0;
+  const { results } = await workspace.loadFiles(files, {
+    onProgress: (label, done, total) => {
+      if (Date.now() - last < 1000 && done < total) return;
+      last = Date.now();
+      progress(`${label}: ${Math.round((100 * done) / Math.max(1, total))}%`);
+    },
+  });
+  if (process.stderr.isTTY && last) process.stderr.write('\n');
   const problems = results.filter((r) => r.kind === 'error');
   if (problems.length) throw new Error(problems.map((r) => r.message).join('\n'));
   // Files the workspace did not recognise (taken for raw data): their own parser says what is wrong.

@@ -9,7 +9,9 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../engine/config';
 import { useCpu } from '../engine/testing';
+import { parseHfModel } from '../io/hfModel';
 import { evaluateWeightsWithModel, extractFromText, languageModelInfo, lmModel } from './languageModel';
+import { readHfModelFiles } from './languageModelFiles';
 import { saeModelMatch, siteOfHook } from './sites';
 import { Workspace } from './workspace';
 
@@ -61,6 +63,14 @@ describe('a Hugging Face GPT-2 folder in the workspace', () => {
     const error = results.find((r) => r.kind === 'error');
     expect(error?.message).toMatch(/model-00002-of-00002\.safetensors is missing: model\.safetensors\.index\.json lists it for \d+ tensors/);
     expect(sharded.lm).toBeNull();
+    // Over a loaded model: the refused folder's tokenizer.json stays out too.
+    const loaded = new Workspace();
+    await loaded.loadFiles(MODEL_FILES.map((f) => fileOf('tiny-gpt2', f)));
+    const again = await loaded.loadFiles(['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'tokenizer.json'].map((f) => fileOf('tiny-qwen2-sharded', f)));
+    expect(again.results.map((r) => r.kind)).toEqual(['error', 'error']);
+    expect(again.results[1].message).toMatch(/tiny-qwen2-sharded\/tokenizer\.json was not loaded: the model of its folder was refused/);
+    expect(loaded.lm!.name).toBe('tiny-gpt2');
+    expect(loaded.tokenizer!.name).toBe('tiny-gpt2/tokenizer.json');
     const lone = await new Workspace().loadFiles([fileOf('tiny-gpt2', 'model.safetensors')]);
     expect(lone.results[0].message).toMatch(/Hugging Face weights need their config\.json; drop the whole model folder/);
   });
@@ -178,5 +188,40 @@ describe('an SAE cfg.json against the loaded model', () => {
     expect(other.problems.join('\n')).toMatch(/trained on pythia-70m-deduped, but the loaded model is pythia-70m/);
     expect(other.problems.join('\n')).toMatch(/reads vectors of width 512, but pythia-70m's residual stream has width 768/);
     expect(saeModelMatch({ hook_name: 'blocks.12.hook_resid_pre' }, 768, gpt2).problems[0]).toMatch(/reads blocks\.12\.hook_resid_pre, which gpt2 does not have: its blocks are 0 … 11/);
+  });
+});
+
+describe('reading a model folder a tensor at a time', () => {
+  const folderOf = (dir: string, names: string[]) => {
+    const files = new Map(names.map((n) => [n, readFileSync(path.join(ROOT, dir, n))]));
+    return {
+      folder: dir, weights: names.filter((n) => n.endsWith('.safetensors')).map((n) => ({ name: `${dir}/${n}`, blob: new Blob([files.get(n)!]) })),
+      config: { name: `${dir}/config.json`, blob: new Blob([files.get('config.json')!]) },
+      index: files.has('model.safetensors.index.json') ? { name: `${dir}/model.safetensors.index.json`, blob: new Blob([files.get('model.safetensors.index.json')!]) } : undefined,
+      ignored: [],
+    };
+  };
+  it('gives the weights the in-memory reader gives, with the bytes read reported up to the total', async () => {
+    for (const [dir, names] of [['tiny-gpt2', ['config.json', 'model.safetensors']], ['tiny-qwen2-sharded', ['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']]] as const) {
+      const seen: [number, number][] = [];
+      const streamed = await readHfModelFiles(folderOf(dir, [...names]), (_label, done, total) => seen.push([done, total]));
+      const whole = parseHfModel(new Map(names.map((n) => [n, new Uint8Array(readFileSync(path.join(ROOT, dir, n)))])), dir);
+      expect(streamed.checkpoint.weights).toEqual(whole.weights);
+      expect(streamed.checkpoint.dtypes).toEqual(whole.dtypes);
+      expect(seen.at(-1)![0]).toBe(seen.at(-1)![1]);
+      expect(seen.at(-1)![1]).toBe(streamed.storedBytes);
+      // GPT-2's causal-mask buffers (2 × 64 × 64 float32) are not read: fewer bytes than the file.
+      if (dir === 'tiny-gpt2') expect(streamed.storedBytes).toBeLessThan(readFileSync(path.join(ROOT, dir, 'model.safetensors')).length - 2 * 64 * 64 * 4);
+    }
+  });
+  it('refuses a model over the float32 limit before reading its weights, and a truncated shard by its header', async () => {
+    let progressed = 0;
+    await expect(readHfModelFiles(folderOf('tiny-gpt2', ['config.json', 'model.safetensors']), () => { progressed += 1; }, 100_000))
+      .rejects.toThrow(/tiny-gpt2 has 3[\d,]+ parameters: 0\.\d+ GB as float32, which the engine holds them in, over the 0\.000 GB a tab can hold/);
+    expect(progressed).toBe(0);
+    const cut = folderOf('tiny-qwen2-sharded', ['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+    const shard = readFileSync(path.join(ROOT, 'tiny-qwen2-sharded', 'model-00002-of-00002.safetensors'));
+    cut.weights[1] = { name: 'tiny-qwen2-sharded/model-00002-of-00002.safetensors', blob: new Blob([shard.subarray(0, shard.length - 10)]) };
+    await expect(readHfModelFiles(cut)).rejects.toThrow(/model-00002-of-00002\.safetensors: tensor .* the file is only [\d,]+ bytes; it is truncated/);
   });
 });

@@ -257,11 +257,15 @@ export function datasetFiles(ws: Workspace): Record<string, Uint8Array> {
 }
 
 /** What an export records about where a config's activations came from (the model and its hook). */
-export function exportSource(ws: Workspace, cfg: SaeConfig): { modelName: string; hookName: string; contextSize: number; hookNames?: string[] } | undefined {
+export function exportSource(ws: Workspace, cfg: SaeConfig): { modelName: string; hookName: string; contextSize: number; prependBos: boolean; centred: boolean; hookNames?: string[] } | undefined {
   const ds = ws.dataset;
   if (!ws.lm || !ds || isStreamed(ds) || !ds.sites) return undefined;
   const n = ws.lm.checkpoint.config.nLayers;
   const [first, last] = Workspace.layersFor(cfg, ds.nLayers);
   const names = ds.sites.slice(first, last + 1).map((s) => siteName(s, n));
-  return { modelName: ws.lm.name, hookName: names[0], contextSize: ws.lm.checkpoint.config.seqLen, hookNames: names.length > 1 ? names : undefined };
+  // The context the activations were read with: the longest document run (each cut to the model's context).
+  const docs = ws.datasetText ? ws.texts.get(ws.datasetText)?.corpus?.documents : undefined;
+  const contextSize = docs?.length ? Math.max(...docs.map((d) => d.length)) : ws.lm.checkpoint.config.seqLen;
+  // Every document runs as [BOS] + its tokens (src/data/textCorpus.ts).
+  return { modelName: ws.lm.name, hookName: names[0], contextSize, prependBos: true, centred: ws.lm.centred === true, hookNames: names.length > 1 ? names : undefined };
 }

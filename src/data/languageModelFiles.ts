@@ -2,11 +2,12 @@
 // safetensors weights and tokenizer.json), its tokenizer and text files into a workspace.
 // Turning those texts into activations is src/data/languageModel.ts; this only reads and checks
 // the files, so that a model and tokenizer of different exports are refused with both names.
-import { HfModelError, parseHfModel } from '../io/hfModel';
+import { HfModelError, readHfModel } from '../io/hfModel';
+import { readRangeOf } from './source';
 import { parseHfTokenizer, type HfTokenizer } from '../io/hfTokenizer';
 import { llama2cTransformer, parseLlama2cCheckpoint, parseLlama2cTokenizer, type Llama2cTokenizer } from '../io/llama2c';
-import type { ModelCheckpoint } from '../io/transformerWeights';
-import { tokenizeCorpus } from './textCorpus';
+import { float32Bytes, type ModelCheckpoint } from '../io/transformerWeights';
+import { documentLimit, tokenizeCorpus } from './textCorpus';
 import type { FileResult, SourceFile } from './types';
 import { WorkspaceError, count, errorResult, type WorkspaceState } from './workspaceState';
 
@@ -48,13 +49,38 @@ export function baseName(name: string): string {
 
 const bytesOf = async (f: SourceFile) => new Uint8Array(await f.blob.arrayBuffer());
 
-/** Read a Hugging Face folder's model (config.json + weights) into a checkpoint. */
-export async function readHfModelFiles(hf: HfFolderFiles): Promise<{ checkpoint: ModelCheckpoint; config: Record<string, unknown> }> {
+/**
+ * The float32 weights a tab can hold: the engine keeps them as float32 (a JavaScript copy and the
+ * backend's), and WebAssembly's heap is 4 GiB at most. About 500M parameters: Pythia-70m to 410m,
+ * GPT-2 small and medium, SmolLM2-135M and 360M fit.
+ */
+export const MODEL_FLOAT32_LIMIT = 2 * 2 ** 30;
+
+const gb = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e8 ? 3 : 2)} GB`;
+
+/**
+ * Read a Hugging Face folder's model (config.json + weights) into a checkpoint, a tensor at a time
+ * from the files (never a whole file in memory), refusing before any weight is read a model whose
+ * float32 weights exceed MODEL_FLOAT32_LIMIT. `onProgress` hears the bytes read.
+ */
+export async function readHfModelFiles(hf: HfFolderFiles, onProgress?: (label: string, done: number, total: number) => void, limit = MODEL_FLOAT32_LIMIT): Promise<{ checkpoint: ModelCheckpoint; config: Record<string, unknown>; storedBytes: number }> {
   if (!hf.config) throw new WorkspaceError(`${hf.weights.map((w) => w.name).join(', ')}: Hugging Face weights need their config.json; drop the whole model folder (config.json, the .safetensors and tokenizer.json).`);
-  const files = new Map<string, Uint8Array>();
-  for (const f of [hf.config, hf.index, ...hf.weights]) if (f) files.set(baseName(f.name), await bytesOf(f));
-  const model = parseHfModel(files, hf.folder);
-  return { checkpoint: { format: 'huggingface', config: model.weights.arch, weights: model.weights, parameters: model.parameters, dtypes: model.dtypes }, config: model.config };
+  const weights = new Map(hf.weights.map((f) => [baseName(f.name), { size: f.blob.size, read: readRangeOf(f.blob) }]));
+  let storedBytes = 0;
+  const model = await readHfModel(
+    { config: await bytesOf(hf.config), index: hf.index ? await bytesOf(hf.index) : undefined, weights, others: new Set(hf.ignored) },
+    hf.folder,
+    {
+      onPlan: (plan) => {
+        storedBytes = plan.storedBytes;
+        if (plan.float32Bytes > limit) {
+          throw new WorkspaceError(`${hf.folder} has ${count(plan.parameters)} parameters: ${gb(plan.float32Bytes)} as float32, which the engine holds them in, over the ${gb(limit)} a tab can hold (WebAssembly's heap is 4 GiB). Models up to about 500M parameters fit (GPT-2 small and medium, Pythia up to 410m, SmolLM2-135M and 360M).`);
+        }
+      },
+      onProgress: (done, total) => onProgress?.(`reading ${hf.folder}'s weights (${gb(total)})`, done, total),
+    },
+  );
+  return { checkpoint: { format: 'huggingface', config: model.weights.arch, weights: model.weights, parameters: model.parameters, dtypes: model.dtypes }, config: model.config, storedBytes };
 }
 
 /** Read a Hugging Face tokenizer.json (with tokenizer_config.json / special_tokens_map.json when given). */
@@ -72,7 +98,7 @@ function modelMessage(name: string, ck: ModelCheckpoint): string {
 }
 
 /** A model (llama2.c or Hugging Face), its tokenizer and texts; texts are tokenised once both are present. */
-export async function loadLanguageModelFiles(ws: WorkspaceState, files: LanguageModelFiles): Promise<FileResult[]> {
+export async function loadLanguageModelFiles(ws: WorkspaceState, files: LanguageModelFiles, onProgress?: (label: string, done: number, total: number) => void): Promise<FileResult[]> {
   const results: FileResult[] = [];
   // Texts are tokenised again only when the model or tokenizer was replaced (a refused file changes nothing).
   let replaced = false;
@@ -90,21 +116,27 @@ export async function loadLanguageModelFiles(ws: WorkspaceState, files: Language
     }
   }
   const hf = files.hf;
+  let folderFailed = false;
   if (hf && (hf.config || hf.weights.length || hf.index)) {
     const shown = hf.config?.name ?? hf.weights[0]?.name ?? hf.index!.name;
     try {
-      const { checkpoint } = await readHfModelFiles(hf);
+      const { checkpoint, storedBytes } = await readHfModelFiles(hf, onProgress);
       // The model is named by its folder when the files came in one.
       const name = hf.folder !== 'the model folder' ? hf.folder : shown;
       setModel(ws, name, checkpoint, 'the model folder\'s own tokenizer.json');
       replaced = true;
       const ignored = hf.ignored.length ? `; not needed: ${hf.ignored.join(', ')}` : '';
-      results.push({ name: shown, kind: 'language_model', message: modelMessage(name, checkpoint) + ignored });
+      const held = `; ${gb(storedBytes)} of weights read, held as ${gb(float32Bytes(checkpoint.weights))} of float32`;
+      results.push({ name: shown, kind: 'language_model', message: modelMessage(name, checkpoint) + held + ignored });
     } catch (e) {
       results.push(errorResult(shown, e instanceof HfModelError ? new WorkspaceError(e.message) : e));
+      folderFailed = true;
     }
   }
-  if (hf?.tokenizer) {
+  if (hf?.tokenizer && folderFailed) {
+    // The tokenizer of a folder whose model was refused stays out too: the loaded model keeps its own.
+    results.push(errorResult(hf.tokenizer.name, new WorkspaceError(`${hf.tokenizer.name} was not loaded: the model of its folder was refused (above), and the loaded model keeps its own tokenizer.`)));
+  } else if (hf?.tokenizer) {
     try {
       const tok = await readHfTokenizerFiles(hf);
       const vocabSize = ws.lm?.checkpoint.config.vocabSize;
@@ -156,7 +188,7 @@ export async function loadLanguageModelFiles(ws: WorkspaceState, files: Language
   tokenizeTexts(ws, replaced);
   for (const r of results) {
     const corpus = ws.texts.get(r.name)?.corpus;
-    if (r.kind === 'text' && corpus) r.message += ` → ${count(corpus.documents.length)} documents, ${count(corpus.tokens)} tokens${corpus.truncated ? ` (${corpus.truncated} cut to the ${ws.lm!.checkpoint.config.seqLen}-token context)` : ''}`;
+    if (r.kind === 'text' && corpus) r.message += ` → ${count(corpus.documents.length)} documents, ${count(corpus.tokens)} tokens${corpus.truncated ? ` (${corpus.truncated} cut to ${count(documentLimit(ws.lm!.checkpoint.config.seqLen))} tokens${documentLimit(ws.lm!.checkpoint.config.seqLen) < ws.lm!.checkpoint.config.seqLen ? `, of the model's ${count(ws.lm!.checkpoint.config.seqLen)}-token context` : ', the model\'s context'})` : ''}`;
   }
   return results;
 }
@@ -179,6 +211,6 @@ function tokenizeTexts(ws: WorkspaceState, all: boolean): void {
   if (!ws.lm || !ws.tokenizer) return;
   for (const [name, t] of ws.texts) {
     if (t.corpus && !all) continue;
-    t.corpus = tokenizeCorpus(ws.tokenizer.tok, t.text, name, ws.lm.checkpoint.config.seqLen);
+    t.corpus = tokenizeCorpus(ws.tokenizer.tok, t.text, name, documentLimit(ws.lm.checkpoint.config.seqLen));
   }
 }

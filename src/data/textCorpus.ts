@@ -31,6 +31,17 @@ function joinBetweenSeparators(lines: string[]): string[] {
   return docs;
 }
 
+/**
+ * Documents are cut to the model's context, and to at most this many tokens: attention costs T²
+ * per head, and long-context models (8k and more) would take gigabytes for one document. SAEs are
+ * trained on contexts of 128–1,024 tokens (gpt2-small-res-jb: 128).
+ */
+export const MAX_DOCUMENT_TOKENS = 1024;
+
+export function documentLimit(seqLen: number): number {
+  return Math.min(seqLen, MAX_DOCUMENT_TOKENS);
+}
+
 export interface TokenizedCorpus {
   name: string;
   /** Token ids per document, BOS first, at most the model's context long. */

@@ -116,7 +116,7 @@ export class Workspace implements WorkspaceState {
     }
     results.push(...runConfigs);
     const imported = await importSaeFiles(this, sae, origins, results);
-    results.push(...(await loadLanguageModelFiles(this, lmFiles)));
+    results.push(...(await loadLanguageModelFiles(this, lmFiles, opts.onProgress)));
     nameZipErrors(results, origins);
     return { results, sae: imported };
   }

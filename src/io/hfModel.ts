@@ -11,6 +11,7 @@
 //               SwiGLU, q/k/v (and o) biases where the checkpoint has them, tie_word_embeddings.
 // nn.Linear weights are [out, in] and are transposed to [in, out]. F32, F16 and BF16 are read
 // (./safetensors.ts) and held as float32.
+import { decodeFloat32, indexArrayFile, readArrayBytes, type ArrayLayout, type ReadRange } from './arrayFile';
 import { SafetensorsError, readSafetensors, type ReadTensor } from './safetensors';
 import { parameterCount, transpose, type BlockWeights, type LinearWeights, type ModelFamily, type NormWeights, type TransformerArch, type TransformerWeights } from './transformerWeights';
 
@@ -124,27 +125,42 @@ export function weightFilesOf(index: Json | null, name = 'model.safetensors.inde
   return [...new Set(Object.values(map as Record<string, unknown>).map(String))].sort();
 }
 
-/**
- * Read a model folder from its files by base name: config.json, model.safetensors or the shards
- * with model.safetensors.index.json. Tokenizer files are read elsewhere (./hfTokenizer.ts).
- */
-export function parseHfModel(files: ReadonlyMap<string, Uint8Array>, folder = 'the model folder'): HfModel {
-  const configBytes = files.get('config.json');
-  if (!configBytes) throw new HfModelError(`${folder} has no config.json. ${GET_FILES}`);
-  const config = parseJson(configBytes, 'config.json');
-  const arch = hfArchitecture(config);
-  const indexBytes = files.get('model.safetensors.index.json');
+/** Buffers some checkpoints carry that are not weights (GPT-2's and GPT-NeoX's causal masks, NeoX's inv_freq): never read. */
+const NOT_WEIGHTS = /\.(attn|attention)\.(bias|masked_bias)$|\.rotary_emb\.inv_freq$/;
+
+/** A weight file that is read a range at a time (a dropped File, a file on disk). */
+export interface WeightSource {
+  size: number;
+  read: ReadRange;
+}
+
+/** The folder's config, index and weight-file list, or a message naming what is missing. */
+function folderPlan(config: Uint8Array | undefined, indexBytes: Uint8Array | undefined, has: (file: string) => boolean, folder: string, others: ReadonlySet<string>) {
+  if (!config) throw new HfModelError(`${folder} has no config.json. ${GET_FILES}`);
+  const cfg = parseJson(config, 'config.json');
+  const arch = hfArchitecture(cfg);
   const index = indexBytes ? parseJson(indexBytes, 'model.safetensors.index.json') : null;
   const weightFiles = weightFilesOf(index);
+  for (const file of weightFiles) {
+    if (has(file)) continue;
+    const listed = index ? Object.values(index.weight_map as Json).filter((f) => f === file).length : 0;
+    throw new HfModelError(index
+      ? `${file} is missing: model.safetensors.index.json lists it for ${listed} tensor${listed === 1 ? '' : 's'}. ${GET_FILES}`
+      : `${folder} has no model.safetensors (nor model.safetensors.index.json for a sharded checkpoint). ${others.has('pytorch_model.bin') ? 'It holds pytorch_model.bin, a pickle the workbench does not read: convert it with safetensors\' convert script or download the .safetensors revision. ' : ''}${GET_FILES}`);
+  }
+  return { config: cfg, arch, weightFiles };
+}
+
+/**
+ * Read a model folder from its files by base name, all in memory: config.json, model.safetensors
+ * or the shards with model.safetensors.index.json. Tokenizer files are read elsewhere
+ * (./hfTokenizer.ts). readHfModel reads large folders a tensor at a time.
+ */
+export function parseHfModel(files: ReadonlyMap<string, Uint8Array>, folder = 'the model folder'): HfModel {
+  const { config, arch, weightFiles } = folderPlan(files.get('config.json'), files.get('model.safetensors.index.json'), (f) => files.has(f), folder, new Set(files.keys()));
   const tensors = new Map<string, ReadTensor & { file: string }>();
   for (const file of weightFiles) {
-    const bytes = files.get(file);
-    if (!bytes) {
-      const listed = index ? Object.values(index.weight_map as Json).filter((f) => f === file).length : 0;
-      throw new HfModelError(index
-        ? `${file} is missing: model.safetensors.index.json lists it for ${listed} tensor${listed === 1 ? '' : 's'}. ${GET_FILES}`
-        : `${folder} has no model.safetensors (nor model.safetensors.index.json for a sharded checkpoint). ${files.has('pytorch_model.bin') ? 'It holds pytorch_model.bin, a pickle the workbench does not read: convert it with safetensors\' convert script or download the .safetensors revision. ' : ''}${GET_FILES}`);
-    }
+    const bytes = files.get(file)!;
     let read;
     try {
       const buffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer as ArrayBuffer : bytes.slice().buffer;
@@ -153,8 +169,62 @@ export function parseHfModel(files: ReadonlyMap<string, Uint8Array>, folder = 't
       if (e instanceof SafetensorsError) throw new HfModelError(`${e.message}`);
       throw e;
     }
-    for (const [key, t] of Object.entries(read.tensors)) tensors.set(key, { ...t, file });
+    for (const [key, t] of Object.entries(read.tensors)) if (!NOT_WEIGHTS.test(key)) tensors.set(key, { ...t, file });
   }
+  return finish(folder, config, arch, tensors, weightFiles);
+}
+
+/** What loading a folder will hold, known from the weight files' headers before any weight is read. */
+export interface HfLoadPlan {
+  /** Weights to read, as stored. */
+  storedBytes: number;
+  /** The same weights as float32, as the engine holds them. */
+  float32Bytes: number;
+  parameters: number;
+}
+
+/**
+ * Read a model folder a tensor at a time from its weight files (only the weights: mask buffers are
+ * skipped), checking every file's header against its size before any weight is read.
+ * `onPlan` hears the sizes first (it may throw to refuse the load); `onProgress` the bytes read.
+ */
+export async function readHfModel(
+  input: { config?: Uint8Array; index?: Uint8Array; weights: ReadonlyMap<string, WeightSource>; others?: ReadonlySet<string> },
+  folder = 'the model folder',
+  hooks: { onPlan?: (plan: HfLoadPlan) => void; onProgress?: (doneBytes: number, totalBytes: number) => void } = {},
+): Promise<HfModel> {
+  const { config, arch, weightFiles } = folderPlan(input.config, input.index, (f) => input.weights.has(f), folder, input.others ?? new Set());
+  const layouts: { file: string; layout: ArrayLayout; source: WeightSource }[] = [];
+  for (const file of weightFiles) {
+    const source = input.weights.get(file)!;
+    let index;
+    try {
+      index = await indexArrayFile(file, source.size, source.read);
+    } catch (e) {
+      throw new HfModelError(e instanceof Error ? e.message : String(e));
+    }
+    if (index.format !== 'safetensors') throw new HfModelError(`${file} is not a .safetensors file (it reads as ${index.format}). ${GET_FILES}`);
+    for (const layout of index.arrays) if (!NOT_WEIGHTS.test(layout.name)) layouts.push({ file, layout, source });
+  }
+  const storedBytes = layouts.reduce((n, l) => n + l.layout.byteLength, 0);
+  const parameters = layouts.reduce((n, l) => n + l.layout.shape.reduce((a, b) => a * b, 1), 0);
+  hooks.onPlan?.({ storedBytes, float32Bytes: 4 * parameters, parameters });
+  const tensors = new Map<string, ReadTensor & { file: string }>();
+  let done = 0;
+  for (const { file, layout, source } of layouts) {
+    if (!['float32', 'float16', 'bfloat16'].includes(layout.dtype)) throw new HfModelError(`${file}: tensor ${layout.name} is ${layout.dtype}; the workbench reads F32, F16 and BF16 weights. ${GET_FILES}`);
+    const bytes = await readArrayBytes(layout, source.read, file).catch((e) => { throw new HfModelError(e instanceof Error ? e.message : String(e)); });
+    // An aligned F32 tensor decodes to a view of the bytes just read for it alone: no copy.
+    tensors.set(layout.name, { dtype: STORED[layout.dtype], shape: layout.shape, data: decodeFloat32(bytes, layout.dtype), file });
+    done += layout.byteLength;
+    hooks.onProgress?.(done, storedBytes);
+  }
+  return finish(folder, config, arch, tensors, weightFiles);
+}
+
+const STORED: Record<string, string> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+
+function finish(folder: string, config: Json, arch: TransformerArch, tensors: Map<string, ReadTensor & { file: string }>, weightFiles: string[]): HfModel {
   const weights = assemble(arch, config, tensors, weightFiles.length === 1 ? weightFiles[0] : 'the shards');
   const dtypes = [...new Set([...tensors.values()].map((t) => t.dtype))].sort();
   return { name: folder, config, weights, parameters: parameterCount(weights), dtypes, files: weightFiles };

@@ -23,7 +23,7 @@ export interface RunExportInput {
   /** The input normalisation the run trained with (default none). */
   normalization?: Normalization;
   /** Where the activations came from, when known (a language model loaded in the workbench). */
-  source?: { modelName: string; hookName: string; contextSize: number; hookNames?: string[] };
+  source?: { modelName: string; hookName: string; contextSize: number; prependBos: boolean; centred: boolean; hookNames?: string[] };
 }
 
 /**
@@ -52,7 +52,12 @@ export function buildRunExport(input: RunExportInput): Record<string, Uint8Array
     extra: { ...extra, normalize_activations: norm.normalize },
     metadata: {
       trained_with: 'sae-workbench', dataset: input.datasetName, workbench_architecture: input.config.architecture, ...norm.metadata,
-      ...(input.source ? { model_name: input.source.modelName, hook_name: input.source.hookName, context_size: input.source.contextSize, ...(input.source.hookNames ? { hook_names: input.source.hookNames } : {}) } : {}),
+      ...(input.source ? {
+        model_name: input.source.modelName, hook_name: input.source.hookName, context_size: input.source.contextSize, prepend_bos: input.source.prependBos,
+        // As SAELens records it: false unless the model ran with TransformerLens's centred writing weights.
+        model_from_pretrained_kwargs: { center_writing_weights: input.source.centred },
+        ...(input.source.hookNames ? { hook_names: input.source.hookNames } : {}),
+      } : {}),
     },
   });
   const files = buildSaeLensExport({ tensors: norm.tensors, cfg, firingFraction: input.firingFraction });

@@ -181,7 +181,7 @@ async function handle(msg: ToWorker) {
         return fail(e, { requestId: msg.requestId });
       }
     case 'evaluateImported':
-      try { return await evaluateImported(workspace, msg.runId); } catch (e) { return fail(e, { runId: msg.runId }); }
+      try { return await evaluateImported(workspace, msg.runId, msg.split); } catch (e) { return fail(e, { runId: msg.runId }); }
     case 'previewLabels': {
       try {
         return post({ type: 'labelsPreview', requestId: msg.requestId, ...workspace.previewLabels(msg.labels) });

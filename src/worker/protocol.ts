@@ -73,7 +73,7 @@ export type ToWorker =
    * site, else the extracted activations' sites; see sitesFor in src/data/languageModel.ts); `text`
    * the text to use (default: see evaluationText in src/data/languageModel.ts).
    */
-  | { type: 'spliceEvaluate'; runId: string; source: 'run' | 'imported'; site?: number; text?: string }
+  | { type: 'spliceEvaluate'; runId: string; source: 'run' | 'imported'; site?: number; text?: string; split?: ValidationSplit }
   /** The loaded activations and their tokens, positions, document ids and vocab as .npy / .json files. */
   | { type: 'exportDataset'; requestId: string }
   /** The feature browser: every latent of the run's SAE over the loaded activations (answers 'features'). */
@@ -87,7 +87,7 @@ export type ToWorker =
   /** The top contexts of some latents, for auto-interpretation in the page (answers 'latentContexts'). */
   | { type: 'latentContexts'; runId: string; latents: number[] }
   /** Evaluate the imported SAE on the loaded data (posts 'evaluated' with this run id). */
-  | { type: 'evaluateImported'; runId: string }
+  | { type: 'evaluateImported'; runId: string; split?: ValidationSplit }
   /** Continue the autosaved run on the loaded data (answers 'started' with `resumedFrom`). */
   | { type: 'resumeAutosave'; runId: string }
   /** Liveness check while a run is active (answers 'pong'). */
@@ -149,3 +149,12 @@ export type FromWorker =
   | { type: 'benchResult'; requestId: string; result?: BenchResult; error?: string }
   | { type: 'benchSgemmResult'; requestId: string; rows?: WasmSgemmRow[]; error?: string }
   | { type: 'error'; runId?: string; requestId?: string; message: string; hint?: string };
+
+/**
+ * The Data panel's validation split, for an imported SAE: its own config says nothing of the
+ * loaded data, so it is evaluated on the validation rows (or documents) the page shows.
+ */
+export interface ValidationSplit {
+  split_by: 'rows' | 'document';
+  seed: number;
+}

@@ -13,7 +13,7 @@ import { zipFiles } from '../io/saelens';
 import type { RunSession } from '../run/session';
 import { currentBackend } from './backendChoice';
 import { post, toBuffers } from './port';
-import type { ToWorker } from './protocol';
+import type { ToWorker, ValidationSplit } from './protocol';
 
 /** The feature browser's pass over the data (top rows per latent) of each run, and the step it was made at. */
 const featurePasses = new WeakMap<RunSession, { overview: FeatureOverview; step: number }>();
@@ -29,11 +29,11 @@ export function importedFor(workspace: Workspace, cfg: { d_sae: number; architec
 }
 
 /** Evaluate the imported SAE on the loaded data's validation split. */
-export async function evaluateImported(workspace: Workspace, runId: string) {
+export async function evaluateImported(workspace: Workspace, runId: string, split?: ValidationSplit) {
   const ds = workspace.dataset;
   const imported = workspace.imported;
   if (!ds || !imported) throw new Error(!ds ? 'load activations to evaluate the imported SAE on.' : 'no SAE is imported.');
-  const cfg = resolveConfig(imported.configInput, ds.dIn, ds.nLayers);
+  const cfg = resolveConfig({ ...imported.configInput, ...split }, ds.dIn, ds.nLayers);
   importedFor(workspace, cfg);
   post({ type: 'evaluated', runId, metrics: await evaluateWeights(workspace, cfg, imported.tensors, currentBackend()) });
 }
@@ -46,7 +46,7 @@ export async function spliceEvaluate(workspace: Workspace, run: RunSession | nul
     const ds = workspace.dataset;
     const imported = workspace.imported;
     if (!ds || !imported) throw new Error(!ds ? 'load activations (or extract them from text) before evaluating the imported SAE.' : 'no SAE is imported.');
-    const cfg = resolveConfig(imported.configInput, ds.dIn, ds.nLayers);
+    const cfg = resolveConfig({ ...imported.configInput, ...msg.split }, ds.dIn, ds.nLayers);
     importedFor(workspace, cfg);
     const hook = siteOfHook(imported.info.cfg.hook_name);
     const recorded = { recordedSites: hook === undefined ? undefined : [hook], recordedBy: "its cfg.json's hook_name" };
