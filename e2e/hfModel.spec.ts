@@ -83,13 +83,11 @@ test('a Hugging Face GPT-2 folder + SAELens SAE: extract at the SAE hook, splice
   expect(Number.isFinite(recovered)).toBe(true);
   expect(Math.abs(recovered - (ceZero - ceSae) / (ceZero - ceClean))).toBeLessThan(0.02 * Math.max(1, Math.abs(recovered)));
 
-  // The feature browser reads a run: continue training the imported SAE (its config and weights)
-  // for a few steps, then browse its 64 latents over the extracted rows.
-  await page.getByLabel('Batch size', { exact: true }).fill('128');
-  await page.getByLabel('Steps', { exact: true }).fill('10');
-  await imp.getByRole('button', { name: 'Continue training' }).click();
-  await expect(page.getByTestId('progress')).toContainText('done', { timeout: 60_000 });
+  // The feature browser reads a run: the imported SAE opens as one without a step of training, so
+  // the features are the SAE's as published.
+  await imp.getByRole('button', { name: 'Open without training' }).click();
   await expect(page.getByRole('log', { name: 'Run log' })).toContainText('started relu: d_sae 64');
+  await expect(page.getByTestId('progress')).toContainText(/stopped|done/, { timeout: 60_000 });
   const features = page.getByTestId('features-panel');
   await features.getByRole('button', { name: 'Browse features' }).click();
   await expect(features).toContainText('1,652 rows', { timeout: 60_000 });

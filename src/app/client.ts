@@ -10,4 +10,4 @@ export { extractActivations, loadFile, loadFiles, loadSample, previewLabels, rel
 export { describeSource, discardAutosave, pause, reset, resume, resumeRun, stop, train, updateLive } from './clientRun';
 export { browseFeatures, inspectLatent, requestLatentContexts } from './clientFeatures';
 export { exportCheckpoint, exportContexts, exportDashboard, exportDataset, exportRun, requestRunWeights } from './clientExports';
-export { continueImported, evaluateImported, spliceEvaluate } from './clientSplice';
+export { browseImported, continueImported, evaluateImported, spliceEvaluate } from './clientSplice';

@@ -43,13 +43,13 @@ function freshRun(): Partial<AppState> {
 }
 
 /** Start a run with the form's config; returns its run id. */
-export function train(fromImported = false): string {
+export function train(fromImported = false, untrained = false): string {
   const runId = newId('run');
   const s = useStore.getState();
   metricsBuffer.clear();
   useStore.setState({ ...freshRun(), runId, runState: 'running', runData: s.dataset ? runDataOf(s.dataset) : null });
   const st = useStore.getState(); // the form may just have been filled from an imported SAE
-  send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported, lmEvalEvery: st.lm?.model ? st.lmEvalEvery : 0, spliceSite: spliceTargetOf('run', st).site });
+  send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported, lmEvalEvery: st.lm?.model ? st.lmEvalEvery : 0, spliceSite: spliceTargetOf('run', st).site, ...(untrained ? { untrained: true } : {}) });
   return runId;
 }
 

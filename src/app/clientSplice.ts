@@ -46,11 +46,21 @@ export function evaluateImported() {
 
 /** Continue training the imported SAE: its config goes into the form, the run starts from its weights. */
 export function continueImported() {
+  openImported(false);
+}
+
+/** Open the imported SAE as a run without training it: its features, dashboards and loss recovered as published. */
+export function browseImported() {
+  openImported(true);
+}
+
+function openImported(untrained: boolean) {
   const { imported } = useStore.getState();
   if (!imported) return;
   const { form } = formFromConfig(imported.config as unknown as ConfigInput);
-  useStore.setState((s) => ({ form: { ...s.form, ...form } }));
-  train(true);
+  // The Data panel's split stays: the imported config knows nothing of the loaded data.
+  useStore.setState((s) => ({ form: { ...s.form, ...form, split_by: s.form.split_by, seed: s.form.seed } }));
+  train(true, untrained);
 }
 
 /** Replies to the imported SAE's requests (an evaluation, a splice). False when the message is not one. */

@@ -196,4 +196,18 @@ describe('RunSession', () => {
     expect(steps(s.outcome()!.rows)).toEqual([5, 10, 15]);
     await s.dispose();
   });
+  it('opens weights without a step of training: evaluated once, stopped at step 0, the weights unchanged', async () => {
+    const t = trainer();
+    const h = host();
+    const s = session(t, h);
+    const before = Array.from((await t.exportTensors()).W_dec.data);
+    await s.finishUntrained();
+    expect(t.stepCount).toBe(0);
+    expect(h.seen.rows).toEqual([]);
+    expect(h.seen.evaluated.length).toBe(1);
+    expect(s.state).toBe('stopped');
+    expect(s.outcome()?.state).toBe('stopped');
+    expect(Array.from((await t.exportTensors()).W_dec.data)).toEqual(before);
+    t.dispose();
+  });
 });

@@ -170,6 +170,15 @@ export class RunSession {
     }
   }
 
+  /**
+   * Take the weights as they are, without a step: evaluated and reported like a finished run, so
+   * that an imported SAE is browsed (features, dashboards, loss recovered) as it was published.
+   */
+  async finishUntrained(): Promise<void> {
+    this.state = 'stopped';
+    await this.finish();
+  }
+
   /** Stop without evaluating and free the trainer (a new run replaces this one). */
   async dispose(): Promise<void> {
     this.state = 'stopped';

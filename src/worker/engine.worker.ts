@@ -75,7 +75,7 @@ async function newTrainer(runId: string, cfg: SaeConfig, setUp: (t: Trainer) => 
   return trainer;
 }
 
-async function start(runId: string, input: Record<string, unknown>, fromImported = false, lmEvalEvery = 0, spliceSite?: number) {
+async function start(runId: string, input: Record<string, unknown>, fromImported = false, lmEvalEvery = 0, spliceSite?: number, untrained = false) {
   const cfg = runConfig(input);
   const guidance = workspace.resolveGuidance(cfg.guidance);
   const imported = fromImported ? importedFor(workspace, cfg) : null;
@@ -85,7 +85,7 @@ async function start(runId: string, input: Record<string, unknown>, fromImported
   });
   // A new run replaces the autosave of the previous one.
   await clearAutosave();
-  begin(runId, trainer, { lmEvalEvery, spliceSite, fromImported: Boolean(imported) });
+  begin(runId, trainer, { lmEvalEvery, spliceSite, fromImported: Boolean(imported) }, undefined, untrained && Boolean(imported));
 }
 
 /** Continue the autosaved run on the loaded data (after a reload or a restarted worker). */
@@ -111,7 +111,7 @@ async function dropRun() {
 }
 
 /** Make a session of `trainer` the current run and start its loop; its reports go to the page. */
-function begin(runId: string, trainer: Trainer, opts: Pick<ConstructorParameters<typeof RunSession>[0], 'lmEvalEvery' | 'nextLmEval' | 'spliceSite' | 'fromImported' | 'resumed'>, resumedFrom?: number) {
+function begin(runId: string, trainer: Trainer, opts: Pick<ConstructorParameters<typeof RunSession>[0], 'lmEvalEvery' | 'nextLmEval' | 'spliceSite' | 'fromImported' | 'resumed'>, resumedFrom?: number, untrained = false) {
   const session = new RunSession({
     ...opts,
     id: runId,
@@ -131,7 +131,8 @@ function begin(runId: string, trainer: Trainer, opts: Pick<ConstructorParameters
   });
   run = session;
   post({ type: 'started', runId, config: trainer.cfg, live: trainer.liveParams, resumedFrom });
-  session.start();
+  if (untrained) void session.finishUntrained().catch((e) => fail(e, { runId }));
+  else session.start();
 }
 
 async function handle(msg: ToWorker) {
@@ -220,7 +221,7 @@ async function handle(msg: ToWorker) {
     case 'start':
       await initialised;
       try {
-        return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported, msg.lmEvalEvery, msg.spliceSite);
+        return await start(msg.runId, msg.config as Record<string, unknown>, msg.fromImported, msg.lmEvalEvery, msg.spliceSite, msg.untrained);
       } catch (e) {
         if (isAbort(e)) return stoppedBeforeStart(msg.runId);
         return fail(e, { runId: msg.runId }, e instanceof ConfigError ? 'Fix the highlighted setting and press Train again.' : undefined);

@@ -64,7 +64,7 @@ export type ToWorker =
    * held-out text (posts 'spliced' with `step`), at `spliceSite` when the activations come from a
    * file (the layer the user gave).
    */
-  | { type: 'start'; runId: string; config: ConfigInput; fromImported?: boolean; lmEvalEvery?: number; spliceSite?: number }
+  | { type: 'start'; runId: string; config: ConfigInput; fromImported?: boolean; lmEvalEvery?: number; spliceSite?: number; /** Open the imported SAE as a run without training it. */ untrained?: boolean }
   /** Run the language model over a loaded text; its residuals at `sites` become the dataset (answers 'loaded'). */
   | { type: 'extract'; requestId: string; text: string; sites: number[]; includeBos?: boolean }
   /**

@@ -2,7 +2,7 @@
 // two things to do with it — evaluate it on the loaded activations, or continue training it.
 import { useStore } from '../../store/store';
 import { describeRunData, runDataKey, runDataOf } from '../../store/runHistory';
-import { continueImported, evaluateImported, spliceEvaluate } from '../../app/client';
+import { browseImported, continueImported, evaluateImported, spliceEvaluate } from '../../app/client';
 import { SpliceButton, SpliceResult } from './SpliceResult';
 import { DensityHistogram } from '../charts/DataCharts';
 import { formatNumber } from '../../app/format';
@@ -40,6 +40,9 @@ export function ImportPanel() {
       <div className="row">
         <button type="button" onClick={evaluateImported} disabled={why !== null || evaluating} title={why ?? 'metrics of this SAE on the validation rows of the loaded activations'}>
           {evaluating ? 'Evaluating…' : 'Evaluate on loaded data'}
+        </button>
+        <button type="button" className="secondary" onClick={browseImported} disabled={why !== null || active} title={why ?? (active ? 'a run is active' : 'open these weights as a run without training them: the feature browser, dashboards and loss recovered of the SAE as published')}>
+          Open without training
         </button>
         <button type="button" className="secondary" onClick={continueImported} disabled={why !== null || active} title={why ?? (active ? 'a run is active' : 'train further from these weights with their config (the Model panel takes it)')}>
           Continue training
