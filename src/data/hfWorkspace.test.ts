@@ -10,7 +10,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../engine/config';
 import { useCpu } from '../engine/testing';
 import { parseHfModel } from '../io/hfModel';
+import { neuronpediaDashboards } from './dashboard';
+import { featureOverview, latentContexts } from './features';
 import { evaluateWeightsWithModel, extractFromText, languageModelInfo, lmModel } from './languageModel';
+import { trainingDataFor, withWeights } from './trainingData';
 import { readHfModelFiles } from './languageModelFiles';
 import { saeModelMatch, siteOfHook } from './sites';
 import { Workspace } from './workspace';
@@ -168,6 +171,47 @@ describe('a Hugging Face GPT-2 folder in the workspace', () => {
     expect(g.loss_recovered).toBeCloseTo((g.ce_zero - ceSae / n) / (g.ce_zero - ceClean / n), 4);
     // The SAE changes the model's predictions (a splice that did nothing would pass the above too).
     expect(Math.abs(ceSae - ceClean) / n).toBeGreaterThan(1e-3);
+  });
+
+  it("the imported SAE's densities, top contexts and dashboard equal a plain encoding of the extracted rows", async () => {
+    const imported = ws.imported!;
+    const ds = ws.dataset as { data: Float32Array; rows: number; dIn: number; nLayers: number };
+    const cfg = resolveConfig(imported.configInput, ds.dIn, ds.nLayers);
+    const t = imported.tensors;
+    const D = 32, S = 64, N = ds.rows;
+    // Plain: f = relu((x − b_dec)·W_enc + b_enc) for every extracted row.
+    const f = new Float64Array(N * S);
+    for (let r = 0; r < N; r++) {
+      for (let k = 0; k < S; k++) {
+        let a = t.b_enc.data[k];
+        for (let j = 0; j < D; j++) a += (ds.data[r * D + j] - t.b_dec.data[j]) * t.W_enc.data[j * S + k];
+        f[r * S + k] = Math.max(0, a);
+      }
+    }
+    const density = (k: number) => { let c = 0; for (let r = 0; r < N; r++) if (f[r * S + k] > 0) c++; return c / N; };
+    const argmax = (k: number) => { let best = 0; for (let r = 1; r < N; r++) if (f[r * S + k] > f[best * S + k]) best = r; return best; };
+    await withWeights(cfg, await trainingDataFor(ws, cfg), imported.tensors, 'cpu', async (trainer) => {
+      const overview = await featureOverview(ws, trainer, { k: 5 });
+      expect(overview.rows).toBe(N);
+      const alive = Array.from({ length: S }, (_, k) => k).filter((k) => density(k) > 0);
+      expect(alive.length).toBeGreaterThan(5);
+      for (let k = 0; k < S; k++) {
+        // Activations within ~1e-6 of 0 may fall either side of it in float32.
+        expect(Math.abs(overview.density[k] - density(k))).toBeLessThanOrEqual(2 / N);
+        if (density(k) > 0) expect(overview.maxActivation[k]).toBeCloseTo(f[argmax(k) * S + k], 4);
+      }
+      const j = alive.reduce((a, b) => (density(b) > density(a) ? b : a));
+      const contexts = (await latentContexts(ws, trainer, overview, [j]))[j];
+      const top = contexts[0];
+      expect(top.rows[top.centre]).toBe(argmax(j));
+      top.rows.forEach((row, i) => expect(top.values[i]).toBeCloseTo(f[row * S + j], 4));
+      expect(top.tokens[top.centre]).toBe(ws.tokenizer!.tok.display[ws.tokens!.ids[argmax(j)]]);
+      const dash = (await neuronpediaDashboards(ws, trainer, overview, [j], { k: 5 })).features[0];
+      expect(dash.feature_index).toBe(j);
+      expect(dash.frac_nonzero).toBeCloseTo(density(j), 2);
+      const first = dash.activations[0];
+      expect(first.values[first.qualifying_token_index]).toBeCloseTo(f[argmax(j) * S + j], 3);
+    });
   });
 });
 
