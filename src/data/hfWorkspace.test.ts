@@ -235,6 +235,25 @@ describe('an SAE cfg.json against the loaded model', () => {
   });
 });
 
+describe("an imported SAE's context_size", () => {
+  it('cuts the documents to it (they were what it was trained on), and back when another SAE says otherwise', async () => {
+    const ws = new Workspace();
+    await ws.loadFiles([...MODEL_FILES.map((f) => fileOf('tiny-gpt2', f)), text()]);
+    expect(Math.max(...ws.texts.get('story.txt')!.corpus!.documents.map((d) => d.length))).toBeGreaterThan(16);
+    const cfg = JSON.parse(readFileSync(path.join(ROOT, 'tiny-gpt2-sae', 'cfg.json'), 'utf8'));
+    const { results } = await ws.loadFiles([
+      { name: 'sae/cfg.json', blob: new Blob([JSON.stringify({ ...cfg, context_size: 16 })]) },
+      fileOf('tiny-gpt2-sae', 'sae_weights.safetensors', 'sae/sae_weights.safetensors'),
+    ]);
+    expect(results.filter((r) => r.kind === 'error')).toEqual([]);
+    const corpus = ws.texts.get('story.txt')!.corpus!;
+    expect(corpus.limit).toBe(16);
+    expect(Math.max(...corpus.documents.map((d) => d.length))).toBe(16);
+    await ws.loadFiles(['cfg.json', 'sae_weights.safetensors'].map((f) => fileOf('tiny-gpt2-sae', f)));
+    expect(ws.texts.get('story.txt')!.corpus!.limit).toBe(64);
+  });
+});
+
 describe('reading a model folder a tensor at a time', () => {
   const folderOf = (dir: string, names: string[]) => {
     const files = new Map(names.map((n) => [n, readFileSync(path.join(ROOT, dir, n))]));

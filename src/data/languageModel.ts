@@ -13,6 +13,7 @@ import { siteProblem } from '../engine/lm/hooks';
 import { hookMismatch, siteName } from './sites';
 import { extractActivations } from './textCorpus';
 import { trainingDataFor, withWeights } from './trainingData';
+import { contextLimit } from './languageModelFiles';
 import { Workspace, WorkspaceError, factsOf, isStreamed } from './workspace';
 
 /** Evaluation texts are cut to about this many tokens (whole documents), to keep a pass short. */
@@ -263,9 +264,8 @@ export function exportSource(ws: Workspace, cfg: SaeConfig): { modelName: string
   const n = ws.lm.checkpoint.config.nLayers;
   const [first, last] = Workspace.layersFor(cfg, ds.nLayers);
   const names = ds.sites.slice(first, last + 1).map((s) => siteName(s, n));
-  // The context the activations were read with: the longest document run (each cut to the model's context).
-  const docs = ws.datasetText ? ws.texts.get(ws.datasetText)?.corpus?.documents : undefined;
-  const contextSize = docs?.length ? Math.max(...docs.map((d) => d.length)) : ws.lm.checkpoint.config.seqLen;
+  // The context the activations were read with: the length documents were cut to (SAELens's context_size).
+  const contextSize = (ws.datasetText ? ws.texts.get(ws.datasetText)?.corpus?.limit : undefined) ?? contextLimit(ws);
   // Every document runs as [BOS] + its tokens (src/data/textCorpus.ts).
   return { modelName: ws.lm.name, hookName: names[0], contextSize, prependBos: true, centred: ws.lm.centred === true, hookNames: names.length > 1 ? names : undefined };
 }

@@ -188,7 +188,7 @@ export async function loadLanguageModelFiles(ws: WorkspaceState, files: Language
   tokenizeTexts(ws, replaced);
   for (const r of results) {
     const corpus = ws.texts.get(r.name)?.corpus;
-    if (r.kind === 'text' && corpus) r.message += ` → ${count(corpus.documents.length)} documents, ${count(corpus.tokens)} tokens${corpus.truncated ? ` (${corpus.truncated} cut to ${count(documentLimit(ws.lm!.checkpoint.config.seqLen))} tokens${documentLimit(ws.lm!.checkpoint.config.seqLen) < ws.lm!.checkpoint.config.seqLen ? `, of the model's ${count(ws.lm!.checkpoint.config.seqLen)}-token context` : ', the model\'s context'})` : ''}`;
+    if (r.kind === 'text' && corpus) r.message += ` → ${count(corpus.documents.length)} documents, ${count(corpus.tokens)} tokens${corpus.truncated ? ` (${corpus.truncated} cut to ${count(corpus.limit)} tokens${corpus.limit < ws.lm!.checkpoint.config.seqLen ? `, of the model's ${count(ws.lm!.checkpoint.config.seqLen)}-token context${corpus.limit === ws.imported?.info.cfg.context_size ? ': the imported SAE\'s context_size' : ''}` : ', the model\'s context'})` : ''}`;
   }
   return results;
 }
@@ -206,11 +206,23 @@ function setModel(ws: WorkspaceState, name: string, checkpoint: ModelCheckpoint,
   ws.lm = { name, checkpoint };
 }
 
-/** Tokenise the texts that are not yet (all of them when the model or tokenizer changed). */
-function tokenizeTexts(ws: WorkspaceState, all: boolean): void {
+/**
+ * Tokens per document: the model's context, at most MAX_DOCUMENT_TOKENS, and at most the imported
+ * SAE's cfg.json context_size (it was trained on sequences of that length: positions past it are
+ * not what it saw).
+ */
+export function contextLimit(ws: WorkspaceState): number {
+  const limit = documentLimit(ws.lm?.checkpoint.config.seqLen ?? Infinity);
+  const sae = ws.imported?.info.cfg.context_size;
+  return typeof sae === 'number' && Number.isInteger(sae) && sae > 1 ? Math.min(limit, sae) : limit;
+}
+
+/** Tokenise the texts that are not yet (all of them when the model, tokenizer or context limit changed). */
+export function tokenizeTexts(ws: WorkspaceState, all: boolean): void {
   if (!ws.lm || !ws.tokenizer) return;
+  const limit = contextLimit(ws);
   for (const [name, t] of ws.texts) {
-    if (t.corpus && !all) continue;
-    t.corpus = tokenizeCorpus(ws.tokenizer.tok, t.text, name, documentLimit(ws.lm.checkpoint.config.seqLen));
+    if (t.corpus && !all && t.corpus.limit === limit) continue;
+    t.corpus = tokenizeCorpus(ws.tokenizer.tok, t.text, name, limit);
   }
 }

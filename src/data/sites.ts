@@ -103,7 +103,7 @@ export function saeModelMatch(cfg: Record<string, unknown>, dIn: number, model: 
   if (dIn !== model.dim) problems.push(`the SAE reads vectors of width ${dIn}, but ${model.name}'s residual stream has width ${model.dim}.`);
   if (cfg.prepend_bos === false) conventions.push('trained without BOS: the workbench puts BOS first in every document, so the first position differs from its training');
   else if (cfg.prepend_bos === true) conventions.push('trained with BOS first, as the workbench runs text');
-  if (typeof cfg.context_size === 'number') conventions.push(`trained on contexts of ${cfg.context_size} tokens`);
+  if (typeof cfg.context_size === 'number') conventions.push(`trained on contexts of ${cfg.context_size} tokens (documents are cut to that length)`);
   const kwargs = (cfg.model_from_pretrained_kwargs ?? {}) as Record<string, unknown>;
   const centred = kwargs.center_writing_weights === true;
   if (centred) conventions.push('TransformerLens center_writing_weights: its activations are centred across d_model (the workbench centres them at the hook)');

@@ -48,6 +48,8 @@ export interface TokenizedCorpus {
   documents: Int32Array[];
   /** Documents cut to the context length. */
   truncated: number;
+  /** The length they were cut to. */
+  limit: number;
   tokens: number;
 }
 
@@ -62,7 +64,7 @@ export function tokenizeCorpus(tok: TextTokenizer, text: string, name: string, m
     documents.push(ids);
     tokens += ids.length;
   }
-  return { name, documents, truncated, tokens };
+  return { name, documents, truncated, tokens, limit: maxLength };
 }
 
 export interface ExtractOptions {

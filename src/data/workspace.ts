@@ -21,7 +21,7 @@ import { loadActivations } from './activationFile';
 import { selectLayers, type Dataset } from './dataset';
 import { expandZips, nameZipErrors, recogniseFiles, type HintedSourceFile } from './fileRoles';
 import * as guidanceLabels from './guidanceLabels';
-import { loadLanguageModelFiles } from './languageModelFiles';
+import { loadLanguageModelFiles, tokenizeTexts } from './languageModelFiles';
 import { importSaeFiles } from './saeFiles';
 import type { TokenizedCorpus } from './textCorpus';
 import {
@@ -117,6 +117,8 @@ export class Workspace implements WorkspaceState {
     results.push(...runConfigs);
     const imported = await importSaeFiles(this, sae, origins, results);
     results.push(...(await loadLanguageModelFiles(this, lmFiles, opts.onProgress)));
+    // An imported SAE's context_size may cut the texts' documents shorter (or no longer).
+    if (imported) tokenizeTexts(this, false);
     nameZipErrors(results, origins);
     return { results, sae: imported };
   }
