@@ -12,7 +12,7 @@ import { useCpu } from '../engine/testing';
 import { parseHfModel } from '../io/hfModel';
 import { neuronpediaDashboards } from './dashboard';
 import { featureOverview, latentContexts } from './features';
-import { evaluateWeightsWithModel, extractFromText, languageModelInfo, lmModel } from './languageModel';
+import { evaluateWeightsWithModel, exportSource, extractFromText, languageModelInfo, lmModel } from './languageModel';
 import { trainingDataFor, withWeights } from './trainingData';
 import { readHfModelFiles } from './languageModelFiles';
 import { saeModelMatch, siteOfHook } from './sites';
@@ -251,6 +251,49 @@ describe("an imported SAE's context_size", () => {
     expect(Math.max(...corpus.documents.map((d) => d.length))).toBe(16);
     await ws.loadFiles(['cfg.json', 'sae_weights.safetensors'].map((f) => fileOf('tiny-gpt2-sae', f)));
     expect(ws.texts.get('story.txt')!.corpus!.limit).toBe(64);
+  });
+});
+
+describe("an imported SAE's prepend_bos false", () => {
+  it('runs documents without BOS: every position extracted, replaced and scored', async () => {
+    await useCpu();
+    const ws = new Workspace();
+    await ws.loadFiles([...MODEL_FILES.map((f) => fileOf('tiny-gpt2', f)), text()]);
+    const cfg = JSON.parse(readFileSync(path.join(ROOT, 'tiny-gpt2-sae', 'cfg.json'), 'utf8'));
+    await ws.loadFiles([
+      { name: 'sae/cfg.json', blob: new Blob([JSON.stringify({ ...cfg, prepend_bos: false })]) },
+      fileOf('tiny-gpt2-sae', 'sae_weights.safetensors', 'sae/sae_weights.safetensors'),
+    ]);
+    const corpus = ws.texts.get('story.txt')!.corpus!;
+    expect(corpus.bos).toBe(false);
+    for (const d of corpus.documents) expect(d[0]).not.toBe(356);
+    expect(ws.tokenizer!.tok.decode(corpus.documents[3])).toBe(TEXT.split('\n')[3]);
+    const r = await extractFromText(ws, { text: 'story.txt', sites: [1] });
+    expect(r.message).toMatch(/without BOS, as the imported SAE was trained/);
+    expect(ws.dataset!.rows).toBe(corpus.tokens);
+    const imported = ws.imported!;
+    const sae = resolveConfig(imported.configInput, 32, 1);
+    await ws.loadFiles([{ name: 'held.txt', blob: new Blob([TEXT.toUpperCase()]) }]);
+    const report = await evaluateWeightsWithModel(ws, sae, imported.tensors, 'cpu', { recordedSites: [1], text: 'held.txt' });
+    const held = ws.texts.get('held.txt')!.corpus!.documents;
+    // Predictions at positions 0 … len − 2 of each document.
+    expect(report.predictions).toBe(held.reduce((n, d) => n + d.length - 1, 0));
+    const model = lmModel(ws);
+    let ce = 0;
+    for (const d of held) {
+      const out = model.forward(d, 1, d.length);
+      const logits = out.logits!.dataSync();
+      out.logits!.dispose();
+      for (let p = 0; p + 1 < d.length; p++) {
+        let max = -Infinity, sum = 0;
+        for (let v = 0; v < 357; v++) max = Math.max(max, logits[p * 357 + v]);
+        for (let v = 0; v < 357; v++) sum += Math.exp(logits[p * 357 + v] - max);
+        ce -= logits[p * 357 + d[p + 1]] - max - Math.log(sum);
+      }
+    }
+    expect(report.ce_clean).toBeCloseTo(ce / report.predictions, 4);
+    // The export says so, for SAELens to run the model the same way.
+    expect(exportSource(ws, sae)?.prependBos).toBe(false);
   });
 });
 

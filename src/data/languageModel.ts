@@ -13,7 +13,7 @@ import { siteProblem } from '../engine/lm/hooks';
 import { hookMismatch, siteName } from './sites';
 import { extractActivations } from './textCorpus';
 import { trainingDataFor, withWeights } from './trainingData';
-import { contextLimit } from './languageModelFiles';
+import { contextLimit, prependBos } from './languageModelFiles';
 import { Workspace, WorkspaceError, factsOf, isStreamed } from './workspace';
 
 /** Evaluation texts are cut to about this many tokens (whole documents), to keep a pass short. */
@@ -103,13 +103,15 @@ export async function extractFromText(ws: Workspace, req: ExtractRequest): Promi
   return {
     name: req.text,
     kind: 'activations',
-    message: `extracted ${ex.dataset.rows.toLocaleString('en-US')} rows × ${req.sites.length > 1 ? `${req.sites.length} layers × ` : ''}${ex.dataset.dIn} at ${req.sites.map((s) => siteName(s, n)).join(', ')} from ${corpus.documents.length} documents of ${req.text}${req.includeBos ? '' : ' (BOS positions dropped)'}${ws.lm!.centred ? ', centred across d_model as the imported SAE was trained (center_writing_weights)' : ''} — ${Math.round(ex.tokensPerSecond).toLocaleString('en-US')} tokens/s`,
+    message: `extracted ${ex.dataset.rows.toLocaleString('en-US')} rows × ${req.sites.length > 1 ? `${req.sites.length} layers × ` : ''}${ex.dataset.dIn} at ${req.sites.map((s) => siteName(s, n)).join(', ')} from ${corpus.documents.length} documents of ${req.text}${!corpus.bos ? ' (without BOS, as the imported SAE was trained)' : req.includeBos ? '' : ' (BOS positions dropped)'}${ws.lm!.centred ? ', centred across d_model as the imported SAE was trained (center_writing_weights)' : ''} — ${Math.round(ex.tokensPerSecond).toLocaleString('en-US')} tokens/s`,
     tokensPerSecond: ex.tokensPerSecond,
   };
 }
 
 export interface EvaluationText {
   documents: Int32Array[];
+  /** Whether they start with BOS. */
+  bos: boolean;
   /** In words: which text and documents. */
   description: string;
 }
@@ -124,11 +126,15 @@ export function evaluationText(ws: Workspace, cfg: Pick<SaeConfig, 'val_fraction
   if (!name) name = [...ws.texts.keys()].filter((n) => n !== ws.datasetText).pop();
   let documents: Int32Array[];
   let what: string;
+  let bos: boolean;
   if (name) {
-    documents = corpusOf(ws, name).documents;
+    const corpus = corpusOf(ws, name);
+    documents = corpus.documents;
+    bos = corpus.bos;
     what = name;
   } else if (ws.datasetText && ws.docIds && ws.dataset) {
     const corpus = corpusOf(ws, ws.datasetText);
+    bos = corpus.bos;
     const cls = splitRows(ws.dataset.rows, cfg, { docIds: ws.docIds.ids });
     const held = new Map<number, boolean>();
     ws.docIds.ids.forEach((d, r) => held.set(d, (held.get(d) ?? true) && cls[r] === VAL));
@@ -146,7 +152,7 @@ export function evaluationText(ws: Workspace, cfg: Pick<SaeConfig, 'val_fraction
     tokens += d.length;
   }
   const cut = kept.length < documents.length ? ` (the first ${kept.length} documents, ${tokens.toLocaleString('en-US')} tokens)` : ` (${kept.length} documents, ${tokens.toLocaleString('en-US')} tokens)`;
-  return { documents: kept, description: what + cut };
+  return { documents: kept, description: what + cut + (bos ? '' : ', without BOS (the SAE\'s prepend_bos false)'), bos };
 }
 
 export interface SpliceEvaluation extends SpliceReport {
@@ -223,7 +229,7 @@ export async function evaluateWithModel(ws: Workspace, trainer: Trainer, req: Sp
   if (perDim && ds && ds.dIn === model.config.dim && (!dsSites || dsSites.join() === sites.join())) {
     sites.forEach((s, j) => meanBySite.set(s, Float32Array.from(perDim.slice((first + j) * model.config.dim, (first + j + 1) * model.config.dim))));
   }
-  const report = await evaluateSplice(model, text.documents, { sites, together: trainer.splicesTogether, reconstruct: (x) => trainer.spliceReconstruction(x) }, { meanBySite, onProgress: req.onProgress, reuse: req.reuse });
+  const report = await evaluateSplice(model, text.documents, { sites, together: trainer.splicesTogether, reconstruct: (x) => trainer.spliceReconstruction(x) }, { meanBySite, onProgress: req.onProgress, reuse: req.reuse, bos: text.bos });
   const warning = hookMismatch(req.recordedSites?.[0], sites[0], model.config.nLayers, req.recordedBy ?? 'as recorded');
   return { ...report, text: text.description, sites, siteNames: sites.map((s) => siteName(s, model.config.nLayers)), ...(warning ? { warning } : {}) };
 }
@@ -266,6 +272,6 @@ export function exportSource(ws: Workspace, cfg: SaeConfig): { modelName: string
   const names = ds.sites.slice(first, last + 1).map((s) => siteName(s, n));
   // The context the activations were read with: the length documents were cut to (SAELens's context_size).
   const contextSize = (ws.datasetText ? ws.texts.get(ws.datasetText)?.corpus?.limit : undefined) ?? contextLimit(ws);
-  // Every document runs as [BOS] + its tokens (src/data/textCorpus.ts).
-  return { modelName: ws.lm.name, hookName: names[0], contextSize, prependBos: true, centred: ws.lm.centred === true, hookNames: names.length > 1 ? names : undefined };
+  const bos = (ws.datasetText ? ws.texts.get(ws.datasetText)?.corpus?.bos : undefined) ?? prependBos(ws);
+  return { modelName: ws.lm.name, hookName: names[0], contextSize, prependBos: bos, centred: ws.lm.centred === true, hookNames: names.length > 1 ? names : undefined };
 }

@@ -217,12 +217,18 @@ export function contextLimit(ws: WorkspaceState): number {
   return typeof sae === 'number' && Number.isInteger(sae) && sae > 1 ? Math.min(limit, sae) : limit;
 }
 
-/** Tokenise the texts that are not yet (all of them when the model, tokenizer or context limit changed). */
+/** Whether documents start with BOS: yes (TransformerLens's default), unless the imported SAE's cfg.json says prepend_bos false. */
+export function prependBos(ws: WorkspaceState): boolean {
+  return ws.imported?.info.cfg.prepend_bos !== false;
+}
+
+/** Tokenise the texts that are not yet (all of them when the model, tokenizer, context limit or BOS changed). */
 export function tokenizeTexts(ws: WorkspaceState, all: boolean): void {
   if (!ws.lm || !ws.tokenizer) return;
   const limit = contextLimit(ws);
+  const bos = prependBos(ws);
   for (const [name, t] of ws.texts) {
-    if (t.corpus && !all && t.corpus.limit === limit) continue;
-    t.corpus = tokenizeCorpus(ws.tokenizer.tok, t.text, name, limit);
+    if (t.corpus && !all && t.corpus.limit === limit && t.corpus.bos === bos) continue;
+    t.corpus = tokenizeCorpus(ws.tokenizer.tok, t.text, name, limit, bos);
   }
 }

@@ -101,7 +101,7 @@ export function saeModelMatch(cfg: Record<string, unknown>, dIn: number, model: 
     problems.push(`the SAE was trained on ${cfg.model_name}, but the loaded model is ${model.name}: its features and loss recovered mean little here unless the two are the same model.`);
   }
   if (dIn !== model.dim) problems.push(`the SAE reads vectors of width ${dIn}, but ${model.name}'s residual stream has width ${model.dim}.`);
-  if (cfg.prepend_bos === false) conventions.push('trained without BOS: the workbench puts BOS first in every document, so the first position differs from its training');
+  if (cfg.prepend_bos === false) conventions.push('trained without BOS (prepend_bos false): documents run without BOS, every position a token of the text');
   else if (cfg.prepend_bos === true) conventions.push('trained with BOS first, as the workbench runs text');
   if (typeof cfg.context_size === 'number') conventions.push(`trained on contexts of ${cfg.context_size} tokens (documents are cut to that length)`);
   const kwargs = (cfg.model_from_pretrained_kwargs ?? {}) as Record<string, unknown>;

@@ -44,8 +44,10 @@ export function documentLimit(seqLen: number): number {
 
 export interface TokenizedCorpus {
   name: string;
-  /** Token ids per document, BOS first, at most the model's context long. */
+  /** Token ids per document (BOS first when `bos`), at most `limit` long. */
   documents: Int32Array[];
+  /** Whether every document starts with BOS (TransformerLens's prepend_bos). */
+  bos: boolean;
   /** Documents cut to the context length. */
   truncated: number;
   /** The length they were cut to. */
@@ -53,18 +55,21 @@ export interface TokenizedCorpus {
   tokens: number;
 }
 
-/** Each document as [BOS] + its tokens (as llama2.c and TransformerLens's prepend_bos do), cut to `maxLength` tokens. */
-export function tokenizeCorpus(tok: TextTokenizer, text: string, name: string, maxLength: number): TokenizedCorpus {
+/**
+ * Each document as [BOS] + its tokens (as llama2.c and TransformerLens's prepend_bos do; its
+ * tokens alone with `bos` false), cut to `maxLength` tokens.
+ */
+export function tokenizeCorpus(tok: TextTokenizer, text: string, name: string, maxLength: number, bos = true): TokenizedCorpus {
   const documents: Int32Array[] = [];
   let truncated = 0;
   let tokens = 0;
   for (const doc of splitDocuments(text)) {
-    let ids = tok.encode(doc, { bos: true });
+    let ids = tok.encode(doc, { bos });
     if (ids.length > maxLength) { ids = ids.slice(0, maxLength); truncated += 1; }
     documents.push(ids);
     tokens += ids.length;
   }
-  return { name, documents, truncated, tokens, limit: maxLength };
+  return { name, documents, truncated, tokens, limit: maxLength, bos };
 }
 
 export interface ExtractOptions {
@@ -98,7 +103,8 @@ export async function extractActivations(model: TransformerModel, tok: TextToken
     const problem = siteProblem(s, model.config);
     if (problem) throw new Error(Number.isInteger(s) || !Number.isFinite(s) ? `layer ${s} does not exist: the model's residual sites are 0 … ${model.config.nLayers} (${model.config.nLayers} = after the last block)` : problem);
   }
-  const skip = opts.includeBos ? 0 : 1;
+  // Without BOS, position 0 is a token of the text: kept.
+  const skip = opts.includeBos || !corpus.bos ? 0 : 1;
   const docs = corpus.documents;
   const rowStart: number[] = [];
   let rows = 0;

@@ -90,6 +90,12 @@ function recoveredSe(ablated: number[], sae: number[], clean: number[]): number 
 }
 
 export interface SpliceOptions {
+  /**
+   * Whether every document starts with BOS (default true): then position 0 is neither replaced nor
+   * scored, as its residual is the same for every document. Without BOS (an SAE trained with
+   * TransformerLens's prepend_bos false) every position is a token of the text.
+   */
+  bos?: boolean;
   /** Mean residual per site for mean ablation; missing sites are measured on these documents. */
   meanBySite?: Map<number, Float32Array>;
   onProgress?: (done: number, total: number) => void;
@@ -114,13 +120,14 @@ export async function evaluateSplice(model: TransformerModel, documents: readonl
     const problem = siteProblem(s, model.config);
     if (problem) throw new Error(`the SAE reads ${siteName(s, model.config.nLayers)}, which this model cannot splice: ${problem}`);
   }
-  const docs = documents.filter((d) => d.length >= 3);
-  if (docs.length === 0) throw new Error('no document has 3 or more tokens (BOS, a token and its successor); give longer text to evaluate on.');
+  const first = opts.bos === false ? 0 : 1;
+  const docs = documents.filter((d) => d.length >= first + 2);
+  if (docs.length === 0) throw new Error(first ? 'no document has 3 or more tokens (BOS, a token and its successor); give longer text to evaluate on.' : 'no document has 2 or more tokens (a token and its successor); give longer text to evaluate on.');
   const groups = source.together ? [sites.map((_, j) => j)] : sites.map((_, j) => [j]);
   const reuse = opts.reuse && opts.reuse.documents === docs.length && opts.reuse.groups.length === groups.length && opts.reuse.per_document
     && opts.reuse.groups.every((g, i) => g.sites.join() === groups[i].map((j) => sites[j]).join()) ? opts.reuse : undefined;
   const conditions: Condition[] = reuse ? ['sae'] : CONDITIONS;
-  const means = reuse ? new Map<number, Float32Array>() : await meanResiduals(model, docs, sites, opts.meanBySite);
+  const means = reuse ? new Map<number, Float32Array>() : await meanResiduals(model, docs, sites, first, opts.meanBySite);
   // Per document: CE summed over its predictions, clean and per (group, condition).
   const docPredictions = new Array<number>(docs.length).fill(0);
   const docClean = new Array<number>(docs.length).fill(0);
@@ -131,7 +138,7 @@ export async function evaluateSplice(model: TransformerModel, documents: readonl
   let done = 0;
   for (const batch of batches) {
     const { tokens: ids, B, T } = padBatch(docs, batch);
-    // Rows replaced: positions 1 … len−1; predictions scored: positions 1 … len−2 (target p + 1).
+    // Rows replaced: positions first … len−1; predictions scored: positions first … len−2 (target p + 1).
     const spliceRows: number[] = [];
     const scoredRows: number[] = [];
     const scoredDoc: number[] = [];
@@ -139,7 +146,7 @@ export async function evaluateSplice(model: TransformerModel, documents: readonl
     batch.forEach((doc, b) => {
       const d = docs[doc];
       tokens += d.length;
-      for (let p = 1; p < d.length; p++) {
+      for (let p = first; p < d.length; p++) {
         spliceRows.push(b * T + p);
         if (p + 1 < d.length) { scoredRows.push(b * T + p); scoredDoc.push(doc); targets.push(d[p + 1]); }
       }
@@ -251,8 +258,8 @@ export async function evaluateSplice(model: TransformerModel, documents: readonl
   };
 }
 
-/** Mean residual per site over the non-BOS positions of the documents (given ones kept). */
-async function meanResiduals(model: TransformerModel, docs: readonly Int32Array[], sites: number[], given?: Map<number, Float32Array>): Promise<Map<number, Float32Array>> {
+/** Mean residual per site over the positions from `first` (1: past BOS) of the documents (given ones kept). */
+async function meanResiduals(model: TransformerModel, docs: readonly Int32Array[], sites: number[], first: number, given?: Map<number, Float32Array>): Promise<Map<number, Float32Array>> {
   const D = model.config.dim;
   const out = new Map<number, Float32Array>();
   const missing: number[] = [];
@@ -267,7 +274,7 @@ async function meanResiduals(model: TransformerModel, docs: readonly Int32Array[
   for (const batch of planBatches(docs.map((d) => d.length), batchTokenBudget(model))) {
     const { tokens, B, T } = padBatch(docs, batch);
     const rowIds: number[] = [];
-    batch.forEach((doc, b) => { for (let p = 1; p < docs[doc].length; p++) rowIds.push(b * T + p); });
+    batch.forEach((doc, b) => { for (let p = first; p < docs[doc].length; p++) rowIds.push(b * T + p); });
     const { captured } = model.forward(tokens, B, T, { capture: missing, until: Math.ceil(Math.max(...missing)) });
     const parts = missing.map((s) => tf.tidy(() => tf.sum(tf.gather(captured.get(s)!, tf.tensor1d(rowIds, 'int32')), 0)));
     tf.dispose([...captured.values()]);
