@@ -155,7 +155,7 @@ export default defineConfig({
     // bench.html is the harness `npm run bench` drives in headless Chromium.
     // No build-time report of how long plugins took: on a loaded 2-core machine it fires on every
     // build and says nothing about the app.
-    rollupOptions: { input: { main: 'index.html', bench: 'bench.html', kernels: 'kernels.html' }, checks: { bundlerTimings: false } },
+    rollupOptions: { input: { main: 'index.html', bench: 'bench.html', kernels: 'kernels.html', lmCheck: 'lm-check.html' }, checks: { bundlerTimings: false } },
   },
   // Pre-bundle the worker's and the charts' dependencies at start-up: otherwise the dev server
   // discovers them on first load and reloads the page mid-start.
