@@ -69,6 +69,17 @@ describe('the CLI with a Hugging Face model folder', () => {
     expect(report.warning).toBeUndefined();
   });
 
+  it('a crosscoder trains on three consecutive resid_pre sites of the model and is spliced at each', async () => {
+    writeFileSync(path.join(dir, 'cc.json'), JSON.stringify({ architecture: 'crosscoder', d_sae: 64, batch_size: 64, steps: 20, layer_start: 0, layer_end: 2, split_by: 'document' }));
+    const t = await run(['train', '--lm', GPT2, '--text', TEXT, '--layer', '0-2', '--config', path.join(dir, 'cc.json'), '--out', path.join(dir, 'cc')]);
+    expect(t.code).toBe(0);
+    const cfg = JSON.parse(readFileSync(path.join(dir, 'cc/cfg.json'), 'utf8'));
+    expect(cfg.metadata.hook_names).toEqual(['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.1.hook_resid_post']);
+    const e = await run(['eval', '--sae', path.join(dir, 'cc'), '--lm', GPT2, '--text', TEXT]);
+    expect(e.code).toBe(0);
+    expect(JSON.parse(e.out).groups.map((g: { sites: number[] }) => g.sites)).toEqual([[0], [1], [2]]);
+  });
+
   it('eval of the SAELens-layout SAE splices at its cfg.json hook_name', async () => {
     const e = await run(['eval', '--sae', path.join(FIXTURES, 'tiny-gpt2-sae'), '--lm', GPT2, '--text', TEXT]);
     expect(e.code).toBe(0);
