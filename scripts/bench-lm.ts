@@ -1,17 +1,28 @@
-// Benchmark (`npm run bench:lm`): tokens/s of the llama2.c language model's forward pass over the
-// validation stories of ../shared/data/stories260k, batched as the app batches it, on every
-// backend that works in Node (wasm, cpu) and in headless Chromium inside a Web Worker (webgpu,
-// webgl, wasm, cpu; src/bench/lm.worker.ts). Two passes per backend: to the logits, and the
-// activation extraction to one residual site. Both sides run src/bench/benchLm.ts.
-// Prints a Markdown table and writes bench-results/bench-lm.json. Not a test: it asserts nothing.
+// Benchmark (`npm run bench:lm`), two models (--model stories|gpt2|all, default all):
+//   stories — tokens/s of the llama2.c language model's forward pass over the validation stories of
+//     ../shared/data/stories260k, batched as the app batches it, on every backend that works in
+//     Node (wasm, cpu) and in headless Chromium inside a Web Worker (webgpu, webgl, wasm, cpu;
+//     src/bench/lm.worker.ts). Two passes per backend: to the logits, and the activation
+//     extraction to one residual site. Both sides run src/bench/benchLm.ts.
+//   gpt2 — a GPT-2-small-shaped Hugging Face folder with random weights, written at bench time into
+//     node_modules/.cache/bench-lm-gpt2 (reused while its description matches): load time (read,
+//     parseHfModel, new TransformerModel), peak memory, and tokens/s to layer 8 and to the logits
+//     over seeded random-token documents, in Node (wasm; cpu with --gpt2-cpu), in a Chromium worker
+//     (wasm and webgl; webgpu, over 2 minutes on the software adapter, with --gpt2-chromium) and in NumPy
+//     (scripts/bench-lm/). Both tfjs sides run src/bench/benchHfLm.ts.
+// Prints Markdown tables and writes bench-results/bench-lm.json (a run of one model keeps the other
+// model's part of the file). Not a test: it asserts nothing.
 //
-//   npm run bench:lm [-- --node-only | --browser-only] [--data <dir>] [--site <n>]
+//   npm run bench:lm [-- --model stories|gpt2|all] [--node-only | --browser-only] [--data <dir>]
+//                    [--site <n>] [--gpt2-site <n>] [--gpt2-docs <n>] [--gpt2-cpu]
+//                    [--gpt2-chromium wasm,webgl,webgpu] [--gpt2-timeout <s>] [--no-numpy]
 //
 // The browser side serves a production build of the app (bench.html) with `vite preview`, as
 // `npm run bench` does, but built into node_modules/.cache/bench-lm-dist (rebuilt when src/ is
 // newer) so that a concurrent `vite preview` of dist/ (the e2e tests) is never disturbed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +34,10 @@ import { selectBackend } from '../src/engine/backend';
 import { benchLmForward, type LmBenchResult, type LmBenchSpec } from '../src/bench/benchLm';
 import type { LmBenchPageReply } from '../src/bench/main';
 import type { BackendName } from '../src/engine/types';
+import type { Browser } from '@playwright/test';
 import { waitForUrl } from './devPage';
+import { ensureGpt2Folder } from './bench-lm/gpt2Folder';
+import { benchChromiumGpt2, benchNodeGpt2, compareWithNumpy, gpt2SpecFor, gpt2Tables, logGpt2, numpyGpt2, type Gpt2Options, type Gpt2Probe, type Gpt2Row } from './bench-lm/gpt2Bench';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_DATA = path.resolve(ROOT, '../shared/data/stories260k');
@@ -93,8 +107,8 @@ function buildIsCurrent(): boolean {
   return Math.max(...inputs) < built;
 }
 
-async function benchChromium(rows: Row[], data: string, site: number) {
-  if (!existsSync(CHROMIUM)) { rows.push({ where: 'chromium', backend: '-', note: `no Chromium at ${CHROMIUM}` }); return; }
+/** The bench page built and served by `vite preview`, and a headless Chromium, for `use`. */
+async function withBenchBrowser(use: (browser: Browser, base: string) => Promise<void>): Promise<void> {
   if (!buildIsCurrent()) {
     console.error(`building the bench page into ${path.relative(ROOT, OUT_DIR)} ...`);
     await run('npx', ['vite', 'build', '--outDir', OUT_DIR, '--emptyOutDir', '--logLevel', 'warn']);
@@ -106,6 +120,19 @@ async function benchChromium(rows: Row[], data: string, site: number) {
     const { chromium } = await import('@playwright/test');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     try {
+      await use(browser, base);
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    if (server.pid) process.kill(-server.pid);
+  }
+}
+
+async function benchChromium(rows: Row[], data: string, site: number) {
+  if (!existsSync(CHROMIUM)) { rows.push({ where: 'chromium', backend: '-', note: `no Chromium at ${CHROMIUM}` }); return; }
+  await withBenchBrowser(async (browser, base) => {
+    {
       const page = await browser.newPage();
       page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`  [page ${m.type()}] ${m.text()}`); });
       // The data files are served to the page from Node (they live outside the project).
@@ -135,12 +162,8 @@ async function benchChromium(rows: Row[], data: string, site: number) {
         rows.push({ where: 'chromium', backend, result: res.result, device: res.device, note: res.error, seconds: (Date.now() - t0) / 1000 });
         log(rows[rows.length - 1]);
       }
-    } finally {
-      await browser.close();
     }
-  } finally {
-    if (server.pid) process.kill(-server.pid);
-  }
+  });
 }
 
 
@@ -190,13 +213,45 @@ function argValue(args: string[], flag: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
+const MODELS = ['stories', 'gpt2', 'all'] as const;
+const GPT2_DIR = path.join(ROOT, 'node_modules/.cache/bench-lm-gpt2');
+const RESULTS = path.join(ROOT, 'bench-results', 'bench-lm.json');
+
 export async function main(args: string[]): Promise<number> {
+  const model = argValue(args, '--model') ?? 'all';
+  if (!(MODELS as readonly string[]).includes(model)) {
+    console.error(`--model ${model}: expected one of ${MODELS.join(', ')}`);
+    return 2;
+  }
+  // A run of one model keeps the other's results in the file.
+  let out: Record<string, unknown> = {};
+  if (existsSync(RESULTS)) {
+    try {
+      const previous = JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, unknown>;
+      if (model === 'stories' && previous.gpt2) out = { gpt2: previous.gpt2 };
+      if (model === 'gpt2') out = Object.fromEntries(Object.entries(previous).filter(([k]) => k !== 'gpt2'));
+    } catch { /* a damaged file is replaced */ }
+  }
+  if (model !== 'gpt2') {
+    const stories = await benchStories(args);
+    if (!stories && model === 'stories') return 0;
+    if (stories) out = { ...out, ...stories };
+  }
+  if (model !== 'stories') out.gpt2 = await benchGpt2(args);
+  await mkdir(path.dirname(RESULTS), { recursive: true });
+  await writeFile(RESULTS, JSON.stringify(out, null, 2));
+  console.error(`wrote ${path.relative(process.cwd(), RESULTS)}`);
+  return 0;
+}
+
+/** The stories260K part: its rows and table (null when the data is missing). */
+async function benchStories(args: string[]): Promise<Record<string, unknown> | null> {
   const data = path.resolve(argValue(args, '--data') ?? process.env.SAE_LM_DATA ?? DEFAULT_DATA);
   const site = Number(argValue(args, '--site') ?? 3);
   const missing = Object.values(FILES).filter((f) => !existsSync(path.join(data, f)));
   if (missing.length) {
     console.log(`bench:lm skipped: ${data} lacks ${missing.join(', ')} (the stories260k model, its tokenizer and the validation stories live beside the project in ../shared/data/stories260k; point --data or SAE_LM_DATA at a copy).`);
-    return 0;
+    return null;
   }
   const input: Input = {
     modelBytes: new Uint8Array(readFileSync(path.join(data, FILES.model))),
@@ -218,11 +273,66 @@ export async function main(args: string[]): Promise<number> {
   const first = rows.find((r) => r.result)?.result;
   if (first) input.describe = `${path.basename(data)} (dim ${first.model.dim}, ${first.model.nLayers} layers, ${first.model.nHeads}/${first.model.nKvHeads} heads, vocab ${first.model.vocabSize}, ${fmt(first.model.parameters)} parameters)`;
   console.log(table(rows, site, input));
-  await mkdir(path.join(ROOT, 'bench-results'), { recursive: true });
-  const out = path.join(ROOT, 'bench-results', 'bench-lm.json');
-  await writeFile(out, JSON.stringify({ data, text: FILES.text, site, date: new Date().toISOString(), specs: Object.fromEntries(['webgpu', 'webgl', 'wasm', 'cpu'].map((b) => [b, specFor(b, site)])), rows }, null, 2));
-  console.error(`wrote ${path.relative(process.cwd(), out)}`);
-  return 0;
+  return { data, text: FILES.text, site, date: new Date().toISOString(), specs: Object.fromEntries(['webgpu', 'webgl', 'wasm', 'cpu'].map((b) => [b, specFor(b, site)])), rows };
+}
+
+/** The GPT-2-small-shaped part (scripts/bench-lm/gpt2Bench.ts): its rows and tables. */
+async function benchGpt2(args: string[]): Promise<Record<string, unknown>> {
+  const o: Gpt2Options = {
+    site: Number(argValue(args, '--gpt2-site') ?? 8),
+    documents: Number(argValue(args, '--gpt2-docs') ?? 8),
+    docTokens: 128,
+    seed: 1,
+    nodeCpu: args.includes('--gpt2-cpu'),
+    chromium: (argValue(args, '--gpt2-chromium') ?? 'wasm,webgl').split(',').filter(Boolean) as BackendName[],
+    timeoutMs: argValue(args, '--gpt2-timeout') ? Number(argValue(args, '--gpt2-timeout')) * 1000 : undefined,
+    numpy: !args.includes('--no-numpy'),
+  };
+  const started = Date.now();
+  const loadBefore = os.loadavg();
+  const folder = await ensureGpt2Folder(GPT2_DIR);
+  console.error(folder.reused
+    ? `gpt2: reusing ${path.relative(ROOT, folder.dir)} (${(folder.bytes / 1e6).toFixed(0)} MB)`
+    : `gpt2: wrote ${path.relative(ROOT, folder.dir)} (${(folder.bytes / 1e6).toFixed(0)} MB, ${folder.parameters.toLocaleString('en-US')} parameters) in ${folder.generatedSeconds.toFixed(1)} s`);
+  const rows: Gpt2Row[] = [];
+  const probes = new Map<Gpt2Row, Gpt2Probe>();
+  if (!args.includes('--browser-only')) {
+    useNodeWasmThreads();
+    await benchNodeGpt2(rows, folder, o, probes);
+  }
+  let reference: Gpt2Probe | null = null;
+  if (o.numpy) {
+    const wasm = rows.find((r) => r.result?.backend === 'wasm')?.result;
+    reference = await numpyGpt2(rows, folder, o, wasm?.batchTokenBudget ?? 512, wasm?.model.vocabSize ?? 50257);
+  }
+  if (!args.includes('--node-only')) {
+    if (!existsSync(CHROMIUM)) {
+      rows.push({ where: 'chromium', backend: '-', note: `no Chromium at ${CHROMIUM}` });
+      logGpt2(rows[rows.length - 1]);
+    } else {
+      try {
+        await withBenchBrowser((browser, base) => benchChromiumGpt2(browser, base, folder, rows, o, probes));
+      } catch (e) {
+        rows.push({ where: 'chromium', backend: '-', note: e instanceof Error ? e.message : String(e) });
+        logGpt2(rows[rows.length - 1]);
+      }
+    }
+  }
+  compareWithNumpy(probes, reference);
+  console.log('');
+  console.log(gpt2Tables(rows, folder, o));
+  const seconds = (Date.now() - started) / 1000;
+  const loadAfter = os.loadavg();
+  console.log(`\n(${seconds.toFixed(0)} s; load average ${loadBefore[0].toFixed(1)} before, ${loadAfter[0].toFixed(1)} after, on ${os.availableParallelism()} cores)`);
+  return {
+    date: new Date().toISOString(),
+    folder: { dir: path.relative(ROOT, folder.dir), bytes: folder.bytes, parameters: folder.parameters, seed: folder.seed, reused: folder.reused, generatedSeconds: folder.generatedSeconds },
+    options: o,
+    specs: Object.fromEntries(['wasm', 'cpu', 'webgl', 'webgpu'].map((b) => [b, gpt2SpecFor(b, o)])),
+    machine: { cpus: os.cpus()[0]?.model, cores: os.availableParallelism(), memoryBytes: os.totalmem(), loadAverageBefore: loadBefore, loadAverageAfter: loadAfter },
+    seconds,
+    rows,
+  };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

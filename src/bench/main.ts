@@ -1,13 +1,16 @@
 // The page the benchmarks open in headless Chromium. It exposes two functions:
 //   saeBench    — training steps inside the same engine worker the app uses (`npm run bench`);
 //   saeLmBench  — the language model's forward pass in a worker of its own, lm.worker.ts, which
-//                 registers the backends as the engine worker does (`npm run bench:lm`).
+//                 registers the backends as the engine worker does (`npm run bench:lm`);
+//   saeHfLmBench — the same for a Hugging Face model folder the worker fetches from the server
+//                 (`npm run bench:lm -- --model gpt2`).
 import type { BenchResult, BenchSpec } from '../engine/bench';
 import type { SgemmShape, WasmSgemmRow } from '../engine/benchSgemm';
 import type { LmBenchResult, LmBenchSpec } from './benchLm';
 import type { FromWorker, ToWorker } from '../worker/protocol';
 import type { BackendName } from '../engine/types';
-import type { LmBenchReply, LmBenchRequest } from './lm.worker';
+import type { HfLmBenchResult, HfLmBenchSpec } from './benchHfLm';
+import type { HfLmBenchReply, HfLmBenchRequest, LmBenchReply, LmBenchRequest } from './lm.worker';
 
 // The engine worker starts on the first saeBench call (the LM bench does not need it).
 let engine: Worker | null = null;
@@ -58,6 +61,27 @@ export interface LmBenchPageReply {
   device?: string;
 }
 
+export interface HfLmBenchPageRequest {
+  backend: BackendName;
+  /** The folder's files: base name → URL the worker fetches (same origin). */
+  files?: Record<string, string>;
+  /**
+   * Or: a selector of an <input type="file"> holding the folder's files (Playwright's
+   * setInputFiles), handed to the worker as File objects, read there as a dropped folder is.
+   */
+  input?: string;
+  folder: string;
+  spec: HfLmBenchSpec;
+  /** Give up (and end the worker) after this long; default 10 minutes. */
+  timeoutMs?: number;
+}
+
+export interface HfLmBenchPageReply {
+  result?: HfLmBenchResult;
+  error?: string;
+  device?: string;
+}
+
 export interface BenchPageEnv {
   userAgent: string;
   crossOriginIsolated: boolean;
@@ -73,6 +97,7 @@ declare global {
     /** tfjs-wasm's matMul GFLOP/s at `shapes` in the engine worker (its wasm thread pool). */
     saeBenchSgemm(shapes: SgemmShape[], timeoutMs?: number): Promise<{ rows?: WasmSgemmRow[]; error?: string; threads?: number }>;
     saeLmBench(req: LmBenchPageRequest): Promise<LmBenchPageReply>;
+    saeHfLmBench(req: HfLmBenchPageRequest): Promise<HfLmBenchPageReply>;
   }
 }
 
@@ -135,25 +160,43 @@ window.saeLmBench = async (req) => {
   } catch (e) {
     return { error: e instanceof Error ? e.message : String(e) };
   }
-  const worker = new Worker(new URL('./lm.worker.ts', import.meta.url), { type: 'module' });
   const requestId = `lm-${counter++}`;
-  const timeoutMs = req.timeoutMs ?? 600_000;
+  const msg: LmBenchRequest = { requestId, backend: req.backend, modelBytes, tokenizerBytes, text, spec: req.spec };
+  return runLmWorker<LmBenchReply>(msg, [modelBytes.buffer, tokenizerBytes.buffer], req.timeoutMs ?? 600_000);
+};
+
+// The worker reads the folder's files itself (reading them is part of the load it times).
+window.saeHfLmBench = async (req) => {
+  const requestId = `hf-${counter++}`;
+  const files: Record<string, Blob | string> = { ...req.files };
+  if (req.input) {
+    const input = document.querySelector<HTMLInputElement>(req.input);
+    if (!input?.files?.length) return { error: `no files in ${req.input}` };
+    for (const f of input.files) files[f.name] = f;
+  }
+  const msg: HfLmBenchRequest = { kind: 'hf', requestId, backend: req.backend, files, folder: req.folder, spec: req.spec };
+  return runLmWorker<HfLmBenchReply>(msg, [], req.timeoutMs ?? 600_000);
+};
+
+/** One request in a fresh LM worker, ended afterwards (or after `timeoutMs`). */
+async function runLmWorker<R extends LmBenchReply | HfLmBenchReply>(msg: LmBenchRequest | HfLmBenchRequest, transfer: Transferable[], timeoutMs: number): Promise<Omit<R, 'requestId'>> {
+  const worker = new Worker(new URL('./lm.worker.ts', import.meta.url), { type: 'module' });
   try {
-    return await new Promise<LmBenchPageReply>((resolve) => {
-      const timer = setTimeout(() => resolve({ error: `no answer within ${Math.round(timeoutMs / 1000)} s` }), timeoutMs);
-      worker.onmessage = (ev: MessageEvent<LmBenchReply>) => {
-        if (ev.data.requestId !== requestId) return;
+    return await new Promise<Omit<R, 'requestId'>>((resolve) => {
+      const timer = setTimeout(() => resolve({ error: `no answer within ${Math.round(timeoutMs / 1000)} s` } as Omit<R, 'requestId'>), timeoutMs);
+      worker.onmessage = (ev: MessageEvent<R>) => {
+        if (ev.data.requestId !== msg.requestId) return;
         clearTimeout(timer);
-        resolve({ result: ev.data.result, error: ev.data.error, device: ev.data.device });
+        const { requestId: _, ...reply } = ev.data;
+        resolve(reply);
       };
       worker.onerror = (ev) => {
         clearTimeout(timer);
-        resolve({ error: `the worker failed: ${ev.message || 'an error while loading it'}` });
+        resolve({ error: `the worker failed: ${ev.message || 'an error while loading it'}` } as Omit<R, 'requestId'>);
       };
-      const msg: LmBenchRequest = { requestId, backend: req.backend, modelBytes, tokenizerBytes, text, spec: req.spec };
-      worker.postMessage(msg, [modelBytes.buffer, tokenizerBytes.buffer]);
+      worker.postMessage(msg, transfer);
     });
   } finally {
     worker.terminate();
   }
-};
+}
