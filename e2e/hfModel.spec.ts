@@ -4,7 +4,8 @@
 // imported SAE back in for loss recovered, and browses / exports its features. A sharded folder with
 // a shard missing says which one, and the page keeps working (its tokenizer.json is not taken
 // either). The imported SAE is spliced on the validation documents the Data panel's split holds out.
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
@@ -202,4 +203,21 @@ test('a model folder that fails to load leaves the loaded tokenizer in place', a
   await dropFiles(page, ['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'tokenizer.json'].map((f) => hfFile('tiny-qwen2-sharded', f)));
   await expect(page.getByRole('alert')).toContainText('Everything loaded before is unchanged.');
   await expect(panel).toContainText('tiny-gpt2/tokenizer.json: 357 pieces', { timeout: 1000 });
+});
+
+// Open folder… (a folder picker): the files arrive named by their path in the folder, so the model
+// is named after it, and files the workbench does not need are named instead of loaded.
+test('Open folder… reads a Hugging Face model folder picked whole', async ({ page }) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'saewb-pick-'));
+  const folder = path.join(dir, 'my-gpt2');
+  mkdirSync(folder);
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(path.join(HF, 'tiny-gpt2', f), path.join(folder, f));
+  writeFileSync(path.join(folder, 'README.md'), '# my GPT-2\n');
+  await openApp(page);
+  await page.getByLabel('Model or SAE folder').setInputFiles(folder);
+  const panel = page.getByTestId('lm-panel');
+  await expect(panel.getByTestId('lm-model')).toContainText('my-gpt2 (Hugging Face gpt2, F32): 38,944 parameters');
+  await expect(panel).toContainText('my-gpt2/tokenizer.json: 357 pieces');
+  await expect(page.getByRole('log', { name: 'Run log' })).toContainText(/not needed: README\.md/);
+  await expect(page.getByRole('alert')).toHaveCount(0);
 });

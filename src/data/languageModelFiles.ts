@@ -67,17 +67,20 @@ export async function readHfModelFiles(hf: HfFolderFiles, onProgress?: (label: s
   if (!hf.config) throw new WorkspaceError(`${hf.weights.map((w) => w.name).join(', ')}: Hugging Face weights need their config.json; drop the whole model folder (config.json, the .safetensors and tokenizer.json).`);
   const weights = new Map(hf.weights.map((f) => [baseName(f.name), { size: f.blob.size, read: readRangeOf(f.blob) }]));
   let storedBytes = 0;
+  let float32Held = 0;
   const model = await readHfModel(
     { config: await bytesOf(hf.config), index: hf.index ? await bytesOf(hf.index) : undefined, weights, others: new Set(hf.ignored) },
     hf.folder,
     {
       onPlan: (plan) => {
         storedBytes = plan.storedBytes;
+        float32Held = plan.float32Bytes;
         if (plan.float32Bytes > limit) {
           throw new WorkspaceError(`${hf.folder} has ${count(plan.parameters)} parameters: ${gb(plan.float32Bytes)} as float32, which the engine holds them in, over the ${gb(limit)} a tab can hold (WebAssembly's heap is 4 GiB). Models up to about 500M parameters fit (GPT-2 small and medium, Pythia up to 410m, SmolLM2-135M and 360M).`);
         }
       },
-      onProgress: (done, total) => onProgress?.(`reading ${hf.folder}'s weights (${gb(total)})`, done, total),
+      // The weights as float32 twice: the workspace's arrays and the backend's tensors.
+      onProgress: (done, total) => onProgress?.(`reading ${hf.folder}'s weights: ${gb(total)}, about ${gb(2 * float32Held)} in memory once loaded`, done, total),
     },
   );
   return { checkpoint: { format: 'huggingface', config: model.weights.arch, weights: model.weights, parameters: model.parameters, dtypes: model.dtypes }, config: model.config, storedBytes };
