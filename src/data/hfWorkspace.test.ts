@@ -314,6 +314,7 @@ describe('reading a model folder a tensor at a time', () => {
       const whole = parseHfModel(new Map(names.map((n) => [n, new Uint8Array(readFileSync(path.join(ROOT, dir, n)))])), dir);
       expect(streamed.checkpoint.weights).toEqual(whole.weights);
       expect(streamed.checkpoint.dtypes).toEqual(whole.dtypes);
+      expect(seen[0][0]).toBe(0); // said before any weight is read
       expect(seen.at(-1)![0]).toBe(seen.at(-1)![1]);
       expect(seen.at(-1)![1]).toBe(streamed.storedBytes);
       // GPT-2's causal-mask buffers (2 × 64 × 64 float32) are not read: fewer bytes than the file.

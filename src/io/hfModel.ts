@@ -209,6 +209,8 @@ export async function readHfModel(
   const storedBytes = layouts.reduce((n, l) => n + l.layout.byteLength, 0);
   const parameters = layouts.reduce((n, l) => n + l.layout.shape.reduce((a, b) => a * b, 1), 0);
   hooks.onPlan?.({ storedBytes, float32Bytes: 4 * parameters, parameters });
+  // Said before the first weight is read: what is about to load.
+  hooks.onProgress?.(0, storedBytes);
   const tensors = new Map<string, ReadTensor & { file: string }>();
   let done = 0;
   for (const { file, layout, source } of layouts) {
