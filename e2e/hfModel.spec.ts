@@ -88,7 +88,7 @@ test('a Hugging Face GPT-2 folder + SAELens SAE: extract at the SAE hook, splice
   // the features are the SAE's as published.
   await imp.getByRole('button', { name: 'Open without training' }).click();
   await expect(page.getByRole('log', { name: 'Run log' })).toContainText('started relu: d_sae 64');
-  await expect(page.getByTestId('progress')).toContainText(/stopped|done/, { timeout: 60_000 });
+  await expect(page.getByTestId('progress')).toContainText('the imported SAE, opened without training', { timeout: 60_000 });
   const features = page.getByTestId('features-panel');
   await features.getByRole('button', { name: 'Browse features' }).click();
   await expect(features).toContainText('1,652 rows', { timeout: 60_000 });

@@ -47,7 +47,7 @@ export function train(fromImported = false, untrained = false): string {
   const runId = newId('run');
   const s = useStore.getState();
   metricsBuffer.clear();
-  useStore.setState({ ...freshRun(), runId, runState: 'running', runData: s.dataset ? runDataOf(s.dataset) : null });
+  useStore.setState({ ...freshRun(), runId, runState: 'running', runData: s.dataset ? runDataOf(s.dataset) : null, runUntrained: untrained });
   const st = useStore.getState(); // the form may just have been filled from an imported SAE
   send({ type: 'start', runId, config: configFromForm(st.form, s.guidance, s.dataset?.nLayers ?? 1), fromImported, lmEvalEvery: st.lm?.model ? st.lmEvalEvery : 0, spliceSite: spliceTargetOf('run', st).site, ...(untrained ? { untrained: true } : {}) });
   return runId;
@@ -67,7 +67,7 @@ export function reset() {
   const { runId, runState } = useStore.getState();
   if (runId && (runState === 'running' || runState === 'paused')) send({ type: 'stop', runId });
   metricsBuffer.clear();
-  useStore.setState({ ...freshRun(), runId: null, runData: null, runState: 'idle', totalSteps: 0 });
+  useStore.setState({ ...freshRun(), runId: null, runData: null, runState: 'idle', totalSteps: 0, runUntrained: false });
 }
 
 export function updateLive(changes: Partial<LiveParams>) {

@@ -78,6 +78,8 @@ interface RunSlice {
   runId: string | null;
   /** The data the current run trains (or trained) on: the loaded data may have changed since. */
   runData: RunData | null;
+  /** The current run is an imported SAE opened without training (Open without training). */
+  runUntrained: boolean;
   runState: RunState;
   step: number;
   totalSteps: number;

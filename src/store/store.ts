@@ -56,6 +56,7 @@ export const useStore = create<AppState>(() => ({
   previews: {},
   runId: null,
   runData: null,
+  runUntrained: false,
   runState: 'idle',
   step: 0,
   totalSteps: 0,

@@ -121,7 +121,7 @@ function Elapsed({ since }: { since: number }) {
 }
 
 export function TrainPanel() {
-  const { runState, step, totalSteps, tokensPerS, etaSeconds, dataset, runError, form, guidance, calibrating, backend, resolved } = useStore();
+  const { runState, step, totalSteps, tokensPerS, etaSeconds, dataset, runError, form, guidance, calibrating, backend, resolved, runUntrained: untrained } = useStore();
   const active = runState === 'running' || runState === 'paused';
   // The engine answers messages once it has chosen its start-up backend; a Train before that would wait unexplained.
   const engineReady = backend !== null;
@@ -151,7 +151,9 @@ export function TrainPanel() {
           : calibrating
             ? <>measuring the backends for this size: {calibrating.backend} ({calibrating.index + 1} of {calibrating.total}) · <Elapsed since={calibrating.since} /></>
             : runState === 'running' && !resolved ? 'preparing the run…'
-              : runState === 'idle' ? 'idle' : `${runState} · step ${step.toLocaleString('en-US')} / ${totalSteps.toLocaleString('en-US')}`}</span>
+              : runState === 'idle' ? 'idle'
+                : untrained && step === 0 ? 'the imported SAE, opened without training'
+                  : `${runState} · step ${step.toLocaleString('en-US')} / ${totalSteps.toLocaleString('en-US')}`}</span>
         <span>{tokensPerS > 0 ? `${Math.round(tokensPerS).toLocaleString('en-US')} tokens/s · ETA ${runState === 'running' ? eta(etaSeconds) : '—'}` : ''}</span>
       </div>
       {calibrating && (
