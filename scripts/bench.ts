@@ -37,7 +37,9 @@ async function scalingOnBest(opts: Options, rows: Row[], skips: Skip[], page: Pa
     skips.push({ where: 'scaling', backend: '-', reason: 'scaling skipped (--no-scaling)' });
     return null;
   }
-  const candidates = rows.filter((r) => (r.where === 'node' || r.where === 'chromium') && r.size === 'small' && r.architecture === 'relu' && r.tokensPerS && !r.error);
+  const relu = (size: string) => rows.filter((r) => (r.where === 'node' || r.where === 'chromium') && r.size === size && r.architecture === 'relu' && r.tokensPerS && !r.error);
+  // The small size picks the backend; with --sizes gpt2 alone, the gpt2 relu rows do.
+  const candidates = relu('small').length ? relu('small') : relu('gpt2');
   const best = candidates.sort((a, b) => (b.tokensPerS ?? 0) - (a.tokensPerS ?? 0))[0];
   if (!best) {
     skips.push({ where: 'scaling', backend: '-', reason: 'no small-size relu row to pick the best backend from (run with relu and the small size)' });

@@ -7,6 +7,18 @@ import { fmt, log, type NativeReport, type Row, type Skip } from './results';
 
 const NATIVE_SCRIPT = 'scripts/bench/native_step.py';
 
+/**
+ * The reference's environment: this machine's sets OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE), which
+ * pins OpenBLAS to older kernels (Haswell's AVX2 instead of AVX-512); the reference runs the kernels
+ * OpenBLAS picks for the CPU (native_step.py prints which: info.blasCore).
+ */
+export function nativeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
+}
+
 function numpyMissing(): string | null {
   const r = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8', timeout: 30_000 });
   if (r.error) return `python3 is not available (${r.error.message})`;
@@ -16,7 +28,7 @@ function numpyMissing(): string | null {
 
 /** The sgemm ceiling with one BLAS thread (what a single-threaded backend could reach at best). */
 function singleThreadSgemm(): { ceilingGflops: number; square1024Gflops: number } | null {
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+  const env = nativeEnv({ OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' });
   const r = spawnSync('python3', [NATIVE_SCRIPT, '--sgemm', '--json', '--sizes', 'small'], { encoding: 'utf8', env, timeout: 120_000 });
   if (r.status !== 0) return null;
   try { return (JSON.parse(r.stdout) as NativeReport).sgemm; } catch { return null; }
@@ -24,9 +36,9 @@ function singleThreadSgemm(): { ceilingGflops: number; square1024Gflops: number 
 
 function runNative(opts: Options): Promise<NativeReport> {
   const args = [NATIVE_SCRIPT, '--json', '--sizes', opts.sizes.join(','), '--variants', opts.variants.join(','), '--target-seconds', String(Math.max(0.5, opts.targetMs / 1000 * 0.7))];
-  if (opts.scaling) args.push('--scaling', '--scaling-d-sae', scalingLists(opts).dSae.join(','), '--scaling-batch', scalingLists(opts).batch.join(','));
+  if (opts.scaling) args.push('--scaling', '--scaling-d-sae', scalingLists(opts).dSae.join(','), '--scaling-batch', scalingLists(opts).batch.join(','), '--scaling-768', scalingLists(opts).dSae768.join(','));
   return new Promise((resolve, reject) => {
-    const p = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env: nativeEnv() });
     let out = '', err = '';
     p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     p.stderr.on('data', (d: Buffer) => {
@@ -71,5 +83,7 @@ export async function nativeReference(opts: Options, skips: Skip[]): Promise<Nat
 
 /** The reference's rows in the main table (its tokens/s are what the other rows' "× native" divide by). */
 export function nativeRows(native: NativeReport): Row[] {
-  return native.rows.map((n): Row => ({ where: 'native', backend: `numpy ${native.info.numpy ?? ''} (${String(native.info.blas ?? 'BLAS')})`.trim(), size: n.size, architecture: n.variant, dIn: n.dIn, dSae: n.dSae, batch: n.batch, tokensPerS: n.tokensPerS, msPerStep: n.msPerStep, meanMsPerStep: n.meanMsPerStep, steps: n.steps }));
+  const backend = `numpy ${native.info.numpy ?? ''} (${String(native.info.blas ?? 'BLAS')}${native.info.blasCore ? `, ${String(native.info.blasCore)} kernels` : ''})`;
+  const row = (n: NativeReport['rows'][number], sparse: boolean): Row => ({ where: 'native', backend: sparse ? `${backend}, sparse TopK step` : backend, size: n.size, architecture: n.variant, label: n.label ?? n.variant, k: n.k ?? undefined, sparse, dIn: n.dIn, dSae: n.dSae, batch: n.batch, tokensPerS: n.tokensPerS, msPerStep: n.msPerStep, meanMsPerStep: n.meanMsPerStep, steps: n.steps });
+  return [...native.rows.map((n) => row(n, false)), ...(native.sparseRows ?? []).map((n) => row(n, true))];
 }

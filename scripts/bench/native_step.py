@@ -31,7 +31,7 @@ the centring x − b_dec is −W_enc (Σ_b ∂z_b), a matrix-vector product, whe
 forms the full [B, d_in] input gradient first.
 
 Usage:
-  python3 scripts/bench/native_step.py [--sizes small,medium] [--variants relu,topk,...]
+  python3 scripts/bench/native_step.py [--sizes small,medium,gpt2] [--variants relu,topk,...]
                                        [--target-seconds 2] [--scaling] [--json]
   python3 scripts/bench/native_step.py --check      # hand-written gradients vs finite differences
   python3 scripts/bench/native_step.py --sgemm      # only the sgemm ceiling
@@ -51,7 +51,18 @@ import numpy as np
 SIZES = {
     'small': {'d_in': 64, 'd_sae': 2048, 'batch': 1024},
     'medium': {'d_in': 512, 'd_sae': 4096, 'batch': 512},
+    'gpt2': {'d_in': 768, 'd_sae': 24576, 'batch': 1024},
 }
+# The rows of a size: (label, variant, k or None for the config default). At GPT-2 width TopK runs at
+# k 32 (what SAEs of that width use) and at the default 5 % (k 1,229); gated is left out there.
+GPT2_CASES = (('relu', 'relu', None), ('topk', 'topk', 32), ('topk k 5%', 'topk', None), ('batchtopk', 'batchtopk', 32), ('jumprelu', 'jumprelu', None))
+SCALING_768_D_SAE = (4096, 8192, 16384, 24576, 32768)
+
+
+def cases(size: str, variants: list[str]) -> list[tuple[str, str, int | None]]:
+    if size == 'gpt2':
+        return [c for c in GPT2_CASES if c[1] in variants]
+    return [(v, v, None) for v in variants]
 VARIANTS = ('relu', 'topk', 'batchtopk', 'jumprelu', 'gated')
 SCALING_D_SAE = (512, 1024, 2048, 4096, 8192, 16384)
 SCALING_BATCH = (128, 256, 512, 1024, 2048, 4096)
@@ -198,23 +209,11 @@ def loss_and_grads(p: dict, x: np.ndarray, s: dict, dead: np.ndarray) -> tuple[f
         df *= keep
     else:  # topk, batchtopk: AuxK on the dead latents
         df *= keep
-        coef = s['aux_coef']
-        n_dead = float(dead.sum())
-        if coef > 0 and n_dead > 0:
-            k_aux = min(s['aux_k'], z.shape[1])
-            dead_f = dead.astype(dt)
-            dead_only = z * dead_f
-            dead_only += (dead_f - 1) * dt.type(1e30)
-            keep_aux = ((dead_only - kth_largest_per_row(dead_only, k_aux)) >= 0) & (dead_f > 0) & (z > 0)
-            z_aux = z * keep_aux
-            e_aux = z_aux @ w_dec                           # GEMM: AuxK decoder forward
-            e_aux += e                                      # ê − sg(x − x̂) = ê + (x̂ − x)
-            scale = min(n_dead / s['aux_k'], 1.0)
-            loss += coef * scale * float(np.vdot(e_aux, e_aux)) / B
-            d_aux = e_aux * dt.type(coef * scale * 2.0 / B)
-            g['W_dec'] += z_aux.T @ d_aux                   # GEMM: ∂W_dec from AuxK
-            dz_aux = d_aux @ w_dec.T                        # GEMM: ∂z from AuxK
-            dz_aux *= keep_aux
+        aux = aux_k(z, e, w_dec, dead, s)
+        if aux is not None:
+            aux_loss, aux_w_dec, dz_aux = aux
+            loss += aux_loss
+            g['W_dec'] += aux_w_dec
             df += dz_aux
     g['b_enc'] = df.sum(0)
     g['W_enc'] = xc.T @ df                                  # GEMM: ∂W_enc
@@ -222,12 +221,117 @@ def loss_and_grads(p: dict, x: np.ndarray, s: dict, dead: np.ndarray) -> tuple[f
     return loss, g, f
 
 
+def aux_k(z: np.ndarray, e: np.ndarray, w_dec: np.ndarray, dead: np.ndarray, s: dict):
+    """AuxK on the dead latents: (loss term, its ∂W_dec, its ∂z), or None while no latent is dead."""
+    dt = z.dtype
+    B = z.shape[0]
+    coef = s['aux_coef']
+    n_dead = float(dead.sum())
+    if not (coef > 0 and n_dead > 0):
+        return None
+    k_aux = min(s['aux_k'], z.shape[1])
+    dead_f = dead.astype(dt)
+    dead_only = z * dead_f
+    dead_only += (dead_f - 1) * dt.type(1e30)
+    keep_aux = ((dead_only - kth_largest_per_row(dead_only, k_aux)) >= 0) & (dead_f > 0) & (z > 0)
+    z_aux = z * keep_aux
+    e_aux = z_aux @ w_dec                               # GEMM: AuxK decoder forward
+    e_aux += e                                          # ê − sg(x − x̂) = ê + (x̂ − x)
+    scale = min(n_dead / s['aux_k'], 1.0)
+    loss = coef * scale * float(np.vdot(e_aux, e_aux)) / B
+    d_aux = e_aux * dt.type(coef * scale * 2.0 / B)
+    g_w_dec = z_aux.T @ d_aux                           # GEMM: ∂W_dec from AuxK
+    dz_aux = d_aux @ w_dec.T                            # GEMM: ∂z from AuxK
+    dz_aux *= keep_aux
+    return loss, g_w_dec, dz_aux
+
+
+def scatter_rows(ids: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """[n, d]: out[i] = Σ rows[j] over j with ids[j] = i (a scatter-add, by sorting and np.add.reduceat)."""
+    order = np.argsort(ids, kind='stable')
+    sid = ids[order]
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+    out = np.zeros((n, rows.shape[1]), rows.dtype)
+    out[sid[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    return out
+
+
+def sparse_topk_loss_and_grads(p: dict, x: np.ndarray, s: dict, dead: np.ndarray) -> tuple[float, dict, tuple]:
+    """
+    The TopK step of loss_and_grads with only the encoder forward dense: the decoder forward is a
+    gather-sum of each token's k selected decoder rows, and ∂W_dec, ∂W_enc, ∂b_enc are scatter-adds
+    over the selected latents (k per token) instead of [d_sae, B] products. Returns the latents as
+    (indices [B, k], values [B, k]). AuxK (only while latents are dead) is the dense code's.
+    """
+    B, D = x.shape
+    S = p['W_dec'].shape[0]
+    k = s['k']
+    dt = x.dtype
+    two_b = dt.type(2.0 / B)
+    w_enc, w_dec, b_dec = p['W_enc'], p['W_dec'], p['b_dec']
+    g = {}
+    xc = x - b_dec
+    z = xc @ w_enc                                          # GEMM: encoder forward (the one dense product)
+    z += p['b_enc']
+    idx = np.argpartition(z, S - k, axis=1)[:, S - k:]      # [B, k] the row's k largest
+    vals = np.take_along_axis(z, idx, axis=1)
+    keep = vals > 0
+    vals = vals * keep
+    wg = w_dec[idx]                                         # [B, k, d_in] gathered decoder rows
+    xhat = np.matmul(vals[:, None, :], wg)[:, 0, :]         # gather-sum: Σ_j f_bj W_dec[idx_bj]
+    xhat += b_dec
+    e = xhat - x
+    loss = float(np.vdot(e, e)) / B
+    dxhat = e * two_b
+    flat = idx.reshape(-1)
+    g['W_dec'] = scatter_rows(flat, (vals[:, :, None] * dxhat[:, None, :]).reshape(-1, D), S)
+    g['b_dec'] = dxhat.sum(0)
+    df = np.matmul(wg, dxhat[:, :, None])[:, :, 0]          # [B, k] ∂f at the selected latents
+    df *= keep
+    g_b_enc = np.bincount(flat, weights=df.reshape(-1), minlength=S).astype(dt)
+    g_w_enc_t = scatter_rows(flat, (df[:, :, None] * xc[:, None, :]).reshape(-1, D), S)
+    aux = aux_k(z, e, w_dec, dead, s)
+    if aux is not None:
+        aux_loss, aux_w_dec, dz_aux = aux
+        loss += aux_loss
+        g['W_dec'] += aux_w_dec
+        g_b_enc += dz_aux.sum(0)
+        g_w_enc_t += (xc.T @ dz_aux).T
+    g['b_enc'] = g_b_enc
+    g['W_enc'] = np.ascontiguousarray(g_w_enc_t.T)
+    g['b_dec'] -= w_enc @ g_b_enc
+    return loss, g, (idx, vals)
+
+
+def sparse_check(d_in: int = 64, d_sae: int = 2048, batch: int = 1024, k: int = 32, tol: float = 1e-5) -> dict:
+    """The sparse TopK step's loss and gradients against the dense step's (float32), with and without dead latents."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((batch, d_in), dtype=np.float32)
+    p = init_params('topk', d_in, d_sae, x.mean(0), rng)
+    p['b_enc'] = (0.1 * rng.standard_normal(d_sae)).astype(np.float32)
+    s = settings('topk', d_in, d_sae)
+    s['k'] = k
+    worst = 0.0
+    for dead in (np.zeros(d_sae, bool), rng.random(d_sae) < 0.3):
+        ld, gd, _ = loss_and_grads({n: t.copy() for n, t in p.items()}, x, s, dead)
+        ls, gs, _ = sparse_topk_loss_and_grads({n: t.copy() for n, t in p.items()}, x, s, dead)
+        worst = max(worst, abs(ls - ld) / max(abs(ld), 1e-30))
+        for n in gd:
+            worst = max(worst, float(np.abs(gs[n] - gd[n]).max() / max(np.abs(gd[n]).max(), 1e-30)))
+    return {'dIn': d_in, 'dSae': d_sae, 'batch': batch, 'k': k, 'maxRelErr': worst, 'tol': tol, 'ok': bool(worst <= tol)}
+
+
 # ---- the rest of the step -----------------------------------------------------------------------
 
 class NativeTrainer:
-    def __init__(self, variant: str, d_in: int, d_sae: int, batch: int, seed: int = 1):
+    def __init__(self, variant: str, d_in: int, d_sae: int, batch: int, seed: int = 1, k: int | None = None, sparse: bool = False):
         self.variant, self.d_in, self.d_sae, self.batch = variant, d_in, d_sae, batch
         self.s = settings(variant, d_in, d_sae)
+        if k is not None:
+            self.s['k'] = k
+        if sparse and variant != 'topk':
+            raise ValueError('the sparse step is TopK only')
+        self.loss_and_grads = sparse_topk_loss_and_grads if sparse else loss_and_grads
         rng = np.random.default_rng(seed)
         self.rows = batch * 4  # as src/engine/bench.ts
         self.data = rng.standard_normal((self.rows, d_in), dtype=np.float32)
@@ -258,7 +362,7 @@ class NativeTrainer:
     def step(self) -> float:
         x = self.next_batch()
         dead = self.tokens_since_fired >= DEAD_WINDOW
-        loss, g, f = loss_and_grads(self.p, x, self.s, dead)
+        loss, g, f = self.loss_and_grads(self.p, x, self.s, dead)
         # Global-norm clipping.
         norm = float(np.sqrt(sum(float(np.vdot(t, t)) for t in g.values())))
         scale = min(GRAD_CLIP / max(norm, 1e-12), 1.0)
@@ -287,6 +391,12 @@ class NativeTrainer:
         w /= np.maximum(np.sqrt(np.einsum('ij,ij->i', w, w)), np.float32(1e-8))[:, None]
         if self.variant == 'jumprelu':
             np.maximum(self.p['threshold'], np.float32(MIN_THRESHOLD), out=self.p['threshold'])
+        if isinstance(f, tuple):  # the sparse step: (indices, values) of the kept latents
+            idx, vals = f
+            fired = np.bincount(idx[vals > 0], minlength=self.d_sae)
+            self.tokens_since_fired += np.float32(self.batch)
+            self.tokens_since_fired[fired > 0] = 0
+            return loss
         if self.variant == 'batchtopk':
             pos = f[f > 0]
             if pos.size:
@@ -300,9 +410,9 @@ class NativeTrainer:
         return loss
 
 
-def time_steps(variant: str, d_in: int, d_sae: int, batch: int, target_s: float, warmup: int = 2, min_steps: int = 3, max_steps: int = 200) -> dict:
+def time_steps(variant: str, d_in: int, d_sae: int, batch: int, target_s: float, warmup: int = 2, min_steps: int = 3, max_steps: int = 200, k: int | None = None, sparse: bool = False) -> dict:
     """Each step timed on its own; tokens/s from the median step (robust to a busy machine)."""
-    tr = NativeTrainer(variant, d_in, d_sae, batch)
+    tr = NativeTrainer(variant, d_in, d_sae, batch, k=k, sparse=sparse)
     for _ in range(warmup):
         tr.step()
     times: list[float] = []
@@ -312,7 +422,7 @@ def time_steps(variant: str, d_in: int, d_sae: int, batch: int, target_s: float,
         tr.step()
         times.append(time.perf_counter() - t)
     med = float(np.median(times))
-    return {'variant': variant, 'dIn': d_in, 'dSae': d_sae, 'batch': batch, 'steps': len(times),
+    return {'variant': variant, 'k': tr.s.get('k'), 'dIn': d_in, 'dSae': d_sae, 'batch': batch, 'steps': len(times),
             'msPerStep': 1000 * med, 'meanMsPerStep': 1000 * float(np.mean(times)), 'tokensPerS': batch / med}
 
 
@@ -358,6 +468,27 @@ def sgemm_report(sizes: list[str]) -> dict:
     return {'shapes': out, 'ceilingGflops': max(r['gflops'] for r in out), 'square1024Gflops': out[0]['gflops']}
 
 
+def openblas_core() -> str | None:
+    """The OpenBLAS kernel set that runs (e.g. SkylakeX, Haswell): openblas_get_corename of the loaded library."""
+    import ctypes
+    try:
+        with open('/proc/self/maps') as fh:
+            libs = sorted({ln.split()[-1] for ln in fh if 'openblas' in ln.lower() and ln.rstrip().endswith('.so') or '.so.' in ln and 'openblas' in ln.lower()})
+    except OSError:
+        return None
+    for lib in libs:
+        try:
+            h = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for name in ('scipy_openblas_get_corename64_', 'scipy_openblas_get_corename', 'openblas_get_corename64_', 'openblas_get_corename'):
+            fn = getattr(h, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return None
+
+
 def blas_info() -> dict:
     info = {'numpy': np.__version__, 'python': sys.version.split()[0], 'cpus': os.cpu_count(),
             'OPENBLAS_NUM_THREADS': os.environ.get('OPENBLAS_NUM_THREADS'), 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS')}
@@ -367,6 +498,10 @@ def blas_info() -> dict:
         info['blas'] = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except Exception:  # noqa: BLE001 — older numpy
         pass
+    info['OPENBLAS_CORETYPE'] = os.environ.get('OPENBLAS_CORETYPE')
+    core = openblas_core()
+    if core:
+        info['blasCore'] = core
     try:
         from threadpoolctl import threadpool_info  # type: ignore
         pools = [p for p in threadpool_info() if p.get('user_api') == 'blas']
@@ -545,10 +680,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument('--scaling', action='store_true', help='also relu tokens/s against d_sae and batch size')
     ap.add_argument('--scaling-d-sae', default=','.join(map(str, SCALING_D_SAE)), help='d_sae values of the scaling sweep (d_in 64, batch 1024)')
     ap.add_argument('--scaling-batch', default=','.join(map(str, SCALING_BATCH)), help='batch sizes of the scaling sweep (d_in 64, d_sae 2048)')
+    ap.add_argument('--scaling-768', default='', help=f'd_sae values of a d_in 768, batch 1024 relu series (e.g. {",".join(map(str, SCALING_768_D_SAE))}); none by default')
+    ap.add_argument('--sparse-check', action='store_true', help='only compare the sparse TopK step with the dense one')
     ap.add_argument('--json', action='store_true', help='print one JSON object (for scripts/bench.ts)')
     a = ap.parse_args(argv)
     if a.check:
         return 0 if gradient_check() else 1
+    if a.sparse_check:
+        r = sparse_check()
+        print(json.dumps(r))
+        return 0 if r['ok'] else 1
     if a.grads:
         print(json.dumps(grads_for_cases(json.load(sys.stdin))))
         return 0
@@ -564,22 +705,42 @@ def main(argv: list[str]) -> int:
     out = {'info': blas_info()}
     t0 = time.perf_counter()
     out['sgemm'] = sgemm_report(sizes)
+    log(f'OpenBLAS core: {out["info"].get("blasCore", "unknown")} (OPENBLAS_CORETYPE {out["info"].get("OPENBLAS_CORETYPE") or "unset"})')
     log(f'sgemm ceiling {out["sgemm"]["ceilingGflops"]:.1f} GFLOP/s (square 1024³: {out["sgemm"]["square1024Gflops"]:.1f})')
     if not a.sgemm:
         out['rows'] = []
+        out['sparseRows'] = []
         for size in sizes:
             sz = SIZES[size]
-            for v in variants:
-                r = time_steps(v, sz['d_in'], sz['d_sae'], sz['batch'], a.target_seconds)
+            big = size == 'gpt2'
+            budget = dict(warmup=1, min_steps=3, max_steps=10) if big else {}
+            for label, v, k in cases(size, variants):
+                r = time_steps(v, sz['d_in'], sz['d_sae'], sz['batch'], a.target_seconds, k=k, **budget)
                 r['size'] = size
+                r['label'] = label
                 out['rows'].append(r)
-                log(f'native {size} {v}: {r["tokensPerS"]:,.0f} tokens/s ({r["msPerStep"]:.1f} ms/step, {r["steps"]} steps)')
+                log(f'native {size} {label} (k {r["k"]}): {r["tokensPerS"]:,.0f} tokens/s ({r["msPerStep"]:.1f} ms/step, {r["steps"]} steps)')
+                if big and v == 'topk' and k is not None:
+                    if 'sparseCheck' not in out:
+                        out['sparseCheck'] = sparse_check(k=k)
+                        log(f'sparse vs dense TopK step (d_in 64, d_sae 2048, batch 1024, k {k}, float32): max rel err {out["sparseCheck"]["maxRelErr"]:.2e} ({"ok" if out["sparseCheck"]["ok"] else "MISMATCH"})')
+                    r2 = time_steps(v, sz['d_in'], sz['d_sae'], sz['batch'], a.target_seconds, k=k, sparse=True, **budget)
+                    r2['size'] = size
+                    r2['label'] = label
+                    out['sparseRows'].append(r2)
+                    log(f'native sparse {size} {label} (k {k}): {r2["tokensPerS"]:,.0f} tokens/s ({r2["msPerStep"]:.1f} ms/step) vs dense {r["tokensPerS"]:,.0f}')
         if a.scaling:
             out['scaling'] = {'variant': 'relu', 'dSae': [], 'batch': []}
             for d_sae in [int(v) for v in a.scaling_d_sae.split(',') if v]:
                 r = time_steps('relu', 64, d_sae, 1024, min(a.target_seconds, 1.5))
                 out['scaling']['dSae'].append(r)
                 log(f'native scaling d_sae {d_sae}: {r["tokensPerS"]:,.0f} tokens/s')
+            if a.scaling_768:
+                out['scaling']['dSae768'] = []
+                for d_sae in [int(v) for v in a.scaling_768.split(',') if v]:
+                    r = time_steps('relu', 768, d_sae, 1024, min(a.target_seconds, 1.5), warmup=1, min_steps=2, max_steps=10)
+                    out['scaling']['dSae768'].append(r)
+                    log(f'native scaling d_in 768 d_sae {d_sae}: {r["tokensPerS"]:,.0f} tokens/s')
             for batch in [int(v) for v in a.scaling_batch.split(',') if v]:
                 r = time_steps('relu', 64, 2048, batch, min(a.target_seconds, 1.5))
                 out['scaling']['batch'].append(r)

@@ -7,11 +7,25 @@ import type { BackendName } from '../../src/engine/types';
 
 /** chromium-1t: the same page served without cross-origin isolation (--one-thread): wasm on one thread. */
 export type Where = 'node' | 'chromium' | 'chromium-1t';
-export type SizeName = 'small' | 'medium';
+export type SizeName = 'small' | 'medium' | 'gpt2';
 export const SIZES: Record<SizeName, { dIn: number; dSae: number; batch: number }> = {
   small: { dIn: 64, dSae: 2048, batch: 1024 },
   medium: { dIn: 512, dSae: 4096, batch: 512 },
+  gpt2: { dIn: 768, dSae: 24576, batch: 1024 },
 };
+/** One row's variant: its label in the tables and its k (undefined: the config default, 5 % of d_sae). */
+export interface Case { label: string; architecture: Architecture; k?: number }
+/** GPT-2 width (issue 23): TopK at k 32 and at the default 5 % (k 1,229), BatchTopK at k 32; no gated. */
+const GPT2_CASES: Case[] = [
+  { label: 'relu', architecture: 'relu' }, { label: 'topk', architecture: 'topk', k: 32 }, { label: 'topk k 5%', architecture: 'topk' },
+  { label: 'batchtopk', architecture: 'batchtopk', k: 32 }, { label: 'jumprelu', architecture: 'jumprelu' },
+];
+/** The rows of a size (native_step.py's cases() is the same list). */
+export function casesFor(size: SizeName, variants: Architecture[]): Case[] {
+  return size === 'gpt2' ? GPT2_CASES.filter((c) => variants.includes(c.architecture)) : variants.map((v) => ({ label: v, architecture: v }));
+}
+/** The d_in 768 relu series of the scaling sweep (batch 1024), run when --sizes includes gpt2. */
+export const SCALING_768_D_SAE = [4096, 8192, 16384, 24576, 32768];
 export const VARIANTS: Architecture[] = ['relu', 'topk', 'batchtopk', 'jumprelu', 'gated'];
 const NODE_BACKENDS: BackendName[] = ['wasm', 'cpu'];
 const CHROMIUM_BACKENDS: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
@@ -21,7 +35,7 @@ export const PROFILED: Architecture[] = ['relu', 'topk'];
 
 const HELP = `npm run bench -- [options]
   --quick                 small size only, ~1 s per row, fewer scaling points, 10 s responsiveness
-  --sizes small,medium    sizes to run (default both)
+  --sizes small,medium    sizes to run (default both; gpt2 = 768/24,576/1,024, wasm only unless --full)
   --variants relu,topk,…  variants (default relu,topk,batchtopk,jumprelu,gated)
   --backends LIST         e.g. wasm,webgl or node:wasm,chromium:webgpu (a plain name means every
                           environment that has it; default: node wasm,cpu and chromium webgpu,webgl,wasm,cpu)
@@ -78,7 +92,7 @@ export function parseArgs(args: string[]): Options | null {
   });
   const quick = args.includes('--quick');
   const sizes = (list('sizes') ?? (quick ? ['small'] : ['small', 'medium'])) as SizeName[];
-  for (const s of sizes) if (!(s in SIZES)) throw new Error(`unknown size ${s}; use small, medium`);
+  for (const s of sizes) if (!(s in SIZES)) throw new Error(`unknown size ${s}; use small, medium, gpt2`);
   const variants = (list('variants') ?? VARIANTS) as Architecture[];
   for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`unknown variant ${v}; use ${VARIANTS.join(', ')}`);
   let node = [...NODE_BACKENDS], chromium = [...CHROMIUM_BACKENDS];
@@ -114,6 +128,7 @@ export function parseArgs(args: string[]): Options | null {
 }
 
 /** The d_sae values and batch sizes of the scaling sweep (fewer with --quick); native_step.py gets the same lists. */
-export function scalingLists(opts: Options): { dSae: number[]; batch: number[] } {
-  return opts.quick ? { dSae: [512, 2048, 8192], batch: [256, 1024, 4096] } : { dSae: SCALING_D_SAE, batch: SCALING_BATCH };
+export function scalingLists(opts: Options): { dSae: number[]; batch: number[]; dSae768: number[] } {
+  const dSae768 = opts.sizes.includes('gpt2') ? SCALING_768_D_SAE : [];
+  return opts.quick ? { dSae: [512, 2048, 8192], batch: [256, 1024, 4096], dSae768 } : { dSae: SCALING_D_SAE, batch: SCALING_BATCH, dSae768 };
 }

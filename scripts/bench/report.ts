@@ -28,24 +28,26 @@ export function backendLabel(r: Row): string {
 
 function mainTable(rows: Row[], native: NativeReport | null): string {
   const lines = [
-    '| size | variant | where | backend | tokens/s | ms/step | × native | GFLOP/s | % of sgemm ceiling | numTensors before → after | steps |',
-    '| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+    '| size | variant | where | backend | tokens/s | ms/step | × native | × NumPy sparse TopK | GFLOP/s | % of sgemm ceiling | numTensors before → after | steps |',
+    '| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
   ];
   const sizes = [...new Set(rows.map((r) => r.size))];
   for (const size of sizes) {
-    for (const v of VARIANTS) {
-      const group = rows.filter((r) => r.size === size && r.architecture === v);
+    const labels = [...new Set(VARIANTS.flatMap((v) => rows.filter((r) => r.size === size && r.architecture === v).map((r) => r.label ?? v)))];
+    for (const v of labels) {
+      const group = rows.filter((r) => r.size === size && (r.label ?? r.architecture) === v);
       if (!group.length) continue;
       const dims = SIZES[size];
       const sizeLabel = `${size} (${dims.dIn}/${dims.dSae}/${dims.batch})`;
       for (const r of group) {
         if (r.tokensPerS === undefined) {
-          lines.push(`| ${sizeLabel} | ${v} | ${r.where} | ${r.backend} | — | — | — | — | — | ${r.error ?? ''} | |`);
+          lines.push(`| ${sizeLabel} | ${v} | ${r.where} | ${r.backend} | — | — | — | — | — | — | ${r.error ?? ''} | |`);
           continue;
         }
         const tensors = r.where === 'native' ? 'n/a' : `${r.numTensorsBefore} → ${r.numTensorsAfter}${r.numTensorsBefore === r.numTensorsAfter ? '' : ' ⚠ LEAK'}`;
-        const ratio = r.where === 'native' ? '1' : native ? fmt(r.nativeRatio, 3) : 'n/a';
-        lines.push(`| ${sizeLabel} | ${v} | ${r.where} | ${r.where === 'native' ? r.backend : backendLabel(r)} | ${fmtInt(r.tokensPerS)} | ${fmt(r.msPerStep, r.msPerStep! < 100 ? 1 : 0)} | ${ratio} | ${fmt(r.gflops, 2)} | ${r.ceilingFraction === undefined ? 'n/a' : `${fmt(100 * r.ceilingFraction, 1)}%`} | ${tensors} | ${r.steps ?? ''} |`);
+        const ratio = r.where === 'native' && !r.sparse ? '1' : native ? fmt(r.nativeRatio, 3) : 'n/a';
+        const sparseRatio = r.sparseRatio === undefined ? '—' : fmt(r.sparseRatio, 3);
+        lines.push(`| ${sizeLabel} | ${v} | ${r.where} | ${r.where === 'native' ? r.backend : backendLabel(r)} | ${fmtInt(r.tokensPerS)} | ${fmt(r.msPerStep, r.msPerStep! < 100 ? 1 : 0)} | ${ratio} | ${sparseRatio} | ${fmt(r.gflops, 2)} | ${r.ceilingFraction === undefined ? 'n/a' : `${fmt(100 * r.ceilingFraction, 1)}%`} | ${tensors} | ${r.steps ?? ''} |`);
       }
     }
   }
@@ -111,8 +113,11 @@ export function deriveColumns(rows: Row[], native: NativeReport | null): void {
     if (r.msPerStep === undefined) continue;
     r.gflops = flopsPerStep(r.architecture, r.dIn, r.dSae, r.batch) / (r.msPerStep / 1000) / 1e9;
     if (ceiling) r.ceilingFraction = r.gflops / ceiling;
-    const n = rows.find((x) => x.where === 'native' && x.size === r.size && x.architecture === r.architecture);
+    const same = (x: Row) => x.where === 'native' && x.size === r.size && x.architecture === r.architecture && (x.label ?? x.architecture) === (r.label ?? r.architecture);
+    const n = rows.find((x) => same(x) && !x.sparse);
     if (n?.tokensPerS && r.tokensPerS) r.nativeRatio = r.tokensPerS / n.tokensPerS;
+    const sp = rows.find((x) => same(x) && x.sparse);
+    if (sp?.tokensPerS && r.tokensPerS) r.sparseRatio = r.tokensPerS / sp.tokensPerS;
   }
 }
 
@@ -136,6 +141,8 @@ export function formatReport(o: BenchOutcome): string {
   if (webgpu) out.push(`WebGPU adapter: ${webgpu.info?.adapter} (kernel timestamps ${webgpu.info?.kernelTimer ? 'available' : 'unavailable'}).`);
   if (native) {
     const ni = native.info;
+    out.push(`OpenBLAS kernels that ran in the reference: ${ni.blasCore ?? 'unknown'} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment).`);
+    if (native.sparseCheck) out.push(`Sparse TopK step (decoder forward a gather-sum of the k selected rows, ∂W_dec/∂W_enc scatter-adds over them) against the dense step, d_in ${native.sparseCheck.dIn}/d_sae ${native.sparseCheck.dSae}/batch ${native.sparseCheck.batch}, k ${native.sparseCheck.k}, float32: max relative error of loss and gradients ${native.sparseCheck.maxRelErr.toExponential(2)} (${native.sparseCheck.ok ? 'within' : 'NOT within'} ${native.sparseCheck.tol}).`);
     out.push(`Native reference: NumPy ${ni.numpy} with ${ni.blas ?? 'BLAS'} (${ni.blasThreads ?? ni.OPENBLAS_NUM_THREADS ?? `up to ${ni.cpus}`} threads), float32, hand-written backward (scripts/bench/native_step.py). sgemm ceiling ${fmt(native.sgemm.ceilingGflops)} GFLOP/s (best of the shapes below; ${fmt(native.sgemm1?.ceilingGflops)} GFLOP/s with one thread, the most a single-threaded backend can reach).`);
   }
   out.push(`${FLOPS_FORMULA}.`, '');
@@ -165,6 +172,7 @@ export function formatReport(o: BenchOutcome): string {
     out.push(`### Scaling: relu on the best backend, ${scaling.label}`, '');
     out.push('tokens/s against d_sae (d_in 64, batch 1024):', '', scalingTable(scaling.label, scaling.dSae, native?.scaling?.dSae, 'dSae'), '');
     out.push('tokens/s against batch size (d_in 64, d_sae 2048):', '', scalingTable(scaling.label, scaling.batch, native?.scaling?.batch, 'batch'), '');
+    if (scaling.dSae768?.length) out.push('tokens/s against d_sae at d_in 768 (batch 1024, toward GPT-2 width):', '', scalingTable(scaling.label, scaling.dSae768, native?.scaling?.dSae768, 'dSae'), '');
   }
   // Repeatability: the scaling sweeps repeat the small relu configuration (d_sae 2048, batch 1024).
   if (scaling) {

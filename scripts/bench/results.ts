@@ -12,6 +12,11 @@ export interface Row {
   backend: string;
   size: SizeName;
   architecture: Architecture;
+  /** The variant as labelled in the tables (e.g. "topk k 5%"; default: architecture) and its k when set. */
+  label?: string;
+  k?: number;
+  /** A native row of the sparse TopK step (native_step.py sparse_topk_loss_and_grads). */
+  sparse?: boolean;
   dIn: number;
   dSae: number;
   batch: number;
@@ -29,6 +34,8 @@ export interface Row {
   ceilingFraction?: number;
   /** tokens/s ÷ native tokens/s of the same variant and size. */
   nativeRatio?: number;
+  /** tokens/s ÷ the NumPy sparse TopK step's of the same row label and size. */
+  sparseRatio?: number;
   info?: BackendInfo;
   profile?: StepProfile;
   error?: string;
@@ -41,10 +48,13 @@ export interface ScalingPoint { dIn: number; dSae: number; batch: number; tokens
 export interface NativeReport {
   info: Record<string, unknown>;
   sgemm: { shapes: { shape: string; m: number; k: number; n: number; gflops: number }[]; ceilingGflops: number; square1024Gflops: number };
-  rows: { variant: Architecture; size: SizeName; dIn: number; dSae: number; batch: number; steps: number; msPerStep: number; meanMsPerStep: number; tokensPerS: number }[];
+  rows: { variant: Architecture; label?: string; k?: number | null; size: SizeName; dIn: number; dSae: number; batch: number; steps: number; msPerStep: number; meanMsPerStep: number; tokensPerS: number }[];
+  /** The sparse TopK step (k 32 at the gpt2 size) and its check against the dense step. */
+  sparseRows?: NativeReport['rows'];
+  sparseCheck?: { dIn: number; dSae: number; batch: number; k: number; maxRelErr: number; tol: number; ok: boolean };
   /** The same with one BLAS thread. */
   sgemm1?: { ceilingGflops: number; square1024Gflops: number };
-  scaling?: { variant: string; dSae: { dSae: number; batch: number; tokensPerS: number; msPerStep: number }[]; batch: { dSae: number; batch: number; tokensPerS: number; msPerStep: number }[] };
+  scaling?: { variant: string; dSae: { dSae: number; batch: number; tokensPerS: number; msPerStep: number }[]; batch: { dSae: number; batch: number; tokensPerS: number; msPerStep: number }[]; dSae768?: { dSae: number; batch: number; tokensPerS: number; msPerStep: number }[] };
   seconds: number;
 }
 
@@ -58,7 +68,7 @@ export function loadNote(): string {
 }
 
 /** The scaling sweep on the best backend (scripts/bench/rows.ts), labelled for the tables and the chart. */
-export interface ScalingResult { where: string; backend: string; label: string; dSae: ScalingPoint[]; batch: ScalingPoint[] }
+export interface ScalingResult { where: string; backend: string; label: string; dSae: ScalingPoint[]; batch: ScalingPoint[]; dSae768?: ScalingPoint[] }
 
 /** Everything one bench run gathered, for the printed report and the files (scripts/bench/report.ts). */
 export interface BenchOutcome {

@@ -4,7 +4,8 @@
 import type { BenchResult, BenchSpec } from '../../src/engine/bench';
 import type { BackendName } from '../../src/engine/types';
 import { flopsPerStep } from './flops';
-import { PROFILED, SIZES, scalingLists, type Options, type Where } from './options';
+import { resolveConfig } from '../../src/engine/config';
+import { PROFILED, SIZES, casesFor, scalingLists, type Options, type Where } from './options';
 import { fmt, fmtInt, log, type Row, type ScalingPoint, type Skip } from './results';
 
 /** Run one spec where it belongs: in this process (Node) or in the page's engine worker (Chromium). */
@@ -44,18 +45,26 @@ export async function benchBackend(where: Where, backend: BackendName, run: Runn
         continue;
       }
     }
-    for (const architecture of opts.variants) {
+    if (size === 'gpt2' && backend !== 'wasm' && !opts.full) {
+      const reason = 'gpt2 size: seconds per step even on wasm; cpu and the software webgpu/webgl would take many minutes a row; --full runs it';
+      skips.push({ where, backend, size, reason });
+      log(`${where}/${backend}/${size}: skipped — ${reason}`);
+      continue;
+    }
+    for (const { label, architecture, k } of casesFor(size, opts.variants)) {
       const sameSize = rows.find((r) => r.where === where && r.backend === backend && r.size === size && r.msPerStep);
       if (sameSize?.msPerStep) est = sameSize.msPerStep * flopsPerStep(architecture, dims.dIn, dims.dSae, dims.batch) / flopsPerStep(sameSize.architecture, dims.dIn, dims.dSae, dims.batch);
-      const plan = stepPlan(est, opts, slowPrior);
-      const spec: BenchSpec = { architecture, ...dims, ...plan, profile: opts.profile && PROFILED.includes(architecture) };
+      // gpt2: seconds a step on wasm, so one warm-up and two timed steps.
+      const plan = size === 'gpt2' ? { warmup: 1, minSteps: 2, steps: 2, targetMs: 0 } : stepPlan(est, opts, slowPrior);
+      const config = k === undefined ? undefined : resolveConfig({ architecture, d_sae: dims.dSae, batch_size: dims.batch, k }, dims.dIn);
+      const spec: BenchSpec = { architecture, ...dims, ...plan, ...(config ? { config } : {}), profile: opts.profile && PROFILED.includes(architecture) };
       const expect = (est ?? 10_000) * ((plan.warmup ?? 2) + (plan.steps ?? 3) + 1);
-      const first = architecture === opts.variants[0] && size === opts.sizes[0];
+      const first = label === casesFor(size, opts.variants)[0]?.label && size === opts.sizes[0];
       // The first row on the one-thread page also starts its engine: give up sooner if that hangs.
       const timeoutMs = where === 'chromium-1t' && first ? 90_000 : Math.min(20 * 60_000, Math.max(180_000, 3 * expect));
       const t = Date.now();
       const res = await run(backend, spec, timeoutMs);
-      const row: Row = { where, backend, size, architecture, ...dims };
+      const row: Row = { where, backend, size, architecture, label, ...(k === undefined ? {} : { k }), ...dims };
       if (res.result) {
         const r = res.result;
         Object.assign(row, { tokensPerS: r.tokensPerS, msPerStep: r.msPerStep, meanMsPerStep: r.meanMsPerStep, stepMs: r.stepMs, steps: r.steps, warmupMs: r.warmupMs, numTensorsBefore: r.numTensorsBefore, numTensorsAfter: r.numTensorsAfter, info: r.info, profile: r.profile });
@@ -65,8 +74,8 @@ export async function benchBackend(where: Where, backend: BackendName, run: Runn
       }
       rows.push(row);
       log(row.tokensPerS !== undefined
-        ? `${where}/${backend}/${size}/${architecture}: ${fmtInt(row.tokensPerS)} tokens/s (${fmt(row.msPerStep, 0)} ms/step, ${row.steps} steps; numTensors ${row.numTensorsBefore} → ${row.numTensorsAfter}) in ${fmt((Date.now() - t) / 1000)} s`
-        : `${where}/${backend}/${size}/${architecture}: ${row.error}`);
+        ? `${where}/${backend}/${size}/${label}: ${fmtInt(row.tokensPerS)} tokens/s (${fmt(row.msPerStep, 0)} ms/step, ${row.steps} steps; numTensors ${row.numTensorsBefore} → ${row.numTensorsAfter}) in ${fmt((Date.now() - t) / 1000)} s`
+        : `${where}/${backend}/${size}/${label}: ${row.error}`);
       if (!res.result && first) {
         skips.push({ where, backend, reason: `does not work here: ${row.error}` });
         return; // the backend does not work: skip its other rows
@@ -76,14 +85,14 @@ export async function benchBackend(where: Where, backend: BackendName, run: Runn
 }
 
 /** relu at d_in 64 against batch size (d_sae 2048) and against d_sae (batch 1024); `base` is the small relu row that sizes the plans. */
-export async function scalingSweep(run: Runner, backend: BackendName, base: Row, opts: Options): Promise<{ dSae: ScalingPoint[]; batch: ScalingPoint[] }> {
-  const { dSae: dSaeList, batch: batchList } = scalingLists(opts);
+export async function scalingSweep(run: Runner, backend: BackendName, base: Row, opts: Options): Promise<{ dSae: ScalingPoint[]; batch: ScalingPoint[]; dSae768: ScalingPoint[] }> {
+  const { dSae: dSaeList, batch: batchList, dSae768: list768 } = scalingLists(opts);
   const targetMs = opts.quick ? 800 : 1500;
-  const one = async (dSae: number, batch: number): Promise<ScalingPoint> => {
-    const est = (base.msPerStep ?? 500) * (dSae * batch) / (2048 * 1024);
-    const plan = stepPlan(est, { ...opts, targetMs }, false);
-    const res = await run(backend, { architecture: 'relu', dIn: 64, dSae, batch, ...plan, steps: Math.min(plan.steps ?? 10, 15) }, Math.max(180_000, 10 * est));
-    const p: ScalingPoint = { dIn: 64, dSae, batch };
+  const one = async (dSae: number, batch: number, dIn = 64): Promise<ScalingPoint> => {
+    const est = (base.msPerStep ?? 500) * (dIn * dSae * batch) / (base.dIn * base.dSae * base.batch);
+    const plan = dIn === 768 ? { warmup: 1, minSteps: 2, steps: 2, targetMs: 0 } : stepPlan(est, { ...opts, targetMs }, false);
+    const res = await run(backend, { architecture: 'relu', dIn, dSae, batch, ...plan, steps: Math.min(plan.steps ?? 10, 15) }, Math.max(180_000, 10 * est));
+    const p: ScalingPoint = { dIn, dSae, batch };
     if (res.result) Object.assign(p, { tokensPerS: res.result.tokensPerS, msPerStep: res.result.msPerStep });
     else p.error = res.error;
     log(`scaling ${base.where}/${backend} relu d_sae ${dSae} batch ${batch}: ${p.tokensPerS !== undefined ? `${fmtInt(p.tokensPerS)} tokens/s` : p.error}`);
@@ -94,5 +103,8 @@ export async function scalingSweep(run: Runner, backend: BackendName, base: Row,
   for (const b of batchList) batch.push(await one(2048, b));
   const dSae: ScalingPoint[] = [];
   for (const d of dSaeList) dSae.push(await one(d, 1024));
-  return { dSae, batch };
+  // d_in 768 (when --sizes includes gpt2): toward GPT-2 width.
+  const dSae768: ScalingPoint[] = [];
+  for (const d of list768) dSae768.push(await one(d, 1024, 768));
+  return { dSae, batch, dSae768 };
 }
