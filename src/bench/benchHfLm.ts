@@ -14,6 +14,7 @@
 // the browser by the bench page's LM worker (./lm.worker.ts). Pure tfjs, no DOM.
 import * as tf from '@tensorflow/tfjs';
 import { parseHfModel } from '../io/hfModel';
+import { createRng } from '../engine/rng';
 import { batchTokenBudget, padBatch, planBatches } from '../engine/lm/batching';
 import { TransformerModel, perHeadAttention } from '../engine/lm/transformer';
 import type { LmPassTiming } from './benchLm';
@@ -92,17 +93,10 @@ export interface HfLmBenchEnv {
   folder?: string;
 }
 
-/** Seeded random token ids: `n` documents of `T` tokens in [0, vocab). Mulberry32. */
+/** Seeded random token ids: `n` documents of `T` tokens in [0, vocab) (the engine's generator, src/engine/rng.ts). */
 export function randomDocuments(seed: number, n: number, T: number, vocab: number): Int32Array[] {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return Array.from({ length: n }, () => Int32Array.from({ length: T }, () => Math.floor(next() * vocab)));
+  const rng = createRng(seed);
+  return Array.from({ length: n }, () => Int32Array.from({ length: T }, () => rng.int(vocab)));
 }
 
 /** The tfjs figures every side reports: tensor bytes and, on wasm, the module's heap. */

@@ -7,7 +7,7 @@
 // and exact decoding.
 import type { TextTokenizer } from './tokenizer';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { VocabError, tokenizerJsonPieces } from './vocab';
+import { VocabError, describeJson, isRecord, tokenizerJsonPieces } from './vocab';
 
 export class HfTokenizerError extends Error {
   constructor(message: string) {
@@ -266,16 +266,4 @@ function postProcessorPrefix(tok: Tokenizer): number | null {
   } catch {
     return null;
   }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function describeJson(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'missing';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return 'an object';
-  return `a ${typeof v} (${JSON.stringify(v).slice(0, 40)})`;
 }

@@ -145,10 +145,5 @@ export function centreWritingWeights(w: TransformerWeights): TransformerWeights 
 
 /** Bytes of float32 the description holds (a tied unembedding's transposed copy included). */
 export function float32Bytes(w: TransformerWeights): number {
-  let n = w.embedding.length + (w.positions?.length ?? 0) + w.lnFinal.weight.length + (w.lnFinal.bias?.length ?? 0) + w.unembed.w.length + (w.unembed.bias?.length ?? 0);
-  for (const b of w.blocks) {
-    for (const x of [b.ln1, b.ln2]) n += x.weight.length + (x.bias?.length ?? 0);
-    for (const x of [b.q, b.k, b.v, b.o, b.up, b.gate, b.down]) if (x) n += x.w.length + (x.bias?.length ?? 0);
-  }
-  return 4 * n;
+  return 4 * (parameterCount(w) + (w.unembedTied ? w.unembed.w.length + (w.unembed.bias?.length ?? 0) : 0));
 }

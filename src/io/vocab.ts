@@ -156,11 +156,12 @@ function spaceForMetaspace(piece: string): string {
   return piece.includes('\u2581') ? piece.replaceAll('\u2581', ' ') : piece;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function describeJson(v: unknown): string {
+/** A JSON value in words, for messages that say what a file holds instead of what was expected. */
+export function describeJson(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'missing';
   if (Array.isArray(v)) return 'an array';

@@ -17,8 +17,9 @@ import { parseNpy } from '../../io/npy';
 import { writeSafetensors, type F32Tensor } from '../../io/safetensors';
 import { useCpu, useWasm } from '../testing';
 import { LlamaModel } from './llama';
+import { pca, pcaSource } from './testing';
 import { INNER_HOOKS, siteName } from './hooks';
-import { evaluateSplice, type SpliceReport, type SpliceSource } from './splice';
+import { evaluateSplice, type SpliceReport } from './splice';
 import { TransformerModel } from './transformer';
 
 const SHARED = path.resolve(__dirname, '../../../../shared/data/stories260k');
@@ -300,53 +301,4 @@ describe.skipIf(!present)('stories260K converted to a Hugging Face Llama folder 
 /** The realdata tolerance of llama.realdata.test.ts: 0.5% relative. */
 function close(actual: number, expected: number) {
   expect(Math.abs(actual - expected), `${actual} vs ${expected}`).toBeLessThanOrEqual(0.005 * Math.abs(expected) + 1e-6);
-}
-
-/** Splice x̂ = mean + V_k V_kᵀ (x − mean) at one site (as baselines.json's PCA rows). */
-function pcaSource(mean: Float32Array, components: Float64Array[], k: number, site: number): SpliceSource {
-  const d = mean.length;
-  const vk = new Float32Array(d * k);
-  for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) vk[j * k + c] = components[c][j];
-  return {
-    sites: [site],
-    together: false,
-    reconstruct: (x) => tf.tidy(() => {
-      const V = tf.tensor2d(vk, [d, k]);
-      const centred = tf.sub(x, tf.tensor1d(mean));
-      const xHat = tf.add(tf.matMul(tf.matMul(centred, V), V, false, true), tf.tensor1d(mean)) as tf.Tensor2D;
-      return { xHat, replace: tf.ones([x.shape[0], 1]) as tf.Tensor2D };
-    }),
-  };
-}
-
-/** Mean and principal directions (by decreasing variance) of rows [n, d]: cyclic Jacobi on the covariance. */
-function pca(data: Float32Array, n: number, d: number): { mean: Float32Array; components: Float64Array[] } {
-  const mean = new Float64Array(d);
-  for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) mean[j] += data[r * d + j] / n;
-  const a = Array.from({ length: d }, () => new Float64Array(d));
-  const x = new Float64Array(d);
-  for (let r = 0; r < n; r++) {
-    for (let j = 0; j < d; j++) x[j] = data[r * d + j] - mean[j];
-    for (let i = 0; i < d; i++) for (let j = i; j < d; j++) a[i][j] += x[i] * x[j];
-  }
-  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) a[i][j] = a[j][i];
-  const v = Array.from({ length: d }, (_, i) => Float64Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let p = 0; p < d; p++) for (let q = p + 1; q < d; q++) off += a[p][q] ** 2;
-    if (off < 1e-18) break;
-    for (let p = 0; p < d; p++) {
-      for (let q = p + 1; q < d; q++) {
-        if (Math.abs(a[p][q]) < 1e-30) continue;
-        const theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < d; k++) { const kp = a[k][p], kq = a[k][q]; a[k][p] = c * kp - s * kq; a[k][q] = s * kp + c * kq; }
-        for (let k = 0; k < d; k++) { const pk = a[p][k], qk = a[q][k]; a[p][k] = c * pk - s * qk; a[q][k] = s * pk + c * qk; }
-        for (let k = 0; k < d; k++) { const kp = v[k][p], kq = v[k][q]; v[k][p] = c * kp - s * kq; v[k][q] = s * kp + c * kq; }
-      }
-    }
-  }
-  const order = Array.from({ length: d }, (_, i) => i).sort((i, j) => a[j][j] - a[i][i]);
-  return { mean: Float32Array.from(mean), components: order.map((c) => Float64Array.from({ length: d }, (_, j) => v[j][c])) };
 }

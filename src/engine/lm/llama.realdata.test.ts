@@ -11,6 +11,7 @@ import { extractActivations, splitDocuments, tokenizeCorpus, type TokenizedCorpu
 import { encodeLlama2c, parseLlama2cCheckpoint, parseLlama2cTokenizer, type Llama2cTokenizer } from '../../io/llama2c';
 import { parseNpy } from '../../io/npy';
 import { LlamaModel } from './llama';
+import { pca, pcaSource } from './testing';
 import { evaluateSplice, type SpliceSource } from './splice';
 
 const SHARED = path.resolve(__dirname, '../../../../shared/data/stories260k');
@@ -186,67 +187,4 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-/** Splice x̂ = mean + V_k V_kᵀ (x − mean) at one site. */
-function pcaSource(mean: Float32Array, components: Float64Array[], k: number, site: number): SpliceSource {
-  const d = mean.length;
-  const vk = new Float32Array(d * k);
-  for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) vk[j * k + c] = components[c][j];
-  return {
-    sites: [site],
-    together: false,
-    reconstruct: (x) => tf.tidy(() => {
-      const V = tf.tensor2d(vk, [d, k]);
-      const m = tf.tensor1d(mean);
-      const centred = tf.sub(x, m);
-      const xHat = tf.add(tf.matMul(tf.matMul(centred, V), V, false, true), m) as tf.Tensor2D;
-      return { xHat, replace: tf.ones([x.shape[0], 1]) as tf.Tensor2D };
-    }),
-  };
-}
-
-/** Mean and principal directions (by decreasing variance) of rows [n, d], by Jacobi rotations of the covariance. */
-function pca(data: Float32Array, n: number, d: number): { mean: Float32Array; components: Float64Array[] } {
-  const mean = new Float64Array(d);
-  for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) mean[j] += data[r * d + j] / n;
-  const a = Array.from({ length: d }, () => new Float64Array(d));
-  for (let r = 0; r < n; r++) {
-    for (let i = 0; i < d; i++) {
-      const xi = data[r * d + i] - mean[i];
-      for (let j = i; j < d; j++) a[i][j] += xi * (data[r * d + j] - mean[j]);
-    }
-  }
-  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) a[i][j] = a[j][i];
-  const v = Array.from({ length: d }, (_, i) => Float64Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let p = 0; p < d; p++) for (let q = p + 1; q < d; q++) off += a[p][q] ** 2;
-    if (off < 1e-18) break;
-    for (let p = 0; p < d; p++) {
-      for (let q = p + 1; q < d; q++) {
-        if (Math.abs(a[p][q]) < 1e-30) continue;
-        const theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < d; k++) {
-          const akp = a[k][p], akq = a[k][q];
-          a[k][p] = c * akp - s * akq;
-          a[k][q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < d; k++) {
-          const apk = a[p][k], aqk = a[q][k];
-          a[p][k] = c * apk - s * aqk;
-          a[q][k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < d; k++) {
-          const vkp = v[k][p], vkq = v[k][q];
-          v[k][p] = c * vkp - s * vkq;
-          v[k][q] = s * vkp + c * vkq;
-        }
-      }
-    }
-  }
-  const order = Array.from({ length: d }, (_, i) => i).sort((x, y) => a[y][y] - a[x][x]);
-  return { mean: Float32Array.from(mean), components: order.map((c) => Float64Array.from({ length: d }, (_, j) => v[j][c])) };
 }

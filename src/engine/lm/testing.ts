@@ -1,8 +1,11 @@
 // Helpers for the language-model tests, written from llama2.c (export.py, tokenizer.py, run.c)
 // rather than from src/io/llama2c.ts or ./llama.ts: random weights, the v0 and v1 checkpoint
 // layouts and tokenizer.bin byte by byte, and run.c's forward pass token by token with a KV cache
-// in float64 — the reference the tfjs model is checked against.
+// in float64 — the reference the tfjs model is checked against. Also a PCA splice source (a
+// plain-array PCA of residuals), the baseline both real-data tests compare loss recovered with.
+import * as tf from '@tensorflow/tfjs';
 import type { LlamaConfig, LlamaWeights } from '../../io/llama2c';
+import type { SpliceSource } from './splice';
 
 /** Weights as export.py writes them, each [out, in] row-major, per-layer arrays stacked; wcls only when not shared. */
 export type RawWeights = Omit<LlamaWeights, 'wcls'> & { wcls?: Float32Array };
@@ -217,4 +220,67 @@ const hex = (b: number) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>
 /** <unk>, BOS, EOS and the 256 byte pieces <0x00> … <0xFF> (ids 3 … 258), as tokenizer.py writes them. */
 export function baseTokenizerEntries(): [string, number][] {
   return [['<unk>', 0], ['\n<s>\n', 0], ['\n</s>\n', 0], ...Array.from({ length: 256 }, (_, b): [string, number] => [hex(b), 0])];
+}
+
+/** Splice x̂ = mean + V_k V_kᵀ (x − mean) at one site. */
+export function pcaSource(mean: Float32Array, components: Float64Array[], k: number, site: number): SpliceSource {
+  const d = mean.length;
+  const vk = new Float32Array(d * k);
+  for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) vk[j * k + c] = components[c][j];
+  return {
+    sites: [site],
+    together: false,
+    reconstruct: (x) => tf.tidy(() => {
+      const V = tf.tensor2d(vk, [d, k]);
+      const m = tf.tensor1d(mean);
+      const centred = tf.sub(x, m);
+      const xHat = tf.add(tf.matMul(tf.matMul(centred, V), V, false, true), m) as tf.Tensor2D;
+      return { xHat, replace: tf.ones([x.shape[0], 1]) as tf.Tensor2D };
+    }),
+  };
+}
+
+/** Mean and principal directions (by decreasing variance) of rows [n, d], by Jacobi rotations of the covariance. */
+export function pca(data: Float32Array, n: number, d: number): { mean: Float32Array; components: Float64Array[] } {
+  const mean = new Float64Array(d);
+  for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) mean[j] += data[r * d + j] / n;
+  const a = Array.from({ length: d }, () => new Float64Array(d));
+  for (let r = 0; r < n; r++) {
+    for (let i = 0; i < d; i++) {
+      const xi = data[r * d + i] - mean[i];
+      for (let j = i; j < d; j++) a[i][j] += xi * (data[r * d + j] - mean[j]);
+    }
+  }
+  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) a[i][j] = a[j][i];
+  const v = Array.from({ length: d }, (_, i) => Float64Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let p = 0; p < d; p++) for (let q = p + 1; q < d; q++) off += a[p][q] ** 2;
+    if (off < 1e-18) break;
+    for (let p = 0; p < d; p++) {
+      for (let q = p + 1; q < d; q++) {
+        if (Math.abs(a[p][q]) < 1e-30) continue;
+        const theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+        for (let k = 0; k < d; k++) {
+          const akp = a[k][p], akq = a[k][q];
+          a[k][p] = c * akp - s * akq;
+          a[k][q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < d; k++) {
+          const apk = a[p][k], aqk = a[q][k];
+          a[p][k] = c * apk - s * aqk;
+          a[q][k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < d; k++) {
+          const vkp = v[k][p], vkq = v[k][q];
+          v[k][p] = c * vkp - s * vkq;
+          v[k][q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: d }, (_, i) => i).sort((x, y) => a[y][y] - a[x][x]);
+  return { mean: Float32Array.from(mean), components: order.map((c) => Float64Array.from({ length: d }, (_, j) => v[j][c])) };
 }
