@@ -7,7 +7,9 @@ import { SHARED_DATA, chartPoints, configure, dropFile, hasSharedData, npyBytes,
 test('opens with the sample loaded and trains with live charts and validation metrics', async ({ page }) => {
   await openApp(page);
   await expect(page.getByTestId('dataset-info')).toContainText('planted');
-  await configure(page, { variant: 'topk', steps: 600 });
+  // Enough steps that the run is still going when Pause is clicked: the sparse TopK step trains the
+  // sample at thousands of steps a second.
+  await configure(page, { variant: 'topk', steps: 6000 });
   await page.getByRole('radio', { name: 'Manual' }).check(); // k is derived from the target L0 otherwise
   await page.getByLabel('Initial k').fill('8');
   await page.getByRole('button', { name: 'Train' }).click();
@@ -25,7 +27,7 @@ test('opens with the sample loaded and trains with live charts and validation me
   await expect.poll(() => chartPoints(page, 'chart-loss')).toBeGreaterThan(pausedAt);
   await expect(page.getByTestId('eval-metrics')).toBeVisible({ timeout: 150_000 });
   await expect(page.getByTestId('eval-metrics')).toContainText('feature recovery');
-  await expect(page.getByTestId('progress')).toContainText('done · step 600 / 600');
+  await expect(page.getByTestId('progress')).toContainText('done · step 6,000 / 6,000');
   // Manual k: no target to judge against, the L0 is a plain figure.
   await expect(page.getByTestId('l0-plain')).toContainText('no target');
   await expect(page.getByTestId('target-status')).toHaveCount(0);

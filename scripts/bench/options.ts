@@ -13,12 +13,31 @@ export const SIZES: Record<SizeName, { dIn: number; dSae: number; batch: number 
   medium: { dIn: 512, dSae: 4096, batch: 512 },
   gpt2: { dIn: 768, dSae: 24576, batch: 1024 },
 };
-/** One row's variant: its label in the tables and its k (undefined: the config default, 5 % of d_sae). */
-export interface Case { label: string; architecture: Architecture; k?: number }
-/** GPT-2 width (issue 23): TopK at k 32 and at the default 5 % (k 1,229), BatchTopK at k 32; no gated. */
+/**
+ * One row's variant: its label in the tables, its k (undefined: the config default, 5 % of d_sae) and
+ * other config keys. A label ending in DENSE_SUFFIX is the same step with `sparse: 'off'`, compared
+ * with the native row of the label without it.
+ */
+export interface Case { label: string; architecture: Architecture; k?: number; extra?: Record<string, unknown> }
+export const DENSE_SUFFIX = ', dense';
+/**
+ * θ₀ of the GPT-2-width JumpReLU rows: the bench's rows are N(0, I) and the initial encoder columns
+ * unit vectors, so z ~ N(0, 1) and θ₀ = 1.88 leaves about 3 % of the latents active (Φ(−1.88) ≈
+ * 0.030), the L0 range JumpReLU SAEs train at. The dense NumPy step's time does not depend on θ.
+ */
+const GPT2_JUMPRELU_THRESHOLD = 1.88;
+/**
+ * GPT-2 width (issue 23): TopK at k 32 and at the default 5 % (k 1,229), BatchTopK at k 32, JumpReLU
+ * at L0 ≈ 3 %; TopK k 32 and JumpReLU also with the dense step, to show what the sparse one saves. No gated.
+ */
 const GPT2_CASES: Case[] = [
-  { label: 'relu', architecture: 'relu' }, { label: 'topk', architecture: 'topk', k: 32 }, { label: 'topk k 5%', architecture: 'topk' },
-  { label: 'batchtopk', architecture: 'batchtopk', k: 32 }, { label: 'jumprelu', architecture: 'jumprelu' },
+  { label: 'relu', architecture: 'relu' },
+  { label: 'topk', architecture: 'topk', k: 32 },
+  { label: `topk${DENSE_SUFFIX}`, architecture: 'topk', k: 32, extra: { sparse: 'off' } },
+  { label: 'topk k 5%', architecture: 'topk' },
+  { label: 'batchtopk', architecture: 'batchtopk', k: 32 },
+  { label: 'jumprelu', architecture: 'jumprelu', extra: { init_threshold: GPT2_JUMPRELU_THRESHOLD } },
+  { label: `jumprelu${DENSE_SUFFIX}`, architecture: 'jumprelu', extra: { init_threshold: GPT2_JUMPRELU_THRESHOLD, sparse: 'off' } },
 ];
 /** The rows of a size (native_step.py's cases() is the same list). */
 export function casesFor(size: SizeName, variants: Architecture[]): Case[] {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Architecture } from '../../src/engine/config';
 import { FLOPS_FORMULA, flopsPerStep } from './flops';
-import { SIZES, VARIANTS, type SizeName, type Where } from './options';
+import { DENSE_SUFFIX, SIZES, VARIANTS, type SizeName, type Where } from './options';
 import { formatResponsiveness, type ResponsivenessResult } from './responsiveness';
 import { fmt, fmtInt, log, type BenchOutcome, type NativeReport, type Row, type ScalingPoint } from './results';
 import { CHROMIUM, CHROMIUM_ARGS } from './server';
@@ -22,8 +22,17 @@ function nodeWasmThreads(rows: Row[]): string {
 export function backendLabel(r: Row): string {
   const i = r.info;
   if (!i) return r.backend;
-  if (r.backend === 'wasm') return `wasm (SIMD ${i.simd ? 'on' : 'off'}, threads ${i.threads ? `on ×${i.threadsCount}` : 'off'})`;
-  return r.backend;
+  const step = stepLabel(r);
+  if (r.backend === 'wasm') return `wasm (SIMD ${i.simd ? 'on' : 'off'}, threads ${i.threads ? `on ×${i.threadsCount}` : 'off'})${step}`;
+  return `${r.backend}${step}`;
+}
+
+/** Whether the timed steps were sparse (ops/sparse.ts), and the active fraction where it was read. */
+function stepLabel(r: Row): string {
+  const parts: string[] = [];
+  if (r.sparseSteps && r.steps) parts.push(r.sparseSteps === r.steps ? 'sparse step' : `sparse ${r.sparseSteps} of ${r.steps} steps`);
+  if (r.activeFraction !== undefined) parts.push(`L0 ${fmt(100 * r.activeFraction, 1)}%`);
+  return parts.length ? `, ${parts.join(', ')}` : '';
 }
 
 function mainTable(rows: Row[], native: NativeReport | null): string {
@@ -47,7 +56,11 @@ function mainTable(rows: Row[], native: NativeReport | null): string {
         const tensors = r.where === 'native' ? 'n/a' : `${r.numTensorsBefore} → ${r.numTensorsAfter}${r.numTensorsBefore === r.numTensorsAfter ? '' : ' ⚠ LEAK'}`;
         const ratio = r.where === 'native' && !r.sparse ? '1' : native ? fmt(r.nativeRatio, 3) : 'n/a';
         const sparseRatio = r.sparseRatio === undefined ? '—' : fmt(r.sparseRatio, 3);
-        lines.push(`| ${sizeLabel} | ${v} | ${r.where} | ${r.where === 'native' ? r.backend : backendLabel(r)} | ${fmtInt(r.tokensPerS)} | ${fmt(r.msPerStep, r.msPerStep! < 100 ? 1 : 0)} | ${ratio} | ${sparseRatio} | ${fmt(r.gflops, 2)} | ${r.ceilingFraction === undefined ? 'n/a' : `${fmt(100 * r.ceilingFraction, 1)}%`} | ${tensors} | ${r.steps ?? ''} |`);
+        // A sparse step does far fewer FLOPs than the dense products flops.ts counts: no GFLOP/s for it.
+        const sparse = Boolean(r.sparseSteps) || (r.where === 'native' && r.sparse);
+        const gflops = sparse ? 'sparse' : fmt(r.gflops, 2);
+        const ceiling = sparse || r.ceilingFraction === undefined ? 'n/a' : `${fmt(100 * r.ceilingFraction, 1)}%`;
+        lines.push(`| ${sizeLabel} | ${v} | ${r.where} | ${r.where === 'native' ? r.backend : backendLabel(r)} | ${fmtInt(r.tokensPerS)} | ${fmt(r.msPerStep, r.msPerStep! < 100 ? 1 : 0)} | ${ratio} | ${sparseRatio} | ${gflops} | ${ceiling} | ${tensors} | ${r.steps ?? ''} |`);
       }
     }
   }
@@ -97,6 +110,15 @@ function targetsTable(rows: Row[], resp: ResponsivenessResult | null, haveNative
       const text = per.map(([v, r]) => `${v} ${fmt(r!.nativeRatio, 2)}× (${r!.backend})`).join(', ');
       lines.push(`| ${where}, ${size}, best backend ≥ ${goal}× native | ${text} | ${per.every(([, r]) => (r!.nativeRatio ?? 0) >= goal) ? 'yes' : 'no'} |`);
     }
+    // Issue 23's: at GPT-2 width, TopK k 32 at least the NumPy dense step, JumpReLU at L0 1–5 % 0.7 of it.
+    for (const where of ['node', 'chromium'] as Where[]) {
+      for (const [label, goal] of [['topk', 1], ['jumprelu', 0.7]] as const) {
+        const r = rows.find((x) => x.where === where && x.size === 'gpt2' && x.label === label && x.nativeRatio !== undefined && !x.error);
+        if (!r) continue;
+        const l0 = r.activeFraction === undefined ? '' : `, L0 ${fmt(100 * r.activeFraction, 1)}%`;
+        lines.push(`| ${where}, gpt2, ${label}${label === 'topk' ? ' k 32' : ' at L0 1–5 %'} ≥ ${goal}× NumPy dense | ${fmt(r.nativeRatio, 2)}× (${r.backend}${r.sparseSteps ? ', sparse step' : ''}${l0}) | ${(r.nativeRatio ?? 0) >= goal && (label !== 'jumprelu' || (r.activeFraction !== undefined && r.activeFraction >= 0.01 && r.activeFraction <= 0.05)) ? 'yes' : 'no'} |`);
+      }
+    }
   }
   if (resp) {
     lines.push(`| main thread: no task longer than 50 ms while training | longest ${fmt(resp.longTasks.maxMs, 0)} ms, ${resp.longTasks.over50ms} over 50 ms | ${resp.longTasks.supported && resp.longTasks.over50ms === 0 ? 'yes' : 'no'} |`);
@@ -113,7 +135,9 @@ export function deriveColumns(rows: Row[], native: NativeReport | null): void {
     if (r.msPerStep === undefined) continue;
     r.gflops = flopsPerStep(r.architecture, r.dIn, r.dSae, r.batch) / (r.msPerStep / 1000) / 1e9;
     if (ceiling) r.ceilingFraction = r.gflops / ceiling;
-    const same = (x: Row) => x.where === 'native' && x.size === r.size && x.architecture === r.architecture && (x.label ?? x.architecture) === (r.label ?? r.architecture);
+    // A dense comparison row (options.ts DENSE_SUFFIX) is set against the native row of its variant.
+    const label = (r.label ?? r.architecture).replace(new RegExp(`${DENSE_SUFFIX}$`), '');
+    const same = (x: Row) => x.where === 'native' && x.size === r.size && x.architecture === r.architecture && (x.label ?? x.architecture) === label;
     const n = rows.find((x) => same(x) && !x.sparse);
     if (n?.tokensPerS && r.tokensPerS) r.nativeRatio = r.tokensPerS / n.tokensPerS;
     const sp = rows.find((x) => same(x) && x.sparse);

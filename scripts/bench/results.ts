@@ -38,6 +38,9 @@ export interface Row {
   sparseRatio?: number;
   info?: BackendInfo;
   profile?: StepProfile;
+  /** Timed steps that took the sparse products, and the last step's fraction of active latents. */
+  sparseSteps?: number;
+  activeFraction?: number;
   error?: string;
 }
 

@@ -51,12 +51,12 @@ export async function benchBackend(where: Where, backend: BackendName, run: Runn
       log(`${where}/${backend}/${size}: skipped — ${reason}`);
       continue;
     }
-    for (const { label, architecture, k } of casesFor(size, opts.variants)) {
+    for (const { label, architecture, k, extra } of casesFor(size, opts.variants)) {
       const sameSize = rows.find((r) => r.where === where && r.backend === backend && r.size === size && r.msPerStep);
       if (sameSize?.msPerStep) est = sameSize.msPerStep * flopsPerStep(architecture, dims.dIn, dims.dSae, dims.batch) / flopsPerStep(sameSize.architecture, dims.dIn, dims.dSae, dims.batch);
       // gpt2: seconds a step on wasm, so one warm-up and two timed steps.
       const plan = size === 'gpt2' ? { warmup: 1, minSteps: 2, steps: 2, targetMs: 0 } : stepPlan(est, opts, slowPrior);
-      const config = k === undefined ? undefined : resolveConfig({ architecture, d_sae: dims.dSae, batch_size: dims.batch, k }, dims.dIn);
+      const config = k === undefined && extra === undefined ? undefined : resolveConfig({ architecture, d_sae: dims.dSae, batch_size: dims.batch, ...(k === undefined ? {} : { k }), ...extra }, dims.dIn);
       const spec: BenchSpec = { architecture, ...dims, ...plan, ...(config ? { config } : {}), profile: opts.profile && PROFILED.includes(architecture) };
       const expect = (est ?? 10_000) * ((plan.warmup ?? 2) + (plan.steps ?? 3) + 1);
       const first = label === casesFor(size, opts.variants)[0]?.label && size === opts.sizes[0];
@@ -67,7 +67,7 @@ export async function benchBackend(where: Where, backend: BackendName, run: Runn
       const row: Row = { where, backend, size, architecture, label, ...(k === undefined ? {} : { k }), ...dims };
       if (res.result) {
         const r = res.result;
-        Object.assign(row, { tokensPerS: r.tokensPerS, msPerStep: r.msPerStep, meanMsPerStep: r.meanMsPerStep, stepMs: r.stepMs, steps: r.steps, warmupMs: r.warmupMs, numTensorsBefore: r.numTensorsBefore, numTensorsAfter: r.numTensorsAfter, info: r.info, profile: r.profile });
+        Object.assign(row, { tokensPerS: r.tokensPerS, msPerStep: r.msPerStep, meanMsPerStep: r.meanMsPerStep, stepMs: r.stepMs, steps: r.steps, warmupMs: r.warmupMs, numTensorsBefore: r.numTensorsBefore, numTensorsAfter: r.numTensorsAfter, info: r.info, profile: r.profile, sparseSteps: r.sparseSteps, activeFraction: r.activeFraction });
         if (r.backend !== backend) row.error = `ran on ${r.backend}, not ${backend}`;
       } else {
         row.error = res.error ?? 'no result';

@@ -8,7 +8,8 @@
 //   saeKernelBench(shape) → ms per call, fused vs composition, for each kernel at one size.
 // Without WebGPU both answer with an error and no results: they never pass by falling back.
 // The checks are split by kernel family: src/bench/kernelCheckJumpRelu.ts, kernelCheckTopk.ts,
-// kernelCheckParams.ts (Adam, normalisation) and kernelCheckDispatch.ts (dispatch and leaks); the
+// kernelCheckParams.ts (Adam, normalisation), kernelCheckSparse.ts (the sparse ops, against JS
+// only: they have no composition) and kernelCheckDispatch.ts (dispatch and leaks); the
 // timing is src/bench/kernelBench.ts; what they share is src/bench/kernelCheckCommon.ts.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
@@ -18,6 +19,7 @@ import { useWebGPU, type CheckReport, type CheckResult, type KernelBenchReport, 
 import { checkDispatch, checkLeaks } from './kernelCheckDispatch';
 import { checkJumpRelu } from './kernelCheckJumpRelu';
 import { checkAdam, checkNormalize } from './kernelCheckParams';
+import { checkSparse } from './kernelCheckSparse';
 import { checkBatchTopk, checkTopk } from './kernelCheckTopk';
 
 // The report types, imported from here by scripts/bench/kernels.ts and e2e/kernels.spec.ts.
@@ -36,7 +38,7 @@ window.saeKernelCheck = async () => {
   const results: CheckResult[] = [];
   if (!useFusedKernels()) return { backend: tf.getBackend(), adapter, results, error: 'the fused kernels are switched off on webgpu' };
   try {
-    for (const check of [checkDispatch, checkJumpRelu, checkTopk, checkBatchTopk, checkAdam, checkNormalize, checkLeaks]) await check(results);
+    for (const check of [checkDispatch, checkJumpRelu, checkTopk, checkBatchTopk, checkAdam, checkNormalize, checkSparse, checkLeaks]) await check(results);
   } catch (e) {
     return { backend: tf.getBackend(), adapter, results, error: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) };
   }

@@ -17,10 +17,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { selectBackend, type BackendChoice } from '../engine/backend';
 import type { BackendName } from '../engine/types';
+import { setKernelThreadSpawner, wasmKernels } from '../engine/ops/wasm/kernelModule';
+import { KERNEL_WASM } from '../engine/ops/wasm/kernels.generated';
 
 const require = createRequire(import.meta.url);
 const packageDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
@@ -37,6 +41,24 @@ export function useNodeWasmFiles(): void {
   if (wasmPathsSet) return;
   setWasmPaths(WASM_DIR + path.sep);
   wasmPathsSet = true;
+  enableRelaxedSimd();
+}
+
+/**
+ * The engine's wasm kernels multiply with relaxed SIMD's fused multiply-add (src/engine/ops/wasm/):
+ * shipped in V8 from 11.4, behind a flag in Node 20's V8 11.3. Setting the flag before the first
+ * compile is enough; where even the flag does not help, the kernels use their plain build.
+ */
+function enableRelaxedSimd(): void {
+  const probe = Buffer.from(KERNEL_WASM.unsharedFma, 'base64');
+  if (!WebAssembly.validate(probe)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+}
+
+/** Helper threads for the engine's wasm kernels: worker_threads that do not keep the process alive. */
+function nodeKernelThread(script: string) {
+  const worker = new Worker(script, { eval: true });
+  worker.unref();
+  return { postMessage: (m: unknown) => worker.postMessage(m), terminate: () => { void worker.terminate(); } };
 }
 
 /** Every core this process may use. */
@@ -123,6 +145,9 @@ const ourFactory = async (): Promise<tf.KernelBackend> => {
   // Emscripten refs a worker while it runs a thread; the pool's threads wait for work for as long
   // as the backend lives, which would keep the process from exiting when a script is done.
   for (const w of module.PThread?.runningWorkers ?? []) w.unref?.();
+  // The engine's own kernels share the threaded heap and run on as many threads.
+  setKernelThreadSpawner(nodeKernelThread, threadsWanted);
+  await wasmKernels(backend)?.startThreads();
   return backend;
 };
 

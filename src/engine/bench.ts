@@ -127,6 +127,10 @@ export interface BenchResult {
   numTensorsBefore: number;
   numTensorsAfter: number;
   info: BackendInfo;
+  /** Timed steps that took the sparse products (ops/sparse.ts). */
+  sparseSteps?: number;
+  /** Fraction of latents active in the last step (where it is read: wasm, cpu). */
+  activeFraction?: number;
   profile?: StepProfile;
 }
 
@@ -156,6 +160,7 @@ export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> 
     const warmupMs: number[] = [];
     for (let i = 0; i < warmup; i++) warmupMs.push(await syncedStep(trainer, i === 0 ? spec.maxFirstStepMs : spec.maxStepMs, i === 0));
     const before = tf.memory().numTensors;
+    const sparseBefore = trainer.sparseSteps;
     // Each timed step is synced on its own, so the clock sees finished work (GPU backends queue it
     // otherwise); ms/step is the median, which a busy machine disturbs less than the mean.
     const stepMs: number[] = [];
@@ -165,6 +170,8 @@ export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> 
       stepMs.push(await syncedStep(trainer, spec.maxStepMs, false));
     }
     const after = tf.memory().numTensors;
+    const sparseSteps = trainer.sparseSteps - sparseBefore;
+    const activeFraction = trainer.lastActiveFraction;
     const ms = median(stepMs);
     const profile = spec.profile ? await profileStep(trainer) : undefined;
     return {
@@ -183,6 +190,8 @@ export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> 
       numTensorsBefore: before,
       numTensorsAfter: after,
       info: await backendInfo(),
+      sparseSteps,
+      ...(activeFraction === undefined ? {} : { activeFraction }),
       ...(profile ? { profile } : {}),
     };
   } finally {

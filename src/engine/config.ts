@@ -183,6 +183,7 @@ export function resolveConfig(input: ConfigInput, dIn: number, nLayers = 1): Sae
     layer_start: layerStart,
     layer_end: layerEnd,
     guidance: [],
+    sparse: choice(input, 'sparse', D.sparse, ['auto', 'off'] as const),
   };
   if (input.guidance !== undefined) {
     if (!Array.isArray(input.guidance)) throw new ConfigError('config key "guidance" must be a list of targets.');

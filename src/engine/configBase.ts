@@ -10,6 +10,8 @@ export type Normalize = 'none' | 'per_token' | 'dataset_norm';
 export type SplitBy = 'rows' | 'document';
 export const NORMALIZATIONS: readonly Normalize[] = ['none', 'per_token', 'dataset_norm'];
 export type SparsityMode = 'target_l0' | 'manual';
+/** Whether a step may use the sparse products (ops/sparse.ts) where its variant and backend have them. */
+export type SparseProducts = 'auto' | 'off';
 
 /** Where a guidance target's per-row labels come from. */
 export type LabelSource =
@@ -88,6 +90,11 @@ export type CommonConfig = {
   layer_start: number;
   layer_end: number;
   guidance: GuidanceTarget[];
+  /**
+   * `auto`: variants whose latents are mostly zero (TopK) take the sparse products on backends that
+   * have them (wasm, webgpu), equal to the dense step up to rounding; `off`: always the dense step.
+   */
+  sparse: SparseProducts;
 };
 
 /**
@@ -138,6 +145,7 @@ export const COMMON_DEFAULTS = {
   sparsity_mode: 'target_l0' as SparsityMode,
   target_l0: 0.05,
   lambda_warmup_steps: 0,
+  sparse: 'auto' as SparseProducts,
 };
 
 export type CommonDefaults = typeof COMMON_DEFAULTS;

@@ -22,7 +22,7 @@ import { EarlyStopper, evaluateSae, validationPass, type EvalDetails } from './t
 import { checkGuidance, labelsOfRows, type ResolvedGuidance } from './trainerGuidance';
 import { copyStateTensors, disposeSnapshot, readSnapshot, restoreTensors, restoreVariantState, savedBest, stateTensors, type SavedTrainerState, type TrainerMeta, type TrainerSnapshot } from './trainerState';
 import { acceptedChanges, scheduledLive } from './liveParams';
-import { trainStep } from './trainStep';
+import { trainStep, type StepState } from './trainStep';
 
 // What other files import from here; the pieces live in the modules named.
 export { BLOWUP_FACTOR, DivergenceError } from './divergence';
@@ -54,6 +54,15 @@ export class Trainer {
   /** Firing counts since the last logged step [d_sae], for the dense fraction. */
   private readonly firedSinceLog: tf.Variable;
   private fRowsSinceLog = 0;
+  /** The last step's fraction of active latents, where it is read (StepContext.activeFraction). */
+  private activeFraction: number | undefined;
+  /** Steps taken with the sparse products (ops/sparse.ts). */
+  sparseSteps = 0;
+
+  /** The last step's fraction of active latents, where the step read it (wasm, cpu). */
+  get lastActiveFraction(): number | undefined {
+    return this.activeFraction;
+  }
   /** L0 fraction smoothed over log steps, what the controller reads. */
   private l0Ema: number | null = null;
   private readonly controller = new LambdaController();
@@ -193,8 +202,10 @@ export class Trainer {
   private trainStep(batch: Float32Array, batchRows: Uint32Array, rowIds: Uint32Array | undefined, log: boolean): Record<string, tf.Tensor> | undefined {
     const { cfg, variant, params, adam, tokensSinceFired, firedSinceLog, guidance, step } = this;
     const live = scheduledLive(cfg, this.live, step);
-    const state = { cfg, variant, params, adam, tokensSinceFired, firedSinceLog, guidance, step, live };
+    const state: StepState = { cfg, variant, params, adam, tokensSinceFired, firedSinceLog, guidance, step, live, activeFraction: this.activeFraction };
     const out = trainStep(state, batch, this.data.dIn * this.data.nLayers, batchRows, rowIds, log);
+    this.activeFraction = state.activeFraction;
+    if (out.sparse) this.sparseSteps += 1;
     this.fRowsSinceLog += out.fRows;
     return out.stats;
   }

@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { setKernelThreadSpawner } from '../engine/ops/wasm/kernelModule';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -55,6 +56,12 @@ let wasmThreadsOff = false;
 let resolveInitialised = () => {};
 export const initialised = new Promise<void>((resolve) => { resolveInitialised = resolve; });
 
+/** A helper thread of the engine's wasm kernels: a worker started from the script's text. */
+function blobKernelThread(script: string) {
+  const worker = new Worker(URL.createObjectURL(new Blob([script], { type: 'text/javascript' })));
+  return { postMessage: (m: unknown) => worker.postMessage(m), terminate: () => worker.terminate() };
+}
+
 export async function init(prefer?: BackendName, threads?: number) {
   try {
     await chooseStartBackend(prefer, threads);
@@ -67,7 +74,10 @@ async function chooseStartBackend(prefer?: BackendName, threads?: number) {
   // Every core but one by default: with all of them busy the page's own thread (charts, sliders)
   // waits its turn — measured on 2 cores: 25 main-thread tasks over 50 ms in 20 s instead of 2, and
   // fewer steps per second, not more. The bench harness (no UI) asks for all of them.
-  setThreadsCount(Math.max(1, Math.min(threads ?? LOGICAL_CORES - 1, 8)));
+  const threadCount = Math.max(1, Math.min(threads ?? LOGICAL_CORES - 1, 8));
+  setThreadsCount(threadCount);
+  // The engine's own wasm kernels (src/engine/ops/wasm/) run on as many threads, on tfjs's heap.
+  setKernelThreadSpawner(blobKernelThread, threadCount);
   preference = prefer ?? 'auto';
   // The prechecks pass over software renderers for a fast start; those are not failures (auto
   // measures them when a run starts). Anything else skipped did fail to start.

@@ -13,6 +13,14 @@ import { jumpRelu } from '../ops/jumprelu';
 import type { Variant } from './types';
 import { initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
 import { isAbove } from '../ops/compare';
+import { thresholdEntriesAvailable } from '../ops/sparse';
+import { jumpreluSparseStep, sparseStepApplies } from './sparseLinear';
+
+/**
+ * Above this fraction of active latents the dense step is faster than the sparse one on wasm
+ * (measured at 768 / 24,576, batch 1,024: docs/benchmark.md, "Sparse steps").
+ */
+export const JUMPRELU_SPARSE_MAX_ACTIVE = 0.1;
 
 /** θ never drops below this, so that f = z·H(z − θ) stays a JumpReLU and not a linear unit. */
 export const MIN_THRESHOLD = 1e-6;
@@ -42,6 +50,9 @@ export const jumpreluVariant: Variant<JumpReluConfig> = {
     const sparsity = tf.mul(l0, live.lambda) as tf.Scalar;
     return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, pre: z, xHat };
   },
+  // The sparse step while few latents fire (ctx.activeFraction, the last step's); dense otherwise,
+  // and at the first step, whose fraction is not known yet.
+  sparseStep: (p, x, live, ctx) => (ctx.activeFraction !== undefined && ctx.activeFraction <= JUMPRELU_SPARSE_MAX_ACTIVE && sparseStepApplies(p) && thresholdEntriesAvailable() ? jumpreluSparseStep(p, x, live) : null),
   constrain(p) {
     normalizeDecoderRows(p);
     tf.tidy(() => p.threshold.assign(tf.maximum(p.threshold, MIN_THRESHOLD)));

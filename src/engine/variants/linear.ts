@@ -9,6 +9,7 @@ import { addRowVector, subRowVector } from '../ops/reduce';
 import { useFusedKernels } from '../ops/webgpu/program';
 import { normalizeRowsWebGPU } from '../ops/webgpu/normalizeRows';
 import { isAbove } from '../ops/compare';
+import { WASM_KERNELS } from '../ops/wasm/registered';
 
 /**
  * W_dec rows are random unit vectors and W_enc = W_decᵀ (the initialisation SAELens and Anthropic
@@ -67,12 +68,16 @@ export function linearDecode(p: Params, f: tf.Tensor2D): tf.Tensor2D {
 
 /**
  * Scale each W_dec row to unit L2 norm (rows of zero norm are left alone). On the webgpu backend
- * one fused kernel does it (ops/webgpu/normalizeRows.ts).
+ * one fused kernel does it (ops/webgpu/normalizeRows.ts), on wasm one of ours (ops/wasm/registered.ts).
  */
 export function normalizeDecoderRows(p: Params): void {
   tf.tidy(() => {
     const w = p.W_dec as tf.Variable<tf.Rank.R2>;
     if (useFusedKernels()) { w.assign(normalizeRowsWebGPU(w, 1e-8)); return; }
+    if (tf.getBackend() === 'wasm' && w.shape[1] % 4 === 0 && tf.getKernel(WASM_KERNELS.normalizeRows, 'wasm')) {
+      w.assign(tf.engine().runKernel(WASM_KERNELS.normalizeRows, { w }, { epsilon: 1e-8 }) as tf.Tensor2D);
+      return;
+    }
     const norms = tf.maximum(tf.sqrt(tf.sum(tf.square(w), 1, true)), 1e-8); // not tf.norm: its Pow is slow on wasm
     w.assign(tf.div(w, norms));
   });

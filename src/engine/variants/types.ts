@@ -3,6 +3,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { LiveParams, SaeConfig } from '../configBase';
 import type { Rng } from '../rng';
+import type { Entries } from '../ops/sparse';
 
 /** Named trainable tensors, SAELens names (W_enc, b_enc, W_dec, b_dec, threshold, ...). */
 export type Params = Record<string, tf.Variable>;
@@ -38,6 +39,12 @@ export interface StepContext {
    * with AuxK, so the others make no read at all.
    */
   knownNoneDead?: () => boolean;
+  /**
+   * The fraction of latents active in the previous step (mean over its rows), where the trainer
+   * could read it without waiting on a device (wasm, cpu): the variants whose sparse step only wins
+   * below some active fraction (JumpReLU) decide with it.
+   */
+  activeFraction?: number;
 }
 
 /** Scalars of one training loss; `total` is what the optimiser minimises. */
@@ -66,6 +73,18 @@ export interface LossParts {
   target?: tf.Tensor2D;
   /** Extra scalars or vectors to log on log steps (a vector v becomes columns name_0, name_1, …). */
   diagnostics?: Record<string, tf.Scalar | tf.Tensor1D>;
+}
+
+/** The parts of a sparse step's loss: as LossParts, with the latents as entries (ops/sparse.ts). */
+export interface SparseLossParts extends Omit<LossParts, 'f' | 'pre' | 'target'> {
+  /** This batch's latent activations f as entries: indices and values [B, K]. */
+  entries: Entries;
+}
+
+/** A step computed with the sparse products: its loss parts and the gradient of `total` by parameter name. */
+export interface SparseStep {
+  parts: SparseLossParts;
+  grads: Record<string, tf.Tensor>;
 }
 
 /** An inference pass: latents, reconstruction, and what it reconstructs. */
@@ -99,6 +118,12 @@ export interface Variant<C extends SaeConfig = SaeConfig> {
   decode(p: Params, f: tf.Tensor2D): tf.Tensor2D;
   /** The training loss on a batch x [B, d_in]; differentiable w.r.t. every param. */
   loss(p: Params, x: tf.Tensor2D, live: LiveParams, ctx: StepContext): LossParts;
+  /**
+   * The training loss and its gradients with the sparse products (ops/sparse.ts), equal to `loss`
+   * through autodiff up to rounding; null where they do not apply (the backend lacks the kernels,
+   * the widths do not suit them). Not called while guidance targets are set (their losses need f).
+   */
+  sparseStep?(p: Params, x: tf.Tensor2D, live: LiveParams, ctx: StepContext): SparseStep | null;
   /** Applied after every optimiser step (e.g. unit-norm decoder rows, θ > 0). */
   constrain?(p: Params): void;
   /** React to a live change of parameters (e.g. set every JumpReLU θ to the slider value). */

@@ -42,6 +42,16 @@ export interface ProgramSpec {
    */
   components?: 1 | 4;
   vectorInputs?: string[];
+  /**
+   * Values per element of the named inputs where they differ from the rule above: a kernel with
+   * one f32 output per row or per entry can still read vec4 inputs.
+   */
+  inputComponents?: Record<string, 1 | 4>;
+  /**
+   * Declare the output `result` as array<atomic<i32>> (an int32 output; no setOutputAtIndex): for
+   * counters and slots that many invocations claim at once.
+   */
+  atomic?: boolean;
   /** Workgroups to launch (one dimension; the backend folds it into 2-D beyond the device limit). */
   workgroups: number;
   /**
@@ -68,13 +78,14 @@ export function makeProgram(spec: ProgramSpec): WebGPUProgram {
     outputShape: spec.outputShape,
     variableNames: spec.inputs,
     outputComponent: components,
-    variableComponents: spec.inputs.map((name) => (spec.vectorInputs?.includes(name) ? components : 1)),
+    variableComponents: spec.inputs.map((name) => spec.inputComponents?.[name] ?? (spec.vectorInputs?.includes(name) ? components : 1)),
     uniforms: spec.uniforms,
     size: true,
     workgroupSize: [spec.workgroupSize, 1, 1],
     dispatchLayout: { x: spec.outputShape.map((_, i) => i) },
     dispatch: [spec.workgroups, 1, 1],
     getUserCode: () => code,
+    ...(spec.atomic ? { atomic: true } : {}),
   };
 }
 

@@ -1,0 +1,82 @@
+// Sparse products for SAEs whose latents are mostly zero (TopK and its family; JumpReLU/ReLU at a
+// low L0). A batch's active latents are held as entries: per row, K latent indices and their
+// values, padded with (index 0, value 0) where a row has fewer than K. Padding contributes nothing
+// to any product below, so no op needs the per-row counts.
+//
+// With k = 32 of 24,576 latents the decoder forward, ∂W_dec, ∂f and ∂W_enc of a dense step multiply
+// almost only zeros; as entries each of them touches K rows of a weight matrix per batch row. The
+// ops are kernels registered per backend (wasm: ops/wasm/, webgpu: ops/webgpu/sparse.ts); they take
+// no part in autodiff — the sparse steps write their backward passes out (variants/sparseStep.ts).
+import * as tf from '@tensorflow/tfjs';
+import { SPARSE_KERNELS, THRESHOLD_ENTRIES } from './sparseKernels';
+import './wasm/registered';
+import './webgpu/sparse';
+
+export { SPARSE_KERNELS, THRESHOLD_ENTRIES };
+
+/** Active latents of a batch: indices [B, K] int32 and values [B, K] float32. */
+export interface Entries {
+  indices: tf.Tensor2D;
+  values: tf.Tensor2D;
+}
+
+/** Whether the current backend has every sparse kernel. */
+export function sparseKernelsAvailable(): boolean {
+  const backend = tf.getBackend();
+  return Object.values(SPARSE_KERNELS).every((name) => tf.getKernel(name, backend) !== undefined);
+}
+
+function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number> = {}): tf.Tensor | tf.Tensor[] {
+  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+}
+
+/**
+ * Each row's k largest entries of z [B, n] among the eligible latents (`eligible` [n], 1 = may be
+ * chosen; all when absent), with values max(z, 0): the TopK activation f = ReLU(TopK(z)) as
+ * entries. A row with fewer than k eligible latents is padded with (0, 0). Exactly k are kept: at
+ * ties with the k-th value (measure zero for real data) the lower index wins, where the dense mask
+ * (topk.ts topkMask) would keep every tied entry.
+ */
+export function topkEntries(z: tf.Tensor2D, k: number, eligible?: tf.Tensor1D): Entries {
+  if (!Number.isInteger(k) || k < 1 || k > z.shape[1]) throw new Error(`topkEntries: k must be an integer in 1…${z.shape[1]}, got ${k}`);
+  const [indices, values] = run(SPARSE_KERNELS.topkEntries, eligible ? { z, eligible } : { z }, { k }) as tf.Tensor[];
+  return { indices: indices as tf.Tensor2D, values: values as tf.Tensor2D };
+}
+
+/** Σ_j values[b, j] · w[indices[b, j]] for w [n, d]: the decoder product f·W_dec without b_dec [B, d]. */
+export function sparseDecode(e: Entries, w: tf.Tensor2D): tf.Tensor2D {
+  return run(SPARSE_KERNELS.decode, { indices: e.indices, values: e.values, w }) as tf.Tensor2D;
+}
+
+/** dy[b] · w[indices[b, j]] for dy [B, d], w [n, d]: the gradient of a sparse decode at its entries [B, K]. */
+export function sparseRowDots(indices: tf.Tensor2D, dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  return run(SPARSE_KERNELS.rowDots, { indices, dy, w }) as tf.Tensor2D;
+}
+
+/**
+ * Sᵀ·dy [n, d] for the sparse S [B, n] the entries hold and dy [B, d]: row j is Σ values[b, ·] · dy[b]
+ * over the entries with index j, 0 for latents no entry names (∂W_dec = fᵀ·∂x̂).
+ */
+export function sparseOuterRows(e: Entries, dy: tf.Tensor2D, n: number): tf.Tensor2D {
+  return run(SPARSE_KERNELS.outerRows, { indices: e.indices, values: e.values, dy }, { n }) as tf.Tensor2D;
+}
+
+/** xᵀ·S [d, n] for x [B, d]: the transpose of sparseOuterRows(e, x, n) (∂W_enc = xᵀ·∂z). */
+export function sparseOuterCols(e: Entries, x: tf.Tensor2D, n: number): tf.Tensor2D {
+  return run(SPARSE_KERNELS.outerCols, { indices: e.indices, values: e.values, x }, { n }) as tf.Tensor2D;
+}
+
+/** Whether the current backend has the JumpReLU selection as well as the sparse products. */
+export function thresholdEntriesAvailable(): boolean {
+  return sparseKernelsAvailable() && tf.getKernel(THRESHOLD_ENTRIES, tf.getBackend()) !== undefined;
+}
+
+/**
+ * A JumpReLU's latents of z [B, n] against θ [n] as entries: the active ones, z > θ, with values z
+ * (f = z·H(z − θ)), and those in the straight-through window |(z − θ)/ε| < ½ with value 1. Each is
+ * padded to the batch's largest row count with (0, 0); the comparisons are ops/compare.ts's.
+ */
+export function thresholdEntries(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): { active: Entries; window: Entries } {
+  const [activeIdx, activeVal, windowIdx, windowMark] = run(THRESHOLD_ENTRIES, { z, theta }, { bandwidth }) as tf.Tensor2D[];
+  return { active: { indices: activeIdx, values: activeVal }, window: { indices: windowIdx, values: windowMark } };
+}

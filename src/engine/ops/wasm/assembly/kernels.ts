@@ -1,0 +1,436 @@
+// AssemblyScript source of the engine's wasm kernels (scripts/build-wasm-kernels.mjs compiles it to
+// src/engine/ops/wasm/kernels.generated.ts). The module imports tfjs-backend-wasm's own memory, so
+// every pointer here is a tensor's offset in that heap: no copies in or out. It has no data, no
+// stack and no allocator of its own — it must never write outside the buffers it is given.
+//
+// Every exported kernel ends with (start, end, thread): it does the part [start, end) of its work
+// (rows, panels or elements, as documented) so that the pool in ../kernelThreads.ts can split a
+// call across threads; `thread` picks that thread's scratch where a kernel needs one.
+//
+// MADD is f32x4.relaxed_madd (a fused multiply-add where the CPU has one) in the FMA build and
+// mul + add in the plain build; the build script swaps the body of madd.
+
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  return f32x4.add(f32x4.mul(a, b), c); // MADD
+}
+
+/** Columns per panel of the packed right operand of `gemm_panels`: 3 vectors of 4. */
+const PANEL: i32 = 12;
+
+@inline function f32at(p: usize, i: i32): f32 { return load<f32>(p + (<usize>i << 2)); }
+@inline function i32at(p: usize, i: i32): i32 { return load<i32>(p + (<usize>i << 2)); }
+@inline function setf32(p: usize, i: i32, v: f32): void { store<f32>(p + (<usize>i << 2), v); }
+@inline function seti32(p: usize, i: i32, v: i32): void { store<i32>(p + (<usize>i << 2), v); }
+
+/**
+ * Packs b [k, n] (row-major) into panels of PANEL columns, bp[q][p][0..PANEL), zero beyond column
+ * n. Work items: panels q.
+ */
+export function pack_panels(b: usize, bp: usize, k: i32, n: i32, start: i32, end: i32, thread: i32): void {
+  for (let q = start; q < end; q++) {
+    const j0 = q * PANEL;
+    const w = min(PANEL, n - j0);
+    let dst = bp + <usize>q * <usize>k * <usize>(PANEL * 4);
+    let src = b + (<usize>j0 << 2);
+    const ldb = <usize>n << 2;
+    if (w == PANEL) {
+      for (let p = 0; p < k; p++) {
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+        v128.store(dst, v128.load(src, 32), 32);
+        dst += PANEL * 4; src += ldb;
+      }
+    } else {
+      for (let p = 0; p < k; p++) {
+        for (let c = 0; c < PANEL; c++) setf32(dst, c, c < w ? f32at(src, c) : 0);
+        dst += PANEL * 4; src += ldb;
+      }
+    }
+  }
+}
+
+/** Stores the first w lanes of a PANEL-wide row (w < PANEL: the last, partial panel). */
+@inline function storePartial(pc: usize, w: i32, a: v128, b: v128, c: v128): void {
+  for (let i = 0; i < w; i++) {
+    const v = i < 4 ? a : i < 8 ? b : c;
+    const lane = i & 3;
+    const x = lane == 0 ? f32x4.extract_lane(v, 0) : lane == 1 ? f32x4.extract_lane(v, 1) : lane == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3);
+    setf32(pc, i, x);
+  }
+}
+
+/**
+ * c [m, n] = a [m, k] · b + bias, with b packed by pack_panels and bias [n] (0: none). Each panel is
+ * computed 3 rows at a time with 9 accumulators (3 rows × 12 columns): with the 3 panel vectors and a
+ * broadcast that is 13 of the 16 SIMD registers V8 uses, the largest tile that measured fastest.
+ * Work items: panels q.
+ */
+export function gemm_panels(a: usize, bp: usize, bias: usize, c: usize, m: i32, k: i32, n: i32, start: i32, end: i32, thread: i32): void {
+  const lda = <usize>k << 2;
+  const ldc = <usize>n << 2;
+  for (let q = start; q < end; q++) {
+    const j0 = q * PANEL;
+    const w = min(PANEL, n - j0);
+    const panel = bp + <usize>q * <usize>k * <usize>(PANEL * 4);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0);
+    if (bias != 0) {
+      if (w == PANEL) {
+        const pb = bias + (<usize>j0 << 2);
+        b0 = v128.load(pb); b1 = v128.load(pb, 16); b2 = v128.load(pb, 32);
+      } else {
+        for (let i = 0; i < w; i++) {
+          const x = f32at(bias, j0 + i);
+          const lane = i & 3;
+          if (i < 4) b0 = lane == 0 ? f32x4.replace_lane(b0, 0, x) : lane == 1 ? f32x4.replace_lane(b0, 1, x) : lane == 2 ? f32x4.replace_lane(b0, 2, x) : f32x4.replace_lane(b0, 3, x);
+          else if (i < 8) b1 = lane == 0 ? f32x4.replace_lane(b1, 0, x) : lane == 1 ? f32x4.replace_lane(b1, 1, x) : lane == 2 ? f32x4.replace_lane(b1, 2, x) : f32x4.replace_lane(b1, 3, x);
+          else b2 = lane == 0 ? f32x4.replace_lane(b2, 0, x) : lane == 1 ? f32x4.replace_lane(b2, 1, x) : lane == 2 ? f32x4.replace_lane(b2, 2, x) : f32x4.replace_lane(b2, 3, x);
+        }
+      }
+    }
+    let i = 0;
+    for (; i + 3 <= m; i += 3) {
+      let c00 = b0, c01 = b1, c02 = b2;
+      let c10 = b0, c11 = b1, c12 = b2;
+      let c20 = b0, c21 = b1, c22 = b2;
+      let pa = a + <usize>i * lda;
+      let pb = panel;
+      for (let p = 0; p < k; p++) {
+        const v0 = v128.load(pb), v1 = v128.load(pb, 16), v2 = v128.load(pb, 32);
+        let s = v128.load32_splat(pa);
+        c00 = madd(s, v0, c00); c01 = madd(s, v1, c01); c02 = madd(s, v2, c02);
+        s = v128.load32_splat(pa + lda);
+        c10 = madd(s, v0, c10); c11 = madd(s, v1, c11); c12 = madd(s, v2, c12);
+        s = v128.load32_splat(pa + 2 * lda);
+        c20 = madd(s, v0, c20); c21 = madd(s, v1, c21); c22 = madd(s, v2, c22);
+        pa += 4; pb += PANEL * 4;
+      }
+      let pc = c + <usize>i * ldc + (<usize>j0 << 2);
+      if (w == PANEL) {
+        v128.store(pc, c00); v128.store(pc, c01, 16); v128.store(pc, c02, 32); pc += ldc;
+        v128.store(pc, c10); v128.store(pc, c11, 16); v128.store(pc, c12, 32); pc += ldc;
+        v128.store(pc, c20); v128.store(pc, c21, 16); v128.store(pc, c22, 32);
+      } else {
+        storePartial(pc, w, c00, c01, c02); pc += ldc;
+        storePartial(pc, w, c10, c11, c12); pc += ldc;
+        storePartial(pc, w, c20, c21, c22);
+      }
+    }
+    for (; i < m; i++) {
+      let c00 = b0, c01 = b1, c02 = b2;
+      let pa = a + <usize>i * lda;
+      let pb = panel;
+      for (let p = 0; p < k; p++) {
+        const s = v128.load32_splat(pa);
+        c00 = madd(s, v128.load(pb), c00); c01 = madd(s, v128.load(pb, 16), c01); c02 = madd(s, v128.load(pb, 32), c02);
+        pa += 4; pb += PANEL * 4;
+      }
+      const pc = c + <usize>i * ldc + (<usize>j0 << 2);
+      if (w == PANEL) { v128.store(pc, c00); v128.store(pc, c01, 16); v128.store(pc, c02, 32); } else storePartial(pc, w, c00, c01, c02);
+    }
+  }
+}
+
+// ---- TopK entries -------------------------------------------------------------------------------
+// A min-heap of (value, index) kept in the row's output slots. "Smaller" is the lower value and, at
+// equal values, the higher index, so the root is what leaves first and a later (higher-index) equal
+// value never enters: at ties with the k-th value the lower index wins.
+
+@inline function heapLess(va: f32, ia: i32, vb: f32, ib: i32): bool { return va < vb || (va == vb && ia > ib); }
+
+function siftDown(vals: usize, idx: usize, k: i32, from: i32): void {
+  let i = from;
+  const v = f32at(vals, i), x = i32at(idx, i);
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= k) break;
+    let c = l;
+    let cv = f32at(vals, l), cx = i32at(idx, l);
+    const r = l + 1;
+    if (r < k) {
+      const rv = f32at(vals, r), rx = i32at(idx, r);
+      if (heapLess(rv, rx, cv, cx)) { c = r; cv = rv; cx = rx; }
+    }
+    if (!heapLess(cv, cx, v, x)) break;
+    setf32(vals, i, cv); seti32(idx, i, cx);
+    i = c;
+  }
+  setf32(vals, i, v); seti32(idx, i, x);
+}
+
+/**
+ * For rows [start, end) of z [., n]: the k largest entries among latents with eligible[j] ≠ 0
+ * (eligible = 0: all), into idx [., k] (int32) and val [., k] = max(z, 0); a row with fewer than k
+ * eligible latents is padded with (0, 0). Work items: rows.
+ */
+export function topk_rows(z: usize, n: i32, k: i32, eligible: usize, idx: usize, val: usize, start: i32, end: i32, thread: i32): void {
+  for (let r = start; r < end; r++) {
+    const row = z + <usize>r * <usize>n * 4;
+    const vi = val + <usize>r * <usize>k * 4;
+    const ii = idx + <usize>r * <usize>k * 4;
+    let count = 0;
+    let j = 0;
+    // Fill the heap with the first k eligible latents.
+    for (; j < n && count < k; j++) {
+      if (eligible != 0 && f32at(eligible, j) == 0) continue;
+      setf32(vi, count, f32at(row, j)); seti32(ii, count, j);
+      count++;
+    }
+    if (count == k) {
+      for (let h = (k >> 1) - 1; h >= 0; h--) siftDown(vi, ii, k, h);
+      let rootV = f32at(vi, 0);
+      if (eligible == 0) {
+        // Four at a time: most blocks hold nothing above the root and are skipped in one compare.
+        for (; j < n && (j & 3) != 0; j++) {
+          const v = f32at(row, j);
+          if (v > rootV) { setf32(vi, 0, v); seti32(ii, 0, j); siftDown(vi, ii, k, 0); rootV = f32at(vi, 0); }
+        }
+        for (; j + 4 <= n; j += 4) {
+          const block = v128.load(row + (<usize>j << 2));
+          if (!v128.any_true(f32x4.gt(block, f32x4.splat(rootV)))) continue;
+          for (let t = 0; t < 4; t++) {
+            const v = f32at(row, j + t);
+            if (v > rootV) { setf32(vi, 0, v); seti32(ii, 0, j + t); siftDown(vi, ii, k, 0); rootV = f32at(vi, 0); }
+          }
+        }
+      }
+      for (; j < n; j++) {
+        if (eligible != 0 && f32at(eligible, j) == 0) continue;
+        const v = f32at(row, j);
+        if (v > rootV) { setf32(vi, 0, v); seti32(ii, 0, j); siftDown(vi, ii, k, 0); rootV = f32at(vi, 0); }
+      }
+    }
+    for (let t = 0; t < count; t++) setf32(vi, t, max<f32>(f32at(vi, t), 0));
+    for (let t = count; t < k; t++) { setf32(vi, t, 0); seti32(ii, t, 0); }
+  }
+}
+
+// ---- JumpReLU entries ---------------------------------------------------------------------------
+// The active set z > θ and the straight-through window |(z − θ)/ε| < ½ of a JumpReLU, with the
+// arithmetic of ../../ops/compare.ts (isAbove: z − θ > 0; isWithin: ½ − |u| > 0 for u = (z − θ)/ε).
+
+/** counts[r] = (active, window) sizes of rows [start, end) of z [., n] against θ [n]. Work items: rows. */
+export function threshold_counts(z: usize, n: i32, theta: usize, bandwidth: f32, counts: usize, start: i32, end: i32, thread: i32): void {
+  const eps = f32x4.splat(bandwidth), half = f32x4.splat(0.5), zero = f32x4.splat(0);
+  for (let r = start; r < end; r++) {
+    const row = z + <usize>r * <usize>n * 4;
+    let active = i32x4.splat(0), window = i32x4.splat(0);
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const d = f32x4.sub(v128.load(row + (<usize>j << 2)), v128.load(theta + (<usize>j << 2)));
+      // Comparisons give −1 per true lane: subtracting them counts.
+      active = i32x4.sub(active, f32x4.gt(d, zero));
+      window = i32x4.sub(window, f32x4.gt(f32x4.sub(half, f32x4.abs(f32x4.div(d, eps))), zero));
+    }
+    let a = i32x4.extract_lane(active, 0) + i32x4.extract_lane(active, 1) + i32x4.extract_lane(active, 2) + i32x4.extract_lane(active, 3);
+    let w = i32x4.extract_lane(window, 0) + i32x4.extract_lane(window, 1) + i32x4.extract_lane(window, 2) + i32x4.extract_lane(window, 3);
+    for (; j < n; j++) {
+      const d = f32at(row, j) - f32at(theta, j);
+      if (d > 0) a++;
+      if (<f32>0.5 - abs<f32>(d / bandwidth) > 0) w++;
+    }
+    seti32(counts, 2 * r, a); seti32(counts, 2 * r + 1, w);
+  }
+}
+
+/**
+ * For rows [start, end): the active latents as entries (activeIdx, activeVal = z) [., ka] and the
+ * window's as entries (windowIdx, windowMark = 1) [., kw], each padded with (0, 0). ka and kw must
+ * be at least the rows' counts (threshold_counts). Work items: rows.
+ */
+export function threshold_entries(z: usize, n: i32, theta: usize, bandwidth: f32, ka: i32, activeIdx: usize, activeVal: usize, kw: i32, windowIdx: usize, windowMark: usize, start: i32, end: i32, thread: i32): void {
+  const eps = f32x4.splat(bandwidth), half = f32x4.splat(0.5), zero = f32x4.splat(0);
+  for (let r = start; r < end; r++) {
+    const row = z + <usize>r * <usize>n * 4;
+    const ai = activeIdx + <usize>r * <usize>ka * 4, av = activeVal + <usize>r * <usize>ka * 4;
+    const wi = windowIdx + <usize>r * <usize>kw * 4, wm = windowMark + <usize>r * <usize>kw * 4;
+    let a = 0, w = 0;
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const d = f32x4.sub(v128.load(row + (<usize>j << 2)), v128.load(theta + (<usize>j << 2)));
+      const either = v128.or(f32x4.gt(d, zero), f32x4.gt(f32x4.sub(half, f32x4.abs(f32x4.div(d, eps))), zero));
+      if (!v128.any_true(either)) continue;
+      for (let t = j; t < j + 4; t++) {
+        const zt = f32at(row, t);
+        const dt = zt - f32at(theta, t);
+        if (dt > 0) { seti32(ai, a, t); setf32(av, a, zt); a++; }
+        if (<f32>0.5 - abs<f32>(dt / bandwidth) > 0) { seti32(wi, w, t); setf32(wm, w, 1); w++; }
+      }
+    }
+    for (; j < n; j++) {
+      const zt = f32at(row, j);
+      const dt = zt - f32at(theta, j);
+      if (dt > 0) { seti32(ai, a, j); setf32(av, a, zt); a++; }
+      if (<f32>0.5 - abs<f32>(dt / bandwidth) > 0) { seti32(wi, w, j); setf32(wm, w, 1); w++; }
+    }
+    for (; a < ka; a++) { seti32(ai, a, 0); setf32(av, a, 0); }
+    for (; w < kw; w++) { seti32(wi, w, 0); setf32(wm, w, 0); }
+  }
+}
+
+// ---- Products with entries ---------------------------------------------------------------------
+
+/** out[b] = Σ_j val[b, j] · w[idx[b, j]] for w [n, d] (d a multiple of 4). Work items: rows b. */
+export function sparse_decode(idx: usize, val: usize, kk: i32, w: usize, d: i32, out: usize, start: i32, end: i32, thread: i32): void {
+  const ld = <usize>d << 2;
+  for (let b = start; b < end; b++) {
+    const o = out + <usize>b * ld;
+    for (let p = 0; p < d; p += 4) v128.store(o + (<usize>p << 2), f32x4.splat(0));
+    for (let j = 0; j < kk; j++) {
+      const e = b * kk + j;
+      const v = f32at(val, e);
+      if (v == 0) continue;
+      const s = f32x4.splat(v);
+      const row = w + <usize>i32at(idx, e) * ld;
+      for (let p = 0; p < d; p += 4) {
+        const at = <usize>p << 2;
+        v128.store(o + at, madd(s, v128.load(row + at), v128.load(o + at)));
+      }
+    }
+  }
+}
+
+/** out[b, j] = dy[b] · w[idx[b, j]] for dy [B, d], w [n, d] (d a multiple of 4). Work items: rows b. */
+export function row_dots(idx: usize, kk: i32, dy: usize, w: usize, d: i32, out: usize, start: i32, end: i32, thread: i32): void {
+  const ld = <usize>d << 2;
+  for (let b = start; b < end; b++) {
+    const g = dy + <usize>b * ld;
+    for (let j = 0; j < kk; j++) {
+      const e = b * kk + j;
+      const row = w + <usize>i32at(idx, e) * ld;
+      let acc = f32x4.splat(0);
+      for (let p = 0; p < d; p += 4) {
+        const at = <usize>p << 2;
+        acc = madd(v128.load(g + at), v128.load(row + at), acc);
+      }
+      setf32(out, e, f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+    }
+  }
+}
+
+/**
+ * The entries [B, kk] grouped by latent (one thread): offsets [n + 1], and for each latent its
+ * entries' batch rows (rows) and values (vals), in batch order. Entries of value 0 (padding, or
+ * gradients that are 0) are left out: they add nothing. Returns the number of entries kept.
+ */
+export function group_by_latent(idx: usize, val: usize, entries: i32, kk: i32, n: i32, offsets: usize, rows: usize, vals: usize): i32 {
+  for (let j = 0; j <= n; j++) seti32(offsets, j, 0);
+  for (let e = 0; e < entries; e++) if (f32at(val, e) != 0) seti32(offsets, i32at(idx, e) + 1, i32at(offsets, i32at(idx, e) + 1) + 1);
+  for (let j = 0; j < n; j++) seti32(offsets, j + 1, i32at(offsets, j + 1) + i32at(offsets, j));
+  // offsets[j] now is where latent j's entries start; fill with a moving cursor kept in offsets[j],
+  // then shift back.
+  for (let e = 0; e < entries; e++) {
+    const v = f32at(val, e);
+    if (v == 0) continue;
+    const j = i32at(idx, e);
+    const at = i32at(offsets, j);
+    seti32(rows, at, e / kk); setf32(vals, at, v);
+    seti32(offsets, j, at + 1);
+  }
+  for (let j = n; j > 0; j--) seti32(offsets, j, i32at(offsets, j - 1));
+  seti32(offsets, 0, 0);
+  return i32at(offsets, n);
+}
+
+/**
+ * out[j] = Σ vals[e] · dy[rows[e]] over latent j's entries (0 for none): Sᵀ·dy [n, d] for dy [B, d].
+ * Work items: latents j.
+ */
+export function outer_rows(offsets: usize, rows: usize, vals: usize, dy: usize, d: i32, out: usize, start: i32, end: i32, thread: i32): void {
+  const ld = <usize>d << 2;
+  for (let j = start; j < end; j++) {
+    const o = out + <usize>j * ld;
+    const e0 = i32at(offsets, j), e1 = i32at(offsets, j + 1);
+    if (e0 == e1) { for (let p = 0; p < d; p += 4) v128.store(o + (<usize>p << 2), f32x4.splat(0)); continue; }
+    // The first entry writes, the others add: no separate zeroing pass.
+    let s = f32x4.splat(f32at(vals, e0));
+    let g = dy + <usize>i32at(rows, e0) * ld;
+    for (let p = 0; p < d; p += 4) { const at = <usize>p << 2; v128.store(o + at, f32x4.mul(s, v128.load(g + at))); }
+    for (let e = e0 + 1; e < e1; e++) {
+      s = f32x4.splat(f32at(vals, e));
+      g = dy + <usize>i32at(rows, e) * ld;
+      for (let p = 0; p < d; p += 4) { const at = <usize>p << 2; v128.store(o + at, madd(s, v128.load(g + at), v128.load(o + at))); }
+    }
+  }
+}
+
+/**
+ * out [d, n] = xᵀ·S for x [B, d]: the transpose of outer_rows with dy = x. Latents are done 4 at a
+ * time into the thread's scratch tmp [4 · d] (row-major, contiguous for SIMD), then written to out's
+ * columns as 4-float vectors by a 4 × 4 transpose. scratch: tmp = scratch + thread · 4 · d floats.
+ * n must be a multiple of 4. Work items: groups of 4 latents.
+ */
+export function outer_cols(offsets: usize, rows: usize, vals: usize, x: usize, d: i32, n: i32, out: usize, scratch: usize, start: i32, end: i32, thread: i32): void {
+  const ld = <usize>d << 2;
+  const tmp = scratch + <usize>thread * 4 * ld;
+  for (let g4 = start; g4 < end; g4++) {
+    for (let c = 0; c < 4; c++) {
+      const j = g4 * 4 + c;
+      const o = tmp + <usize>c * ld;
+      for (let p = 0; p < d; p += 4) v128.store(o + (<usize>p << 2), f32x4.splat(0));
+      const e1 = i32at(offsets, j + 1);
+      for (let e = i32at(offsets, j); e < e1; e++) {
+        const s = f32x4.splat(f32at(vals, e));
+        const xr = x + <usize>i32at(rows, e) * ld;
+        for (let p = 0; p < d; p += 4) { const at = <usize>p << 2; v128.store(o + at, madd(s, v128.load(xr + at), v128.load(o + at))); }
+      }
+    }
+    const ldo = <usize>n << 2;
+    const col = out + (<usize>(g4 * 4) << 2);
+    for (let p = 0; p < d; p += 4) {
+      const at = <usize>p << 2;
+      const r0 = v128.load(tmp + at), r1 = v128.load(tmp + ld + at), r2 = v128.load(tmp + 2 * ld + at), r3 = v128.load(tmp + 3 * ld + at);
+      // 4 × 4 transpose: column t of [r0; r1; r2; r3] becomes the 4 values of out row p + t.
+      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+      const base = col + <usize>p * ldo;
+      v128.store(base, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+      v128.store(base + ldo, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+      v128.store(base + 2 * ldo, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+      v128.store(base + 3 * ldo, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+    }
+  }
+}
+
+// ---- Optimiser and constraint ------------------------------------------------------------------
+
+/**
+ * Adam on elements [start, end): m ← β1 m + (1 − β1) g, v ← β2 v + (1 − β2) g²,
+ * p ← p − (m · lrOverC1) / (√(v / c2) + ε), the arithmetic of ../../adam.ts in the same order, read
+ * from p, m, v and written to pOut, mOut, vOut. The constants 1 − β come rounded from the caller, as
+ * tfjs's scalars are.
+ */
+export function adam(p: usize, g: usize, m: usize, v: usize, pOut: usize, mOut: usize, vOut: usize, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, lrOverC1: f32, c2: f32, eps: f32, start: i32, end: i32, thread: i32): void {
+  const b1 = f32x4.splat(beta1), nb1 = f32x4.splat(oneMinusBeta1), b2 = f32x4.splat(beta2), nb2 = f32x4.splat(oneMinusBeta2);
+  const lr = f32x4.splat(lrOverC1), cc = f32x4.splat(c2), ee = f32x4.splat(eps);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const at = <usize>i << 2;
+    const gi = v128.load(g + at);
+    const mi = f32x4.add(f32x4.mul(v128.load(m + at), b1), f32x4.mul(gi, nb1));
+    const vi = f32x4.add(f32x4.mul(v128.load(v + at), b2), f32x4.mul(f32x4.mul(gi, gi), nb2));
+    v128.store(mOut + at, mi); v128.store(vOut + at, vi);
+    const step = f32x4.div(f32x4.mul(mi, lr), f32x4.add(f32x4.sqrt(f32x4.div(vi, cc)), ee));
+    v128.store(pOut + at, f32x4.sub(v128.load(p + at), step));
+  }
+  for (; i < end; i++) {
+    const gi = f32at(g, i);
+    const mi = f32at(m, i) * beta1 + gi * oneMinusBeta1;
+    const vi = f32at(v, i) * beta2 + gi * gi * oneMinusBeta2;
+    setf32(mOut, i, mi); setf32(vOut, i, vi);
+    setf32(pOut, i, f32at(p, i) - (mi * lrOverC1) / (sqrt<f32>(vi / c2) + eps));
+  }
+}
+
+/** out[r] = w[r] / max(‖w[r]‖, eps) for rows of w [., d] (d a multiple of 4). Work items: rows. */
+export function normalize_rows(w: usize, out: usize, d: i32, eps: f32, start: i32, end: i32, thread: i32): void {
+  const ld = <usize>d << 2;
+  for (let r = start; r < end; r++) {
+    const row = w + <usize>r * ld;
+    const o = out + <usize>r * ld;
+    let acc = f32x4.splat(0);
+    for (let p = 0; p < d; p += 4) { const x = v128.load(row + (<usize>p << 2)); acc = f32x4.add(acc, f32x4.mul(x, x)); }
+    const norm = max<f32>(sqrt<f32>(f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3)), eps);
+    const s = f32x4.splat(norm);
+    for (let p = 0; p < d; p += 4) { const at = <usize>p << 2; v128.store(o + at, f32x4.div(v128.load(row + at), s)); }
+  }
+}

@@ -1,0 +1,154 @@
+// tfjs kernels on the wasm backend that run the engine's own wasm kernels (kernelModule.ts): the
+// sparse ops of ../sparse.ts, a dense product with a bias, the Adam update and the decoder-row
+// normalisation. Each reads its inputs and writes fresh outputs in tfjs's heap, by offset.
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { SPARSE_KERNELS, THRESHOLD_ENTRIES } from '../sparseKernels';
+import { heapOffset, wasmKernels, type WasmKernels } from './kernelModule';
+
+/** Names of the wasm-only kernels (the sparse ops' names are in ../sparseKernels.ts). */
+export const WASM_KERNELS = {
+  denseProduct: 'SaeWasmProductPlusBias',
+  adam: 'SaeWasmAdam',
+  normalizeRows: 'SaeWasmNormalizeRows',
+} as const;
+
+/** Columns per packed panel of gemm_panels (assembly/kernels.ts PANEL). */
+const PANEL = 12;
+
+type KernelBody = (inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>, backend: BackendWasm, kernels: WasmKernels) => tf.TensorInfo | tf.TensorInfo[];
+
+function register(name: string, body: KernelBody): void {
+  tf.registerKernel({
+    kernelName: name,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const wasm = backend as unknown as BackendWasm;
+      const kernels = wasmKernels(wasm);
+      if (!kernels) throw new Error(`${name}: the wasm backend's memory is not reachable`);
+      return body(inputs as Record<string, tf.TensorInfo>, attrs as unknown as Record<string, number>, wasm, kernels);
+    },
+  });
+}
+
+/** Runs `body` with temporary heap buffers, freed afterwards. */
+function withTemps<T>(backend: BackendWasm, shapes: [number[], 'float32' | 'int32'][], body: (temps: tf.TensorInfo[]) => T): T {
+  const temps = shapes.map(([shape, dtype]) => backend.makeOutput(shape, dtype));
+  try {
+    return body(temps);
+  } finally {
+    temps.forEach((t) => backend.disposeData(t.dataId));
+  }
+}
+
+function requireMultipleOf4(name: string, what: string, value: number): void {
+  if (value % 4 !== 0) throw new Error(`${name}: ${what} (${value}) must be a multiple of 4 on wasm`);
+}
+
+register(SPARSE_KERNELS.topkEntries, ({ z, eligible }, { k }, backend, kernels) => {
+  const [rows, n] = z.shape;
+  const indices = backend.makeOutput([rows, k], 'int32');
+  const values = backend.makeOutput([rows, k], 'float32');
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  kernels.run('topk_rows', [at(z), n, k, eligible ? at(eligible) : 0, at(indices), at(values)], rows);
+  return [indices, values];
+});
+
+register(THRESHOLD_ENTRIES, ({ z, theta }, { bandwidth }, backend, kernels) => {
+  const [rows, n] = z.shape;
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  // Two passes: the row counts size the outputs (each padded to the batch's largest count).
+  let ka = 1, kw = 1;
+  withTemps(backend, [[[rows, 2], 'int32']], ([counts]) => {
+    kernels.run('threshold_counts', [at(z), n, at(theta), bandwidth, at(counts)], rows);
+    const c = new Int32Array(kernels.heap, at(counts), rows * 2);
+    for (let r = 0; r < rows; r++) { ka = Math.max(ka, c[2 * r]); kw = Math.max(kw, c[2 * r + 1]); }
+  });
+  const outs = [backend.makeOutput([rows, ka], 'int32'), backend.makeOutput([rows, ka], 'float32'), backend.makeOutput([rows, kw], 'int32'), backend.makeOutput([rows, kw], 'float32')];
+  kernels.run('threshold_entries', [at(z), n, at(theta), bandwidth, ka, at(outs[0]), at(outs[1]), kw, at(outs[2]), at(outs[3])], rows);
+  return outs;
+});
+
+register(SPARSE_KERNELS.decode, ({ indices, values, w }, _attrs, backend, kernels) => {
+  const [rows, kk] = indices.shape;
+  const d = w.shape[1];
+  requireMultipleOf4(SPARSE_KERNELS.decode, 'the row width', d);
+  const out = backend.makeOutput([rows, d], 'float32');
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  kernels.run('sparse_decode', [at(indices), at(values), kk, at(w), d, at(out)], rows);
+  return out;
+});
+
+register(SPARSE_KERNELS.rowDots, ({ indices, dy, w }, _attrs, backend, kernels) => {
+  const [rows, kk] = indices.shape;
+  const d = w.shape[1];
+  requireMultipleOf4(SPARSE_KERNELS.rowDots, 'the row width', d);
+  const out = backend.makeOutput([rows, kk], 'float32');
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  kernels.run('row_dots', [at(indices), kk, at(dy), at(w), d, at(out)], rows);
+  return out;
+});
+
+/** The entries grouped by latent (assembly/kernels.ts group_by_latent) in temporary buffers. */
+function withGroups<T>(backend: BackendWasm, kernels: WasmKernels, indices: tf.TensorInfo, values: tf.TensorInfo, n: number, body: (offsets: number, rows: number, vals: number) => T): T {
+  const [b, kk] = indices.shape;
+  const entries = b * kk;
+  return withTemps(backend, [[[n + 1], 'int32'], [[Math.max(1, entries)], 'int32'], [[Math.max(1, entries)], 'float32']], ([offsets, rows, vals]) => {
+    const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+    kernels.exports.group_by_latent(at(indices), at(values), entries, kk, n, at(offsets), at(rows), at(vals));
+    return body(at(offsets), at(rows), at(vals));
+  });
+}
+
+register(SPARSE_KERNELS.outerRows, ({ indices, values, dy }, { n }, backend, kernels) => {
+  const d = dy.shape[1];
+  requireMultipleOf4(SPARSE_KERNELS.outerRows, 'the row width', d);
+  const out = backend.makeOutput([n, d], 'float32');
+  withGroups(backend, kernels, indices, values, n, (offsets, rows, vals) => {
+    kernels.run('outer_rows', [offsets, rows, vals, heapOffset(backend, dy), d, heapOffset(backend, out)], n);
+  });
+  return out;
+});
+
+register(SPARSE_KERNELS.outerCols, ({ indices, values, x }, { n }, backend, kernels) => {
+  const d = x.shape[1];
+  requireMultipleOf4(SPARSE_KERNELS.outerCols, 'the row width', d);
+  requireMultipleOf4(SPARSE_KERNELS.outerCols, 'the latent count', n);
+  const out = backend.makeOutput([d, n], 'float32');
+  withGroups(backend, kernels, indices, values, n, (offsets, rows, vals) => {
+    withTemps(backend, [[[kernels.threads * 4 * d], 'float32']], ([scratch]) => {
+      kernels.run('outer_cols', [offsets, rows, vals, heapOffset(backend, x), d, n, heapOffset(backend, out), heapOffset(backend, scratch)], n / 4);
+    });
+  });
+  return out;
+});
+
+register(WASM_KERNELS.denseProduct, ({ a, b, bias }, _attrs, backend, kernels) => {
+  const [m, k] = a.shape;
+  const n = b.shape[1];
+  const panels = Math.ceil(n / PANEL);
+  const out = backend.makeOutput([m, n], 'float32');
+  withTemps(backend, [[[panels * k * PANEL], 'float32']], ([packed]) => {
+    const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+    kernels.run('pack_panels', [at(b), at(packed), k, n], panels);
+    kernels.run('gemm_panels', [at(a), at(packed), bias ? at(bias) : 0, at(out), m, k, n], panels);
+  });
+  return out;
+});
+
+register(WASM_KERNELS.adam, ({ p, g, m, v }, { beta1, beta2, lrOverC1, c2, epsilon }, backend, kernels) => {
+  const size = p.shape.reduce((x, y) => x * y, 1);
+  const outs = [p, m, v].map((t) => backend.makeOutput(t.shape, 'float32'));
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  kernels.run('adam', [at(p), at(g), at(m), at(v), at(outs[0]), at(outs[1]), at(outs[2]), beta1, Math.fround(1 - beta1), beta2, Math.fround(1 - beta2), lrOverC1, c2, epsilon], size, { grain: Math.max(4096, Math.ceil(size / 64 / 4) * 4), align: 4 });
+  return outs;
+});
+
+register(WASM_KERNELS.normalizeRows, ({ w }, { epsilon }, backend, kernels) => {
+  const [rows, d] = w.shape;
+  requireMultipleOf4(WASM_KERNELS.normalizeRows, 'the row width', d);
+  const out = backend.makeOutput([rows, d], 'float32');
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  kernels.run('normalize_rows', [at(w), at(out), d, epsilon], rows);
+  return out;
+});

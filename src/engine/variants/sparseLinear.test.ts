@@ -1,0 +1,177 @@
+// The sparse TopK step (sparseLinear.ts) against the dense step through tfjs's autodiff on the same
+// backend: losses, every gradient and, through the trainer's step (trainStep.ts), the parameters
+// after 20 steps — with dead latents, so AuxK's sparse path is exercised too.
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Adam } from '../adam';
+import { initialLive, resolveConfig, type SaeConfig } from '../config';
+import { kernelsRun } from '../ops/webgpu/kernelsRun';
+import { SPARSE_KERNELS, THRESHOLD_ENTRIES } from '../ops/sparse';
+import { createRng } from '../rng';
+import { expectNoLeaks, useWasm, values } from '../testing';
+import { trainStep, type StepState } from '../trainStep';
+import { variantFor } from './registry';
+import type { LossParts, StepContext } from './types';
+
+beforeAll(useWasm);
+afterAll(() => tf.setBackend('cpu'));
+
+const D = 32, S = 256, B = 48;
+/** Rows with a few strong directions, so that the top k of a row is well separated from the rest. */
+const ROWS = Float32Array.from(values(B * 4 * D, 11, 1.5));
+
+function setup(extra: Record<string, unknown> = {}) {
+  const cfg = resolveConfig({ architecture: 'topk', d_sae: S, k: 8, aux_k: 16, aux_k_coefficient: 1 / 32, batch_size: B, ...extra }, D);
+  const variant = variantFor(cfg);
+  const mean = new Float32Array(D);
+  for (let i = 0; i < ROWS.length; i++) mean[i % D] += ROWS[i] / (ROWS.length / D);
+  const p = variant.init(cfg, { dIn: D, nLayers: 1, mean, meanNorm: 1 }, createRng(3));
+  // Move b_enc well below zero, so that many pre-activations are negative and some rows keep fewer
+  // than k positive entries.
+  const shift = cfg.architecture === 'topk' ? -2 : 0;
+  p.b_enc.assign(tf.tensor1d(values(S, 5, 0.8).map((v) => v + shift)));
+  return { cfg, variant, p, live: initialLive(cfg) };
+}
+
+/** Largest absolute difference relative to the largest absolute value of the reference. */
+function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {
+  const a = actual.dataSync(), e = expected.dataSync();
+  let diff = 0, scale = 0;
+  for (let i = 0; i < e.length; i++) { diff = Math.max(diff, Math.abs(a[i] - e[i])); scale = Math.max(scale, Math.abs(e[i])); }
+  return scale === 0 ? diff : diff / scale;
+}
+
+function deadMask(every: number): tf.Tensor1D {
+  return tf.tensor1d(Array.from({ length: S }, (_, j) => (every > 0 && j % every === 0 ? 1 : 0)));
+}
+
+describe('sparse TopK step on wasm', () => {
+  it('runs the sparse kernels, and equals the dense loss and every gradient, with AuxK on dead latents', () => {
+    const { variant, p, live } = setup();
+    const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
+    for (const every of [3, 0]) { // a third of the latents dead; then none (AuxK exactly 0)
+      const ctx: StepContext = { deadMask: deadMask(every), step: 0, seed: 0 };
+      let parts: LossParts | undefined;
+      const dense = tf.variableGrads(() => { parts = variant.loss(p, x, live, ctx); tf.keep(parts.recon); tf.keep(parts.aux); tf.keep(parts.f); return parts.total; }, Object.values(p));
+      const names = kernelsRun(() => {
+        const sparse = variant.sparseStep!(p, x, live, ctx)!;
+        expect(relativeError(sparse.parts.recon, parts!.recon)).toBeLessThan(1e-5);
+        expect(relativeError(sparse.parts.total, dense.value)).toBeLessThan(1e-5);
+        if (every === 3) expect(sparse.parts.aux.dataSync()[0]).toBeGreaterThan(1e-4);
+        else expect(sparse.parts.aux.dataSync()[0]).toBe(0);
+        expect(relativeError(sparse.parts.aux, parts!.aux)).toBeLessThan(1e-5);
+        for (const [name, v] of Object.entries(p)) {
+          const err = relativeError(sparse.grads[name], dense.grads[v.name]);
+          expect(err, `∂${name}`).toBeLessThan(1e-5);
+        }
+        // The entries hold exactly the dense f's nonzero values, row by row.
+        const f = parts!.f.dataSync(), idx = sparse.parts.entries.indices.dataSync(), val = sparse.parts.entries.values.dataSync();
+        const k = live.k;
+        let shortRows = 0;
+        for (let b = 0; b < B; b++) {
+          const fromDense = new Map<number, number>();
+          for (let j = 0; j < S; j++) if (f[b * S + j] !== 0) fromDense.set(j, f[b * S + j]);
+          const fromEntries = new Map<number, number>();
+          for (let t = 0; t < k; t++) if (val[b * k + t] !== 0) fromEntries.set(idx[b * k + t], val[b * k + t]);
+          expect([...fromEntries.keys()].sort((u, v) => u - v)).toEqual([...fromDense.keys()].sort((u, v) => u - v));
+          for (const [j, v] of fromDense) expect(Math.abs(fromEntries.get(j)! - v)).toBeLessThan(1e-5 * Math.max(1, Math.abs(v)));
+          if (fromDense.size < k) shortRows++;
+        }
+        expect(shortRows, 'rows with fewer than k positive pre-activations').toBeGreaterThan(0);
+        tf.dispose([sparse.parts.total, sparse.parts.recon, sparse.parts.aux, sparse.parts.sparsity, sparse.parts.xHat, sparse.parts.entries.indices, sparse.parts.entries.values, ...Object.values(sparse.grads)]);
+      });
+      for (const k of Object.values(SPARSE_KERNELS)) if (k !== SPARSE_KERNELS.topkEntries || every === 3) expect(names).toContain(k);
+      tf.dispose([dense.value, parts!.recon, parts!.aux, parts!.f, ...Object.values(dense.grads), ctx.deadMask]);
+    }
+    x.dispose();
+    Object.values(p).forEach((v) => v.dispose());
+  });
+
+  /** Trains `steps` steps through the trainer's step and returns the parameters' values. */
+  function train(extra: Record<string, unknown>, steps: number, deadEvery = 0): Record<string, Float32Array> {
+    const { cfg, variant, p, live } = setup({ ...extra, dead_tokens_window: 1 });
+    const adam = new Adam(p, cfg.adam_beta1, cfg.adam_beta2);
+    // A latent counts as dead once it has gone a window of tokens without firing; the window of 1
+    // and a head start of "tokens since fired" make the chosen latents dead at the first step.
+    const since = tf.variable(tf.tensor1d(Array.from({ length: S }, (_, j) => (deadEvery && j % deadEvery === 0 ? 10 : 0))), false);
+    const state: StepState = { cfg: cfg as SaeConfig, variant, params: p, adam, tokensSinceFired: since, firedSinceLog: tf.variable(tf.zeros([S]), false), guidance: [], step: 0, live };
+    const rowIds = new Uint32Array(B).map((_, i) => i);
+    for (let step = 0; step < steps; step++) {
+      state.step = step;
+      const start = (step % 4) * B * D;
+      const { stats } = trainStep(state, ROWS.subarray(start, start + B * D), D, rowIds, undefined, step === steps - 1);
+      if (stats) tf.dispose(Object.values(stats));
+    }
+    const out = Object.fromEntries(Object.entries(p).map(([name, v]) => [name, v.dataSync().slice() as Float32Array]));
+    Object.values(p).forEach((v) => v.dispose());
+    adam.dispose();
+    since.dispose();
+    state.firedSinceLog.dispose();
+    return out;
+  }
+
+  it('trains 20 steps to the same parameters as the dense step (sparse: off), AuxK included', () => {
+    for (const deadEvery of [0, 5]) {
+      let sparse: Record<string, Float32Array> = {}, dense: Record<string, Float32Array> = {};
+      expect(kernelsRun(() => { sparse = train({}, 20, deadEvery); })).toContain(SPARSE_KERNELS.decode);
+      expect(kernelsRun(() => { dense = train({ sparse: 'off' }, 20, deadEvery); })).not.toContain(SPARSE_KERNELS.decode);
+      for (const name of Object.keys(dense)) {
+        let diff = 0, scale = 0;
+        for (let i = 0; i < dense[name].length; i++) { diff = Math.max(diff, Math.abs(sparse[name][i] - dense[name][i])); scale = Math.max(scale, Math.abs(dense[name][i])); }
+        expect(diff / scale, `${name} after 20 steps (dead every ${deadEvery})`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('leaves no tensors behind', () => {
+    const { variant, p, live } = setup();
+    const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
+    const ctx: StepContext = { deadMask: deadMask(3), step: 0, seed: 0 };
+    expectNoLeaks(() => tf.tidy(() => { variant.sparseStep!(p, x, live, ctx); }));
+    tf.dispose([x, ctx.deadMask, ...Object.values(p)]);
+  });
+
+  it('JumpReLU: equals the dense loss and every gradient (θ included), active set and window both in play', () => {
+    const { variant, p, live } = setup({ architecture: 'jumprelu', init_threshold: 0.9, bandwidth: 0.3, l0_coefficient: 0.5 });
+    // Per-latent thresholds, so that θ's gradient differs across latents.
+    p.threshold.assign(tf.tensor1d(values(S, 8, 0.3).map((v) => 0.9 + v)));
+    const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
+    const ctx: StepContext = { deadMask: deadMask(0), step: 0, seed: 0, activeFraction: 0.01 };
+    let parts: LossParts | undefined;
+    const dense = tf.variableGrads(() => { parts = variant.loss(p, x, live, ctx); tf.keep(parts.recon); tf.keep(parts.sparsity); tf.keep(parts.f); return parts.total; }, Object.values(p));
+    const sparse = variant.sparseStep!(p, x, live, ctx)!;
+    expect(sparse, 'the sparse step applies at an active fraction of 1%').not.toBeNull();
+    const active = tf.sum(tf.step(parts!.f)).dataSync()[0] / (B * S);
+    expect(active).toBeGreaterThan(0.005);
+    expect(active).toBeLessThan(0.2);
+    expect(relativeError(sparse.parts.recon, parts!.recon)).toBeLessThan(1e-5);
+    expect(relativeError(sparse.parts.sparsity, parts!.sparsity)).toBeLessThan(1e-6);
+    for (const [name, v] of Object.entries(p)) expect(relativeError(sparse.grads[name], dense.grads[v.name]), `∂${name}`).toBeLessThan(1e-5);
+    // θ's gradient has both terms: the window's reconstruction term and the L0 term.
+    expect(tf.max(tf.abs(dense.grads[p.threshold.name])).dataSync()[0]).toBeGreaterThan(1e-3);
+    // Above the switch-over fraction, and before any fraction is known, the step stays dense.
+    expect(variant.sparseStep!(p, x, live, { ...ctx, activeFraction: 0.5 })).toBeNull();
+    expect(variant.sparseStep!(p, x, live, { ...ctx, activeFraction: undefined })).toBeNull();
+    tf.dispose([sparse.parts.total, sparse.parts.recon, sparse.parts.aux, sparse.parts.sparsity, sparse.parts.xHat, sparse.parts.entries.indices, sparse.parts.entries.values, ...Object.values(sparse.grads)]);
+    tf.dispose([dense.value, parts!.recon, parts!.sparsity, parts!.f, ...Object.values(dense.grads), ctx.deadMask, x, ...Object.values(p)]);
+  });
+
+  it('JumpReLU: trains 20 steps to the same parameters as the dense step', () => {
+    const extra = { architecture: 'jumprelu', init_threshold: 1.6, bandwidth: 0.3, l0_coefficient: 0.5 };
+    let sparse: Record<string, Float32Array> = {}, dense: Record<string, Float32Array> = {};
+    // The first step is dense (no active fraction known yet), the 19 others sparse.
+    expect(kernelsRun(() => { sparse = train(extra, 20); }).filter((k) => k === THRESHOLD_ENTRIES)).toHaveLength(19);
+    expect(kernelsRun(() => { dense = train({ ...extra, sparse: 'off' }, 20); })).not.toContain(SPARSE_KERNELS.decode);
+    for (const name of Object.keys(dense)) {
+      let diff = 0, scale = 0;
+      for (let i = 0; i < dense[name].length; i++) { diff = Math.max(diff, Math.abs(sparse[name][i] - dense[name][i])); scale = Math.max(scale, Math.abs(dense[name][i])); }
+      expect(diff / scale, `${name} after 20 steps`).toBeLessThan(1e-5);
+    }
+  });
+
+  it('is not taken with sparse: off', () => {
+    const { cfg } = setup({ sparse: 'off' });
+    expect(cfg.sparse).toBe('off');
+    expect(() => resolveConfig({ architecture: 'topk', sparse: 'always' }, D)).toThrow(/sparse/);
+  });
+});
