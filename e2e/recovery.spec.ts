@@ -82,8 +82,9 @@ function expectClose(got: Record<string, number>, want: Record<string, number>, 
   }
 }
 
-// Long enough that an autosave (every 3 s) lands mid-run however fast this machine is at the time.
-const RUN = { variant: 'topk', dSae: 128, batch: 256, steps: 2400 };
+// Long enough that an autosave (every 3 s) lands mid-run however fast this machine is at the time
+// (the sparse TopK step trains this size at hundreds of steps a second).
+const RUN = { variant: 'topk', dSae: 128, batch: 256, steps: 12_000 };
 
 test('a run reloaded mid-way and resumed from its autosave ends with the metrics of the run that never stopped', async ({ page, baseURL }) => {
   test.setTimeout(300_000);
@@ -107,7 +108,7 @@ test('a run reloaded mid-way and resumed from its autosave ends with the metrics
   await expect(page.getByTestId('dataset-shape')).toHaveText('32,768 × 64');
   const offer = page.getByTestId('resume-offer');
   await expect(offer).toContainText(`topk · d_sae ${RUN.dSae}`);
-  await expect(offer).toContainText(/step [\d,]+ of 2,400/);
+  await expect(offer).toContainText(/step [\d,]+ of 12,000/);
   await page.screenshot({ path: test.info().outputPath('resume-offer.png') });
   const offeredStep = Number((await offer.innerText()).match(/step ([\d,]+) of/)![1].replace(/,/g, ''));
   expect(offeredStep).toBeGreaterThanOrEqual(savedAt);

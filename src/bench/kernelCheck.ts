@@ -8,8 +8,8 @@
 //   saeKernelBench(shape) → ms per call, fused vs composition, for each kernel at one size.
 // Without WebGPU both answer with an error and no results: they never pass by falling back.
 // The checks are split by kernel family: src/bench/kernelCheckJumpRelu.ts, kernelCheckTopk.ts,
-// kernelCheckParams.ts (Adam, normalisation), kernelCheckSparse.ts (the sparse ops, against JS
-// only: they have no composition) and kernelCheckDispatch.ts (dispatch and leaks); the
+// kernelCheckParams.ts (Adam, normalisation), kernelCheckSparse.ts (the sparse ops against JS —
+// they have no composition — and the sparse training steps against the dense ones) and kernelCheckDispatch.ts (dispatch and leaks); the
 // timing is src/bench/kernelBench.ts; what they share is src/bench/kernelCheckCommon.ts.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';

@@ -94,7 +94,8 @@ export function trainStep(s: StepState, batch: Float32Array, width: number, batc
     if (cfg.grad_clip_norm > 0) byName = clipByGlobalNorm(byName, cfg.grad_clip_norm);
     s.adam.apply(params, byName, live.lr);
     variant.constrain?.(params);
-    if (!sparse) variant.afterStep?.(params, parts as LossParts, live);
+    if (sparse) sparse.afterStep?.();
+    else variant.afterStep?.(params, parts as LossParts, live);
 
     // step(f − θ) is 1 where f > θ: the same 0/1 floats as greater(…).toFloat() in one op (tfjs-wasm's
     // Greater + Cast on [B, d_sae] cost ~12 ms a step).

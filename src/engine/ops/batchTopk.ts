@@ -7,9 +7,8 @@ import { useFusedKernels } from './webgpu/program';
 import { batchTopkWebGPU, keptReluWebGPU } from './webgpu/topk';
 import { isAtLeast } from './compare';
 
-/** How many entries of z [B, n] BatchTopK keeps: k·B, within [1, B·n]. */
-function batchTotal(z: tf.Tensor2D, k: number): number {
-  const [B, n] = z.shape;
+/** How many entries of a [B, n] batch BatchTopK keeps: k·B, within [1, B·n]. */
+export function batchTotal(B: number, n: number, k: number): number {
   return Math.max(1, Math.min(Math.round(k * B), B * n));
 }
 
@@ -18,10 +17,10 @@ function batchTotal(z: tf.Tensor2D, k: number): number {
  * by the (k·B)-th value, as topkMask does; exact ties at that value may keep a few more.
  */
 export function batchTopkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
-  if (useFusedKernels()) return batchTopkWebGPU(z, batchTotal(z, k), 'mask'); // webgpu/topk.ts, same selection
+  if (useFusedKernels()) return batchTopkWebGPU(z, batchTotal(z.shape[0], z.shape[1], k), 'mask'); // webgpu/topk.ts, same selection
   return tf.tidy(() => {
     const [B, n] = z.shape;
-    const total = batchTotal(z, k);
+    const total = batchTotal(B, n, k);
     const kth = tf.min(tf.topk(tf.reshape(z, [B * n]), total, false).values); // scalar
     return isAtLeast(z, kth) as tf.Tensor2D; // step-based: see topkMask
   });
@@ -29,6 +28,6 @@ export function batchTopkMask(z: tf.Tensor2D, k: number): tf.Tensor2D {
 
 /** f = ReLU(z) on the batch's k·B largest entries, 0 elsewhere; z [B, d_sae] → f [B, d_sae]. */
 export function batchTopkRelu(z: tf.Tensor2D, k: number): tf.Tensor2D {
-  if (useFusedKernels()) return keptReluWebGPU(z, (zz) => batchTopkWebGPU(zz, batchTotal(zz, k), 'relu'));
+  if (useFusedKernels()) return keptReluWebGPU(z, (zz) => batchTopkWebGPU(zz, batchTotal(zz.shape[0], zz.shape[1], k), 'relu'));
   return maskedRelu(z, (zz) => batchTopkMask(zz, k));
 }

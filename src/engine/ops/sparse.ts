@@ -8,11 +8,11 @@
 // ops are kernels registered per backend (wasm: ops/wasm/, webgpu: ops/webgpu/sparse.ts); they take
 // no part in autodiff — the sparse steps write their backward passes out (variants/sparseStep.ts).
 import * as tf from '@tensorflow/tfjs';
-import { SPARSE_KERNELS, THRESHOLD_ENTRIES } from './sparseKernels';
+import { BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_ENTRIES } from './sparseKernels';
 import './wasm/registered';
 import './webgpu/sparse';
 
-export { SPARSE_KERNELS, THRESHOLD_ENTRIES };
+export { BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_ENTRIES };
 
 /** Active latents of a batch: indices [B, K] int32 and values [B, K] float32. */
 export interface Entries {
@@ -79,4 +79,26 @@ export function thresholdEntriesAvailable(): boolean {
 export function thresholdEntries(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): { active: Entries; window: Entries } {
   const [activeIdx, activeVal, windowIdx, windowMark] = run(THRESHOLD_ENTRIES, { z, theta }, { bandwidth }) as tf.Tensor2D[];
   return { active: { indices: activeIdx, values: activeVal }, window: { indices: windowIdx, values: windowMark } };
+}
+
+/** Whether the current backend has the BatchTopK selection as well as the sparse products. */
+export function batchTopkEntriesAvailable(): boolean {
+  return sparseKernelsAvailable() && tf.getKernel(BATCH_TOPK_ENTRIES, tf.getBackend()) !== undefined;
+}
+
+/**
+ * BatchTopK's latents of z [B, n] as entries: the batch's `total` largest values (every value at
+ * least the total-th largest, so ties keep them all, as ops/batchTopk.ts's mask does) that are
+ * positive, with values z; each row padded to the batch's largest row count with (0, 0).
+ */
+export function batchTopkEntries(z: tf.Tensor2D, total: number): Entries {
+  if (!Number.isInteger(total) || total < 1 || total > z.size) throw new Error(`batchTopkEntries: total must be an integer in 1…${z.size}, got ${total}`);
+  const [indices, values] = run(BATCH_TOPK_ENTRIES, { z }, { total }) as tf.Tensor2D[];
+  return { indices, values };
+}
+
+/** ReLU(z) of z [B, n] as entries: every positive value, each row padded to the batch's largest count. */
+export function positiveEntries(z: tf.Tensor2D): Entries {
+  const [indices, values] = run(BATCH_TOPK_ENTRIES, { z }, { total: 0 }) as tf.Tensor2D[];
+  return { indices, values };
 }

@@ -15,3 +15,6 @@ export const SPARSE_KERNELS = {
  * the TopK steps without it (webgpu has no kernel for it yet).
  */
 export const THRESHOLD_ENTRIES = 'SaeThresholdEntries';
+
+/** The BatchTopK selection (sparse.ts batchTopkEntries); wasm only so far, as THRESHOLD_ENTRIES. */
+export const BATCH_TOPK_ENTRIES = 'SaeBatchTopkEntries';

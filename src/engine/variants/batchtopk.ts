@@ -14,6 +14,9 @@ import { batchTopkRelu } from '../ops/batchTopk';
 import type { LossParts, Variant } from './types';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
 import { isAbove } from '../ops/compare';
+import { batchTopkEntries, batchTopkEntriesAvailable } from '../ops/sparse';
+import { batchTotal } from '../ops/batchTopk';
+import { kSparseStep, sparseStepApplies } from './sparseLinear';
 
 /** θ_g before the first batch has set it. */
 const UNSET = -1;
@@ -113,6 +116,13 @@ export function makeBatchTopkVariant(cfg: BatchTopKConfig): Variant<BatchTopKCon
       const recon = reconstructionLoss(x, xHat);
       const aux = auxKTerm(p, z, x, xHat, ctx, cfg.aux_k, cfg.aux_k_coefficient);
       return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat, diagnostics: { topk_threshold: tf.clone(threshold.value) } };
+    },
+    sparseStep(p, x, live, ctx) {
+      if (!sparseStepApplies(p) || !batchTopkEntriesAvailable()) return null;
+      const step = kSparseStep(p, x, ctx, (z) => batchTopkEntries(z, batchTotal(z.shape[0], z.shape[1], live.k)), cfg.aux_k, cfg.aux_k_coefficient);
+      // θ_g is the minimum positive value kept, which the entries hold as f does.
+      const { values } = step.parts.entries;
+      return { ...step, parts: { ...step.parts, diagnostics: { topk_threshold: tf.clone(threshold.value) } }, afterStep: () => threshold.update(values, cfg.threshold_lr) };
     },
   };
 }

@@ -10,7 +10,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { declaredSaeLensConfig } from './declaration';
 import { matryoshkaDeclaration, type MatryoshkaConfig } from './matryoshka.decl';
-import { batchTopkRelu } from '../ops/batchTopk';
+import { batchTopkRelu, batchTotal } from '../ops/batchTopk';
+import { batchTopkEntries, batchTopkEntriesAvailable } from '../ops/sparse';
+import { matryoshkaSparseStep, sparseStepApplies } from './sparseLinear';
 import { nestedDecode } from '../ops/nestedDecode';
 import type { LossParts, Variant } from './types';
 import { auxKTerm } from '../losses';
@@ -37,6 +39,12 @@ export function makeMatryoshkaVariant(cfg: MatryoshkaConfig): Variant<Matryoshka
       const xHat = tf.reshape(tf.slice(xHats, [n - 1, 0, 0], [1, B, dIn]), [B, dIn]) as tf.Tensor2D;
       const aux = auxKTerm(p, z, x, xHat, ctx, cfg.aux_k, cfg.aux_k_coefficient);
       return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat, diagnostics: { topk_threshold: tf.clone(threshold.value) } };
+    },
+    sparseStep(p, x, live, ctx) {
+      if (!sparseStepApplies(p) || !batchTopkEntriesAvailable()) return null;
+      const step = matryoshkaSparseStep(p, x, ctx, (z) => batchTopkEntries(z, batchTotal(z.shape[0], z.shape[1], live.k)), prefixes, cfg.aux_k, cfg.aux_k_coefficient);
+      const { values } = step.parts.entries;
+      return { ...step, parts: { ...step.parts, diagnostics: { topk_threshold: tf.clone(threshold.value) } }, afterStep: () => threshold.update(values, cfg.threshold_lr) };
     },
   };
 }

@@ -6,7 +6,15 @@ import { declaredSaeLensConfig } from './declaration';
 import { reluDeclaration, type ReluConfig } from './relu.decl';
 import { reconstructionLoss, weightedL1 } from '../losses';
 import type { Variant } from './types';
+import { batchTopkEntriesAvailable } from '../ops/sparse';
+import { reluSparseStep, sparseStepApplies } from './sparseLinear';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations, resampleLinear } from './linear';
+
+/**
+ * Above this fraction of active latents the dense step is faster than the sparse one on wasm
+ * (measured at 768 / 24,576, batch 1,024: docs/benchmark.md, "Sparse steps").
+ */
+export const RELU_SPARSE_MAX_ACTIVE = 0.1;
 
 export const reluVariant: Variant<ReluConfig> = {
   architecture: reluDeclaration.architecture,
@@ -23,6 +31,9 @@ export const reluVariant: Variant<ReluConfig> = {
     const sparsity = tf.mul(weightedL1(f, p.W_dec as tf.Tensor2D, { nonNegative: true }), live.lambda) as tf.Scalar;
     return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, pre: z, xHat };
   },
+  // The sparse step once few latents fire (the last step's fraction; the first steps of a run, with
+  // about half the latents active, stay dense).
+  sparseStep: (p, x, live, ctx) => (ctx.activeFraction !== undefined && ctx.activeFraction <= RELU_SPARSE_MAX_ACTIVE && sparseStepApplies(p) && batchTopkEntriesAvailable() ? reluSparseStep(p, x, live) : null),
   constrain: normalizeDecoderRows,
   resampleDead: resampleLinear,
   exportTensors: linearExport,

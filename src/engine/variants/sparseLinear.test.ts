@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Adam } from '../adam';
 import { initialLive, resolveConfig, type SaeConfig } from '../config';
 import { kernelsRun } from '../ops/webgpu/kernelsRun';
-import { SPARSE_KERNELS, THRESHOLD_ENTRIES } from '../ops/sparse';
+import { BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_ENTRIES } from '../ops/sparse';
 import { createRng } from '../rng';
 import { expectNoLeaks, useWasm, values } from '../testing';
 import { trainStep, type StepState } from '../trainStep';
@@ -28,7 +28,7 @@ function setup(extra: Record<string, unknown> = {}) {
   const p = variant.init(cfg, { dIn: D, nLayers: 1, mean, meanNorm: 1 }, createRng(3));
   // Move b_enc well below zero, so that many pre-activations are negative and some rows keep fewer
   // than k positive entries.
-  const shift = cfg.architecture === 'topk' ? -2 : 0;
+  const shift = cfg.architecture === 'jumprelu' ? 0 : -2;
   p.b_enc.assign(tf.tensor1d(values(S, 5, 0.8).map((v) => v + shift)));
   return { cfg, variant, p, live: initialLive(cfg) };
 }
@@ -162,6 +162,82 @@ describe('sparse TopK step on wasm', () => {
     // The first step is dense (no active fraction known yet), the 19 others sparse.
     expect(kernelsRun(() => { sparse = train(extra, 20); }).filter((k) => k === THRESHOLD_ENTRIES)).toHaveLength(19);
     expect(kernelsRun(() => { dense = train({ ...extra, sparse: 'off' }, 20); })).not.toContain(SPARSE_KERNELS.decode);
+    for (const name of Object.keys(dense)) {
+      let diff = 0, scale = 0;
+      for (let i = 0; i < dense[name].length; i++) { diff = Math.max(diff, Math.abs(sparse[name][i] - dense[name][i])); scale = Math.max(scale, Math.abs(dense[name][i])); }
+      expect(diff / scale, `${name} after 20 steps`).toBeLessThan(1e-5);
+    }
+  });
+
+  it.each(['batchtopk', 'matryoshka'])('%s: equals the dense loss and every gradient, and moves θ_g the same', (architecture) => {
+    for (const every of [3, 0]) {
+      const dense = setup({ architecture });
+      const sparse = setup({ architecture });
+      const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
+      const ctx: StepContext = { deadMask: deadMask(every), step: 0, seed: 0 };
+      let parts: LossParts | undefined;
+      const d = tf.variableGrads(() => { parts = dense.variant.loss(dense.p, x, dense.live, ctx); tf.keep(parts.recon); tf.keep(parts.aux); tf.keep(parts.f); return parts.total; }, Object.values(dense.p));
+      dense.variant.afterStep!(dense.p, parts!, dense.live);
+      const s = sparse.variant.sparseStep!(sparse.p, x, sparse.live, ctx)!;
+      expect(s).not.toBeNull();
+      s.afterStep!();
+      expect(relativeError(s.parts.recon, parts!.recon)).toBeLessThan(1e-5);
+      expect(relativeError(s.parts.aux, parts!.aux)).toBeLessThan(1e-5);
+      if (every === 3) expect(s.parts.aux.dataSync()[0]).toBeGreaterThan(1e-4);
+      for (const name of Object.keys(dense.p)) expect(relativeError(s.grads[name], d.grads[dense.p[name].name]), `∂${name}`).toBeLessThan(1e-5);
+      // Rows keep different numbers of latents; the batch keeps k·B in all (no ties in these data).
+      const counts = Array.from({ length: B }, (_, b) => Array.from(parts!.f.dataSync().subarray(b * S, (b + 1) * S)).filter((v) => v > 0).length);
+      expect(new Set(counts).size).toBeGreaterThan(1);
+      expect(tf.sum(tf.step(s.parts.entries.values)).dataSync()[0]).toBe(counts.reduce((a, b) => a + b, 0));
+      const thetas = [dense, sparse].map((v) => (v.variant as unknown as { threshold: { value: tf.Scalar } }).threshold.value.dataSync()[0]);
+      expect(thetas[0]).toBeGreaterThan(0);
+      // θ_g is the smallest kept value, small against the pre-activations it is a difference of: the
+      // two encoders' rounding shows in it at the scale of the largest |f|.
+      const fScale = tf.max(parts!.f).dataSync()[0];
+      expect(Math.abs(thetas[1] - thetas[0])).toBeLessThan(1e-5 * fScale);
+      tf.dispose([s.parts.total, s.parts.recon, s.parts.aux, s.parts.sparsity, s.parts.xHat, s.parts.entries.indices, s.parts.entries.values, ...Object.values(s.parts.diagnostics ?? {}), ...Object.values(s.grads)]);
+      tf.dispose([d.value, parts!.recon, parts!.aux, parts!.f, ...Object.values(d.grads), ctx.deadMask, x, ...Object.values(dense.p), ...Object.values(sparse.p)]);
+      dense.variant.dispose?.();
+      sparse.variant.dispose?.();
+    }
+  });
+
+  it.each(['batchtopk', 'matryoshka'])('%s: trains 20 steps to the same parameters as the dense step', (architecture) => {
+    for (const deadEvery of [0, 5]) {
+      let sparse: Record<string, Float32Array> = {}, dense: Record<string, Float32Array> = {};
+      expect(kernelsRun(() => { sparse = train({ architecture }, 20, deadEvery); }).filter((k) => k === BATCH_TOPK_ENTRIES)).toHaveLength(20);
+      expect(kernelsRun(() => { dense = train({ architecture, sparse: 'off' }, 20, deadEvery); })).not.toContain(SPARSE_KERNELS.decode);
+      for (const name of Object.keys(dense)) {
+        let diff = 0, scale = 0;
+        for (let i = 0; i < dense[name].length; i++) { diff = Math.max(diff, Math.abs(sparse[name][i] - dense[name][i])); scale = Math.max(scale, Math.abs(dense[name][i])); }
+        expect(diff / scale, `${name} after 20 steps (dead every ${deadEvery})`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('ReLU: equals the dense loss and every gradient (the L1 term on f and on the decoder norms)', () => {
+    const { variant, p, live } = setup({ architecture: 'relu', l1_coefficient: 0.3 });
+    // Decoder rows off unit norm, so the penalty's pull on the norms is not a multiple of W_dec alone.
+    p.W_dec.assign(tf.mul(p.W_dec, tf.reshape(tf.tensor1d(values(S, 12, 0.5).map((v) => 1 + v)), [S, 1])));
+    const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
+    const ctx: StepContext = { deadMask: deadMask(0), step: 0, seed: 0, activeFraction: 0.05 };
+    let parts: LossParts | undefined;
+    const dense = tf.variableGrads(() => { parts = variant.loss(p, x, live, ctx); tf.keep(parts.recon); tf.keep(parts.sparsity); tf.keep(parts.f); return parts.total; }, Object.values(p));
+    const sparse = variant.sparseStep!(p, x, live, ctx)!;
+    expect(sparse).not.toBeNull();
+    expect(relativeError(sparse.parts.recon, parts!.recon)).toBeLessThan(1e-5);
+    expect(relativeError(sparse.parts.sparsity, parts!.sparsity)).toBeLessThan(1e-5);
+    expect(sparse.parts.sparsity.dataSync()[0]).toBeGreaterThan(0.01);
+    for (const [name, v] of Object.entries(p)) expect(relativeError(sparse.grads[name], dense.grads[v.name]), `∂${name}`).toBeLessThan(1e-5);
+    expect(variant.sparseStep!(p, x, live, { ...ctx, activeFraction: 0.5 })).toBeNull();
+    tf.dispose([sparse.parts.total, sparse.parts.recon, sparse.parts.aux, sparse.parts.sparsity, sparse.parts.xHat, sparse.parts.entries.indices, sparse.parts.entries.values, ...Object.values(sparse.grads)]);
+    tf.dispose([dense.value, parts!.recon, parts!.sparsity, parts!.f, ...Object.values(dense.grads), ctx.deadMask, x, ...Object.values(p)]);
+  });
+
+  it('ReLU: trains 20 steps to the same parameters as the dense step', () => {
+    let sparse: Record<string, Float32Array> = {}, dense: Record<string, Float32Array> = {};
+    expect(kernelsRun(() => { sparse = train({ architecture: 'relu', l1_coefficient: 0.3 }, 20); }).filter((k) => k === BATCH_TOPK_ENTRIES)).toHaveLength(19);
+    expect(kernelsRun(() => { dense = train({ architecture: 'relu', l1_coefficient: 0.3, sparse: 'off' }, 20); })).not.toContain(SPARSE_KERNELS.decode);
     for (const name of Object.keys(dense)) {
       let diff = 0, scale = 0;
       for (let i = 0; i < dense[name].length; i++) { diff = Math.max(diff, Math.abs(sparse[name][i] - dense[name][i])); scale = Math.max(scale, Math.abs(dense[name][i])); }

@@ -1,9 +1,10 @@
-// The TopK step of the linear SAE (linear.ts) with the sparse products of ops/sparse.ts, its
-// backward pass written out. A dense step multiplies [B, d_sae] matrices that are zero but for k
-// entries a row; here only the encoder's product is dense, and the decoder forward, ∂W_dec, ∂f and
-// ∂W_enc touch k (+ k_aux) latents per row. The arithmetic is that of tfjs's autodiff through
-// topk.ts's loss (the same sums in another order), so the two steps agree to rounding — which
-// sparseLinear.test.ts checks on losses, every gradient and the parameters after 20 steps.
+// The steps of the linear SAEs (linear.ts: TopK, BatchTopK, JumpReLU) with the sparse products of
+// ops/sparse.ts, their backward passes written out. A dense step multiplies [B, d_sae] matrices that
+// are zero but for k entries a row; here only the encoder's product is dense, and the decoder
+// forward, ∂W_dec, ∂f and ∂W_enc touch the active latents (+ AuxK's, + JumpReLU's window) of each
+// row. The arithmetic is that of tfjs's autodiff through the variants' losses (the same sums in
+// another order), so the steps agree to rounding — which sparseLinear.test.ts checks on losses,
+// every gradient and the parameters after 20 steps.
 //
 // Forward, for x [B, d_in]:
 //   x_c = x − b_dec,  z = x_c W_enc + b_enc,  f = ReLU(TopK_k(z)) as entries,  x̂ = f W_dec + b_dec
@@ -15,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LiveParams } from '../configBase';
 import { productPlusBias } from '../ops/matmul';
 import { addRowVector, subRowVector } from '../ops/reduce';
-import { sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdEntries, topkEntries, type Entries } from '../ops/sparse';
+import { positiveEntries, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdEntries, topkEntries, type Entries } from '../ops/sparse';
 import type { Params, SparseStep, StepContext } from './types';
 
 /**
@@ -52,15 +53,41 @@ function encoderGrads(p: Params, xc: tf.Tensor2D, g: tf.Tensor2D, dZ: Entries): 
   };
 }
 
-/** The TopK loss of topk.ts (recon + α · AuxK) and its gradients, with sparse products. */
-export function topkSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams, ctx: StepContext, auxK: number, auxKCoefficient: number): SparseStep {
+/**
+ * AuxK (losses.ts auxKLoss) on the residual −diff = x − x̂ of the main reconstruction, with its
+ * gradients added to ∂W_dec and to the ∂z entries: 0 and unchanged when α = 0 or no latent is dead.
+ */
+function auxKTerms(p: Params, z: tf.Tensor2D, diff: tf.Tensor2D, ctx: StepContext, auxK: number, auxKCoefficient: number, dWDec: tf.Tensor, dZ: Entries): { aux: tf.Scalar; dWDec: tf.Tensor; dZ: Entries } {
+  if (auxKCoefficient <= 0 || ctx.knownNoneDead?.()) return { aux: tf.scalar(0), dWDec, dZ };
+  const wDec = p.W_dec as tf.Variable<tf.Rank.R2>;
+  const [B, n] = z.shape;
+  const auxEntries = topkEntries(z, Math.min(auxK, n), ctx.deadMask);
+  const residual = tf.neg(diff); // x − x̂, a constant of the backward pass
+  const auxDiff = tf.sub(sparseDecode(auxEntries, wDec), residual) as tf.Tensor2D;
+  const scale = tf.minimum(tf.div(tf.sum(ctx.deadMask), auxK), 1);
+  const aux = tf.mul(tf.mul(tf.mean(tf.sum(tf.square(auxDiff), 1)), scale), auxKCoefficient) as tf.Scalar;
+  const gAux = tf.mul(auxDiff, tf.mul(scale, (2 * auxKCoefficient) / B)) as tf.Tensor2D;
+  const dFAux = tf.mul(sparseRowDots(auxEntries.indices, gAux, wDec), tf.step(auxEntries.values));
+  return {
+    aux,
+    dWDec: tf.add(dWDec, sparseOuterRows(auxEntries, gAux, n)),
+    dZ: { indices: tf.concat([dZ.indices, auxEntries.indices], 1) as tf.Tensor2D, values: tf.concat([dZ.values, dFAux], 1) as tf.Tensor2D },
+  };
+}
+
+/**
+ * The loss of the TopK family (recon + α · AuxK: topk.ts, batchtopk.ts) and its gradients, with
+ * sparse products; `select` picks the entries f of the pre-activations z (TopK per row, BatchTopK
+ * over the batch).
+ */
+export function kSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext, select: (z: tf.Tensor2D) => Entries, auxK: number, auxKCoefficient: number): SparseStep {
   const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>, wDec = p.W_dec as tf.Variable<tf.Rank.R2>;
   const bEnc = p.b_enc as tf.Variable<tf.Rank.R1>, bDec = p.b_dec as tf.Variable<tf.Rank.R1>;
   const [B] = x.shape;
   const n = wEnc.shape[1];
   const xc = subRowVector(x, bDec);
   const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
-  const entries = topkEntries(z, live.k);
+  const entries = select(z);
   const xHat = addRowVector(sparseDecode(entries, wDec), bDec);
   const diff = tf.sub(xHat, x) as tf.Tensor2D;
   const recon = tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar;
@@ -68,19 +95,10 @@ export function topkSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams, ctx:
   const dF = tf.mul(sparseRowDots(entries.indices, g, wDec), tf.step(entries.values)) as tf.Tensor2D;
   let dWDec = sparseOuterRows(entries, g, n) as tf.Tensor;
   let dZ: Entries = { indices: entries.indices, values: dF };
-  let aux = tf.scalar(0);
-  if (auxKCoefficient > 0 && !ctx.knownNoneDead?.()) {
-    const kAux = Math.min(auxK, n);
-    const auxEntries = topkEntries(z, kAux, ctx.deadMask);
-    const residual = tf.neg(diff); // x − x̂, a constant of the backward pass
-    const auxDiff = tf.sub(sparseDecode(auxEntries, wDec), residual) as tf.Tensor2D;
-    const scale = tf.minimum(tf.div(tf.sum(ctx.deadMask), auxK), 1);
-    aux = tf.mul(tf.mul(tf.mean(tf.sum(tf.square(auxDiff), 1)), scale), auxKCoefficient) as tf.Scalar;
-    const gAux = tf.mul(auxDiff, tf.mul(scale, (2 * auxKCoefficient) / B)) as tf.Tensor2D;
-    const dFAux = tf.mul(sparseRowDots(auxEntries.indices, gAux, wDec), tf.step(auxEntries.values));
-    dWDec = tf.add(dWDec, sparseOuterRows(auxEntries, gAux, n));
-    dZ = { indices: tf.concat([entries.indices, auxEntries.indices], 1) as tf.Tensor2D, values: tf.concat([dF, dFAux], 1) as tf.Tensor2D };
-  }
+  const withAux = auxKTerms(p, z, diff, ctx, auxK, auxKCoefficient, dWDec, dZ);
+  const { aux } = withAux;
+  dWDec = withAux.dWDec;
+  dZ = withAux.dZ;
   return {
     parts: { total: tf.add(recon, aux) as tf.Scalar, recon, sparsity: tf.scalar(0), aux, xHat, entries },
     grads: { ...encoderGrads(p, xc, g, dZ), W_dec: dWDec },
@@ -117,5 +135,74 @@ export function jumpreluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams):
   return {
     parts: { total: tf.add(recon, sparsity) as tf.Scalar, recon, sparsity, aux: tf.scalar(0), xHat, entries: active },
     grads: { ...encoderGrads(p, xc, g, { indices: active.indices, values: dF }), W_dec: sparseOuterRows(active, g, n), threshold: tf.add(reconTheta, l0Theta) },
+  };
+}
+
+/**
+ * The Matryoshka BatchTopK loss of matryoshka.ts and its gradients with sparse products: the
+ * entries split by dictionary block s = [m_{s−1}, m_s) (a block's entries keep their values, the
+ * others become 0, which every sparse op skips), each prefix's reconstruction the sum of its blocks'
+ * decodes, and, as ops/nestedDecode.ts writes out, with G_s = Σ_{j ≥ s} ∂recon/∂x̂_j:
+ * ∂f = G_s W_decᵀ on block s's entries and ∂W_dec[block s] = f_sᵀ G_s.
+ */
+export function matryoshkaSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext, entries: (z: tf.Tensor2D) => Entries, prefixes: readonly number[], auxK: number, auxKCoefficient: number): SparseStep {
+  const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>, wDec = p.W_dec as tf.Variable<tf.Rank.R2>;
+  const bEnc = p.b_enc as tf.Variable<tf.Rank.R1>, bDec = p.b_dec as tf.Variable<tf.Rank.R1>;
+  const [B] = x.shape;
+  const xc = subRowVector(x, bDec);
+  const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
+  const f = entries(z);
+  const blocks = prefixes.map((m, s) => [s === 0 ? 0 : prefixes[s - 1], m] as const);
+  const inBlock = blocks.map(([a, b]) => tf.cast(tf.logicalAnd(tf.greaterEqual(f.indices, a), tf.less(f.indices, b)), 'float32'));
+  const blockEntries = inBlock.map((mask) => ({ indices: f.indices, values: tf.mul(f.values, mask) as tf.Tensor2D }));
+  // x̂_j = Σ_{s ≤ j} f_s W_dec[block s] + b_dec, and its difference from x.
+  const diffs: tf.Tensor2D[] = [];
+  let partial: tf.Tensor2D = tf.neg(subRowVector(x, bDec)) as tf.Tensor2D;
+  for (const e of blockEntries) { partial = tf.add(partial, sparseDecode(e, wDec)) as tf.Tensor2D; diffs.push(partial); }
+  const count = blocks.length;
+  const recon = tf.div(tf.addN(diffs.map((d) => tf.sum(tf.square(d)))), count * B) as tf.Scalar;
+  const last = diffs[count - 1];
+  const xHat = tf.add(last, x) as tf.Tensor2D;
+  const gs: tf.Tensor2D[] = new Array(count);
+  for (let s = count - 1; s >= 0; s--) {
+    const g = tf.mul(diffs[s], 2 / (count * B)) as tf.Tensor2D;
+    gs[s] = s === count - 1 ? g : (tf.add(gs[s + 1], g) as tf.Tensor2D);
+  }
+  const dF = tf.addN(gs.map((g, s) => tf.mul(sparseRowDots(f.indices, g, wDec), tf.mul(inBlock[s], tf.step(f.values))))) as tf.Tensor2D;
+  const dWDecBlocks = blocks.map(([a, b], s) => sparseOuterRows({ indices: tf.sub(f.indices, tf.scalar(a, 'int32')) as tf.Tensor2D, values: blockEntries[s].values }, gs[s], b - a));
+  const withAux = auxKTerms(p, z, last, ctx, auxK, auxKCoefficient, tf.concat(dWDecBlocks, 0), { indices: f.indices, values: dF });
+  return {
+    parts: { total: tf.add(recon, withAux.aux) as tf.Scalar, recon, sparsity: tf.scalar(0), aux: withAux.aux, xHat, entries: f },
+    grads: { ...encoderGrads(p, xc, gs[0], withAux.dZ), W_dec: withAux.dWDec },
+  };
+}
+
+/**
+ * The ReLU + L1 loss of relu.ts (recon + λ · mean_b Σ_i f_i ‖W_dec,i‖, losses.ts weightedL1) and
+ * its gradients with sparse products over the active latents (z > 0). With c_i = Σ_b f_bi and
+ * r_i = ‖W_dec,i‖: ∂z = g W_decᵀ + (λ/B) r at the entries, and ∂W_dec = fᵀ g + (λ c_i / (B r_i)) W_dec,i
+ * (the penalty's pull on the norms, a dense row scaling).
+ */
+export function reluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): SparseStep {
+  const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>, wDec = p.W_dec as tf.Variable<tf.Rank.R2>;
+  const bEnc = p.b_enc as tf.Variable<tf.Rank.R1>, bDec = p.b_dec as tf.Variable<tf.Rank.R1>;
+  const [B] = x.shape;
+  const n = wEnc.shape[1];
+  const xc = subRowVector(x, bDec);
+  const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
+  const f = positiveEntries(z);
+  const xHat = addRowVector(sparseDecode(f, wDec), bDec);
+  const diff = tf.sub(xHat, x) as tf.Tensor2D;
+  const recon = tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar;
+  const norms = tf.sqrt(tf.sum(tf.square(wDec), 1)) as tf.Tensor1D; // [n]
+  const columnSums = entryColumnSums(f, n); // c_i = Σ_b f_bi
+  const sparsity = tf.mul(tf.div(tf.sum(tf.mul(columnSums, norms)), B), live.lambda) as tf.Scalar;
+  const g = tf.mul(diff, 2 / B) as tf.Tensor2D;
+  const penaltyPerLatent = tf.mul(norms, live.lambda / B); // ∂sparsity/∂f_bi = (λ/B) r_i
+  const dF = tf.mul(tf.add(sparseRowDots(f.indices, g, wDec), tf.gather(penaltyPerLatent, f.indices)), tf.step(f.values)) as tf.Tensor2D;
+  const normPull = tf.reshape(tf.div(tf.mul(columnSums, live.lambda / B), norms), [n, 1]);
+  return {
+    parts: { total: tf.add(recon, sparsity) as tf.Scalar, recon, sparsity, aux: tf.scalar(0), xHat, entries: f },
+    grads: { ...encoderGrads(p, xc, g, { indices: f.indices, values: dF }), W_dec: tf.add(sparseOuterRows(f, g, n), tf.mul(wDec, normPull)) },
   };
 }

@@ -7,7 +7,8 @@ import { topkDeclaration, type TopKConfig } from './topk.decl';
 import { auxKTerm, reconstructionLoss } from '../losses';
 import { topkRelu } from '../ops/topk';
 import type { Variant } from './types';
-import { sparseStepApplies, topkSparseStep } from './sparseLinear';
+import { kSparseStep, sparseStepApplies } from './sparseLinear';
+import { topkEntries } from '../ops/sparse';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
 
 /** TopK needs the config's aux settings inside `loss`; the registry binds them per run. */
@@ -27,7 +28,7 @@ export function makeTopkVariant(auxK: number, auxKCoefficient: number): Variant<
       const aux = auxKTerm(p, z, x, xHat, ctx, auxK, auxKCoefficient);
       return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat };
     },
-    sparseStep: (p, x, live, ctx) => (sparseStepApplies(p) ? topkSparseStep(p, x, live, ctx, auxK, auxKCoefficient) : null),
+    sparseStep: (p, x, live, ctx) => (sparseStepApplies(p) ? kSparseStep(p, x, ctx, (z) => topkEntries(z, live.k), auxK, auxKCoefficient) : null),
     constrain: normalizeDecoderRows,
     exportTensors: linearExport,
     saelensConfig: declaredSaeLensConfig(topkDeclaration),

@@ -85,6 +85,8 @@ export interface SparseLossParts extends Omit<LossParts, 'f' | 'pre' | 'target'>
 export interface SparseStep {
   parts: SparseLossParts;
   grads: Record<string, tf.Tensor>;
+  /** What the variant's afterStep does, for this step's entries (BatchTopK's running θ_g). */
+  afterStep?: () => void;
 }
 
 /** An inference pass: latents, reconstruction, and what it reconstructs. */

@@ -24,6 +24,9 @@ export interface KernelExports {
   topk_rows: (z: number, n: number, k: number, eligible: number, idx: number, val: number, start: number, end: number, thread: number) => void;
   threshold_counts: (z: number, n: number, theta: number, bandwidth: number, counts: number, start: number, end: number, thread: number) => void;
   threshold_entries: (z: number, n: number, theta: number, bandwidth: number, ka: number, activeIdx: number, activeVal: number, kw: number, windowIdx: number, windowMark: number, start: number, end: number, thread: number) => void;
+  batch_kth: (z: number, count: number, t: number, hist: number) => number;
+  at_least_counts: (z: number, n: number, thr: number, counts: number, start: number, end: number, thread: number) => void;
+  at_least_entries: (z: number, n: number, thr: number, kk: number, idx: number, val: number, start: number, end: number, thread: number) => void;
   sparse_decode: (idx: number, val: number, kk: number, w: number, d: number, out: number, start: number, end: number, thread: number) => void;
   row_dots: (idx: number, kk: number, dy: number, w: number, d: number, out: number, start: number, end: number, thread: number) => void;
   group_by_latent: (idx: number, val: number, entries: number, kk: number, n: number, offsets: number, rows: number, vals: number) => number;
@@ -34,8 +37,8 @@ export interface KernelExports {
 }
 
 /** The kernels split across threads: every one ends with (start, end, thread). */
-export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent'>;
-const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows'];
+export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'batch_kth'>;
+const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows'];
 
 /** What a helper thread needs from its environment: a started worker running `script`. */
 export interface KernelThread {

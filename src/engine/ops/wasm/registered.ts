@@ -3,7 +3,7 @@
 // normalisation. Each reads its inputs and writes fresh outputs in tfjs's heap, by offset.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { SPARSE_KERNELS, THRESHOLD_ENTRIES } from '../sparseKernels';
+import { BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_ENTRIES } from '../sparseKernels';
 import { heapOffset, wasmKernels, type WasmKernels } from './kernelModule';
 
 /** Names of the wasm-only kernels (the sparse ops' names are in ../sparseKernels.ts). */
@@ -67,6 +67,24 @@ register(THRESHOLD_ENTRIES, ({ z, theta }, { bandwidth }, backend, kernels) => {
   const outs = [backend.makeOutput([rows, ka], 'int32'), backend.makeOutput([rows, ka], 'float32'), backend.makeOutput([rows, kw], 'int32'), backend.makeOutput([rows, kw], 'float32')];
   kernels.run('threshold_entries', [at(z), n, at(theta), bandwidth, ka, at(outs[0]), at(outs[1]), kw, at(outs[2]), at(outs[3])], rows);
   return outs;
+});
+
+register(BATCH_TOPK_ENTRIES, ({ z }, { total }, backend, kernels) => {
+  const [rows, n] = z.shape;
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  let kk = 1;
+  let kth = 0;
+  withTemps(backend, [[[65536], 'int32'], [[rows], 'int32']], ([hist, counts]) => {
+    // total 0: no selection, every positive value (the ReLU's entries).
+    kth = total > 0 ? kernels.exports.batch_kth(at(z), rows * n, total, at(hist)) : 0;
+    kernels.run('at_least_counts', [at(z), n, kth, at(counts)], rows);
+    const c = new Int32Array(kernels.heap, at(counts), rows);
+    for (let r = 0; r < rows; r++) kk = Math.max(kk, c[r]);
+  });
+  const indices = backend.makeOutput([rows, kk], 'int32');
+  const values = backend.makeOutput([rows, kk], 'float32');
+  kernels.run('at_least_entries', [at(z), n, kth, kk, at(indices), at(values)], rows);
+  return [indices, values];
 });
 
 register(SPARSE_KERNELS.decode, ({ indices, values, w }, _attrs, backend, kernels) => {

@@ -83,7 +83,8 @@ function selectEntries(backend: Backend, z: tf.TensorInfo, eligible: tf.TensorIn
   const c = componentsFor(n);
   const names = eligible ? ['z', 'eligible'] : ['z'];
   // Per lane: whether the latent may be chosen (`e` is the eligible element beside `v`).
-  const ok = (lane: string) => (eligible ? `(e${lane} != 0.0)` : 'true');
+  // f32(…): a mask cast from a comparison keeps its int32 buffer on webgpu, so the input may be i32.
+  const ok = (lane: string) => (eligible ? `(f32(e${lane}) != 0.0)` : 'true');
   const loadEligible = eligible ? 'let e = eligible[i];' : '';
   const program = makeProgram({
     key: `topk_entries_select_${eligible ? 'eligible' : 'all'}_${SELECT_WORKGROUP}_${c}`,
@@ -214,7 +215,7 @@ function selectEntries(backend: Backend, z: tf.TensorInfo, eligible: tf.TensorIn
 function entryValues(backend: Backend, z: tf.TensorInfo, indices: tf.TensorInfo, eligible: tf.TensorInfo | undefined): tf.TensorInfo {
   const size = indices.shape[0] * indices.shape[1];
   // Which zero index is a real entry (see the top of the file): only slot 0's, if latent 0 is eligible.
-  const zeroIsReal = eligible ? 'eligible[0] != 0.0' : 'true';
+  const zeroIsReal = eligible ? 'f32(eligible[0]) != 0.0' : 'true';
   const program = makeProgram({
     key: `topk_entries_values_${eligible ? 'eligible' : 'all'}`,
     outputShape: indices.shape,

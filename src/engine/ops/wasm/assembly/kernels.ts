@@ -267,6 +267,71 @@ export function threshold_entries(z: usize, n: i32, theta: usize, bandwidth: f32
   }
 }
 
+// ---- BatchTopK entries --------------------------------------------------------------------------
+// The batch's T-th largest value found exactly by radix selection on the floats' bits (mapped to
+// unsigned keys that sort like the floats): a histogram of the high 16 bits, then of the low 16
+// bits within the bin that holds the T-th largest.
+
+@inline function floatKey(v: f32): u32 {
+  const b = reinterpret<u32>(v);
+  return (b >> 31) != 0 ? ~b : b | 0x80000000;
+}
+
+@inline function keyFloat(k: u32): f32 {
+  return reinterpret<f32>((k >> 31) != 0 ? k & 0x7fffffff : ~k);
+}
+
+/** The T-th largest of z's `count` values (1 ≤ T ≤ count); hist: scratch of 65,536 u32. One thread. */
+export function batch_kth(z: usize, count: i32, t: i32, hist: usize): f32 {
+  memory.fill(hist, 0, 65536 * 4);
+  for (let i = 0; i < count; i++) {
+    const at = hist + (<usize>(floatKey(f32at(z, i)) >> 16) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+  }
+  let remaining = <u32>t;
+  let high: u32 = 0;
+  for (let b = 65535; b >= 0; b--) {
+    const c = load<u32>(hist + (<usize>b << 2));
+    if (c >= remaining) { high = <u32>b; break; }
+    remaining -= c;
+  }
+  memory.fill(hist, 0, 65536 * 4);
+  for (let i = 0; i < count; i++) {
+    const key = floatKey(f32at(z, i));
+    if ((key >> 16) != high) continue;
+    const at = hist + (<usize>(key & 0xffff) << 2);
+    store<u32>(at, load<u32>(at) + 1);
+  }
+  let low: u32 = 0;
+  for (let b = 65535; b >= 0; b--) {
+    const c = load<u32>(hist + (<usize>b << 2));
+    if (c >= remaining) { low = <u32>b; break; }
+    remaining -= c;
+  }
+  return keyFloat((high << 16) | low);
+}
+
+/** counts[r] = #{j : z[r, j] ≥ thr and z[r, j] > 0} for rows [start, end). Work items: rows. */
+export function at_least_counts(z: usize, n: i32, thr: f32, counts: usize, start: i32, end: i32, thread: i32): void {
+  for (let r = start; r < end; r++) {
+    const row = z + <usize>r * <usize>n * 4;
+    let c = 0;
+    for (let j = 0; j < n; j++) { const v = f32at(row, j); if (v >= thr && v > 0) c++; }
+    seti32(counts, r, c);
+  }
+}
+
+/** Those latents of rows [start, end) as entries (idx, val = z) [., kk], padded with (0, 0). Work items: rows. */
+export function at_least_entries(z: usize, n: i32, thr: f32, kk: i32, idx: usize, val: usize, start: i32, end: i32, thread: i32): void {
+  for (let r = start; r < end; r++) {
+    const row = z + <usize>r * <usize>n * 4;
+    const ii = idx + <usize>r * <usize>kk * 4, vi = val + <usize>r * <usize>kk * 4;
+    let c = 0;
+    for (let j = 0; j < n; j++) { const v = f32at(row, j); if (v >= thr && v > 0) { seti32(ii, c, j); setf32(vi, c, v); c++; } }
+    for (; c < kk; c++) { seti32(ii, c, 0); setf32(vi, c, 0); }
+  }
+}
+
 // ---- Products with entries ---------------------------------------------------------------------
 
 /** out[b] = Σ_j val[b, j] · w[idx[b, j]] for w [n, d] (d a multiple of 4). Work items: rows b. */
