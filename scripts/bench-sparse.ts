@@ -79,10 +79,13 @@ for (const architecture of ['jumprelu', 'relu'] as const) {
   console.log(`| ${architecture} active fraction | sparse ms/step | dense ms/step | sparse ÷ dense time |`);
   console.log('| ---: | ---: | ---: | ---: |');
   let crossing: number | undefined;
+  let slower = false;
   for (const f of FRACTIONS) {
     const s = time(architecture, f, true);
     const ratio = s.ms / dense.ms;
-    if (ratio < 1) crossing = s.active;
+    // The crossing: the last fraction before the sparse step is first slower.
+    if (ratio >= 1) slower = true;
+    else if (!slower) crossing = s.active;
     console.log(`| ${(100 * s.active).toFixed(2)}% | ${s.ms.toFixed(0)}${s.sparseSteps < 2 ? ' (not sparse)' : ''} | ${dense.ms.toFixed(0)} | ${ratio.toFixed(2)} |`);
   }
   console.log(`\n${architecture}: the sparse step is faster up to an active fraction of ${crossing === undefined ? 'none measured' : `${(100 * crossing).toFixed(1)}%`}.\n`);

@@ -11,7 +11,7 @@
 //   guidance  a latent guided towards "the token begins with a capital letter" on the real data:
 //             its validation AUROC and the NMSE against the unguided run.
 // Prints Markdown tables and writes experiments-results/experiments.json. Not a test.
-//   npx tsx scripts/experiments.ts [recovery|real|guidance ...] [--steps N] [--backend wasm|cpu]
+//   npx tsx scripts/experiments.ts [recovery|real|guidance ...] [--steps N] [--backend wasm|cpu] [--variants relu,topk,…]
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -124,7 +124,7 @@ async function controller(steps: number, backend: string): Promise<Result[]> {
   return out;
 }
 
-async function real(steps: number, backend: string): Promise<Result[]> {
+async function real(steps: number, backend: string, only?: string[]): Promise<Result[]> {
   const train3 = load('train/resid_l3.npy');
   const valid3 = load('valid/resid_l3.npy');
   const data: TrainingData = { train: train3.data, trainRows: train3.rows, val: valid3.data, valRows: valid3.rows, dIn: 64 };
@@ -154,7 +154,7 @@ async function real(steps: number, backend: string): Promise<Result[]> {
     };
   };
   try {
-    for (const architecture of ['relu', 'topk', 'batchtopk', 'matryoshka', 'randomk', 'jumprelu', 'gated', 'classic']) {
+    for (const architecture of ['relu', 'topk', 'batchtopk', 'matryoshka', 'randomk', 'jumprelu', 'gated', 'classic'].filter((a) => !only || only.includes(a))) {
       const extra = architecture === 'classic' ? { early_stopping_patience: 0 } : {};
       out.push(await train('real', architecture, { ...base, architecture, ...extra }, data, backend, undefined, splice));
     }
@@ -164,7 +164,7 @@ async function real(steps: number, backend: string): Promise<Result[]> {
   const layers = load('train/resid_layers.npy'); // [6, 7175, 64]
   const ws = new Workspace();
   ws.setDataset(layers);
-  for (const architecture of ['mlsae', 'crosscoder', 'routesae']) {
+  for (const architecture of ['mlsae', 'crosscoder', 'routesae'].filter((a) => !only || only.includes(a))) {
     const input = { ...base, architecture };
     const cfg = resolveConfig(input, layers.dIn, layers.nLayers);
     const ds = ws.datasetFor(cfg);
@@ -230,6 +230,8 @@ export async function main(argv: string[]): Promise<number> {
   const args = [...argv];
   const flag = (name: string) => { const i = args.indexOf(`--${name}`); if (i < 0) return undefined; const v = args[i + 1]; args.splice(i, 2); return v; };
   const steps = Number(flag('steps') ?? 3000);
+  // --variants relu,topk,…: only these variants in the "real" tables.
+  const only = flag('variants')?.split(',');
   const { backend } = await selectNodeBackend((flag('backend') as 'wasm' | 'cpu' | undefined) ?? 'wasm');
   const which = args.length ? args : ['recovery', 'controller', 'real', 'guidance'];
   const needsData = which.some((w) => w !== 'recovery' && w !== 'controller');
@@ -242,7 +244,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const w of which) {
     if (w === 'recovery') results.push(...(await recovery(steps, backend)));
     else if (w === 'controller') results.push(...(await controller(steps, backend)));
-    else if (w === 'real') results.push(...(await real(steps, backend)));
+    else if (w === 'real') results.push(...(await real(steps, backend, only)));
     else if (w === 'guidance') results.push(...(await guidance(steps, backend)));
     else { console.error(`unknown experiment "${w}"`); return 2; }
   }

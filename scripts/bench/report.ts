@@ -23,7 +23,8 @@ export function backendLabel(r: Row): string {
   const i = r.info;
   if (!i) return r.backend;
   const step = stepLabel(r);
-  if (r.backend === 'wasm') return `wasm (SIMD ${i.simd ? 'on' : 'off'}, threads ${i.threads ? `on ×${i.threadsCount}` : 'off'})${step}`;
+  const ours = i.kernelThreads === undefined ? '' : `; our kernels ×${i.kernelThreads}${i.kernelFma ? ', FMA' : ''}`;
+  if (r.backend === 'wasm') return `wasm (SIMD ${i.simd ? 'on' : 'off'}, threads ${i.threads ? `on ×${i.threadsCount}` : 'off'}${ours})${step}`;
   return `${r.backend}${step}`;
 }
 

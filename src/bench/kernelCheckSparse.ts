@@ -2,15 +2,22 @@
 // arrays: TopK entries (as sets per row: their order within a row is free), the sparse decode, the
 // row dots and both outer products, at sizes that hit the edges (n and d not multiples of 4 or of a
 // workgroup, K = 1, k = n, K above the row-dot batch of 32, fewer eligible latents than k, rows of
-// negative z, latents shared by many rows, padding), and leaks. Then the sparse TopK training step
-// (src/engine/variants/sparseLinear.ts) built on them against the dense step through tfjs's autodiff
-// on this backend, as src/engine/variants/sparseLinear.test.ts does on wasm: losses, every gradient,
-// the entries against the dense f, the parameters after 20 steps of the trainer's step, and leaks.
+// negative z, latents shared by many rows, padding), and leaks. The selections whose widths depend
+// on the data (src/engine/ops/webgpu/sparseSelect.ts: JumpReLU's threshold entries, BatchTopK's and
+// ReLU's entries) likewise, exactly and in order (rows with no entries, rows all of one count, n
+// not a multiple of 4, ties at the threshold and at the batch's k-th value, total 0), and leaks.
+// Then the sparse training steps (src/engine/variants/sparseLinear.ts: TopK, JumpReLU, BatchTopK,
+// Matryoshka, ReLU) built on them against the dense step through tfjs's autodiff on this backend,
+// as src/engine/variants/sparseLinear.test.ts does on wasm: losses, every gradient (JumpReLU's θ
+// included), BatchTopK's θ_g after the step, the entries against the dense f, the parameters after
+// 20 steps of the trainer's step, and leaks.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { Adam } from '../engine/adam';
 import { initialLive, resolveConfig, type SaeConfig } from '../engine/config';
-import { SPARSE_KERNELS, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdEntriesAvailable, topkEntries, type Entries } from '../engine/ops/sparse';
+import { isAbove } from '../engine/ops/compare';
+import { rectangleKernel } from '../engine/ops/kernel';
+import { BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_ENTRIES, batchTopkEntries, setWebGPUSelectionsAllowed, batchTopkEntriesAvailable, positiveEntries, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdEntries, thresholdEntriesAvailable, topkEntries, type Entries } from '../engine/ops/sparse';
 import '../engine/ops/webgpu/sparse';
 import { kernelsRun } from '../engine/ops/webgpu/kernelsRun';
 import { createRng } from '../engine/rng';
@@ -197,6 +204,54 @@ function compareSums(name: string, got: ArrayLike<number>, want: ArrayLike<numbe
 
 const sameShape = (t: tf.Tensor, shape: number[]) => t.shape.length === shape.length && t.shape.every((s, i) => s === shape[i]);
 
+// ---------------------------------------------------------------------------------------------
+// Synchronous reads, answered asynchronously
+
+/** Thrown by the stand-in readSync: the attempt stops at a read not yet answered. */
+class PendingRead extends Error {
+  constructor(readonly values: Promise<Int32Array | Float32Array>) { super('a synchronous read is pending'); }
+}
+
+/** How many synchronous reads withAsyncReads answered (for the report). */
+let readsAnswered = 0;
+
+/**
+ * Runs `f` with the webgpu backend's synchronous reads (the selections' row counts,
+ * src/engine/ops/webgpu/sparseSelect.ts) answered from asynchronous ones. Headless Chromium's
+ * software adapter cannot read synchronously: tfjs does it through a canvas, which there reads
+ * zeros and then loses the device. So a read not yet answered starts an asynchronous download and
+ * abandons the attempt (a tidy frees its tensors, the kernel its buffers), and `f` runs again with
+ * the answers so far, in call order, until it completes. `f` must therefore be repeatable and change
+ * nothing before its reads (an op, a sparse step, the trainer's step, whose updates come after the
+ * step's selection). What this checks is everything but the read itself.
+ */
+async function withAsyncReads<T>(f: () => T): Promise<T> {
+  const backend = tf.backend() as WebGPUBackend;
+  const answers: (Int32Array | Float32Array)[] = [];
+  const original = backend.readSync;
+  // The selections' synchronous reads are answered here, so the steps that need them may run.
+  const allowed = setWebGPUSelectionsAllowed(true);
+  for (;;) {
+    let call = 0;
+    backend.readSync = (dataId: object) => {
+      if (call < answers.length) return answers[call++];
+      const { resource, dtype } = backend.tensorMap.get(dataId) as unknown as { resource: GPUBuffer; dtype: string };
+      // getBufferData copies the buffer before its first await: the kernel may free it when this throws.
+      throw new PendingRead(backend.getBufferData(resource).then((data) => (dtype === 'int32' ? new Int32Array(data) : new Float32Array(data))));
+    };
+    try {
+      return tf.tidy(() => f() as unknown as tf.TensorContainer) as unknown as T;
+    } catch (e) {
+      if (!(e instanceof PendingRead)) throw e;
+      answers.push(await e.values);
+      readsAnswered++;
+    } finally {
+      backend.readSync = original;
+      setWebGPUSelectionsAllowed(allowed);
+    }
+  }
+}
+
 /** The four products of `entries` against plain JS. */
 async function checkProducts(out: CheckResult[], label: string, c: EntryCase, indices: Int32Array, values: Float32Array, seed: number) {
   const { B, n, d, K } = c;
@@ -299,9 +354,10 @@ function stepSetup(extra: Record<string, unknown> = {}) {
   const mean = new Float32Array(STEP_D);
   for (let i = 0; i < STEP_ROWS.length; i++) mean[i % STEP_D] += STEP_ROWS[i] / (STEP_ROWS.length / STEP_D);
   const p = variant.init(cfg, { dIn: STEP_D, nLayers: 1, mean, meanNorm: 1 }, createRng(3));
-  // b_enc well below zero: many pre-activations are negative and some rows keep fewer than k
-  // positive entries (their entries carry padding, which no product may count).
-  const shift = cfg.architecture === 'topk' ? -2 : 0;
+  // b_enc well below zero (as sparseLinear.test.ts, JumpReLU aside, whose θ does that): many
+  // pre-activations are negative and some rows keep fewer than k positive entries (their entries
+  // carry padding, which no product may count).
+  const shift = cfg.architecture === 'jumprelu' ? 0 : -2;
   tf.tidy(() => p.b_enc.assign(tf.tensor1d(lcgValues(STEP_S, 5, 0.8).map((v) => v + shift))));
   return { cfg, variant, p, live: initialLive(cfg) };
 }
@@ -400,100 +456,555 @@ async function checkTopkSparseStep(out: CheckResult[]) {
   disposeParams(p);
 }
 
-/** Trains `steps` steps through the trainer's step (as sparseLinear.test.ts's `train`) and reads the parameters. */
-async function trainParams(extra: Record<string, unknown>, steps: number, deadEvery: number): Promise<Record<string, Float32Array>> {
+/**
+ * Trains `steps` steps through the trainer's step (as sparseLinear.test.ts's `train`) and reads the
+ * parameters; also the kernels the steps ran.
+ */
+async function trainParams(extra: Record<string, unknown>, steps: number, deadEvery: number): Promise<{ values: Record<string, Float32Array>; names: string[] }> {
   const { cfg, variant, p, live } = stepSetup({ ...extra, dead_tokens_window: 1 });
   const adam = new Adam(p, cfg.adam_beta1, cfg.adam_beta2);
   // A window of 1 and a head start of "tokens since fired" make the chosen latents dead at step 0.
   const since = tf.variable(tf.tensor1d(Array.from({ length: STEP_S }, (_, j) => (deadEvery && j % deadEvery === 0 ? 10 : 0))), false);
   const state: StepState = { cfg: cfg as SaeConfig, variant, params: p, adam, tokensSinceFired: since, firedSinceLog: tf.variable(tf.zeros([STEP_S]), false), guidance: [], step: 0, live };
   const rowIds = new Uint32Array(STEP_B).map((_, i) => i);
+  const names: string[] = [];
   for (let step = 0; step < steps; step++) {
     state.step = step;
     const start = (step % 4) * STEP_B * STEP_D;
-    const { stats } = trainStep(state, STEP_ROWS.subarray(start, start + STEP_B * STEP_D), STEP_D, rowIds, undefined, step === steps - 1);
+    // The names of the attempt that completes (see withAsyncReads).
+    const { stats } = await withAsyncReads(() => {
+      let result: ReturnType<typeof trainStep> | undefined;
+      names.push(...kernelsRun(() => { result = trainStep(state, STEP_ROWS.subarray(start, start + STEP_B * STEP_D), STEP_D, rowIds, undefined, step === steps - 1); }));
+      return result!;
+    });
     if (stats) tf.dispose(Object.values(stats));
   }
   const named = Object.entries(p);
   const got = await Promise.all(named.map(([, v]) => read(v)));
   const values = Object.fromEntries(named.map(([name], i) => [name, got[i].slice()]));
   disposeParams(p);
+  variant.dispose?.();
   adam.dispose();
   since.dispose();
   state.firedSinceLog.dispose();
-  return values;
-}
-
-/** 20 steps of the trainer with sparse 'auto' against 'off': every parameter, and which path ran. */
-async function checkTopkSparseTraining(out: CheckResult[]) {
-  for (const deadEvery of [0, 5]) {
-    const label = deadEvery ? 'every 5th dead' : 'none dead';
-    // kernelsRun sees the dispatches of the 20 steps, which trainParams makes before its first
-    // await (the read of the parameters).
-    let sparseRun: Promise<Record<string, Float32Array>> | undefined, denseRun: Promise<Record<string, Float32Array>> | undefined;
-    const sparseNames = kernelsRun(() => { sparseRun = trainParams({}, 20, deadEvery); });
-    const sparse = await sparseRun!;
-    const denseNames = kernelsRun(() => { denseRun = trainParams({ sparse: 'off' }, 20, deadEvery); });
-    const dense = await denseRun!;
-    const decodes = sparseNames.filter((n) => n === SPARSE_KERNELS.decode).length;
-    out.push(fact(`sparse step topk trains (${label}) with sparse auto: SaeSparseDecode runs`, decodes > 0, `${decodes} SaeSparseDecode dispatches in 20 steps`));
-    out.push(fact(`sparse step topk trains (${label}) with sparse off: SaeSparseDecode does not run`, !denseNames.includes(SPARSE_KERNELS.decode), `${denseNames.filter((n) => n === SPARSE_KERNELS.decode).length} SaeSparseDecode dispatches in 20 steps`));
-    for (const name of Object.keys(dense)) out.push(relativeCheck(`sparse step topk (${label}) ${name} after 20 steps = dense`, sparse[name], dense[name]));
-  }
-}
-
-/** The sparse step inside a tidy leaves no tensor and no backend buffer behind. */
-async function checkTopkSparseStepLeaks(out: CheckResult[]) {
-  const { variant, p, live } = stepSetup();
-  const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
-  const ctx: StepContext = { deadMask: stepDeadMask(3), step: 0, seed: 0 };
-  const run = () => tf.tidy(() => { variant.sparseStep!(p, x, live, ctx); });
-  const backend = tf.backend() as WebGPUBackend;
-  run();
-  await read(x);
-  const before = { tensors: tf.memory().numTensors, buffers: backend.numDataIds() };
-  for (let i = 0; i < 3; i++) run();
-  await read(x); // let the backend retire what it freed
-  const after = { tensors: tf.memory().numTensors, buffers: backend.numDataIds() };
-  out.push(fact('sparse step topk leaks nothing', after.tensors === before.tensors && after.buffers === before.buffers,
-    `tensors ${before.tensors} → ${after.tensors}, backend buffers ${before.buffers} → ${after.buffers} over 3 more tidy'd steps`));
-  tf.dispose([x, ctx.deadMask]);
-  disposeParams(p);
+  return { values, names };
 }
 
 /**
- * JumpReLU's sparse step needs SaeThresholdEntries, which webgpu does not register: at a low active
- * fraction its sparseStep must answer null (and the trainer's step stay dense) rather than fail.
+ * 20 steps of the trainer with sparse 'auto' against 'off': every parameter, and which path ran
+ * (for BatchTopK and Matryoshka also that each step made its selection with SaeBatchTopkEntries:
+ * on webgpu the trainer takes their sparse step, which needs no active fraction).
  */
-async function checkJumpReluSparseStepAbsent(out: CheckResult[]) {
-  const extra = { architecture: 'jumprelu', init_threshold: 0.9, bandwidth: 0.3, l0_coefficient: 0.5 };
-  const { cfg, variant, p, live } = stepSetup(extra);
+async function checkSparseTraining(out: CheckResult[], architecture: 'topk' | 'batchtopk' | 'matryoshka', deadEverys = [0, 5]) {
+  const extra = architecture === 'topk' ? {} : { architecture };
+  for (const deadEvery of deadEverys) {
+    const label = deadEvery ? 'every 5th dead' : 'none dead';
+    const { values: sparse, names: sparseNames } = await trainParams(extra, 20, deadEvery);
+    const { values: dense, names: denseNames } = await trainParams({ ...extra, sparse: 'off' }, 20, deadEvery);
+    const decodes = sparseNames.filter((n) => n === SPARSE_KERNELS.decode).length;
+    out.push(fact(`sparse step ${architecture} trains (${label}) with sparse auto: SaeSparseDecode runs`, decodes > 0, `${decodes} SaeSparseDecode dispatches in 20 steps`));
+    if (architecture !== 'topk') {
+      const selections = sparseNames.filter((n) => n === BATCH_TOPK_ENTRIES).length;
+      out.push(fact(`sparse step ${architecture} trains (${label}) with sparse auto: every step selects with ${BATCH_TOPK_ENTRIES}`, selections === 20, `${selections} ${BATCH_TOPK_ENTRIES} dispatches in 20 steps`));
+    }
+    out.push(fact(`sparse step ${architecture} trains (${label}) with sparse off: SaeSparseDecode does not run`, !denseNames.includes(SPARSE_KERNELS.decode), `${denseNames.filter((n) => n === SPARSE_KERNELS.decode).length} SaeSparseDecode dispatches in 20 steps`));
+    for (const name of Object.keys(dense)) out.push(relativeCheck(`sparse step ${architecture} (${label}) ${name} after 20 steps = dense`, sparse[name], dense[name]));
+  }
+}
+
+/**
+ * The sparse step inside a tidy (with its afterStep, BatchTopK's θ_g update) leaves no tensor and no
+ * backend buffer behind; `label` names the variant, `extra` configures it.
+ */
+async function checkSparseStepLeaks(out: CheckResult[], label: string, extra: Record<string, unknown> = {}, activeFraction?: number) {
+  const { variant, p, live } = stepSetup(extra);
+  const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
+  const ctx: StepContext = { deadMask: stepDeadMask(3), step: 0, seed: 0, activeFraction };
+  let taken = true;
+  const run = () => withAsyncReads(() => {
+    const step = variant.sparseStep!(p, x, live, ctx);
+    if (!step) taken = false;
+    step?.afterStep?.();
+  });
+  const backend = tf.backend() as WebGPUBackend;
+  await run();
+  await read(x);
+  const before = { tensors: tf.memory().numTensors, buffers: backend.numDataIds() };
+  for (let i = 0; i < 3; i++) await run();
+  await read(x); // let the backend retire what it freed
+  const after = { tensors: tf.memory().numTensors, buffers: backend.numDataIds() };
+  out.push(fact(`sparse step ${label} leaks nothing`, taken && after.tensors === before.tensors && after.buffers === before.buffers,
+    `${taken ? '' : 'the sparse step was not taken; '}tensors ${before.tensors} → ${after.tensors}, backend buffers ${before.buffers} → ${after.buffers} over 3 more tidy'd steps`));
+  tf.dispose([x, ctx.deadMask]);
+  variant.dispose?.();
+  disposeParams(p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The data-dependent selections: JumpReLU's threshold entries, BatchTopK's and ReLU's entries
+
+/** Entries as plain arrays [B, K], K the largest row count (at least 1), padded with (0, 0). */
+interface EntryArrays { indices: Int32Array; values: Float32Array; K: number; counts: number[] }
+
+/** Rows of (latent, value) pairs, each in increasing latent order, as padded entries. */
+function padRows(rows: [number, number][][]): EntryArrays {
+  const counts = rows.map((r) => r.length);
+  const K = Math.max(1, ...counts);
+  const indices = new Int32Array(rows.length * K), values = new Float32Array(rows.length * K);
+  rows.forEach((r, b) => r.forEach(([j, v], s) => { indices[b * K + s] = j; values[b * K + s] = v; }));
+  return { indices, values, K, counts };
+}
+
+/** Row counts in brief: the range, and how many rows have none. */
+const countsSummary = (counts: number[]) => `row counts ${Math.min(...counts)}…${Math.max(...counts)}, ${counts.filter((c) => c === 0).length} of ${counts.length} rows empty`;
+
+/** Entries from a kernel against the reference: dtypes, shapes, and every index and value exactly, in order. */
+async function entriesCheck(name: string, e: Entries, want: EntryArrays): Promise<CheckResult> {
+  const B = want.counts.length;
+  const [idx, val] = await Promise.all([e.indices.data(), e.values.data()]);
+  const shapes = `${e.indices.shape}/${e.indices.dtype}, ${e.values.shape}/${e.values.dtype}`;
+  const shapeOk = e.indices.dtype === 'int32' && e.values.dtype === 'float32' && sameShape(e.indices, [B, want.K]) && sameShape(e.values, [B, want.K]);
+  let badRows = 0, firstBad = '';
+  if (shapeOk) {
+    for (let b = 0; b < B; b++) {
+      const row = (i: ArrayLike<number>, v: ArrayLike<number>) => Array.from({ length: want.K }, (_, s) => [i[b * want.K + s], v[b * want.K + s]]);
+      const got = row(idx, val), ref = row(want.indices, want.values);
+      if (!got.every(([i, v], s) => i === ref[s][0] && Object.is(v, ref[s][1]))) {
+        badRows++;
+        if (!firstBad) firstBad = `; row ${b}: got ${JSON.stringify(got.slice(0, 8))} want ${JSON.stringify(ref.slice(0, 8))}`;
+      }
+    }
+  }
+  const ok = shapeOk && badRows === 0;
+  return {
+    name, ok, maxError: ok ? 0 : Infinity,
+    detail: `outputs ${shapes} (want [${B}, ${want.K}]); ${shapeOk ? `${badRows} of ${B} rows differ` : 'shape or dtype wrong'} (indices and values exact, in order); ${countsSummary(want.counts)}${firstBad}`,
+  };
+}
+
+type ThresholdKind = 'normal' | 'tied' | 'negativeRows' | 'equalCounts' | 'allBelow';
+
+/**
+ * z [B, n] and θ [n] for a JumpReLU selection: normals against positive per-latent θ; multiples of
+ * ¼ against θ of ¼…1 (with ε = ½ many z − θ are exactly 0 or ±ε/2, the tests' edges); every third
+ * row negative (no active latent there); each row a rotation of the first against one θ (every row
+ * the same counts); or every z far below θ (no entry at all: K = 1, all padding).
+ */
+function makeThresholdInputs(B: number, n: number, kind: ThresholdKind, seed: number): { z: Float32Array; theta: Float32Array } {
+  const rng = createRng(seed + 1);
+  if (kind === 'tied') return { z: makeZ(B, n, 'tied', seed), theta: Float32Array.from({ length: n }, () => 0.25 * (1 + rng.int(4))) };
+  const theta = normals(n, seed + 2, 0.4).map((v) => 0.1 + Math.abs(v + 0.5));
+  if (kind === 'normal' || kind === 'negativeRows') return { z: makeZ(B, n, kind, seed), theta };
+  if (kind === 'allBelow') return { z: normals(B * n, seed).map((v) => -3 - Math.abs(v)), theta };
+  const first = normals(n, seed, 1.5);
+  const z = new Float32Array(B * n);
+  for (let b = 0; b < B; b++) for (let j = 0; j < n; j++) z[b * n + j] = first[(j + b) % n];
+  return { z, theta: new Float32Array(n).fill(0.8) };
+}
+
+/**
+ * The JumpReLU selection in f32 arithmetic (each operation rounded as the device rounds it): active
+ * where z − θ > 0 (values z), window where ½ − |(z − θ)/ε| > 0 (marks 1); also both as masks [B, n].
+ */
+function thresholdReference(z: Float32Array, theta: Float32Array, B: number, n: number, bandwidth: number) {
+  const f = Math.fround, eps = f(bandwidth);
+  const active: [number, number][][] = [], window: [number, number][][] = [];
+  const activeMask = new Float32Array(B * n), windowMask = new Float32Array(B * n);
+  let zeroDifferences = 0, windowEdges = 0;
+  for (let b = 0; b < B; b++) {
+    const a: [number, number][] = [], w: [number, number][] = [];
+    for (let j = 0; j < n; j++) {
+      const v = z[b * n + j], d = f(v - theta[j]), u = f(d / eps);
+      if (d === 0) zeroDifferences++;
+      if (Math.abs(u) === 0.5) windowEdges++;
+      if (d > 0) { a.push([j, v]); activeMask[b * n + j] = 1; }
+      if (f(0.5 - Math.abs(u)) > 0) { w.push([j, 1]); windowMask[b * n + j] = 1; }
+    }
+    active.push(a);
+    window.push(w);
+  }
+  return { active: padRows(active), window: padRows(window), activeMask, windowMask, zeroDifferences, windowEdges };
+}
+
+export async function checkThresholdEntries(out: CheckResult[]) {
+  // [B, n, ε, kind]
+  const cases: [number, number, number, ThresholdKind][] = [
+    [5, 37, 0.3, 'normal'],
+    [7, 3, 0.3, 'normal'],
+    [8, 64, 0.5, 'tied'],
+    [16, 1001, 0.5, 'tied'],
+    [9, 130, 0.3, 'negativeRows'],
+    [6, 129, 0.3, 'equalCounts'],
+    [6, 128, 0.3, 'equalCounts'],
+    [4, 40, 0.3, 'allBelow'],
+    [64, 3000, 0.3, 'normal'],
+  ];
+  for (const [B, n, eps, kind] of cases) {
+    const label = `[${B}, ${n}] ε ${eps} ${kind}`;
+    const { z, theta } = makeThresholdInputs(B, n, kind, B * 5 + n);
+    const zt = tf.tensor2d(z, [B, n]), tt = tf.tensor1d(theta);
+    const { active, window } = await withAsyncReads(() => thresholdEntries(zt, tt, eps));
+    const ref = thresholdReference(z, theta, B, n, eps);
+    out.push(await entriesCheck(`sparse thresholdEntries ${label} active = JS`, active, ref.active));
+    out.push(await entriesCheck(`sparse thresholdEntries ${label} window = JS`, window, ref.window));
+    // The reference's tests are those of ops/compare.ts as this backend runs them (isAbove, and
+    // isWithin through kernel.ts's rectangleKernel).
+    const masks = [isAbove(zt, tt), rectangleKernel(zt, tt, eps)];
+    const [above, within] = await Promise.all(masks.map(read));
+    const sameAbove = above.every((v, i) => v === ref.activeMask[i]), sameWithin = within.every((v, i) => v === ref.windowMask[i]);
+    out.push(fact(`sparse thresholdEntries ${label}: the JS tests = compare.ts on this backend`, sameAbove && sameWithin,
+      `isAbove ${sameAbove ? 'equal' : 'differs'}, rectangleKernel ${sameWithin ? 'equal' : 'differs'}; ${ref.zeroDifferences} z − θ exactly 0, ${ref.windowEdges} |u| exactly ½`));
+    if (kind === 'equalCounts') {
+      const equal = [ref.active.counts, ref.window.counts].every((c) => c.every((v) => v === c[0]));
+      out.push(fact(`sparse thresholdEntries ${label}: every row has the same counts`, equal, `active ${countsSummary(ref.active.counts)}; window ${countsSummary(ref.window.counts)}`));
+    }
+    if (kind === 'tied') out.push(fact(`sparse thresholdEntries ${label}: the tests' edges occur`, ref.zeroDifferences > 0 && ref.windowEdges > 0, `${ref.zeroDifferences} z − θ exactly 0, ${ref.windowEdges} |u| exactly ½`));
+    tf.dispose([zt, tt, active.indices, active.values, window.indices, window.values, ...masks]);
+  }
+}
+
+type BatchKind = ZKind | 'equalCounts' | 'allNegative';
+
+/** z [B, n] for BatchTopK: makeZ's kinds, rotations of one row (equal counts), or all negative. */
+function makeBatchZ(B: number, n: number, kind: BatchKind, seed: number): Float32Array {
+  if (kind === 'allNegative') return normals(B * n, seed).map((v) => -Math.abs(v) - 0.01);
+  if (kind !== 'equalCounts') return makeZ(B, n, kind, seed);
+  const first = normals(n, seed, 1.5);
+  const z = new Float32Array(B * n);
+  for (let b = 0; b < B; b++) for (let j = 0; j < n; j++) z[b * n + j] = first[(j + b) % n];
+  return z;
+}
+
+/**
+ * BatchTopK's entries: kth the total-th largest of all B·n values, entries the z ≥ kth with z > 0
+ * (every z > 0 for total 0), values z; and how many values equal kth and how many are kept.
+ */
+function batchTopkReference(z: Float32Array, B: number, n: number, total: number) {
+  const kth = total > 0 ? Float32Array.from(z).sort()[B * n - total] : -Infinity;
+  const rows: [number, number][][] = [];
+  for (let b = 0; b < B; b++) {
+    const row: [number, number][] = [];
+    for (let j = 0; j < n; j++) { const v = z[b * n + j]; if (v > 0 && v >= kth) row.push([j, v]); }
+    rows.push(row);
+  }
+  const atKth = total > 0 ? z.filter((v) => v === kth).length : 0;
+  const atLeastKth = total > 0 ? z.filter((v) => v >= kth).length : 0;
+  return { entries: padRows(rows), kth, atKth, atLeastKth };
+}
+
+export async function checkBatchTopkEntries(out: CheckResult[]) {
+  // [B, n, total, kind]; total 0 is the ReLU's selection (positiveEntries).
+  const cases: [number, number, number, BatchKind][] = [
+    [5, 37, 12, 'normal'],
+    [8, 64, 40, 'tied'],
+    [16, 1001, 256, 'tied'],
+    [9, 130, 72, 'negativeRows'],
+    [6, 129, 30, 'equalCounts'],
+    [6, 128, 30, 'equalCounts'],
+    [4, 40, 160, 'normal'],
+    [4, 40, 100, 'normal'],
+    [3, 64, 10, 'allNegative'],
+    [64, 3000, 2048, 'normal'],
+    [5, 37, 0, 'negativeRows'],
+    [7, 130, 0, 'tied'],
+    [3, 64, 0, 'allNegative'],
+  ];
+  for (const [B, n, total, kind] of cases) {
+    const label = `[${B}, ${n}] total ${total} ${kind}`;
+    const z = makeBatchZ(B, n, kind, B * 3 + n + total);
+    const zt = tf.tensor2d(z, [B, n]);
+    const e = await withAsyncReads(() => (total > 0 ? batchTopkEntries(zt, total) : positiveEntries(zt)));
+    const ref = batchTopkReference(z, B, n, total);
+    const result = await entriesCheck(`sparse ${total > 0 ? 'batchTopkEntries' : 'positiveEntries'} ${label} = JS`, e, ref.entries);
+    if (total > 0) result.detail += `; kth ${ref.kth}, ${ref.atKth} values equal to it, ${ref.atLeastKth} at least it`;
+    out.push(result);
+    if (kind === 'tied' && total > 0) {
+      out.push(fact(`sparse batchTopkEntries ${label}: ties at the k-th value are all kept`, ref.kth > 0 && ref.atLeastKth > total && ref.atLeastKth - ref.atKth < total,
+        `kth ${ref.kth}: ${ref.atKth} values equal to it; ${ref.atLeastKth} at least it for total ${total}`));
+    }
+    if (kind === 'equalCounts') {
+      const { counts } = ref.entries;
+      out.push(fact(`sparse batchTopkEntries ${label}: every row has the same count`, counts.every((c) => c === counts[0]) && counts[0] > 0, countsSummary(counts)));
+    }
+    if (kind === 'normal' && total > B * n / 2) out.push(fact(`sparse batchTopkEntries ${label}: kth ≤ 0 (every positive value kept)`, ref.kth <= 0, `kth ${ref.kth}`));
+    tf.dispose([zt, e.indices, e.values]);
+  }
+}
+
+/** Registration, and tf.memory().numTensors and the backend's live buffers flat across calls. */
+export async function checkSelectionLeaks(out: CheckResult[]) {
+  out.push(fact('sparse selections are registered for webgpu', thresholdEntriesAvailable() && batchTopkEntriesAvailable(),
+    `backend ${tf.getBackend()}: ${THRESHOLD_ENTRIES} ${thresholdEntriesAvailable() ? 'and' : 'or'} ${BATCH_TOPK_ENTRIES} ${thresholdEntriesAvailable() && batchTopkEntriesAvailable() ? 'available' : 'missing'}`));
+  const B = 16, n = 300;
+  const z = tf.tensor2d(normals(B * n, 51, 1.5), [B, n]), theta = tf.tensor1d(normals(n, 52, 0.4).map((v) => 0.1 + Math.abs(v + 0.5)));
+  const run = async () => {
+    const { active, window } = await withAsyncReads(() => thresholdEntries(z, theta, 0.3));
+    const b = await withAsyncReads(() => batchTopkEntries(z, 40)), r = await withAsyncReads(() => positiveEntries(z));
+    tf.dispose([active.indices, active.values, window.indices, window.values, b.indices, b.values, r.indices, r.values]);
+  };
+  const backend = tf.backend() as WebGPUBackend;
+  await run();
+  await read(z);
+  const before = { tensors: tf.memory().numTensors, buffers: backend.numDataIds() };
+  for (let i = 0; i < 5; i++) await run();
+  await read(z); // let the backend retire what it freed
+  const after = { tensors: tf.memory().numTensors, buffers: backend.numDataIds() };
+  out.push(fact('sparse selections leak nothing', after.tensors === before.tensors && after.buffers === before.buffers,
+    `tensors ${before.tensors} → ${after.tensors}, backend buffers ${before.buffers} → ${after.buffers} over 5 more calls of the three selections`));
+  tf.dispose([z, theta]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The JumpReLU, BatchTopK, Matryoshka and ReLU sparse steps against the dense step
+
+const disposeStep = (s: SparseStep) => tf.dispose([s.parts.total, s.parts.recon, s.parts.aux, s.parts.sparsity, s.parts.xHat, s.parts.entries.indices, s.parts.entries.values, ...Object.values(s.parts.diagnostics ?? {}), ...Object.values(s.grads)]);
+
+/** Every gradient of the sparse step against the dense one (dense grads by variable name, `p`'s names). */
+async function gradChecks(out: CheckResult[], label: string, p: Params, sparse: SparseStep, dense: tf.NamedTensorMap) {
+  for (const [name, v] of Object.entries(p)) {
+    if (!sparse.grads[name] || !dense[v.name]) {
+      out.push(fact(`${label} ∂${name} = dense`, false, `missing: sparse ${!!sparse.grads[name]}, dense ${!!dense[v.name]}`));
+      continue;
+    }
+    const [got, want] = await Promise.all([read(sparse.grads[name]), read(dense[v.name])]);
+    out.push(relativeCheck(`${label} ∂${name} = dense`, got, want));
+  }
+}
+
+/** The entries hold exactly the dense f's nonzero latents, row by row, with its values to rounding. */
+async function entriesAgainstDense(label: string, f: tf.Tensor, entries: Entries): Promise<CheckResult> {
+  const [fv, idx, val] = await Promise.all([read(f), entries.indices.data(), read(entries.values)]);
+  const K = entries.indices.shape[1];
+  let badRows = 0, firstBad = '', maxValueError = 0;
+  for (let b = 0; b < STEP_B; b++) {
+    const fromDense = new Map<number, number>();
+    for (let j = 0; j < STEP_S; j++) if (fv[b * STEP_S + j] !== 0) fromDense.set(j, fv[b * STEP_S + j]);
+    const fromEntries = new Map<number, number>();
+    for (let t = 0; t < K; t++) if (val[b * K + t] !== 0) fromEntries.set(idx[b * K + t], val[b * K + t]);
+    let same = fromDense.size === fromEntries.size;
+    for (const [j, v] of fromDense) {
+      const e = Math.abs((fromEntries.get(j) ?? Infinity) - v);
+      maxValueError = Math.max(maxValueError, e);
+      if (!(e < STEP_RTOL * Math.max(1, Math.abs(v)))) same = false;
+    }
+    if (!same) { badRows++; if (!firstBad) firstBad = `; row ${b}: dense ${JSON.stringify([...fromDense])} entries ${JSON.stringify([...fromEntries])}`; }
+  }
+  return { name: `${label} entries = dense f's nonzeros`, ok: badRows === 0, maxError: maxValueError,
+    detail: `${STEP_B} rows, K ${K}, ${badRows} differ (latents exact, values within ${STEP_RTOL}·max(1, |f|)); max |Δ| ${maxValueError.toExponential(2)}${firstBad}` };
+}
+
+/** Which of `wanted` kernels did not run. */
+const kernelsCheck = (label: string, names: string[], wanted: string[]) => {
+  const missing = wanted.filter((k) => !names.includes(k));
+  return fact(`${label} runs the sparse kernels`, missing.length === 0, missing.length ? `not run: ${missing.join(', ')}` : `all of ${wanted.join(', ')}`);
+};
+
+/** A sparse step (or null) and the kernels it ran, its reads answered by withAsyncReads. */
+async function sparseStepRun(f: () => SparseStep | null): Promise<{ names: string[]; step: SparseStep | null }> {
+  return withAsyncReads(() => {
+    let step: SparseStep | null = null;
+    const names = kernelsRun(() => { step = f(); });
+    return { names, step };
+  });
+}
+
+const JUMPRELU = { architecture: 'jumprelu', init_threshold: 0.9, bandwidth: 0.3, l0_coefficient: 0.5 };
+const RELU = { architecture: 'relu', l1_coefficient: 0.3 };
+
+/**
+ * JumpReLU at an active fraction of 1% (sparseLinear.test.ts's): recon, sparsity, total and every
+ * gradient (θ's both terms, the window's reconstruction term and the L0 term, in play) against the
+ * dense step; above the switch-over fraction, and with no fraction, the step stays dense. The
+ * trainer gives no fraction on webgpu (the read would wait on the device), so there its steps stay
+ * dense; given one, it takes the sparse step.
+ */
+async function checkJumpReluSparseStep(out: CheckResult[]) {
+  const { cfg, variant, p, live } = stepSetup(JUMPRELU);
+  // Per-latent thresholds, so that θ's gradient differs across latents.
+  tf.tidy(() => p.threshold.assign(tf.tensor1d(lcgValues(STEP_S, 8, 0.3).map((v) => 0.9 + v))));
   const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
   const ctx: StepContext = { deadMask: stepDeadMask(0), step: 0, seed: 0, activeFraction: 0.01 };
-  const step = variant.sparseStep?.(p, x, live, ctx) ?? null;
-  out.push(fact('sparse step jumprelu is null on webgpu (no SaeThresholdEntries)', step === null && !thresholdEntriesAvailable() && sparseKernelsAvailable(),
-    `sparseStep at active fraction 0.01: ${step === null ? 'null' : 'a step'}; threshold entries available: ${thresholdEntriesAvailable()}; other sparse kernels: ${sparseKernelsAvailable()}`));
-  if (step) tf.dispose([step.parts.total, step.parts.recon, step.parts.aux, step.parts.sparsity, step.parts.xHat, step.parts.entries.indices, step.parts.entries.values, ...Object.values(step.grads)]);
-  // Through the trainer's step, with the last step's fraction as low: dense, and finite.
+  let parts: LossParts | undefined;
+  const dense = tf.variableGrads(() => {
+    parts = variant.loss(p, x, live, ctx);
+    tf.keep(parts.recon); tf.keep(parts.sparsity); tf.keep(parts.f);
+    return parts.total;
+  }, Object.values(p));
+  const d = parts!;
+  const { names, step: s } = await sparseStepRun(() => variant.sparseStep?.(p, x, live, ctx) ?? null);
+  out.push(fact('sparse step jumprelu is taken on webgpu at an active fraction of 1%', s !== null && thresholdEntriesAvailable(), `sparseStep: ${s ? 'a step' : 'null'}; threshold entries available: ${thresholdEntriesAvailable()}`));
+  if (s) {
+    const label = 'sparse step jumprelu';
+    const [sRecon, sSparsity, sTotal, dRecon, dSparsity, dTotal, fv] = await Promise.all([s.parts.recon, s.parts.sparsity, s.parts.total, d.recon, d.sparsity, dense.value, d.f].map(read));
+    const active = fv.filter((v) => v > 0).length / fv.length;
+    out.push(fact(`${label}: the dense step's active fraction is low (0.5%…20%)`, active > 0.005 && active < 0.2, `${(active * 100).toFixed(2)}% of the latents active`));
+    out.push(relativeCheck(`${label} recon = dense`, sRecon, dRecon));
+    out.push(relativeCheck(`${label} sparsity = dense`, sSparsity, dSparsity));
+    out.push(relativeCheck(`${label} total = dense`, sTotal, dTotal));
+    await gradChecks(out, label, p, s, dense.grads);
+    const thetaGrad = await read(dense.grads[p.threshold.name]);
+    const largest = thetaGrad.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    out.push(fact(`${label}: θ has a gradient`, largest > 1e-3, `max |∂θ| ${largest.toExponential(2)}`));
+    out.push(await entriesAgainstDense(label, d.f, s.parts.entries));
+    out.push(kernelsCheck(label, names, [THRESHOLD_ENTRIES, ...Object.values(SPARSE_KERNELS).filter((k) => k !== SPARSE_KERNELS.topkEntries)]));
+    disposeStep(s);
+  }
+  // Above the switch-over fraction, and before any fraction is known, the step stays dense.
+  const nulls = [0.5, undefined].map((activeFraction) => variant.sparseStep!(p, x, live, { ...ctx, activeFraction }));
+  out.push(fact('sparse step jumprelu is null above the switch-over fraction and with none given', nulls.every((n) => n === null), `at 0.5: ${nulls[0] ? 'a step' : 'null'}; none given: ${nulls[1] ? 'a step' : 'null'}`));
+  nulls.forEach((n) => n && disposeStep(n));
+  tf.dispose([dense.value, d.recon, d.sparsity, d.f, ...Object.values(dense.grads)]);
+  // Through the trainer's step: on webgpu it reads no active fraction, so it stays dense; with a
+  // fraction given (as on wasm), it takes the sparse step.
   const adam = new Adam(p, cfg.adam_beta1, cfg.adam_beta2);
-  const state: StepState = { cfg: cfg as SaeConfig, variant, params: p, adam, tokensSinceFired: tf.variable(tf.zeros([STEP_S]), false), firedSinceLog: tf.variable(tf.zeros([STEP_S]), false), guidance: [], step: 0, live, activeFraction: 0.01 };
-  let result: ReturnType<typeof trainStep> | undefined;
-  const names = kernelsRun(() => { result = trainStep(state, STEP_ROWS.subarray(0, STEP_B * STEP_D), STEP_D, new Uint32Array(STEP_B).map((_, i) => i), undefined, true); });
-  const total = result!.stats ? (await read(result!.stats.total_loss))[0] : NaN;
-  out.push(fact('sparse step jumprelu: the trainer\'s step stays dense on webgpu', !result!.sparse && !names.includes(SPARSE_KERNELS.decode) && Number.isFinite(total),
-    `step sparse: ${result!.sparse}; SaeSparseDecode dispatched: ${names.includes(SPARSE_KERNELS.decode)}; total loss ${total}`));
-  if (result!.stats) tf.dispose(Object.values(result!.stats));
+  const state: StepState = { cfg: cfg as SaeConfig, variant, params: p, adam, tokensSinceFired: tf.variable(tf.zeros([STEP_S]), false), firedSinceLog: tf.variable(tf.zeros([STEP_S]), false), guidance: [], step: 0, live };
+  for (const given of [undefined, 0.01]) {
+    state.activeFraction = given;
+    let result: ReturnType<typeof trainStep> | undefined;
+    let stepNames: string[] = [];
+    await withAsyncReads(() => {
+      stepNames = kernelsRun(() => { result = trainStep(state, STEP_ROWS.subarray(0, STEP_B * STEP_D), STEP_D, new Uint32Array(STEP_B).map((_, i) => i), undefined, true); });
+      return result!;
+    });
+    const total = result!.stats ? (await read(result!.stats.total_loss))[0] : NaN;
+    const selected = stepNames.includes(THRESHOLD_ENTRIES);
+    const ok = given === undefined
+      ? !result!.sparse && !selected && state.activeFraction === undefined && Number.isFinite(total)
+      : result!.sparse && selected && Number.isFinite(total);
+    out.push(fact(`sparse step jumprelu: the trainer's step ${given === undefined ? 'stays dense on webgpu (no active fraction read)' : 'is sparse with an active fraction of 1% given'}`, ok,
+      `step sparse: ${result!.sparse}; ${THRESHOLD_ENTRIES} dispatched: ${selected}; active fraction after: ${state.activeFraction}; total loss ${total}`));
+    if (result!.stats) tf.dispose(Object.values(result!.stats));
+  }
   tf.dispose([x, ctx.deadMask, state.tokensSinceFired, state.firedSinceLog]);
   adam.dispose();
   disposeParams(p);
 }
 
+/**
+ * BatchTopK and Matryoshka, a third of the latents dead (AuxK nonzero) and none: recon, aux, total
+ * and every gradient against the dense step; rows of different counts whose sum is the dense f's;
+ * and θ_g after each variant's afterStep (a sparse and a dense variant of the same parameters) to
+ * 1e-5 of the largest |f|: θ_g is the smallest kept value, small against the pre-activations it is
+ * a difference of, so the two encoders' rounding shows in it at that scale.
+ */
+async function checkBatchTopkSparseStep(out: CheckResult[], architecture: 'batchtopk' | 'matryoshka') {
+  for (const every of [3, 0]) {
+    const label = `sparse step ${architecture} (${every ? 'a third dead' : 'none dead'})`;
+    const dense = stepSetup({ architecture }), sparse = stepSetup({ architecture });
+    const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
+    const ctx: StepContext = { deadMask: stepDeadMask(every), step: 0, seed: 0 };
+    let parts: LossParts | undefined;
+    const g = tf.variableGrads(() => {
+      parts = dense.variant.loss(dense.p, x, dense.live, ctx);
+      tf.keep(parts.recon); tf.keep(parts.aux); tf.keep(parts.f);
+      return parts.total;
+    }, Object.values(dense.p));
+    const d = parts!;
+    dense.variant.afterStep!(dense.p, d, dense.live);
+    const { names, step: s } = await sparseStepRun(() => sparse.variant.sparseStep?.(sparse.p, x, sparse.live, ctx) ?? null);
+    out.push(fact(`${label} is taken on webgpu`, s !== null, `sparseStep: ${s ? 'a step' : 'null'}`));
+    if (s) {
+      s.afterStep?.();
+      const [sRecon, sAux, sTotal, dRecon, dAux, dTotal, fv, sValues] = await Promise.all([s.parts.recon, s.parts.aux, s.parts.total, d.recon, d.aux, g.value, d.f, s.parts.entries.values].map(read));
+      out.push(relativeCheck(`${label} recon = dense`, sRecon, dRecon));
+      out.push(relativeCheck(`${label} aux = dense`, sAux, dAux));
+      out.push(relativeCheck(`${label} total = dense`, sTotal, dTotal));
+      out.push(fact(`${label} aux is ${every ? 'nonzero' : 'exactly 0'}`, every ? sAux[0] > 1e-4 : sAux[0] === 0, `sparse aux ${sAux[0]}, dense aux ${dAux[0]}`));
+      await gradChecks(out, label, dense.p, s, g.grads);
+      // Rows keep different numbers of latents; the entries hold as many as the dense f in all.
+      const counts = Array.from({ length: STEP_B }, (_, b) => fv.subarray(b * STEP_S, (b + 1) * STEP_S).filter((v) => v > 0).length);
+      const kept = counts.reduce((a, b) => a + b, 0), entries = sValues.filter((v) => v > 0).length;
+      out.push(fact(`${label}: rows keep different counts, the entries as many as the dense f`, new Set(counts).size > 1 && entries === kept,
+        `dense row counts ${Math.min(...counts)}…${Math.max(...counts)}, ${kept} in all; ${entries} positive entries (K ${s.parts.entries.values.shape[1]})`));
+      out.push(await entriesAgainstDense(label, d.f, s.parts.entries));
+      const thetas = await Promise.all([dense, sparse].map((v) => read((v.variant as unknown as { threshold: { value: tf.Scalar } }).threshold.value)));
+      const fScale = fv.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const diff = Math.abs(thetas[1][0] - thetas[0][0]);
+      out.push({ name: `${label} afterStep moves θ_g as the dense afterStep`, ok: thetas[0][0] > 0 && diff <= STEP_RTOL * fScale, maxError: fScale > 0 ? diff / fScale : diff,
+        detail: `θ_g sparse ${thetas[1][0]}, dense ${thetas[0][0]}: |Δ| ${diff.toExponential(2)} against ${STEP_RTOL}·max |f| = ${(STEP_RTOL * fScale).toExponential(2)}` });
+      out.push(kernelsCheck(label, names, [BATCH_TOPK_ENTRIES, ...Object.values(SPARSE_KERNELS).filter((k) => k !== SPARSE_KERNELS.topkEntries || every > 0)]));
+      disposeStep(s);
+    }
+    tf.dispose([g.value, d.recon, d.aux, d.f, ...Object.values(g.grads), ctx.deadMask, x]);
+    disposeParams(dense.p);
+    disposeParams(sparse.p);
+    dense.variant.dispose?.();
+    sparse.variant.dispose?.();
+  }
+}
+
+/**
+ * ReLU + L1 at an active fraction of 5% (sparseLinear.test.ts's), decoder rows off unit norm so the
+ * penalty's pull on the norms is not a multiple of W_dec alone: recon, sparsity, total and every
+ * gradient against the dense step; above the switch-over fraction the step stays dense.
+ */
+async function checkReluSparseStep(out: CheckResult[]) {
+  const { variant, p, live } = stepSetup(RELU);
+  tf.tidy(() => p.W_dec.assign(tf.mul(p.W_dec, tf.reshape(tf.tensor1d(lcgValues(STEP_S, 12, 0.5).map((v) => 1 + v)), [STEP_S, 1]))));
+  const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
+  const ctx: StepContext = { deadMask: stepDeadMask(0), step: 0, seed: 0, activeFraction: 0.05 };
+  let parts: LossParts | undefined;
+  const dense = tf.variableGrads(() => {
+    parts = variant.loss(p, x, live, ctx);
+    tf.keep(parts.recon); tf.keep(parts.sparsity); tf.keep(parts.f);
+    return parts.total;
+  }, Object.values(p));
+  const d = parts!;
+  const { names, step: s } = await sparseStepRun(() => variant.sparseStep?.(p, x, live, ctx) ?? null);
+  const label = 'sparse step relu';
+  out.push(fact(`${label} is taken on webgpu at an active fraction of 5%`, s !== null, `sparseStep: ${s ? 'a step' : 'null'}`));
+  if (s) {
+    const [sRecon, sSparsity, sTotal, dRecon, dSparsity, dTotal] = await Promise.all([s.parts.recon, s.parts.sparsity, s.parts.total, d.recon, d.sparsity, dense.value].map(read));
+    out.push(relativeCheck(`${label} recon = dense`, sRecon, dRecon));
+    out.push(relativeCheck(`${label} sparsity = dense`, sSparsity, dSparsity));
+    out.push(relativeCheck(`${label} total = dense`, sTotal, dTotal));
+    out.push(fact(`${label}: the L1 term is in play`, sSparsity[0] > 0.01, `sparsity ${sSparsity[0]}`));
+    await gradChecks(out, label, p, s, dense.grads);
+    out.push(await entriesAgainstDense(label, d.f, s.parts.entries));
+    out.push(kernelsCheck(label, names, [BATCH_TOPK_ENTRIES, ...Object.values(SPARSE_KERNELS).filter((k) => k !== SPARSE_KERNELS.topkEntries)]));
+    disposeStep(s);
+  }
+  const above = variant.sparseStep!(p, x, live, { ...ctx, activeFraction: 0.5 });
+  out.push(fact(`${label} is null above the switch-over fraction`, above === null, `at 0.5: ${above ? 'a step' : 'null'}`));
+  if (above) disposeStep(above);
+  tf.dispose([dense.value, d.recon, d.sparsity, d.f, ...Object.values(dense.grads), ctx.deadMask, x]);
+  disposeParams(p);
+}
+
 export async function checkSparse(out: CheckResult[]) {
+  // By default the selections' steps stay dense on webgpu (sparse.ts setWebGPUSelectionsAllowed).
+  out.push(fact('sparse selections are off on webgpu by default (their steps stay dense)', !thresholdEntriesAvailable() && !batchTopkEntriesAvailable(),
+    `threshold entries: ${thresholdEntriesAvailable()}, batch top-k entries: ${batchTopkEntriesAvailable()}`));
+  // Every read of these checks is answered by withAsyncReads: allow them for the whole page.
+  const allowed = setWebGPUSelectionsAllowed(true);
+  try {
+    await checkSparseAll(out);
+  } finally {
+    setWebGPUSelectionsAllowed(allowed);
+  }
+}
+
+async function checkSparseAll(out: CheckResult[]) {
   await checkTopkEntries(out);
   await checkSparseProducts(out);
   await checkSparseLeaks(out);
+  await checkThresholdEntries(out);
+  await checkBatchTopkEntries(out);
+  await checkSelectionLeaks(out);
   await checkTopkSparseStep(out);
-  await checkTopkSparseTraining(out);
-  await checkTopkSparseStepLeaks(out);
-  await checkJumpReluSparseStepAbsent(out);
+  await checkSparseTraining(out, 'topk');
+  await checkSparseStepLeaks(out, 'topk');
+  await checkJumpReluSparseStep(out);
+  await checkBatchTopkSparseStep(out, 'batchtopk');
+  await checkBatchTopkSparseStep(out, 'matryoshka');
+  // With dead latents only (AuxK in play): these runs are the slowest of the page on a software adapter.
+  await checkSparseTraining(out, 'batchtopk', [5]);
+  await checkSparseTraining(out, 'matryoshka', [5]);
+  await checkReluSparseStep(out);
+  await checkSparseStepLeaks(out, 'jumprelu', JUMPRELU, 0.01);
+  await checkSparseStepLeaks(out, 'batchtopk', { architecture: 'batchtopk' });
+  await checkSparseStepLeaks(out, 'matryoshka', { architecture: 'matryoshka' });
+  await checkSparseStepLeaks(out, 'relu', RELU, 0.05);
+  out.push(fact('sparse selections: synchronous reads answered asynchronously in these checks', true,
+    `${readsAnswered} row-count reads (this adapter has no synchronous read; see withAsyncReads)`));
 }

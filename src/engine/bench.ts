@@ -10,6 +10,7 @@ import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { resolveConfig, type Architecture, type SaeConfig } from './config';
 import { createRng } from './rng';
 import { Trainer } from './trainer';
+import { wasmKernels } from './ops/wasm/kernelModule';
 
 export interface BenchSpec {
   architecture: Architecture;
@@ -96,6 +97,9 @@ export interface BackendInfo {
   simd?: boolean;
   threads?: boolean;
   threadsCount?: number;
+  /** wasm: the threads the engine's own kernels run on (ops/wasm/kernelModule.ts), and whether they multiply with a fused multiply-add. */
+  kernelThreads?: number;
+  kernelFma?: boolean;
   /** Browser: the page/worker is cross-origin isolated (SharedArrayBuffer, wasm threads). */
   crossOriginIsolated?: boolean;
   /** webgpu: adapter vendor/architecture, and whether kernels can be timed (timestamp-query). */
@@ -260,6 +264,8 @@ export async function backendInfo(): Promise<BackendInfo> {
       try { info.threadsCount = getThreadsCount(); } catch { /* not initialised */ }
       // In Node the package's flag is always false; the CLI starts the threaded build itself.
       info.threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) || (info.threadsCount ?? 1) > 1;
+      const kernels = wasmKernels();
+      if (kernels) { await kernels.startThreads(); info.kernelThreads = kernels.threads; info.kernelFma = kernels.fma; }
     } else if (name === 'webgpu') {
       const a = backend.adapterInfo as { vendor?: string; architecture?: string } | undefined;
       info.adapter = [a?.vendor, a?.architecture].filter(Boolean).join(' ') || 'unknown adapter';

@@ -8,20 +8,36 @@ import { transpose2d } from './layout';
 import { WASM_KERNELS } from './wasm/registered';
 
 /**
+ * Products of at least this many multiply-adds run on the engine's own wasm kernel (wasm/registered.ts)
+ * rather than XNNPACK's, which repacks a changed operand at every call and runs at about half the
+ * speed there (docs/benchmark.md, "Sparse steps"); small ones stay with tfjs.
+ */
+const OWN_PRODUCT_MIN_MACS = 1 << 20;
+
+/** a [m, k] · b [k, n] (no autodiff: the callers below write the backward). */
+function product(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  const [m, k] = a.shape as [number, number], n = (b.shape as [number, number])[1];
+  if (m * k * n >= OWN_PRODUCT_MIN_MACS && tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.denseProduct, 'wasm')) {
+    return tf.engine().runKernel(WASM_KERNELS.denseProduct, { a, b } as unknown as tf.NamedTensorMap) as tf.Tensor2D;
+  }
+  return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D);
+}
+
+/**
  * ∂b = aᵀ·dy for a [m, k], dy [m, n], or (dyᵀ·a)ᵀ when transposing dy and the result [n, k] moves
  * fewer values than transposing a (the decoder's f [B, d_sae] against dy [B, d_in]).
  */
 function gradRight(a: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor {
   const [m, k] = a.shape;
   const n = dy.shape[1];
-  return m * n + n * k < m * k ? transpose2d(tf.matMul(transpose2d(dy), a)) : tf.matMul(transpose2d(a), dy);
+  return m * n + n * k < m * k ? transpose2d(product(transpose2d(dy), a)) : product(transpose2d(a), dy);
 }
 
 /** ∂a = dy·bᵀ for b [k, n], dy [m, n], or (b·dyᵀ)ᵀ on the same count. */
 function gradLeft(dy: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor {
   const [k, n] = b.shape;
   const m = dy.shape[0];
-  return m * n + k * m < k * n ? transpose2d(tf.matMul(b, transpose2d(dy))) : tf.matMul(dy, transpose2d(b));
+  return m * n + k * m < k * n ? transpose2d(product(b, transpose2d(dy))) : product(dy, transpose2d(b));
 }
 
 /** a [m, k] · b [k, n] → [m, n]; ∂a = dy·bᵀ, ∂b = aᵀ·dy, each with a materialised transpose. */
@@ -29,7 +45,7 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const op = tf.customGrad(((aIn: tf.Tensor2D, bIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
     save([aIn, bIn]);
     return {
-      value: tf.matMul(aIn, bIn),
+      value: product(aIn, bIn),
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
         const [as, bs] = saved as [tf.Tensor2D, tf.Tensor2D];
         return [gradLeft(dy, bs), gradRight(as, dy)];
@@ -48,7 +64,7 @@ export function matMulDataLeft(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const op = tf.customGrad(((bIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
     save([a]);
     return {
-      value: tf.matMul(a, bIn),
+      value: product(a, bIn),
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => [gradRight(saved[0] as tf.Tensor2D, dy)],
     };
   }) as unknown as CustomGradientFunc<tf.Tensor2D>);
@@ -63,7 +79,7 @@ export function matMulDataRight(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const op = tf.customGrad(((aIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
     save([b]);
     return {
-      value: tf.matMul(aIn, b),
+      value: product(aIn, b),
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => [gradLeft(dy, saved[0] as tf.Tensor2D)],
     };
   }) as unknown as CustomGradientFunc<tf.Tensor2D>);

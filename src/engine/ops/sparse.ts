@@ -66,9 +66,31 @@ export function sparseOuterCols(e: Entries, x: tf.Tensor2D, n: number): tf.Tenso
   return run(SPARSE_KERNELS.outerCols, { indices: e.indices, values: e.values, x }, { n }) as tf.Tensor2D;
 }
 
+let webgpuSelectionsAllowed = false;
+
+/**
+ * The webgpu kernels of the data-dependent selections (JumpReLU, BatchTopK, ReLU entries:
+ * webgpu/sparseSelect.ts) read each batch's row counts back synchronously to size their outputs.
+ * That stalls a GPU's queue every step, and on a software adapter (headless Chromium's) the read
+ * returns zeros and loses the device. So the steps that need them stay dense on webgpu unless this
+ * is switched on (the kernel-check page does, with its reads answered asynchronously). Returns the
+ * previous setting.
+ */
+export function setWebGPUSelectionsAllowed(on: boolean): boolean {
+  const was = webgpuSelectionsAllowed;
+  webgpuSelectionsAllowed = on;
+  return was;
+}
+
+/** The selection kernel `name` is registered here and may be used (see setWebGPUSelectionsAllowed). */
+function selectionUsable(name: string): boolean {
+  const backend = tf.getBackend();
+  return sparseKernelsAvailable() && tf.getKernel(name, backend) !== undefined && (backend !== 'webgpu' || webgpuSelectionsAllowed);
+}
+
 /** Whether the current backend has the JumpReLU selection as well as the sparse products. */
 export function thresholdEntriesAvailable(): boolean {
-  return sparseKernelsAvailable() && tf.getKernel(THRESHOLD_ENTRIES, tf.getBackend()) !== undefined;
+  return selectionUsable(THRESHOLD_ENTRIES);
 }
 
 /**
@@ -83,7 +105,7 @@ export function thresholdEntries(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: 
 
 /** Whether the current backend has the BatchTopK selection as well as the sparse products. */
 export function batchTopkEntriesAvailable(): boolean {
-  return sparseKernelsAvailable() && tf.getKernel(BATCH_TOPK_ENTRIES, tf.getBackend()) !== undefined;
+  return selectionUsable(BATCH_TOPK_ENTRIES);
 }
 
 /**

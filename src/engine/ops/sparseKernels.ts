@@ -12,9 +12,9 @@ export const SPARSE_KERNELS = {
 
 /**
  * The JumpReLU selection (sparse.ts thresholdEntries), apart from SPARSE_KERNELS: a backend may run
- * the TopK steps without it (webgpu has no kernel for it yet).
+ * the TopK steps without it (on webgpu it is used only when allowed: sparse.ts setWebGPUSelectionsAllowed).
  */
 export const THRESHOLD_ENTRIES = 'SaeThresholdEntries';
 
-/** The BatchTopK selection (sparse.ts batchTopkEntries); wasm only so far, as THRESHOLD_ENTRIES. */
+/** The BatchTopK and ReLU selection (sparse.ts batchTopkEntries, positiveEntries), as THRESHOLD_ENTRIES. */
 export const BATCH_TOPK_ENTRIES = 'SaeBatchTopkEntries';

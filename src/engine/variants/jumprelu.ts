@@ -20,7 +20,7 @@ import { jumpreluSparseStep, sparseStepApplies } from './sparseLinear';
  * Above this fraction of active latents the dense step is faster than the sparse one on wasm
  * (measured at 768 / 24,576, batch 1,024: docs/benchmark.md, "Sparse steps").
  */
-export const JUMPRELU_SPARSE_MAX_ACTIVE = 0.1;
+export const JUMPRELU_SPARSE_MAX_ACTIVE = 0.2;
 
 /** θ never drops below this, so that f = z·H(z − θ) stays a JumpReLU and not a linear unit. */
 export const MIN_THRESHOLD = 1e-6;

@@ -11,6 +11,7 @@ import { createRng } from '../rng';
 import { expectNoLeaks, useWasm, values } from '../testing';
 import { trainStep, type StepState } from '../trainStep';
 import { variantFor } from './registry';
+import { gatedSparseStep } from './sparseLinear';
 import type { LossParts, StepContext } from './types';
 
 beforeAll(useWasm);
@@ -29,7 +30,7 @@ function setup(extra: Record<string, unknown> = {}) {
   // Move b_enc well below zero, so that many pre-activations are negative and some rows keep fewer
   // than k positive entries.
   const shift = cfg.architecture === 'jumprelu' ? 0 : -2;
-  p.b_enc.assign(tf.tensor1d(values(S, 5, 0.8).map((v) => v + shift)));
+  (p.b_enc ?? p.b_gate).assign(tf.tensor1d(values(S, 5, 0.8).map((v) => v + shift)));
   return { cfg, variant, p, live: initialLive(cfg) };
 }
 
@@ -243,6 +244,26 @@ describe('sparse TopK step on wasm', () => {
       for (let i = 0; i < dense[name].length; i++) { diff = Math.max(diff, Math.abs(sparse[name][i] - dense[name][i])); scale = Math.max(scale, Math.abs(dense[name][i])); }
       expect(diff / scale, `${name} after 20 steps`).toBeLessThan(1e-5);
     }
+  });
+
+  it('Gated: equals the dense loss and every gradient (gate, magnitude and the gate\'s own reconstruction)', () => {
+    const { variant, p, live } = setup({ architecture: 'gated', l1_coefficient: 0.3 });
+    // Magnitudes off the gate (r_mag, b_mag ≠ 0) and decoder rows off unit norm, so every term differs.
+    p.r_mag.assign(tf.tensor1d(values(S, 13, 0.4)));
+    p.b_mag.assign(tf.tensor1d(values(S, 14, 0.5).map((v, j) => v - (j % 3 === 0 ? 4 : 0))));
+    p.W_dec.assign(tf.mul(p.W_dec, tf.reshape(tf.tensor1d(values(S, 12, 0.5).map((v) => 1 + v)), [S, 1])));
+    const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
+    const ctx: StepContext = { deadMask: deadMask(0), step: 0, seed: 0, activeFraction: 0.05 };
+    let parts: LossParts | undefined;
+    const dense = tf.variableGrads(() => { parts = variant.loss(p, x, live, ctx); tf.keep(parts.recon); tf.keep(parts.sparsity); tf.keep(parts.aux); tf.keep(parts.f); return parts.total; }, Object.values(p));
+    const sparse = gatedSparseStep(p, x, live);
+    for (const k of ['recon', 'sparsity', 'aux', 'total'] as const) expect(relativeError(sparse.parts[k], k === 'total' ? dense.value : parts![k]), k).toBeLessThan(1e-5);
+    // Some open gates have π_mag ≤ 0: f is zero there though the gate is open.
+    const gateOpen = tf.sum(tf.step(tf.add(tf.matMul(tf.sub(x, p.b_dec), p.W_enc), p.b_gate))).dataSync()[0];
+    expect(tf.sum(tf.step(parts!.f)).dataSync()[0]).toBeLessThan(gateOpen);
+    for (const [name, v] of Object.entries(p)) expect(relativeError(sparse.grads[name], dense.grads[v.name]), `∂${name}`).toBeLessThan(1e-5);
+    tf.dispose([sparse.parts.total, sparse.parts.recon, sparse.parts.aux, sparse.parts.sparsity, sparse.parts.xHat, sparse.parts.entries.indices, sparse.parts.entries.values, ...Object.values(sparse.grads)]);
+    tf.dispose([dense.value, parts!.recon, parts!.sparsity, parts!.aux, parts!.f, ...Object.values(dense.grads), ctx.deadMask, x, ...Object.values(p)]);
   });
 
   it('is not taken with sparse: off', () => {

@@ -206,3 +206,62 @@ export function reluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Spa
     grads: { ...encoderGrads(p, xc, g, { indices: f.indices, values: dF }), W_dec: tf.add(sparseOuterRows(f, g, n), tf.mul(wDec, normPull)) },
   };
 }
+
+/**
+ * Not yet taken by the trainer: one step equals the dense one (sparseLinear.test.ts), but 20 steps
+ * drift apart in one latent's W_enc column by ~5e-5 relative, which is not explained yet.
+ *
+ * The Gated loss of gated.ts (recon + λ · weighted L1 of ReLU(π_gate) + the gate's own
+ * reconstruction through a frozen decoder) and its gradients with sparse products over the open
+ * gates (π_gate > 0); the magnitudes f = ReLU(π_mag) live on the same entries (zero where π_mag ≤ 0).
+ * With h = x_c W_enc, π_mag = e^{r_mag} h + b_mag, r_i = ‖W_dec,i‖ and c_i = Σ_b ReLU(π_gate)_bi:
+ *   ∂π_mag = g W_decᵀ where f > 0;  ∂π_gate = (λ/B) r + g_aux W_decᵀ at the open gates;
+ *   ∂h = ∂π_gate + e^{r_mag} ∂π_mag;  ∂r_mag = Σ_b ∂π_mag e^{r_mag} h;  ∂b_mag, ∂b_gate: column sums;
+ *   ∂W_dec = fᵀ g + (λ c_i / (B r_i)) W_dec,i (the aux decoder passes none).
+ */
+export function gatedSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): SparseStep {
+  const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>, wDec = p.W_dec as tf.Variable<tf.Rank.R2>;
+  const bDec = p.b_dec as tf.Variable<tf.Rank.R1>;
+  const bGate = p.b_gate as tf.Variable<tf.Rank.R1>, rMag = p.r_mag as tf.Variable<tf.Rank.R1>, bMag = p.b_mag as tf.Variable<tf.Rank.R1>;
+  const [B] = x.shape;
+  const n = wEnc.shape[1];
+  const xc = subRowVector(x, bDec);
+  const h = productPlusBias(xc, wEnc); // [B, n]
+  const gate = positiveEntries(addRowVector(h, bGate)); // ReLU(π_gate) as entries
+  // h at the open gates [B, K], gathered from the flat h: tfjs-wasm's gather with batchDims reads out of bounds.
+  const rowStart = tf.mul(tf.range(0, B, 1, 'int32'), tf.scalar(n, 'int32')).reshape([B, 1]);
+  const hAt = tf.gather(tf.reshape(h, [-1]) as tf.Tensor, tf.add(gate.indices, rowStart)) as tf.Tensor2D;
+  const scaleAt = tf.gather(tf.exp(rMag), gate.indices) as unknown as tf.Tensor2D; // e^{r_mag} [B, K]
+  const piMag = tf.add(tf.mul(scaleAt, hAt), tf.gather(bMag, gate.indices)) as tf.Tensor2D;
+  // Padding (gate value 0) must stay 0 in f as well.
+  const open = tf.step(gate.values);
+  const f: Entries = { indices: gate.indices, values: tf.mul(tf.relu(piMag), open) as tf.Tensor2D };
+  const xHat = addRowVector(sparseDecode(f, wDec), bDec);
+  const diff = tf.sub(xHat, x) as tf.Tensor2D;
+  const recon = tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar;
+  const norms = tf.sqrt(tf.sum(tf.square(wDec), 1)) as tf.Tensor1D;
+  const gateSums = entryColumnSums(gate, n);
+  const sparsity = tf.mul(tf.div(tf.sum(tf.mul(gateSums, norms)), B), live.lambda) as tf.Scalar;
+  const viaGate = addRowVector(sparseDecode(gate, wDec), bDec);
+  const auxDiff = tf.sub(viaGate, x) as tf.Tensor2D;
+  const aux = tf.mean(tf.sum(tf.square(auxDiff), 1)) as tf.Scalar;
+  const g = tf.mul(diff, 2 / B) as tf.Tensor2D;
+  const gAux = tf.mul(auxDiff, 2 / B) as tf.Tensor2D;
+  const dMag = tf.mul(sparseRowDots(f.indices, g, wDec), tf.step(f.values)) as tf.Tensor2D; // ∂π_mag
+  const dGate = tf.mul(tf.add(sparseRowDots(gate.indices, gAux, wDec), tf.gather(tf.mul(norms, live.lambda / B), gate.indices)), open) as tf.Tensor2D; // ∂π_gate
+  const dH = tf.add(dGate, tf.mul(dMag, scaleAt)) as tf.Tensor2D;
+  const normPull = tf.reshape(tf.div(tf.mul(gateSums, live.lambda / B), norms), [n, 1]);
+  const { W_enc, b_enc, b_dec } = encoderGrads(p, xc, g, { indices: gate.indices, values: dH });
+  b_enc.dispose(); // ∂ of Σ_b ∂h: the gated layout has no b_enc (b_gate and b_mag take column sums below)
+  return {
+    parts: { total: tf.add(tf.add(recon, sparsity), aux) as tf.Scalar, recon, sparsity, aux, xHat, entries: f },
+    grads: {
+      W_enc,
+      b_gate: entryColumnSums({ indices: gate.indices, values: dGate }, n),
+      r_mag: entryColumnSums({ indices: gate.indices, values: tf.mul(tf.mul(dMag, scaleAt), hAt) as tf.Tensor2D }, n),
+      b_mag: entryColumnSums({ indices: gate.indices, values: dMag }, n),
+      W_dec: tf.add(sparseOuterRows(f, g, n), tf.mul(wDec, normPull)),
+      b_dec,
+    },
+  };
+}

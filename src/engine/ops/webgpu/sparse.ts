@@ -34,6 +34,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { FLOAT_KEY_WGSL, makeProgram, registerWebGPUKernel, wgslType, workgroupsFor } from './program';
+import './sparseSelect';
 
 // The names in SPARSE_KERNELS (ops/sparse.ts). They are repeated here, not imported: sparse.ts
 // imports this module for its registration, and an import back would be a cycle.
