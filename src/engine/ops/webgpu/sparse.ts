@@ -35,14 +35,11 @@ import type * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { FLOAT_KEY_WGSL, makeProgram, registerWebGPUKernel, wgslType, workgroupsFor } from './program';
 import './sparseSelect';
+import { SPARSE_KERNELS } from '../sparseKernels';
 
-// The names in SPARSE_KERNELS (ops/sparse.ts). They are repeated here, not imported: sparse.ts
-// imports this module for its registration, and an import back would be a cycle.
-const TOPK_ENTRIES = 'SaeTopkEntries';
-const DECODE = 'SaeSparseDecode';
-const ROW_DOTS = 'SaeSparseRowDots';
-const OUTER_ROWS = 'SaeSparseOuterRows';
-const OUTER_COLS = 'SaeSparseOuterCols';
+// The names from the leaf module ops/sparseKernels.ts (ops/sparse.ts imports this module for its
+// registration, so the names cannot come from there without a cycle).
+const { topkEntries: TOPK_ENTRIES, decode: DECODE, rowDots: ROW_DOTS, outerRows: OUTER_ROWS, outerCols: OUTER_COLS } = SPARSE_KERNELS;
 
 /** Invocations per row in the selection (as topk.ts: barriers are dear on a software adapter). */
 const SELECT_WORKGROUP = 64;
