@@ -54,6 +54,16 @@ function encoderGrads(p: Params, xc: tf.Tensor2D, g: tf.Tensor2D, dZ: Entries): 
 }
 
 /**
+ * x̂ = f W_dec + b_dec from the entries, the difference x̂ − x, recon = mean_b ‖x̂ − x‖² and its
+ * gradient g = ∂recon/∂x̂ = 2 (x̂ − x) / B: the reconstruction every sparse step starts from.
+ */
+function reconstruct(x: tf.Tensor2D, f: Entries, wDec: tf.Tensor2D, bDec: tf.Tensor1D): { xHat: tf.Tensor2D; diff: tf.Tensor2D; recon: tf.Scalar; g: tf.Tensor2D } {
+  const xHat = addRowVector(sparseDecode(f, wDec), bDec);
+  const diff = tf.sub(xHat, x) as tf.Tensor2D;
+  return { xHat, diff, recon: tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar, g: tf.mul(diff, 2 / x.shape[0]) as tf.Tensor2D };
+}
+
+/**
  * AuxK (losses.ts auxKLoss) on the residual −diff = x − x̂ of the main reconstruction, with its
  * gradients added to ∂W_dec and to the ∂z entries: 0 and unchanged when α = 0 or no latent is dead.
  */
@@ -83,15 +93,11 @@ function auxKTerms(p: Params, z: tf.Tensor2D, diff: tf.Tensor2D, ctx: StepContex
 export function kSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext, select: (z: tf.Tensor2D) => Entries, auxK: number, auxKCoefficient: number): SparseStep {
   const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>, wDec = p.W_dec as tf.Variable<tf.Rank.R2>;
   const bEnc = p.b_enc as tf.Variable<tf.Rank.R1>, bDec = p.b_dec as tf.Variable<tf.Rank.R1>;
-  const [B] = x.shape;
   const n = wEnc.shape[1];
   const xc = subRowVector(x, bDec);
   const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
   const entries = select(z);
-  const xHat = addRowVector(sparseDecode(entries, wDec), bDec);
-  const diff = tf.sub(xHat, x) as tf.Tensor2D;
-  const recon = tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar;
-  const g = tf.mul(diff, 2 / B) as tf.Tensor2D;
+  const { xHat, diff, recon, g } = reconstruct(x, entries, wDec, bDec);
   const dF = tf.mul(sparseRowDots(entries.indices, g, wDec), tf.step(entries.values)) as tf.Tensor2D;
   let dWDec = sparseOuterRows(entries, g, n) as tf.Tensor;
   let dZ: Entries = { indices: entries.indices, values: dF };
@@ -122,11 +128,8 @@ export function jumpreluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams):
   const xc = subRowVector(x, bDec);
   const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
   const { active, window } = thresholdEntries(z, theta, eps);
-  const xHat = addRowVector(sparseDecode(active, wDec), bDec);
-  const diff = tf.sub(xHat, x) as tf.Tensor2D;
-  const recon = tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar;
+  const { xHat, recon, g } = reconstruct(x, active, wDec, bDec);
   const sparsity = tf.mul(tf.div(tf.sum(tf.step(active.values)), B), live.lambda) as tf.Scalar;
-  const g = tf.mul(diff, 2 / B) as tf.Tensor2D;
   // Active values are z > θ > 0, so step(value) is 1 on entries and 0 on padding.
   const dF = tf.mul(sparseRowDots(active.indices, g, wDec), tf.step(active.values)) as tf.Tensor2D;
   const dFWindow = tf.mul(sparseRowDots(window.indices, g, wDec), window.values) as tf.Tensor2D;
@@ -157,7 +160,7 @@ export function matryoshkaSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext
   const blockEntries = inBlock.map((mask) => ({ indices: f.indices, values: tf.mul(f.values, mask) as tf.Tensor2D }));
   // x̂_j = Σ_{s ≤ j} f_s W_dec[block s] + b_dec, and its difference from x.
   const diffs: tf.Tensor2D[] = [];
-  let partial: tf.Tensor2D = tf.neg(subRowVector(x, bDec)) as tf.Tensor2D;
+  let partial: tf.Tensor2D = tf.neg(xc) as tf.Tensor2D;
   for (const e of blockEntries) { partial = tf.add(partial, sparseDecode(e, wDec)) as tf.Tensor2D; diffs.push(partial); }
   const count = blocks.length;
   const recon = tf.div(tf.addN(diffs.map((d) => tf.sum(tf.square(d)))), count * B) as tf.Scalar;
@@ -191,13 +194,10 @@ export function reluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Spa
   const xc = subRowVector(x, bDec);
   const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
   const f = positiveEntries(z);
-  const xHat = addRowVector(sparseDecode(f, wDec), bDec);
-  const diff = tf.sub(xHat, x) as tf.Tensor2D;
-  const recon = tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar;
+  const { xHat, recon, g } = reconstruct(x, f, wDec, bDec);
   const norms = tf.sqrt(tf.sum(tf.square(wDec), 1)) as tf.Tensor1D; // [n]
   const columnSums = entryColumnSums(f, n); // c_i = Σ_b f_bi
   const sparsity = tf.mul(tf.div(tf.sum(tf.mul(columnSums, norms)), B), live.lambda) as tf.Scalar;
-  const g = tf.mul(diff, 2 / B) as tf.Tensor2D;
   const penaltyPerLatent = tf.mul(norms, live.lambda / B); // ∂sparsity/∂f_bi = (λ/B) r_i
   const dF = tf.mul(tf.add(sparseRowDots(f.indices, g, wDec), tf.gather(penaltyPerLatent, f.indices)), tf.step(f.values)) as tf.Tensor2D;
   const normPull = tf.reshape(tf.div(tf.mul(columnSums, live.lambda / B), norms), [n, 1]);
@@ -236,16 +236,13 @@ export function gatedSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Sp
   // Padding (gate value 0) must stay 0 in f as well.
   const open = tf.step(gate.values);
   const f: Entries = { indices: gate.indices, values: tf.mul(tf.relu(piMag), open) as tf.Tensor2D };
-  const xHat = addRowVector(sparseDecode(f, wDec), bDec);
-  const diff = tf.sub(xHat, x) as tf.Tensor2D;
-  const recon = tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar;
+  const { xHat, recon, g } = reconstruct(x, f, wDec, bDec);
   const norms = tf.sqrt(tf.sum(tf.square(wDec), 1)) as tf.Tensor1D;
   const gateSums = entryColumnSums(gate, n);
   const sparsity = tf.mul(tf.div(tf.sum(tf.mul(gateSums, norms)), B), live.lambda) as tf.Scalar;
   const viaGate = addRowVector(sparseDecode(gate, wDec), bDec);
   const auxDiff = tf.sub(viaGate, x) as tf.Tensor2D;
   const aux = tf.mean(tf.sum(tf.square(auxDiff), 1)) as tf.Scalar;
-  const g = tf.mul(diff, 2 / B) as tf.Tensor2D;
   const gAux = tf.mul(auxDiff, 2 / B) as tf.Tensor2D;
   const dMag = tf.mul(sparseRowDots(f.indices, g, wDec), tf.step(f.values)) as tf.Tensor2D; // ∂π_mag
   const dGate = tf.mul(tf.add(sparseRowDots(gate.indices, gAux, wDec), tf.gather(tf.mul(norms, live.lambda / B), gate.indices)), open) as tf.Tensor2D; // ∂π_gate
