@@ -21,7 +21,8 @@ import { KERNEL_WASM } from './kernels.generated';
 export interface KernelExports {
   pack_panels: (b: number, bp: number, k: number, n: number, start: number, end: number, thread: number) => void;
   gemm_panels: (a: number, bp: number, bias: number, c: number, m: number, k: number, n: number, start: number, end: number, thread: number) => void;
-  topk_rows: (z: number, n: number, k: number, eligible: number, idx: number, val: number, start: number, end: number, thread: number) => void;
+  topk_rows: (z: number, n: number, k: number, eligible: number, idx: number, val: number, scratch: number, start: number, end: number, thread: number) => void;
+  topk_scratch_words: (n: number) => number;
   threshold_counts: (z: number, n: number, theta: number, bandwidth: number, counts: number, start: number, end: number, thread: number) => void;
   threshold_entries: (z: number, n: number, theta: number, bandwidth: number, ka: number, activeIdx: number, activeVal: number, kw: number, windowIdx: number, windowMark: number, start: number, end: number, thread: number) => void;
   batch_kth: (z: number, count: number, t: number, hist: number) => number;
@@ -37,7 +38,7 @@ export interface KernelExports {
 }
 
 /** The kernels split across threads: every one ends with (start, end, thread). */
-export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'batch_kth'>;
+export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'batch_kth' | 'topk_scratch_words'>;
 const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows'];
 
 /** What a helper thread needs from its environment: a started worker running `script`. */
@@ -234,6 +235,15 @@ function backendMemory(backend: BackendWasm): WebAssembly.Memory | undefined {
   const wasm = backend.wasm as unknown as { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory } };
   const memory = wasm.wasmMemory ?? wasm.asm?.memory;
   return memory instanceof WebAssembly.Memory ? memory : undefined;
+}
+
+/**
+ * The size of the wasm backend's memory in bytes (undefined on other backends). It only grows, so
+ * this is the high-water mark of everything run on it: what memoryBudget.ts estimates for wasm.
+ */
+export function wasmMemoryBytes(): number | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  return backendMemory(tf.backend() as BackendWasm)?.buffer.byteLength;
 }
 
 /**

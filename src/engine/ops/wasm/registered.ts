@@ -50,7 +50,10 @@ register(SPARSE_KERNELS.topkEntries, ({ z, eligible }, { k }, backend, kernels) 
   const indices = backend.makeOutput([rows, k], 'int32');
   const values = backend.makeOutput([rows, k], 'float32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-  kernels.run('topk_rows', [at(z), n, k, eligible ? at(eligible) : 0, at(indices), at(values)], rows);
+  // Each thread's candidates, group maxima and counts (assembly/kernels.ts topk_rows).
+  withTemps(backend, [[[kernels.threads * kernels.exports.topk_scratch_words(n)], 'int32']], ([scratch]) => {
+    kernels.run('topk_rows', [at(z), n, k, eligible ? at(eligible) : 0, at(indices), at(values), at(scratch)], rows);
+  });
   return [indices, values];
 });
 
