@@ -38,6 +38,15 @@ test('fused WebGPU kernels match the tfjs compositions and plain JS, run when th
     if (!['adam', 'normalize'].includes(f)) expect(mine.some((n) => n.includes('∂')), `${f} gradients`).toBe(true);
   }
   expect(names.filter((n) => n.includes('runs its fused kernel')).length).toBeGreaterThanOrEqual(8);
+
+  // Every sparse step through the Trainer itself, planned where its selection's widths depend on
+  // the data (src/bench/kernelCheckSparse.ts checkTrainerSparse): sparse at every step, and its
+  // parameters those of the dense step.
+  for (const v of ['topk', 'jumprelu', 'relu', 'batchtopk', 'matryoshka']) {
+    const mine = names.filter((n) => n.startsWith(`sparse step ${v}: Trainer.runSteps`));
+    expect(mine.some((n) => n.includes('takes the sparse step at every step')), `${v} sparse through the trainer`).toBe(true);
+    expect(mine.filter((n) => n.includes('= sparse off')).length, `${v} parameters against the dense trainer`).toBeGreaterThanOrEqual(4);
+  }
 });
 
 test('the kernel timing harness runs both paths on WebGPU', async ({ page }) => {

@@ -4,26 +4,30 @@
 // workgroup, K = 1, k = n, K above the row-dot batch of 32, fewer eligible latents than k, rows of
 // negative z, latents shared by many rows, padding), and leaks. The selections whose widths depend
 // on the data (src/engine/ops/webgpu/sparseSelect.ts: JumpReLU's threshold entries, BatchTopK's and
-// ReLU's entries) likewise, exactly and in order (rows with no entries, rows all of one count, n
-// not a multiple of 4, ties at the threshold and at the batch's k-th value, total 0), and leaks.
+// ReLU's entries, and their row counts) likewise, exactly and in order (rows with no entries, rows
+// all of one count, n not a multiple of 4, ties at the threshold and at the batch's k-th value,
+// total 0), with the widths read asynchronously from the counts as the trainer reads them (nothing
+// on this backend reads synchronously: src/engine/ops/sparse.ts selectionNeedsWidths), and leaks.
 // Then the sparse training steps (src/engine/variants/sparseLinear.ts: TopK, JumpReLU, BatchTopK,
-// Matryoshka, ReLU) built on them against the dense step through tfjs's autodiff on this backend,
-// as src/engine/variants/sparseLinear.test.ts does on wasm: losses, every gradient (JumpReLU's θ
+// Matryoshka, ReLU) built on them, planned as the trainer plans them (src/engine/trainStep.ts
+// planSelection), against the dense step through tfjs's autodiff on this backend, as
+// src/engine/variants/sparseLinear.test.ts does on wasm: losses, every gradient (JumpReLU's θ
 // included), BatchTopK's θ_g after the step, the entries against the dense f, the parameters after
-// 20 steps of the trainer's step, and leaks.
+// 20 steps of the trainer's step and after a few steps of the Trainer itself, and leaks.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { Adam } from '../engine/adam';
-import { initialLive, resolveConfig, type SaeConfig } from '../engine/config';
+import { initialLive, resolveConfig, type LiveParams, type SaeConfig } from '../engine/config';
 import { isAbove } from '../engine/ops/compare';
 import { rectangleKernel } from '../engine/ops/kernel';
-import { BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_ENTRIES, batchTopkEntries, setWebGPUSelectionsAllowed, batchTopkEntriesAvailable, positiveEntries, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdEntries, thresholdEntriesAvailable, topkEntries, type Entries } from '../engine/ops/sparse';
+import { BATCH_TOPK_COUNTS, BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_COUNTS, THRESHOLD_ENTRIES, batchTopkCounts, batchTopkEntries, batchTopkEntriesAvailable, positiveCounts, positiveEntries, readSelectionCounts, selectionNeedsWidths, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdCounts, thresholdEntries, thresholdEntriesAvailable, topkEntries, type Entries } from '../engine/ops/sparse';
 import '../engine/ops/webgpu/sparse';
-import { kernelsRun } from '../engine/ops/webgpu/kernelsRun';
+import { kernelsRun, kernelsRunAsync } from '../engine/ops/webgpu/kernelsRun';
 import { createRng } from '../engine/rng';
-import { trainStep, type StepState } from '../engine/trainStep';
+import { planSelection, planSparseStep, trainStep, type StepState } from '../engine/trainStep';
+import { Trainer } from '../engine/trainer';
 import { variantFor } from '../engine/variants/registry';
-import type { LossParts, Params, SparseStep, StepContext } from '../engine/variants/types';
+import type { LossParts, Params, PlannedSelection, SparseStep, StepContext, Variant } from '../engine/variants/types';
 import { fact, normals, read, type CheckResult } from './kernelCheckCommon';
 
 /** Relative tolerance of the sums, against Σ|terms| of each output (so cancellation is fair). */
@@ -204,54 +208,6 @@ function compareSums(name: string, got: ArrayLike<number>, want: ArrayLike<numbe
 
 const sameShape = (t: tf.Tensor, shape: number[]) => t.shape.length === shape.length && t.shape.every((s, i) => s === shape[i]);
 
-// ---------------------------------------------------------------------------------------------
-// Synchronous reads, answered asynchronously
-
-/** Thrown by the stand-in readSync: the attempt stops at a read not yet answered. */
-class PendingRead extends Error {
-  constructor(readonly values: Promise<Int32Array | Float32Array>) { super('a synchronous read is pending'); }
-}
-
-/** How many synchronous reads withAsyncReads answered (for the report). */
-let readsAnswered = 0;
-
-/**
- * Runs `f` with the webgpu backend's synchronous reads (the selections' row counts,
- * src/engine/ops/webgpu/sparseSelect.ts) answered from asynchronous ones. Headless Chromium's
- * software adapter cannot read synchronously: tfjs does it through a canvas, which there reads
- * zeros and then loses the device. So a read not yet answered starts an asynchronous download and
- * abandons the attempt (a tidy frees its tensors, the kernel its buffers), and `f` runs again with
- * the answers so far, in call order, until it completes. `f` must therefore be repeatable and change
- * nothing before its reads (an op, a sparse step, the trainer's step, whose updates come after the
- * step's selection). What this checks is everything but the read itself.
- */
-async function withAsyncReads<T>(f: () => T): Promise<T> {
-  const backend = tf.backend() as WebGPUBackend;
-  const answers: (Int32Array | Float32Array)[] = [];
-  const original = backend.readSync;
-  // The selections' synchronous reads are answered here, so the steps that need them may run.
-  const allowed = setWebGPUSelectionsAllowed(true);
-  for (;;) {
-    let call = 0;
-    backend.readSync = (dataId: object) => {
-      if (call < answers.length) return answers[call++];
-      const { resource, dtype } = backend.tensorMap.get(dataId) as unknown as { resource: GPUBuffer; dtype: string };
-      // getBufferData copies the buffer before its first await: the kernel may free it when this throws.
-      throw new PendingRead(backend.getBufferData(resource).then((data) => (dtype === 'int32' ? new Int32Array(data) : new Float32Array(data))));
-    };
-    try {
-      return tf.tidy(() => f() as unknown as tf.TensorContainer) as unknown as T;
-    } catch (e) {
-      if (!(e instanceof PendingRead)) throw e;
-      answers.push(await e.values);
-      readsAnswered++;
-    } finally {
-      backend.readSync = original;
-      setWebGPUSelectionsAllowed(allowed);
-    }
-  }
-}
-
 /** The four products of `entries` against plain JS. */
 async function checkProducts(out: CheckResult[], label: string, c: EntryCase, indices: Int32Array, values: Float32Array, seed: number) {
   const { B, n, d, K } = c;
@@ -347,9 +303,14 @@ function lcgValues(n: number, seed: number, scale = 1): number[] {
 /** Four batches of rows with a few strong directions, as in sparseLinear.test.ts. */
 const STEP_ROWS = Float32Array.from(lcgValues(STEP_B * 4 * STEP_D, 11, 1.5));
 
+/** The config of a TopK SAE (or of another linear variant with `extra`) as in sparseLinear.test.ts. */
+function stepConfig(extra: Record<string, unknown> = {}) {
+  return resolveConfig({ architecture: 'topk', d_sae: STEP_S, k: 8, aux_k: 16, aux_k_coefficient: 1 / 32, batch_size: STEP_B, ...extra }, STEP_D);
+}
+
 /** A TopK SAE (or another linear variant with `extra`) initialised as in sparseLinear.test.ts. */
 function stepSetup(extra: Record<string, unknown> = {}) {
-  const cfg = resolveConfig({ architecture: 'topk', d_sae: STEP_S, k: 8, aux_k: 16, aux_k_coefficient: 1 / 32, batch_size: STEP_B, ...extra }, STEP_D);
+  const cfg = stepConfig(extra);
   const variant = variantFor(cfg);
   const mean = new Float32Array(STEP_D);
   for (let i = 0; i < STEP_ROWS.length; i++) mean[i % STEP_D] += STEP_ROWS[i] / (STEP_ROWS.length / STEP_D);
@@ -471,12 +432,11 @@ async function trainParams(extra: Record<string, unknown>, steps: number, deadEv
   for (let step = 0; step < steps; step++) {
     state.step = step;
     const start = (step % 4) * STEP_B * STEP_D;
-    // The names of the attempt that completes (see withAsyncReads).
-    const { stats } = await withAsyncReads(() => {
-      let result: ReturnType<typeof trainStep> | undefined;
-      names.push(...kernelsRun(() => { result = trainStep(state, STEP_ROWS.subarray(start, start + STEP_B * STEP_D), STEP_D, rowIds, undefined, step === steps - 1); }));
-      return result!;
-    });
+    const batch = STEP_ROWS.subarray(start, start + STEP_B * STEP_D);
+    // As Trainer.runSteps: planned first where the step's selection needs its widths.
+    const planned = await planSparseStep(state, batch, STEP_D);
+    let stats: Record<string, tf.Tensor> | undefined;
+    names.push(...kernelsRun(() => { stats = trainStep(state, batch, STEP_D, rowIds, undefined, step === steps - 1, planned).stats; }));
     if (stats) tf.dispose(Object.values(stats));
   }
   const named = Object.entries(p);
@@ -491,9 +451,9 @@ async function trainParams(extra: Record<string, unknown>, steps: number, deadEv
 }
 
 /**
- * 20 steps of the trainer with sparse 'auto' against 'off': every parameter, and which path ran
- * (for BatchTopK and Matryoshka also that each step made its selection with SaeBatchTopkEntries:
- * on webgpu the trainer takes their sparse step, which needs no active fraction).
+ * 20 steps of the trainer's step with sparse 'auto' against 'off': every parameter, and which path
+ * ran (for BatchTopK and Matryoshka also that each step made its selection with
+ * SaeBatchTopkEntries, with the width its plan counted).
  */
 async function checkSparseTraining(out: CheckResult[], architecture: 'topk' | 'batchtopk' | 'matryoshka', deadEverys = [0, 5]) {
   const extra = architecture === 'topk' ? {} : { architecture };
@@ -516,16 +476,21 @@ async function checkSparseTraining(out: CheckResult[], architecture: 'topk' | 'b
  * The sparse step inside a tidy (with its afterStep, BatchTopK's θ_g update) leaves no tensor and no
  * backend buffer behind; `label` names the variant, `extra` configures it.
  */
-async function checkSparseStepLeaks(out: CheckResult[], label: string, extra: Record<string, unknown> = {}, activeFraction?: number) {
+async function checkSparseStepLeaks(out: CheckResult[], label: string, extra: Record<string, unknown> = {}) {
   const { variant, p, live } = stepSetup(extra);
   const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
-  const ctx: StepContext = { deadMask: stepDeadMask(3), step: 0, seed: 0, activeFraction };
+  const ctx: StepContext = { deadMask: stepDeadMask(3), step: 0, seed: 0 };
   let taken = true;
-  const run = () => withAsyncReads(() => {
-    const step = variant.sparseStep!(p, x, live, ctx);
-    if (!step) taken = false;
-    step?.afterStep?.();
-  });
+  // With its plan, as the trainer takes it (the plan's z is disposed after the step).
+  const run = async () => {
+    const planned = await planSelection(variant, p, x, live);
+    tf.tidy(() => {
+      const step = variant.sparseStep!(p, x, live, { ...ctx, plannedSelection: planned });
+      if (!step) taken = false;
+      step?.afterStep?.();
+    });
+    planned?.pre.dispose();
+  };
   const backend = tf.backend() as WebGPUBackend;
   await run();
   await read(x);
@@ -534,7 +499,7 @@ async function checkSparseStepLeaks(out: CheckResult[], label: string, extra: Re
   await read(x); // let the backend retire what it freed
   const after = { tensors: tf.memory().numTensors, buffers: backend.numDataIds() };
   out.push(fact(`sparse step ${label} leaks nothing`, taken && after.tensors === before.tensors && after.buffers === before.buffers,
-    `${taken ? '' : 'the sparse step was not taken; '}tensors ${before.tensors} → ${after.tensors}, backend buffers ${before.buffers} → ${after.buffers} over 3 more tidy'd steps`));
+    `${taken ? '' : 'the sparse step was not taken; '}tensors ${before.tensors} → ${after.tensors}, backend buffers ${before.buffers} → ${after.buffers} over 3 more planned, tidy'd steps`));
   tf.dispose([x, ctx.deadMask]);
   variant.dispose?.();
   disposeParams(p);
@@ -580,6 +545,32 @@ async function entriesCheck(name: string, e: Entries, want: EntryArrays): Promis
     name, ok, maxError: ok ? 0 : Infinity,
     detail: `outputs ${shapes} (want [${B}, ${want.K}]); ${shapeOk ? `${badRows} of ${B} rows differ` : 'shape or dtype wrong'} (indices and values exact, in order); ${countsSummary(want.counts)}${firstBad}`,
   };
+}
+
+/**
+ * A selection's row counts (int32 [B, sets]) against the reference's, exactly, and the widths read
+ * from them as the trainer reads them (readSelectionCounts: per set the largest count, at least 1).
+ * Returns those widths, to select with; disposes `counts`.
+ */
+async function countsCheck(out: CheckResult[], name: string, counts: tf.Tensor2D, want: number[][]): Promise<number[]> {
+  const B = want[0].length, sets = want.length;
+  const [values, { widths }] = await Promise.all([counts.data(), readSelectionCounts(counts)]);
+  const shapeOk = counts.dtype === 'int32' && sameShape(counts, [B, sets]);
+  let bad = 0, firstBad = '';
+  for (let b = 0; b < B && shapeOk; b++) {
+    for (let t = 0; t < sets; t++) {
+      if (values[b * sets + t] === want[t][b]) continue;
+      bad++;
+      if (!firstBad) firstBad = `; row ${b}, set ${t}: ${values[b * sets + t]} vs ${want[t][b]}`;
+    }
+  }
+  const wantWidths = want.map((c) => Math.max(1, ...c));
+  const widthsOk = widths.length === sets && widths.every((w, t) => w === wantWidths[t]);
+  const ok = shapeOk && bad === 0 && widthsOk;
+  out.push({ name, ok, maxError: ok ? 0 : Infinity,
+    detail: `${counts.shape}/${counts.dtype} (want [${B}, ${sets}]/int32); ${bad} of ${B * sets} counts differ (exact); widths read ${JSON.stringify(widths)}, want ${JSON.stringify(wantWidths)}${firstBad}` });
+  counts.dispose();
+  return widths;
 }
 
 type ThresholdKind = 'normal' | 'tied' | 'negativeRows' | 'equalCounts' | 'allBelow';
@@ -643,8 +634,9 @@ export async function checkThresholdEntries(out: CheckResult[]) {
     const label = `[${B}, ${n}] ε ${eps} ${kind}`;
     const { z, theta } = makeThresholdInputs(B, n, kind, B * 5 + n);
     const zt = tf.tensor2d(z, [B, n]), tt = tf.tensor1d(theta);
-    const { active, window } = await withAsyncReads(() => thresholdEntries(zt, tt, eps));
     const ref = thresholdReference(z, theta, B, n, eps);
+    const widths = await countsCheck(out, `sparse thresholdCounts ${label} = JS`, thresholdCounts(zt, tt, eps), [ref.active.counts, ref.window.counts]);
+    const { active, window } = thresholdEntries(zt, tt, eps, [widths[0], widths[1]]);
     out.push(await entriesCheck(`sparse thresholdEntries ${label} active = JS`, active, ref.active));
     out.push(await entriesCheck(`sparse thresholdEntries ${label} window = JS`, window, ref.window));
     // The reference's tests are those of ops/compare.ts as this backend runs them (isAbove, and
@@ -713,8 +705,10 @@ export async function checkBatchTopkEntries(out: CheckResult[]) {
     const label = `[${B}, ${n}] total ${total} ${kind}`;
     const z = makeBatchZ(B, n, kind, B * 3 + n + total);
     const zt = tf.tensor2d(z, [B, n]);
-    const e = await withAsyncReads(() => (total > 0 ? batchTopkEntries(zt, total) : positiveEntries(zt)));
     const ref = batchTopkReference(z, B, n, total);
+    const op = total > 0 ? 'batchTopkCounts' : 'positiveCounts';
+    const [width] = await countsCheck(out, `sparse ${op} ${label} = JS`, total > 0 ? batchTopkCounts(zt, total) : positiveCounts(zt), [ref.entries.counts]);
+    const e = total > 0 ? batchTopkEntries(zt, total, width) : positiveEntries(zt, width);
     const result = await entriesCheck(`sparse ${total > 0 ? 'batchTopkEntries' : 'positiveEntries'} ${label} = JS`, e, ref.entries);
     if (total > 0) result.detail += `; kth ${ref.kth}, ${ref.atKth} values equal to it, ${ref.atLeastKth} at least it`;
     out.push(result);
@@ -731,16 +725,62 @@ export async function checkBatchTopkEntries(out: CheckResult[]) {
   }
 }
 
+/** Reference entries padded further, to `K` per row. */
+function widen(e: EntryArrays, K: number): EntryArrays {
+  const B = e.counts.length;
+  const indices = new Int32Array(B * K), values = new Float32Array(B * K);
+  for (let b = 0; b < B; b++) {
+    indices.set(e.indices.subarray(b * e.K, (b + 1) * e.K), b * K);
+    values.set(e.values.subarray(b * e.K, (b + 1) * e.K), b * K);
+  }
+  return { indices, values, K, counts: e.counts };
+}
+
+/**
+ * The widths on this backend: without them a selection throws (nothing here reads its counts back),
+ * and a width above the largest count pads every row further.
+ */
+export async function checkSelectionWidths(out: CheckResult[]) {
+  const B = 9, n = 130, eps = 0.3, total = 72;
+  const { z, theta } = makeThresholdInputs(B, n, 'negativeRows', 123);
+  const zt = tf.tensor2d(z, [B, n]), tt = tf.tensor1d(theta);
+  const unsized: [string, () => unknown][] = [
+    ['thresholdEntries', () => thresholdEntries(zt, tt, eps)],
+    ['batchTopkEntries', () => batchTopkEntries(zt, total)],
+    ['positiveEntries', () => positiveEntries(zt)],
+  ];
+  const outcomes = unsized.map(([name, f]) => {
+    try {
+      tf.tidy(() => { f(); });
+      return `${name} ran`;
+    } catch (e) {
+      return `${name} threw: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  });
+  out.push(fact('sparse selections without their widths throw on webgpu', selectionNeedsWidths() && outcomes.every((o) => !o.endsWith(' ran')), outcomes.join('; ')));
+  const ref = thresholdReference(z, theta, B, n, eps);
+  const { active, window } = thresholdEntries(zt, tt, eps, [ref.active.K + 2, ref.window.K + 3]);
+  out.push(await entriesCheck(`sparse thresholdEntries [${B}, ${n}] widths above the counts: active = JS`, active, widen(ref.active, ref.active.K + 2)));
+  out.push(await entriesCheck(`sparse thresholdEntries [${B}, ${n}] widths above the counts: window = JS`, window, widen(ref.window, ref.window.K + 3)));
+  const batch = batchTopkReference(z, B, n, total), positive = batchTopkReference(z, B, n, 0);
+  const b = batchTopkEntries(zt, total, batch.entries.K + 1), r = positiveEntries(zt, positive.entries.K + 4);
+  out.push(await entriesCheck(`sparse batchTopkEntries [${B}, ${n}] total ${total} width above the counts = JS`, b, widen(batch.entries, batch.entries.K + 1)));
+  out.push(await entriesCheck(`sparse positiveEntries [${B}, ${n}] width above the counts = JS`, r, widen(positive.entries, positive.entries.K + 4)));
+  tf.dispose([zt, tt, active.indices, active.values, window.indices, window.values, b.indices, b.values, r.indices, r.values]);
+}
+
 /** Registration, and tf.memory().numTensors and the backend's live buffers flat across calls. */
 export async function checkSelectionLeaks(out: CheckResult[]) {
-  out.push(fact('sparse selections are registered for webgpu', thresholdEntriesAvailable() && batchTopkEntriesAvailable(),
-    `backend ${tf.getBackend()}: ${THRESHOLD_ENTRIES} ${thresholdEntriesAvailable() ? 'and' : 'or'} ${BATCH_TOPK_ENTRIES} ${thresholdEntriesAvailable() && batchTopkEntriesAvailable() ? 'available' : 'missing'}`));
+  out.push(fact('sparse selections and their counts are registered for webgpu', thresholdEntriesAvailable() && batchTopkEntriesAvailable(),
+    `backend ${tf.getBackend()}: ${[THRESHOLD_ENTRIES, THRESHOLD_COUNTS, BATCH_TOPK_ENTRIES, BATCH_TOPK_COUNTS].join(', ')} ${thresholdEntriesAvailable() && batchTopkEntriesAvailable() ? 'available' : 'not all available'}`));
   const B = 16, n = 300;
   const z = tf.tensor2d(normals(B * n, 51, 1.5), [B, n]), theta = tf.tensor1d(normals(n, 52, 0.4).map((v) => 0.1 + Math.abs(v + 0.5)));
   const run = async () => {
-    const { active, window } = await withAsyncReads(() => thresholdEntries(z, theta, 0.3));
-    const b = await withAsyncReads(() => batchTopkEntries(z, 40)), r = await withAsyncReads(() => positiveEntries(z));
-    tf.dispose([active.indices, active.values, window.indices, window.values, b.indices, b.values, r.indices, r.values]);
+    const counts = [thresholdCounts(z, theta, 0.3), batchTopkCounts(z, 40), positiveCounts(z)];
+    const [tw, bw, rw] = await Promise.all(counts.map(async (c) => (await readSelectionCounts(c)).widths));
+    const { active, window } = thresholdEntries(z, theta, 0.3, [tw[0], tw[1]]);
+    const b = batchTopkEntries(z, 40, bw[0]), r = positiveEntries(z, rw[0]);
+    tf.dispose([...counts, active.indices, active.values, window.indices, window.values, b.indices, b.values, r.indices, r.values]);
   };
   const backend = tf.backend() as WebGPUBackend;
   await run();
@@ -750,7 +790,7 @@ export async function checkSelectionLeaks(out: CheckResult[]) {
   await read(z); // let the backend retire what it freed
   const after = { tensors: tf.memory().numTensors, buffers: backend.numDataIds() };
   out.push(fact('sparse selections leak nothing', after.tensors === before.tensors && after.buffers === before.buffers,
-    `tensors ${before.tensors} → ${after.tensors}, backend buffers ${before.buffers} → ${after.buffers} over 5 more calls of the three selections`));
+    `tensors ${before.tensors} → ${after.tensors}, backend buffers ${before.buffers} → ${after.buffers} over 5 more calls of the three selections and their counts`));
   tf.dispose([z, theta]);
 }
 
@@ -799,31 +839,61 @@ const kernelsCheck = (label: string, names: string[], wanted: string[]) => {
   return fact(`${label} runs the sparse kernels`, missing.length === 0, missing.length ? `not run: ${missing.join(', ')}` : `all of ${wanted.join(', ')}`);
 };
 
-/** A sparse step (or null) and the kernels it ran, its reads answered by withAsyncReads. */
-async function sparseStepRun(f: () => SparseStep | null): Promise<{ names: string[]; step: SparseStep | null }> {
-  return withAsyncReads(() => {
+/** What a plan counted, for the report (its tensor is gone once the step has run). */
+type PlanFigures = { widths: number[]; activeFraction: number } | undefined;
+
+const planSummary = (plan: PlanFigures) => (plan ? `planned widths ${JSON.stringify(plan.widths)}, active fraction ${(plan.activeFraction * 100).toFixed(2)}%` : 'no plan');
+
+/**
+ * The variant's sparse step as the trainer takes it: its plan's counts read first
+ * (src/engine/trainStep.ts planSelection), then the step with them. Also the kernels the step ran
+ * and what the plan counted; the plan's z is disposed.
+ */
+async function plannedStepRun(variant: Variant<SaeConfig>, p: Params, x: tf.Tensor2D, live: LiveParams, ctx: StepContext): Promise<{ names: string[]; step: SparseStep | null; plan: PlanFigures }> {
+  const planned = await planSelection(variant, p, x, live);
+  try {
     let step: SparseStep | null = null;
-    const names = kernelsRun(() => { step = f(); });
-    return { names, step };
-  });
+    const names = kernelsRun(() => { step = variant.sparseStep?.(p, x, live, { ...ctx, plannedSelection: planned }) ?? null; });
+    return { names, step, plan: planned && { widths: planned.widths, activeFraction: planned.activeFraction } };
+  } finally {
+    planned?.pre.dispose();
+  }
+}
+
+/**
+ * Where the variant's sparse step does not run: with its plan's active fraction set above the
+ * switch-over (for JumpReLU and ReLU), and on this backend without a plan even with the last step's
+ * fraction given (there the selection needs its widths). Whether each returned null.
+ */
+async function denseWithout(variant: Variant<SaeConfig>, p: Params, x: tf.Tensor2D, live: LiveParams, ctx: StepContext, aboveFraction?: number): Promise<{ above?: boolean; unplanned: boolean }> {
+  const planned = await planSelection(variant, p, x, live);
+  const isNull = (plannedSelection: PlannedSelection | undefined, activeFraction?: number) => tf.tidy(() => variant.sparseStep!(p, x, live, { ...ctx, plannedSelection, activeFraction }) === null);
+  try {
+    return {
+      above: aboveFraction === undefined || !planned ? undefined : isNull({ ...planned, activeFraction: aboveFraction }),
+      unplanned: isNull(undefined, 0.01),
+    };
+  } finally {
+    planned?.pre.dispose();
+  }
 }
 
 const JUMPRELU = { architecture: 'jumprelu', init_threshold: 0.9, bandwidth: 0.3, l0_coefficient: 0.5 };
 const RELU = { architecture: 'relu', l1_coefficient: 0.3 };
 
 /**
- * JumpReLU at an active fraction of 1% (sparseLinear.test.ts's): recon, sparsity, total and every
- * gradient (θ's both terms, the window's reconstruction term and the L0 term, in play) against the
- * dense step; above the switch-over fraction, and with no fraction, the step stays dense. The
- * trainer gives no fraction on webgpu (the read would wait on the device), so there its steps stay
- * dense; given one, it takes the sparse step.
+ * JumpReLU with per-latent thresholds at a low active fraction, planned as the trainer plans it:
+ * recon, sparsity, total and every gradient (θ's both terms, the window's reconstruction term and
+ * the L0 term, in play) against the dense step, and the plan's active fraction against the dense
+ * f's; above the switch-over fraction, and without a plan, the step stays dense. Then the trainer's
+ * step: planned it is sparse, unplanned it stays dense.
  */
 async function checkJumpReluSparseStep(out: CheckResult[]) {
   const { cfg, variant, p, live } = stepSetup(JUMPRELU);
   // Per-latent thresholds, so that θ's gradient differs across latents.
   tf.tidy(() => p.threshold.assign(tf.tensor1d(lcgValues(STEP_S, 8, 0.3).map((v) => 0.9 + v))));
   const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
-  const ctx: StepContext = { deadMask: stepDeadMask(0), step: 0, seed: 0, activeFraction: 0.01 };
+  const ctx: StepContext = { deadMask: stepDeadMask(0), step: 0, seed: 0 };
   let parts: LossParts | undefined;
   const dense = tf.variableGrads(() => {
     parts = variant.loss(p, x, live, ctx);
@@ -831,13 +901,14 @@ async function checkJumpReluSparseStep(out: CheckResult[]) {
     return parts.total;
   }, Object.values(p));
   const d = parts!;
-  const { names, step: s } = await sparseStepRun(() => variant.sparseStep?.(p, x, live, ctx) ?? null);
-  out.push(fact('sparse step jumprelu is taken on webgpu at an active fraction of 1%', s !== null && thresholdEntriesAvailable(), `sparseStep: ${s ? 'a step' : 'null'}; threshold entries available: ${thresholdEntriesAvailable()}`));
-  if (s) {
+  const { names, step: s, plan } = await plannedStepRun(variant, p, x, live, ctx);
+  out.push(fact('sparse step jumprelu is taken on webgpu with its plan', s !== null && plan !== undefined, `sparseStep: ${s ? 'a step' : 'null'}; ${planSummary(plan)}`));
+  if (s && plan) {
     const label = 'sparse step jumprelu';
     const [sRecon, sSparsity, sTotal, dRecon, dSparsity, dTotal, fv] = await Promise.all([s.parts.recon, s.parts.sparsity, s.parts.total, d.recon, d.sparsity, dense.value, d.f].map(read));
-    const active = fv.filter((v) => v > 0).length / fv.length;
+    const activeCount = fv.filter((v) => v > 0).length, active = activeCount / fv.length;
     out.push(fact(`${label}: the dense step's active fraction is low (0.5%…20%)`, active > 0.005 && active < 0.2, `${(active * 100).toFixed(2)}% of the latents active`));
+    out.push(fact(`${label}: the plan's active fraction is the dense f's`, Math.round(plan.activeFraction * fv.length) === activeCount, `${planSummary(plan)}; dense f: ${activeCount} of ${fv.length} active`));
     out.push(relativeCheck(`${label} recon = dense`, sRecon, dRecon));
     out.push(relativeCheck(`${label} sparsity = dense`, sSparsity, dSparsity));
     out.push(relativeCheck(`${label} total = dense`, sTotal, dTotal));
@@ -849,31 +920,26 @@ async function checkJumpReluSparseStep(out: CheckResult[]) {
     out.push(kernelsCheck(label, names, [THRESHOLD_ENTRIES, ...Object.values(SPARSE_KERNELS).filter((k) => k !== SPARSE_KERNELS.topkEntries)]));
     disposeStep(s);
   }
-  // Above the switch-over fraction, and before any fraction is known, the step stays dense.
-  const nulls = [0.5, undefined].map((activeFraction) => variant.sparseStep!(p, x, live, { ...ctx, activeFraction }));
-  out.push(fact('sparse step jumprelu is null above the switch-over fraction and with none given', nulls.every((n) => n === null), `at 0.5: ${nulls[0] ? 'a step' : 'null'}; none given: ${nulls[1] ? 'a step' : 'null'}`));
-  nulls.forEach((n) => n && disposeStep(n));
+  const without = await denseWithout(variant, p, x, live, ctx, 0.5);
+  out.push(fact('sparse step jumprelu is null above the switch-over fraction, and on webgpu without a plan', without.above === true && without.unplanned,
+    `planned at 0.5: ${without.above ? 'null' : 'a step'}; unplanned with the last step's fraction 0.01: ${without.unplanned ? 'null' : 'a step'}`));
   tf.dispose([dense.value, d.recon, d.sparsity, d.f, ...Object.values(dense.grads)]);
-  // Through the trainer's step: on webgpu it reads no active fraction, so it stays dense; with a
-  // fraction given (as on wasm), it takes the sparse step.
+  // Through the trainer's step: planned (as Trainer.runSteps plans it on webgpu), it is sparse;
+  // without its plan it stays dense.
   const adam = new Adam(p, cfg.adam_beta1, cfg.adam_beta2);
   const state: StepState = { cfg: cfg as SaeConfig, variant, params: p, adam, tokensSinceFired: tf.variable(tf.zeros([STEP_S]), false), firedSinceLog: tf.variable(tf.zeros([STEP_S]), false), guidance: [], step: 0, live };
-  for (const given of [undefined, 0.01]) {
-    state.activeFraction = given;
+  const batch = STEP_ROWS.subarray(0, STEP_B * STEP_D);
+  for (const plans of [false, true]) {
+    const planned = plans ? await planSparseStep(state, batch, STEP_D) : undefined;
     let result: ReturnType<typeof trainStep> | undefined;
-    let stepNames: string[] = [];
-    await withAsyncReads(() => {
-      stepNames = kernelsRun(() => { result = trainStep(state, STEP_ROWS.subarray(0, STEP_B * STEP_D), STEP_D, new Uint32Array(STEP_B).map((_, i) => i), undefined, true); });
-      return result!;
-    });
+    const stepNames = kernelsRun(() => { result = trainStep(state, batch, STEP_D, new Uint32Array(STEP_B).map((_, i) => i), undefined, true, planned); });
     const total = result!.stats ? (await read(result!.stats.total_loss))[0] : NaN;
     const selected = stepNames.includes(THRESHOLD_ENTRIES);
-    const ok = given === undefined
-      ? !result!.sparse && !selected && state.activeFraction === undefined && Number.isFinite(total)
-      : result!.sparse && selected && Number.isFinite(total);
-    out.push(fact(`sparse step jumprelu: the trainer's step ${given === undefined ? 'stays dense on webgpu (no active fraction read)' : 'is sparse with an active fraction of 1% given'}`, ok,
-      `step sparse: ${result!.sparse}; ${THRESHOLD_ENTRIES} dispatched: ${selected}; active fraction after: ${state.activeFraction}; total loss ${total}`));
+    const ok = (plans ? planned !== undefined && result!.sparse && selected : !result!.sparse && !selected) && Number.isFinite(total);
+    out.push(fact(`sparse step jumprelu: the trainer's step ${plans ? 'is sparse with its plan' : 'stays dense on webgpu without a plan'}`, ok,
+      `step sparse: ${result!.sparse}; ${THRESHOLD_ENTRIES} dispatched: ${selected}; ${planSummary(planned?.selection)}; total loss ${total}`));
     if (result!.stats) tf.dispose(Object.values(result!.stats));
+    state.step += 1;
   }
   tf.dispose([x, ctx.deadMask, state.tokensSinceFired, state.firedSinceLog]);
   adam.dispose();
@@ -901,8 +967,8 @@ async function checkBatchTopkSparseStep(out: CheckResult[], architecture: 'batch
     }, Object.values(dense.p));
     const d = parts!;
     dense.variant.afterStep!(dense.p, d, dense.live);
-    const { names, step: s } = await sparseStepRun(() => sparse.variant.sparseStep?.(sparse.p, x, sparse.live, ctx) ?? null);
-    out.push(fact(`${label} is taken on webgpu`, s !== null, `sparseStep: ${s ? 'a step' : 'null'}`));
+    const { names, step: s, plan } = await plannedStepRun(sparse.variant, sparse.p, x, sparse.live, ctx);
+    out.push(fact(`${label} is taken on webgpu with its plan`, s !== null && plan !== undefined, `sparseStep: ${s ? 'a step' : 'null'}; ${planSummary(plan)}`));
     if (s) {
       s.afterStep?.();
       const [sRecon, sAux, sTotal, dRecon, dAux, dTotal, fv, sValues] = await Promise.all([s.parts.recon, s.parts.aux, s.parts.total, d.recon, d.aux, g.value, d.f, s.parts.entries.values].map(read));
@@ -914,8 +980,9 @@ async function checkBatchTopkSparseStep(out: CheckResult[], architecture: 'batch
       // Rows keep different numbers of latents; the entries hold as many as the dense f in all.
       const counts = Array.from({ length: STEP_B }, (_, b) => fv.subarray(b * STEP_S, (b + 1) * STEP_S).filter((v) => v > 0).length);
       const kept = counts.reduce((a, b) => a + b, 0), entries = sValues.filter((v) => v > 0).length;
-      out.push(fact(`${label}: rows keep different counts, the entries as many as the dense f`, new Set(counts).size > 1 && entries === kept,
-        `dense row counts ${Math.min(...counts)}…${Math.max(...counts)}, ${kept} in all; ${entries} positive entries (K ${s.parts.entries.values.shape[1]})`));
+      const K = s.parts.entries.values.shape[1];
+      out.push(fact(`${label}: rows keep different counts, the entries as many as the dense f, as wide as the largest`, new Set(counts).size > 1 && entries === kept && K === Math.max(...counts),
+        `dense row counts ${Math.min(...counts)}…${Math.max(...counts)}, ${kept} in all; ${entries} positive entries (K ${K}; ${planSummary(plan)})`));
       out.push(await entriesAgainstDense(label, d.f, s.parts.entries));
       const thetas = await Promise.all([dense, sparse].map((v) => read((v.variant as unknown as { threshold: { value: tf.Scalar } }).threshold.value)));
       const fScale = fv.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -925,6 +992,8 @@ async function checkBatchTopkSparseStep(out: CheckResult[], architecture: 'batch
       out.push(kernelsCheck(label, names, [BATCH_TOPK_ENTRIES, ...Object.values(SPARSE_KERNELS).filter((k) => k !== SPARSE_KERNELS.topkEntries || every > 0)]));
       disposeStep(s);
     }
+    const without = await denseWithout(sparse.variant, sparse.p, x, sparse.live, ctx);
+    out.push(fact(`${label} is null on webgpu without a plan`, without.unplanned, `unplanned: ${without.unplanned ? 'null' : 'a step'}`));
     tf.dispose([g.value, d.recon, d.aux, d.f, ...Object.values(g.grads), ctx.deadMask, x]);
     disposeParams(dense.p);
     disposeParams(sparse.p);
@@ -934,15 +1003,16 @@ async function checkBatchTopkSparseStep(out: CheckResult[], architecture: 'batch
 }
 
 /**
- * ReLU + L1 at an active fraction of 5% (sparseLinear.test.ts's), decoder rows off unit norm so the
- * penalty's pull on the norms is not a multiple of W_dec alone: recon, sparsity, total and every
- * gradient against the dense step; above the switch-over fraction the step stays dense.
+ * ReLU + L1 at a low active fraction (b_enc well below zero), planned as the trainer plans it,
+ * decoder rows off unit norm so the penalty's pull on the norms is not a multiple of W_dec alone:
+ * recon, sparsity, total and every gradient against the dense step, and the plan's active fraction
+ * against the dense f's; above the switch-over fraction, and without a plan, the step stays dense.
  */
 async function checkReluSparseStep(out: CheckResult[]) {
   const { variant, p, live } = stepSetup(RELU);
   tf.tidy(() => p.W_dec.assign(tf.mul(p.W_dec, tf.reshape(tf.tensor1d(lcgValues(STEP_S, 12, 0.5).map((v) => 1 + v)), [STEP_S, 1]))));
   const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
-  const ctx: StepContext = { deadMask: stepDeadMask(0), step: 0, seed: 0, activeFraction: 0.05 };
+  const ctx: StepContext = { deadMask: stepDeadMask(0), step: 0, seed: 0 };
   let parts: LossParts | undefined;
   const dense = tf.variableGrads(() => {
     parts = variant.loss(p, x, live, ctx);
@@ -950,11 +1020,13 @@ async function checkReluSparseStep(out: CheckResult[]) {
     return parts.total;
   }, Object.values(p));
   const d = parts!;
-  const { names, step: s } = await sparseStepRun(() => variant.sparseStep?.(p, x, live, ctx) ?? null);
+  const { names, step: s, plan } = await plannedStepRun(variant, p, x, live, ctx);
   const label = 'sparse step relu';
-  out.push(fact(`${label} is taken on webgpu at an active fraction of 5%`, s !== null, `sparseStep: ${s ? 'a step' : 'null'}`));
-  if (s) {
-    const [sRecon, sSparsity, sTotal, dRecon, dSparsity, dTotal] = await Promise.all([s.parts.recon, s.parts.sparsity, s.parts.total, d.recon, d.sparsity, dense.value].map(read));
+  out.push(fact(`${label} is taken on webgpu with its plan`, s !== null && plan !== undefined, `sparseStep: ${s ? 'a step' : 'null'}; ${planSummary(plan)}`));
+  if (s && plan) {
+    const [sRecon, sSparsity, sTotal, dRecon, dSparsity, dTotal, fv] = await Promise.all([s.parts.recon, s.parts.sparsity, s.parts.total, d.recon, d.sparsity, dense.value, d.f].map(read));
+    const activeCount = fv.filter((v) => v > 0).length;
+    out.push(fact(`${label}: the plan's active fraction is the dense f's`, Math.round(plan.activeFraction * fv.length) === activeCount, `${planSummary(plan)}; dense f: ${activeCount} of ${fv.length} active`));
     out.push(relativeCheck(`${label} recon = dense`, sRecon, dRecon));
     out.push(relativeCheck(`${label} sparsity = dense`, sSparsity, dSparsity));
     out.push(relativeCheck(`${label} total = dense`, sTotal, dTotal));
@@ -964,32 +1036,72 @@ async function checkReluSparseStep(out: CheckResult[]) {
     out.push(kernelsCheck(label, names, [BATCH_TOPK_ENTRIES, ...Object.values(SPARSE_KERNELS).filter((k) => k !== SPARSE_KERNELS.topkEntries)]));
     disposeStep(s);
   }
-  const above = variant.sparseStep!(p, x, live, { ...ctx, activeFraction: 0.5 });
-  out.push(fact(`${label} is null above the switch-over fraction`, above === null, `at 0.5: ${above ? 'a step' : 'null'}`));
-  if (above) disposeStep(above);
+  const without = await denseWithout(variant, p, x, live, ctx, 0.5);
+  out.push(fact(`${label} is null above the switch-over fraction, and on webgpu without a plan`, without.above === true && without.unplanned,
+    `planned at 0.5: ${without.above ? 'null' : 'a step'}; unplanned with the last step's fraction 0.01: ${without.unplanned ? 'null' : 'a step'}`));
   tf.dispose([dense.value, d.recon, d.sparsity, d.f, ...Object.values(dense.grads), ctx.deadMask, x]);
   disposeParams(p);
 }
 
-export async function checkSparse(out: CheckResult[]) {
-  // By default the selections' steps stay dense on webgpu (sparse.ts setWebGPUSelectionsAllowed).
-  out.push(fact('sparse selections are off on webgpu by default (their steps stay dense)', !thresholdEntriesAvailable() && !batchTopkEntriesAvailable(),
-    `threshold entries: ${thresholdEntriesAvailable()}, batch top-k entries: ${batchTopkEntriesAvailable()}`));
-  // Every read of these checks is answered by withAsyncReads: allow them for the whole page.
-  const allowed = setWebGPUSelectionsAllowed(true);
-  try {
-    await checkSparseAll(out);
-  } finally {
-    setWebGPUSelectionsAllowed(allowed);
-  }
+/** Steps of each Trainer in checkTrainerSparse: enough for AuxK, θ_g and Adam's moments to be in play. */
+const TRAINER_STEPS = 5;
+/**
+ * The Trainers' learning rate. Adam's first step moves a weight by lr·g/(|g| + ε), ε = 1e-8
+ * (src/engine/adam.ts), so a gradient entry near ε moves it by a good part of lr whatever its size:
+ * JumpReLU's ∂W_dec here has an entry of 3e-7 (the largest is 5.4), which two summation orders give
+ * 5% apart, far below the 1e-5 of the largest that the steps agree to (checkJumpReluSparseStep).
+ * At the default 1e-3 that alone puts the dense and sparse W_dec 1.6e-5 apart after one step (2.9e-5
+ * for ReLU's), at 1e-4 a tenth of that: the difference scales with lr, not with the steps taken.
+ */
+const TRAINER_LR = 1e-4;
+
+/**
+ * The Trainer itself on this backend, `steps` steps of Trainer.runSteps with sparse 'auto' against
+ * 'off' from the same initialisation and batches, at TRAINER_LR: every parameter to STEP_RTOL relative, every
+ * 'auto' step sparse (Trainer.sparseSteps; on webgpu each selection-based step is planned by the
+ * trainer first, src/engine/trainer.ts runSteps), none of the 'off' steps, and no tensor left
+ * behind. A dead window of one batch puts AuxK in play after the first step (TopK family); b_enc
+ * below zero (stepSetup's) keeps ReLU under its switch-over fraction, JumpReLU's θ does that itself.
+ */
+async function checkTrainerSparse(out: CheckResult[], architecture: 'topk' | 'batchtopk' | 'matryoshka' | 'jumprelu' | 'relu', steps: number) {
+  const extra = architecture === 'jumprelu' ? JUMPRELU : architecture === 'relu' ? RELU : { architecture };
+  const label = `sparse step ${architecture}: Trainer.runSteps`;
+  const tensorsBefore = tf.memory().numTensors;
+  const run = async (sparse: 'auto' | 'off') => {
+    const cfg = stepConfig({ ...extra, sparse });
+    const trainer = new Trainer({ ...cfg, steps, log_every: steps, dead_tokens_window: STEP_B, lr: TRAINER_LR } as SaeConfig,
+      { train: STEP_ROWS, trainRows: STEP_ROWS.length / STEP_D, val: new Float32Array(0), valRows: 0, dIn: STEP_D }, tf.getBackend());
+    // stepSetup's b_enc, as the other checks of the steps have it.
+    const shift = architecture === 'jumprelu' ? 0 : -2;
+    tf.tidy(() => trainer.params.b_enc.assign(tf.tensor1d(lcgValues(STEP_S, 5, 0.8).map((v) => v + shift))));
+    const names = await kernelsRunAsync(() => trainer.runSteps(steps));
+    const named = Object.entries(trainer.params);
+    const got = await Promise.all(named.map(([, v]) => read(v)));
+    const result = { values: Object.fromEntries(named.map(([name], i) => [name, got[i].slice()])), sparseSteps: trainer.sparseSteps, stepCount: trainer.stepCount, names };
+    trainer.dispose();
+    return result;
+  };
+  const sparse = await run('auto'), dense = await run('off');
+  await tf.ready();
+  const tensorsAfter = tf.memory().numTensors;
+  const selection = { topk: SPARSE_KERNELS.topkEntries, jumprelu: THRESHOLD_ENTRIES, relu: BATCH_TOPK_ENTRIES, batchtopk: BATCH_TOPK_ENTRIES, matryoshka: BATCH_TOPK_ENTRIES }[architecture];
+  const selections = sparse.names.filter((n) => n === selection).length;
+  const counted = sparse.names.filter((n) => n === THRESHOLD_COUNTS || n === BATCH_TOPK_COUNTS).length;
+  out.push(fact(`${label} with sparse auto takes the sparse step at every step`, sparse.stepCount === steps && sparse.sparseSteps === steps && selections >= steps,
+    `${sparse.sparseSteps} of ${sparse.stepCount} steps sparse; ${selections} ${selection} and ${counted} count dispatches`));
+  out.push(fact(`${label} with sparse off stays dense`, dense.stepCount === steps && dense.sparseSteps === 0 && !dense.names.includes(selection) && !dense.names.includes(SPARSE_KERNELS.decode),
+    `${dense.sparseSteps} of ${dense.stepCount} steps sparse; ${selection} dispatched: ${dense.names.includes(selection)}`));
+  for (const name of Object.keys(dense.values)) out.push(relativeCheck(`${label} ${name} after ${steps} steps = sparse off`, sparse.values[name], dense.values[name]));
+  out.push(fact(`${label} leaks nothing`, tensorsAfter === tensorsBefore, `tensors ${tensorsBefore} → ${tensorsAfter} over two trainers of ${steps} steps, disposed`));
 }
 
-async function checkSparseAll(out: CheckResult[]) {
+export async function checkSparse(out: CheckResult[]) {
   await checkTopkEntries(out);
   await checkSparseProducts(out);
   await checkSparseLeaks(out);
   await checkThresholdEntries(out);
   await checkBatchTopkEntries(out);
+  await checkSelectionWidths(out);
   await checkSelectionLeaks(out);
   await checkTopkSparseStep(out);
   await checkSparseTraining(out, 'topk');
@@ -1001,10 +1113,9 @@ async function checkSparseAll(out: CheckResult[]) {
   await checkSparseTraining(out, 'batchtopk', [5]);
   await checkSparseTraining(out, 'matryoshka', [5]);
   await checkReluSparseStep(out);
-  await checkSparseStepLeaks(out, 'jumprelu', JUMPRELU, 0.01);
+  await checkSparseStepLeaks(out, 'jumprelu', JUMPRELU);
   await checkSparseStepLeaks(out, 'batchtopk', { architecture: 'batchtopk' });
   await checkSparseStepLeaks(out, 'matryoshka', { architecture: 'matryoshka' });
-  await checkSparseStepLeaks(out, 'relu', RELU, 0.05);
-  out.push(fact('sparse selections: synchronous reads answered asynchronously in these checks', true,
-    `${readsAnswered} row-count reads (this adapter has no synchronous read; see withAsyncReads)`));
+  await checkSparseStepLeaks(out, 'relu', RELU);
+  for (const architecture of ['topk', 'jumprelu', 'relu', 'batchtopk', 'matryoshka'] as const) await checkTrainerSparse(out, architecture, TRAINER_STEPS);
 }

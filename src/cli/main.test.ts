@@ -78,6 +78,19 @@ describe('sae-workbench CLI', () => {
     expect(existsSync(path.join(out, 'sae_weights.safetensors'))).toBe(true);
   }, 120_000);
 
+  it('refuses a run too large for the backend before allocating it, with the figure and what fits', async () => {
+    // d_in 8 × d_sae 100,000,000: hundreds of GiB in all, beyond any backend.
+    writeFileSync(path.join(dir, 'huge.json'), JSON.stringify({ architecture: 'relu', d_sae: 100_000_000, batch_size: 64 }));
+    for (const backend of ['cpu', 'wasm']) {
+      const c = capture();
+      const code = await main(['train', '--data', path.join(dir, 'acts.npy'), '--config', path.join(dir, 'huge.json'), '--out', path.join(dir, `huge-${backend}`), '--backend', backend]);
+      const { err } = c.done();
+      expect(code).toBe(1);
+      expect(err).toMatch(new RegExp(`d_sae 100,000,000 × d_in 8 \\(relu, batch 64\\) needs about [\\d.]+ GiB on ${backend}, (more than|but its largest tensor).*; the largest d_sae that fits is [\\d,]+.* Set a smaller d_sae or batch_size in .*huge\\.json\\.`));
+      expect(existsSync(path.join(dir, `huge-${backend}`, 'sae_weights.safetensors'))).toBe(false);
+    }
+  }, 60_000);
+
   it('--splice-every needs the model (--lm) and a positive step count', async () => {
     for (const [argv, message] of [
       [['--data', path.join(dir, 'acts.npy'), '--splice-every', '10'], '--splice-every does nothing without --lm'],

@@ -2,7 +2,9 @@
 // (src/run/session.ts), so it rolls back on divergence and writes checkpoints the same way.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { checkConfigBeforeData, resolveConfig, type ConfigInput } from '../engine/config';
+import { limitsOfBackend, refusal } from '../engine/memoryBudget';
 import { Trainer } from '../engine/trainer';
 import type { MetricRow } from '../engine/types';
 import { trainingDataFor } from '../data/trainingData';
@@ -55,6 +57,9 @@ export async function train(flags: Flags): Promise<number> {
     throw new Error(`the SAE ${flags['init-from']} takes d_in ${initFrom.info.dIn} but ${full.name} has rows of width ${full.dIn}; continue training on activations of the layer it was trained on.`);
   }
   const { backend, label } = await startBackend(flags);
+  // A run too large for the backend is refused before anything is allocated, as the page does.
+  const tooBig = refusal(cfg, full.dIn, limitsOfBackend(backend, tf.backend(), tf.env()), { autosave: false });
+  if (tooBig) throw new Error(`${tooBig} Set a smaller d_sae or batch_size in ${flags.config}.`);
   const data = await trainingDataFor(workspace, cfg, { onProgress: (label, done, total) => progress(`${label}: ${Math.round((100 * done) / Math.max(1, total))}%`) });
   const trainer = new Trainer(cfg, data, backend);
   if (initFrom) trainer.loadTensors(initFrom.tensors);

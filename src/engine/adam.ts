@@ -6,6 +6,13 @@ import { useFusedKernels } from './ops/webgpu/program';
 import { adamMomentWebGPU, adamParamWebGPU } from './ops/webgpu/adam';
 import { WASM_KERNELS } from './ops/wasm/registered';
 
+export interface AdamApplyOptions {
+  /** Multiply each gradient by this first (clipping by the global norm: trainStep.ts clipScale). */
+  scale?: tf.Scalar;
+  /** The gradients are spent after the update: dispose each once its parameter is updated. */
+  consume?: boolean;
+}
+
 export class Adam {
   private readonly m: Record<string, tf.Variable> = {};
   private readonly v: Record<string, tf.Variable> = {};
@@ -41,46 +48,63 @@ export class Adam {
    * One update p ← p − lr · m̂ / (√v̂ + ε) for every param that has a gradient. On the webgpu
    * backend each of m, v and p is one fused kernel (ops/webgpu/adam.ts, the same arithmetic).
    */
-  apply(params: Params, grads: Record<string, tf.Tensor>, lr: number): void {
+  apply(params: Params, grads: Record<string, tf.Tensor>, lr: number, opts: AdamApplyOptions = {}): void {
     this.t += 1;
     const c1 = 1 - this.beta1 ** this.t;
     const c2 = 1 - this.beta2 ** this.t;
+    const entries = this.scaled(grads, opts);
+    // A tidy per parameter: the values an update replaces are freed before the next parameter's
+    // update allocates (one tidy over all of them held every old value to its end).
     if (useFusedKernels()) {
-      tf.tidy(() => {
-        for (const [name, g] of Object.entries(grads)) {
+      for (const [name, g] of entries) {
+        tf.tidy(() => {
           const m = this.m[name];
           const v = this.v[name];
           m.assign(adamMomentWebGPU(m, g, this.beta1, false));
           v.assign(adamMomentWebGPU(v, g, this.beta2, true));
           params[name].assign(adamParamWebGPU(params[name], m, v, lr / c1, c2, this.epsilon));
-        }
-      });
+        });
+      }
       return;
     }
     if (tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.adam, 'wasm')) {
       // One pass over p, g, m and v (ops/wasm/registered.ts) instead of ten tfjs kernels; the same
       // arithmetic in the same order, with the same float32 constants.
-      tf.tidy(() => {
-        for (const [name, g] of Object.entries(grads)) {
+      for (const [name, g] of entries) {
+        tf.tidy(() => {
           const attrs = { beta1: this.beta1, beta2: this.beta2, lrOverC1: lr / c1, c2, epsilon: this.epsilon };
           const [p, m, v] = tf.engine().runKernel(WASM_KERNELS.adam, { p: params[name], g, m: this.m[name], v: this.v[name] }, attrs) as tf.Tensor[];
           this.m[name].assign(m);
           this.v[name].assign(v);
           params[name].assign(p);
-        }
-      });
+        });
+      }
       return;
     }
-    tf.tidy(() => {
-      for (const [name, g] of Object.entries(grads)) {
+    for (const [name, g] of entries) {
+      tf.tidy(() => {
         const m = this.m[name];
         const v = this.v[name];
         m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
         v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
         const step = tf.div(tf.mul(m, lr / c1), tf.add(tf.sqrt(tf.div(v, c2)), this.epsilon));
         params[name].assign(tf.sub(params[name], step));
-      }
-    });
+      });
+    }
+  }
+
+  /**
+   * The gradients one at a time, each times `opts.scale` when given (gradient clipping), and with
+   * `opts.consume` each (and its scaled copy) freed once the loop moves on: a step then holds one
+   * spent gradient at a time rather than all of them and a clipped set (memoryBudget.ts).
+   */
+  private *scaled(grads: Record<string, tf.Tensor>, opts: AdamApplyOptions): Generator<[string, tf.Tensor]> {
+    for (const [name, g] of Object.entries(grads)) {
+      const used = opts.scale ? tf.mul(g, opts.scale) : g;
+      yield [name, used];
+      if (opts.consume) { g.dispose(); used.dispose(); }
+      else if (used !== g) used.dispose();
+    }
   }
 
   /**

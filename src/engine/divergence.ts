@@ -9,8 +9,10 @@ export class DivergenceError extends Error {
   }
 }
 
-/** Seconds between the on-device copies a diverged run rolls back to. */
+/** Seconds between the copies a diverged run rolls back to (at least: see GOOD_COPY_SHARE). */
 export const GOOD_SNAPSHOT_SECONDS = 2;
+/** Where those copies are read into arrays (wasm, cpu), the share of training time they may take. */
+export const GOOD_COPY_SHARE = 0.05;
 /**
  * A reconstruction loss this many times its first logged value is a blow-up (a learning rate far
  * too high sends it to 1e10 while it is still finite). Any SAE that outputs b_dec alone scores about

@@ -7,18 +7,25 @@
 // What a run holds, in float32 values (P = trainable parameters, S = d_sae, R = latent rows of a
 // batch: the batch size, times the layers for MLSAE):
 //   parameters P, Adam moments 2P, two dead/dense counters 2S      (for the whole run)
-//   the last-good copy the trainer rolls back to: 3P + 2S           (trainer.ts `lastGood`)
-//   the autosave's device copy while it is read back: 3P + 2S       (worker, every 3 s)
-//   early stopping's best weights P (and their copy in each snapshot)
+//   early stopping's best weights P
+//   where reads wait for a device (webgpu, webgl): the last-good copy the trainer rolls back to,
+//     3P + 2S (trainer.ts `lastGood`), and the autosave's device copy while it is read back, the
+//     same again (the worker, every few seconds). On wasm and cpu both are read into arrays at once
+//     (trainerState.ts readStateNow): outside wasm's memory; in the JS heap the cpu backend shares.
 //   one step: the larger of
-//     the backward pass — the tape's activations, ≈ a·R·S, with the transposed weights ≈ g·P —
-//     and the optimiser — the gradients, their clipped copies and Adam's intermediates, which one
-//       tidy holds for every parameter until it ends, ≈ 16P, beside the kept f and z (2R·S)
+//     the backward pass — the tape's activations, ≈ a·R·S, with the transposed weights ≈ g·P
+//       (the sparse steps of the k-sparse variants: z alone, freed once selected, and their
+//       sparse gradients: their declaration's `memory.sparse`) —
+//     and the optimiser — the kept f and z (2R·S; none in a sparse step), the gradients P, and for
+//       the parameter being updated its clipped gradient and new values (adam.ts: a tidy per
+//       parameter, each gradient freed once used): 4 of the largest parameter with the fused
+//       kernels of wasm and webgpu, 11 with tfjs's ops
 //   plus the batch in and out, ≈ c·B·(layers·d_in).
 // a, g and c per variant were measured with tf.profile's peakBytes (see memoryBudget.test.ts and
-// the figures in its header); the estimate is within about 25 % of the measured peak. Each
-// variant's factors and parameter shapes are in its declaration (`memory`, `parameterShapes`,
-// src/engine/variants/*.decl.ts).
+// the figures in its header). On wasm the estimate is of its memory: the allocator and the heap's
+// growth steps add ~10 % and up to 96 MiB to the tensors (WASM_HEAP_FACTOR), measured in Node at
+// d_in 768 and d_sae 16,384–32,768 (docs/benchmark.md, "Memory"). Each variant's factors and
+// parameter shapes are in its declaration (`memory`, `parameterShapes`, src/engine/variants/*.decl.ts).
 import { configRecord, layersUsed, type SaeConfig } from './config';
 import { declarationFor } from './variants/catalog';
 
@@ -26,14 +33,26 @@ export const MiB = 2 ** 20;
 export const GiB = 2 ** 30;
 const FLOAT = 4;
 
-/**
- * Parameter-sized tensors alive in the optimiser phase: gradients, their squares and clipped
- * copies, and Adam's ~10 intermediates per parameter, which its single tidy holds for every
- * parameter until it ends (measured: 16).
- */
-const OPTIMISER_PARAM_COPIES = 16;
-/** Latent-sized tensors the trainer keeps through the optimiser phase (f and z). */
+/** Copies of the parameter being updated in the optimiser phase: its clipped gradient and Adam's new p, m and v (fused kernels)… */
+const OPTIMISER_FUSED_COPIES = 4;
+/** …or those and tfjs's intermediates of Adam's arithmetic (cpu, webgl). */
+const OPTIMISER_OPS_COPIES = 11;
+/** Latent-sized tensors the dense step keeps through the optimiser phase (f and z). */
 const OPTIMISER_KEPT_ACTS = 2;
+/** The backends with sparse products (ops/sparse.ts registers them on wasm and webgpu). */
+const SPARSE_BACKENDS = new Set(['wasm', 'webgpu']);
+/** Backends whose Adam is one fused kernel per tensor (adam.ts). */
+const FUSED_ADAM_BACKENDS = new Set(['wasm', 'webgpu']);
+/** Where the trainer's copies of the state are arrays outside the backend's memory (trainerState.ts readsWithoutWaiting). */
+const STATE_COPIES_OFF_DEVICE = new Set(['wasm']);
+/**
+ * wasm's memory against its tensors: the allocator's overhead and the holes freed tensors leave
+ * (measured 9–14 % at d_in 768, d_sae 16,384–32,768), and emscripten growing the heap by 20 % of
+ * its size but at most 96 MiB more than it was asked for (tfjs-backend-wasm's emscripten_resize_heap).
+ */
+export const WASM_HEAP_FACTOR = 1.1;
+const WASM_HEAP_GROWTH_FRACTION = 0.2;
+const WASM_HEAP_GROWTH_BYTES = 96 * 2 ** 20;
 
 /** Trainable tensors of a config and their shapes (SAELens names), as its variant's declaration gives them. */
 export function parameterShapes(cfg: SaeConfig, dIn: number): Record<string, number[]> {
@@ -49,8 +68,10 @@ export function parameterCount(cfg: SaeConfig, dIn: number): number {
 export interface MemoryEstimate {
   /** Peak bytes of the run on the device. */
   bytes: number;
-  /** Where they go (bytes). */
-  parts: { parameters: number; optimizer: number; snapshots: number; step: number };
+  /** Where they go (bytes); `allocator` is wasm's heap beyond its tensors. */
+  parts: { parameters: number; optimizer: number; snapshots: number; step: number; allocator: number };
+  /** Whether the step counted is the sparse one (from the first step on). */
+  sparseStep: boolean;
   /** The largest single tensor (what a buffer or texture size limit must hold). */
   largestTensor: { name: string; shape: number[]; bytes: number };
 }
@@ -58,6 +79,17 @@ export interface MemoryEstimate {
 export interface EstimateOptions {
   /** The worker keeps an autosave copy on the device while it reads it back (default true; the CLI has none). */
   autosave?: boolean;
+  /**
+   * The backend the run trains on ('wasm', 'webgpu', …): whether the step is sparse, where the
+   * state's copies live, and on wasm the heap's overhead. Unknown: a dense step, copies on the device.
+   */
+  backend?: string;
+}
+
+/** Whether the run takes a sparse step from its first step on (trainStep.ts, variants/sparseLinear.ts sparseStepApplies). */
+function sparseFromTheStart(cfg: SaeConfig, dIn: number, backend: string | undefined): boolean {
+  return backend !== undefined && SPARSE_BACKENDS.has(backend) && cfg.sparse !== 'off' && cfg.guidance.length === 0
+    && layersUsed(cfg) === 1 && dIn % 4 === 0 && cfg.d_sae % 4 === 0 && declarationFor(cfg.architecture).memory.sparse !== undefined;
 }
 
 /** Bytes a training run of `cfg` on activations of width `dIn` needs on the device at its peak. */
@@ -65,24 +97,34 @@ export function estimateTrainingMemory(cfg: SaeConfig, dIn: number, opts: Estima
   const S = cfg.d_sae;
   const L = layersUsed(cfg);
   const B = cfg.batch_size;
+  const { backend } = opts;
   const prof = declarationFor(cfg.architecture).memory;
   const R = B * (prof.rowsPerInput?.(cfg) ?? 1);
-  const P = parameterCount(cfg, dIn);
+  const shapes = Object.values(parameterShapes(cfg, dIn));
+  const P = shapes.reduce((a, s) => a + sizeOf(s), 0);
+  const largestParam = Math.max(...shapes.map(sizeOf));
   const best = cfg.early_stopping_patience > 0 ? P : 0;
   const counters = 2 * S;
   const parameters = P + counters;
   const optimizer = 2 * P;
-  const snapshot = 3 * P + counters + best;
-  const snapshots = best + snapshot * (opts.autosave === false ? 1 : 2);
+  const stateCopy = 3 * P + counters + best;
+  const stateCopies = backend !== undefined && STATE_COPIES_OFF_DEVICE.has(backend) ? 0 : stateCopy * (opts.autosave === false ? 1 : 2);
+  const snapshots = best + stateCopies;
   const io = prof.io + (prof.extraIo?.(cfg) ?? 0);
-  const backward = prof.act * R * S + prof.tape * P;
-  const optimiserPhase = OPTIMISER_KEPT_ACTS * R * S + OPTIMISER_PARAM_COPIES * P;
+  const sparse = sparseFromTheStart(cfg, dIn, backend) ? prof.sparse : undefined;
+  const backward = sparse ? sparse.act * R * S + sparse.tape * P : prof.act * R * S + prof.tape * P;
+  const adamCopies = backend !== undefined && FUSED_ADAM_BACKENDS.has(backend) ? OPTIMISER_FUSED_COPIES : OPTIMISER_OPS_COPIES;
+  const optimiserPhase = (sparse ? 0 : OPTIMISER_KEPT_ACTS * R * S) + P + adamCopies * largestParam;
   const step = Math.max(backward, optimiserPhase) + io * B * L * dIn;
-  const floats = parameters + optimizer + snapshots + step;
+  const tensorBytes = (parameters + optimizer + snapshots + step) * FLOAT;
+  // On wasm, its memory: what the heap grows to for those tensors.
+  const allocated = tensorBytes * WASM_HEAP_FACTOR;
+  const allocator = backend === 'wasm' ? allocated - tensorBytes + Math.min(allocated * WASM_HEAP_GROWTH_FRACTION, WASM_HEAP_GROWTH_BYTES) : 0;
   return {
-    bytes: floats * FLOAT,
-    parts: { parameters: parameters * FLOAT, optimizer: optimizer * FLOAT, snapshots: snapshots * FLOAT, step: step * FLOAT },
+    bytes: tensorBytes + allocator,
+    parts: { parameters: parameters * FLOAT, optimizer: optimizer * FLOAT, snapshots: snapshots * FLOAT, step: step * FLOAT, allocator },
     largestTensor: largestTensor(cfg, dIn, R),
+    sparseStep: sparse !== undefined,
   };
 }
 
@@ -132,11 +174,12 @@ export interface BackendFacts {
  * and when its malloc fails tfjs does not notice: the tensor is written at address 0 and the next
  * kernel fails with "memory access out of bounds" (measured in Node), or the module aborts.
  * Measured (relu, d_in 64, batch 256, Node): a run whose tensors peak at 3.33 GiB grew the heap to
- * 3.82 GiB (the allocator, kernels' scratch memory, emscripten's growth steps); one estimated at
- * 3.6 GiB failed. So tensors get 80 % of the ceiling.
+ * 3.82 GiB (the allocator, kernels' scratch memory, emscripten's growth steps). The wasm estimate
+ * is of the heap itself (WASM_HEAP_FACTOR); a run may plan for 90 % of the ceiling, which leaves
+ * room for the estimate's own error (within 15 % of the measured heap, usually within 7 %).
  */
 export const WASM_MAX_BYTES = 4294901760;
-export const WASM_USABLE_FRACTION = 0.8;
+export const WASM_USABLE_FRACTION = 0.9;
 /** The cpu backend keeps tensors as JS typed arrays: a conservative 4 GiB for a browser tab. */
 export const CPU_MAX_BYTES = 4 * GiB;
 /** Without a figure for GPU memory: half the RAM the browser reports (at least 2 GiB), a guess. */
@@ -147,7 +190,7 @@ export function limitsFor(backend: string, facts: BackendFacts = {}): BackendLim
     case 'wasm':
       return {
         backend, hard: true, totalBytes: Math.floor(WASM_MAX_BYTES * WASM_USABLE_FRACTION),
-        totalLabel: `the ${formatBytes(WASM_MAX_BYTES * WASM_USABLE_FRACTION)} that wasm memory (4 GiB at most) leaves for tensors`,
+        totalLabel: `the ${formatBytes(WASM_MAX_BYTES * WASM_USABLE_FRACTION)} of wasm memory (4 GiB at most) a run may plan for`,
       };
     case 'cpu': {
       const heap = facts.jsHeapSizeLimit && facts.jsHeapSizeLimit > 0 ? Math.min(facts.jsHeapSizeLimit, CPU_MAX_BYTES) : CPU_MAX_BYTES;
@@ -220,7 +263,7 @@ function tensorProblem(est: MemoryEstimate, limits: BackendLimits): string | nul
 }
 
 export function fitReport(cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions = {}): FitReport {
-  const estimate = estimateTrainingMemory(cfg, dIn, opts);
+  const estimate = estimateTrainingMemory(cfg, dIn, { backend: limits.backend, ...opts });
   return { estimate, tooBig: estimate.bytes > limits.totalBytes, tensorTooBig: tensorProblem(estimate, limits) };
 }
 
@@ -356,7 +399,7 @@ function errorText(e: unknown): string {
 export function describeOomError(e: unknown, cfg: SaeConfig, dIn: number, limits: BackendLimits, opts: EstimateOptions = {}): string | null {
   if (!isOomError(e)) return null;
   const original = errorText(e).replace(/\s+/g, ' ').slice(0, 160);
-  const est = estimateTrainingMemory(cfg, dIn, opts);
+  const est = estimateTrainingMemory(cfg, dIn, { backend: limits.backend, ...opts });
   const need = `${describeRun(cfg, dIn)} needs about ${formatBytes(est.bytes)}`;
   const fitsNow = fits(cfg, dIn, limits, opts);
   // The estimate says it fits (another tab, another run or a small GPU took the rest): suggest half.

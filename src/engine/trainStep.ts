@@ -5,8 +5,9 @@ import type { LiveParams, SaeConfig } from './config';
 import { guidanceLoss, guidanceStats } from './guidance';
 import { sumRows } from './ops/reduce';
 import { guidedLatents, labelsPerLatentRow, type ResolvedGuidance } from './trainerGuidance';
-import type { LossParts, Params, Variant } from './variants/types';
+import type { LossParts, Params, PlannedSelection, SelectionPlan, Variant } from './variants/types';
 import { entryColumnSums } from './variants/sparseLinear';
+import { readSelectionCounts, selectionNeedsWidths } from './ops/sparse';
 
 /** What a step reads and updates: the SAE, its optimiser, and the trainer's firing counters. */
 export interface StepState {
@@ -29,22 +30,94 @@ export interface StepState {
 
 /** Scale all gradients by min(1, maxNorm / global norm), on the device. */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): Record<string, tf.Tensor> {
-  const list = Object.values(grads);
-  if (list.length === 0) return grads;
-  const sq = list.map((g) => tf.sum(tf.square(g)));
-  const norm = tf.sqrt(tf.addN(sq));
-  const scale = tf.minimum(tf.div(maxNorm, tf.maximum(norm, 1e-12)), 1);
+  if (Object.keys(grads).length === 0) return grads;
+  const scale = clipScale(grads, maxNorm);
   const out: Record<string, tf.Tensor> = {};
   for (const [name, g] of Object.entries(grads)) out[name] = tf.mul(g, scale);
   return out;
 }
 
+/** The factor clipping by the global norm multiplies every gradient by: min(maxNorm / ‖g‖, 1). */
+export function clipScale(grads: Record<string, tf.Tensor>, maxNorm: number): tf.Scalar {
+  // Its own tidy: the squares are gradient-sized, and the step's would hold them to its end.
+  return tf.tidy(() => {
+    const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
+    return tf.minimum(tf.div(maxNorm, tf.maximum(norm, 1e-12)), 1) as tf.Scalar;
+  });
+}
+
+/** What planSparseStep learnt before a step: its input rows x [B, width] and its selection's sizes. */
+export interface PlannedStep {
+  x: tf.Tensor2D;
+  selection: PlannedSelection;
+}
+
+/**
+ * Whether this step is planned first (planSparseStep): where the sparse selections need their
+ * widths given (webgpu: ops/sparse.ts selectionNeedsWidths) and the variant plans its sparse step,
+ * which this step could take (sparse not off, no guidance). Free and synchronous, so that on the
+ * other backends the trainer awaits nothing.
+ */
+export function plansSparseStep(s: StepState): boolean {
+  return s.cfg.sparse !== 'off' && s.guidance.length === 0 && s.variant.sparseStepPlan !== undefined && selectionNeedsWidths();
+}
+
+/**
+ * The plan of a step (where plansSparseStep), on its rows: see planSelection. Undefined where the
+ * variant has no plan for this step. Give it to trainStep, which disposes it.
+ */
+export async function planSparseStep(s: StepState, batch: Float32Array, width: number): Promise<PlannedStep | undefined> {
+  const x = tf.tensor2d(batch, [batch.length / width, width]);
+  let selection: PlannedSelection | undefined;
+  try {
+    selection = await planSelection(s.variant, s.params, x, s.live);
+  } finally {
+    if (!selection) x.dispose();
+  }
+  return selection && { x, selection };
+}
+
+/**
+ * The variant's sparseStepPlan for rows x: it computes z and its selection's row counts on the
+ * device, and the counts are read here asynchronously. That waits for the work queued before (the
+ * previous step) without blocking the thread, as a synchronous read would; the step then knows its
+ * entries' widths and this batch's active fraction (StepContext.plannedSelection). Undefined where
+ * the variant has no plan; the caller disposes the selection's `pre` after the step.
+ */
+export async function planSelection(variant: Variant<SaeConfig>, params: Params, x: tf.Tensor2D, live: LiveParams): Promise<PlannedSelection | undefined> {
+  const made: { plan: SelectionPlan | null } = { plan: null };
+  tf.tidy(() => {
+    const plan = variant.sparseStepPlan?.(params, x, live) ?? null;
+    if (plan) made.plan = { pre: tf.keep(plan.pre), counts: tf.keep(plan.counts) };
+  });
+  const { plan } = made;
+  if (!plan) return undefined;
+  try {
+    const { widths, totals } = await readSelectionCounts(plan.counts);
+    return { pre: plan.pre, widths, activeFraction: totals[0] / plan.pre.size };
+  } catch (e) {
+    plan.pre.dispose();
+    throw e;
+  } finally {
+    plan.counts.dispose();
+  }
+}
+
 /**
  * One optimiser step on a batch [B · width]; on log steps also the named stats to read (the caller
  * disposes them). `batchRows` index `rowIds` (dataset row of each training row), or are dataset
- * rows themselves. `fRows` is the number of latent rows the step counted.
+ * rows themselves. `fRows` is the number of latent rows the step counted. `planned` is the step's
+ * plan (planSparseStep), disposed here.
  */
-export function trainStep(s: StepState, batch: Float32Array, width: number, batchRows: Uint32Array, rowIds: Uint32Array | undefined, log: boolean): { stats: Record<string, tf.Tensor> | undefined; fRows: number; sparse: boolean } {
+export function trainStep(s: StepState, batch: Float32Array, width: number, batchRows: Uint32Array, rowIds: Uint32Array | undefined, log: boolean, planned?: PlannedStep): { stats: Record<string, tf.Tensor> | undefined; fRows: number; sparse: boolean } {
+  try {
+    return takeStep(s, batch, width, batchRows, rowIds, log, planned);
+  } finally {
+    if (planned) tf.dispose([planned.x, planned.selection.pre]);
+  }
+}
+
+function takeStep(s: StepState, batch: Float32Array, width: number, batchRows: Uint32Array, rowIds: Uint32Array | undefined, log: boolean, planned: PlannedStep | undefined): { stats: Record<string, tf.Tensor> | undefined; fRows: number; sparse: boolean } {
   const { cfg, variant, params, live, guidance } = s;
   const B = batch.length / width;
   const labelArrays = guidance.map((g) => Float32Array.from(batchRows, (r) => g.labels[rowIds ? rowIds[r] : r]));
@@ -59,10 +132,10 @@ export function trainStep(s: StepState, batch: Float32Array, width: number, batc
     ? (): boolean => tf.tidy(() => tf.max(s.tokensSinceFired).dataSync()[0] < cfg.dead_tokens_window)
     : undefined;
   return tf.tidy(() => {
-    const x = tf.tensor2d(batch, [B, width]);
+    const x = planned?.x ?? tf.tensor2d(batch, [B, width]);
     const deadMask = tf.greaterEqual(s.tokensSinceFired, cfg.dead_tokens_window).toFloat() as tf.Tensor1D;
     const labels = labelArrays.map((a) => tf.tensor1d(a));
-    const ctx = { deadMask, step: s.step, seed: cfg.seed, knownNoneDead, activeFraction: s.activeFraction };
+    const ctx = { deadMask, step: s.step, seed: cfg.seed, knownNoneDead, activeFraction: s.activeFraction, plannedSelection: planned?.selection };
     // The sparse products where the variant and the backend have them (cfg.sparse 'auto'); guidance
     // losses are taken on the dense f, so a guided run stays dense.
     const sparse = cfg.sparse !== 'off' && guidance.length === 0 ? variant.sparseStep?.(params, x, live, ctx) ?? null : null;
@@ -91,8 +164,9 @@ export function trainStep(s: StepState, batch: Float32Array, width: number, batc
       for (const [name, v] of Object.entries(params)) if (grads[v.name]) byName[name] = grads[v.name];
     }
     const p = sparse ? sparse.parts : (parts as LossParts);
-    if (cfg.grad_clip_norm > 0) byName = clipByGlobalNorm(byName, cfg.grad_clip_norm);
-    s.adam.apply(params, byName, live.lr);
+    // Clipping scales each gradient as Adam takes it, and each is freed once used: the step's peak
+    // holds one spent gradient at a time, not all of them and a clipped set (memoryBudget.ts).
+    s.adam.apply(params, byName, live.lr, { scale: cfg.grad_clip_norm > 0 ? clipScale(byName, cfg.grad_clip_norm) : undefined, consume: true });
     variant.constrain?.(params);
     if (sparse) sparse.afterStep?.();
     else variant.afterStep?.(params, parts as LossParts, live);

@@ -11,7 +11,7 @@ import { variantFor } from './variants/registry';
 import type { Params, Variant } from './variants/types';
 import { BatchSampler } from './batchSampler';
 import type { LiveEvent, MetricRow } from './types';
-import { checkDivergence, GOOD_SNAPSHOT_SECONDS, isHealthy } from './divergence';
+import { checkDivergence, GOOD_COPY_SHARE, GOOD_SNAPSHOT_SECONDS, isHealthy } from './divergence';
 import { latentsOfRows, spliceReconstruction } from './inference';
 import { LambdaController } from './lambdaController';
 import { applyResampling, planResampling } from './resampling';
@@ -20,9 +20,9 @@ import { metricRow, readStats } from './stepLogging';
 import { computeDataStats, type TrainerRows, type TrainingData } from './trainerData';
 import { EarlyStopper, evaluateSae, validationPass, type EvalDetails } from './trainerEvaluation';
 import { checkGuidance, labelsOfRows, type ResolvedGuidance } from './trainerGuidance';
-import { copyStateTensors, disposeSnapshot, readSnapshot, restoreTensors, restoreVariantState, savedBest, stateTensors, type SavedTrainerState, type TrainerMeta, type TrainerSnapshot } from './trainerState';
+import { copyStateTensors, disposeSnapshot, isDeviceSnapshot, readSnapshot, readStateNow, readsWithoutWaiting, restoreTensors, restoreVariantState, savedBest, stateTensors, type SavedTrainerState, type TrainerMeta, type TrainerSnapshot } from './trainerState';
 import { acceptedChanges, scheduledLive } from './liveParams';
-import { trainStep, type StepState } from './trainStep';
+import { plansSparseStep, planSparseStep, trainStep, type PlannedStep, type StepState } from './trainStep';
 
 // What other files import from here; the pieces live in the modules named.
 export { BLOWUP_FACTOR, DivergenceError } from './divergence';
@@ -81,10 +81,17 @@ export class Trainer {
   /** Resampling events, for the log. */
   readonly resampled: { step: number; latents: number }[] = [];
   /** The last state whose logged losses and parameters were finite (what a divergence rolls back to). */
-  private lastGood: TrainerSnapshot | null = null;
+  private lastGood: TrainerSnapshot | SavedTrainerState | null = null;
   private lastGoodTime = -Infinity;
+  /** How long taking the last of those copies took (ms), when it was read into arrays. */
+  private lastGoodCopyMs = 0;
   /** Seconds between those copies (tests set 0: a copy at every finite log step). */
   goodSnapshotSeconds = GOOD_SNAPSHOT_SECONDS;
+  /**
+   * Keep that copy on the device rather than as arrays. By default (undefined) only where reads wait
+   * for a device (webgpu, webgl); on wasm and cpu it is read into arrays (trainerState.ts readsWithoutWaiting).
+   */
+  goodStateOnDevice?: boolean;
   /** Set by a finite log step: take `lastGood` at the next step boundary (first at step 0). */
   private goodDue = true;
   /** See TrainerMeta.reconReference. */
@@ -158,9 +165,13 @@ export class Trainer {
         if (this.goodDue) this.keepGoodState();
         this.applyPending();
         const logNow = (this.step + 1) % this.cfg.log_every === 0 || this.step + 1 === this.cfg.steps;
-        const stats = this.sampler
-          ? this.trainStep(this.sampler.next(), this.sampler.lastRows, this.data.trainIds, logNow)
-          : this.trainStep(await this.nextStreamed(), this.data.stream!.lastRows, undefined, logNow);
+        const batch = this.sampler ? this.sampler.next() : await this.nextStreamed();
+        const batchRows = this.sampler ? this.sampler.lastRows : this.data.stream!.lastRows;
+        const state = this.stepState();
+        // Where the sparse selections' widths must be known before the step (webgpu), they are read
+        // here without blocking (trainStep.ts planSparseStep); elsewhere nothing is awaited.
+        const planned = plansSparseStep(state) ? await planSparseStep(state, batch, this.data.dIn * this.data.nLayers) : undefined;
+        const stats = this.trainStep(state, batch, batchRows, this.sampler ? this.data.trainIds : undefined, logNow, planned);
         this.step += 1;
         if (stats) await this.logStep(stats);
         await this.periodic();
@@ -198,12 +209,16 @@ export class Trainer {
     return applyNormalization(this.normalization, raw, raw.length / width, this.data.dIn, this.data.nLayers);
   }
 
-  /** One optimiser step (trainStep.ts); on log steps returns the named stats to read. */
-  private trainStep(batch: Float32Array, batchRows: Uint32Array, rowIds: Uint32Array | undefined, log: boolean): Record<string, tf.Tensor> | undefined {
+  /** What the next step reads and updates (trainStep.ts StepState). */
+  private stepState(): StepState {
     const { cfg, variant, params, adam, tokensSinceFired, firedSinceLog, guidance, step } = this;
     const live = scheduledLive(cfg, this.live, step);
-    const state: StepState = { cfg, variant, params, adam, tokensSinceFired, firedSinceLog, guidance, step, live, activeFraction: this.activeFraction };
-    const out = trainStep(state, batch, this.data.dIn * this.data.nLayers, batchRows, rowIds, log);
+    return { cfg, variant, params, adam, tokensSinceFired, firedSinceLog, guidance, step, live, activeFraction: this.activeFraction };
+  }
+
+  /** One optimiser step (trainStep.ts), with its plan where it has one; on log steps returns the named stats to read. */
+  private trainStep(state: StepState, batch: Float32Array, batchRows: Uint32Array, rowIds: Uint32Array | undefined, log: boolean, planned: PlannedStep | undefined): Record<string, tf.Tensor> | undefined {
+    const out = trainStep(state, batch, this.data.dIn * this.data.nLayers, batchRows, rowIds, log, planned);
     this.activeFraction = state.activeFraction;
     if (out.sparse) this.sparseSteps += 1;
     this.fRowsSinceLog += out.fRows;
@@ -224,7 +239,7 @@ export class Trainer {
     const { row, nonfiniteParams } = metricRow(values, dense, { step: this.step, dSae: this.cfg.d_sae, live: this.live, stepLive, tokensPerS, elapsedS: (t - this.startTime) / 1000 });
     this.rows.push(row);
     const reference = (this.reconReference = checkDivergence(this.step, row, nonfiniteParams, this.reconReference));
-    if (isHealthy(row.recon_loss, reference) && now() - this.lastGoodTime >= this.goodSnapshotSeconds * 1000) this.goodDue = true;
+    if (isHealthy(row.recon_loss, reference) && now() - this.lastGoodTime >= this.goodStateIntervalMs()) this.goodDue = true;
     if (this.controllerOn) {
       const frac = row.sparsity_l0;
       const keep = 0.7 ** (this.cfg.log_every / LambdaController.STEPS_PER_UNIT);
@@ -384,9 +399,12 @@ export class Trainer {
     return { meta: this.meta(), tensors };
   }
 
-  /** The state as plain arrays (for the autosave), read from the device in one pass. */
+  /**
+   * The state as plain arrays (for the autosave), read from the device in one pass; at once where
+   * reads do not wait, so that no copy of it is held on the device while training goes on.
+   */
   async saveState(): Promise<SavedTrainerState> {
-    return readSnapshot(this.snapshot());
+    return readsWithoutWaiting(this.backend) ? readStateNow(this.meta(), this.stateTensors(), this) : readSnapshot(this.snapshot());
   }
 
   /**
@@ -427,9 +445,26 @@ export class Trainer {
 
   private keepGoodState(): void {
     this.goodDue = false;
-    if (this.lastGood) disposeSnapshot(this.lastGood);
-    this.lastGood = this.snapshot();
+    this.disposeGoodState();
+    const began = now();
+    const onDevice = this.goodStateOnDevice ?? !readsWithoutWaiting(this.backend);
+    this.lastGood = onDevice ? this.snapshot() : readStateNow(this.meta(), this.stateTensors(), this);
     this.lastGoodTime = now();
+    this.lastGoodCopyMs = onDevice ? 0 : this.lastGoodTime - began;
+  }
+
+  /**
+   * Milliseconds between the copies to roll back to: GOOD_SNAPSHOT_SECONDS, or longer where reading
+   * them into arrays takes a noticeable share of the time (GPT-2-width weights and moments take
+   * ~0.2 s), so that copying costs at most GOOD_COPY_SHARE of training. 0 stays 0 (tests).
+   */
+  private goodStateIntervalMs(): number {
+    return this.goodSnapshotSeconds > 0 ? Math.max(this.goodSnapshotSeconds * 1000, this.lastGoodCopyMs / GOOD_COPY_SHARE) : 0;
+  }
+
+  private disposeGoodState(): void {
+    if (this.lastGood && isDeviceSnapshot(this.lastGood)) disposeSnapshot(this.lastGood);
+    this.lastGood = null;
   }
 
   /** Step of the last state known to be finite, or null before the first finite log step. */
@@ -448,8 +483,7 @@ export class Trainer {
   }
 
   dispose(): void {
-    if (this.lastGood) disposeSnapshot(this.lastGood);
-    this.lastGood = null;
+    this.disposeGoodState();
     for (const v of Object.values(this.params)) v.dispose();
     this.adam.dispose();
     this.variant.dispose?.();

@@ -74,7 +74,15 @@ export function stateTensors(s: StateTensorSources): Record<string, tf.Tensor> {
 export function copyStateTensors(live: Record<string, tf.Tensor>, sae: Sae): Record<string, tf.Tensor> {
   const tensors: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(live)) tensors[name] = tf.clone(t);
-  // State a variant keeps outside Params (BatchTopK's θ_g) is exported fresh: not a param.
+  return { ...tensors, ...variantStateTensors(sae) };
+}
+
+/**
+ * State a variant keeps outside Params (BatchTopK's θ_g), exported fresh (the caller disposes
+ * them), as `variant/<name>`.
+ */
+function variantStateTensors(sae: Sae): Record<string, tf.Tensor> {
+  const tensors: Record<string, tf.Tensor> = {};
   const paramSet = new Set<tf.Tensor>(Object.values(sae.params));
   for (const [name, t] of Object.entries(sae.variant.exportTensors(sae.params))) {
     if (paramSet.has(t)) continue;
@@ -88,11 +96,43 @@ export function copyStateTensors(live: Record<string, tf.Tensor>, sae: Sae): Rec
 export async function readSnapshot(snap: TrainerSnapshot): Promise<SavedTrainerState> {
   try {
     const tensors: SavedTrainerState['tensors'] = {};
-    for (const [name, t] of Object.entries(snap.tensors)) tensors[name] = { shape: t.shape.slice(), data: Float32Array.from(await t.data()) };
+    for (const [name, t] of Object.entries(snap.tensors)) tensors[name] = { shape: t.shape.slice(), data: ownFloat32(await t.data()) };
     return { meta: snap.meta, tensors };
   } finally {
     disposeSnapshot(snap);
   }
+}
+
+/**
+ * Whether the backend reads a tensor without waiting (wasm and cpu compute synchronously). There
+ * the trainer keeps its copies of the state as arrays (`readStateNow`): on wasm they then live
+ * outside its 4 GiB memory, where a device copy of a GPT-2-width SAE's weights and moments would
+ * take 0.6 GiB (src/engine/memoryBudget.ts counts them accordingly).
+ */
+export function readsWithoutWaiting(backend: string = tf.getBackend()): boolean {
+  return backend === 'wasm' || backend === 'cpu';
+}
+
+/**
+ * The state as plain arrays, read at once from the live tensors (only where `readsWithoutWaiting`):
+ * no device copy is made (a clone on wasm is one), so the backend's memory never holds a second set.
+ */
+export function readStateNow(meta: TrainerMeta, live: Record<string, tf.Tensor>, sae: Sae): SavedTrainerState {
+  const tensors: SavedTrainerState['tensors'] = {};
+  const read = (name: string, t: tf.Tensor) => { tensors[name] = { shape: t.shape.slice(), data: ownFloat32(t.dataSync()) }; };
+  for (const [name, t] of Object.entries(live)) read(name, t);
+  for (const [name, t] of Object.entries(variantStateTensors(sae))) { read(name, t); t.dispose(); }
+  return { meta, tensors };
+}
+
+/** Float32 values the caller owns: wasm's reads are already fresh copies; cpu's are its own storage. */
+function ownFloat32(values: tf.TypedArray | string[] | Uint8Array[]): Float32Array {
+  return values instanceof Float32Array && tf.getBackend() === 'wasm' ? values : Float32Array.from(values as ArrayLike<number>);
+}
+
+/** True for a copy held on the device (a `snapshot`), false for one read into arrays. */
+export function isDeviceSnapshot(s: TrainerSnapshot | SavedTrainerState): s is TrainerSnapshot {
+  return Object.values(s.tensors).some((t) => t instanceof tf.Tensor);
 }
 
 export function disposeSnapshot(s: TrainerSnapshot): void {

@@ -240,6 +240,11 @@ async function handle(msg: ToWorker) {
         case 'guidance':
           try {
             const targets = msg.targets.map((t, i) => resolveGuidanceTarget(t, i, r.trainer.cfg.d_sae));
+            // A guided step is dense (trainStep.ts): a run sized for its sparse step may not fit it.
+            if (targets.length) {
+              const tooBig = refusal({ ...r.trainer.cfg, guidance: targets }, r.trainer.data.dIn, limitsOfBackend(currentBackend(), tf.backend(), tf.env()));
+              if (tooBig) throw new Error(`with a guidance target every step is dense: ${tooBig}`);
+            }
             r.trainer.setGuidance(workspace.resolveGuidance(targets));
           } catch (e) {
             fail(e, { runId: r.id }, 'The guidance targets in effect are unchanged.');

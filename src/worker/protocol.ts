@@ -37,6 +37,11 @@ export interface EngineMemory {
   numBytes: number;
   /** GPU bytes of the webgl / webgpu backend, when it reports them. */
   numBytesInGPU?: number;
+  /**
+   * On wasm, the size of its memory: it only grows, so this is the high-water mark of all the
+   * worker ran (what src/engine/memoryBudget.ts estimates for a run on wasm).
+   */
+  wasmMemoryBytes?: number;
 }
 
 export type RunState = 'idle' | 'running' | 'paused' | 'stopped' | 'done';

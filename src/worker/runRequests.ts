@@ -13,7 +13,8 @@ import { zipFiles } from '../io/saelens';
 import type { RunSession } from '../run/session';
 import { currentBackend } from './backendChoice';
 import { post, toBuffers } from './port';
-import type { ToWorker, ValidationSplit } from './protocol';
+import type { EngineMemory, ToWorker, ValidationSplit } from './protocol';
+import { wasmMemoryBytes } from '../engine/ops/wasm/kernelModule';
 
 /** The feature browser's pass over the data (top rows per latent) of each run, and the step it was made at. */
 const featurePasses = new WeakMap<RunSession, { overview: FeatureOverview; step: number }>();
@@ -121,7 +122,7 @@ export function exportCheckpoint(r: RunSession, step: number) {
 }
 
 /** Memory in use by tfjs (tests watch it for leaks). */
-export function memoryReport() {
+export function memoryReport(): EngineMemory {
   const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
-  return { numTensors: m.numTensors, numBytes: m.numBytes, numBytesInGPU: m.numBytesInGPU };
+  return { numTensors: m.numTensors, numBytes: m.numBytes, numBytesInGPU: m.numBytesInGPU, wasmMemoryBytes: wasmMemoryBytes() };
 }

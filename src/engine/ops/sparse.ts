@@ -6,13 +6,13 @@
 // With k = 32 of 24,576 latents the decoder forward, ∂W_dec, ∂f and ∂W_enc of a dense step multiply
 // almost only zeros; as entries each of them touches K rows of a weight matrix per batch row. The
 // ops are kernels registered per backend (wasm: ops/wasm/, webgpu: ops/webgpu/sparse.ts); they take
-// no part in autodiff — the sparse steps write their backward passes out (variants/sparseStep.ts).
+// no part in autodiff — the sparse steps write their backward passes out (variants/sparseLinear.ts).
 import * as tf from '@tensorflow/tfjs';
-import { BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_ENTRIES } from './sparseKernels';
+import { BATCH_TOPK_COUNTS, BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_COUNTS, THRESHOLD_ENTRIES } from './sparseKernels';
 import './wasm/registered';
 import './webgpu/sparse';
 
-export { BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_ENTRIES };
+export { BATCH_TOPK_COUNTS, BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_COUNTS, THRESHOLD_ENTRIES };
 
 /** Active latents of a batch: indices [B, K] int32 and values [B, K] float32. */
 export interface Entries {
@@ -35,7 +35,8 @@ function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<stri
  * chosen; all when absent), with values max(z, 0): the TopK activation f = ReLU(TopK(z)) as
  * entries. A row with fewer than k eligible latents is padded with (0, 0). Exactly k are kept: at
  * ties with the k-th value (measure zero for real data) the lower index wins, where the dense mask
- * (topk.ts topkMask) would keep every tied entry.
+ * (topk.ts topkMask) would keep every tied entry. A row's entries come in increasing latent order
+ * (wasm and webgpu alike), so sums over them run in the order of the dense product's.
  */
 export function topkEntries(z: tf.Tensor2D, k: number, eligible?: tf.Tensor1D): Entries {
   if (!Number.isInteger(k) || k < 1 || k > z.shape[1]) throw new Error(`topkEntries: k must be an integer in 1…${z.shape[1]}, got ${k}`);
@@ -66,61 +67,115 @@ export function sparseOuterCols(e: Entries, x: tf.Tensor2D, n: number): tf.Tenso
   return run(SPARSE_KERNELS.outerCols, { indices: e.indices, values: e.values, x }, { n }) as tf.Tensor2D;
 }
 
-let webgpuSelectionsAllowed = false;
-
 /**
- * The webgpu kernels of the data-dependent selections (JumpReLU, BatchTopK, ReLU entries:
- * webgpu/sparseSelect.ts) read each batch's row counts back synchronously to size their outputs.
- * That stalls a GPU's queue every step, and on a software adapter (headless Chromium's) the read
- * returns zeros and loses the device. So the steps that need them stay dense on webgpu unless this
- * is switched on (the kernel-check page does, with its reads answered asynchronously). Returns the
- * previous setting.
+ * Whether this backend's data-dependent selections (thresholdEntries, batchTopkEntries,
+ * positiveEntries) need their widths given. Their outputs are as wide as the batch's largest row
+ * count, which only the data tell. The wasm kernels count and then allocate, on the CPU. On webgpu
+ * the counts live on the device, and a synchronous read would stall the queue every step (on
+ * headless Chromium's software adapter it reads zeros and loses the device), so there the counts
+ * are ops of their own (thresholdCounts, batchTopkCounts, positiveCounts), read asynchronously
+ * (readSelectionCounts) before the selection runs with the widths they give (trainStep.ts
+ * planSparseStep).
  */
-export function setWebGPUSelectionsAllowed(on: boolean): boolean {
-  const was = webgpuSelectionsAllowed;
-  webgpuSelectionsAllowed = on;
-  return was;
+export function selectionNeedsWidths(): boolean {
+  return tf.getBackend() === 'webgpu';
 }
 
-/** The selection kernel `name` is registered here and may be used (see setWebGPUSelectionsAllowed). */
-function selectionUsable(name: string): boolean {
+/** The selection kernel `name` is registered here with the sparse products, and its `counts` where the widths must be given. */
+function selectionAvailable(name: string, counts: string): boolean {
   const backend = tf.getBackend();
-  return sparseKernelsAvailable() && tf.getKernel(name, backend) !== undefined && (backend !== 'webgpu' || webgpuSelectionsAllowed);
+  return sparseKernelsAvailable() && tf.getKernel(name, backend) !== undefined && (!selectionNeedsWidths() || tf.getKernel(counts, backend) !== undefined);
 }
 
 /** Whether the current backend has the JumpReLU selection as well as the sparse products. */
 export function thresholdEntriesAvailable(): boolean {
-  return selectionUsable(THRESHOLD_ENTRIES);
+  return selectionAvailable(THRESHOLD_ENTRIES, THRESHOLD_COUNTS);
+}
+
+/** Whether the current backend has the BatchTopK (and ReLU) selection as well as the sparse products. */
+export function batchTopkEntriesAvailable(): boolean {
+  return selectionAvailable(BATCH_TOPK_ENTRIES, BATCH_TOPK_COUNTS);
+}
+
+/** A width as a kernel attribute: 0 = not given (the kernel counts, where it can). */
+function widthAttr(op: string, width: number | undefined): number {
+  if (width === undefined) {
+    if (selectionNeedsWidths()) throw new Error(`${op}: the entries' width must be given on ${tf.getBackend()} (count them first: see selectionNeedsWidths)`);
+    return 0;
+  }
+  if (!Number.isInteger(width) || width < 1) throw new Error(`${op}: the width must be a positive integer, got ${width}`);
+  return width;
 }
 
 /**
  * A JumpReLU's latents of z [B, n] against θ [n] as entries: the active ones, z > θ, with values z
  * (f = z·H(z − θ)), and those in the straight-through window |(z − θ)/ε| < ½ with value 1. Each is
  * padded to the batch's largest row count with (0, 0); the comparisons are ops/compare.ts's.
+ * `widths` [active, window] are those largest counts (at least 1), from thresholdCounts: required
+ * where selectionNeedsWidths; other backends count for themselves and ignore them.
  */
-export function thresholdEntries(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): { active: Entries; window: Entries } {
-  const [activeIdx, activeVal, windowIdx, windowMark] = run(THRESHOLD_ENTRIES, { z, theta }, { bandwidth }) as tf.Tensor2D[];
+export function thresholdEntries(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number, widths?: readonly [number, number]): { active: Entries; window: Entries } {
+  const activeWidth = widthAttr('thresholdEntries', widths?.[0]), windowWidth = widthAttr('thresholdEntries', widths?.[1]);
+  const [activeIdx, activeVal, windowIdx, windowMark] = run(THRESHOLD_ENTRIES, { z, theta }, { bandwidth, activeWidth, windowWidth }) as tf.Tensor2D[];
   return { active: { indices: activeIdx, values: activeVal }, window: { indices: windowIdx, values: windowMark } };
 }
 
-/** Whether the current backend has the BatchTopK selection as well as the sparse products. */
-export function batchTopkEntriesAvailable(): boolean {
-  return selectionUsable(BATCH_TOPK_ENTRIES);
+/**
+ * How many latents of each row of z thresholdEntries(z, θ, bandwidth) selects: int32 [B, 2], the
+ * active set's count and the window's. Only where selectionNeedsWidths (elsewhere the selection counts).
+ */
+export function thresholdCounts(z: tf.Tensor2D, theta: tf.Tensor1D, bandwidth: number): tf.Tensor2D {
+  return run(THRESHOLD_COUNTS, { z, theta }, { bandwidth }) as tf.Tensor2D;
+}
+
+function checkTotal(op: string, z: tf.Tensor2D, total: number): void {
+  if (!Number.isInteger(total) || total < 1 || total > z.size) throw new Error(`${op}: total must be an integer in 1…${z.size}, got ${total}`);
 }
 
 /**
  * BatchTopK's latents of z [B, n] as entries: the batch's `total` largest values (every value at
  * least the total-th largest, so ties keep them all, as ops/batchTopk.ts's mask does) that are
- * positive, with values z; each row padded to the batch's largest row count with (0, 0).
+ * positive, with values z; each row padded to the batch's largest row count with (0, 0). `width` is
+ * that count (at least 1), from batchTopkCounts: required where selectionNeedsWidths, ignored elsewhere.
  */
-export function batchTopkEntries(z: tf.Tensor2D, total: number): Entries {
-  if (!Number.isInteger(total) || total < 1 || total > z.size) throw new Error(`batchTopkEntries: total must be an integer in 1…${z.size}, got ${total}`);
-  const [indices, values] = run(BATCH_TOPK_ENTRIES, { z }, { total }) as tf.Tensor2D[];
+export function batchTopkEntries(z: tf.Tensor2D, total: number, width?: number): Entries {
+  checkTotal('batchTopkEntries', z, total);
+  const [indices, values] = run(BATCH_TOPK_ENTRIES, { z }, { total, width: widthAttr('batchTopkEntries', width) }) as tf.Tensor2D[];
   return { indices, values };
 }
 
-/** ReLU(z) of z [B, n] as entries: every positive value, each row padded to the batch's largest count. */
-export function positiveEntries(z: tf.Tensor2D): Entries {
-  const [indices, values] = run(BATCH_TOPK_ENTRIES, { z }, { total: 0 }) as tf.Tensor2D[];
+/** ReLU(z) of z [B, n] as entries: every positive value, each row padded to the batch's largest count (`width`, as batchTopkEntries's). */
+export function positiveEntries(z: tf.Tensor2D, width?: number): Entries {
+  const [indices, values] = run(BATCH_TOPK_ENTRIES, { z }, { total: 0, width: widthAttr('positiveEntries', width) }) as tf.Tensor2D[];
   return { indices, values };
+}
+
+/** How many latents of each row of z batchTopkEntries(z, total) selects: int32 [B, 1]. Only where selectionNeedsWidths. */
+export function batchTopkCounts(z: tf.Tensor2D, total: number): tf.Tensor2D {
+  checkTotal('batchTopkCounts', z, total);
+  return run(BATCH_TOPK_COUNTS, { z }, { total }) as tf.Tensor2D;
+}
+
+/** How many latents of each row of z positiveEntries(z) selects (its positive values): int32 [B, 1], as batchTopkCounts. */
+export function positiveCounts(z: tf.Tensor2D): tf.Tensor2D {
+  return run(BATCH_TOPK_COUNTS, { z }, { total: 0 }) as tf.Tensor2D;
+}
+
+/**
+ * Per-row counts [B, sets] of a selection (thresholdCounts, batchTopkCounts, positiveCounts), read
+ * asynchronously: per set, the largest row count (at least 1: the entries' width) and the sum over
+ * the rows. The caller disposes `counts`.
+ */
+export async function readSelectionCounts(counts: tf.Tensor2D): Promise<{ widths: number[]; totals: number[] }> {
+  const [rows, sets] = counts.shape;
+  const values = await counts.data();
+  const widths = new Array<number>(sets).fill(1), totals = new Array<number>(sets).fill(0);
+  for (let r = 0; r < rows; r++) {
+    for (let s = 0; s < sets; s++) {
+      const c = values[r * sets + s];
+      widths[s] = Math.max(widths[s], c);
+      totals[s] += c;
+    }
+  }
+  return { widths, totals };
 }

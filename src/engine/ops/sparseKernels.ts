@@ -12,9 +12,16 @@ export const SPARSE_KERNELS = {
 
 /**
  * The JumpReLU selection (sparse.ts thresholdEntries), apart from SPARSE_KERNELS: a backend may run
- * the TopK steps without it (on webgpu it is used only when allowed: sparse.ts setWebGPUSelectionsAllowed).
+ * the TopK steps without it.
  */
 export const THRESHOLD_ENTRIES = 'SaeThresholdEntries';
 
 /** The BatchTopK and ReLU selection (sparse.ts batchTopkEntries, positiveEntries), as THRESHOLD_ENTRIES. */
 export const BATCH_TOPK_ENTRIES = 'SaeBatchTopkEntries';
+
+/**
+ * The row counts of those selections (sparse.ts thresholdCounts, batchTopkCounts), registered only
+ * where the selections need their widths given (webgpu: sparse.ts selectionNeedsWidths).
+ */
+export const THRESHOLD_COUNTS = 'SaeThresholdCounts';
+export const BATCH_TOPK_COUNTS = 'SaeBatchTopkCounts';

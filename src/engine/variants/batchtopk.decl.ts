@@ -21,7 +21,7 @@ export const batchtopkDeclaration = declareVariant({
   },
   parameterShapes: (c, dIn) => linearShapes(c.d_sae, dIn),
   exportShapes: (c, dIn) => ({ ...linearShapes(c.d_sae, dIn), threshold: [c.d_sae] }),
-  memory: { act: 17, tape: 5, io: 16 },
+  memory: { act: 17, tape: 5, io: 16, sparse: { act: 1, tape: 1.4 } },
 });
 
 export type BatchTopKConfig = DeclaredConfig<typeof batchtopkDeclaration>;

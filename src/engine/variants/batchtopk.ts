@@ -4,19 +4,19 @@
 // Training picks latents per batch, which inference cannot do one row at a time, so the variant
 // learns a global threshold θ_g, a running average of the smallest activation each batch kept, and
 // infers as a JumpReLU with that one threshold: f = z · 1[z > θ_g]. Saved as SAELens "jumprelu".
-// The pieces Matryoshka shares (θ_g, AuxK term, inference, export) are exported from here.
+// The pieces Matryoshka shares (θ_g, AuxK term, inference, export, the sparse step's selection)
+// are exported from here.
 import * as tf from '@tensorflow/tfjs';
 import { batchtopkDeclaration, type BatchTopKConfig } from './batchtopk.decl';
 import { declaredSaeLensConfig } from './declaration';
 import type { MatryoshkaConfig } from './matryoshka.decl';
 import { auxKTerm, reconstructionLoss } from '../losses';
-import { batchTopkRelu } from '../ops/batchTopk';
-import type { LossParts, Variant } from './types';
+import { batchTopkRelu, batchTotal } from '../ops/batchTopk';
+import type { LossParts, Params, SelectionPlan, StepContext, Variant } from './types';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
 import { isAbove } from '../ops/compare';
-import { batchTopkEntries, batchTopkEntriesAvailable } from '../ops/sparse';
-import { batchTotal } from '../ops/batchTopk';
-import { kSparseStep, sparseStepApplies } from './sparseLinear';
+import { batchTopkCounts, batchTopkEntries, batchTopkEntriesAvailable, selectionNeedsWidths, type Entries } from '../ops/sparse';
+import { kSparseStep, sparsePreActivations, sparseStepApplies } from './sparseLinear';
 
 /** θ_g before the first batch has set it. */
 const UNSET = -1;
@@ -79,6 +79,27 @@ export class GlobalThreshold {
 type BatchTopkLike = BatchTopKConfig | MatryoshkaConfig;
 
 /**
+ * The sparse step's plan of BatchTopK and Matryoshka (Variant.sparseStepPlan): z and the row counts
+ * of the batch's k·B largest positive values, where the selection's width must be given (webgpu).
+ */
+export function batchTopkPlan(p: Params, x: tf.Tensor2D, k: number): SelectionPlan | null {
+  if (!sparseStepApplies(p) || !batchTopkEntriesAvailable()) return null;
+  const pre = sparsePreActivations(p, x);
+  return { pre, counts: batchTopkCounts(pre, batchTotal(pre.shape[0], pre.shape[1], k)) };
+}
+
+/**
+ * The BatchTopK selection of a sparse step (kSparseStep, matryoshkaSparseStep), with the planned
+ * width where the backend needs it; null where it needs one and none was planned (the step stays
+ * dense), or the step cannot run.
+ */
+export function batchTopkSelection(p: Params, k: number, ctx: StepContext): ((z: tf.Tensor2D) => Entries) | null {
+  const planned = ctx.plannedSelection;
+  if (!sparseStepApplies(p) || !batchTopkEntriesAvailable() || (selectionNeedsWidths() && !planned)) return null;
+  return (z) => batchTopkEntries(z, batchTotal(z.shape[0], z.shape[1], k), planned?.widths[0]);
+}
+
+/**
  * Everything a BatchTopK-trained variant has besides its loss: the affine layout, θ_g and its
  * update, JumpReLU inference, unit-norm decoder rows, the SAELens "jumprelu" tensors.
  */
@@ -117,9 +138,11 @@ export function makeBatchTopkVariant(cfg: BatchTopKConfig): Variant<BatchTopKCon
       const aux = auxKTerm(p, z, x, xHat, ctx, cfg.aux_k, cfg.aux_k_coefficient);
       return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat, diagnostics: { topk_threshold: tf.clone(threshold.value) } };
     },
+    sparseStepPlan: (p, x, live) => batchTopkPlan(p, x, live.k),
     sparseStep(p, x, live, ctx) {
-      if (!sparseStepApplies(p) || !batchTopkEntriesAvailable()) return null;
-      const step = kSparseStep(p, x, ctx, (z) => batchTopkEntries(z, batchTotal(z.shape[0], z.shape[1], live.k)), cfg.aux_k, cfg.aux_k_coefficient);
+      const select = batchTopkSelection(p, live.k, ctx);
+      if (!select) return null;
+      const step = kSparseStep(p, x, ctx, select, cfg.aux_k, cfg.aux_k_coefficient);
       // θ_g is the minimum positive value kept, which the entries hold as f does.
       const { values } = step.parts.entries;
       return { ...step, parts: { ...step.parts, diagnostics: { topk_threshold: tf.clone(threshold.value) } }, afterStep: () => threshold.update(values, cfg.threshold_lr) };

@@ -140,6 +140,12 @@ export interface MemoryProfile<C> {
   extraIo?(cfg: C): number;
   /** Latent rows per input row (MLSAE: one per layer); 1 when absent. */
   rowsPerInput?(cfg: C): number;
+  /**
+   * The step with sparse products (variants/sparseLinear.ts), for the variants that take it from
+   * their first step on (the k-sparse ones; JumpReLU, ReLU and Gated start dense): its activations
+   * per R·d_sae (the pre-activations, freed once selected) and parameter-sized tensors at that point.
+   */
+  sparse?: { act: number; tape: number };
 }
 
 export interface VariantDeclaration<A extends string = string, F extends Fields = Fields> {

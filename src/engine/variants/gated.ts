@@ -21,6 +21,16 @@ import { stopGradient } from '../ops/stopGradient';
 import type { Params, Variant } from './types';
 import { applyInferenceThreshold, centredEncode, initLinearSae, linearDecode, normalizeDecoderRows, resampleLinear } from './linear';
 import { isPositive } from '../ops/compare';
+import { batchTopkEntriesAvailable } from '../ops/sparse';
+import { gatedSparseStep, sparseStepApplies } from './sparseLinear';
+import { RELU_SPARSE_MAX_ACTIVE } from './relu';
+
+/**
+ * Above this fraction of active latents the dense step is taken. Not measured for Gated yet: ReLU's
+ * switch-over (relu.ts), whose sparse step takes the same products; Gated's adds a sparse decode and
+ * row-dot for the gate's own reconstruction, as its dense step adds a matmul and its gradient.
+ */
+export const GATED_SPARSE_MAX_ACTIVE = RELU_SPARSE_MAX_ACTIVE;
 
 /** π_gate [B, d_sae] and f [B, d_sae] of a batch x [B, d_in]. */
 export function gatedForward(p: Params, x: tf.Tensor2D): { piGate: tf.Tensor2D; f: tf.Tensor2D } {
@@ -62,6 +72,9 @@ export const gatedVariant: Variant<GatedConfig> = {
     const aux = reconstructionLoss(x, viaGate);
     return { total: tf.add(tf.add(recon, sparsity), aux), recon, sparsity, aux, f, pre: piGate, xHat };
   },
+  // The sparse step once few latents fire (the last step's fraction of f > 0; the step's entries are
+  // the open gates, which also include those with π_mag ≤ 0, so a few more than that fraction).
+  sparseStep: (p, x, live, ctx) => (ctx.activeFraction !== undefined && ctx.activeFraction <= GATED_SPARSE_MAX_ACTIVE && sparseStepApplies(p) && batchTopkEntriesAvailable() ? gatedSparseStep(p, x, live) : null),
   constrain: normalizeDecoderRows,
   resampleDead(p, latents, directions) {
     if (latents.length === 0) return;

@@ -13,8 +13,8 @@ import { jumpRelu } from '../ops/jumprelu';
 import type { Variant } from './types';
 import { initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations } from './linear';
 import { isAbove } from '../ops/compare';
-import { thresholdEntriesAvailable } from '../ops/sparse';
-import { jumpreluSparseStep, sparseStepApplies } from './sparseLinear';
+import { selectionNeedsWidths, thresholdCounts, thresholdEntriesAvailable } from '../ops/sparse';
+import { jumpreluSparseStep, sparsePreActivations, sparseStepApplies } from './sparseLinear';
 
 /**
  * Above this fraction of active latents the dense step is faster than the sparse one on wasm
@@ -50,9 +50,22 @@ export const jumpreluVariant: Variant<JumpReluConfig> = {
     const sparsity = tf.mul(l0, live.lambda) as tf.Scalar;
     return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, pre: z, xHat };
   },
-  // The sparse step while few latents fire (ctx.activeFraction, the last step's); dense otherwise,
-  // and at the first step, whose fraction is not known yet.
-  sparseStep: (p, x, live, ctx) => (ctx.activeFraction !== undefined && ctx.activeFraction <= JUMPRELU_SPARSE_MAX_ACTIVE && sparseStepApplies(p) && thresholdEntriesAvailable() ? jumpreluSparseStep(p, x, live) : null),
+  // Where the selection's widths must be given (webgpu): z and the active and window counts of
+  // this batch, which the trainer reads before the step.
+  sparseStepPlan(p, x, live) {
+    if (!sparseStepApplies(p) || !thresholdEntriesAvailable()) return null;
+    const pre = sparsePreActivations(p, x);
+    return { pre, counts: thresholdCounts(pre, p.threshold as tf.Tensor1D, live.bandwidth) };
+  },
+  // The sparse step while few latents fire: this batch's fraction where a plan counted it, else the
+  // last step's (ctx.activeFraction: wasm, cpu); dense otherwise, and at the first step on wasm,
+  // whose fraction is not known yet.
+  sparseStep(p, x, live, ctx) {
+    const planned = ctx.plannedSelection;
+    const fraction = planned ? planned.activeFraction : ctx.activeFraction;
+    if (fraction === undefined || fraction > JUMPRELU_SPARSE_MAX_ACTIVE || (selectionNeedsWidths() && !planned)) return null;
+    return sparseStepApplies(p) && thresholdEntriesAvailable() ? jumpreluSparseStep(p, x, live, planned) : null;
+  },
   constrain(p) {
     normalizeDecoderRows(p);
     tf.tidy(() => p.threshold.assign(tf.maximum(p.threshold, MIN_THRESHOLD)));

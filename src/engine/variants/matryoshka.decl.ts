@@ -49,7 +49,7 @@ export const matryoshkaDeclaration = declareVariant({
   parameterShapes: (c, dIn) => linearShapes(c.d_sae, dIn),
   exportShapes: (c, dIn) => ({ ...linearShapes(c.d_sae, dIn), threshold: [c.d_sae] }),
   // io grows with the number of prefixes (a reconstruction each).
-  memory: { act: 18.5, tape: 4, io: 16, extraIo: (c) => 10 * c.matryoshka_prefixes.length },
+  memory: { act: 18.5, tape: 4, io: 16, extraIo: (c) => 10 * c.matryoshka_prefixes.length, sparse: { act: 1, tape: 1.4 } },
   withDSae: (c, dSae) => ({ ...c, matryoshka_prefixes: c.matryoshka_prefixes.map(() => dSae) }),
 });
 

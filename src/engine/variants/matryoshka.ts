@@ -10,13 +10,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { declaredSaeLensConfig } from './declaration';
 import { matryoshkaDeclaration, type MatryoshkaConfig } from './matryoshka.decl';
-import { batchTopkRelu, batchTotal } from '../ops/batchTopk';
-import { batchTopkEntries, batchTopkEntriesAvailable } from '../ops/sparse';
-import { matryoshkaSparseStep, sparseStepApplies } from './sparseLinear';
+import { batchTopkRelu } from '../ops/batchTopk';
+import { matryoshkaSparseStep } from './sparseLinear';
 import { nestedDecode } from '../ops/nestedDecode';
 import type { LossParts, Variant } from './types';
 import { auxKTerm } from '../losses';
-import { batchTopkBase, GlobalThreshold } from './batchtopk';
+import { batchTopkBase, batchTopkPlan, batchTopkSelection, GlobalThreshold } from './batchtopk';
 import { preActivations } from './linear';
 
 export function makeMatryoshkaVariant(cfg: MatryoshkaConfig): Variant<MatryoshkaConfig> & { threshold: GlobalThreshold } {
@@ -40,9 +39,11 @@ export function makeMatryoshkaVariant(cfg: MatryoshkaConfig): Variant<Matryoshka
       const aux = auxKTerm(p, z, x, xHat, ctx, cfg.aux_k, cfg.aux_k_coefficient);
       return { total: tf.add(recon, aux), recon, sparsity: tf.scalar(0), aux, f, pre: z, xHat, diagnostics: { topk_threshold: tf.clone(threshold.value) } };
     },
+    sparseStepPlan: (p, x, live) => batchTopkPlan(p, x, live.k),
     sparseStep(p, x, live, ctx) {
-      if (!sparseStepApplies(p) || !batchTopkEntriesAvailable()) return null;
-      const step = matryoshkaSparseStep(p, x, ctx, (z) => batchTopkEntries(z, batchTotal(z.shape[0], z.shape[1], live.k)), prefixes, cfg.aux_k, cfg.aux_k_coefficient);
+      const select = batchTopkSelection(p, live.k, ctx);
+      if (!select) return null;
+      const step = matryoshkaSparseStep(p, x, ctx, select, prefixes, cfg.aux_k, cfg.aux_k_coefficient);
       const { values } = step.parts.entries;
       return { ...step, parts: { ...step.parts, diagnostics: { topk_threshold: tf.clone(threshold.value) } }, afterStep: () => threshold.update(values, cfg.threshold_lr) };
     },

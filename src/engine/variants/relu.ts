@@ -6,8 +6,8 @@ import { declaredSaeLensConfig } from './declaration';
 import { reluDeclaration, type ReluConfig } from './relu.decl';
 import { reconstructionLoss, weightedL1 } from '../losses';
 import type { Variant } from './types';
-import { batchTopkEntriesAvailable } from '../ops/sparse';
-import { reluSparseStep, sparseStepApplies } from './sparseLinear';
+import { batchTopkEntriesAvailable, positiveCounts, selectionNeedsWidths } from '../ops/sparse';
+import { reluSparseStep, sparsePreActivations, sparseStepApplies } from './sparseLinear';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations, resampleLinear } from './linear';
 
 /**
@@ -31,9 +31,22 @@ export const reluVariant: Variant<ReluConfig> = {
     const sparsity = tf.mul(weightedL1(f, p.W_dec as tf.Tensor2D, { nonNegative: true }), live.lambda) as tf.Scalar;
     return { total: tf.add(recon, sparsity), recon, sparsity, aux: tf.scalar(0), f, pre: z, xHat };
   },
-  // The sparse step once few latents fire (the last step's fraction; the first steps of a run, with
-  // about half the latents active, stay dense).
-  sparseStep: (p, x, live, ctx) => (ctx.activeFraction !== undefined && ctx.activeFraction <= RELU_SPARSE_MAX_ACTIVE && sparseStepApplies(p) && batchTopkEntriesAvailable() ? reluSparseStep(p, x, live) : null),
+  // Where the selection's width must be given (webgpu): z and the positive counts of this batch,
+  // which the trainer reads before the step.
+  sparseStepPlan(p, x) {
+    if (!sparseStepApplies(p) || !batchTopkEntriesAvailable()) return null;
+    const pre = sparsePreActivations(p, x);
+    return { pre, counts: positiveCounts(pre) };
+  },
+  // The sparse step once few latents fire: this batch's fraction of z > 0 where a plan counted it,
+  // else the last step's (ctx.activeFraction: wasm, cpu). The first steps of a run, with about half
+  // the latents active, stay dense.
+  sparseStep(p, x, live, ctx) {
+    const planned = ctx.plannedSelection;
+    const fraction = planned ? planned.activeFraction : ctx.activeFraction;
+    if (fraction === undefined || fraction > RELU_SPARSE_MAX_ACTIVE || (selectionNeedsWidths() && !planned)) return null;
+    return sparseStepApplies(p) && batchTopkEntriesAvailable() ? reluSparseStep(p, x, live, planned) : null;
+  },
   constrain: normalizeDecoderRows,
   resampleDead: resampleLinear,
   exportTensors: linearExport,

@@ -17,7 +17,7 @@ import type { LiveParams } from '../configBase';
 import { productPlusBias } from '../ops/matmul';
 import { addRowVector, subRowVector } from '../ops/reduce';
 import { positiveEntries, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdEntries, topkEntries, type Entries } from '../ops/sparse';
-import type { Params, SparseStep, StepContext } from './types';
+import type { Params, PlannedSelection, SparseStep, StepContext } from './types';
 
 /**
  * Whether the sparse products can run this step: the backend has them and the widths suit the
@@ -26,6 +26,23 @@ import type { Params, SparseStep, StepContext } from './types';
 export function sparseStepApplies(p: Params): boolean {
   const [dIn, dSae] = (p.W_enc as tf.Variable<tf.Rank.R2>).shape;
   return sparseKernelsAvailable() && dIn % 4 === 0 && dSae % 4 === 0;
+}
+
+/**
+ * z = (x − b_dec) W_enc + b_enc [B, d_sae] as the steps below compute it: a selection plan's
+ * pre-activations (Variant.sparseStepPlan), which the step then reuses.
+ */
+export function sparsePreActivations(p: Params, x: tf.Tensor2D): tf.Tensor2D {
+  return productPlusBias(subRowVector(x, p.b_dec as tf.Tensor1D), p.W_enc as tf.Tensor2D, p.b_enc as tf.Tensor1D);
+}
+
+/**
+ * Free the pre-activations z [B, d_sae] once the selections have read them, before the gradients
+ * are made: the step's tidy would hold them to its end, at its peak (memoryBudget.ts). A z the
+ * step was given (a selection plan's) belongs to the caller.
+ */
+function freeSpent(z: tf.Tensor2D, planned: PlannedSelection | undefined): void {
+  if (z !== planned?.pre) z.dispose();
 }
 
 /** Column sums Σ_b S[b, ·] [n] of the sparse S the entries hold. */
@@ -78,9 +95,13 @@ function auxKTerms(p: Params, z: tf.Tensor2D, diff: tf.Tensor2D, ctx: StepContex
   const aux = tf.mul(tf.mul(tf.mean(tf.sum(tf.square(auxDiff), 1)), scale), auxKCoefficient) as tf.Scalar;
   const gAux = tf.mul(auxDiff, tf.mul(scale, (2 * auxKCoefficient) / B)) as tf.Tensor2D;
   const dFAux = tf.mul(sparseRowDots(auxEntries.indices, gAux, wDec), tf.step(auxEntries.values));
+  // The two decoder-sized terms are freed once summed: the step would hold them to its end.
+  const dWDecAux = sparseOuterRows(auxEntries, gAux, n);
+  const dWDecSum = tf.add(dWDec, dWDecAux);
+  tf.dispose([dWDec, dWDecAux]);
   return {
     aux,
-    dWDec: tf.add(dWDec, sparseOuterRows(auxEntries, gAux, n)),
+    dWDec: dWDecSum,
     dZ: { indices: tf.concat([dZ.indices, auxEntries.indices], 1) as tf.Tensor2D, values: tf.concat([dZ.values, dFAux], 1) as tf.Tensor2D },
   };
 }
@@ -95,13 +116,14 @@ export function kSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext, select:
   const bEnc = p.b_enc as tf.Variable<tf.Rank.R1>, bDec = p.b_dec as tf.Variable<tf.Rank.R1>;
   const n = wEnc.shape[1];
   const xc = subRowVector(x, bDec);
-  const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
+  const z = ctx.plannedSelection?.pre ?? productPlusBias(xc, wEnc, bEnc); // [B, n]
   const entries = select(z);
   const { xHat, diff, recon, g } = reconstruct(x, entries, wDec, bDec);
   const dF = tf.mul(sparseRowDots(entries.indices, g, wDec), tf.step(entries.values)) as tf.Tensor2D;
   let dWDec = sparseOuterRows(entries, g, n) as tf.Tensor;
   let dZ: Entries = { indices: entries.indices, values: dF };
   const withAux = auxKTerms(p, z, diff, ctx, auxK, auxKCoefficient, dWDec, dZ);
+  freeSpent(z, ctx.plannedSelection);
   const { aux } = withAux;
   dWDec = withAux.dWDec;
   dZ = withAux.dZ;
@@ -118,7 +140,7 @@ export function kSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext, select:
  *   ∂f = g W_decᵀ at both sets;  ∂z = ∂f on the active set;
  *   ∂θ_j = −(θ_j/ε) Σ_{b in window} ∂f_bj − (λ/(ε B)) · #window_j.
  */
-export function jumpreluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): SparseStep {
+export function jumpreluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams, planned?: PlannedSelection): SparseStep {
   const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>, wDec = p.W_dec as tf.Variable<tf.Rank.R2>;
   const bEnc = p.b_enc as tf.Variable<tf.Rank.R1>, bDec = p.b_dec as tf.Variable<tf.Rank.R1>;
   const theta = p.threshold as tf.Variable<tf.Rank.R1>;
@@ -126,8 +148,9 @@ export function jumpreluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams):
   const n = wEnc.shape[1];
   const eps = live.bandwidth;
   const xc = subRowVector(x, bDec);
-  const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
-  const { active, window } = thresholdEntries(z, theta, eps);
+  const z = planned?.pre ?? productPlusBias(xc, wEnc, bEnc); // [B, n]
+  const { active, window } = thresholdEntries(z, theta, eps, planned && [planned.widths[0], planned.widths[1]]);
+  freeSpent(z, planned);
   const { xHat, recon, g } = reconstruct(x, active, wDec, bDec);
   const sparsity = tf.mul(tf.div(tf.sum(tf.step(active.values)), B), live.lambda) as tf.Scalar;
   // Active values are z > θ > 0, so step(value) is 1 on entries and 0 on padding.
@@ -153,7 +176,7 @@ export function matryoshkaSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext
   const bEnc = p.b_enc as tf.Variable<tf.Rank.R1>, bDec = p.b_dec as tf.Variable<tf.Rank.R1>;
   const [B] = x.shape;
   const xc = subRowVector(x, bDec);
-  const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
+  const z = ctx.plannedSelection?.pre ?? productPlusBias(xc, wEnc, bEnc); // [B, n]
   const f = entries(z);
   const blocks = prefixes.map((m, s) => [s === 0 ? 0 : prefixes[s - 1], m] as const);
   const inBlock = blocks.map(([a, b]) => tf.cast(tf.logicalAnd(tf.greaterEqual(f.indices, a), tf.less(f.indices, b)), 'float32'));
@@ -174,6 +197,7 @@ export function matryoshkaSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext
   const dF = tf.addN(gs.map((g, s) => tf.mul(sparseRowDots(f.indices, g, wDec), tf.mul(inBlock[s], tf.step(f.values))))) as tf.Tensor2D;
   const dWDecBlocks = blocks.map(([a, b], s) => sparseOuterRows({ indices: tf.sub(f.indices, tf.scalar(a, 'int32')) as tf.Tensor2D, values: blockEntries[s].values }, gs[s], b - a));
   const withAux = auxKTerms(p, z, last, ctx, auxK, auxKCoefficient, tf.concat(dWDecBlocks, 0), { indices: f.indices, values: dF });
+  freeSpent(z, ctx.plannedSelection);
   return {
     parts: { total: tf.add(recon, withAux.aux) as tf.Scalar, recon, sparsity: tf.scalar(0), aux: withAux.aux, xHat, entries: f },
     grads: { ...encoderGrads(p, xc, gs[0], withAux.dZ), W_dec: withAux.dWDec },
@@ -186,14 +210,15 @@ export function matryoshkaSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext
  * r_i = ‖W_dec,i‖: ∂z = g W_decᵀ + (λ/B) r at the entries, and ∂W_dec = fᵀ g + (λ c_i / (B r_i)) W_dec,i
  * (the penalty's pull on the norms, a dense row scaling).
  */
-export function reluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): SparseStep {
+export function reluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams, planned?: PlannedSelection): SparseStep {
   const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>, wDec = p.W_dec as tf.Variable<tf.Rank.R2>;
   const bEnc = p.b_enc as tf.Variable<tf.Rank.R1>, bDec = p.b_dec as tf.Variable<tf.Rank.R1>;
   const [B] = x.shape;
   const n = wEnc.shape[1];
   const xc = subRowVector(x, bDec);
-  const z = productPlusBias(xc, wEnc, bEnc); // [B, n]
-  const f = positiveEntries(z);
+  const z = planned?.pre ?? productPlusBias(xc, wEnc, bEnc); // [B, n]
+  const f = positiveEntries(z, planned?.widths[0]);
+  freeSpent(z, planned);
   const { xHat, recon, g } = reconstruct(x, f, wDec, bDec);
   const norms = tf.sqrt(tf.sum(tf.square(wDec), 1)) as tf.Tensor1D; // [n]
   const columnSums = entryColumnSums(f, n); // c_i = Σ_b f_bi
@@ -208,9 +233,6 @@ export function reluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Spa
 }
 
 /**
- * Not yet taken by the trainer: one step equals the dense one (sparseLinear.test.ts), but 20 steps
- * drift apart in one latent's W_enc column by ~5e-5 relative, which is not explained yet.
- *
  * The Gated loss of gated.ts (recon + λ · weighted L1 of ReLU(π_gate) + the gate's own
  * reconstruction through a frozen decoder) and its gradients with sparse products over the open
  * gates (π_gate > 0); the magnitudes f = ReLU(π_mag) live on the same entries (zero where π_mag ≤ 0).
@@ -218,6 +240,13 @@ export function reluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Spa
  *   ∂π_mag = g W_decᵀ where f > 0;  ∂π_gate = (λ/B) r + g_aux W_decᵀ at the open gates;
  *   ∂h = ∂π_gate + e^{r_mag} ∂π_mag;  ∂r_mag = Σ_b ∂π_mag e^{r_mag} h;  ∂b_mag, ∂b_gate: column sums;
  *   ∂W_dec = fᵀ g + (λ c_i / (B r_i)) W_dec,i (the aux decoder passes none).
+ * At the initialisation (r_mag = b_mag = 0, W_enc = W_decᵀ with unit rows: linear.ts initLinearSae)
+ * a latent that first fires alone in its row reconstructs that row's x_c projected on W_dec,i, so
+ * its ∂π_mag is exactly 0, and what this step and the dense one compute there is rounding noise
+ * (~1e-8). Adam, with no second moment yet, turns the noise into an r_mag / b_mag step of up to lr
+ * of either sign. Any other rounding of the dense loss parts there as well (h as (x − b_dec) W_enc
+ * instead of linear.ts centredEncode, for one), so sparseLinear.test.ts compares 20-step runs that
+ * start with the magnitudes off the gate.
  */
 export function gatedSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): SparseStep {
   const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>, wDec = p.W_dec as tf.Variable<tf.Rank.R2>;
@@ -227,10 +256,12 @@ export function gatedSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Sp
   const n = wEnc.shape[1];
   const xc = subRowVector(x, bDec);
   const h = productPlusBias(xc, wEnc); // [B, n]
-  const gate = positiveEntries(addRowVector(h, bGate)); // ReLU(π_gate) as entries
+  const piGate = addRowVector(h, bGate);
+  const gate = positiveEntries(piGate); // ReLU(π_gate) as entries
   // h at the open gates [B, K], gathered from the flat h: tfjs-wasm's gather with batchDims reads out of bounds.
   const rowStart = tf.mul(tf.range(0, B, 1, 'int32'), tf.scalar(n, 'int32')).reshape([B, 1]);
   const hAt = tf.gather(tf.reshape(h, [-1]) as tf.Tensor, tf.add(gate.indices, rowStart)) as tf.Tensor2D;
+  tf.dispose([h, piGate]); // [B, d_sae], spent: see freeSpent
   const scaleAt = tf.gather(tf.exp(rMag), gate.indices) as unknown as tf.Tensor2D; // e^{r_mag} [B, K]
   const piMag = tf.add(tf.mul(scaleAt, hAt), tf.gather(bMag, gate.indices)) as tf.Tensor2D;
   // Padding (gate value 0) must stay 0 in f as well.

@@ -16,7 +16,7 @@ export const topkDeclaration = declareVariant({
     script: (c) => ({ cls: 'TopKTrainingSAEConfig', notes: [], fields: kScriptFields(c.k, c.aux_k_coefficient) }),
   },
   parameterShapes: (c, dIn) => linearShapes(c.d_sae, dIn),
-  memory: { act: 14.5, tape: 5, io: 16 },
+  memory: { act: 14.5, tape: 5, io: 16, sparse: { act: 1, tape: 1.4 } },
 });
 
 export type TopKConfig = DeclaredConfig<typeof topkDeclaration>;

@@ -53,7 +53,7 @@ const toyDeclaration = declareVariant({
     }),
   },
   parameterShapes: (c, dIn) => linearShapes(c.d_sae, dIn),
-  memory: { act: 11, tape: 7, io: 16 },
+  memory: { act: 10, tape: 7, io: 16 },
 });
 type ToyConfig = DeclaredConfig<typeof toyDeclaration>;
 

@@ -45,6 +45,37 @@ export interface StepContext {
    * below some active fraction (JumpReLU) decide with it.
    */
   activeFraction?: number;
+  /**
+   * Where the sparse selections need their widths given (webgpu: ops/sparse.ts
+   * selectionNeedsWidths), what the trainer learnt of this batch's selection before the step from
+   * the variant's sparseStepPlan (trainStep.ts planSparseStep); absent elsewhere, and then the step
+   * stays dense on such a backend.
+   */
+  plannedSelection?: PlannedSelection;
+}
+
+/**
+ * What Variant.sparseStepPlan computes on the device before a step: the pre-activations the
+ * selection reads and its per-row counts, which the trainer reads asynchronously.
+ */
+export interface SelectionPlan {
+  /** z [B, d_sae] as the sparse step computes it; the step reuses it rather than computing it again. */
+  pre: tf.Tensor2D;
+  /**
+   * Per row, how many latents each of the selection's sets holds: int32 [B, sets] (ops/sparse.ts
+   * thresholdCounts, batchTopkCounts). Column 0 is the active latents (f > 0).
+   */
+  counts: tf.Tensor2D;
+}
+
+/** A SelectionPlan with its counts read (trainStep.ts planSparseStep): what the sparse step is given. */
+export interface PlannedSelection {
+  /** The plan's pre-activations, alive until the step is over (the trainer disposes them). */
+  pre: tf.Tensor2D;
+  /** Per set, the largest row count (at least 1): the width of its entries. */
+  widths: number[];
+  /** The fraction of latents active in this batch: column 0 of the counts over B · d_sae. */
+  activeFraction: number;
 }
 
 /** Scalars of one training loss; `total` is what the optimiser minimises. */
@@ -126,6 +157,13 @@ export interface Variant<C extends SaeConfig = SaeConfig> {
    * the widths do not suit them). Not called while guidance targets are set (their losses need f).
    */
   sparseStep?(p: Params, x: tf.Tensor2D, live: LiveParams, ctx: StepContext): SparseStep | null;
+  /**
+   * For a sparse step whose selection's widths depend on the data: where they must be given
+   * (webgpu), its pre-activations and row counts of this batch on the device, which the trainer
+   * reads asynchronously and passes to sparseStep as ctx.plannedSelection. Null where no sparse
+   * step can run (the backend lacks the kernels, the widths do not suit them).
+   */
+  sparseStepPlan?(p: Params, x: tf.Tensor2D, live: LiveParams): SelectionPlan | null;
   /** Applied after every optimiser step (e.g. unit-norm decoder rows, θ > 0). */
   constrain?(p: Params): void;
   /** React to a live change of parameters (e.g. set every JumpReLU θ to the slider value). */

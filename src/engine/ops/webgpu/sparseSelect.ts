@@ -1,12 +1,12 @@
 // WebGPU kernels of the sparse selections whose entry counts depend on the data (src/engine/ops/
-// sparse.ts thresholdEntries, batchTopkEntries and positiveEntries; kernel names in ../sparseKernels.ts).
-// Entries are, per batch row, latent indices (int32 [B, K]) and values (float32 [B, K]) padded with
-// (0, 0), and K is the batch's largest row count (at least 1), which only the data tell: the rows
-// are counted on the device first, the counts read back (a synchronous read of B or 2B integers,
-// which waits for the queued work), and the entries written once the widths are known. tfjs reads
-// a webgpu buffer synchronously through a canvas; where that does not work (headless Chromium's
-// software adapter reads zeros there and then loses the device), these kernels cannot run, and
-// the kernel checks (src/bench/kernelCheckSparse.ts) answer the read asynchronously instead.
+// sparse.ts thresholdEntries, batchTopkEntries and positiveEntries, and their counts
+// thresholdCounts and batchTopkCounts; kernel names in ../sparseKernels.ts). Entries are, per batch
+// row, latent indices (int32 [B, K]) and values (float32 [B, K]) padded with (0, 0), and K is the
+// batch's largest row count (at least 1), which only the data tell. Nothing here reads back: the
+// counts are an op of their own, which the caller reads asynchronously (sparse.ts
+// readSelectionCounts; the trainer before each step, src/engine/trainStep.ts planSparseStep), and
+// the entries kernels take the widths as attributes. (A synchronous read would stall the queue
+// every step, and on headless Chromium's software adapter it reads zeros and loses the device.)
 // Every row is written in increasing latent order, as the wasm kernels do
 // (../wasm/assembly/kernels.ts threshold_entries, at_least_entries).
 //
@@ -16,23 +16,28 @@
 //   indices — one workgroup per row, for one test: the row is split into one contiguous chunk per
 //     invocation; each counts its chunk's passing latents, the counts are prefix-summed in
 //     workgroup memory, and each invocation writes its latents at its own slots, so the indices
-//     come out in increasing order; the slots past the row's count get padding 0.
-//   values — one invocation per entry: z at the entry's latent (or 1, for the window's marks) at
-//     the slots below the row's count (from the count pass), 0 at padding. Slot against count, not
-//     index against 0, tells padding apart: latent 0 may be a real entry at slot 0.
-// SaeThresholdEntries (JumpReLU) — five dispatches: count (active and window); indices and values
-//   of the active set z − θ > 0; indices and marks of the window ½ − |(z − θ)/ε| > 0. The tests are
-//   those of ../compare.ts (isAbove = step(z − θ), isWithin = step(½ − |u|) with u = (z − θ)/ε in
-//   f32), so the sets are the dense composition's on this backend.
-// SaeBatchTopkEntries — with total > 0, twelve dispatches: first SaeBatchTopk of topk.ts in 'relu'
-//   mode, whose radix selection finds the batch's total-th largest value kth exactly (eight
+//     come out in increasing order; the slots past the row's count get padding 0. A slot at or past
+//     the given width is not written (a width below the count would drop entries, never spill
+//     into the next row).
+//   values — one invocation per entry: z at the entry's latent (or 1, for the window's marks), 0 at
+//     padding. Since a row's real indices are strictly increasing and come first, index 0 at a slot
+//     past the first is padding, and at the first slot it is real exactly when latent 0 passes the
+//     test, which the pass evaluates itself (as webgpu/sparse.ts's TopK values do).
+// SaeThresholdCounts (JumpReLU) — the count of the active set z − θ > 0 and of the window
+//   ½ − |(z − θ)/ε| > 0, one dispatch. SaeThresholdEntries — four: indices and values of the active
+//   set, indices and marks of the window. The tests are those of ../compare.ts (isAbove =
+//   step(z − θ), isWithin = step(½ − |u|) with u = (z − θ)/ε in f32), so the sets are the dense
+//   composition's on this backend.
+// SaeBatchTopkCounts and SaeBatchTopkEntries — with total > 0, first SaeBatchTopk of topk.ts in
+//   'relu' mode, whose radix selection finds the batch's total-th largest value kth exactly (eight
 //   dispatches) and whose last dispatch writes f = z · 1[z − kth ≥ 0] · 1[z > 0] [B, n], the dense
 //   BatchTopK on this backend; a kept f is its z (positive, times 1) and every other f is ±0, so the
-//   entries are f's positive values: count, indices, values on f (z ≥ kth and z > 0, ties at kth
-//   all kept). With total 0 (the ReLU's entries, every z > 0) the three run on z itself.
+//   entries are f's positive values: the count (one dispatch), or indices and values (two) on f (z ≥
+//   kth and z > 0, ties at kth all kept). With total 0 (the ReLU's entries, every z > 0) they run
+//   on z itself.
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { BATCH_TOPK_ENTRIES, THRESHOLD_ENTRIES } from '../sparseKernels';
+import { BATCH_TOPK_COUNTS, BATCH_TOPK_ENTRIES, THRESHOLD_COUNTS, THRESHOLD_ENTRIES } from '../sparseKernels';
 import { makeProgram, registerWebGPUKernel, workgroupsFor, type KernelFunc } from './program';
 // SaeBatchTopk's registration, which the BatchTopK selection runs.
 import './topk';
@@ -175,7 +180,7 @@ function selectIndices(backend: Backend, src: Source, test: Test, k: number): tf
           for (var i = first; i < last; i++) {
             ${s.load}
             ${lanes(s.c).map((l, lane) => `if (${passes(l)}) {
-              result[out + i32(slot)] = i * ${s.c} + ${lane};
+              if (i32(slot) < k) { result[out + i32(slot)] = i * ${s.c} + ${lane}; }
               slot++;
             }`).join('\n            ')}
           }
@@ -189,17 +194,17 @@ function selectIndices(backend: Backend, src: Source, test: Test, k: number): tf
 }
 
 /**
- * The entries' values [B, K]: z at the latent (`z` given) or 1 (the window's marks: then the indices
- * are not read, nor bound, since a binding the shader leaves unused is not in its layout) at the
- * slots below the row's count (column `which` of `counts`), 0 at padding.
+ * The entries' values [B, K] of a selection by `test` of `src`: z at the latent, or 1 (`mark`: the
+ * window's marks), at the real entries, 0 at padding (see the top of the file).
  */
-function entryValues(backend: Backend, indices: tf.TensorInfo, counts: tf.TensorInfo, which: number, z?: tf.TensorInfo): tf.TensorInfo {
+function entryValues(backend: Backend, src: Source, test: Test, indices: tf.TensorInfo, mark: boolean): tf.TensorInfo {
   const size = indices.shape[0] * indices.shape[1];
+  const withTheta = src.theta !== undefined;
   const program = makeProgram({
-    key: `sparse_select_values_${z ? 'gather' : 'mark'}`,
+    key: `sparse_select_values_${test}_${mark ? 'mark' : 'gather'}`,
     outputShape: indices.shape,
-    inputs: z ? ['counts', 'indices', 'z'] : ['counts'],
-    uniforms: 'which : i32,',
+    inputs: withTheta ? ['indices', 'z', 'theta'] : ['indices', 'z'],
+    uniforms: withTheta ? 'bandwidth : f32,' : undefined,
     workgroupSize: ENTRY_WORKGROUP,
     workgroups: workgroupsFor(size, ENTRY_WORKGROUP),
     code: `
@@ -207,69 +212,72 @@ function entryValues(backend: Backend, indices: tf.TensorInfo, counts: tf.Tensor
         if (index >= uniforms.size) { return; }
         let k = uniforms.outShape.y;
         let row = index / k;
+        let base = row * uniforms.zShape.y;
+        let latent = indices[index];
+        // Latent 0 is real only at the first slot, and only where it passes the test.
+        let first = z[base];
+        let real = latent != 0 || (index == row * k && ${TEST_WGSL[test]('first', withTheta ? 'theta[0]' : '0.0')});
         var value = 0.0;
-        if (index - row * k < counts[row * uniforms.countsShape.y + uniforms.which]) {
-          value = ${z ? 'z[row * uniforms.zShape.y + indices[index]]' : '1.0'};
-        }
+        if (real) { value = ${mark ? '1.0' : 'z[base + latent]'}; }
         result[index] = value;
       }`,
   });
-  return backend.runWebGPUProgram(program, z ? [counts, indices, z] : [counts], 'float32', [{ type: 'int32', data: [which] }]);
+  const uniforms = withTheta ? [{ type: 'float32', data: [src.bandwidth ?? 1] }] : [];
+  return backend.runWebGPUProgram(program, withTheta ? [indices, src.z, src.theta!] : [indices, src.z], 'float32', uniforms);
 }
 
-/** The largest count of each column of counts [B, tests], at least 1: the entries' widths. */
-function widths(backend: Backend, counts: tf.TensorInfo): number[] {
-  const [rows, tests] = counts.shape;
-  // The one read back: the outputs' shapes depend on it.
-  const values = backend.readSync(counts.dataId) as Int32Array;
-  const k = new Array<number>(tests).fill(1);
-  for (let r = 0; r < rows; r++) for (let p = 0; p < tests; p++) k[p] = Math.max(k[p], values[r * tests + p]);
-  return k;
+/** The entries of `src` that pass `test`, `width` per row: indices and values (or marks). */
+function selectEntries(backend: Backend, src: Source, test: Test, width: number, mark = false): tf.TensorInfo[] {
+  const indices = selectIndices(backend, src, test, width);
+  return [indices, entryValues(backend, src, test, indices, mark)];
 }
+
+/** A width attribute, which must be given here: nothing on this backend reads the counts back. */
+function givenWidth(kernel: string, name: string, attrs: Record<string, unknown>): number {
+  const width = attrs[name] as number;
+  if (!(width >= 1)) throw new Error(`${kernel}: ${name} must be given on webgpu (the selection's counts are read asynchronously first: src/engine/ops/sparse.ts selectionNeedsWidths)`);
+  return width;
+}
+
+registerWebGPUKernel(THRESHOLD_COUNTS, ({ inputs, backend, attrs }) => {
+  const { z, theta } = inputs;
+  const { bandwidth } = attrs as { bandwidth: number };
+  return countRows(backend, { z, theta, bandwidth }, ['active', 'window']);
+});
 
 registerWebGPUKernel(THRESHOLD_ENTRIES, ({ inputs, backend, attrs }) => {
   const { z, theta } = inputs;
   const { bandwidth } = attrs as { bandwidth: number };
+  const activeWidth = givenWidth(THRESHOLD_ENTRIES, 'activeWidth', attrs as Record<string, unknown>);
+  const windowWidth = givenWidth(THRESHOLD_ENTRIES, 'windowWidth', attrs as Record<string, unknown>);
   const src: Source = { z, theta, bandwidth };
-  const counts = countRows(backend, src, ['active', 'window']);
-  // Freed also when the read throws (a device that cannot read synchronously).
-  try {
-    const [ka, kw] = widths(backend, counts);
-    const activeIdx = selectIndices(backend, src, 'active', ka);
-    const activeVal = entryValues(backend, activeIdx, counts, 0, z);
-    const windowIdx = selectIndices(backend, src, 'window', kw);
-    const windowMark = entryValues(backend, windowIdx, counts, 1);
-    return [activeIdx, activeVal, windowIdx, windowMark];
-  } finally {
-    backend.disposeData(counts.dataId);
-  }
+  return [...selectEntries(backend, src, 'active', activeWidth), ...selectEntries(backend, src, 'window', windowWidth, true)];
 });
 
-/** The entries of the positive values of v [B, n], with values v. */
-function positiveEntries(backend: Backend, v: tf.TensorInfo): tf.TensorInfo[] {
-  const src: Source = { z: v };
-  const counts = countRows(backend, src, ['positive']);
-  try {
-    const [k] = widths(backend, counts);
-    const indices = selectIndices(backend, src, 'positive', k);
-    return [indices, entryValues(backend, indices, counts, 0, v)];
-  } finally {
-    backend.disposeData(counts.dataId);
-  }
-}
-
-registerWebGPUKernel(BATCH_TOPK_ENTRIES, ({ inputs, backend, attrs }) => {
-  const { z } = inputs;
-  const { total } = attrs as { total: number };
-  if (total <= 0) return positiveEntries(backend, z);
-  // The kernel function itself, on tensor infos (as tfjs's kernels call each other): no tensor is
-  // made, and f is freed here.
+/**
+ * Runs `body` on what BatchTopK's entries are the positive values of: f = BatchTopK-ReLU(z) for
+ * total > 0 (freed afterwards), z itself for total 0 (the ReLU's entries).
+ */
+function withKept<T>(backend: Backend, z: tf.TensorInfo, total: number, body: (v: tf.TensorInfo) => T): T {
+  if (total <= 0) return body(z);
+  // The kernel function itself, on tensor infos (as tfjs's kernels call each other): no tensor is made.
   const batchTopk = tf.getKernel(BATCH_TOPK, 'webgpu');
   if (!batchTopk) throw new Error(`${BATCH_TOPK_ENTRIES}: ${BATCH_TOPK} is not registered for webgpu`);
   const f = (batchTopk.kernelFunc as unknown as KernelFunc)({ inputs: { pre: z }, backend, attrs: { total, mode: 'relu' } }) as tf.TensorInfo;
   try {
-    return positiveEntries(backend, f);
+    return body(f);
   } finally {
     backend.disposeData(f.dataId);
   }
+}
+
+registerWebGPUKernel(BATCH_TOPK_COUNTS, ({ inputs, backend, attrs }) => {
+  const { total } = attrs as { total: number };
+  return withKept(backend, inputs.z, total, (v) => countRows(backend, { z: v }, ['positive']));
+});
+
+registerWebGPUKernel(BATCH_TOPK_ENTRIES, ({ inputs, backend, attrs }) => {
+  const { total } = attrs as { total: number };
+  const width = givenWidth(BATCH_TOPK_ENTRIES, 'width', attrs as Record<string, unknown>);
+  return withKept(backend, inputs.z, total, (v) => selectEntries(backend, { z: v }, 'positive', width));
 });
