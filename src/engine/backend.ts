@@ -2,6 +2,7 @@
 // small numerical smoke test, and reports why each earlier one was skipped. The caller registers
 // the backends it can offer (the worker imports webgpu and wasm; Node offers wasm and cpu).
 import * as tf from '@tensorflow/tfjs';
+import { shareWasmIdentity } from './ops/wasm/identity';
 import type { BackendName } from './types';
 
 export const BACKEND_ORDER: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
@@ -89,6 +90,7 @@ export async function tryBackend(name: BackendName, timeoutMs?: number): Promise
     const start = (async () => {
       if (!(await tf.setBackend(name))) return 'failed to initialise';
       await tf.ready();
+      if (name === 'wasm') shareWasmIdentity();
       return smokeTest();
     })();
     if (timeoutMs === undefined) return await start;

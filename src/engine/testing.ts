@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Adam } from './adam';
 import { initialLive, type LiveParams, type SaeConfig } from './config';
 import { createRng } from './rng';
+import { shareWasmIdentity } from './ops/wasm/identity';
 import type { LossParts, Params, StepContext, Variant } from './variants/types';
 
 export async function useCpu(): Promise<void> {
@@ -17,6 +18,7 @@ export async function useWasm(): Promise<void> {
   useNodeWasmFiles();
   await tf.setBackend('wasm');
   await tf.ready();
+  shareWasmIdentity();
 }
 
 /** Deterministic pseudo-random values in [-1, 1) (a tiny LCG, independent of src/engine/rng). */

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Adam } from './adam';
 import type { LiveParams, SaeConfig } from './config';
 import { guidanceLoss, guidanceStats } from './guidance';
-import { sumRows } from './ops/reduce';
+import { columnCountsAbove } from './ops/reduce';
 import { guidedLatents, labelsPerLatentRow, type ResolvedGuidance } from './trainerGuidance';
 import type { LossParts, Params, PlannedSelection, SelectionPlan, Variant } from './variants/types';
 import { entryColumnSums } from './variants/sparseLinear';
@@ -175,20 +175,19 @@ function takeStep(s: StepState, batch: Float32Array, width: number, batchRows: U
     // Greater + Cast on [B, d_sae] cost ~12 ms a step).
     const thr = variant.learnsThreshold ? 0 : live.threshold;
     const firing = (f: tf.Tensor) => (thr === 0 ? tf.step(f) : tf.step(tf.sub(f, thr)));
-    let fRows: number, active: tf.Tensor, firedCounts: tf.Tensor1D;
+    let fRows: number, firedCounts: tf.Tensor1D;
     if (sparse) {
       const { entries } = sparse.parts;
       fRows = entries.indices.shape[0];
-      active = firing(entries.values);
-      firedCounts = entryColumnSums({ indices: entries.indices, values: active as tf.Tensor2D }, s.tokensSinceFired.shape[0]);
+      firedCounts = entryColumnSums({ indices: entries.indices, values: firing(entries.values) as tf.Tensor2D }, s.tokensSinceFired.shape[0]);
     } else {
-      const f = (parts as LossParts).f;
+      const f = (parts as LossParts).f as tf.Tensor2D;
       fRows = f.shape[0];
-      active = firing(f);
-      firedCounts = sumRows(active as tf.Tensor2D); // [d_sae]; a matmul, not an outer-axis Sum (ops/reduce.ts)
+      firedCounts = columnCountsAbove(f, thr); // [d_sae]: Σ_b firing(f), in one pass on wasm (ops/reduce.ts)
     }
-    // Read where it costs no wait (as knownNoneDead), for the variants that choose their step by it.
-    if (knownNoneDead && variant.sparseStep) s.activeFraction = tf.sum(active).dataSync()[0] / (fRows * s.tokensSinceFired.shape[0]);
+    // Read where it costs no wait (as knownNoneDead), for the variants that choose their step by it:
+    // Σ of the firing counts (the count of active entries) rather than another pass over [B, d_sae].
+    if (knownNoneDead && variant.sparseStep) s.activeFraction = tf.sum(firedCounts).dataSync()[0] / (fRows * s.tokensSinceFired.shape[0]);
     s.tokensSinceFired.assign(tf.where(tf.greater(firedCounts, 0), tf.zerosLike(s.tokensSinceFired), tf.add(s.tokensSinceFired, fRows)));
     s.firedSinceLog.assign(tf.add(s.firedSinceLog, firedCounts));
 
@@ -204,7 +203,7 @@ function takeStep(s: StepState, batch: Float32Array, width: number, batchRows: U
     put('sparsity_loss', p.sparsity);
     put('aux_loss', p.aux);
     put('guidance_loss', guidanceTotal);
-    put('l0', tf.div(tf.sum(active), fRows));
+    put('l0', tf.div(tf.sum(firedCounts), fRows));
     put('err', tf.sum(tf.squaredDifference(target, p.xHat)));
     put('xsq', tf.sum(tf.square(target)));
     put('centered', tf.sum(tf.square(tf.sub(target, tf.mean(target, 0)))));

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { heapKernel } from './heapKernel';
+import { WASM_KERNELS } from './wasm/registered';
 
 /** out[j] = Σ_r src[r·n + j] for a row-major [rows, n] src, summed in float64. */
 export function columnSums(src: ArrayLike<number>, out: { [j: number]: number }, rows: number, n: number): void {
@@ -33,6 +34,18 @@ const sumRowsInHeap = heapKernel('SaeSumRows', ([, n]) => [n], (src, dst, [rows,
  */
 export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
   return (sumRowsInHeap(x) ?? tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]))) as tf.Tensor1D;
+}
+
+/**
+ * #{b : x[b, j] > thr} for each column j of x [B, d] → [d], as floats, with no gradient path: the
+ * trainer's firing counts. On wasm one pass of the engine's count_above kernel over x; elsewhere
+ * (and for widths not a multiple of 4) Σ_b step(x − thr), the same counts (ops/compare.ts).
+ */
+export function columnCountsAbove(x: tf.Tensor2D, thr: number): tf.Tensor1D {
+  if (tf.getBackend() === 'wasm' && x.dtype === 'float32' && x.shape[1] % 4 === 0 && tf.getKernel(WASM_KERNELS.countAbove, 'wasm')) {
+    return tf.engine().runKernel(WASM_KERNELS.countAbove, { x } as unknown as tf.NamedTensorMap, { threshold: thr } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+  }
+  return tf.tidy(() => sumRows((thr === 0 ? tf.step(x) : tf.step(tf.sub(x, thr))) as tf.Tensor2D));
 }
 
 /** x [B, d] + b [d] (broadcast over rows); ∂x = dy, ∂b = Σ_b dy. */

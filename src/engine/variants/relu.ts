@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { declaredSaeLensConfig } from './declaration';
 import { reluDeclaration, type ReluConfig } from './relu.decl';
 import { reconstructionLoss, weightedL1 } from '../losses';
+import { relu } from '../ops/relu';
 import type { Variant } from './types';
 import { batchTopkEntriesAvailable, positiveCounts, selectionNeedsWidths } from '../ops/sparse';
 import { reluSparseStep, sparsePreActivations, sparseStepApplies } from './sparseLinear';
@@ -25,7 +26,7 @@ export const reluVariant: Variant<ReluConfig> = {
   decode: linearDecode,
   loss(p, x, live, ctx) {
     const z = preActivations(p, x, ctx.inputNeedsGradient);
-    const f = tf.relu(z);
+    const f = relu(z);
     const xHat = linearDecode(p, f);
     const recon = reconstructionLoss(x, xHat);
     const sparsity = tf.mul(weightedL1(f, p.W_dec as tf.Tensor2D, { nonNegative: true }), live.lambda) as tf.Scalar;

@@ -15,6 +15,7 @@
 // shared (tfjs's one-thread build) or no spawner was given, every call runs on the calling thread.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { shareWasmIdentity } from './identity';
 import { KERNEL_WASM } from './kernels.generated';
 
 /** The module's exports; pointers are byte offsets into tfjs's heap. */
@@ -35,11 +36,13 @@ export interface KernelExports {
   outer_cols: (offsets: number, rows: number, vals: number, x: number, d: number, n: number, out: number, scratch: number, start: number, end: number, thread: number) => void;
   adam: (p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, lrOverC1: number, c2: number, eps: number, start: number, end: number, thread: number) => void;
   normalize_rows: (w: number, out: number, d: number, eps: number, start: number, end: number, thread: number) => void;
+  relu_grad: (dy: number, y: number, out: number, start: number, end: number, thread: number) => void;
+  count_above: (x: number, rows: number, n: number, thr: number, out: number, start: number, end: number, thread: number) => void;
 }
 
 /** The kernels split across threads: every one ends with (start, end, thread). */
 export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'batch_kth' | 'topk_scratch_words'>;
-const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows'];
+const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above'];
 
 /** What a helper thread needs from its environment: a started worker running `script`. */
 export interface KernelThread {
@@ -256,6 +259,7 @@ export function wasmKernels(backend?: tf.KernelBackend): WasmKernels | null {
   const memory = backendMemory(b);
   if (!memory) return null;
   if (current?.memory === memory) return current;
+  shareWasmIdentity();
   current?.stopThreads();
   const { module, fma } = moduleFor(memory.buffer instanceof SharedArrayBuffer);
   current = new WasmKernels(memory, module, fma);

@@ -11,6 +11,8 @@ export const WASM_KERNELS = {
   denseProduct: 'SaeWasmProductPlusBias',
   adam: 'SaeWasmAdam',
   normalizeRows: 'SaeWasmNormalizeRows',
+  reluGrad: 'SaeWasmReluGrad',
+  countAbove: 'SaeWasmCountAbove',
 } as const;
 
 /** Columns per packed panel of gemm_panels (assembly/kernels.ts PANEL). */
@@ -171,5 +173,22 @@ register(WASM_KERNELS.normalizeRows, ({ w }, { epsilon }, backend, kernels) => {
   const out = backend.makeOutput([rows, d], 'float32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
   kernels.run('normalize_rows', [at(w), at(out), d, epsilon], rows);
+  return out;
+});
+
+register(WASM_KERNELS.reluGrad, ({ dy, y }, _attrs, backend, kernels) => {
+  const size = y.shape.reduce((a, b) => a * b, 1);
+  const out = backend.makeOutput(y.shape, 'float32');
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  kernels.run('relu_grad', [at(dy), at(y), at(out)], size, { grain: Math.max(4096, Math.ceil(size / 64 / 4) * 4), align: 4 });
+  return out;
+});
+
+register(WASM_KERNELS.countAbove, ({ x }, { threshold }, backend, kernels) => {
+  const [rows, n] = x.shape;
+  requireMultipleOf4(WASM_KERNELS.countAbove, 'the row width', n);
+  const out = backend.makeOutput([n], 'float32');
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  kernels.run('count_above', [at(x), rows, n, threshold, at(out)], n / 4);
   return out;
 });

@@ -675,3 +675,50 @@ export function normalize_rows(w: usize, out: usize, d: i32, eps: f32, start: i3
     for (let p = 0; p < d; p += 4) { const at = <usize>p << 2; v128.store(o + at, f32x4.div(v128.load(row + at), s)); }
   }
 }
+
+/**
+ * out = dy where y > 0, else 0: the ReLU's backward pass from its output y (the same values as
+ * dy · step(y), in one pass instead of tfjs's Step, Cast and Multiply). Work items: elements.
+ */
+export function relu_grad(dy: usize, y: usize, out: usize, start: i32, end: i32, thread: i32): void {
+  const zero = f32x4.splat(0);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const at = <usize>i << 2;
+    v128.store(out + at, v128.and(v128.load(dy + at), f32x4.gt(v128.load(y + at), zero)));
+  }
+  for (; i < end; i++) setf32(out, i, f32at(y, i) > 0 ? f32at(dy, i) : 0);
+}
+
+/**
+ * out[j] = #{r : x[r, j] > thr} for x [rows, n] (n a multiple of 4), as floats: how many rows fire
+ * each latent, in one read of x (tfjs needs a Step over [rows, n] and then its column sums). Work
+ * items: groups of 4 columns; up to 4 groups (a 64-byte line of each row) are counted together.
+ */
+export function count_above(x: usize, rows: i32, n: i32, thr: f32, out: usize, start: i32, end: i32, thread: i32): void {
+  const t = f32x4.splat(thr);
+  const ln = <usize>n << 2;
+  let g = start;
+  for (; g + 4 <= end; g += 4) {
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let p = x + (<usize>g << 4);
+    for (let r = 0; r < rows; r++, p += ln) {
+      // A true lane of gt is −1: subtracting it counts.
+      a0 = i32x4.sub(a0, f32x4.gt(v128.load(p), t));
+      a1 = i32x4.sub(a1, f32x4.gt(v128.load(p + 16), t));
+      a2 = i32x4.sub(a2, f32x4.gt(v128.load(p + 32), t));
+      a3 = i32x4.sub(a3, f32x4.gt(v128.load(p + 48), t));
+    }
+    const o = out + (<usize>g << 4);
+    v128.store(o, f32x4.convert_i32x4_s(a0));
+    v128.store(o + 16, f32x4.convert_i32x4_s(a1));
+    v128.store(o + 32, f32x4.convert_i32x4_s(a2));
+    v128.store(o + 48, f32x4.convert_i32x4_s(a3));
+  }
+  for (; g < end; g++) {
+    let a = i32x4.splat(0);
+    let p = x + (<usize>g << 4);
+    for (let r = 0; r < rows; r++, p += ln) a = i32x4.sub(a, f32x4.gt(v128.load(p), t));
+    v128.store(out + (<usize>g << 4), f32x4.convert_i32x4_s(a));
+  }
+}
