@@ -12,6 +12,21 @@ describe('reconstructionLoss and weightedL1', () => {
     // f = [[1, 2], [0, 3]], ‖W_dec rows‖ = [5, 1] → rows 1·5 + 2·1 = 7, 3·1 = 3; mean 5
     expect(weightedL1(tf.tensor2d([1, 2, 0, 3], [2, 2]), tf.tensor2d([3, 4, 0, 1], [2, 2])).dataSync()[0]).toBeCloseTo(5, 6);
   });
+
+  it('reconstructionLoss: its written-out gradients are 2 (x̂ − x) dy / B for x̂ and the negative for x, by hand and as autodiff gives them', () => {
+    // rows (1,2) vs (0,0) and (3,−1) vs (1,1), B = 2, dy = 3: ∂x̂ = 3 · (x̂ − x) = [−3, −6, −6, 6].
+    const x = tf.tensor2d([1, 2, 3, -1], [2, 2]), xHat = tf.tensor2d([0, 0, 1, 1], [2, 2]);
+    const [gx, gxHat] = tf.grads((a: tf.Tensor, b: tf.Tensor) => reconstructionLoss(a as tf.Tensor2D, b as tf.Tensor2D))([x, xHat], tf.scalar(3));
+    expect(Array.from(gxHat.dataSync())).toEqual([-3, -6, -6, 6]);
+    expect(Array.from(gx.dataSync())).toEqual([3, 6, 6, -6]);
+    const X = tf.tensor2d(values(12 * 5, 1), [12, 5]), Y = tf.tensor2d(values(12 * 5, 2), [12, 5]);
+    const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => reconstructionLoss(a as tf.Tensor2D, b as tf.Tensor2D))([X, Y]);
+    const autodiff = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.mean(tf.sum(tf.squaredDifference(a, b), 1)))([X, Y]);
+    for (let i = 0; i < 2; i++) {
+      const o = ours[i].dataSync(), a = autodiff[i].dataSync();
+      for (let j = 0; j < o.length; j++) expect(o[j]).toBeCloseTo(a[j], 6);
+    }
+  });
 });
 
 describe('auxKLoss', () => {

@@ -1,14 +1,30 @@
 // Loss terms shared by the variants. Every function takes and returns tensors, never reads back.
 import * as tf from '@tensorflow/tfjs';
+import type { CustomGradientFunc } from './ops/customOp';
 import { weightedAbsSum } from './ops/reduce';
 import { matMul } from './ops/matmul';
 import { constant, stopGradient } from './ops/stopGradient';
 import { isAtLeast, isPositive } from './ops/compare';
 import type { Params, StepContext } from './variants/types';
 
-/** Mean over the batch of ||x − x̂||² (summed over d_in): x, xHat [B, d_in] → scalar. */
+/**
+ * Mean over the batch of ||x − x̂||² (summed over d_in): x, xHat [B, d_in] → scalar. Its gradient is
+ * written out, ∂x̂ = 2 (x̂ − x) dy / B = −∂x: autodiff through the mean and the row sums broadcasts
+ * a [B, 1] column over [B, d_in], which tfjs-wasm does without SIMD (1.2 ms of a 64 / 2048 / 1024 step).
+ */
 export function reconstructionLoss(x: tf.Tensor2D, xHat: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.sum(tf.squaredDifference(x, xHat), 1)) as tf.Scalar);
+  const op = tf.customGrad(((xIn: tf.Tensor2D, xHatIn: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const diff = tf.sub(xHatIn, xIn) as tf.Tensor2D;
+    save([diff]);
+    return {
+      value: tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar,
+      gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => {
+        const g = tf.mul(saved[0], tf.mul(dy, 2 / xIn.shape[0]));
+        return [tf.neg(g), g];
+      },
+    };
+  }) as unknown as CustomGradientFunc<tf.Scalar>);
+  return op(x, xHat) as tf.Scalar;
 }
 
 /**

@@ -10,9 +10,11 @@ import { WASM_KERNELS } from './wasm/registered';
 /**
  * Products of at least this many multiply-adds run on the engine's own wasm kernel (wasm/registered.ts)
  * rather than XNNPACK's, which repacks a changed operand at every call and runs at about half the
- * speed there (docs/benchmark.md, "Sparse steps"); small ones stay with tfjs.
+ * speed there (docs/benchmark.md, "Sparse steps"); the tiniest stay with tfjs. The thin ones of a
+ * small step — b_dec·W_enc [1, 64]·[64, 2048] and its outer-product gradient — took 0.9–1.5 ms in
+ * XNNPACK (most of it packing) against 0.1–0.3 ms here.
  */
-const OWN_PRODUCT_MIN_MACS = 1 << 20;
+const OWN_PRODUCT_MIN_MACS = 1 << 16;
 
 /** a [m, k] · b [k, n] (no autodiff: the callers below write the backward). */
 function product(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
