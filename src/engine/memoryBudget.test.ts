@@ -97,9 +97,9 @@ describe('estimateTrainingMemory', () => {
     const guided = estimateTrainingMemory({ ...base, guidance: [target] }, 768, { backend: 'wasm' });
     expect(guided.sparseStep).toBe(false);
     expect(guided.bytes).toBeGreaterThan(2 * at({}, 'wasm').bytes);
-    // GPT-2 width on wasm: the sparse TopK step fits with room to spare; the dense one would not.
+    // GPT-2 width on wasm: the sparse TopK step fits with room to spare, in well under the dense step's memory.
     expect(fits(resolveConfig({ architecture: 'topk', d_sae: 32_768, batch_size: 1024, k: 32 }, 768), 768, limitsFor('wasm'))).toBe(true);
-    expect(fits(resolveConfig({ architecture: 'topk', d_sae: 32_768, batch_size: 1024, k: 32, sparse: 'off' }, 768), 768, limitsFor('wasm'))).toBe(false);
+    expect(at({ sparse: 'off' }, 'wasm').bytes).toBeGreaterThan(1.5 * at({}, 'wasm').bytes);
   });
 
   it('keeps the rollback and autosave copies out of wasm memory, not out of the others', () => {
@@ -119,10 +119,10 @@ describe('estimateTrainingMemory', () => {
 });
 
 describe('backend limits', () => {
-  it('wasm: 90 % of tfjs-backend-wasm’s 4 GiB ceiling, hard (its estimate is of the heap)', () => {
+  it('wasm: 85 % of tfjs-backend-wasm’s 4 GiB ceiling, hard (its estimate is of the heap)', () => {
     const l = limitsFor('wasm');
     expect(l.hard).toBe(true);
-    expect(l.totalBytes).toBe(Math.floor(4294901760 * 0.9));
+    expect(l.totalBytes).toBe(Math.floor(4294901760 * 0.85));
     expect(l.totalLabel).toContain('4 GiB');
   });
   it('webgpu: the smaller of the buffer limits; webgl: the texture size; both guess the total', () => {
@@ -200,7 +200,7 @@ describe('checkFits and refusal', () => {
   it('says what the run needs, the limit, and the largest d_sae that fits', () => {
     const wasm = limitsFor('wasm');
     const msg = checkFits(big, 512, wasm)!;
-    expect(msg).toMatch(/^d_sae 262,144 × d_in 512 \(topk, batch 4,096\) needs about [\d.]+ GiB on wasm, more than the 3\.6 GiB of wasm memory \(4 GiB at most\) a run may plan for; /);
+    expect(msg).toMatch(/^d_sae 262,144 × d_in 512 \(topk, batch 4,096\) needs about [\d.]+ GiB on wasm, more than the 3\.4 GiB of wasm memory \(4 GiB at most\) a run may plan for; /);
     expect(msg).toContain(`the largest d_sae that fits is ${largestDSaeThatFits(big, 512, wasm).toLocaleString('en-US')}`);
     // Smaller runs also get the batch that would fit at their d_sae.
     const mid = resolveConfig({ architecture: 'relu', d_sae: 32_768, batch_size: 4096 }, 64);
@@ -228,7 +228,7 @@ describe('checkFits and refusal', () => {
     expect(estimateLine(resolveConfig({ architecture: 'topk', d_sae: 512, batch_size: 512 }, 64), 64, limitsFor('wasm'))).toEqual({ text: '≈ 5.4 MiB to train on wasm', ok: true });
     const line = estimateLine(big, 512, limitsFor('wasm'));
     expect(line.ok).toBe(false);
-    expect(line.text).toMatch(/^≈ [\d.]+ GiB to train on wasm: too large \(more than the 3\.6 GiB .*\); the largest d_sae that fits is [\d,]+\.$/);
+    expect(line.text).toMatch(/^≈ [\d.]+ GiB to train on wasm: too large \(more than the 3\.4 GiB .*\); the largest d_sae that fits is [\d,]+\.$/);
     const guess = estimateLine(big, 512, limitsFor('webgpu', { maxBufferSize: 8 * GiB, maxStorageBufferBindingSize: 8 * GiB, deviceMemoryGiB: 8 }));
     expect(guess.text).toContain('probably too large');
   });
@@ -253,7 +253,7 @@ describe('describeOomError', () => {
   it.each(samples)('%s → the clear message with a size that fits', (_name, e) => {
     const msg = describeOomError(e, cfg, 64, limitsFor('wasm'));
     expect(msg).not.toBeNull();
-    expect(msg).toMatch(/^Out of memory on wasm: d_sae 65,536 × d_in 64 \(relu, batch 4,096\) needs about [\d.]+ GiB, more than the 3\.6 GiB .*; the largest d_sae that fits is [\d,]+ \(or batch [\d,]+ for this d_sae\)\. \(.+\)$/);
+    expect(msg).toMatch(/^Out of memory on wasm: d_sae 65,536 × d_in 64 \(relu, batch 4,096\) needs about [\d.]+ GiB, more than the 3\.4 GiB .*; the largest d_sae that fits is [\d,]+ \(or batch [\d,]+ for this d_sae\)\. \(.+\)$/);
   });
 
   it('suggests half the size when the estimate said it fits (another tab took the memory)', () => {

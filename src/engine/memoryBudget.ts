@@ -23,7 +23,8 @@
 //   plus the batch in and out, ≈ c·B·(layers·d_in).
 // a, g and c per variant were measured with tf.profile's peakBytes (see memoryBudget.test.ts and
 // the figures in its header). On wasm the estimate is of its memory: the allocator and the heap's
-// growth steps add ~10 % and up to 96 MiB to the tensors (WASM_HEAP_FACTOR), measured in Node at
+// growth steps add ~10 % and up to 96 MiB to the buffers held (WASM_HEAP_FACTOR; a dense step's
+// clones share theirs: WASM_DENSE_STEP_SHARING), measured in Node at
 // d_in 768 and d_sae 16,384–32,768 (docs/benchmark.md, "Memory"). Each variant's factors and
 // parameter shapes are in its declaration (`memory`, `parameterShapes`, src/engine/variants/*.decl.ts).
 import { configRecord, layersUsed, type SaeConfig } from './config';
@@ -51,6 +52,12 @@ const STATE_COPIES_OFF_DEVICE = new Set(['wasm']);
  * its size but at most 96 MiB more than it was asked for (tfjs-backend-wasm's emscripten_resize_heap).
  */
 export const WASM_HEAP_FACTOR = 1.1;
+/**
+ * The dense step's buffers on wasm against its tensors as tfjs counts them (the factors above): its
+ * clones share their input's buffer, so wasm holds about two thirds (measured 0.65–0.69 for ReLU and
+ * JumpReLU at d_in 768, d_sae 16,384, batch 1,024).
+ */
+const WASM_DENSE_STEP_SHARING = 0.67;
 const WASM_HEAP_GROWTH_FRACTION = 0.2;
 const WASM_HEAP_GROWTH_BYTES = 96 * 2 ** 20;
 
@@ -68,7 +75,10 @@ export function parameterCount(cfg: SaeConfig, dIn: number): number {
 export interface MemoryEstimate {
   /** Peak bytes of the run on the device. */
   bytes: number;
-  /** Where they go (bytes); `allocator` is wasm's heap beyond its tensors. */
+  /**
+   * Where they go (bytes), the tensors as tfjs counts them; on wasm `allocator` is its memory beyond
+   * them (the allocator, growth steps) less what shared buffers save (negative for a dense step).
+   */
   parts: { parameters: number; optimizer: number; snapshots: number; step: number; allocator: number };
   /** Whether the step counted is the sparse one (from the first step on). */
   sparseStep: boolean;
@@ -117,8 +127,10 @@ export function estimateTrainingMemory(cfg: SaeConfig, dIn: number, opts: Estima
   const optimiserPhase = (sparse ? 0 : OPTIMISER_KEPT_ACTS * R * S) + P + adamCopies * largestParam;
   const step = Math.max(backward, optimiserPhase) + io * B * L * dIn;
   const tensorBytes = (parameters + optimizer + snapshots + step) * FLOAT;
-  // On wasm, its memory: what the heap grows to for those tensors.
-  const allocated = tensorBytes * WASM_HEAP_FACTOR;
+  // On wasm, its memory: what the heap grows to for those tensors. tfjs counts a buffer once per
+  // tensor that shares it, and the dense step's autodiff shares many (clones, ops/wasm/identity.ts).
+  const heldBytes = (parameters + optimizer + snapshots + step * (sparse ? 1 : WASM_DENSE_STEP_SHARING)) * FLOAT;
+  const allocated = heldBytes * WASM_HEAP_FACTOR;
   const allocator = backend === 'wasm' ? allocated - tensorBytes + Math.min(allocated * WASM_HEAP_GROWTH_FRACTION, WASM_HEAP_GROWTH_BYTES) : 0;
   return {
     bytes: tensorBytes + allocator,
@@ -175,11 +187,11 @@ export interface BackendFacts {
  * kernel fails with "memory access out of bounds" (measured in Node), or the module aborts.
  * Measured (relu, d_in 64, batch 256, Node): a run whose tensors peak at 3.33 GiB grew the heap to
  * 3.82 GiB (the allocator, kernels' scratch memory, emscripten's growth steps). The wasm estimate
- * is of the heap itself (WASM_HEAP_FACTOR); a run may plan for 90 % of the ceiling, which leaves
- * room for the estimate's own error (within 15 % of the measured heap, usually within 7 %).
+ * is of the heap itself (WASM_HEAP_FACTOR); a run may plan for 85 % of the ceiling, which leaves
+ * room for the estimate's own error (measured from −12 % to +2 % of the heap: docs/benchmark.md).
  */
 export const WASM_MAX_BYTES = 4294901760;
-export const WASM_USABLE_FRACTION = 0.9;
+export const WASM_USABLE_FRACTION = 0.85;
 /** The cpu backend keeps tensors as JS typed arrays: a conservative 4 GiB for a browser tab. */
 export const CPU_MAX_BYTES = 4 * GiB;
 /** Without a figure for GPU memory: half the RAM the browser reports (at least 2 GiB), a guess. */
