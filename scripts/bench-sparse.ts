@@ -1,13 +1,15 @@
-// Where the sparse step stops paying (`npm run bench:sparse`): the JumpReLU and ReLU training steps
+// Where the sparse step stops paying (`npm run bench:sparse`): the JumpReLU, ReLU and Gated training steps
 // (src/engine/variants/sparseLinear.ts) timed sparse and dense on Node wasm at a given size
 // (default 768 / 24,576, batch 1,024) over a range of active fractions, the fraction set through
 // the data: the rows are N(0, I) and the initial encoder columns unit vectors, so z ~ N(0, 1) and a
-// threshold (JumpReLU θ, or a ReLU's b_enc = −t) of t = Φ⁻¹(1 − p) leaves a fraction p active. The
+// threshold (JumpReLU θ, a ReLU's b_enc = −t, a Gated SAE's b_gate = −t) of t = Φ⁻¹(1 − p) leaves a
+// fraction p active. The
 // dense step's time does not depend on p. Prints a Markdown table and the crossing, the figure
-// JUMPRELU_SPARSE_MAX_ACTIVE and RELU_SPARSE_MAX_ACTIVE (src/engine/variants/) are set from.
+// JUMPRELU_SPARSE_MAX_ACTIVE, RELU_SPARSE_MAX_ACTIVE and GATED_SPARSE_MAX_ACTIVE (src/engine/variants/)
+// are set from.
 // Not a test: it asserts nothing.
 //
-//   npm run bench:sparse [-- --d-in 768 --d-sae 24576 --batch 1024 --threads 2]
+//   npm run bench:sparse [-- --d-in 768 --d-sae 24576 --batch 1024 --threads 2 --variants jumprelu,relu,gated]
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { useNodeWasmThreads, nodeCores } from '../src/cli/nodeBackend';
@@ -20,6 +22,9 @@ import { variantFor } from '../src/engine/variants/registry';
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : fallback; };
 const dIn = arg('d-in', 768), dSae = arg('d-sae', 24_576), batch = arg('batch', 1024), threads = arg('threads', nodeCores());
+type Timed = 'jumprelu' | 'relu' | 'gated';
+const variantsArg = args.indexOf('--variants');
+const VARIANTS = (variantsArg >= 0 ? args[variantsArg + 1].split(',') : ['jumprelu', 'relu', 'gated']) as Timed[];
 const FRACTIONS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3];
 
 /** Φ⁻¹(q) by bisection on the error function's series-free form (precise enough for a threshold). */
@@ -37,7 +42,7 @@ function erf(x: number): number {
 }
 
 /** Median ms of `steps` timed steps (after one warm-up) and the active fraction the steps saw. */
-function time(architecture: 'jumprelu' | 'relu', fraction: number, sparse: boolean, steps = 2): { ms: number; active: number; sparseSteps: number } {
+function time(architecture: Timed, fraction: number, sparse: boolean, steps = 2): { ms: number; active: number; sparseSteps: number } {
   const cfg = resolveConfig({ architecture, d_sae: dSae, batch_size: batch, sparse: sparse ? 'auto' : 'off', ...(architecture === 'jumprelu' ? { init_threshold: 0.05 } : {}) }, dIn);
   const variant = variantFor(cfg);
   const rng = createRng(1);
@@ -46,6 +51,7 @@ function time(architecture: 'jumprelu' | 'relu', fraction: number, sparse: boole
   const p = variant.init(cfg, { dIn, nLayers: 1, mean: new Float32Array(dIn), meanNorm: 1 }, createRng(2));
   const t = normalQuantile(1 - fraction);
   if (architecture === 'jumprelu') p.threshold.assign(tf.fill([dSae], t));
+  else if (architecture === 'gated') p.b_gate.assign(tf.fill([dSae], -t));
   else p.b_enc.assign(tf.fill([dSae], -t));
   const adam = new Adam(p, cfg.adam_beta1, cfg.adam_beta2);
   // lr 0: every step sees the same parameters, so every step has the same active fraction.
@@ -61,7 +67,7 @@ function time(architecture: 'jumprelu' | 'relu', fraction: number, sparse: boole
     if (s > 0) { ms.push(performance.now() - t0); if (out.sparse) sparseSteps++; }
   }
   const active = tf.tidy(() => {
-    const z = tf.add(tf.matMul(tf.sub(tf.tensor2d(rows, [batch, dIn]), p.b_dec), p.W_enc), p.b_enc);
+    const z = tf.add(tf.matMul(tf.sub(tf.tensor2d(rows, [batch, dIn]), p.b_dec), p.W_enc), architecture === 'gated' ? p.b_gate : p.b_enc);
     const above = architecture === 'jumprelu' ? tf.step(tf.sub(z, p.threshold)) : tf.step(z);
     return tf.mean(above).dataSync()[0];
   });
@@ -74,7 +80,7 @@ useNodeWasmThreads(threads);
 await tf.setBackend('wasm');
 await tf.ready();
 console.log(`Sparse vs dense training steps, Node wasm (${threads} threads), d_in ${dIn}, d_sae ${dSae}, batch ${batch}; one warm-up and 2 timed steps each.\n`);
-for (const architecture of ['jumprelu', 'relu'] as const) {
+for (const architecture of VARIANTS) {
   const dense = time(architecture, 0.05, false);
   console.log(`| ${architecture} active fraction | sparse ms/step | dense ms/step | sparse ÷ dense time |`);
   console.log('| ---: | ---: | ---: | ---: |');
