@@ -3,32 +3,16 @@
 // - transpose2d, for the backward pass's materialised transposes (ops/matmul.ts). tfjs-wasm's
 //   Transpose walks the output one strided element at a time: 18.6 ms for a [1024, 2048] matrix in
 //   Node here, ~13 ms in Chromium, where two of them (W_dec and f, 2M values each) cost 27 ms of a
-//   235 ms medium ReLU step. Here: blocks of 8 × 8 in JavaScript, 3–5 ms for 2M values.
+//   235 ms medium ReLU step. Blocks of 8 × 8 in JavaScript took 3–6 ms; the engine's own kernel
+//   (wasm/assembly/kernels.ts transpose: 4 × 4 blocks in SIMD registers, on the helper threads too)
+//   about 2 ms.
 // - concatRows, whose gradient splits the upstream gradient by rows: tfjs-wasm's SplitV copies the
 //   whole input out of the heap once per part (10 ms for the encoder's [513, 4096] gradient at the
 //   medium size); a block of whole rows is contiguous, so here it is one copy within the heap.
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { heapKernel } from './heapKernel';
-
-/** Rows and columns per block: an 8 × 8 block of floats stays within a few cache lines each way. */
-const BLOCK = 8;
-
-/** dst [n, m] = srcᵀ for src [m, n], both row-major. */
-export function transposeBlocked(src: ArrayLike<number>, dst: { [i: number]: number }, m: number, n: number): void {
-  for (let i0 = 0; i0 < m; i0 += BLOCK) {
-    const i1 = Math.min(i0 + BLOCK, m);
-    for (let j0 = 0; j0 < n; j0 += BLOCK) {
-      const j1 = Math.min(j0 + BLOCK, n);
-      for (let i = i0; i < i1; i++) {
-        const row = i * n;
-        for (let j = j0; j < j1; j++) dst[j * m + i] = src[row + j];
-      }
-    }
-  }
-}
-
-const transposeInHeap = heapKernel('SaeTranspose2D', ([m, n]) => [n, m], (src, dst, [m, n]) => transposeBlocked(src, dst, m, n));
+import { WASM_KERNELS } from './wasm/registered';
 
 /** xᵀ for a 2-D x; its gradient is the transpose of the upstream gradient. */
 export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
@@ -40,7 +24,10 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
 }
 
 function forward(x: tf.Tensor2D): tf.Tensor2D {
-  return (transposeInHeap(x) ?? tf.transpose(x)) as tf.Tensor2D;
+  if (tf.getBackend() === 'wasm' && x.dtype === 'float32') {
+    return tf.engine().runKernel(WASM_KERNELS.transpose, { x } as unknown as tf.NamedTensorMap) as tf.Tensor2D;
+  }
+  return tf.transpose(x) as tf.Tensor2D;
 }
 
 // Both views are on the same heap: one contiguous copy within it.

@@ -38,11 +38,12 @@ export interface KernelExports {
   normalize_rows: (w: number, out: number, d: number, eps: number, start: number, end: number, thread: number) => void;
   relu_grad: (dy: number, y: number, out: number, start: number, end: number, thread: number) => void;
   count_above: (x: number, rows: number, n: number, thr: number, out: number, start: number, end: number, thread: number) => void;
+  transpose: (x: number, out: number, m: number, n: number, start: number, end: number, thread: number) => void;
 }
 
 /** The kernels split across threads: every one ends with (start, end, thread). */
 export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'batch_kth' | 'topk_scratch_words'>;
-const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above'];
+const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above', 'transpose'];
 
 /** What a helper thread needs from its environment: a started worker running `script`. */
 export interface KernelThread {

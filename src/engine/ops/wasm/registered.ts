@@ -13,6 +13,7 @@ export const WASM_KERNELS = {
   normalizeRows: 'SaeWasmNormalizeRows',
   reluGrad: 'SaeWasmReluGrad',
   countAbove: 'SaeWasmCountAbove',
+  transpose: 'SaeWasmTranspose',
 } as const;
 
 /** Columns per packed panel of gemm_panels (assembly/kernels.ts PANEL). */
@@ -190,5 +191,13 @@ register(WASM_KERNELS.countAbove, ({ x }, { threshold }, backend, kernels) => {
   const out = backend.makeOutput([n], 'float32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
   kernels.run('count_above', [at(x), rows, n, threshold, at(out)], n / 4);
+  return out;
+});
+
+register(WASM_KERNELS.transpose, ({ x }, _attrs, backend, kernels) => {
+  const [m, n] = x.shape;
+  const out = backend.makeOutput([n, m], x.dtype as 'float32' | 'int32');
+  const at = (t: tf.TensorInfo) => heapOffset(backend, t);
+  kernels.run('transpose', [at(x), at(out), m, n], Math.ceil(m / 16));
   return out;
 });
