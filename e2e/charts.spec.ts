@@ -22,9 +22,11 @@ test('a run logging more rows than the point budget thins its charts and keeps t
   // Total and reconstruction, raw and smoothed (topk has no sparsity loss: it is 0 by construction).
   expect(traces).toHaveLength(4);
   const lastStep = Number((await page.getByTestId('progress').innerText()).match(/step ([\d,]+)/)![1].replace(/,/g, ''));
+  // A thinning leaves 75–150 power-of-two buckets (src/ui/charts/decimate.ts) of at least a first and a
+  // last point: 150 points at the least just after one (a smooth trace keeps 2 a bucket, e.g. 294).
   for (const t of traces) {
     expect(t.n, t.name).toBeLessThanOrEqual(1200);
-    expect(t.n, t.name).toBeGreaterThan(300);
+    expect(t.n, t.name).toBeGreaterThanOrEqual(150);
     expect(t.ascending, t.name).toBe(true);
     expect(t.first, t.name).toBe(10);
     expect(t.last, t.name).toBe(Math.floor(lastStep / 10) * 10);
