@@ -68,6 +68,11 @@ function mainTable(rows: Row[], native: NativeReport | null): string {
   return lines.join('\n');
 }
 
+/** "23 % (21–30 %)": the median step's share outside the products, and the range over the profiled steps. */
+function outsideText(o: { median: number; min: number; max: number }): string {
+  return `${fmt(100 * o.median, 0)} % (${fmt(100 * o.min, 0)}–${fmt(100 * o.max, 0)} %)`;
+}
+
 function profileTables(rows: Row[]): string {
   const out: string[] = [];
   for (const r of rows.filter((x) => x.profile)) {
@@ -75,7 +80,9 @@ function profileTables(rows: Row[]): string {
     const head = `${r.where} ${backendLabel(r)} · ${r.architecture} · ${r.size}`;
     if (p.error) { out.push(`**${head}**: profile failed: ${p.error}`, ''); continue; }
     const clock = r.backend === 'webgl' && r.info?.kernelTimer === false ? ' (no GPU timer query here: tfjs syncs after each kernel and times it on the CPU clock, which slows the profiled step)' : '';
-    out.push(`**${head}** — profiled step ${fmt(p.wallMs, 0)} ms wall (timed step ${fmt(r.msPerStep, 0)} ms), ${p.kernelCount} kernels, ${p.timed ? `kernel time ${fmt(p.kernelMs, 0)} ms${clock}` : 'no kernel timings from this backend: ordered by output size'}`);
+    const steps = p.steps ?? 1;
+    const outside = p.outsideProducts ? `, ${outsideText(p.outsideProducts)} of it outside the matrix products` : '';
+    out.push(`**${head}** — ${steps} profiled step${steps === 1 ? '' : 's'}: ${fmt(p.wallMs, 0)} ms wall each (median; timed step ${fmt(r.msPerStep, 0)} ms), ${fmt(p.kernelCount, 0)} kernels, ${p.timed ? `kernel time ${fmt(p.kernelMs, 0)} ms${outside}${clock}` : 'no kernel timings from this backend: ordered by output size'}`);
     out.push('');
     if (p.timed) {
       out.push('| kernel | calls | ms | % of kernel time | MB written |', '| --- | ---: | ---: | ---: | ---: |');
@@ -110,6 +117,16 @@ function targetsTable(rows: Row[], resp: ResponsivenessResult | null, haveNative
       if (!per.length) continue;
       const text = per.map(([v, r]) => `${v} ${fmt(r!.nativeRatio, 2)}× (${r!.backend})`).join(', ');
       lines.push(`| ${where}, ${size}, best backend ≥ ${goal}× native | ${text} | ${per.every(([, r]) => (r!.nativeRatio ?? 0) >= goal) ? 'yes' : 'no'} |`);
+    }
+    // Issue 23's: at small and medium sizes, at most a quarter of a step's kernel time outside the
+    // matrix products (the median profiled step; bench.ts PRODUCT_KERNELS).
+    for (const where of ['node', 'chromium'] as Where[]) {
+      for (const size of ['small', 'medium'] as SizeName[]) {
+        const profiled = rows.filter((x) => x.where === where && x.size === size && x.profile?.outsideProducts && !x.error && (x.label ?? x.architecture) === x.architecture);
+        if (!profiled.length) continue;
+        const text = profiled.map((x) => `${x.architecture} ${outsideText(x.profile!.outsideProducts!)} (${x.backend})`).join(', ');
+        lines.push(`| ${where}, ${size}: time outside the matrix products ≤ 25 % | ${text} | ${profiled.every((x) => x.profile!.outsideProducts!.median <= 0.25) ? 'yes' : 'no'} |`);
+      }
     }
     // Issue 23's: at GPT-2 width, TopK k 32 at least the NumPy dense step, JumpReLU at L0 1–5 % 0.7 of it.
     for (const where of ['node', 'chromium'] as Where[]) {

@@ -3,14 +3,28 @@
 // bench and by the worker for the in-browser bench (`npm run bench`, scripts/bench.ts), so both
 // measure the same thing: a real Trainer's step with no readback inside the timed loop.
 //
-// Optionally (spec.profile) one more step is run under tf.profile and its kernels are aggregated
-// by kernel name, so the bench can show where each backend's time goes.
+// Optionally (spec.profile) a few more steps are run under tf.profile and their kernels aggregated
+// by kernel name, so the bench can show where each backend's time goes, and what share of it is
+// outside the matrix products.
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { resolveConfig, type Architecture, type SaeConfig } from './config';
 import { createRng } from './rng';
 import { Trainer } from './trainer';
 import { wasmKernels } from './ops/wasm/kernelModule';
+import { WASM_KERNELS } from './ops/wasm/registered';
+import { SPARSE_KERNELS } from './ops/sparseKernels';
+
+/** Steps profiled after the timed ones (spec.profile): one step of a small size is 15–50 ms, and its shares move by several points from one step to the next. */
+const PROFILED_STEPS = 5;
+
+/**
+ * The kernels that are matrix products: dense ones (the engine's own, with its fused bias, ReLU or
+ * mask; tfjs's) and the sparse steps' decode, row dots and outer products. The rest of a step —
+ * selections, element-wise work, reductions, transposes, Adam, the constraint — is the time
+ * outside them.
+ */
+export const PRODUCT_KERNELS: ReadonlySet<string> = new Set([WASM_KERNELS.denseProduct, 'BatchMatMul', '_FusedMatMul', SPARSE_KERNELS.decode, SPARSE_KERNELS.rowDots, SPARSE_KERNELS.outerRows, SPARSE_KERNELS.outerCols]);
 
 export interface BenchSpec {
   architecture: Architecture;
@@ -28,7 +42,7 @@ export interface BenchSpec {
   targetMs?: number;
   /** Adaptive timing: the fewest timed steps (default 2). */
   minSteps?: number;
-  /** Also profile one step (tf.profile), after the timed ones. */
+  /** Also profile a few steps (tf.profile, PROFILED_STEPS), after the timed ones. */
   profile?: boolean;
   /**
    * A run's resolved config, to time its exact step (k, normalisation, multi-layer options …)
@@ -66,7 +80,7 @@ export class StepTooSlowError extends Error {
   }
 }
 
-/** Kernels of one profiled step with the same name, summed. */
+/** Kernels with the same name, summed over a profiled step (averaged over the profiled steps). */
 export interface KernelStat {
   name: string;
   count: number;
@@ -79,10 +93,17 @@ export interface KernelStat {
 }
 
 export interface StepProfile {
-  /** Wall time of the profiled step (profiling itself slows some backends: webgl syncs per kernel). */
+  /** Steps profiled; the figures below are per step (medians or means over them). */
+  steps: number;
+  /** Wall time of a profiled step, median (profiling itself slows some backends: webgl syncs per kernel). */
   wallMs: number;
-  /** Sum of all kernels' times, when timed. */
+  /** Sum of all kernels' times per step (mean), when timed. */
   kernelMs?: number;
+  /**
+   * The fraction of each profiled step's kernel time outside the matrix products (PRODUCT_KERNELS),
+   * when timed: the median step's, and the least and most.
+   */
+  outsideProducts?: { median: number; min: number; max: number };
   timed: boolean;
   kernelCount: number;
   peakBytes: number;
@@ -157,7 +178,7 @@ export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> 
   const data = new Float32Array(rows * spec.dIn * nLayers);
   for (let i = 0; i < data.length; i++) data[i] = rng.normal();
   const warmup = spec.warmup ?? 2;
-  const total = warmup + spec.steps + (spec.profile ? 1 : 0) + 1;
+  const total = warmup + spec.steps + (spec.profile ? PROFILED_STEPS : 0) + 1;
   const cfg = benchConfig(spec, total);
   const trainer = new Trainer(cfg, { train: data, trainRows: rows, val: new Float32Array(0), valRows: 0, dIn: spec.dIn, nLayers }, tf.getBackend());
   try {
@@ -177,7 +198,7 @@ export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> 
     const sparseSteps = trainer.sparseSteps - sparseBefore;
     const activeFraction = trainer.lastActiveFraction;
     const ms = median(stepMs);
-    const profile = spec.profile ? await profileStep(trainer) : undefined;
+    const profile = spec.profile ? await profileSteps(trainer, PROFILED_STEPS) : undefined;
     return {
       backend: tf.getBackend(),
       architecture: spec.architecture,
@@ -203,44 +224,62 @@ export async function benchTrainingSteps(spec: BenchSpec): Promise<BenchResult> 
   }
 }
 
-/** One training step under tf.profile, kernels aggregated by name (largest time, else output size, first). */
-async function profileStep(trainer: Trainer): Promise<StepProfile> {
+/**
+ * `steps` training steps, each under its own tf.profile; kernels aggregated by name (largest time,
+ * else output size, first) and averaged per step, and each step's share outside the products.
+ */
+async function profileSteps(trainer: Trainer, steps: number): Promise<StepProfile> {
   const t0 = performance.now();
   try {
-    const info = await tf.profile(async () => {
-      await trainer.runSteps(1);
-      await syncBackend(trainer);
-    });
-    const wallMs = performance.now() - t0;
     const byName = new Map<string, { count: number; ms: number; timedCount: number; bytesAdded: number; outputElements: number }>();
-    // tf.profile also lists scopes that run kernels inside them (customGrad forwards, "unnamed
-    // scope"), whose time is their kernels' again: only registered kernels are counted.
+    const wallMs: number[] = [], outside: number[] = [];
+    let kernelCount = 0, peakBytes = 0;
     const backendName = tf.getBackend();
-    const kernelsOnly = info.kernels.filter((k) => tf.getKernel(k.name, backendName) !== undefined);
-    for (const k of kernelsOnly) {
-      const s = byName.get(k.name) ?? { count: 0, ms: 0, timedCount: 0, bytesAdded: 0, outputElements: 0 };
-      s.count += 1;
-      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : NaN; // {error} when the backend could not time it
-      if (Number.isFinite(ms) && ms > 0) { s.ms += ms; s.timedCount += 1; }
-      s.bytesAdded += k.bytesAdded;
-      s.outputElements += k.outputShapes.reduce((acc, shape) => acc + (shape ?? []).reduce((a, b) => a * b, 1), 0);
-      byName.set(k.name, s);
+    for (let step = 0; step < steps; step++) {
+      const start = performance.now();
+      const info = await tf.profile(async () => {
+        await trainer.runSteps(1);
+        await syncBackend(trainer);
+      });
+      wallMs.push(performance.now() - start);
+      peakBytes = Math.max(peakBytes, info.peakBytes);
+      // tf.profile also lists scopes that run kernels inside them (customGrad forwards, "unnamed
+      // scope"), whose time is their kernels' again: only registered kernels are counted.
+      const kernelsOnly = info.kernels.filter((k) => tf.getKernel(k.name, backendName) !== undefined);
+      kernelCount += kernelsOnly.length;
+      let productMs = 0, allMs = 0;
+      for (const k of kernelsOnly) {
+        const s = byName.get(k.name) ?? { count: 0, ms: 0, timedCount: 0, bytesAdded: 0, outputElements: 0 };
+        s.count += 1;
+        const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : NaN; // {error} when the backend could not time it
+        if (Number.isFinite(ms) && ms > 0) {
+          s.ms += ms; s.timedCount += 1;
+          allMs += ms;
+          if (PRODUCT_KERNELS.has(k.name)) productMs += ms;
+        }
+        s.bytesAdded += k.bytesAdded;
+        s.outputElements += k.outputShapes.reduce((acc, shape) => acc + (shape ?? []).reduce((a, b) => a * b, 1), 0);
+        byName.set(k.name, s);
+      }
+      if (allMs > 0) outside.push(1 - productMs / allMs);
     }
     const timed = [...byName.values()].some((s) => s.timedCount > 0);
     const kernels: KernelStat[] = [...byName.entries()].map(([name, s]) => ({
-      name, count: s.count, bytesAdded: s.bytesAdded, outputElements: s.outputElements, ...(timed ? { totalMs: s.ms } : {}),
+      name, count: s.count / steps, bytesAdded: s.bytesAdded / steps, outputElements: s.outputElements / steps, ...(timed ? { totalMs: s.ms / steps } : {}),
     }));
     kernels.sort((a, b) => (timed ? (b.totalMs ?? 0) - (a.totalMs ?? 0) : b.outputElements - a.outputElements));
     return {
-      wallMs,
+      steps,
+      wallMs: median(wallMs),
       timed,
-      kernelCount: kernelsOnly.length,
-      peakBytes: info.peakBytes,
+      kernelCount: kernelCount / steps,
+      peakBytes,
       kernels,
       ...(timed ? { kernelMs: kernels.reduce((a, k) => a + (k.totalMs ?? 0), 0) } : {}),
+      ...(outside.length ? { outsideProducts: { median: median(outside), min: Math.min(...outside), max: Math.max(...outside) } } : {}),
     };
   } catch (e) {
-    return { wallMs: performance.now() - t0, timed: false, kernelCount: 0, peakBytes: 0, kernels: [], error: e instanceof Error ? e.message : String(e) };
+    return { steps, wallMs: performance.now() - t0, timed: false, kernelCount: 0, peakBytes: 0, kernels: [], error: e instanceof Error ? e.message : String(e) };
   }
 }
 

@@ -15,7 +15,8 @@
 //   one step: the larger of
 //     the backward pass — the tape's activations, ≈ a·R·S, with the transposed weights ≈ g·P
 //       (the sparse steps of the k-sparse variants: z alone, freed once selected, and their
-//       sparse gradients: their declaration's `memory.sparse`) —
+//       sparse gradients: their declaration's `memory.sparse`; a dense step with its backward
+//       written out, on wasm and cpu: `memory.written`) —
 //     and the optimiser — the kept f and z (2R·S; none in a sparse step), the gradients P, and for
 //       the parameter being updated its clipped gradient and new values (adam.ts: a tidy per
 //       parameter, each gradient freed once used): 4 of the largest parameter with the fused
@@ -42,6 +43,8 @@ const OPTIMISER_OPS_COPIES = 11;
 const OPTIMISER_KEPT_ACTS = 2;
 /** The backends with sparse products (ops/sparse.ts registers them on wasm and webgpu). */
 const SPARSE_BACKENDS = new Set(['wasm', 'webgpu']);
+/** The backends where the variants with a written dense step take it (variants/denseLinear.ts denseStepApplies). */
+const WRITTEN_DENSE_BACKENDS = new Set(['wasm', 'cpu']);
 /** Backends whose Adam is one fused kernel per tensor (adam.ts). */
 const FUSED_ADAM_BACKENDS = new Set(['wasm', 'webgpu']);
 /** Where the trainer's copies of the state are arrays outside the backend's memory (trainerState.ts readsWithoutWaiting). */
@@ -102,6 +105,11 @@ function sparseFromTheStart(cfg: SaeConfig, dIn: number, backend: string | undef
     && layersUsed(cfg) === 1 && dIn % 4 === 0 && cfg.d_sae % 4 === 0 && declarationFor(cfg.architecture).memory.sparse !== undefined;
 }
 
+/** Whether the run's dense steps are the written ones (trainStep.ts Variant.denseStep), not autodiff's. */
+function writtenDenseStep(cfg: SaeConfig, backend: string | undefined): boolean {
+  return backend !== undefined && WRITTEN_DENSE_BACKENDS.has(backend) && cfg.guidance.length === 0 && declarationFor(cfg.architecture).memory.written !== undefined;
+}
+
 /** Bytes a training run of `cfg` on activations of width `dIn` needs on the device at its peak. */
 export function estimateTrainingMemory(cfg: SaeConfig, dIn: number, opts: EstimateOptions = {}): MemoryEstimate {
   const S = cfg.d_sae;
@@ -122,14 +130,17 @@ export function estimateTrainingMemory(cfg: SaeConfig, dIn: number, opts: Estima
   const snapshots = best + stateCopies;
   const io = prof.io + (prof.extraIo?.(cfg) ?? 0);
   const sparse = sparseFromTheStart(cfg, dIn, backend) ? prof.sparse : undefined;
-  const backward = sparse ? sparse.act * R * S + sparse.tape * P : prof.act * R * S + prof.tape * P;
+  const written = !sparse && writtenDenseStep(cfg, backend) ? prof.written : undefined;
+  const stepProfile = sparse ?? (written && (backend === 'wasm' ? written : { act: written.opsAct, tape: written.opsTape })) ?? prof;
+  const backward = stepProfile.act * R * S + stepProfile.tape * P;
   const adamCopies = backend !== undefined && FUSED_ADAM_BACKENDS.has(backend) ? OPTIMISER_FUSED_COPIES : OPTIMISER_OPS_COPIES;
   const optimiserPhase = (sparse ? 0 : OPTIMISER_KEPT_ACTS * R * S) + P + adamCopies * largestParam;
   const step = Math.max(backward, optimiserPhase) + io * B * L * dIn;
   const tensorBytes = (parameters + optimizer + snapshots + step) * FLOAT;
   // On wasm, its memory: what the heap grows to for those tensors. tfjs counts a buffer once per
-  // tensor that shares it, and the dense step's autodiff shares many (clones, ops/wasm/identity.ts).
-  const heldBytes = (parameters + optimizer + snapshots + step * (sparse ? 1 : WASM_DENSE_STEP_SHARING)) * FLOAT;
+  // tensor that shares it, and the dense step's autodiff shares many (clones, ops/wasm/identity.ts);
+  // the sparse and written steps make no clones.
+  const heldBytes = (parameters + optimizer + snapshots + step * (sparse || written ? 1 : WASM_DENSE_STEP_SHARING)) * FLOAT;
   const allocated = heldBytes * WASM_HEAP_FACTOR;
   const allocator = backend === 'wasm' ? allocated - tensorBytes + Math.min(allocated * WASM_HEAP_GROWTH_FRACTION, WASM_HEAP_GROWTH_BYTES) : 0;
   return {

@@ -6,8 +6,7 @@ import { guidanceLoss, guidanceStats } from './guidance';
 import { columnCountsAbove } from './ops/reduce';
 import { guidedLatents, labelsPerLatentRow, type ResolvedGuidance } from './trainerGuidance';
 import type { LossParts, Params, PlannedSelection, SelectionPlan, Variant } from './variants/types';
-import { entryColumnSums } from './variants/sparseLinear';
-import { readSelectionCounts, selectionNeedsWidths } from './ops/sparse';
+import { entryCountsAbove, readSelectionCounts, selectionNeedsWidths } from './ops/sparse';
 
 /** What a step reads and updates: the SAE, its optimiser, and the trainer's firing counters. */
 export interface StepState {
@@ -143,8 +142,13 @@ function takeStep(s: StepState, batch: Float32Array, width: number, batchRows: U
     let guidanceTerms: tf.Scalar[] = [];
     let kept: tf.Tensor[] = [];
     let byName: Record<string, tf.Tensor> = {};
+    // Else the variant's dense step with its backward written out, where it has one.
+    const written = !sparse && guidance.length === 0 ? variant.denseStep?.(params, x, live, ctx) ?? null : null;
     if (sparse) {
       byName = sparse.grads;
+    } else if (written) {
+      parts = written.parts;
+      byName = written.grads;
     } else {
       const { grads } = tf.variableGrads(() => {
         const p = variant.loss(params, x, live, ctx);
@@ -171,15 +175,13 @@ function takeStep(s: StepState, batch: Float32Array, width: number, batchRows: U
     if (sparse) sparse.afterStep?.();
     else variant.afterStep?.(params, parts as LossParts, live);
 
-    // step(f − θ) is 1 where f > θ: the same 0/1 floats as greater(…).toFloat() in one op (tfjs-wasm's
-    // Greater + Cast on [B, d_sae] cost ~12 ms a step).
+    // A latent fires where f > θ (the inference threshold; 0 for variants that learn theirs).
     const thr = variant.learnsThreshold ? 0 : live.threshold;
-    const firing = (f: tf.Tensor) => (thr === 0 ? tf.step(f) : tf.step(tf.sub(f, thr)));
     let fRows: number, firedCounts: tf.Tensor1D;
     if (sparse) {
       const { entries } = sparse.parts;
       fRows = entries.indices.shape[0];
-      firedCounts = entryColumnSums({ indices: entries.indices, values: firing(entries.values) as tf.Tensor2D }, s.tokensSinceFired.shape[0]);
+      firedCounts = entryCountsAbove(entries, s.tokensSinceFired.shape[0], thr); // one pass over the entries on wasm (ops/sparse.ts)
     } else {
       const f = (parts as LossParts).f as tf.Tensor2D;
       fRows = f.shape[0];

@@ -1,11 +1,12 @@
-// a·b with a hand-written backward pass that materialises the transposes. tfjs's own MatMul
-// gradient calls matMul with transpose flags, which the wasm and cpu kernels run 10–20× slower
-// than on an explicitly transposed copy (docs/benchmark.md), and that path dominated the step time.
-// The copies are made by transpose2d (ops/transpose.ts), several times faster than tf.transpose on wasm.
+// a·b with a hand-written backward pass. tfjs's own MatMul gradient calls matMul with transpose
+// flags, which the wasm and cpu kernels run 10–20× slower than on an explicitly transposed copy
+// (docs/benchmark.md), and that path dominated the step time. So the transposes are explicit: made by
+// transpose2d (ops/layout.ts), or, for a right operand on the engine's own product kernel, while it
+// packs that operand (no copy at all).
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { transpose2d } from './layout';
-import { WASM_KERNELS } from './wasm/registered';
+import { PRODUCT_EPILOGUE, WASM_KERNELS } from './wasm/registered';
 
 /**
  * Products of at least this many multiply-adds run on the engine's own wasm kernel (wasm/registered.ts)
@@ -16,30 +17,47 @@ import { WASM_KERNELS } from './wasm/registered';
  */
 const OWN_PRODUCT_MIN_MACS = 1 << 16;
 
+/** Whether the engine's own product kernel (wasm/registered.ts) runs here. */
+function ownProductKernel(): boolean {
+  return tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.denseProduct, 'wasm') !== undefined;
+}
+
 /** a [m, k] · b [k, n] (no autodiff: the callers below write the backward). */
 function product(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const [m, k] = a.shape as [number, number], n = (b.shape as [number, number])[1];
-  if (m * k * n >= OWN_PRODUCT_MIN_MACS && tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.denseProduct, 'wasm')) {
-    return tf.engine().runKernel(WASM_KERNELS.denseProduct, { a, b } as unknown as tf.NamedTensorMap) as tf.Tensor2D;
-  }
+  if (m * k * n >= OWN_PRODUCT_MIN_MACS && ownProductKernel()) return fusedProduct(a as tf.Tensor2D, b as tf.Tensor2D);
   return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D);
 }
 
 /**
- * ∂b = aᵀ·dy for a [m, k], dy [m, n], or (dyᵀ·a)ᵀ when transposing dy and the result [n, k] moves
- * fewer values than transposing a (the decoder's f [B, d_sae] against dy [B, d_in]).
+ * dy [m, n] · bᵀ for b [k, n]. The engine's kernel packs bᵀ straight from b (pack_panels_t), so no
+ * transposed copy is made; elsewhere b is transposed first (see the file's head).
  */
-function gradRight(a: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor {
+function productTransposedRight(dy: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const [m, n] = dy.shape, k = b.shape[0];
+  if (m * k * n >= OWN_PRODUCT_MIN_MACS && ownProductKernel()) return fusedProduct(dy, b, { transposeRight: true });
+  return tf.tidy(() => tf.matMul(dy, transpose2d(b) as tf.Tensor2D));
+}
+
+/**
+ * aᵀ·dy for a [m, k], dy [m, n] (∂b of a·b), or (dyᵀ·a)ᵀ when transposing dy and the result [n, k]
+ * moves fewer values than transposing a (the decoder's f [B, d_sae] against dy [B, d_in]).
+ */
+export function gradRight(a: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor {
   const [m, k] = a.shape;
   const n = dy.shape[1];
   return m * n + n * k < m * k ? transpose2d(product(transpose2d(dy), a)) : product(transpose2d(a), dy);
 }
 
-/** ∂a = dy·bᵀ for b [k, n], dy [m, n], or (b·dyᵀ)ᵀ on the same count. */
-function gradLeft(dy: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor {
+/**
+ * ∂a = dy·bᵀ for b [k, n], dy [m, n]. Where b must be transposed first, as (b·dyᵀ)ᵀ when transposing
+ * dy and the result [k, m] moves fewer values than transposing b.
+ */
+export function gradLeft(dy: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor {
   const [k, n] = b.shape;
   const m = dy.shape[0];
-  return m * n + k * m < k * n ? transpose2d(product(b, transpose2d(dy))) : product(dy, transpose2d(b));
+  if (m * k * n >= OWN_PRODUCT_MIN_MACS && ownProductKernel()) return productTransposedRight(dy, b);
+  return m * n + k * m < k * n ? transpose2d(product(b, transpose2d(dy))) : productTransposedRight(dy, b);
 }
 
 /** a [m, k] · b [k, n] → [m, n]; ∂a = dy·bᵀ, ∂b = aᵀ·dy, each with a materialised transpose. */
@@ -88,14 +106,44 @@ export function matMulDataRight(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return op(a) as tf.Tensor2D;
 }
 
+/** What fusedProduct does besides a · b. */
+export interface ProductOptions {
+  /** Added to every row [n]. */
+  bias?: tf.Tensor1D;
+  /** b is given as bᵀ [n, k]: the product is a · bᵀ. */
+  transposeRight?: boolean;
+  /** max(·, 0) of each output: a ReLU after the product. */
+  relu?: boolean;
+  /** [m, n]: each output where mask > 0, else 0 (a ReLU's backward from its output f). */
+  maskPositive?: tf.Tensor2D;
+}
+
 /**
- * a [m, k] · b [k, n] + bias [n], outside autodiff (the sparse steps write their own backward). On
- * wasm the engine's product kernel (wasm/registered.ts), about 1.8× XNNPACK's speed at the encoder's
- * shape; elsewhere tfjs's matMul.
+ * a [m, k] · b [k, n] (+ bias [n], then a ReLU or a mask), outside autodiff (the written-out steps
+ * make their own backward). On wasm one call of the engine's product kernel, about 1.8× XNNPACK's
+ * speed at the encoder's shape, with the bias, the transposed operand and the ReLU or mask done as it
+ * packs and stores (wasm/assembly/kernels.ts): no [m, n] pass for them. Elsewhere tfjs's ops, the
+ * same values: the mask keeps NaN where it is positive and zeroes where the mask is NaN, as
+ * relu_grad does.
  */
-export function productPlusBias(a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
-  if (tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.denseProduct, 'wasm')) {
-    return tf.engine().runKernel(WASM_KERNELS.denseProduct, (bias ? { a, b, bias } : { a, b }) as unknown as tf.NamedTensorMap) as tf.Tensor2D;
+export function fusedProduct(a: tf.Tensor2D, b: tf.Tensor2D, opts: ProductOptions = {}): tf.Tensor2D {
+  const { bias, transposeRight = false, relu = false, maskPositive } = opts;
+  if (relu && maskPositive) throw new Error('fusedProduct: a ReLU and a mask together are not one of its epilogues');
+  if (ownProductKernel()) {
+    const inputs = { a, b, ...(bias ? { bias } : {}), ...(maskPositive ? { mask: maskPositive } : {}) };
+    const attrs = { transposeRight: transposeRight ? 1 : 0, epilogue: relu ? PRODUCT_EPILOGUE.relu : maskPositive ? PRODUCT_EPILOGUE.mask : PRODUCT_EPILOGUE.none };
+    return tf.engine().runKernel(WASM_KERNELS.denseProduct, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   }
-  return tf.tidy(() => (bias ? tf.add(tf.matMul(a, b), bias) : tf.matMul(a, b)) as tf.Tensor2D);
+  return tf.tidy(() => {
+    let y = tf.matMul(a, transposeRight ? transpose2d(b) as tf.Tensor2D : b) as tf.Tensor2D;
+    if (bias) y = tf.add(y, bias);
+    if (relu) y = tf.relu(y);
+    if (maskPositive) y = tf.where(tf.greater(maskPositive, 0), y, tf.zerosLike(y));
+    return y;
+  });
+}
+
+/** a [m, k] · b [k, n] + bias [n], outside autodiff: fusedProduct with a bias. */
+export function productPlusBias(a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
+  return fusedProduct(a, b, bias ? { bias } : {});
 }

@@ -9,7 +9,7 @@
 // no part in autodiff — the sparse steps write their backward passes out (variants/sparseLinear.ts).
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_TOPK_COUNTS, BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_COUNTS, THRESHOLD_ENTRIES } from './sparseKernels';
-import './wasm/registered';
+import { WASM_KERNELS } from './wasm/registered';
 import './webgpu/sparse';
 
 export { BATCH_TOPK_COUNTS, BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_COUNTS, THRESHOLD_ENTRIES };
@@ -65,6 +65,34 @@ export function sparseOuterRows(e: Entries, dy: tf.Tensor2D, n: number): tf.Tens
 /** xᵀ·S [d, n] for x [B, d]: the transpose of sparseOuterRows(e, x, n) (∂W_enc = xᵀ·∂z). */
 export function sparseOuterCols(e: Entries, x: tf.Tensor2D, n: number): tf.Tensor2D {
   return run(SPARSE_KERNELS.outerCols, { indices: e.indices, values: e.values, x }, { n }) as tf.Tensor2D;
+}
+
+/**
+ * Σ_b S[b, ·] [n], the column sums of the sparse S the entries hold (∂b_enc = Σ_b ∂z, the L1
+ * penalty's c_i). On wasm one pass over the entries (wasm/registered.ts); elsewhere Sᵀ · 1 by
+ * sparseOuterRows with a 4-wide block of ones (its kernels work on whole SIMD vectors).
+ */
+export function entryColumnSums(e: Entries, n: number): tf.Tensor1D {
+  return entrySums(e, n, false, 0);
+}
+
+/**
+ * The firing counts #{b : S[b, j] > thr} [n] of the sparse S the entries hold (padding counts where
+ * 0 > thr). As entryColumnSums, of the 0/1 step(S − thr).
+ */
+export function entryCountsAbove(e: Entries, n: number, thr: number): tf.Tensor1D {
+  return entrySums(e, n, true, thr);
+}
+
+function entrySums(e: Entries, n: number, countAbove: boolean, thr: number): tf.Tensor1D {
+  if (tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.entryColumnSums, 'wasm')) {
+    return run(WASM_KERNELS.entryColumnSums, { indices: e.indices, values: e.values }, { n, countAbove: countAbove ? 1 : 0, threshold: thr }) as tf.Tensor1D;
+  }
+  return tf.tidy(() => {
+    const values = countAbove ? (thr === 0 ? tf.step(e.values) : tf.step(tf.sub(e.values, thr))) as tf.Tensor2D : e.values;
+    const ones = tf.ones([e.indices.shape[0], 4]) as tf.Tensor2D;
+    return tf.reshape(tf.slice(sparseOuterRows({ indices: e.indices, values }, ones, n), [0, 0], [n, 1]), [n]) as tf.Tensor1D;
+  });
 }
 
 /**

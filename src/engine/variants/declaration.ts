@@ -146,6 +146,14 @@ export interface MemoryProfile<C> {
    * per R·d_sae (the pre-activations, freed once selected) and parameter-sized tensors at that point.
    */
   sparse?: { act: number; tape: number };
+  /**
+   * The dense step with its backward written out (Variant.denseStep, variants/denseLinear.ts), where
+   * it runs (wasm, cpu) and no guidance needs autodiff: its activations per R·d_sae and
+   * parameter-sized tensors at its peak, with the fused products of wasm (`act`, `tape`) or with
+   * tfjs's ops (cpu: `opsAct`, `opsTape`, with their intermediates and transposed copies). Absent:
+   * the variant's dense step is autodiff's everywhere.
+   */
+  written?: { act: number; tape: number; opsAct: number; opsTape: number };
 }
 
 export interface VariantDeclaration<A extends string = string, F extends Fields = Fields> {

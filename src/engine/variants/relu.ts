@@ -9,6 +9,7 @@ import { relu } from '../ops/relu';
 import type { Variant } from './types';
 import { batchTopkEntriesAvailable, positiveCounts, selectionNeedsWidths } from '../ops/sparse';
 import { reluSparseStep, sparsePreActivations, sparseStepApplies } from './sparseLinear';
+import { denseStepApplies, reluDenseStep } from './denseLinear';
 import { applyInferenceThreshold, initLinearSae, linearDecode, linearExport, normalizeDecoderRows, preActivations, resampleLinear } from './linear';
 
 /**
@@ -48,6 +49,8 @@ export const reluVariant: Variant<ReluConfig> = {
     if (fraction === undefined || fraction > RELU_SPARSE_MAX_ACTIVE || (selectionNeedsWidths() && !planned)) return null;
     return sparseStepApplies(p) && batchTopkEntriesAvailable() ? reluSparseStep(p, x, live, planned) : null;
   },
+  // The dense step with its backward written out (fused products on wasm), where no sparse step is.
+  denseStep: (p, x, live) => (denseStepApplies() ? reluDenseStep(p, x, live) : null),
   constrain: normalizeDecoderRows,
   resampleDead: resampleLinear,
   exportTensors: linearExport,

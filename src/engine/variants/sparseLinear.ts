@@ -14,9 +14,9 @@
 //   ∂W_enc = x_cᵀ ∂z,  ∂b_enc = Σ_b ∂z,  ∂b_dec = Σ_b g − W_enc ∂b_enc.
 import * as tf from '@tensorflow/tfjs';
 import type { LiveParams } from '../configBase';
-import { productPlusBias } from '../ops/matmul';
-import { addRowVector, subRowVector } from '../ops/reduce';
-import { positiveEntries, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdEntries, topkEntries, type Entries } from '../ops/sparse';
+import { fusedProduct, productPlusBias } from '../ops/matmul';
+import { addRowVector, subRowVector, sumRows } from '../ops/reduce';
+import { entryColumnSums, positiveEntries, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdEntries, topkEntries, type Entries } from '../ops/sparse';
 import type { Params, PlannedSelection, SparseStep, StepContext } from './types';
 
 /**
@@ -45,15 +45,6 @@ function freeSpent(z: tf.Tensor2D, planned: PlannedSelection | undefined): void 
   if (z !== planned?.pre) z.dispose();
 }
 
-/** Column sums Σ_b S[b, ·] [n] of the sparse S the entries hold. */
-export function entryColumnSums(e: Entries, n: number): tf.Tensor1D {
-  return tf.tidy(() => {
-    // Sᵀ · 1 with a 4-wide ones block: the kernels work on whole SIMD vectors.
-    const ones = tf.ones([e.indices.shape[0], 4]) as tf.Tensor2D;
-    return tf.reshape(tf.slice(sparseOuterRows(e, ones, n), [0, 0], [n, 1]), [n]) as tf.Tensor1D;
-  });
-}
-
 /**
  * The gradients shared by the linear SAEs' sparse steps, given the centred input x_c, the
  * ∂recon/∂x̂ (plus any other gradient of x̂) g, the entries f that decode to x̂ and ∂z at the
@@ -66,7 +57,7 @@ function encoderGrads(p: Params, xc: tf.Tensor2D, g: tf.Tensor2D, dZ: Entries): 
   return {
     W_enc: sparseOuterCols(dZ, xc, n),
     b_enc: dBEnc,
-    b_dec: tf.sub(tf.sum(g, 0), tf.reshape(tf.matMul(wEnc, tf.reshape(dBEnc, [n, 1])), [-1])),
+    b_dec: tf.sub(sumRows(g), tf.reshape(fusedProduct(wEnc, tf.reshape(dBEnc, [n, 1]) as tf.Tensor2D), [-1])),
   };
 }
 

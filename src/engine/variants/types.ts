@@ -120,6 +120,12 @@ export interface SparseStep {
   afterStep?: () => void;
 }
 
+/** A dense step with its backward written out (Variant.denseStep): the loss parts and the gradient of `total` by parameter name. */
+export interface DenseStep {
+  parts: LossParts;
+  grads: Record<string, tf.Tensor>;
+}
+
 /** An inference pass: latents, reconstruction, and what it reconstructs. */
 export interface Reconstruction {
   f: tf.Tensor2D;
@@ -164,6 +170,12 @@ export interface Variant<C extends SaeConfig = SaeConfig> {
    * step can run (the backend lacks the kernels, the widths do not suit them).
    */
   sparseStepPlan?(p: Params, x: tf.Tensor2D, live: LiveParams): SelectionPlan | null;
+  /**
+   * The training loss and its gradients of a dense step with the backward written out, equal to
+   * `loss` through autodiff up to rounding; null where it does not apply (denseLinear.ts). Taken
+   * where no sparse step is; not called while guidance targets are set.
+   */
+  denseStep?(p: Params, x: tf.Tensor2D, live: LiveParams, ctx: StepContext): DenseStep | null;
   /** Applied after every optimiser step (e.g. unit-norm decoder rows, θ > 0). */
   constrain?(p: Params): void;
   /** React to a live change of parameters (e.g. set every JumpReLU θ to the slider value). */

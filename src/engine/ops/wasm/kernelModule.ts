@@ -21,7 +21,8 @@ import { KERNEL_WASM } from './kernels.generated';
 /** The module's exports; pointers are byte offsets into tfjs's heap. */
 export interface KernelExports {
   pack_panels: (b: number, bp: number, k: number, n: number, start: number, end: number, thread: number) => void;
-  gemm_panels: (a: number, bp: number, bias: number, c: number, m: number, k: number, n: number, start: number, end: number, thread: number) => void;
+  pack_panels_t: (bt: number, bp: number, k: number, n: number, start: number, end: number, thread: number) => void;
+  gemm_panels: (a: number, bp: number, bias: number, c: number, m: number, k: number, n: number, epilogue: number, mask: number, start: number, end: number, thread: number) => void;
   topk_rows: (z: number, n: number, k: number, eligible: number, idx: number, val: number, scratch: number, start: number, end: number, thread: number) => void;
   topk_scratch_words: (n: number) => number;
   threshold_counts: (z: number, n: number, theta: number, bandwidth: number, counts: number, start: number, end: number, thread: number) => void;
@@ -31,6 +32,7 @@ export interface KernelExports {
   at_least_entries: (z: number, n: number, thr: number, kk: number, idx: number, val: number, start: number, end: number, thread: number) => void;
   sparse_decode: (idx: number, val: number, kk: number, w: number, d: number, out: number, start: number, end: number, thread: number) => void;
   row_dots: (idx: number, kk: number, dy: number, w: number, d: number, out: number, start: number, end: number, thread: number) => void;
+  entry_column_sums: (idx: number, val: number, entries: number, n: number, countAbove: number, thr: number, out: number) => void;
   group_by_latent: (idx: number, val: number, entries: number, kk: number, n: number, offsets: number, rows: number, vals: number) => number;
   outer_rows: (offsets: number, rows: number, vals: number, dy: number, d: number, out: number, start: number, end: number, thread: number) => void;
   outer_cols: (offsets: number, rows: number, vals: number, x: number, d: number, n: number, out: number, scratch: number, start: number, end: number, thread: number) => void;
@@ -39,11 +41,12 @@ export interface KernelExports {
   relu_grad: (dy: number, y: number, out: number, start: number, end: number, thread: number) => void;
   count_above: (x: number, rows: number, n: number, thr: number, out: number, start: number, end: number, thread: number) => void;
   transpose: (x: number, out: number, m: number, n: number, start: number, end: number, thread: number) => void;
+  column_sums: (x: number, rows: number, n: number, sums: number, out: number, start: number, end: number, thread: number) => void;
 }
 
 /** The kernels split across threads: every one ends with (start, end, thread). */
-export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'batch_kth' | 'topk_scratch_words'>;
-const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above', 'transpose'];
+export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'entry_column_sums' | 'batch_kth' | 'topk_scratch_words'>;
+const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'pack_panels_t', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above', 'transpose', 'column_sums'];
 
 /** What a helper thread needs from its environment: a started worker running `script`. */
 export interface KernelThread {

@@ -14,7 +14,12 @@ export const WASM_KERNELS = {
   reluGrad: 'SaeWasmReluGrad',
   countAbove: 'SaeWasmCountAbove',
   transpose: 'SaeWasmTranspose',
+  columnSums: 'SaeWasmColumnSums',
+  entryColumnSums: 'SaeWasmEntryColumnSums',
 } as const;
+
+/** The denseProduct kernel's `epilogue` attribute (assembly/kernels.ts EPILOGUE_*). */
+export const PRODUCT_EPILOGUE = { none: 0, relu: 1, mask: 2 } as const;
 
 /** Columns per packed panel of gemm_panels (assembly/kernels.ts PANEL). */
 const PANEL = 12;
@@ -147,15 +152,17 @@ register(SPARSE_KERNELS.outerCols, ({ indices, values, x }, { n }, backend, kern
   return out;
 });
 
-register(WASM_KERNELS.denseProduct, ({ a, b, bias }, _attrs, backend, kernels) => {
+register(WASM_KERNELS.denseProduct, ({ a, b, bias, mask }, { transposeRight, epilogue }, backend, kernels) => {
   const [m, k] = a.shape;
-  const n = b.shape[1];
+  // b is [k, n], or its transpose [n, k] (transposeRight), packed into panels as bᵀᵀ.
+  const n = transposeRight ? b.shape[0] : b.shape[1];
+  if (epilogue === PRODUCT_EPILOGUE.mask && !mask) throw new Error(`${WASM_KERNELS.denseProduct}: the mask epilogue needs a mask`);
   const panels = Math.ceil(n / PANEL);
   const out = backend.makeOutput([m, n], 'float32');
   withTemps(backend, [[[panels * k * PANEL], 'float32']], ([packed]) => {
     const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-    kernels.run('pack_panels', [at(b), at(packed), k, n], panels);
-    kernels.run('gemm_panels', [at(a), at(packed), bias ? at(bias) : 0, at(out), m, k, n], panels);
+    kernels.run(transposeRight ? 'pack_panels_t' : 'pack_panels', [at(b), at(packed), k, n], panels);
+    kernels.run('gemm_panels', [at(a), at(packed), bias ? at(bias) : 0, at(out), m, k, n, epilogue ?? PRODUCT_EPILOGUE.none, mask ? at(mask) : 0], panels);
   });
   return out;
 });
@@ -199,5 +206,23 @@ register(WASM_KERNELS.transpose, ({ x }, _attrs, backend, kernels) => {
   const out = backend.makeOutput([n, m], x.dtype as 'float32' | 'int32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
   kernels.run('transpose', [at(x), at(out), m, n], Math.ceil(m / 16));
+  return out;
+});
+
+register(WASM_KERNELS.columnSums, ({ x }, _attrs, backend, kernels) => {
+  const [rows, n] = x.shape;
+  requireMultipleOf4(WASM_KERNELS.columnSums, 'the row width', n);
+  const out = backend.makeOutput([n], 'float32');
+  // The float64 running sums, 2 floats' room per column.
+  withTemps(backend, [[[2 * n], 'float32']], ([sums]) => {
+    kernels.run('column_sums', [heapOffset(backend, x), rows, n, heapOffset(backend, sums), heapOffset(backend, out)], n / 4);
+  });
+  return out;
+});
+
+register(WASM_KERNELS.entryColumnSums, ({ indices, values }, { n, countAbove, threshold }, backend, kernels) => {
+  const out = backend.makeOutput([n], 'float32');
+  const entries = indices.shape.reduce((a, b) => a * b, 1);
+  kernels.exports.entry_column_sums(heapOffset(backend, indices), heapOffset(backend, values), entries, n, countAbove, threshold, heapOffset(backend, out));
   return out;
 });

@@ -1,9 +1,10 @@
-// The one-pass ReLU backward and firing counts on wasm (relu_grad and count_above in
-// assembly/kernels.ts, through ops/relu.ts and ops/reduce.ts) against plain JS, and against the
-// tfjs ops they replace.
+// The one-pass ReLU backward and firing counts on wasm (relu_grad, count_above and
+// entry_column_sums in assembly/kernels.ts, through ops/relu.ts, ops/reduce.ts and ops/sparse.ts)
+// against plain JS, and against the tfjs ops they replace.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { columnCountsAbove } from '../reduce';
+import { entryColumnSums, entryCountsAbove } from '../sparse';
 import { relu } from '../relu';
 import { useWasm, values } from '../../testing';
 import { WASM_KERNELS } from './registered';
@@ -54,5 +55,31 @@ describe('columnCountsAbove on wasm', () => {
     const x = tf.tensor2d(data(9, 10, 4), [9, 10]);
     expect(kernelsRun(() => tf.dispose(columnCountsAbove(x, 0)))).not.toContain(WASM_KERNELS.countAbove);
     x.dispose();
+  });
+});
+
+describe('entry column sums and firing counts on wasm', () => {
+  // Rows of entries as the selections make them: latents repeated across rows, padding (0, 0), and
+  // values at the threshold.
+  const rows = 37, k = 9, n = 20;
+  const idx = Array.from({ length: rows * k }, (_, i) => (i % k === k - 1 && i % 3 === 0 ? 0 : (i * 7 + Math.floor(i / k)) % n));
+  const val = values(rows * k, 5).map((v, i) => (idx[i] === 0 && i % k === k - 1 ? 0 : i % 10 === 0 ? 0.25 : v));
+  const entries = () => ({ indices: tf.tensor2d(idx, [rows, k], 'int32'), values: tf.tensor2d(val, [rows, k]) });
+
+  it('sums each latent’s values in entry order, as float32 running sums', () => {
+    const e = entries();
+    expect(kernelsRun(() => tf.dispose(entryColumnSums(e, n)))).toEqual([WASM_KERNELS.entryColumnSums]);
+    const want = new Float32Array(n);
+    for (let i = 0; i < idx.length; i++) want[idx[i]] = Math.fround(want[idx[i]] + Math.fround(val[i]));
+    expect(Array.from(entryColumnSums(e, n).dataSync())).toEqual(Array.from(want));
+    tf.dispose([e.indices, e.values]);
+  });
+
+  it.each([0, 0.25, -0.5])('counts the values above %f per latent, padding included where 0 is above it', (thr) => {
+    const e = entries();
+    const want = new Array<number>(n).fill(0);
+    for (let i = 0; i < idx.length; i++) if (Math.fround(val[i]) > thr) want[idx[i]]++;
+    expect(Array.from(entryCountsAbove(e, n, thr).dataSync())).toEqual(want);
+    tf.dispose([e.indices, e.values]);
   });
 });

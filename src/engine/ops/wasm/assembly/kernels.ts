@@ -49,23 +49,89 @@ export function pack_panels(b: usize, bp: usize, k: i32, n: i32, start: i32, end
   }
 }
 
-/** Stores the first w lanes of a PANEL-wide row (w < PANEL: the last, partial panel). */
-@inline function storePartial(pc: usize, w: i32, a: v128, b: v128, c: v128): void {
+/**
+ * pack_panels of b = btᵀ, for bt [n, k] (row-major): bp[q][p][c] = bt[q·PANEL + c, p], zero beyond
+ * column n. A product a · btᵀ (a gradient's dy · Wᵀ) then needs no transposed copy of bt: each
+ * panel is 12 rows of bt, moved by 4 × 4 blocks transposed in registers (k a multiple of 4), else
+ * one value at a time. Work items: panels q.
+ */
+export function pack_panels_t(bt: usize, bp: usize, k: i32, n: i32, start: i32, end: i32, thread: i32): void {
+  const ldt = <usize>k << 2;
+  for (let q = start; q < end; q++) {
+    const j0 = q * PANEL;
+    const w = min(PANEL, n - j0);
+    const dst = bp + <usize>q * <usize>k * <usize>(PANEL * 4);
+    if (w == PANEL && (k & 3) == 0) {
+      for (let c = 0; c < PANEL; c += 4) {
+        let src = bt + <usize>(j0 + c) * ldt;
+        let o = dst + (<usize>c << 2);
+        for (let p = 0; p < k; p += 4) {
+          const r0 = v128.load(src), r1 = v128.load(src + ldt), r2 = v128.load(src + 2 * ldt), r3 = v128.load(src + 3 * ldt);
+          const t0 = v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), t1 = v128.shuffle<i32>(r0, r1, 2, 6, 3, 7);
+          const t2 = v128.shuffle<i32>(r2, r3, 0, 4, 1, 5), t3 = v128.shuffle<i32>(r2, r3, 2, 6, 3, 7);
+          v128.store(o, v128.shuffle<i32>(t0, t2, 0, 1, 4, 5));
+          v128.store(o + PANEL * 4, v128.shuffle<i32>(t0, t2, 2, 3, 6, 7));
+          v128.store(o + 2 * PANEL * 4, v128.shuffle<i32>(t1, t3, 0, 1, 4, 5));
+          v128.store(o + 3 * PANEL * 4, v128.shuffle<i32>(t1, t3, 2, 3, 6, 7));
+          src += 16; o += 4 * PANEL * 4;
+        }
+      }
+    } else {
+      for (let p = 0; p < k; p++) {
+        const o = dst + <usize>p * (PANEL * 4);
+        for (let c = 0; c < PANEL; c++) setf32(o, c, c < w ? f32at(bt, (j0 + c) * k + p) : 0);
+      }
+    }
+  }
+}
+
+/**
+ * What gemm_panels does to each output before storing it (`epilogue`): nothing, max(·, 0) (a ReLU
+ * after the product: the encoder's f in one pass), or zero where mask ≤ 0 (a ReLU's backward from
+ * its output: ∂z = ∂f where f > 0). NaN stays NaN through the ReLU (wasm's max), and a NaN mask
+ * zeroes, as the separate kernels do.
+ */
+const EPILOGUE_NONE: i32 = 0;
+const EPILOGUE_RELU: i32 = 1;
+const EPILOGUE_MASK: i32 = 2;
+
+@inline function finish(v: v128, epilogue: i32, pm: usize): v128 {
+  if (epilogue == EPILOGUE_RELU) return f32x4.max(v, f32x4.splat(0));
+  if (epilogue == EPILOGUE_MASK) return v128.and(v, f32x4.gt(v128.load(pm), f32x4.splat(0)));
+  return v;
+}
+
+/** Stores 3 vectors (a PANEL-wide row of the output) at pc, finished; pm is the mask's same row. */
+@inline function storeRow(pc: usize, pm: usize, w: i32, epilogue: i32, a: v128, b: v128, c: v128): void {
+  if (w == PANEL) {
+    v128.store(pc, finish(a, epilogue, pm));
+    v128.store(pc, finish(b, epilogue, pm + 16), 16);
+    v128.store(pc, finish(c, epilogue, pm + 32), 32);
+  } else {
+    storePartial(pc, pm, w, epilogue, a, b, c);
+  }
+}
+
+/** Stores the first w lanes of a PANEL-wide row (w < PANEL: the last, partial panel), finished. */
+function storePartial(pc: usize, pm: usize, w: i32, epilogue: i32, a: v128, b: v128, c: v128): void {
   for (let i = 0; i < w; i++) {
     const v = i < 4 ? a : i < 8 ? b : c;
     const lane = i & 3;
-    const x = lane == 0 ? f32x4.extract_lane(v, 0) : lane == 1 ? f32x4.extract_lane(v, 1) : lane == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3);
+    let x = lane == 0 ? f32x4.extract_lane(v, 0) : lane == 1 ? f32x4.extract_lane(v, 1) : lane == 2 ? f32x4.extract_lane(v, 2) : f32x4.extract_lane(v, 3);
+    if (epilogue == EPILOGUE_RELU) x = max<f32>(x, 0);
+    else if (epilogue == EPILOGUE_MASK && !(f32at(pm, i) > 0)) x = 0;
     setf32(pc, i, x);
   }
 }
 
 /**
- * c [m, n] = a [m, k] · b + bias, with b packed by pack_panels and bias [n] (0: none). Each panel is
+ * c [m, n] = a [m, k] · b + bias, with b packed by pack_panels (or pack_panels_t) and bias [n] (0:
+ * none), each output finished by `epilogue` (finish; mask [m, n] for EPILOGUE_MASK, else 0). Each panel is
  * computed 3 rows at a time with 9 accumulators (3 rows × 12 columns): with the 3 panel vectors and a
  * broadcast that is 13 of the 16 SIMD registers V8 uses, the largest tile that measured fastest.
  * Work items: panels q.
  */
-export function gemm_panels(a: usize, bp: usize, bias: usize, c: usize, m: i32, k: i32, n: i32, start: i32, end: i32, thread: i32): void {
+export function gemm_panels(a: usize, bp: usize, bias: usize, c: usize, m: i32, k: i32, n: i32, epilogue: i32, mask: usize, start: i32, end: i32, thread: i32): void {
   const lda = <usize>k << 2;
   const ldc = <usize>n << 2;
   for (let q = start; q < end; q++) {
@@ -104,16 +170,11 @@ export function gemm_panels(a: usize, bp: usize, bias: usize, c: usize, m: i32, 
         c20 = madd(s, v0, c20); c21 = madd(s, v1, c21); c22 = madd(s, v2, c22);
         pa += 4; pb += PANEL * 4;
       }
-      let pc = c + <usize>i * ldc + (<usize>j0 << 2);
-      if (w == PANEL) {
-        v128.store(pc, c00); v128.store(pc, c01, 16); v128.store(pc, c02, 32); pc += ldc;
-        v128.store(pc, c10); v128.store(pc, c11, 16); v128.store(pc, c12, 32); pc += ldc;
-        v128.store(pc, c20); v128.store(pc, c21, 16); v128.store(pc, c22, 32);
-      } else {
-        storePartial(pc, w, c00, c01, c02); pc += ldc;
-        storePartial(pc, w, c10, c11, c12); pc += ldc;
-        storePartial(pc, w, c20, c21, c22);
-      }
+      const at = <usize>i * ldc + (<usize>j0 << 2);
+      const pc = c + at, pm = mask + at;
+      storeRow(pc, pm, w, epilogue, c00, c01, c02);
+      storeRow(pc + ldc, pm + ldc, w, epilogue, c10, c11, c12);
+      storeRow(pc + 2 * ldc, pm + 2 * ldc, w, epilogue, c20, c21, c22);
     }
     for (; i < m; i++) {
       let c00 = b0, c01 = b1, c02 = b2;
@@ -124,8 +185,8 @@ export function gemm_panels(a: usize, bp: usize, bias: usize, c: usize, m: i32, 
         c00 = madd(s, v128.load(pb), c00); c01 = madd(s, v128.load(pb, 16), c01); c02 = madd(s, v128.load(pb, 32), c02);
         pa += 4; pb += PANEL * 4;
       }
-      const pc = c + <usize>i * ldc + (<usize>j0 << 2);
-      if (w == PANEL) { v128.store(pc, c00); v128.store(pc, c01, 16); v128.store(pc, c02, 32); } else storePartial(pc, w, c00, c01, c02);
+      const at = <usize>i * ldc + (<usize>j0 << 2);
+      storeRow(c + at, mask + at, w, epilogue, c00, c01, c02);
     }
   }
 }
@@ -510,6 +571,27 @@ export function at_least_entries(z: usize, n: i32, thr: f32, kk: i32, idx: usize
 
 // ---- Products with entries ---------------------------------------------------------------------
 
+/**
+ * out [n] = the column sums of the sparse S the entries (idx, val) [entries] hold: Σ val over the
+ * entries naming each latent, in entry order (a latent's in row order, as outer_rows sums them).
+ * With countAbove ≠ 0 the count of those with val > thr instead (the firing counts). One thread:
+ * the entries scatter across all of out.
+ */
+export function entry_column_sums(idx: usize, val: usize, entries: i32, n: i32, countAbove: i32, thr: f32, out: usize): void {
+  memory.fill(out, 0, <usize>n << 2);
+  if (countAbove != 0) {
+    for (let e = 0; e < entries; e++) {
+      const at = out + (<usize>i32at(idx, e) << 2);
+      store<f32>(at, load<f32>(at) + <f32>(<i32>(f32at(val, e) > thr)));
+    }
+  } else {
+    for (let e = 0; e < entries; e++) {
+      const at = out + (<usize>i32at(idx, e) << 2);
+      store<f32>(at, load<f32>(at) + f32at(val, e));
+    }
+  }
+}
+
 /** out[b] = Σ_j val[b, j] · w[idx[b, j]] for w [n, d] (d a multiple of 4). Work items: rows b. */
 export function sparse_decode(idx: usize, val: usize, kk: i32, w: usize, d: i32, out: usize, start: i32, end: i32, thread: i32): void {
   const ld = <usize>d << 2;
@@ -720,6 +802,68 @@ export function count_above(x: usize, rows: i32, n: i32, thr: f32, out: usize, s
     let p = x + (<usize>g << 4);
     for (let r = 0; r < rows; r++, p += ln) a = i32x4.sub(a, f32x4.gt(v128.load(p), t));
     v128.store(out + (<usize>g << 4), f32x4.convert_i32x4_s(a));
+  }
+}
+
+/** The 4 float64 sums lo, hi rounded to floats. */
+@inline function narrow(lo: v128, hi: v128): v128 {
+  return v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+/** Rows of column_sums' blocks: few enough that their lines stay in cache from one column group to the next. */
+const SUM_ROWS_BLOCK: i32 = 16;
+
+/** Adds rows [r0, r1) of x's 16 columns at p (row stride ln) to the float64 sums at acc (8 vectors). */
+@inline function sumBlock16(p: usize, ln: usize, r0: i32, r1: i32, acc: usize): void {
+  let l0 = v128.load(acc), h0 = v128.load(acc, 16), l1 = v128.load(acc, 32), h1 = v128.load(acc, 48);
+  let l2 = v128.load(acc, 64), h2 = v128.load(acc, 80), l3 = v128.load(acc, 96), h3 = v128.load(acc, 112);
+  p += <usize>r0 * ln;
+  for (let r = r0; r < r1; r++, p += ln) {
+    let v = v128.load(p);
+    l0 = f64x2.add(l0, f64x2.promote_low_f32x4(v)); h0 = f64x2.add(h0, f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 2, 3)));
+    v = v128.load(p + 16);
+    l1 = f64x2.add(l1, f64x2.promote_low_f32x4(v)); h1 = f64x2.add(h1, f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 2, 3)));
+    v = v128.load(p + 32);
+    l2 = f64x2.add(l2, f64x2.promote_low_f32x4(v)); h2 = f64x2.add(h2, f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 2, 3)));
+    v = v128.load(p + 48);
+    l3 = f64x2.add(l3, f64x2.promote_low_f32x4(v)); h3 = f64x2.add(h3, f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 2, 3)));
+  }
+  v128.store(acc, l0); v128.store(acc, h0, 16); v128.store(acc, l1, 32); v128.store(acc, h1, 48);
+  v128.store(acc, l2, 64); v128.store(acc, h2, 80); v128.store(acc, l3, 96); v128.store(acc, h3, 112);
+}
+
+/** As sumBlock16 for 4 columns (2 vectors of sums). */
+@inline function sumBlock4(p: usize, ln: usize, r0: i32, r1: i32, acc: usize): void {
+  let l = v128.load(acc), h = v128.load(acc, 16);
+  p += <usize>r0 * ln;
+  for (let r = r0; r < r1; r++, p += ln) {
+    const v = v128.load(p);
+    l = f64x2.add(l, f64x2.promote_low_f32x4(v)); h = f64x2.add(h, f64x2.promote_low_f32x4(v128.shuffle<i32>(v, v, 2, 3, 2, 3)));
+  }
+  v128.store(acc, l); v128.store(acc, h, 16);
+}
+
+/**
+ * out[j] = Σ_r x[r, j] for x [rows, n] (n a multiple of 4), summed in float64 in row order and
+ * rounded once: the batch sums of a step (bias gradients, the L1 penalty's column sums) in one read
+ * of x. The sums live in sums [n] (float64, this call's columns only, so threads share it) while
+ * blocks of SUM_ROWS_BLOCK rows are added a 64-byte line of each row at a time: walking each column
+ * down all the rows instead took 4 GB/s at n = 24,576 (a page per row). Work items: groups of 4
+ * columns.
+ */
+export function column_sums(x: usize, rows: i32, n: i32, sums: usize, out: usize, start: i32, end: i32, thread: i32): void {
+  const ln = <usize>n << 2;
+  const zero = f64x2.splat(0);
+  for (let g = start; g < end; g++) { const a = sums + (<usize>g << 5); v128.store(a, zero); v128.store(a, zero, 16); }
+  for (let r0 = 0; r0 < rows; r0 += SUM_ROWS_BLOCK) {
+    const r1 = min(rows, r0 + SUM_ROWS_BLOCK);
+    let g = start;
+    for (; g + 4 <= end; g += 4) sumBlock16(x + (<usize>g << 4), ln, r0, r1, sums + (<usize>g << 5));
+    for (; g < end; g++) sumBlock4(x + (<usize>g << 4), ln, r0, r1, sums + (<usize>g << 5));
+  }
+  for (let g = start; g < end; g++) {
+    const a = sums + (<usize>g << 5);
+    v128.store(out + (<usize>g << 4), narrow(v128.load(a), v128.load(a, 16)));
   }
 }
 
