@@ -69,15 +69,18 @@ export class Adam {
     }
     if (tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.adam, 'wasm')) {
       // One pass over p, g, m and v (ops/wasm/registered.ts) instead of ten tfjs kernels; the same
-      // arithmetic in the same order, with the same float32 constants.
-      for (const [name, g] of entries) {
+      // arithmetic in the same order, with the same float32 constants. It takes the clipping factor
+      // itself, so no scaled copy of the gradient is made.
+      for (const [name, g] of Object.entries(grads)) {
         tf.tidy(() => {
           const attrs = { beta1: this.beta1, beta2: this.beta2, lrOverC1: lr / c1, c2, epsilon: this.epsilon };
-          const [p, m, v] = tf.engine().runKernel(WASM_KERNELS.adam, { p: params[name], g, m: this.m[name], v: this.v[name] }, attrs) as tf.Tensor[];
+          const inputs = { p: params[name], g, m: this.m[name], v: this.v[name], ...(opts.scale ? { scale: opts.scale } : {}) };
+          const [p, m, v] = tf.engine().runKernel(WASM_KERNELS.adam, inputs, attrs) as tf.Tensor[];
           this.m[name].assign(m);
           this.v[name].assign(v);
           params[name].assign(p);
         });
+        if (opts.consume) g.dispose();
       }
       return;
     }

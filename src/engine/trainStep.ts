@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Adam } from './adam';
 import type { LiveParams, SaeConfig } from './config';
 import { guidanceLoss, guidanceStats } from './guidance';
-import { columnCountsAbove } from './ops/reduce';
+import { columnCountsAbove, sumOfSquares } from './ops/reduce';
 import { guidedLatents, labelsPerLatentRow, type ResolvedGuidance } from './trainerGuidance';
 import type { LossParts, Params, PlannedSelection, SelectionPlan, Variant } from './variants/types';
 import { entryCountsAbove, readSelectionCounts, selectionNeedsWidths } from './ops/sparse';
@@ -40,7 +40,7 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: numb
 export function clipScale(grads: Record<string, tf.Tensor>, maxNorm: number): tf.Scalar {
   // Its own tidy: the squares are gradient-sized, and the step's would hold them to its end.
   return tf.tidy(() => {
-    const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))));
+    const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => sumOfSquares(g))));
     return tf.minimum(tf.div(maxNorm, tf.maximum(norm, 1e-12)), 1) as tf.Scalar;
   });
 }

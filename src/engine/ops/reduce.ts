@@ -53,10 +53,32 @@ export function columnCountsAbove(x: tf.Tensor2D, thr: number): tf.Tensor1D {
   return tf.tidy(() => sumRows((thr === 0 ? tf.step(x) : tf.step(tf.sub(x, thr))) as tf.Tensor2D));
 }
 
+/**
+ * x [B, d] ± b [d], b added to (or taken from) every row. On wasm the engine's add_row kernel:
+ * tfjs-wasm broadcasts b one value at a time (0.2–0.3 ms for [1024, 64], against 0.03 here).
+ */
+export function plusRow(x: tf.Tensor2D, b: tf.Tensor1D, subtract = false): tf.Tensor2D {
+  if (tf.getBackend() === 'wasm' && x.dtype === 'float32' && b.dtype === 'float32' && b.shape[0] === x.shape[1] && tf.getKernel(WASM_KERNELS.addRow, 'wasm')) {
+    return tf.engine().runKernel(WASM_KERNELS.addRow, { x, v: b } as unknown as tf.NamedTensorMap, { subtract: subtract ? 1 : 0 } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  }
+  return (subtract ? tf.sub(x, b) : tf.add(x, b)) as tf.Tensor2D;
+}
+
+/**
+ * Σ x² over all of x, a scalar with no gradient path: a gradient's squared norm for clipping. On
+ * wasm one read of x in float64 (sum_squares); elsewhere tfjs's Square and Sum.
+ */
+export function sumOfSquares(x: tf.Tensor): tf.Scalar {
+  if (tf.getBackend() === 'wasm' && x.dtype === 'float32' && tf.getKernel(WASM_KERNELS.sumOfSquares, 'wasm')) {
+    return tf.engine().runKernel(WASM_KERNELS.sumOfSquares, { x } as unknown as tf.NamedTensorMap) as tf.Scalar;
+  }
+  return tf.tidy(() => tf.sum(tf.square(x)));
+}
+
 /** x [B, d] + b [d] (broadcast over rows); ∂x = dy, ∂b = Σ_b dy. */
 export function addRowVector(x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   const op = tf.customGrad(((xIn: tf.Tensor2D, bIn: tf.Tensor1D) => ({
-    value: tf.add(xIn, bIn) as tf.Tensor2D,
+    value: plusRow(xIn, bIn),
     gradFunc: (dy: tf.Tensor2D) => [dy, sumRows(dy)],
   })) as unknown as CustomGradientFunc<tf.Tensor2D>);
   return op(x, b) as tf.Tensor2D;
@@ -65,7 +87,7 @@ export function addRowVector(x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
 /** x [B, d] − b [d] (broadcast over rows); ∂x = dy, ∂b = −Σ_b dy. */
 export function subRowVector(x: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   const op = tf.customGrad(((xIn: tf.Tensor2D, bIn: tf.Tensor1D) => ({
-    value: tf.sub(xIn, bIn) as tf.Tensor2D,
+    value: plusRow(xIn, bIn, true),
     gradFunc: (dy: tf.Tensor2D) => [dy, tf.neg(sumRows(dy))],
   })) as unknown as CustomGradientFunc<tf.Tensor2D>);
   return op(x, b) as tf.Tensor2D;

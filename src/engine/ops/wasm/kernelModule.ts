@@ -36,17 +36,19 @@ export interface KernelExports {
   group_by_latent: (idx: number, val: number, entries: number, kk: number, n: number, offsets: number, rows: number, vals: number) => number;
   outer_rows: (offsets: number, rows: number, vals: number, dy: number, d: number, out: number, start: number, end: number, thread: number) => void;
   outer_cols: (offsets: number, rows: number, vals: number, x: number, d: number, n: number, out: number, scratch: number, start: number, end: number, thread: number) => void;
-  adam: (p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, lrOverC1: number, c2: number, eps: number, start: number, end: number, thread: number) => void;
+  adam: (p: number, g: number, scale: number, m: number, v: number, pOut: number, mOut: number, vOut: number, beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, lrOverC1: number, c2: number, eps: number, start: number, end: number, thread: number) => void;
   normalize_rows: (w: number, out: number, d: number, eps: number, start: number, end: number, thread: number) => void;
   relu_grad: (dy: number, y: number, out: number, start: number, end: number, thread: number) => void;
   count_above: (x: number, rows: number, n: number, thr: number, out: number, start: number, end: number, thread: number) => void;
   transpose: (x: number, out: number, m: number, n: number, start: number, end: number, thread: number) => void;
+  add_row: (x: number, v: number, out: number, d: number, subtract: number, start: number, end: number, thread: number) => void;
+  sum_squares: (x: number, sums: number, start: number, end: number, thread: number) => void;
   column_sums: (x: number, rows: number, n: number, sums: number, out: number, start: number, end: number, thread: number) => void;
 }
 
 /** The kernels split across threads: every one ends with (start, end, thread). */
 export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'entry_column_sums' | 'batch_kth' | 'topk_scratch_words'>;
-const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'pack_panels_t', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above', 'transpose', 'column_sums'];
+const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'pack_panels_t', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above', 'transpose', 'column_sums', 'add_row', 'sum_squares'];
 
 /** What a helper thread needs from its environment: a started worker running `script`. */
 export interface KernelThread {
@@ -178,12 +180,13 @@ export class WasmKernels {
    * one range per thread; each range is done in calls of at most `grain` items, so that the first,
    * unoptimised calls of a kernel (V8 compiles wasm fast first and optimised later) stay short.
    * `align` rounds range boundaries to a multiple (kernels whose items must stay in blocks).
+   * `minPerThread`: fewer items than this per thread are not worth waking a helper (about 0.1 ms).
    */
-  run(name: SplitKernel, args: number[], total: number, { grain = Math.max(1, Math.ceil(total / 64)), align = 1 }: { grain?: number; align?: number } = {}): void {
+  run(name: SplitKernel, args: number[], total: number, { grain = Math.max(1, Math.ceil(total / 64)), align = 1, minPerThread = 1 }: { grain?: number; align?: number; minPerThread?: number } = {}): void {
     if (total <= 0) return;
     const fn = this.exports[name] as (...a: number[]) => void;
     const pool = this.pool;
-    const threads = pool && total >= 2 ? Math.min(this.threads, total) : 1;
+    const threads = pool && total >= 2 ? Math.max(1, Math.min(this.threads, total, Math.floor(total / minPerThread))) : 1;
     const bounds: number[] = [0];
     for (let t = 1; t < threads; t++) bounds.push(Math.min(total, Math.ceil((total * t) / threads / align) * align));
     bounds.push(total);

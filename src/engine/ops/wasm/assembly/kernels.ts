@@ -717,18 +717,19 @@ export function outer_cols(offsets: usize, rows: usize, vals: usize, x: usize, d
 // ---- Optimiser and constraint ------------------------------------------------------------------
 
 /**
- * Adam on elements [start, end): m ← β1 m + (1 − β1) g, v ← β2 v + (1 − β2) g²,
+ * Adam on elements [start, end) of the gradient g · scale (clipping's factor, 1 for none, applied
+ * as tfjs's Multiply would): m ← β1 m + (1 − β1) g, v ← β2 v + (1 − β2) g²,
  * p ← p − (m · lrOverC1) / (√(v / c2) + ε), the arithmetic of ../../adam.ts in the same order, read
  * from p, m, v and written to pOut, mOut, vOut. The constants 1 − β come rounded from the caller, as
  * tfjs's scalars are.
  */
-export function adam(p: usize, g: usize, m: usize, v: usize, pOut: usize, mOut: usize, vOut: usize, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, lrOverC1: f32, c2: f32, eps: f32, start: i32, end: i32, thread: i32): void {
+export function adam(p: usize, g: usize, scale: f32, m: usize, v: usize, pOut: usize, mOut: usize, vOut: usize, beta1: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, lrOverC1: f32, c2: f32, eps: f32, start: i32, end: i32, thread: i32): void {
   const b1 = f32x4.splat(beta1), nb1 = f32x4.splat(oneMinusBeta1), b2 = f32x4.splat(beta2), nb2 = f32x4.splat(oneMinusBeta2);
-  const lr = f32x4.splat(lrOverC1), cc = f32x4.splat(c2), ee = f32x4.splat(eps);
+  const lr = f32x4.splat(lrOverC1), cc = f32x4.splat(c2), ee = f32x4.splat(eps), sc = f32x4.splat(scale);
   let i = start;
   for (; i + 4 <= end; i += 4) {
     const at = <usize>i << 2;
-    const gi = v128.load(g + at);
+    const gi = f32x4.mul(v128.load(g + at), sc);
     const mi = f32x4.add(f32x4.mul(v128.load(m + at), b1), f32x4.mul(gi, nb1));
     const vi = f32x4.add(f32x4.mul(v128.load(v + at), b2), f32x4.mul(f32x4.mul(gi, gi), nb2));
     v128.store(mOut + at, mi); v128.store(vOut + at, vi);
@@ -736,7 +737,7 @@ export function adam(p: usize, g: usize, m: usize, v: usize, pOut: usize, mOut: 
     v128.store(pOut + at, f32x4.sub(v128.load(p + at), step));
   }
   for (; i < end; i++) {
-    const gi = f32at(g, i);
+    const gi = f32at(g, i) * scale;
     const mi = f32at(m, i) * beta1 + gi * oneMinusBeta1;
     const vi = f32at(v, i) * beta2 + gi * gi * oneMinusBeta2;
     setf32(mOut, i, mi); setf32(vOut, i, vi);
@@ -808,6 +809,45 @@ export function count_above(x: usize, rows: i32, n: i32, thr: f32, out: usize, s
 /** The 4 float64 sums lo, hi rounded to floats. */
 @inline function narrow(lo: v128, hi: v128): v128 {
   return v128.shuffle<i32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+/**
+ * out[r] = x[r] + v (or x[r] − v with subtract ≠ 0) for the rows of x [., d] and v [d]: a row
+ * vector added to every row (a bias), which tfjs-wasm broadcasts one value at a time. Work items:
+ * rows.
+ */
+export function add_row(x: usize, v: usize, out: usize, d: i32, subtract: i32, start: i32, end: i32, thread: i32): void {
+  const ld = <usize>d << 2;
+  const d4 = d & ~3;
+  for (let r = start; r < end; r++) {
+    const xi = x + <usize>r * ld, oi = out + <usize>r * ld;
+    let j = 0;
+    if (subtract != 0) {
+      for (; j < d4; j += 4) { const at = <usize>j << 2; v128.store(oi + at, f32x4.sub(v128.load(xi + at), v128.load(v + at))); }
+      for (; j < d; j++) setf32(oi, j, f32at(xi, j) - f32at(v, j));
+    } else {
+      for (; j < d4; j += 4) { const at = <usize>j << 2; v128.store(oi + at, f32x4.add(v128.load(xi + at), v128.load(v + at))); }
+      for (; j < d; j++) setf32(oi, j, f32at(xi, j) + f32at(v, j));
+    }
+  }
+}
+
+/**
+ * sums[thread] += Σ x[i]² over elements [start, end), in float64 (sums: a float64 per thread, zeroed
+ * by the caller): the squared norm of a gradient for clipping, in one read. Work items: elements.
+ */
+export function sum_squares(x: usize, sums: usize, start: i32, end: i32, thread: i32): void {
+  let lo = f64x2.splat(0), hi = f64x2.splat(0);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const v = v128.load(x + (<usize>i << 2));
+    const sq = f32x4.mul(v, v);
+    lo = f64x2.add(lo, f64x2.promote_low_f32x4(sq)); hi = f64x2.add(hi, f64x2.promote_low_f32x4(v128.shuffle<i32>(sq, sq, 2, 3, 2, 3)));
+  }
+  let total = f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1) + f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1);
+  for (; i < end; i++) { const a = f32at(x, i); total += <f64>(a * a); }
+  const at = sums + (<usize>thread << 3);
+  store<f64>(at, load<f64>(at) + total);
 }
 
 /** Rows of column_sums' blocks: few enough that their lines stay in cache from one column group to the next. */
