@@ -55,6 +55,15 @@ export function sparseRowDots(indices: tf.Tensor2D, dy: tf.Tensor2D, w: tf.Tenso
 }
 
 /**
+ * sparseRowDots times step(values) [B, K]: the gradient at entries whose ReLU passes only where the
+ * value is positive (∂z = ∂f where f > 0). On wasm the kernel skips the dots it would zero.
+ */
+export function sparseRowDotsWherePositive(e: Entries, dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (tf.getBackend() === 'wasm') return run(SPARSE_KERNELS.rowDots, { indices: e.indices, dy, w, mask: e.values }) as tf.Tensor2D;
+  return tf.tidy(() => tf.mul(sparseRowDots(e.indices, dy, w), tf.step(e.values)) as tf.Tensor2D);
+}
+
+/**
  * Sᵀ·dy [n, d] for the sparse S [B, n] the entries hold and dy [B, d]: row j is Σ values[b, ·] · dy[b]
  * over the entries with index j, 0 for latents no entry names (∂W_dec = fᵀ·∂x̂).
  */

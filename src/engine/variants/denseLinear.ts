@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LiveParams } from '../configBase';
 import { fusedProduct, gradRight } from '../ops/matmul';
-import { sumRows } from '../ops/reduce';
+import { sumOfSquares, sumRows } from '../ops/reduce';
 import type { DenseStep, Params } from './types';
 
 /**
@@ -40,7 +40,7 @@ export function reluDenseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Dens
   const f = fusedProduct(xc, wEnc, { bias: bEnc, relu: true }); // [B, n]
   const xHat = fusedProduct(f, wDec, { bias: bDec });
   const diff = tf.sub(xHat, x) as tf.Tensor2D;
-  const recon = tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar;
+  const recon = tf.div(sumOfSquares(diff), B) as tf.Scalar;
   const g = tf.mul(diff, 2 / B) as tf.Tensor2D;
   const norms = tf.sqrt(tf.sum(tf.square(wDec), 1)) as tf.Tensor1D; // r [n]
   const columnSums = sumRows(f); // c [n]

@@ -15,8 +15,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LiveParams } from '../configBase';
 import { fusedProduct, productPlusBias } from '../ops/matmul';
-import { addRowVector, subRowVector, sumRows } from '../ops/reduce';
-import { entryColumnSums, positiveEntries, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, thresholdEntries, topkEntries, type Entries } from '../ops/sparse';
+import { addRowVector, subRowVector, sumOfSquares, sumRows } from '../ops/reduce';
+import { entryColumnSums, positiveEntries, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, sparseRowDotsWherePositive, thresholdEntries, topkEntries, type Entries } from '../ops/sparse';
 import type { Params, PlannedSelection, SparseStep, StepContext } from './types';
 
 /**
@@ -68,7 +68,7 @@ function encoderGrads(p: Params, xc: tf.Tensor2D, g: tf.Tensor2D, dZ: Entries): 
 function reconstruct(x: tf.Tensor2D, f: Entries, wDec: tf.Tensor2D, bDec: tf.Tensor1D): { xHat: tf.Tensor2D; diff: tf.Tensor2D; recon: tf.Scalar; g: tf.Tensor2D } {
   const xHat = addRowVector(sparseDecode(f, wDec), bDec);
   const diff = tf.sub(xHat, x) as tf.Tensor2D;
-  return { xHat, diff, recon: tf.mean(tf.sum(tf.square(diff), 1)) as tf.Scalar, g: tf.mul(diff, 2 / x.shape[0]) as tf.Tensor2D };
+  return { xHat, diff, recon: tf.div(sumOfSquares(diff), x.shape[0]) as tf.Scalar, g: tf.mul(diff, 2 / x.shape[0]) as tf.Tensor2D };
 }
 
 /**
@@ -85,7 +85,7 @@ function auxKTerms(p: Params, z: tf.Tensor2D, diff: tf.Tensor2D, ctx: StepContex
   const scale = tf.minimum(tf.div(tf.sum(ctx.deadMask), auxK), 1);
   const aux = tf.mul(tf.mul(tf.mean(tf.sum(tf.square(auxDiff), 1)), scale), auxKCoefficient) as tf.Scalar;
   const gAux = tf.mul(auxDiff, tf.mul(scale, (2 * auxKCoefficient) / B)) as tf.Tensor2D;
-  const dFAux = tf.mul(sparseRowDots(auxEntries.indices, gAux, wDec), tf.step(auxEntries.values));
+  const dFAux = sparseRowDotsWherePositive(auxEntries, gAux, wDec);
   // The two decoder-sized terms are freed once summed: the step would hold them to its end.
   const dWDecAux = sparseOuterRows(auxEntries, gAux, n);
   const dWDecSum = tf.add(dWDec, dWDecAux);
@@ -110,7 +110,7 @@ export function kSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext, select:
   const z = ctx.plannedSelection?.pre ?? productPlusBias(xc, wEnc, bEnc); // [B, n]
   const entries = select(z);
   const { xHat, diff, recon, g } = reconstruct(x, entries, wDec, bDec);
-  const dF = tf.mul(sparseRowDots(entries.indices, g, wDec), tf.step(entries.values)) as tf.Tensor2D;
+  const dF = sparseRowDotsWherePositive(entries, g, wDec);
   let dWDec = sparseOuterRows(entries, g, n) as tf.Tensor;
   let dZ: Entries = { indices: entries.indices, values: dF };
   const withAux = auxKTerms(p, z, diff, ctx, auxK, auxKCoefficient, dWDec, dZ);
@@ -145,7 +145,7 @@ export function jumpreluSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams, 
   const { xHat, recon, g } = reconstruct(x, active, wDec, bDec);
   const sparsity = tf.mul(tf.div(tf.sum(tf.step(active.values)), B), live.lambda) as tf.Scalar;
   // Active values are z > θ > 0, so step(value) is 1 on entries and 0 on padding.
-  const dF = tf.mul(sparseRowDots(active.indices, g, wDec), tf.step(active.values)) as tf.Tensor2D;
+  const dF = sparseRowDotsWherePositive(active, g, wDec);
   const dFWindow = tf.mul(sparseRowDots(window.indices, g, wDec), window.values) as tf.Tensor2D;
   const reconTheta = tf.mul(entryColumnSums({ indices: window.indices, values: dFWindow }, n), tf.div(tf.neg(theta), eps));
   const l0Theta = tf.mul(tf.mul(entryColumnSums(window, n), -1 / (eps * B)), live.lambda);
@@ -266,7 +266,7 @@ export function gatedSparseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Sp
   const auxDiff = tf.sub(viaGate, x) as tf.Tensor2D;
   const aux = tf.mean(tf.sum(tf.square(auxDiff), 1)) as tf.Scalar;
   const gAux = tf.mul(auxDiff, 2 / B) as tf.Tensor2D;
-  const dMag = tf.mul(sparseRowDots(f.indices, g, wDec), tf.step(f.values)) as tf.Tensor2D; // ∂π_mag
+  const dMag = sparseRowDotsWherePositive(f, g, wDec); // ∂π_mag
   const dGate = tf.mul(tf.add(sparseRowDots(gate.indices, gAux, wDec), tf.gather(tf.mul(norms, live.lambda / B), gate.indices)), open) as tf.Tensor2D; // ∂π_gate
   const dH = tf.add(dGate, tf.mul(dMag, scaleAt)) as tf.Tensor2D;
   const normPull = tf.reshape(tf.div(tf.mul(gateSums, live.lambda / B), norms), [n, 1]);

@@ -31,7 +31,7 @@ export interface KernelExports {
   at_least_counts: (z: number, n: number, thr: number, counts: number, start: number, end: number, thread: number) => void;
   at_least_entries: (z: number, n: number, thr: number, kk: number, idx: number, val: number, start: number, end: number, thread: number) => void;
   sparse_decode: (idx: number, val: number, kk: number, w: number, d: number, out: number, start: number, end: number, thread: number) => void;
-  row_dots: (idx: number, kk: number, dy: number, w: number, d: number, out: number, start: number, end: number, thread: number) => void;
+  row_dots: (idx: number, kk: number, dy: number, w: number, d: number, out: number, mask: number, start: number, end: number, thread: number) => void;
   entry_column_sums: (idx: number, val: number, entries: number, n: number, countAbove: number, thr: number, out: number) => void;
   group_by_latent: (idx: number, val: number, entries: number, kk: number, n: number, offsets: number, rows: number, vals: number) => number;
   outer_rows: (offsets: number, rows: number, vals: number, dy: number, d: number, out: number, start: number, end: number, thread: number) => void;

@@ -26,7 +26,7 @@ export const PRODUCT_EPILOGUE = { none: 0, relu: 1, mask: 2 } as const;
 /**
  * Elements of a one-pass element-wise kernel below which a call stays on one thread: waking a helper
  * costs about 0.1 ms, the time of ~256K elements' pass (an add_row of [1024, 64] took 0.17 ms split,
- * for 0.03 ms of work).
+ * for 0.03 ms of work). Adam does about four times the work per element.
  */
 const ELEMENTS_PER_THREAD = 1 << 18;
 
@@ -117,13 +117,13 @@ register(SPARSE_KERNELS.decode, ({ indices, values, w }, _attrs, backend, kernel
   return out;
 });
 
-register(SPARSE_KERNELS.rowDots, ({ indices, dy, w }, _attrs, backend, kernels) => {
+register(SPARSE_KERNELS.rowDots, ({ indices, dy, w, mask }, _attrs, backend, kernels) => {
   const [rows, kk] = indices.shape;
   const d = w.shape[1];
   requireMultipleOf4(SPARSE_KERNELS.rowDots, 'the row width', d);
   const out = backend.makeOutput([rows, kk], 'float32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-  kernels.run('row_dots', [at(indices), kk, at(dy), at(w), d, at(out)], rows);
+  kernels.run('row_dots', [at(indices), kk, at(dy), at(w), d, at(out), mask ? at(mask) : 0], rows);
   return out;
 });
 
@@ -182,7 +182,7 @@ register(WASM_KERNELS.adam, ({ p, g, m, v, scale }, { beta1, beta2, lrOverC1, c2
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
   // The clipping factor, a scalar on this heap: read here, as the kernel takes it by value.
   const factor = scale ? new Float32Array(kernels.heap, at(scale), 1)[0] : 1;
-  kernels.run('adam', [at(p), at(g), factor, at(m), at(v), at(outs[0]), at(outs[1]), at(outs[2]), beta1, Math.fround(1 - beta1), beta2, Math.fround(1 - beta2), lrOverC1, c2, epsilon], size, { grain: Math.max(4096, Math.ceil(size / 64 / 4) * 4), align: 4 });
+  kernels.run('adam', [at(p), at(g), factor, at(m), at(v), at(outs[0]), at(outs[1]), at(outs[2]), beta1, Math.fround(1 - beta1), beta2, Math.fround(1 - beta2), lrOverC1, c2, epsilon], size, { grain: Math.max(4096, Math.ceil(size / 64 / 4) * 4), align: 4, minPerThread: ELEMENTS_PER_THREAD / 4 });
   return outs;
 });
 
@@ -191,7 +191,7 @@ register(WASM_KERNELS.normalizeRows, ({ w }, { epsilon }, backend, kernels) => {
   requireMultipleOf4(WASM_KERNELS.normalizeRows, 'the row width', d);
   const out = backend.makeOutput([rows, d], 'float32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-  kernels.run('normalize_rows', [at(w), at(out), d, epsilon], rows);
+  kernels.run('normalize_rows', [at(w), at(out), d, epsilon], rows, { minPerThread: Math.ceil(ELEMENTS_PER_THREAD / d) });
   return out;
 });
 
@@ -199,7 +199,7 @@ register(WASM_KERNELS.reluGrad, ({ dy, y }, _attrs, backend, kernels) => {
   const size = y.shape.reduce((a, b) => a * b, 1);
   const out = backend.makeOutput(y.shape, 'float32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-  kernels.run('relu_grad', [at(dy), at(y), at(out)], size, { grain: Math.max(4096, Math.ceil(size / 64 / 4) * 4), align: 4 });
+  kernels.run('relu_grad', [at(dy), at(y), at(out)], size, { grain: Math.max(4096, Math.ceil(size / 64 / 4) * 4), align: 4, minPerThread: ELEMENTS_PER_THREAD });
   return out;
 });
 
@@ -208,7 +208,7 @@ register(WASM_KERNELS.countAbove, ({ x }, { threshold }, backend, kernels) => {
   requireMultipleOf4(WASM_KERNELS.countAbove, 'the row width', n);
   const out = backend.makeOutput([n], 'float32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-  kernels.run('count_above', [at(x), rows, n, threshold, at(out)], n / 4);
+  kernels.run('count_above', [at(x), rows, n, threshold, at(out)], n / 4, { minPerThread: Math.ceil(ELEMENTS_PER_THREAD / (4 * rows)) });
   return out;
 });
 
@@ -216,7 +216,7 @@ register(WASM_KERNELS.transpose, ({ x }, _attrs, backend, kernels) => {
   const [m, n] = x.shape;
   const out = backend.makeOutput([n, m], x.dtype as 'float32' | 'int32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-  kernels.run('transpose', [at(x), at(out), m, n], Math.ceil(m / 16));
+  kernels.run('transpose', [at(x), at(out), m, n], Math.ceil(m / 16), { minPerThread: Math.ceil(ELEMENTS_PER_THREAD / (16 * n)) });
   return out;
 });
 
@@ -226,7 +226,7 @@ register(WASM_KERNELS.columnSums, ({ x }, _attrs, backend, kernels) => {
   const out = backend.makeOutput([n], 'float32');
   // The float64 running sums, 2 floats' room per column.
   withTemps(backend, [[[2 * n], 'float32']], ([sums]) => {
-    kernels.run('column_sums', [heapOffset(backend, x), rows, n, heapOffset(backend, sums), heapOffset(backend, out)], n / 4);
+    kernels.run('column_sums', [heapOffset(backend, x), rows, n, heapOffset(backend, sums), heapOffset(backend, out)], n / 4, { minPerThread: Math.ceil(ELEMENTS_PER_THREAD / (4 * rows)) });
   });
   return out;
 });

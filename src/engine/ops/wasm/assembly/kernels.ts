@@ -612,13 +612,21 @@ export function sparse_decode(idx: usize, val: usize, kk: i32, w: usize, d: i32,
   }
 }
 
-/** out[b, j] = dy[b] · w[idx[b, j]] for dy [B, d], w [n, d] (d a multiple of 4). Work items: rows b. */
-export function row_dots(idx: usize, kk: i32, dy: usize, w: usize, d: i32, out: usize, start: i32, end: i32, thread: i32): void {
+/**
+ * out[b, j] = dy[b] · w[idx[b, j]] for dy [B, d], w [n, d] (d a multiple of 4), times step(mask[b, j])
+ * where a mask [B, K] is given (0: none). Work items: rows b.
+ */
+export function row_dots(idx: usize, kk: i32, dy: usize, w: usize, d: i32, out: usize, mask: usize, start: i32, end: i32, thread: i32): void {
   const ld = <usize>d << 2;
   for (let b = start; b < end; b++) {
     const g = dy + <usize>b * ld;
     for (let j = 0; j < kk; j++) {
       const e = b * kk + j;
+      if (mask != 0) {
+        // times step(mask): 0 at mask ≤ 0 (no dot needed), NaN at a NaN mask, as tfjs's Step gives.
+        const m = f32at(mask, e);
+        if (!(m > 0)) { setf32(out, e, m != m ? m : 0); continue; }
+      }
       const row = w + <usize>i32at(idx, e) * ld;
       let acc = f32x4.splat(0);
       for (let p = 0; p < d; p += 4) {
