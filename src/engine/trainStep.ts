@@ -40,7 +40,7 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: numb
 export function clipScale(grads: Record<string, tf.Tensor>, maxNorm: number): tf.Scalar {
   // Its own tidy: the squares are gradient-sized, and the step's would hold them to its end.
   return tf.tidy(() => {
-    const norm = tf.sqrt(tf.addN(Object.values(grads).map((g) => sumOfSquares(g))));
+    const norm = tf.sqrt(sumOfSquares(...Object.values(grads)));
     return tf.minimum(tf.div(maxNorm, tf.maximum(norm, 1e-12)), 1) as tf.Scalar;
   });
 }

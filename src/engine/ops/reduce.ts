@@ -65,14 +65,16 @@ export function plusRow(x: tf.Tensor2D, b: tf.Tensor1D, subtract = false): tf.Te
 }
 
 /**
- * Σ x² over all of x, a scalar with no gradient path: a gradient's squared norm for clipping. On
- * wasm one read of x in float64 (sum_squares); elsewhere tfjs's Square and Sum.
+ * Σ x² over all of every x, a scalar with no gradient path: the squared norm of a step's gradients
+ * for clipping, or of a residual. On wasm one kernel call reads each x once, in float64
+ * (sum_squares); elsewhere tfjs's Square and Sum per tensor.
  */
-export function sumOfSquares(x: tf.Tensor): tf.Scalar {
-  if (tf.getBackend() === 'wasm' && x.dtype === 'float32' && tf.getKernel(WASM_KERNELS.sumOfSquares, 'wasm')) {
-    return tf.engine().runKernel(WASM_KERNELS.sumOfSquares, { x } as unknown as tf.NamedTensorMap) as tf.Scalar;
+export function sumOfSquares(...xs: tf.Tensor[]): tf.Scalar {
+  if (tf.getBackend() === 'wasm' && xs.every((x) => x.dtype === 'float32') && tf.getKernel(WASM_KERNELS.sumOfSquares, 'wasm')) {
+    const inputs = Object.fromEntries(xs.map((x, i) => [`x${i}`, x]));
+    return tf.engine().runKernel(WASM_KERNELS.sumOfSquares, inputs as unknown as tf.NamedTensorMap) as tf.Scalar;
   }
-  return tf.tidy(() => tf.sum(tf.square(x)));
+  return tf.tidy(() => tf.addN(xs.map((x) => tf.sum(tf.square(x)))) as tf.Scalar);
 }
 
 /** x [B, d] + b [d] (broadcast over rows); ∂x = dy, ∂b = Σ_b dy. */

@@ -42,13 +42,13 @@ export interface KernelExports {
   count_above: (x: number, rows: number, n: number, thr: number, out: number, start: number, end: number, thread: number) => void;
   transpose: (x: number, out: number, m: number, n: number, start: number, end: number, thread: number) => void;
   add_row: (x: number, v: number, out: number, d: number, subtract: number, start: number, end: number, thread: number) => void;
-  sum_squares: (x: number, sums: number, start: number, end: number, thread: number) => void;
+  sum_squares: (x: number, start: number, end: number) => number;
   column_sums: (x: number, rows: number, n: number, sums: number, out: number, start: number, end: number, thread: number) => void;
 }
 
 /** The kernels split across threads: every one ends with (start, end, thread). */
-export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'entry_column_sums' | 'batch_kth' | 'topk_scratch_words'>;
-const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'pack_panels_t', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above', 'transpose', 'column_sums', 'add_row', 'sum_squares'];
+export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'entry_column_sums' | 'sum_squares' | 'batch_kth' | 'topk_scratch_words'>;
+const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'pack_panels_t', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above', 'transpose', 'column_sums', 'add_row'];
 
 /** What a helper thread needs from its environment: a started worker running `script`. */
 export interface KernelThread {

@@ -245,17 +245,11 @@ register(WASM_KERNELS.addRow, ({ x, v }, { subtract }, backend, kernels) => {
   return out;
 });
 
-register(WASM_KERNELS.sumOfSquares, ({ x }, _attrs, backend, kernels) => {
-  const size = x.shape.reduce((a, b) => a * b, 1);
+register(WASM_KERNELS.sumOfSquares, (inputs, _attrs, backend, kernels) => {
+  // Any number of tensors (x0, x1, …): a step's gradients in one call.
+  let total = 0;
+  for (const x of Object.values(inputs)) total += kernels.exports.sum_squares(heapOffset(backend, x), 0, x.shape.reduce((a, b) => a * b, 1));
   const out = backend.makeOutput([], 'float32');
-  // One float64 partial sum per thread, 8-byte aligned for the view here (2 floats' room each and
-  // one more), added up here.
-  withTemps(backend, [[[2 * kernels.threads + 2], 'float32']], ([sums]) => {
-    const at = (heapOffset(backend, sums) + 7) & ~7;
-    new Float64Array(kernels.heap, at, kernels.threads).fill(0);
-    kernels.run('sum_squares', [heapOffset(backend, x), at], size, { grain: Math.max(4096, Math.ceil(size / 8 / 4) * 4), align: 4, minPerThread: ELEMENTS_PER_THREAD });
-    const partial = new Float64Array(kernels.heap, at, kernels.threads);
-    new Float32Array(kernels.heap, heapOffset(backend, out), 1)[0] = partial.reduce((a, b) => a + b, 0);
-  });
+  new Float32Array(kernels.heap, heapOffset(backend, out), 1)[0] = total;
   return out;
 });

@@ -37,6 +37,15 @@ describe('row-vector add and sum of squares on wasm', () => {
     expect(Math.abs(sumOfSquares(x).dataSync()[0] - want) / want).toBeLessThan(1e-7);
     x.dispose();
   });
+
+  it('sums over several tensors in one call (a step’s gradients)', () => {
+    const a = tf.tensor2d(values(64 * 32, 4), [64, 32]), b = tf.tensor1d(values(7, 5)), c = tf.scalar(3);
+    expect(kernelsRun(() => tf.dispose(sumOfSquares(a, b, c)))).toEqual([WASM_KERNELS.sumOfSquares]);
+    let want = 9;
+    for (const t of [a, b]) for (const v of t.dataSync()) want += v * v;
+    expect(Math.abs(sumOfSquares(a, b, c).dataSync()[0] - want) / want).toBeLessThan(1e-7);
+    tf.dispose([a, b, c]);
+  });
 });
 
 describe('Adam with the clipping factor on wasm', () => {

@@ -841,10 +841,10 @@ export function add_row(x: usize, v: usize, out: usize, d: i32, subtract: i32, s
 }
 
 /**
- * sums[thread] += Σ x[i]² over elements [start, end), in float64 (sums: a float64 per thread, zeroed
- * by the caller): the squared norm of a gradient for clipping, in one read. Work items: elements.
+ * Σ x[i]² over elements [start, end), in float64: a gradient's squared norm for clipping, in one read.
+ * Called on the calling thread (a gradient's few hundred thousand values take less than waking a helper).
  */
-export function sum_squares(x: usize, sums: usize, start: i32, end: i32, thread: i32): void {
+export function sum_squares(x: usize, start: i32, end: i32): f64 {
   let lo = f64x2.splat(0), hi = f64x2.splat(0);
   let i = start;
   for (; i + 4 <= end; i += 4) {
@@ -854,8 +854,7 @@ export function sum_squares(x: usize, sums: usize, start: i32, end: i32, thread:
   }
   let total = f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1) + f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1);
   for (; i < end; i++) { const a = f32at(x, i); total += <f64>(a * a); }
-  const at = sums + (<usize>thread << 3);
-  store<f64>(at, load<f64>(at) + total);
+  return total;
 }
 
 /** Rows of column_sums' blocks: few enough that their lines stay in cache from one column group to the next. */
