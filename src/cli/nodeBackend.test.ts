@@ -9,6 +9,10 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { nodeCores, selectNodeBackend, useNodeWasmThreads } from './nodeBackend';
+import { fusedProduct } from '../engine/ops/matmul';
+import { sumRows } from '../engine/ops/reduce';
+import { entryColumnSums, entryCountsAbove } from '../engine/ops/sparse';
+import { wasmKernels } from '../engine/ops/wasm/kernelModule';
 
 /** Deterministic values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -65,6 +69,39 @@ describe('wasm threads in Node', () => {
     // Large enough that XNNPACK splits it between threads; odd sizes exercise the edge tiles.
     expect(await productMatches(256, 129, 515)).toBeLessThan(1e-3);
     expect(await productMatches(1, 3, 2)).toBeLessThan(1e-6);
+  });
+
+  it('splits the engine’s own kernels across its threads, with the results of plain loops', async () => {
+    const kernels = wasmKernels();
+    expect(kernels?.threads).toBe(Math.min(cores, 8));
+    // A product with a ReLU as it stores (split by panels), column sums (by columns) and entry
+    // sums (by entries, each thread into sums of its own): large enough to be split.
+    const [m, k, n] = [300, 64, 1000];
+    const a = values(m * k, 3), b = values(k * n, 4);
+    const want = plainProduct(a, b, m, k, n);
+    const f = fusedProduct(tf.tensor2d(a, [m, k]), tf.tensor2d(b, [k, n]), { relu: true });
+    const got = f.dataSync();
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - Math.max(want[i], 0)));
+    expect(worst).toBeLessThan(1e-4);
+    const sums = sumRows(f).dataSync();
+    for (let j = 0; j < n; j += 97) {
+      let s = 0;
+      for (let i = 0; i < m; i++) s += got[i * n + j];
+      expect(Math.abs(sums[j] - s)).toBeLessThan(1e-3);
+    }
+    const rows = 1024, width = 256, latents = 4096;
+    const idx = Int32Array.from({ length: rows * width }, (_, i) => (i * 2654435761) % latents >>> 0);
+    const val = values(rows * width, 5);
+    const e = { indices: tf.tensor2d(idx, [rows, width], 'int32'), values: tf.tensor2d(val, [rows, width]) };
+    const bySum = new Float64Array(latents), byCount = new Array<number>(latents).fill(0);
+    for (let i = 0; i < idx.length; i++) { bySum[idx[i]] += val[i]; if (val[i] > 0) byCount[idx[i]]++; }
+    const entrySums = entryColumnSums(e, latents).dataSync();
+    let worstSum = 0;
+    for (let j = 0; j < latents; j++) worstSum = Math.max(worstSum, Math.abs(entrySums[j] - bySum[j]));
+    expect(worstSum).toBeLessThan(1e-4);
+    expect(Array.from(entryCountsAbove(e, latents, 0).dataSync())).toEqual(byCount);
+    tf.dispose([f, e.indices, e.values]);
   });
 
   it('keeps the running backend for the same count, and runs the package build for one thread', async () => {

@@ -32,7 +32,7 @@ export interface KernelExports {
   at_least_entries: (z: number, n: number, thr: number, kk: number, idx: number, val: number, start: number, end: number, thread: number) => void;
   sparse_decode: (idx: number, val: number, kk: number, w: number, d: number, out: number, start: number, end: number, thread: number) => void;
   row_dots: (idx: number, kk: number, dy: number, w: number, d: number, out: number, mask: number, start: number, end: number, thread: number) => void;
-  entry_column_sums: (idx: number, val: number, entries: number, n: number, countAbove: number, thr: number, out: number) => void;
+  entry_column_sums: (idx: number, val: number, n: number, countAbove: number, thr: number, partials: number, start: number, end: number, thread: number) => void;
   group_by_latent: (idx: number, val: number, entries: number, kk: number, n: number, offsets: number, rows: number, vals: number) => number;
   outer_rows: (offsets: number, rows: number, vals: number, dy: number, d: number, out: number, start: number, end: number, thread: number) => void;
   outer_cols: (offsets: number, rows: number, vals: number, x: number, d: number, n: number, out: number, scratch: number, start: number, end: number, thread: number) => void;
@@ -47,8 +47,8 @@ export interface KernelExports {
 }
 
 /** The kernels split across threads: every one ends with (start, end, thread). */
-export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'entry_column_sums' | 'sum_squares' | 'batch_kth' | 'topk_scratch_words'>;
-const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'pack_panels_t', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above', 'transpose', 'column_sums', 'add_row'];
+export type SplitKernel = Exclude<keyof KernelExports, 'group_by_latent' | 'sum_squares' | 'batch_kth' | 'topk_scratch_words'>;
+const SPLIT_KERNELS: SplitKernel[] = ['pack_panels', 'pack_panels_t', 'gemm_panels', 'topk_rows', 'threshold_counts', 'threshold_entries', 'at_least_counts', 'at_least_entries', 'sparse_decode', 'row_dots', 'outer_rows', 'outer_cols', 'adam', 'normalize_rows', 'relu_grad', 'count_above', 'transpose', 'column_sums', 'add_row', 'entry_column_sums'];
 
 /** What a helper thread needs from its environment: a started worker running `script`. */
 export interface KernelThread {

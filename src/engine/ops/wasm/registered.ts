@@ -191,7 +191,7 @@ register(WASM_KERNELS.normalizeRows, ({ w }, { epsilon }, backend, kernels) => {
   requireMultipleOf4(WASM_KERNELS.normalizeRows, 'the row width', d);
   const out = backend.makeOutput([rows, d], 'float32');
   const at = (t: tf.TensorInfo) => heapOffset(backend, t);
-  kernels.run('normalize_rows', [at(w), at(out), d, epsilon], rows, { minPerThread: Math.ceil(ELEMENTS_PER_THREAD / d) });
+  kernels.run('normalize_rows', [at(w), at(out), d, epsilon], rows, { minPerThread: Math.ceil(ELEMENTS_PER_THREAD / 4 / d) });
   return out;
 });
 
@@ -234,7 +234,16 @@ register(WASM_KERNELS.columnSums, ({ x }, _attrs, backend, kernels) => {
 register(WASM_KERNELS.entryColumnSums, ({ indices, values }, { n, countAbove, threshold }, backend, kernels) => {
   const out = backend.makeOutput([n], 'float32');
   const entries = indices.shape.reduce((a, b) => a * b, 1);
-  kernels.exports.entry_column_sums(heapOffset(backend, indices), heapOffset(backend, values), entries, n, countAbove, threshold, heapOffset(backend, out));
+  const threads = kernels.threads;
+  // Each thread scatters its share of the entries into sums of its own; they are added up here.
+  withTemps(backend, [[[threads * n], 'float32']], ([partials]) => {
+    const sums = new Float32Array(kernels.heap, heapOffset(backend, partials), threads * n);
+    sums.fill(0);
+    kernels.run('entry_column_sums', [heapOffset(backend, indices), heapOffset(backend, values), n, countAbove, threshold, heapOffset(backend, partials)], entries, { minPerThread: ELEMENTS_PER_THREAD / 4 });
+    const o = new Float32Array(kernels.heap, heapOffset(backend, out), n);
+    o.set(sums.subarray(0, n));
+    for (let t = 1; t < threads; t++) for (let j = 0; j < n; j++) o[j] += sums[t * n + j];
+  });
   return out;
 });
 

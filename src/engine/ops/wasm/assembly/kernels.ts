@@ -572,20 +572,21 @@ export function at_least_entries(z: usize, n: i32, thr: f32, kk: i32, idx: usize
 // ---- Products with entries ---------------------------------------------------------------------
 
 /**
- * out [n] = the column sums of the sparse S the entries (idx, val) [entries] hold: Σ val over the
- * entries naming each latent, in entry order (a latent's in row order, as outer_rows sums them).
- * With countAbove ≠ 0 the count of those with val > thr instead (the firing counts). One thread:
- * the entries scatter across all of out.
+ * The column sums of the sparse S the entries (idx, val) hold, for entries [start, end): Σ val over
+ * the entries naming each latent, added in entry order (a latent's in row order) to this thread's
+ * float32 sums at partials + thread · n (zeroed by the caller, which adds the threads' sums up).
+ * With countAbove ≠ 0 the count of those with val > thr instead (the firing counts). Work items:
+ * entries.
  */
-export function entry_column_sums(idx: usize, val: usize, entries: i32, n: i32, countAbove: i32, thr: f32, out: usize): void {
-  memory.fill(out, 0, <usize>n << 2);
+export function entry_column_sums(idx: usize, val: usize, n: i32, countAbove: i32, thr: f32, partials: usize, start: i32, end: i32, thread: i32): void {
+  const out = partials + <usize>thread * <usize>n * 4;
   if (countAbove != 0) {
-    for (let e = 0; e < entries; e++) {
+    for (let e = start; e < end; e++) {
       const at = out + (<usize>i32at(idx, e) << 2);
       store<f32>(at, load<f32>(at) + <f32>(<i32>(f32at(val, e) > thr)));
     }
   } else {
-    for (let e = 0; e < entries; e++) {
+    for (let e = start; e < end; e++) {
       const at = out + (<usize>i32at(idx, e) << 2);
       store<f32>(at, load<f32>(at) + f32at(val, e));
     }
