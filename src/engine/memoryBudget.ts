@@ -20,7 +20,7 @@
 //     and the optimiser — the kept f and z (2R·S; none in a sparse step), the gradients P, and for
 //       the parameter being updated its clipped gradient and new values (adam.ts: a tidy per
 //       parameter, each gradient freed once used): 4 of the largest parameter with the fused
-//       kernels of wasm and webgpu, 11 with tfjs's ops
+//       kernels of webgpu, 3 on wasm (its kernel takes the clipping factor), 11 with tfjs's ops
 //   plus the batch in and out, ≈ c·B·(layers·d_in).
 // a, g and c per variant were measured with tf.profile's peakBytes (see memoryBudget.test.ts and
 // the figures in its header). On wasm the estimate is of its memory: the allocator and the heap's
@@ -37,6 +37,8 @@ const FLOAT = 4;
 
 /** Copies of the parameter being updated in the optimiser phase: its clipped gradient and Adam's new p, m and v (fused kernels)… */
 const OPTIMISER_FUSED_COPIES = 4;
+/** …on wasm, whose Adam kernel takes the clipping factor itself: no clipped copy, only p, m and v. */
+const OPTIMISER_WASM_COPIES = 3;
 /** …or those and tfjs's intermediates of Adam's arithmetic (cpu, webgl). */
 const OPTIMISER_OPS_COPIES = 11;
 /** Latent-sized tensors the dense step keeps through the optimiser phase (f and z). */
@@ -133,7 +135,7 @@ export function estimateTrainingMemory(cfg: SaeConfig, dIn: number, opts: Estima
   const written = !sparse && writtenDenseStep(cfg, backend) ? prof.written : undefined;
   const stepProfile = sparse ?? (written && (backend === 'wasm' ? written : { act: written.opsAct, tape: written.opsTape })) ?? prof;
   const backward = stepProfile.act * R * S + stepProfile.tape * P;
-  const adamCopies = backend !== undefined && FUSED_ADAM_BACKENDS.has(backend) ? OPTIMISER_FUSED_COPIES : OPTIMISER_OPS_COPIES;
+  const adamCopies = backend === 'wasm' ? OPTIMISER_WASM_COPIES : backend !== undefined && FUSED_ADAM_BACKENDS.has(backend) ? OPTIMISER_FUSED_COPIES : OPTIMISER_OPS_COPIES;
   const optimiserPhase = (sparse ? 0 : OPTIMISER_KEPT_ACTS * R * S) + P + adamCopies * largestParam;
   const step = Math.max(backward, optimiserPhase) + io * B * L * dIn;
   const tensorBytes = (parameters + optimizer + snapshots + step) * FLOAT;

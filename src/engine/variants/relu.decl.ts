@@ -19,7 +19,7 @@ export const reluDeclaration = declareVariant({
     script: (c) => ({ cls: 'StandardTrainingSAEConfig', notes: lambdaNotes(c), fields: l1ScriptFields(c.l1_coefficient, c, 'λ of λ·Σ f_i·‖W_dec,i‖') }),
   },
   parameterShapes: (c, dIn) => linearShapes(c.d_sae, dIn),
-  memory: { act: 10, tape: 7, io: 16, written: { act: 2, tape: 4.8, opsAct: 6.3, opsTape: 8 } },
+  memory: { act: 10, tape: 7, io: 16, written: { act: 2, tape: 4.25, opsAct: 6.3, opsTape: 8 } },
 });
 
 export type ReluConfig = DeclaredConfig<typeof reluDeclaration>;
