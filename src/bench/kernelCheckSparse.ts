@@ -26,8 +26,9 @@ import { kernelsRun, kernelsRunAsync } from '../engine/ops/webgpu/kernelsRun';
 import { createRng } from '../engine/rng';
 import { planSelection, planSparseStep, trainStep, type StepState } from '../engine/trainStep';
 import { Trainer } from '../engine/trainer';
+import { autodiffStep } from '../engine/variants/autodiffStep';
 import { variantFor } from '../engine/variants/registry';
-import type { LossParts, Params, PlannedSelection, SparseStep, StepContext, Variant } from '../engine/variants/types';
+import type { Params, PlannedSelection, SparseStep, StepContext, Variant } from '../engine/variants/types';
 import { fact, normals, read, type CheckResult } from './kernelCheckCommon';
 
 /** Relative tolerance of the sums, against Σ|terms| of each output (so cancellation is fair). */
@@ -361,28 +362,24 @@ async function checkTopkSparseStep(out: CheckResult[]) {
   ];
   for (const [label, every, mask] of masks) {
     const ctx: StepContext = { deadMask: mask(), step: 0, seed: 0 };
-    let parts: LossParts | undefined;
-    const dense = tf.variableGrads(() => {
-      parts = variant.loss(p, x, live, ctx);
-      tf.keep(parts.recon); tf.keep(parts.aux); tf.keep(parts.f);
-      return parts.total;
-    }, Object.values(p));
+    const dense = autodiffStep(variant, p, x, live, ctx);
     const ran: { step: SparseStep | null } = { step: null };
     const names = kernelsRun(() => { ran.step = variant.sparseStep?.(p, x, live, ctx) ?? null; });
-    const d = parts!;
+    const d = dense.parts;
     const s = ran.step;
     if (!s) {
       out.push(fact(`sparse step topk (${label}) is taken on webgpu`, false, 'variant.sparseStep returns null or is missing'));
-      tf.dispose([dense.value, d.recon, d.aux, d.f, ...Object.values(dense.grads), ctx.deadMask]);
+      dense.dispose();
+      ctx.deadMask.dispose();
       continue;
     }
-    const [sRecon, sAux, sTotal, dRecon, dAux, dTotal] = await Promise.all([s.parts.recon, s.parts.aux, s.parts.total, d.recon, d.aux, dense.value].map(read));
+    const [sRecon, sAux, sTotal, dRecon, dAux, dTotal] = await Promise.all([s.parts.recon, s.parts.aux, s.parts.total, d.recon, d.aux, dense.total].map(read));
     out.push(relativeCheck(`sparse step topk (${label}) recon = dense`, sRecon, dRecon));
     out.push(relativeCheck(`sparse step topk (${label}) aux = dense`, sAux, dAux));
     out.push(relativeCheck(`sparse step topk (${label}) total = dense`, sTotal, dTotal));
     out.push(fact(`sparse step topk (${label}) aux is ${every ? 'nonzero' : 'exactly 0'}`, every ? sAux[0] > 1e-4 : sAux[0] === 0, `sparse aux ${sAux[0]}, dense aux ${dAux[0]}`));
-    for (const [name, v] of Object.entries(p)) {
-      const [got, want] = await Promise.all([read(s.grads[name]), read(dense.grads[v.name])]);
+    for (const name of Object.keys(p)) {
+      const [got, want] = await Promise.all([read(s.grads[name]), read(dense.grads[name])]);
       out.push(relativeCheck(`sparse step topk (${label}) ∂${name} = dense`, got, want));
     }
     // The entries hold exactly the dense f's nonzero values, row by row (values to rounding: the two
@@ -411,7 +408,8 @@ async function checkTopkSparseStep(out: CheckResult[]) {
     const missing = Object.values(SPARSE_KERNELS).filter((name) => !names.includes(name));
     out.push(fact(`sparse step topk (${label}) runs the sparse kernels`, missing.length === 0, missing.length ? `not run: ${missing.join(', ')}` : `all of ${Object.values(SPARSE_KERNELS).join(', ')}`));
     tf.dispose([s.parts.total, s.parts.recon, s.parts.aux, s.parts.sparsity, s.parts.xHat, s.parts.entries.indices, s.parts.entries.values, ...Object.values(s.grads)]);
-    tf.dispose([dense.value, d.recon, d.aux, d.f, ...Object.values(dense.grads), ctx.deadMask]);
+    dense.dispose();
+    ctx.deadMask.dispose();
   }
   x.dispose();
   disposeParams(p);
@@ -799,14 +797,14 @@ export async function checkSelectionLeaks(out: CheckResult[]) {
 
 const disposeStep = (s: SparseStep) => tf.dispose([s.parts.total, s.parts.recon, s.parts.aux, s.parts.sparsity, s.parts.xHat, s.parts.entries.indices, s.parts.entries.values, ...Object.values(s.parts.diagnostics ?? {}), ...Object.values(s.grads)]);
 
-/** Every gradient of the sparse step against the dense one (dense grads by variable name, `p`'s names). */
-async function gradChecks(out: CheckResult[], label: string, p: Params, sparse: SparseStep, dense: tf.NamedTensorMap) {
-  for (const [name, v] of Object.entries(p)) {
-    if (!sparse.grads[name] || !dense[v.name]) {
-      out.push(fact(`${label} ∂${name} = dense`, false, `missing: sparse ${!!sparse.grads[name]}, dense ${!!dense[v.name]}`));
+/** Every gradient of the sparse step against the dense one (both by `p`'s names). */
+async function gradChecks(out: CheckResult[], label: string, p: Params, sparse: SparseStep, dense: Record<string, tf.Tensor>) {
+  for (const name of Object.keys(p)) {
+    if (!sparse.grads[name] || !dense[name]) {
+      out.push(fact(`${label} ∂${name} = dense`, false, `missing: sparse ${!!sparse.grads[name]}, dense ${!!dense[name]}`));
       continue;
     }
-    const [got, want] = await Promise.all([read(sparse.grads[name]), read(dense[v.name])]);
+    const [got, want] = await Promise.all([read(sparse.grads[name]), read(dense[name])]);
     out.push(relativeCheck(`${label} ∂${name} = dense`, got, want));
   }
 }
@@ -894,18 +892,13 @@ async function checkJumpReluSparseStep(out: CheckResult[]) {
   tf.tidy(() => p.threshold.assign(tf.tensor1d(lcgValues(STEP_S, 8, 0.3).map((v) => 0.9 + v))));
   const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
   const ctx: StepContext = { deadMask: stepDeadMask(0), step: 0, seed: 0 };
-  let parts: LossParts | undefined;
-  const dense = tf.variableGrads(() => {
-    parts = variant.loss(p, x, live, ctx);
-    tf.keep(parts.recon); tf.keep(parts.sparsity); tf.keep(parts.f);
-    return parts.total;
-  }, Object.values(p));
-  const d = parts!;
+  const dense = autodiffStep(variant, p, x, live, ctx);
+  const d = dense.parts;
   const { names, step: s, plan } = await plannedStepRun(variant, p, x, live, ctx);
   out.push(fact('sparse step jumprelu is taken on webgpu with its plan', s !== null && plan !== undefined, `sparseStep: ${s ? 'a step' : 'null'}; ${planSummary(plan)}`));
   if (s && plan) {
     const label = 'sparse step jumprelu';
-    const [sRecon, sSparsity, sTotal, dRecon, dSparsity, dTotal, fv] = await Promise.all([s.parts.recon, s.parts.sparsity, s.parts.total, d.recon, d.sparsity, dense.value, d.f].map(read));
+    const [sRecon, sSparsity, sTotal, dRecon, dSparsity, dTotal, fv] = await Promise.all([s.parts.recon, s.parts.sparsity, s.parts.total, d.recon, d.sparsity, dense.total, d.f].map(read));
     const activeCount = fv.filter((v) => v > 0).length, active = activeCount / fv.length;
     out.push(fact(`${label}: the dense step's active fraction is low (0.5%…20%)`, active > 0.005 && active < 0.2, `${(active * 100).toFixed(2)}% of the latents active`));
     out.push(fact(`${label}: the plan's active fraction is the dense f's`, Math.round(plan.activeFraction * fv.length) === activeCount, `${planSummary(plan)}; dense f: ${activeCount} of ${fv.length} active`));
@@ -913,7 +906,7 @@ async function checkJumpReluSparseStep(out: CheckResult[]) {
     out.push(relativeCheck(`${label} sparsity = dense`, sSparsity, dSparsity));
     out.push(relativeCheck(`${label} total = dense`, sTotal, dTotal));
     await gradChecks(out, label, p, s, dense.grads);
-    const thetaGrad = await read(dense.grads[p.threshold.name]);
+    const thetaGrad = await read(dense.grads.threshold);
     const largest = thetaGrad.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     out.push(fact(`${label}: θ has a gradient`, largest > 1e-3, `max |∂θ| ${largest.toExponential(2)}`));
     out.push(await entriesAgainstDense(label, d.f, s.parts.entries));
@@ -923,7 +916,7 @@ async function checkJumpReluSparseStep(out: CheckResult[]) {
   const without = await denseWithout(variant, p, x, live, ctx, 0.5);
   out.push(fact('sparse step jumprelu is null above the switch-over fraction, and on webgpu without a plan', without.above === true && without.unplanned,
     `planned at 0.5: ${without.above ? 'null' : 'a step'}; unplanned with the last step's fraction 0.01: ${without.unplanned ? 'null' : 'a step'}`));
-  tf.dispose([dense.value, d.recon, d.sparsity, d.f, ...Object.values(dense.grads)]);
+  dense.dispose();
   // Through the trainer's step: planned (as Trainer.runSteps plans it on webgpu), it is sparse;
   // without its plan it stays dense.
   const adam = new Adam(p, cfg.adam_beta1, cfg.adam_beta2);
@@ -959,19 +952,14 @@ async function checkBatchTopkSparseStep(out: CheckResult[], architecture: 'batch
     const dense = stepSetup({ architecture }), sparse = stepSetup({ architecture });
     const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
     const ctx: StepContext = { deadMask: stepDeadMask(every), step: 0, seed: 0 };
-    let parts: LossParts | undefined;
-    const g = tf.variableGrads(() => {
-      parts = dense.variant.loss(dense.p, x, dense.live, ctx);
-      tf.keep(parts.recon); tf.keep(parts.aux); tf.keep(parts.f);
-      return parts.total;
-    }, Object.values(dense.p));
-    const d = parts!;
+    const g = autodiffStep(dense.variant, dense.p, x, dense.live, ctx);
+    const d = g.parts;
     dense.variant.afterStep!(dense.p, d, dense.live);
     const { names, step: s, plan } = await plannedStepRun(sparse.variant, sparse.p, x, sparse.live, ctx);
     out.push(fact(`${label} is taken on webgpu with its plan`, s !== null && plan !== undefined, `sparseStep: ${s ? 'a step' : 'null'}; ${planSummary(plan)}`));
     if (s) {
       s.afterStep?.();
-      const [sRecon, sAux, sTotal, dRecon, dAux, dTotal, fv, sValues] = await Promise.all([s.parts.recon, s.parts.aux, s.parts.total, d.recon, d.aux, g.value, d.f, s.parts.entries.values].map(read));
+      const [sRecon, sAux, sTotal, dRecon, dAux, dTotal, fv, sValues] = await Promise.all([s.parts.recon, s.parts.aux, s.parts.total, d.recon, d.aux, g.total, d.f, s.parts.entries.values].map(read));
       out.push(relativeCheck(`${label} recon = dense`, sRecon, dRecon));
       out.push(relativeCheck(`${label} aux = dense`, sAux, dAux));
       out.push(relativeCheck(`${label} total = dense`, sTotal, dTotal));
@@ -994,7 +982,8 @@ async function checkBatchTopkSparseStep(out: CheckResult[], architecture: 'batch
     }
     const without = await denseWithout(sparse.variant, sparse.p, x, sparse.live, ctx);
     out.push(fact(`${label} is null on webgpu without a plan`, without.unplanned, `unplanned: ${without.unplanned ? 'null' : 'a step'}`));
-    tf.dispose([g.value, d.recon, d.aux, d.f, ...Object.values(g.grads), ctx.deadMask, x]);
+    g.dispose();
+    tf.dispose([ctx.deadMask, x]);
     disposeParams(dense.p);
     disposeParams(sparse.p);
     dense.variant.dispose?.();
@@ -1013,18 +1002,13 @@ async function checkReluSparseStep(out: CheckResult[]) {
   tf.tidy(() => p.W_dec.assign(tf.mul(p.W_dec, tf.reshape(tf.tensor1d(lcgValues(STEP_S, 12, 0.5).map((v) => 1 + v)), [STEP_S, 1]))));
   const x = tf.tensor2d(STEP_ROWS.subarray(0, STEP_B * STEP_D), [STEP_B, STEP_D]);
   const ctx: StepContext = { deadMask: stepDeadMask(0), step: 0, seed: 0 };
-  let parts: LossParts | undefined;
-  const dense = tf.variableGrads(() => {
-    parts = variant.loss(p, x, live, ctx);
-    tf.keep(parts.recon); tf.keep(parts.sparsity); tf.keep(parts.f);
-    return parts.total;
-  }, Object.values(p));
-  const d = parts!;
+  const dense = autodiffStep(variant, p, x, live, ctx);
+  const d = dense.parts;
   const { names, step: s, plan } = await plannedStepRun(variant, p, x, live, ctx);
   const label = 'sparse step relu';
   out.push(fact(`${label} is taken on webgpu with its plan`, s !== null && plan !== undefined, `sparseStep: ${s ? 'a step' : 'null'}; ${planSummary(plan)}`));
   if (s && plan) {
-    const [sRecon, sSparsity, sTotal, dRecon, dSparsity, dTotal, fv] = await Promise.all([s.parts.recon, s.parts.sparsity, s.parts.total, d.recon, d.sparsity, dense.value, d.f].map(read));
+    const [sRecon, sSparsity, sTotal, dRecon, dSparsity, dTotal, fv] = await Promise.all([s.parts.recon, s.parts.sparsity, s.parts.total, d.recon, d.sparsity, dense.total, d.f].map(read));
     const activeCount = fv.filter((v) => v > 0).length;
     out.push(fact(`${label}: the plan's active fraction is the dense f's`, Math.round(plan.activeFraction * fv.length) === activeCount, `${planSummary(plan)}; dense f: ${activeCount} of ${fv.length} active`));
     out.push(relativeCheck(`${label} recon = dense`, sRecon, dRecon));
@@ -1039,7 +1023,8 @@ async function checkReluSparseStep(out: CheckResult[]) {
   const without = await denseWithout(variant, p, x, live, ctx, 0.5);
   out.push(fact(`${label} is null above the switch-over fraction, and on webgpu without a plan`, without.above === true && without.unplanned,
     `planned at 0.5: ${without.above ? 'null' : 'a step'}; unplanned with the last step's fraction 0.01: ${without.unplanned ? 'null' : 'a step'}`));
-  tf.dispose([dense.value, d.recon, d.sparsity, d.f, ...Object.values(dense.grads), ctx.deadMask, x]);
+  dense.dispose();
+  tf.dispose([ctx.deadMask, x]);
   disposeParams(p);
 }
 

@@ -12,7 +12,8 @@ import { expectNoLeaks, useCpu, useWasm, values } from '../testing';
 import { trainStep, type StepState } from '../trainStep';
 import { WASM_KERNELS } from '../ops/wasm/registered';
 import { variantFor } from './registry';
-import type { Params, StepContext, Variant } from './types';
+import { autodiffStep } from './autodiffStep';
+import type { StepContext, Variant } from './types';
 
 /** Largest absolute difference relative to the largest absolute value of the reference. */
 function relativeDifference(a: ArrayLike<number>, e: ArrayLike<number>): number {
@@ -37,17 +38,6 @@ function setup(D: number, S: number) {
   return { cfg, variant, p, rows, live: initialLive(cfg) };
 }
 
-/** The autodiff step: relu.ts's loss through tf.variableGrads, gradients by parameter name. */
-function autodiffStep(variant: Variant, p: Params, x: tf.Tensor2D, ctx: StepContext, live: ReturnType<typeof initialLive>) {
-  let parts: { recon: tf.Scalar; sparsity: tf.Scalar; f: tf.Tensor2D; xHat: tf.Tensor2D } | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const l = variant.loss(p, x, live, ctx);
-    parts = { recon: tf.keep(l.recon), sparsity: tf.keep(l.sparsity), f: tf.keep(l.f), xHat: tf.keep(l.xHat) };
-    return l.total;
-  }, Object.values(p));
-  return { total: value, parts: parts!, grads: Object.fromEntries(Object.entries(p).map(([name, v]) => [name, grads[v.name]])) };
-}
-
 const SHAPES: [number, number][] = [[32, 256], [30, 250]];
 
 describe.each(['wasm', 'cpu'])('the written ReLU dense step on %s', (backend) => {
@@ -58,7 +48,7 @@ describe.each(['wasm', 'cpu'])('the written ReLU dense step on %s', (backend) =>
     const { variant, p, rows, live } = setup(D, S);
     const x = tf.tensor2d(rows.subarray(0, B * D), [B, D]);
     const ctx: StepContext = { deadMask: tf.zeros([S]) as tf.Tensor1D, step: 0, seed: 0 };
-    const ref = autodiffStep(variant, p, x, ctx, live);
+    const ref = autodiffStep(variant, p, x, live, ctx);
     const names = kernelsRun(() => {
       const step = variant.denseStep!(p, x, live, ctx)!;
       expect(step).not.toBeNull();
@@ -85,7 +75,8 @@ describe.each(['wasm', 'cpu'])('the written ReLU dense step on %s', (backend) =>
       if (S % 4 === 0) expect(names).toContain(WASM_KERNELS.columnSums);
       for (const k of ['Relu', WASM_KERNELS.reluGrad, 'Step']) expect(names).not.toContain(k);
     }
-    tf.dispose([x, ctx.deadMask, ref.total, ...Object.values(ref.parts), ...Object.values(ref.grads), ...Object.values(p)]);
+    ref.dispose();
+    tf.dispose([x, ctx.deadMask, ...Object.values(p)]);
   });
 
   /** 20 steps of the trainer's step with `variant`, on the 4 batches in turn; the parameters after. */

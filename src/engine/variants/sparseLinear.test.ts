@@ -12,8 +12,8 @@ import { createRng } from '../rng';
 import { expectNoLeaks, useWasm, values } from '../testing';
 import { trainStep, type StepState } from '../trainStep';
 import { variantFor } from './registry';
-import type { LiveParams } from '../configBase';
-import type { LossParts, Params, SparseStep, StepContext, Variant } from './types';
+import { autodiffStep } from './autodiffStep';
+import type { SparseStep, StepContext } from './types';
 
 beforeAll(useWasm);
 afterAll(() => tf.setBackend('cpu'));
@@ -55,23 +55,6 @@ function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {
   return relativeDifference(actual.dataSync(), expected.dataSync());
 }
 
-/**
- * The dense step through tfjs's autodiff on `variant.loss`, with the loss parts the comparisons
- * read (recon, sparsity, aux, f) kept past variableGrads' scope; `grads` by parameter name.
- * `dispose` frees all of it.
- */
-function denseStepWithParts(variant: Variant, p: Params, x: tf.Tensor2D, live: LiveParams, ctx: StepContext): { total: tf.Scalar; parts: LossParts; grads: Record<string, tf.Tensor>; dispose: () => void } {
-  let kept: LossParts | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    kept = variant.loss(p, x, live, ctx);
-    for (const t of [kept.recon, kept.sparsity, kept.aux, kept.f]) tf.keep(t);
-    return kept.total;
-  }, Object.values(p));
-  const parts = kept!;
-  const byName = Object.fromEntries(Object.entries(p).map(([name, v]) => [name, grads[v.name]]));
-  return { total: value, parts, grads: byName, dispose: () => tf.dispose([value, parts.recon, parts.sparsity, parts.aux, parts.f, ...Object.values(grads)]) };
-}
-
 function disposeSparseStep(s: SparseStep): void {
   tf.dispose([s.parts.total, s.parts.recon, s.parts.aux, s.parts.sparsity, s.parts.xHat, s.parts.entries.indices, s.parts.entries.values, ...Object.values(s.parts.diagnostics ?? {}), ...Object.values(s.grads)]);
 }
@@ -86,7 +69,7 @@ describe('sparse TopK step on wasm', () => {
     const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
     for (const every of [3, 0]) { // a third of the latents dead; then none (AuxK exactly 0)
       const ctx: StepContext = { deadMask: deadMask(every), step: 0, seed: 0 };
-      const dense = denseStepWithParts(variant, p, x, live, ctx);
+      const dense = autodiffStep(variant, p, x, live, ctx);
       const parts = dense.parts;
       const names = kernelsRun(() => {
         const sparse = variant.sparseStep!(p, x, live, ctx)!;
@@ -182,7 +165,7 @@ describe('sparse TopK step on wasm', () => {
     p.threshold.assign(tf.tensor1d(values(S, 8, 0.3).map((v) => 0.9 + v)));
     const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
     const ctx: StepContext = { deadMask: deadMask(0), step: 0, seed: 0, activeFraction: 0.01 };
-    const dense = denseStepWithParts(variant, p, x, live, ctx);
+    const dense = autodiffStep(variant, p, x, live, ctx);
     const parts = dense.parts;
     const sparse = variant.sparseStep!(p, x, live, ctx)!;
     expect(sparse, 'the sparse step applies at an active fraction of 1%').not.toBeNull();
@@ -214,7 +197,7 @@ describe('sparse TopK step on wasm', () => {
       const sparse = setup({ architecture });
       const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
       const ctx: StepContext = { deadMask: deadMask(every), step: 0, seed: 0 };
-      const d = denseStepWithParts(dense.variant, dense.p, x, dense.live, ctx);
+      const d = autodiffStep(dense.variant, dense.p, x, dense.live, ctx);
       const parts = d.parts;
       dense.variant.afterStep!(dense.p, parts, dense.live);
       const s = sparse.variant.sparseStep!(sparse.p, x, sparse.live, ctx)!;
@@ -254,7 +237,7 @@ describe('sparse TopK step on wasm', () => {
     p.W_dec.assign(tf.mul(p.W_dec, tf.reshape(tf.tensor1d(values(S, 12, 0.5).map((v) => 1 + v)), [S, 1])));
     const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
     const ctx: StepContext = { deadMask: deadMask(0), step: 0, seed: 0, activeFraction: 0.05 };
-    const dense = denseStepWithParts(variant, p, x, live, ctx);
+    const dense = autodiffStep(variant, p, x, live, ctx);
     const parts = dense.parts;
     const sparse = variant.sparseStep!(p, x, live, ctx)!;
     expect(sparse).not.toBeNull();
@@ -278,7 +261,7 @@ describe('sparse TopK step on wasm', () => {
     p.W_dec.assign(tf.mul(p.W_dec, tf.reshape(tf.tensor1d(values(S, 12, 0.5).map((v) => 1 + v)), [S, 1])));
     const x = tf.tensor2d(ROWS.subarray(0, B * D), [B, D]);
     const ctx: StepContext = { deadMask: deadMask(0), step: 0, seed: 0, activeFraction: 0.05 };
-    const dense = denseStepWithParts(variant, p, x, live, ctx);
+    const dense = autodiffStep(variant, p, x, live, ctx);
     const parts = dense.parts;
     const sparse = variant.sparseStep!(p, x, live, ctx)!;
     expect(sparse, 'the sparse step applies at an active fraction of 5%').not.toBeNull();
