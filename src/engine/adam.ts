@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Params } from './variants/types';
 import { useFusedKernels } from './ops/webgpu/program';
 import { adamMomentWebGPU, adamParamWebGPU } from './ops/webgpu/adam';
-import { WASM_KERNELS } from './ops/wasm/registered';
+import { runKernel, WASM_KERNELS, wasmKernelHere } from './ops/wasm/registered';
 
 export interface AdamApplyOptions {
   /** Multiply each gradient by this first (clipping by the global norm: trainStep.ts clipScale). */
@@ -52,11 +52,10 @@ export class Adam {
     this.t += 1;
     const c1 = 1 - this.beta1 ** this.t;
     const c2 = 1 - this.beta2 ** this.t;
-    const entries = this.scaled(grads, opts);
     // A tidy per parameter: the values an update replaces are freed before the next parameter's
     // update allocates (one tidy over all of them held every old value to its end).
     if (useFusedKernels()) {
-      for (const [name, g] of entries) {
+      for (const [name, g] of this.scaled(grads, opts)) {
         tf.tidy(() => {
           const m = this.m[name];
           const v = this.v[name];
@@ -67,7 +66,7 @@ export class Adam {
       }
       return;
     }
-    if (tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.adam, 'wasm')) {
+    if (wasmKernelHere(WASM_KERNELS.adam)) {
       // One pass over p, g, m and v (ops/wasm/registered.ts) instead of ten tfjs kernels; the same
       // arithmetic in the same order, with the same float32 constants. It takes the clipping factor
       // itself, so no scaled copy of the gradient is made.
@@ -75,7 +74,7 @@ export class Adam {
         tf.tidy(() => {
           const attrs = { beta1: this.beta1, beta2: this.beta2, lrOverC1: lr / c1, c2, epsilon: this.epsilon };
           const inputs = { p: params[name], g, m: this.m[name], v: this.v[name], ...(opts.scale ? { scale: opts.scale } : {}) };
-          const [p, m, v] = tf.engine().runKernel(WASM_KERNELS.adam, inputs, attrs) as tf.Tensor[];
+          const [p, m, v] = runKernel(WASM_KERNELS.adam, inputs, attrs) as tf.Tensor[];
           this.m[name].assign(m);
           this.v[name].assign(v);
           params[name].assign(p);
@@ -84,7 +83,7 @@ export class Adam {
       }
       return;
     }
-    for (const [name, g] of entries) {
+    for (const [name, g] of this.scaled(grads, opts)) {
       tf.tidy(() => {
         const m = this.m[name];
         const v = this.v[name];

@@ -37,6 +37,13 @@ export function matmul(a: number[], b: number[], m: number, k: number, n: number
   return out;
 }
 
+/** Largest absolute difference relative to the largest absolute value of the reference. */
+export function relativeDifference(a: ArrayLike<number>, e: ArrayLike<number>): number {
+  let diff = 0, scale = 0;
+  for (let i = 0; i < e.length; i++) { diff = Math.max(diff, Math.abs(a[i] - e[i])); scale = Math.max(scale, Math.abs(e[i])); }
+  return scale === 0 ? diff : diff / scale;
+}
+
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number): void {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} ≠ ${expected.length}`);
   for (let i = 0; i < actual.length; i++) {

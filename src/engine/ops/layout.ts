@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { heapKernel } from './heapKernel';
-import { WASM_KERNELS } from './wasm/registered';
+import { runKernel, WASM_KERNELS, wasmKernelHere } from './wasm/registered';
 
 /** xᵀ for a 2-D x; its gradient is the transpose of the upstream gradient. */
 export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
@@ -24,9 +24,7 @@ export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
 }
 
 function forward(x: tf.Tensor2D): tf.Tensor2D {
-  if (tf.getBackend() === 'wasm' && x.dtype === 'float32') {
-    return tf.engine().runKernel(WASM_KERNELS.transpose, { x } as unknown as tf.NamedTensorMap) as tf.Tensor2D;
-  }
+  if (x.dtype === 'float32' && wasmKernelHere(WASM_KERNELS.transpose)) return runKernel(WASM_KERNELS.transpose, { x }) as tf.Tensor2D;
   return tf.transpose(x) as tf.Tensor2D;
 }
 

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { transpose2d } from './layout';
-import { PRODUCT_EPILOGUE, WASM_KERNELS } from './wasm/registered';
+import { PRODUCT_EPILOGUE, runKernel, WASM_KERNELS, wasmKernelHere } from './wasm/registered';
 
 /**
  * Products of at least this many multiply-adds run on the engine's own wasm kernel (wasm/registered.ts)
@@ -18,9 +18,7 @@ import { PRODUCT_EPILOGUE, WASM_KERNELS } from './wasm/registered';
 const OWN_PRODUCT_MIN_MACS = 1 << 16;
 
 /** Whether the engine's own product kernel (wasm/registered.ts) runs here. */
-function ownProductKernel(): boolean {
-  return tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.denseProduct, 'wasm') !== undefined;
-}
+const ownProductKernel = (): boolean => wasmKernelHere(WASM_KERNELS.denseProduct);
 
 /** a [m, k] · b [k, n] (no autodiff: the callers below write the backward). */
 function product(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
@@ -56,8 +54,8 @@ export function gradRight(a: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor {
 export function gradLeft(dy: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor {
   const [k, n] = b.shape;
   const m = dy.shape[0];
-  if (m * k * n >= OWN_PRODUCT_MIN_MACS && ownProductKernel()) return productTransposedRight(dy, b);
-  return m * n + k * m < k * n ? transpose2d(product(b, transpose2d(dy))) : productTransposedRight(dy, b);
+  const packsTranspose = m * k * n >= OWN_PRODUCT_MIN_MACS && ownProductKernel(); // no copy of bᵀ to save
+  return !packsTranspose && m * n + k * m < k * n ? transpose2d(product(b, transpose2d(dy))) : productTransposedRight(dy, b);
 }
 
 /** a [m, k] · b [k, n] → [m, n]; ∂a = dy·bᵀ, ∂b = aᵀ·dy, each with a materialised transpose. */
@@ -132,7 +130,7 @@ export function fusedProduct(a: tf.Tensor2D, b: tf.Tensor2D, opts: ProductOption
   if (ownProductKernel()) {
     const inputs = { a, b, ...(bias ? { bias } : {}), ...(maskPositive ? { mask: maskPositive } : {}) };
     const attrs = { transposeRight: transposeRight ? 1 : 0, epilogue: relu ? PRODUCT_EPILOGUE.relu : maskPositive ? PRODUCT_EPILOGUE.mask : PRODUCT_EPILOGUE.none };
-    return tf.engine().runKernel(WASM_KERNELS.denseProduct, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    return runKernel(WASM_KERNELS.denseProduct, inputs, attrs) as tf.Tensor2D;
   }
   return tf.tidy(() => {
     let y = tf.matMul(a, transposeRight ? transpose2d(b) as tf.Tensor2D : b) as tf.Tensor2D;

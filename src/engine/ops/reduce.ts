@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
 import { heapKernel } from './heapKernel';
-import { WASM_KERNELS } from './wasm/registered';
+import { runKernel, WASM_KERNELS, wasmKernelHere } from './wasm/registered';
 
 /** out[j] = Σ_r src[r·n + j] for a row-major [rows, n] src, summed in float64. */
 export function columnSums(src: ArrayLike<number>, out: { [j: number]: number }, rows: number, n: number): void {
@@ -35,9 +35,7 @@ const sumRowsInHeap = heapKernel('SaeSumRows', ([, n]) => [n], (src, dst, [rows,
  * trainer's firing counts use it.
  */
 export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
-  if (tf.getBackend() === 'wasm' && x.dtype === 'float32' && x.shape[1] % 4 === 0 && tf.getKernel(WASM_KERNELS.columnSums, 'wasm')) {
-    return tf.engine().runKernel(WASM_KERNELS.columnSums, { x } as unknown as tf.NamedTensorMap) as tf.Tensor1D;
-  }
+  if (x.dtype === 'float32' && x.shape[1] % 4 === 0 && wasmKernelHere(WASM_KERNELS.columnSums)) return runKernel(WASM_KERNELS.columnSums, { x }) as tf.Tensor1D;
   return (sumRowsInHeap(x) ?? tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]))) as tf.Tensor1D;
 }
 
@@ -47,9 +45,7 @@ export function sumRows(x: tf.Tensor2D): tf.Tensor1D {
  * (and for widths not a multiple of 4) Σ_b step(x − thr), the same counts (ops/compare.ts).
  */
 export function columnCountsAbove(x: tf.Tensor2D, thr: number): tf.Tensor1D {
-  if (tf.getBackend() === 'wasm' && x.dtype === 'float32' && x.shape[1] % 4 === 0 && tf.getKernel(WASM_KERNELS.countAbove, 'wasm')) {
-    return tf.engine().runKernel(WASM_KERNELS.countAbove, { x } as unknown as tf.NamedTensorMap, { threshold: thr } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
-  }
+  if (x.dtype === 'float32' && x.shape[1] % 4 === 0 && wasmKernelHere(WASM_KERNELS.countAbove)) return runKernel(WASM_KERNELS.countAbove, { x }, { threshold: thr }) as tf.Tensor1D;
   return tf.tidy(() => sumRows((thr === 0 ? tf.step(x) : tf.step(tf.sub(x, thr))) as tf.Tensor2D));
 }
 
@@ -58,8 +54,8 @@ export function columnCountsAbove(x: tf.Tensor2D, thr: number): tf.Tensor1D {
  * tfjs-wasm broadcasts b one value at a time (0.2–0.3 ms for [1024, 64], against 0.03 here).
  */
 export function plusRow(x: tf.Tensor2D, b: tf.Tensor1D, subtract = false): tf.Tensor2D {
-  if (tf.getBackend() === 'wasm' && x.dtype === 'float32' && b.dtype === 'float32' && b.shape[0] === x.shape[1] && tf.getKernel(WASM_KERNELS.addRow, 'wasm')) {
-    return tf.engine().runKernel(WASM_KERNELS.addRow, { x, v: b } as unknown as tf.NamedTensorMap, { subtract: subtract ? 1 : 0 } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+  if (x.dtype === 'float32' && b.dtype === 'float32' && b.shape[0] === x.shape[1] && wasmKernelHere(WASM_KERNELS.addRow)) {
+    return runKernel(WASM_KERNELS.addRow, { x, v: b }, { subtract: subtract ? 1 : 0 }) as tf.Tensor2D;
   }
   return (subtract ? tf.sub(x, b) : tf.add(x, b)) as tf.Tensor2D;
 }
@@ -70,9 +66,8 @@ export function plusRow(x: tf.Tensor2D, b: tf.Tensor1D, subtract = false): tf.Te
  * (sum_squares); elsewhere tfjs's Square and Sum per tensor.
  */
 export function sumOfSquares(...xs: tf.Tensor[]): tf.Scalar {
-  if (tf.getBackend() === 'wasm' && xs.every((x) => x.dtype === 'float32') && tf.getKernel(WASM_KERNELS.sumOfSquares, 'wasm')) {
-    const inputs = Object.fromEntries(xs.map((x, i) => [`x${i}`, x]));
-    return tf.engine().runKernel(WASM_KERNELS.sumOfSquares, inputs as unknown as tf.NamedTensorMap) as tf.Scalar;
+  if (xs.every((x) => x.dtype === 'float32') && wasmKernelHere(WASM_KERNELS.sumOfSquares)) {
+    return runKernel(WASM_KERNELS.sumOfSquares, Object.fromEntries(xs.map((x, i) => [`x${i}`, x]))) as tf.Scalar;
   }
   return tf.tidy(() => tf.addN(xs.map((x) => tf.sum(tf.square(x)))) as tf.Scalar);
 }

@@ -4,7 +4,7 @@
 // the output f, which equals z > 0); elsewhere dy · step(f), the same values.
 import * as tf from '@tensorflow/tfjs';
 import type { CustomGradientFunc } from './customOp';
-import { WASM_KERNELS } from './wasm/registered';
+import { runKernel, WASM_KERNELS, wasmKernelHere } from './wasm/registered';
 
 /** max(z, 0) [B, n], with the one-pass backward on wasm. */
 export function relu(z: tf.Tensor2D): tf.Tensor2D {
@@ -18,8 +18,6 @@ export function relu(z: tf.Tensor2D): tf.Tensor2D {
 
 /** dy where f > 0, else 0. */
 export function reluBackward(dy: tf.Tensor2D, f: tf.Tensor2D): tf.Tensor2D {
-  if (tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.reluGrad, 'wasm')) {
-    return tf.engine().runKernel(WASM_KERNELS.reluGrad, { dy, y: f } as unknown as tf.NamedTensorMap) as tf.Tensor2D;
-  }
+  if (wasmKernelHere(WASM_KERNELS.reluGrad)) return runKernel(WASM_KERNELS.reluGrad, { dy, y: f }) as tf.Tensor2D;
   return tf.mul(dy, tf.step(f)) as tf.Tensor2D;
 }

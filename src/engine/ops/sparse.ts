@@ -9,7 +9,7 @@
 // no part in autodiff — the sparse steps write their backward passes out (variants/sparseLinear.ts).
 import * as tf from '@tensorflow/tfjs';
 import { BATCH_TOPK_COUNTS, BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_COUNTS, THRESHOLD_ENTRIES } from './sparseKernels';
-import { WASM_KERNELS } from './wasm/registered';
+import { runKernel as run, WASM_KERNELS, wasmKernelHere } from './wasm/registered';
 import './webgpu/sparse';
 
 export { BATCH_TOPK_COUNTS, BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_COUNTS, THRESHOLD_ENTRIES };
@@ -24,10 +24,6 @@ export interface Entries {
 export function sparseKernelsAvailable(): boolean {
   const backend = tf.getBackend();
   return Object.values(SPARSE_KERNELS).every((name) => tf.getKernel(name, backend) !== undefined);
-}
-
-function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number> = {}): tf.Tensor | tf.Tensor[] {
-  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
 }
 
 /**
@@ -59,7 +55,7 @@ export function sparseRowDots(indices: tf.Tensor2D, dy: tf.Tensor2D, w: tf.Tenso
  * value is positive (∂z = ∂f where f > 0). On wasm the kernel skips the dots it would zero.
  */
 export function sparseRowDotsWherePositive(e: Entries, dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
-  if (tf.getBackend() === 'wasm') return run(SPARSE_KERNELS.rowDots, { indices: e.indices, dy, w, mask: e.values }) as tf.Tensor2D;
+  if (wasmKernelHere(SPARSE_KERNELS.rowDots)) return run(SPARSE_KERNELS.rowDots, { indices: e.indices, dy, w, mask: e.values }) as tf.Tensor2D;
   return tf.tidy(() => tf.mul(sparseRowDots(e.indices, dy, w), tf.step(e.values)) as tf.Tensor2D);
 }
 
@@ -94,7 +90,7 @@ export function entryCountsAbove(e: Entries, n: number, thr: number): tf.Tensor1
 }
 
 function entrySums(e: Entries, n: number, countAbove: boolean, thr: number): tf.Tensor1D {
-  if (tf.getBackend() === 'wasm' && tf.getKernel(WASM_KERNELS.entryColumnSums, 'wasm')) {
+  if (wasmKernelHere(WASM_KERNELS.entryColumnSums)) {
     return run(WASM_KERNELS.entryColumnSums, { indices: e.indices, values: e.values }, { n, countAbove: countAbove ? 1 : 0, threshold: thr }) as tf.Tensor1D;
   }
   return tf.tidy(() => {

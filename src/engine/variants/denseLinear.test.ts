@@ -8,19 +8,12 @@ import { Adam } from '../adam';
 import { initialLive, resolveConfig, type SaeConfig } from '../config';
 import { kernelsRun } from '../ops/webgpu/kernelsRun';
 import { createRng } from '../rng';
-import { expectNoLeaks, useCpu, useWasm, values } from '../testing';
+import { expectNoLeaks, relativeDifference, useCpu, useWasm, values } from '../testing';
 import { trainStep, type StepState } from '../trainStep';
 import { WASM_KERNELS } from '../ops/wasm/registered';
 import { variantFor } from './registry';
 import { autodiffStep } from './autodiffStep';
 import type { StepContext, Variant } from './types';
-
-/** Largest absolute difference relative to the largest absolute value of the reference. */
-function relativeDifference(a: ArrayLike<number>, e: ArrayLike<number>): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < e.length; i++) { diff = Math.max(diff, Math.abs(a[i] - e[i])); scale = Math.max(scale, Math.abs(e[i])); }
-  return scale === 0 ? diff : diff / scale;
-}
 
 const B = 48;
 

@@ -17,7 +17,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LiveParams } from '../configBase';
 import { fusedProduct, gradRight } from '../ops/matmul';
-import { sumOfSquares, sumRows } from '../ops/reduce';
+import { sumRows } from '../ops/reduce';
+import { decoderBiasGradient, reconstructionTerms } from './sparseLinear';
 import type { DenseStep, Params } from './types';
 
 /**
@@ -39,9 +40,7 @@ export function reluDenseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Dens
   const xc = tf.sub(x, bDec) as tf.Tensor2D;
   const f = fusedProduct(xc, wEnc, { bias: bEnc, relu: true }); // [B, n]
   const xHat = fusedProduct(f, wDec, { bias: bDec });
-  const diff = tf.sub(xHat, x) as tf.Tensor2D;
-  const recon = tf.div(sumOfSquares(diff), B) as tf.Scalar;
-  const g = tf.mul(diff, 2 / B) as tf.Tensor2D;
+  const { recon, g } = reconstructionTerms(x, xHat);
   const norms = tf.sqrt(tf.sum(tf.square(wDec), 1)) as tf.Tensor1D; // r [n]
   const columnSums = sumRows(f); // c [n]
   const sparsity = tf.mul(tf.div(tf.sum(tf.mul(columnSums, norms)), B), live.lambda) as tf.Scalar;
@@ -52,7 +51,7 @@ export function reluDenseStep(p: Params, x: tf.Tensor2D, live: LiveParams): Dens
     W_enc: gradRight(xc, dZ),
     b_enc: dBEnc,
     W_dec: tf.add(gradRight(f, g), tf.mul(wDec, normPull)),
-    b_dec: tf.sub(sumRows(g), tf.reshape(fusedProduct(wEnc, tf.reshape(dBEnc, [n, 1]) as tf.Tensor2D), [-1])),
+    b_dec: decoderBiasGradient(wEnc, g, dBEnc),
   };
   return { parts: { total: tf.add(recon, sparsity) as tf.Scalar, recon, sparsity, aux: tf.scalar(0), f, xHat }, grads };
 }

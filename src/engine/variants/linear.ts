@@ -9,7 +9,7 @@ import { addRowVector, subRowVector } from '../ops/reduce';
 import { useFusedKernels } from '../ops/webgpu/program';
 import { normalizeRowsWebGPU } from '../ops/webgpu/normalizeRows';
 import { isAbove } from '../ops/compare';
-import { WASM_KERNELS } from '../ops/wasm/registered';
+import { runKernel, WASM_KERNELS, wasmKernelHere } from '../ops/wasm/registered';
 
 /**
  * W_dec rows are random unit vectors and W_enc = W_decᵀ (the initialisation SAELens and Anthropic
@@ -74,8 +74,8 @@ export function normalizeDecoderRows(p: Params): void {
   tf.tidy(() => {
     const w = p.W_dec as tf.Variable<tf.Rank.R2>;
     if (useFusedKernels()) { w.assign(normalizeRowsWebGPU(w, 1e-8)); return; }
-    if (tf.getBackend() === 'wasm' && w.shape[1] % 4 === 0 && tf.getKernel(WASM_KERNELS.normalizeRows, 'wasm')) {
-      w.assign(tf.engine().runKernel(WASM_KERNELS.normalizeRows, { w }, { epsilon: 1e-8 }) as tf.Tensor2D);
+    if (w.shape[1] % 4 === 0 && wasmKernelHere(WASM_KERNELS.normalizeRows)) {
+      w.assign(runKernel(WASM_KERNELS.normalizeRows, { w }, { epsilon: 1e-8 }) as tf.Tensor2D);
       return;
     }
     const norms = tf.maximum(tf.sqrt(tf.sum(tf.square(w), 1, true)), 1e-8); // not tf.norm: its Pow is slow on wasm

@@ -9,7 +9,7 @@ import { initialLive, resolveConfig, type SaeConfig } from '../config';
 import { kernelsRun } from '../ops/webgpu/kernelsRun';
 import { BATCH_TOPK_ENTRIES, SPARSE_KERNELS, THRESHOLD_ENTRIES } from '../ops/sparse';
 import { createRng } from '../rng';
-import { expectNoLeaks, useWasm, values } from '../testing';
+import { expectNoLeaks, relativeDifference, useWasm, values } from '../testing';
 import { trainStep, type StepState } from '../trainStep';
 import { variantFor } from './registry';
 import { autodiffStep } from './autodiffStep';
@@ -42,13 +42,6 @@ function setup(extra: Record<string, unknown> = {}) {
     p.b_mag.assign(tf.tensor1d(values(S, 14, 0.5).map((v, j) => v - (j % 3 === 0 ? 4 : 0))));
   }
   return { cfg, variant, p, live: initialLive(cfg) };
-}
-
-/** Largest absolute difference relative to the largest absolute value of the reference. */
-function relativeDifference(a: ArrayLike<number>, e: ArrayLike<number>): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < e.length; i++) { diff = Math.max(diff, Math.abs(a[i] - e[i])); scale = Math.max(scale, Math.abs(e[i])); }
-  return scale === 0 ? diff : diff / scale;
 }
 
 function relativeError(actual: tf.Tensor, expected: tf.Tensor): number {

@@ -54,11 +54,24 @@ function encoderGrads(p: Params, xc: tf.Tensor2D, g: tf.Tensor2D, dZ: Entries): 
   const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>;
   const n = wEnc.shape[1];
   const dBEnc = entryColumnSums(dZ, n);
-  return {
-    W_enc: sparseOuterCols(dZ, xc, n),
-    b_enc: dBEnc,
-    b_dec: tf.sub(sumRows(g), tf.reshape(fusedProduct(wEnc, tf.reshape(dBEnc, [n, 1]) as tf.Tensor2D), [-1])),
-  };
+  return { W_enc: sparseOuterCols(dZ, xc, n), b_enc: dBEnc, b_dec: decoderBiasGradient(wEnc, g, dBEnc) };
+}
+
+/**
+ * ∂b_dec = Σ_b g − W_enc ∂b_enc: through x̂ directly, and through the centring x_c = x − b_dec of the
+ * encoder (−(Σ_b ∂z) W_encᵀ, a matrix-vector product rather than a [B, d_in] one).
+ */
+export function decoderBiasGradient(wEnc: tf.Tensor2D, g: tf.Tensor2D, dBEnc: tf.Tensor1D): tf.Tensor1D {
+  return tf.sub(sumRows(g), tf.reshape(fusedProduct(wEnc, tf.reshape(dBEnc, [-1, 1]) as tf.Tensor2D), [-1])) as tf.Tensor1D;
+}
+
+/**
+ * From a reconstruction x̂ of x: the difference x̂ − x, recon = mean_b ‖x̂ − x‖² and its gradient
+ * g = ∂recon/∂x̂ = 2 (x̂ − x) / B.
+ */
+export function reconstructionTerms(x: tf.Tensor2D, xHat: tf.Tensor2D): { diff: tf.Tensor2D; recon: tf.Scalar; g: tf.Tensor2D } {
+  const diff = tf.sub(xHat, x) as tf.Tensor2D;
+  return { diff, recon: tf.div(sumOfSquares(diff), x.shape[0]) as tf.Scalar, g: tf.mul(diff, 2 / x.shape[0]) as tf.Tensor2D };
 }
 
 /**
@@ -67,8 +80,7 @@ function encoderGrads(p: Params, xc: tf.Tensor2D, g: tf.Tensor2D, dZ: Entries): 
  */
 function reconstruct(x: tf.Tensor2D, f: Entries, wDec: tf.Tensor2D, bDec: tf.Tensor1D): { xHat: tf.Tensor2D; diff: tf.Tensor2D; recon: tf.Scalar; g: tf.Tensor2D } {
   const xHat = addRowVector(sparseDecode(f, wDec), bDec);
-  const diff = tf.sub(xHat, x) as tf.Tensor2D;
-  return { xHat, diff, recon: tf.div(sumOfSquares(diff), x.shape[0]) as tf.Scalar, g: tf.mul(diff, 2 / x.shape[0]) as tf.Tensor2D };
+  return { xHat, ...reconstructionTerms(x, xHat) };
 }
 
 /**

@@ -20,6 +20,16 @@ export const WASM_KERNELS = {
   sumOfSquares: 'SaeWasmSumOfSquares',
 } as const;
 
+/** Whether the engine's wasm kernel `name` runs here: the active backend is wasm, with it registered. */
+export function wasmKernelHere(name: string): boolean {
+  return tf.getBackend() === 'wasm' && tf.getKernel(name, 'wasm') !== undefined;
+}
+
+/** Runs the registered kernel `name` on the active backend. */
+export function runKernel(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number> = {}): tf.Tensor | tf.Tensor[] {
+  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+}
+
 /** The denseProduct kernel's `epilogue` attribute (assembly/kernels.ts EPILOGUE_*). */
 export const PRODUCT_EPILOGUE = { none: 0, relu: 1, mask: 2 } as const;
 
