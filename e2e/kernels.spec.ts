@@ -5,6 +5,7 @@
 // fallback backend.
 import { expect, test, type Page } from '@playwright/test';
 import type { CheckReport, KernelBenchReport } from '../src/bench/kernelCheck';
+import { missingCoverage } from '../src/bench/kernelCoverage';
 
 async function openKernelPage(page: Page) {
   const errors: string[] = [];
@@ -27,26 +28,8 @@ test('fused WebGPU kernels match the tfjs compositions and plain JS, run when th
   const failed = report.results.filter((r) => !r.ok).map((r) => `${r.name}: ${r.detail}`);
   expect(failed).toEqual([]);
 
-  // Every kernel family is covered: against the composition on the same backend, against plain JS,
-  // the dispatch to the fused kernels, and flat memory.
-  const names = report.results.map((r) => r.name);
-  for (const f of ['jumprelu', 'heaviside', 'topk', 'batchtopk', 'adam', 'normalize']) {
-    const mine = names.filter((n) => n.startsWith(`${f} `));
-    expect(mine.filter((n) => n.includes('= composition')).length, `${f} vs composition`).toBeGreaterThan(0);
-    expect(mine.some((n) => n.includes('= JS')), `${f} vs JS`).toBe(true);
-    expect(mine.some((n) => n.includes('leaks nothing')), `${f} leak check`).toBe(true);
-    if (!['adam', 'normalize'].includes(f)) expect(mine.some((n) => n.includes('∂')), `${f} gradients`).toBe(true);
-  }
-  expect(names.filter((n) => n.includes('runs its fused kernel')).length).toBeGreaterThanOrEqual(8);
-
-  // Every sparse step through the Trainer itself, planned where its selection's widths depend on
-  // the data (src/bench/kernelCheckSparse.ts checkTrainerSparse): sparse at every step, and its
-  // parameters those of the dense step.
-  for (const v of ['topk', 'jumprelu', 'relu', 'batchtopk', 'matryoshka']) {
-    const mine = names.filter((n) => n.startsWith(`sparse step ${v}: Trainer.runSteps`));
-    expect(mine.some((n) => n.includes('takes the sparse step at every step')), `${v} sparse through the trainer`).toBe(true);
-    expect(mine.filter((n) => n.includes('= sparse off')).length, `${v} parameters against the dense trainer`).toBeGreaterThanOrEqual(4);
-  }
+  // Every kernel family, the dispatch and the sparse steps through the Trainer (src/bench/kernelCoverage.ts).
+  expect(missingCoverage(report.results.map((r) => r.name))).toEqual([]);
 });
 
 test('the kernel timing harness runs both paths on WebGPU', async ({ page }) => {

@@ -51,8 +51,8 @@ export async function planResampling(sae: TrainedSae, live: LiveParams, tokensSi
 }
 
 /** Re-initialise the planned latents along their directions; their optimiser moments and dead counters restart. */
-export function applyResampling(sae: TrainedSae, plan: Resampling, adam: Adam, tokensSinceFired: tf.Variable): void {
-  sae.variant.resampleDead?.(sae.params, plan.dead, plan.directions);
+export async function applyResampling(sae: TrainedSae, plan: Resampling, adam: Adam, tokensSinceFired: tf.Variable): Promise<void> {
+  await sae.variant.resampleDead?.(sae.params, plan.dead, plan.directions);
   adam.resetLatents(plan.dead, sae.cfg.d_sae);
   tf.tidy(() => {
     const mask = tf.tensor1d(Float32Array.from(plan.deadMask, (v) => (v ? 0 : 1)));

@@ -190,3 +190,28 @@ export function expectParamGradsMatchFiniteDifferences(p: Params, loss: () => tf
   }
   Object.values(grads).forEach((t) => t.dispose());
 }
+
+/**
+ * The webgpu backend in Node (Dawn on the machine's Vulkan: src/cli/nodeWebgpu.ts) for the engine's
+ * WebGPU tests: null once it is registered, or why it cannot start — the tests then skip, saying
+ * so. Under CI a missing adapter fails instead: CI installs a software Vulkan (.ci/run), and a
+ * suite that silently skipped there would check nothing.
+ */
+export async function nodeWebGPUUnavailable(): Promise<string | null> {
+  const { registerNodeWebGPU } = await import('../cli/nodeWebgpu');
+  try {
+    await registerNodeWebGPU();
+    return null;
+  } catch (e) {
+    if (process.env.CI) throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    console.warn(`WebGPU tests skipped: ${why}`);
+    return why;
+  }
+}
+
+/** The webgpu backend (registered by nodeWebGPUUnavailable) as the current one. */
+export async function useWebGPU(): Promise<void> {
+  if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not start');
+  await tf.ready();
+}

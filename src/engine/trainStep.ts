@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Adam } from './adam';
 import type { LiveParams, SaeConfig } from './config';
 import { guidanceLoss, guidanceStats } from './guidance';
-import { columnCountsAbove, sumOfSquares } from './ops/reduce';
+import { addMany, columnCountsAbove, sumOfSquares } from './ops/reduce';
 import { guidedLatents, labelsPerLatentRow, type ResolvedGuidance } from './trainerGuidance';
 import type { LossParts, Params, PlannedSelection, SelectionPlan, Variant } from './variants/types';
 import { entryCountsAbove, readSelectionCounts, selectionNeedsWidths } from './ops/sparse';
@@ -212,7 +212,7 @@ function takeStep(s: StepState, batch: Float32Array, width: number, batchRows: U
     put('dead', tf.sum(deadMask));
     put('threshold_mean', variant.learnsThreshold ? tf.mean(params.threshold) : tf.scalar(live.threshold));
     // A loss can stay finite for a step while a weight already overflowed: count them too.
-    put('nonfinite_params', tf.addN(Object.values(params).map((v) => tf.sum(tf.logicalNot(tf.isFinite(v)).toFloat()))));
+    put('nonfinite_params', addMany(Object.values(params).map((v) => tf.sum(tf.logicalNot(tf.isFinite(v)).toFloat()))));
     guidance.forEach((g, i) => {
       const y = labelsPerLatentRow(labels[i], fRows);
       const st = guidanceStats((parts as LossParts).f, g.target.latent, y);

@@ -306,7 +306,7 @@ export class Trainer {
   private async resampleDead(): Promise<void> {
     const plan = await planResampling(this, this.live, this.tokensSinceFired, this.rng);
     if (!plan) return;
-    applyResampling(this, plan, this.adam, this.tokensSinceFired);
+    await applyResampling(this, plan, this.adam, this.tokensSinceFired);
     this.resampled.push({ step: this.step, latents: plan.dead.length });
     this.events.push({ step: this.step, changes: {}, note: `resampled ${plan.dead.length} dead latent(s)` });
   }

@@ -186,10 +186,7 @@ export function savedBest(state: TrainerSnapshot | SavedTrainerState, params: Pa
 
 /** Hand the variant the state it keeps outside its parameters (`variant/<name>`), if the saved state has any. */
 export function restoreVariantState(state: TrainerSnapshot | SavedTrainerState, variant: Variant): void {
-  const variantState: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [name, t] of Object.entries(state.tensors)) {
-    if (!name.startsWith('variant/')) continue;
-    variantState[name.slice('variant/'.length)] = t instanceof tf.Tensor ? { shape: t.shape.slice(), data: t.dataSync() as Float32Array } : t;
-  }
+  const variantState: Record<string, tf.Tensor | { shape: number[]; data: Float32Array }> = {};
+  for (const [name, t] of Object.entries(state.tensors)) if (name.startsWith('variant/')) variantState[name.slice('variant/'.length)] = t;
   if (Object.keys(variantState).length) variant.loadState?.(variantState);
 }

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClose, useCpu, useWasm } from '../testing';
 import { createRng } from '../rng';
-import { addRowVector, columnSums, mulRowVector, subRowVector, sumRows, weightedAbsSum } from './reduce';
+import { ADD_N_MAX_INPUTS, addMany, addRowVector, columnSums, mulRowVector, subRowVector, sumRows, weightedAbsSum } from './reduce';
 import { kernelsRun } from './webgpu/kernelsRun';
 
 beforeAll(useCpu);
@@ -105,5 +105,41 @@ describe('sumRows on wasm: a column-sum kernel on the wasm heap', () => {
     expect(kernelsRun(() => { sumRows(X).dispose(); })).toContain('BatchMatMul');
     X.dispose();
     await tf.setBackend('wasm');
+  });
+});
+
+describe('addMany', () => {
+  it('sums any number of tensors in groups AddN can take on WebGPU, equal to a plain sum', () => {
+    for (const n of [1, ADD_N_MAX_INPUTS, ADD_N_MAX_INPUTS + 1, 3 * ADD_N_MAX_INPUTS + 2]) {
+      const values = Array.from({ length: n }, (_, i) => [i + 1, -2 * i, 0.5 * i]);
+      const want = [0, 1, 2].map((j) => values.reduce((s, v) => s + v[j], 0));
+      const before = tf.memory().numTensors;
+      const xs = values.map((v) => tf.tensor1d(v));
+      const got = addMany(xs);
+      expectClose(got.dataSync(), want, 1e-6);
+      tf.dispose([got, ...xs]);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+  });
+
+  it('never hands AddN more than ADD_N_MAX_INPUTS inputs', () => {
+    const xs = Array.from({ length: 20 }, () => tf.scalar(1));
+    const calls: number[] = [];
+    const engine = tf.engine() as unknown as { runKernel: (name: string, inputs: Record<string, unknown>, attrs?: unknown) => unknown };
+    const original = engine.runKernel;
+    engine.runKernel = function (this: unknown, name: string, inputs: Record<string, unknown>, attrs?: unknown) {
+      if (name === 'AddN') calls.push(Object.keys(inputs).length);
+      return original.call(this, name, inputs, attrs);
+    };
+    try {
+      const total = addMany(xs);
+      expect(total.dataSync()[0]).toBe(20);
+      total.dispose();
+    } finally {
+      engine.runKernel = original;
+    }
+    expect(calls.length).toBeGreaterThan(1);
+    expect(Math.max(...calls)).toBeLessThanOrEqual(ADD_N_MAX_INPUTS);
+    tf.dispose(xs);
   });
 });

@@ -61,6 +61,23 @@ export function plusRow(x: tf.Tensor2D, b: tf.Tensor1D, subtract = false): tf.Te
 }
 
 /**
+ * Inputs AddN may take at once. WebGPU binds one storage buffer per input plus one for the output,
+ * and a device offers 8 per shader stage unless it asks for more (tfjs-backend-webgpu does not):
+ * AddN over more inputs fails to compile there (a variant with 8 parameters, summed for clipping).
+ */
+export const ADD_N_MAX_INPUTS = 7;
+
+/** Σ xs elementwise (tf.addN), in groups of at most ADD_N_MAX_INPUTS. */
+export function addMany<T extends tf.Tensor>(xs: readonly T[]): T {
+  if (xs.length <= ADD_N_MAX_INPUTS) return tf.addN(xs as T[]);
+  return tf.tidy(() => {
+    const groups: T[] = [];
+    for (let i = 0; i < xs.length; i += ADD_N_MAX_INPUTS) groups.push(tf.addN(xs.slice(i, i + ADD_N_MAX_INPUTS) as T[]));
+    return addMany(groups);
+  });
+}
+
+/**
  * Σ x² over all of every x, a scalar with no gradient path: the squared norm of a step's gradients
  * for clipping, or of a residual. On wasm one kernel call reads each x once, in float64
  * (sum_squares); elsewhere tfjs's Square and Sum per tensor.
@@ -69,7 +86,7 @@ export function sumOfSquares(...xs: tf.Tensor[]): tf.Scalar {
   if (xs.every((x) => x.dtype === 'float32') && wasmKernelHere(WASM_KERNELS.sumOfSquares)) {
     return runKernel(WASM_KERNELS.sumOfSquares, Object.fromEntries(xs.map((x, i) => [`x${i}`, x]))) as tf.Scalar;
   }
-  return tf.tidy(() => tf.addN(xs.map((x) => tf.sum(tf.square(x)))) as tf.Scalar);
+  return tf.tidy(() => addMany(xs.map((x) => tf.sum(tf.square(x)))) as tf.Scalar);
 }
 
 /** x [B, d] + b [d] (broadcast over rows); ∂x = dy, ∂b = Σ_b dy. */

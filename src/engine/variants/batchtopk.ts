@@ -55,9 +55,17 @@ export class GlobalThreshold {
     });
   }
 
-  /** Set θ_g (e.g. from a saved SAE's threshold). */
-  set(theta: number): void {
-    tf.tidy(() => (this.value as tf.Variable<tf.Rank.R0>).assign(tf.scalar(theta)));
+  /**
+   * Set θ_g from a saved SAE's threshold (every entry holds θ_g): its first entry, from arrays or
+   * from a tensor on the device (not read back).
+   */
+  set(threshold: number | tf.Tensor | { data: Float32Array }): void {
+    if (typeof threshold === 'object' && !(threshold instanceof tf.Tensor) && !threshold.data.length) return;
+    tf.tidy(() => (this.value as tf.Variable<tf.Rank.R0>).assign(
+      typeof threshold === 'number' ? tf.scalar(threshold)
+        : threshold instanceof tf.Tensor ? tf.reshape(tf.slice(tf.reshape(threshold, [-1]), [0], [1]), [])
+          : tf.scalar(threshold.data[0]),
+    ));
   }
 
   /** Inference: f = z · 1[z > max(θ_g, 0)], z [B, d_sae]. */
@@ -116,7 +124,7 @@ export function batchTopkBase<C extends BatchTopkLike>(cfg: C, threshold: Global
     afterStep: (_p, parts) => threshold.update(parts.f, cfg.threshold_lr),
     exportTensors: (p) => ({ ...linearExport(p), threshold: threshold.filled(p.b_enc.shape[0]) }),
     // Exported as a JumpReLU: every entry of `threshold` holds θ_g.
-    loadState: (tensors) => { if (tensors.threshold?.data.length) threshold.set(tensors.threshold.data[0]); },
+    loadState: (tensors) => { if (tensors.threshold) threshold.set(tensors.threshold); },
     dispose: () => threshold.dispose(),
   };
 }

@@ -125,11 +125,11 @@ describe('crosscoder variant', () => {
     expect(variant.constrain).toBeUndefined();
   });
 
-  it('resampleDead re-points dead latents at the given directions and leaves the others alone', () => {
+  it('resampleDead re-points dead latents at the given directions and leaves the others alone', async () => {
     const { variant, p } = setup();
     setFixed(p);
     const dirs = values(2 * L * D, 27);
-    variant.resampleDead!(p, [1, 3], Float32Array.from(dirs));
+    await variant.resampleDead!(p, [1, 3], Float32Array.from(dirs));
     const wd = p.W_dec.dataSync(), we = p.W_enc.dataSync(), be = p.b_enc.dataSync();
     // Mean encoder-column norm of the live latents 0, 2, 4 (before resampling: they are unchanged).
     const colNorm = (i: number) => Math.hypot(...Array.from({ length: L * D }, (_, r) => W_ENC[r * S + i]));
@@ -151,7 +151,7 @@ describe('crosscoder variant', () => {
       expect(be[i]).toBeCloseTo(B_ENC[i], 7);
     }
     const before = tf.memory().numTensors;
-    variant.resampleDead!(p, [0], Float32Array.from(dirs.slice(0, L * D)));
+    await variant.resampleDead!(p, [0], Float32Array.from(dirs.slice(0, L * D)));
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -103,7 +103,7 @@ export const crosscoderVariant: Variant<CrosscoderConfig> = {
    * direction of a badly reconstructed input across all layers, the encoder column that direction
    * scaled to 0.2 × the live latents' mean encoder norm.
    */
-  resampleDead(p, latents, directions) {
+  async resampleDead(p, latents, directions) {
     if (latents.length === 0) return;
     const { L, dIn, dSae } = dims(p);
     const flat: Params = tf.tidy(() => ({
@@ -111,7 +111,7 @@ export const crosscoderVariant: Variant<CrosscoderConfig> = {
       b_enc: tf.variable(p.b_enc.clone(), false),
       W_dec: tf.variable(tf.reshape(p.W_dec, [dSae, L * dIn]), false),
     }));
-    resampleLinear(flat, latents, directions);
+    await resampleLinear(flat, latents, directions);
     tf.tidy(() => {
       p.W_enc.assign(tf.reshape(flat.W_enc, [L, dIn, dSae]));
       p.b_enc.assign(flat.b_enc);

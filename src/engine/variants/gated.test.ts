@@ -153,14 +153,14 @@ describe('gated variant', () => {
     Object.values(p).forEach((v) => v.dispose());
   });
 
-  it('constrain makes W_dec rows unit-norm; resampleDead re-points dead latents and zeroes their b_gate, r_mag, b_mag', () => {
+  it('constrain makes W_dec rows unit-norm; resampleDead re-points dead latents and zeroes their b_gate, r_mag, b_mag', async () => {
     const { variant, p } = setup();
     variant.constrain!(p);
     const wDec = read(p.W_dec);
     for (let i = 0; i < S; i++) expect(Math.hypot(...wDec.slice(i * D, i * D + D))).toBeCloseTo(1, 5);
     const before = Object.fromEntries(Object.entries(p).map(([n, v]) => [n, read(v)]));
     const dirs = new Float32Array([3, 0, 4, 0, -2, 0]);
-    variant.resampleDead!(p, [1, 3], dirs);
+    await variant.resampleDead!(p, [1, 3], dirs);
     const after = Object.fromEntries(Object.entries(p).map(([n, v]) => [n, read(v)]));
     expectClose(after.W_dec.slice(1 * D, 2 * D), [0.6, 0, 0.8], 1e-6);
     expectClose(after.W_dec.slice(3 * D, 4 * D), [0, -1, 0], 1e-6);

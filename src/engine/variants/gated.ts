@@ -75,12 +75,12 @@ export const gatedVariant: Variant<GatedConfig> = {
   // the open gates, which also include those with π_mag ≤ 0, so a few more than that fraction).
   sparseStep: (p, x, live, ctx) => (ctx.activeFraction !== undefined && ctx.activeFraction <= GATED_SPARSE_MAX_ACTIVE && sparseStepApplies(p) && batchTopkEntriesAvailable() ? gatedSparseStep(p, x, live) : null),
   constrain: normalizeDecoderRows,
-  resampleDead(p, latents, directions) {
+  async resampleDead(p, latents, directions) {
     if (latents.length === 0) return;
     // The linear resampling, with b_gate in the role of b_enc; the magnitude path restarts as the gate.
-    resampleLinear({ ...p, b_enc: p.b_gate }, latents, directions);
+    await resampleLinear({ ...p, b_enc: p.b_gate }, latents, directions);
     for (const name of ['r_mag', 'b_mag']) {
-      const v = p[name].dataSync().slice();
+      const v = ((await p[name].data()) as Float32Array).slice();
       for (const i of latents) v[i] = 0;
       tf.tidy(() => p[name].assign(tf.tensor1d(v)));
     }

@@ -100,13 +100,12 @@ export function linearExport(p: Params): Record<string, tf.Tensor> {
  * b_enc 0, so it starts by firing on the inputs the dictionary misses.
  * directions [n, d_in], one per latent in `latents`.
  */
-export function resampleLinear(p: Params, latents: number[], directions: Float32Array): void {
+export async function resampleLinear(p: Params, latents: number[], directions: Float32Array): Promise<void> {
   if (latents.length === 0) return;
   const wEnc = p.W_enc as tf.Variable<tf.Rank.R2>;
   const [dIn, dSae] = wEnc.shape;
-  const enc = wEnc.dataSync().slice();
-  const dec = (p.W_dec as tf.Variable<tf.Rank.R2>).dataSync().slice();
-  const bEnc = p.b_enc.dataSync().slice();
+  // Copies: on cpu, data() hands out the tensor's own array.
+  const [enc, dec, bEnc] = (await Promise.all([wEnc.data(), p.W_dec.data(), p.b_enc.data()])).map((v) => (v as Float32Array).slice());
   const dead = new Set(latents);
   let aliveNorm = 0, alive = 0;
   for (let i = 0; i < dSae; i++) {

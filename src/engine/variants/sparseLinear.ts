@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LiveParams } from '../configBase';
 import { fusedProduct, productPlusBias } from '../ops/matmul';
-import { addRowVector, subRowVector, sumOfSquares, sumRows } from '../ops/reduce';
+import { addMany, addRowVector, subRowVector, sumOfSquares, sumRows } from '../ops/reduce';
 import { entryColumnSums, positiveEntries, sparseDecode, sparseKernelsAvailable, sparseOuterCols, sparseOuterRows, sparseRowDots, sparseRowDotsWherePositive, thresholdEntries, topkEntries, type Entries } from '../ops/sparse';
 import type { Params, PlannedSelection, SparseStep, StepContext } from './types';
 
@@ -189,7 +189,7 @@ export function matryoshkaSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext
   let partial: tf.Tensor2D = tf.neg(xc) as tf.Tensor2D;
   for (const e of blockEntries) { partial = tf.add(partial, sparseDecode(e, wDec)) as tf.Tensor2D; diffs.push(partial); }
   const count = blocks.length;
-  const recon = tf.div(tf.addN(diffs.map((d) => tf.sum(tf.square(d)))), count * B) as tf.Scalar;
+  const recon = tf.div(addMany(diffs.map((d) => tf.sum(tf.square(d)))), count * B) as tf.Scalar;
   const last = diffs[count - 1];
   const xHat = tf.add(last, x) as tf.Tensor2D;
   const gs: tf.Tensor2D[] = new Array(count);
@@ -197,7 +197,7 @@ export function matryoshkaSparseStep(p: Params, x: tf.Tensor2D, ctx: StepContext
     const g = tf.mul(diffs[s], 2 / (count * B)) as tf.Tensor2D;
     gs[s] = s === count - 1 ? g : (tf.add(gs[s + 1], g) as tf.Tensor2D);
   }
-  const dF = tf.addN(gs.map((g, s) => tf.mul(sparseRowDots(f.indices, g, wDec), tf.mul(inBlock[s], tf.step(f.values))))) as tf.Tensor2D;
+  const dF = addMany(gs.map((g, s) => tf.mul(sparseRowDots(f.indices, g, wDec), tf.mul(inBlock[s], tf.step(f.values))))) as tf.Tensor2D;
   const dWDecBlocks = blocks.map(([a, b], s) => sparseOuterRows({ indices: tf.sub(f.indices, tf.scalar(a, 'int32')) as tf.Tensor2D, values: blockEntries[s].values }, gs[s], b - a));
   const withAux = auxKTerms(p, z, last, ctx, auxK, auxKCoefficient, tf.concat(dWDecBlocks, 0), { indices: f.indices, values: dF });
   freeSpent(z, ctx.plannedSelection);

@@ -197,16 +197,21 @@ export interface Variant<C extends SaeConfig = SaeConfig> {
   /**
    * Re-initialise the given dead latents towards input directions [n, row width] (rows the model
    * reconstructs badly, already centred by b_dec), as Anthropic's resampling does. The trainer
-   * resets their optimiser moments.
+   * resets their optimiser moments. Asynchronous: the parameters are read with data(), since a
+   * GPU backend in Node cannot read synchronously.
    */
-  resampleDead?(p: Params, latents: number[], directions: Float32Array): void;
+  resampleDead?(p: Params, latents: number[], directions: Float32Array): Promise<void>;
   /**
    * Tensors to save, SAELens names and shapes. May return parameters themselves or new tensors;
    * the caller disposes every returned tensor that is not a parameter.
    */
   exportTensors(p: Params): Record<string, tf.Tensor>;
-  /** Restore state the variant holds outside `Params` from saved tensors (e.g. a learned global threshold). */
-  loadState?(tensors: Record<string, { shape: number[]; data: Float32Array }>): void;
+  /**
+   * Restore state the variant holds outside `Params` from saved tensors (e.g. a learned global
+   * threshold): arrays, or a device copy (a rollback snapshot), which is used without being read
+   * back (a GPU backend in Node cannot read synchronously) and stays the caller's.
+   */
+  loadState?(tensors: Record<string, tf.Tensor | { shape: number[]; data: Float32Array }>): void;
   /** Free tensors the variant holds outside `Params` (running thresholds, …). */
   dispose?(): void;
   /** cfg.json fields SAELens needs for this architecture (beyond the common ones). */
