@@ -3,8 +3,9 @@
 //
 //   1. Native reference (scripts/bench/native_step.py, NumPy, when python3 with numpy is present):
 //      the same step per variant and size, and the machine's sgemm GFLOP/s (the physical ceiling).
-//   2. Node (tfjs wasm, cpu) and headless Chromium, inside the app's engine Web Worker (webgpu, webgl,
-//      wasm, cpu; bench.html + src/bench/main.ts): tokens/s of relu, topk, batchtopk, jumprelu and
+//   2. Node (tfjs wasm, cpu; webgpu on Dawn only when asked for, --backends node:webgpu) and headless
+//      Chromium, inside the app's engine Web Worker (webgpu, webgl, wasm, cpu; bench.html +
+//      src/bench/main.ts): tokens/s of relu, topk, batchtopk, jumprelu and
 //      gated at two sizes, small (d_in 64, d_sae 2048, batch 1024) and medium (d_in 512, d_sae 4096,
 //      batch 512); ratio to native, achieved GFLOP/s (scripts/bench/flops.ts) and its fraction of the
 //      ceiling, tf.memory().numTensors before → after the timed steps.
@@ -24,7 +25,7 @@ import type { Page } from '@playwright/test';
 import type { BackendName } from '../src/engine/types';
 import { benchChromium, benchOneThread, closeChromium, noChromium, openChromium, pageRunner } from './bench/chromium';
 import { nativeReference, nativeRows } from './bench/native';
-import { nodeRunner, nodeWasmMatmul } from './bench/node';
+import { nodeRunner, nodeWasmMatmul, prepareNodeWebgpu } from './bench/node';
 import { parseArgs, type Options } from './bench/options';
 import { backendLabel, deriveColumns, formatReport, writeResults } from './bench/report';
 import { measureResponsiveness, type ResponsivenessResult } from './bench/responsiveness';
@@ -37,12 +38,13 @@ async function scalingOnBest(opts: Options, rows: Row[], skips: Skip[], page: Pa
     skips.push({ where: 'scaling', backend: '-', reason: 'scaling skipped (--no-scaling)' });
     return null;
   }
-  const relu = (size: string) => rows.filter((r) => (r.where === 'node' || r.where === 'chromium') && r.size === size && r.architecture === 'relu' && r.tokensPerS && !r.error);
+  // Not on a software webgpu adapter in Node: its figures are for correctness, not speed.
+  const relu = (size: string) => rows.filter((r) => (r.where === 'node' || r.where === 'chromium') && r.size === size && r.architecture === 'relu' && r.tokensPerS && !r.error && !r.info?.fallbackAdapter);
   // The small size picks the backend; with --sizes gpt2 alone, the gpt2 relu rows do.
   const candidates = relu('small').length ? relu('small') : relu('gpt2');
   const best = candidates.sort((a, b) => (b.tokensPerS ?? 0) - (a.tokensPerS ?? 0))[0];
   if (!best) {
-    skips.push({ where: 'scaling', backend: '-', reason: 'no small-size relu row to pick the best backend from (run with relu and the small size)' });
+    skips.push({ where: 'scaling', backend: '-', reason: 'no small-size relu row to pick the best backend from (run with relu and the small size; rows on a software webgpu adapter do not count)' });
     return null;
   }
   const run = best.where === 'node' ? nodeRunner : best.where === 'chromium' && page ? pageRunner(page) : null;
@@ -77,8 +79,11 @@ export async function main(args: string[]): Promise<number> {
   const wasmMatmul = await nodeWasmMatmul(opts, native, notes);
   if (native) rows.push(...nativeRows(native));
 
-  // 2. Node.
-  for (const backend of opts.node) await benchBackend('node', backend, nodeRunner, opts, rows, skips);
+  // 2. Node; its webgpu only where Dawn found an adapter (else a skip says why).
+  const nodeWebgpu = await prepareNodeWebgpu(opts, skips);
+  for (const backend of opts.node) {
+    if (backend !== 'webgpu' || nodeWebgpu?.adapter) await benchBackend('node', backend, nodeRunner, opts, rows, skips);
+  }
 
   // 3. Chromium: the engine worker through bench.html; the scaling sweep and the app measurement
   // may need it afterwards, so the browser stays open until the end.
@@ -115,7 +120,7 @@ export async function main(args: string[]): Promise<number> {
   const outcome: BenchOutcome = {
     opts, date, seconds: (Date.now() - started) / 1000, loadStart, loadEnd: loadNote(), loadAtStart,
     chromiumVersion: chromium.version, chromiumEnv: chromium.env, native, wasmMatmul, chromiumWasmMatmul: chromium.wasmMatmul,
-    rows, skips, scaling, responsiveness, notes,
+    nodeWebgpu, rows, skips, scaling, responsiveness, notes,
   };
   console.log(formatReport(outcome));
   await writeResults(outcome);

@@ -46,7 +46,9 @@ export function casesFor(size: SizeName, variants: Architecture[]): Case[] {
 /** The d_in 768 relu series of the scaling sweep (batch 1024), run when --sizes includes gpt2. */
 export const SCALING_768_D_SAE = [4096, 8192, 16384, 24576, 32768];
 export const VARIANTS: Architecture[] = ['relu', 'topk', 'batchtopk', 'jumprelu', 'gated'];
+/** Node's backends by default; webgpu (Dawn, scripts/bench/node.ts) only when asked for as node:webgpu, since without a GPU it is a software adapter. */
 const NODE_BACKENDS: BackendName[] = ['wasm', 'cpu'];
+const NODE_AVAILABLE: BackendName[] = [...NODE_BACKENDS, 'webgpu'];
 const CHROMIUM_BACKENDS: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 const SCALING_D_SAE = [512, 1024, 2048, 4096, 8192, 16384];
 const SCALING_BATCH = [128, 256, 512, 1024, 2048, 4096];
@@ -54,13 +56,16 @@ export const PROFILED: Architecture[] = ['relu', 'topk'];
 
 const HELP = `npm run bench -- [options]
   --quick                 small size only, ~1 s per row, fewer scaling points, 10 s responsiveness
-  --sizes small,medium    sizes to run (default both; gpt2 = 768/24,576/1,024, wasm only unless --full)
+  --sizes small,medium    sizes to run (default both; gpt2 = 768/24,576/1,024: wasm, and Node
+                          webgpu where its small rows promise it fits, unless --full)
   --variants relu,topk,…  variants (default relu,topk,batchtopk,jumprelu,gated)
   --backends LIST         e.g. wasm,webgl or node:wasm,chromium:webgpu (a plain name means every
-                          environment that has it; default: node wasm,cpu and chromium webgpu,webgl,wasm,cpu)
+                          environment that has it; default: node wasm,cpu and chromium webgpu,webgl,wasm,cpu);
+                          node:webgpu (tfjs webgpu on Dawn and the machine's Vulkan driver) only by that name
   --node-only / --browser-only
   --node-threads N        wasm threads in Node (default: every core; 1 = the package's one-thread build)
-  --full                  also run the combinations skipped as too slow (medium on cpu / software webgpu)
+  --full                  also run the combinations skipped as too slow (medium on cpu / software webgpu;
+                          gpt2 anywhere but wasm and a Node webgpu fast enough for it)
   --target-seconds S      time each row for about S seconds (default 3; --quick 1)
   --no-native             skip the NumPy reference      --no-profile        skip the per-op profiles
   --no-scaling            skip the scaling sweep        --no-responsiveness skip the app measurement
@@ -121,9 +126,10 @@ export function parseArgs(args: string[]): Options | null {
     for (const b of backends) {
       const [env, name] = b.includes(':') ? b.split(':') : ['', b];
       if (![...CHROMIUM_BACKENDS].includes(name as BackendName)) throw new Error(`unknown backend ${b}; use webgpu, webgl, wasm, cpu, optionally prefixed node: or chromium:`);
-      if ((env === '' || env === 'node') && NODE_BACKENDS.includes(name as BackendName)) node.push(name as BackendName);
+      if (env === 'node' && !NODE_AVAILABLE.includes(name as BackendName)) throw new Error(`${name} is not available in Node (${NODE_AVAILABLE.join(', ')} are)`);
+      // A plain name: every environment whose defaults have it (Node's webgpu only as node:webgpu).
+      if (env === 'node' || (env === '' && NODE_BACKENDS.includes(name as BackendName))) node.push(name as BackendName);
       if (env === '' || env === 'chromium') chromium.push(name as BackendName);
-      if (env === 'node' && !NODE_BACKENDS.includes(name as BackendName)) throw new Error(`${name} is not available in Node (wasm, cpu are)`);
     }
   }
   if (args.includes('--node-only')) chromium = [];

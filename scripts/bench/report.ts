@@ -5,13 +5,17 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { adapterLabel } from '../../src/cli/nodeWebgpu';
 import type { Architecture } from '../../src/engine/config';
 import { FLOPS_FORMULA, flopsPerStep } from './flops';
 import { DENSE_SUFFIX, SIZES, VARIANTS, type SizeName, type Where } from './options';
 import { formatResponsiveness, type ResponsivenessResult } from './responsiveness';
-import { fmt, fmtInt, log, type BenchOutcome, type NativeReport, type Row, type ScalingPoint } from './results';
+import { fmt, fmtInt, log, type BenchOutcome, type NativeReport, type NodeWebgpu, type Row, type ScalingPoint } from './results';
 import { CHROMIUM, CHROMIUM_ARGS } from './server';
 import { scalingSvg, type Series } from './svg';
+
+/** What rows on a software (fallback) webgpu adapter are good for. */
+const SOFTWARE = 'software adapter: correctness only, not speed';
 
 /** How Node's wasm rows ran: "2 threads" or "one thread". */
 function nodeWasmThreads(rows: Row[]): string {
@@ -25,6 +29,8 @@ export function backendLabel(r: Row): string {
   const step = stepLabel(r);
   const ours = i.kernelThreads === undefined ? '' : `; our kernels ×${i.kernelThreads}${i.kernelFma ? ', FMA' : ''}`;
   if (r.backend === 'wasm') return `wasm (SIMD ${i.simd ? 'on' : 'off'}, threads ${i.threads ? `on ×${i.threadsCount}` : 'off'}${ours})${step}`;
+  // Node's webgpu: the adapter is named once above the tables (formatReport); a software one is flagged on every row.
+  if (r.where === 'node' && r.backend === 'webgpu') return `webgpu on Dawn${i.fallbackAdapter ? ` (${SOFTWARE})` : ''}${step}`;
   return `${r.backend}${step}`;
 }
 
@@ -106,8 +112,10 @@ function scalingTable(label: string, engine: ScalingPoint[], native: { dSae: num
 }
 
 /** Issue 9's targets against this run's figures. */
-function targetsTable(rows: Row[], resp: ResponsivenessResult | null, haveNative: boolean): string {
+function targetsTable(allRows: Row[], resp: ResponsivenessResult | null, haveNative: boolean): string {
   const lines = ['| target | this run | met |', '| --- | --- | --- |'];
+  // Rows on a software webgpu adapter are for correctness only: no target is judged on them.
+  const rows = allRows.filter((r) => !r.info?.fallbackAdapter);
   const best = (where: Where, size: SizeName, v: Architecture) => rows
     .filter((r) => r.where === where && r.size === size && r.architecture === v && r.nativeRatio !== undefined && !r.error)
     .sort((a, b) => (b.nativeRatio ?? 0) - (a.nativeRatio ?? 0))[0];
@@ -163,14 +171,26 @@ export function deriveColumns(rows: Row[], native: NativeReport | null): void {
   }
 }
 
+/** What the report says of Node's webgpu: its adapter, whether its figures mean anything for speed, or why it did not run. */
+export function nodeWebgpuLines(w: NodeWebgpu | null, row: Row | undefined): string[] {
+  if (!w) return [];
+  // The whole message (what is missing, the fix) is in the skips.
+  if (!w.adapter) return [`Node webgpu (Dawn): not run — ${(w.error ?? 'no adapter').split(/\.\s/)[0].replace(/\.$/, '')} (under Skipped: why, and the fix).`];
+  const timer = row?.info ? ` Kernel timestamps ${row.info.kernelTimer ? 'available: the profiles time each kernel on the device' : 'unavailable: the profiles list kernels without times, and give no share outside the products'}.` : '';
+  const lines = [`Node webgpu adapter (Dawn): ${w.label ?? adapterLabel(w.adapter)}.${timer}`];
+  if (w.adapter.fallback) lines.push(`⚠ Node's webgpu rows ran on a software adapter (the CPU emulating a GPU): correctness only, not speed. Their tokens/s and ratios say nothing of a GPU; they show whether each step runs, whether it leaks tensors, and which kernels its time goes to. No target below is judged on them.`);
+  return lines;
+}
+
 /** The Markdown report printed on stdout. */
 export function formatReport(o: BenchOutcome): string {
-  const { date, seconds, loadStart, loadEnd, loadAtStart, chromiumVersion, chromiumEnv, native, wasmMatmul, chromiumWasmMatmul, rows, skips, scaling, responsiveness, notes } = o;
+  const { date, seconds, loadStart, loadEnd, loadAtStart, chromiumVersion, chromiumEnv, native, wasmMatmul, chromiumWasmMatmul, nodeWebgpu, rows, skips, scaling, responsiveness, notes } = o;
   const out: string[] = [];
   const nodeWasm = rows.find((r) => r.where === 'node' && r.backend === 'wasm' && r.info);
   const chromeWasm = rows.find((r) => r.where === 'chromium' && r.backend === 'wasm' && r.info);
   const webgl = rows.find((r) => r.backend === 'webgl' && r.info?.renderer);
-  const webgpu = rows.find((r) => r.backend === 'webgpu' && r.info?.adapter);
+  const webgpu = rows.find((r) => r.where !== 'node' && r.backend === 'webgpu' && r.info?.adapter);
+  const nodeGpu = rows.find((r) => r.where === 'node' && r.backend === 'webgpu' && r.info);
   out.push(`## Training-step benchmark (${date})`, '');
   out.push(`Machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}; Node ${process.version}; tfjs ${tf.version.tfjs}; Chromium ${chromiumVersion || 'not run'}${chromiumEnv ? ` (cross-origin isolated: ${chromiumEnv.crossOriginIsolated ? 'yes' : 'no'})` : ''}.`);
   out.push(`At the start: ${loadStart}; at the end: ${loadEnd}. Timings are medians of individually synced steps.`);
@@ -181,6 +201,7 @@ export function formatReport(o: BenchOutcome): string {
   if (chromeWasm) out.push(`Chromium wasm: SIMD ${chromeWasm.info?.simd ? 'on' : 'off'}, threads ${chromeWasm.info?.threads ? `on (${chromeWasm.info.threadsCount})` : `off${chromeWasm.info?.crossOriginIsolated === false ? ' (the page is not cross-origin isolated: no SharedArrayBuffer)' : ''}`}.`);
   if (webgl) out.push(`WebGL renderer: ${webgl.info?.renderer}.`);
   if (webgpu) out.push(`WebGPU adapter: ${webgpu.info?.adapter} (kernel timestamps ${webgpu.info?.kernelTimer ? 'available' : 'unavailable'}).`);
+  out.push(...nodeWebgpuLines(nodeWebgpu, nodeGpu));
   if (native) {
     const ni = native.info;
     out.push(`OpenBLAS kernels that ran in the reference: ${ni.blasCore ?? 'unknown'} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment).`);
@@ -236,11 +257,11 @@ export function formatReport(o: BenchOutcome): string {
 
 /** bench-results/bench.json (--out) and, after a scaling sweep, its chart (--svg). */
 export async function writeResults(o: BenchOutcome): Promise<void> {
-  const { opts, date, seconds, loadStart, loadEnd, chromiumVersion, chromiumEnv, native, wasmMatmul, chromiumWasmMatmul, rows, skips, scaling, responsiveness, notes } = o;
+  const { opts, date, seconds, loadStart, loadEnd, chromiumVersion, chromiumEnv, native, wasmMatmul, chromiumWasmMatmul, nodeWebgpu, rows, skips, scaling, responsiveness, notes } = o;
   await mkdir(path.dirname(opts.out), { recursive: true });
   await writeFile(opts.out, JSON.stringify({
     date, seconds, options: opts, machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, tfjs: tf.version.tfjs, chromium: chromiumVersion, chromiumArgs: CHROMIUM_ARGS, chromiumPath: CHROMIUM, chromiumEnv, loadStart, loadEnd },
-    sizes: SIZES, flopsFormula: FLOPS_FORMULA, native, wasmMatmul, chromiumWasmMatmul, rows, skips, scaling, responsiveness, notes,
+    sizes: SIZES, flopsFormula: FLOPS_FORMULA, native, wasmMatmul, chromiumWasmMatmul, nodeWebgpu, rows, skips, scaling, responsiveness, notes,
   }, null, 2));
   log(`wrote ${opts.out}`);
   if (scaling) {

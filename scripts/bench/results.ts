@@ -4,6 +4,7 @@ import os from 'node:os';
 import type { BackendInfo, StepProfile } from '../../src/engine/bench';
 import type { WasmSgemmRow } from '../../src/engine/benchSgemm';
 import type { Architecture } from '../../src/engine/config';
+import type { NodeAdapter } from '../../src/cli/nodeWebgpu';
 import type { Options, SizeName, Where } from './options';
 import type { ResponsivenessResult } from './responsiveness';
 
@@ -73,6 +74,9 @@ export function loadNote(): string {
 /** The scaling sweep on the best backend (scripts/bench/rows.ts), labelled for the tables and the chart. */
 export interface ScalingResult { where: string; backend: string; label: string; dSae: ScalingPoint[]; batch: ScalingPoint[]; dSae768?: ScalingPoint[] }
 
+/** Node's webgpu as bench.json records it (scripts/bench/node.ts): the adapter Dawn found and its label, or why there is none. */
+export interface NodeWebgpu { adapter?: NodeAdapter; label?: string; error?: string }
+
 /** Everything one bench run gathered, for the printed report and the files (scripts/bench/report.ts). */
 export interface BenchOutcome {
   opts: Options;
@@ -87,6 +91,8 @@ export interface BenchOutcome {
   native: NativeReport | null;
   wasmMatmul: WasmSgemmRow[] | null;
   chromiumWasmMatmul: { rows: WasmSgemmRow[]; threads: number } | null;
+  /** Node's webgpu (--backends node:webgpu): Dawn's adapter and its label, or why there is none; null when not asked for. */
+  nodeWebgpu: NodeWebgpu | null;
   rows: Row[];
   skips: Skip[];
   scaling: ScalingResult | null;

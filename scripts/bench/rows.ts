@@ -5,7 +5,7 @@ import type { BenchResult, BenchSpec } from '../../src/engine/bench';
 import type { BackendName } from '../../src/engine/types';
 import { flopsPerStep } from './flops';
 import { resolveConfig } from '../../src/engine/config';
-import { PROFILED, SIZES, casesFor, scalingLists, type Options, type Where } from './options';
+import { PROFILED, SIZES, casesFor, scalingLists, type Options, type SizeName, type Where } from './options';
 import { fmt, fmtInt, log, type Row, type ScalingPoint, type Skip } from './results';
 
 /** Run one spec where it belongs: in this process (Node) or in the page's engine worker (Chromium). */
@@ -19,10 +19,13 @@ function stepPlan(estMs: number | undefined, opts: Options, slowPrior: boolean):
   return { warmup: 2, minSteps: 3, steps: 40, targetMs: opts.targetMs };
 }
 
-/** Seconds medium costs on a backend, estimated from its small relu step (FLOP ratio). */
-function mediumEstimate(smallRelu: Row | undefined): number | undefined {
+/** What Node's webgpu may spend on the gpt2 rows, estimated from its small relu step (FLOP ratio), before they are skipped. */
+const GPT2_BUDGET_MS = 15 * 60_000;
+
+/** Milliseconds a relu step of `size` (default medium) costs on a backend, estimated from its small relu step (FLOP ratio). */
+function estimateFromSmall(smallRelu: Row | undefined, size: SizeName = 'medium'): number | undefined {
   if (!smallRelu?.msPerStep) return undefined;
-  const m = SIZES.medium, s = SIZES.small;
+  const m = SIZES[size], s = SIZES.small;
   return smallRelu.msPerStep * flopsPerStep('relu', m.dIn, m.dSae, m.batch) / flopsPerStep('relu', s.dIn, s.dSae, s.batch);
 }
 
@@ -33,7 +36,7 @@ export async function benchBackend(where: Where, backend: BackendName, run: Runn
   for (const size of opts.sizes) {
     const dims = SIZES[size];
     const smallRelu = rows.find((r) => r.where === where && r.backend === backend && r.size === 'small' && r.architecture === 'relu' && r.msPerStep);
-    let est = size === 'small' ? undefined : mediumEstimate(smallRelu);
+    let est = size === 'small' ? undefined : estimateFromSmall(smallRelu);
     if (size === 'medium' && est !== undefined && !opts.full) {
       const plan = stepPlan(est, opts, slowPrior);
       const perRow = est * ((plan.warmup ?? 2) + (plan.minSteps ?? 2));
@@ -45,7 +48,18 @@ export async function benchBackend(where: Where, backend: BackendName, run: Runn
         continue;
       }
     }
-    if (size === 'gpt2' && backend !== 'wasm' && !opts.full) {
+    // Node's webgpu may be a real GPU: gpt2 runs there when its small step says the rows fit the budget.
+    if (size === 'gpt2' && where === 'node' && backend === 'webgpu' && !opts.full) {
+      est = estimateFromSmall(smallRelu, 'gpt2');
+      // One warm-up and two timed steps a row (below); without a small relu row there is no estimate, and it runs.
+      const total = est === undefined ? 0 : est * 3 * casesFor(size, opts.variants).length;
+      if (total > GPT2_BUDGET_MS) {
+        const reason = `estimated ${fmt(est! / 1000)} s/step (relu) from the small size → ~${fmt(total / 60_000)} min for ${casesFor(size, opts.variants).length} rows${smallRelu?.info?.fallbackAdapter ? ' on a software adapter' : ''}; --full runs it`;
+        skips.push({ where, backend, size, reason });
+        log(`${where}/${backend}/${size}: skipped — ${reason}`);
+        continue;
+      }
+    } else if (size === 'gpt2' && backend !== 'wasm' && !opts.full) {
       const reason = 'gpt2 size: seconds per step even on wasm; cpu and the software webgpu/webgl would take many minutes a row; --full runs it';
       skips.push({ where, backend, size, reason });
       log(`${where}/${backend}/${size}: skipped — ${reason}`);

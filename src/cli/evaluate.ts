@@ -6,8 +6,9 @@ import { evaluateWeightsWithModel } from '../data/languageModel';
 import { FEW_PREDICTIONS, hookMismatch, siteOfHook } from '../data/sites';
 import { evaluateWeights } from '../data/trainingData';
 import { Workspace } from '../data/workspace';
+import type { ImportedSae } from '../data/saeImport';
 import { DATA_OPTIONS, sitesFlag, refuseUnused, requireModelFlags, checkOptions, UsageError, type Flags } from './flags';
-import { extractToWorkspace, loadLanguageModel, loadWorkspace, named, readSaeDirectory, startBackend } from './inputs';
+import { extractToWorkspace, loadLanguageModel, loadWorkspace, named, readSaeDirectory, saeWork, startBackend } from './inputs';
 
 /**
  * The SAE's config for evaluating it on data of one's own: a run split by documents is evaluated on
@@ -44,12 +45,18 @@ export async function evaluate(flags: Flags): Promise<number> {
     throw new Error(`the SAE ${flags.sae} expects d_in = ${sae.info.dIn} but ${full.name} has rows of width ${full.dIn}; evaluate it on activations from the same layer.`);
   }
   const cfg: SaeConfig = named(flags.sae, () => resolveConfig(forEvaluation(sae.configInput, workspace), full.dIn, full.nLayers));
-  const { backend } = await startBackend(flags);
+  const { backend } = await startBackend(flags, saeWork(cfg, full.dIn, full.nLayers));
   // In memory: every row is evaluated. Streamed: the validation split (a sample of the file).
   const out = await evaluateWeights(workspace, cfg, sae.tensors, backend, { allRows: true });
   for (const note of sae.info.notes) process.stderr.write(`note: ${note}\n`);
   process.stdout.write(JSON.stringify(evaluationOutput(out)) + '\n');
   return 0;
+}
+
+/** Layers per row of a multi-layer SAE (its layer_start…layer_end), 1 for the others. */
+function nSaeLayers(sae: ImportedSae): number {
+  if (!MULTI_LAYER.includes(String(sae.configInput.architecture) as never)) return 1;
+  return Math.max(1, Number(sae.configInput.layer_end ?? 0) - Number(sae.configInput.layer_start ?? 0) + 1);
 }
 
 /** Splice an exported SAE into a llama2.c model over a text: CE, KL, loss recovered (+ reconstruction metrics). */
@@ -60,13 +67,12 @@ async function evaluateWithLanguageModel(flags: Flags): Promise<number> {
   const given = sitesFlag(flags);
   const first = given?.[0] ?? hookSite;
   if (first === undefined) throw new UsageError(`--layer or --hook is needed: ${flags.sae}/cfg.json does not name a hook of the model (hook_name ${JSON.stringify(metadata.hook_name ?? null)})`);
-  const { backend } = await startBackend(flags);
+  const { backend } = await startBackend(flags, saeWork(named(flags.sae, () => resolveConfig(sae.configInput, sae.info.dIn, nSaeLayers(sae))), sae.info.dIn, nSaeLayers(sae)));
   const { workspace, text } = await loadLanguageModel(flags, flags.data ? await loadWorkspace(flags) : new Workspace());
   const recorded = { recordedSites: hookSite === undefined ? undefined : [hookSite], recordedBy: `${flags.sae}/cfg.json's hook_name` };
   const mismatch = hookMismatch(hookSite, first, workspace.lm!.checkpoint.config.nLayers, recorded.recordedBy);
   if (mismatch) process.stderr.write(`warning: ${flags.hook ? `--hook ${flags.hook}` : `--layer ${first}`}: ${mismatch}\n`);
-  const nSaeLayers = MULTI_LAYER.includes(String(sae.configInput.architecture) as never) ? Number(sae.configInput.layer_end ?? 0) - Number(sae.configInput.layer_start ?? 0) + 1 : 1;
-  const sites = Array.from({ length: Math.max(1, nSaeLayers) }, (_, i) => first + i);
+  const sites = Array.from({ length: nSaeLayers(sae) }, (_, i) => first + i);
   if (!flags.data) await extractToWorkspace(workspace, text, sites);
   const full = workspace.dataset!;
   if (sae.info.dIn !== full.dIn) throw new Error(`the SAE expects d_in = ${sae.info.dIn} but the activations have width ${full.dIn}; use the model the SAE was trained on.`);

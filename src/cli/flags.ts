@@ -1,6 +1,6 @@
 // The command line's options: parsing, "did you mean", and every check that needs no file.
-import type { BackendName } from '../engine/types';
 import type { FileOptions } from '../data/types';
+import { BACKEND_FLAGS, type BackendFlag } from './backendChoice';
 import { siteOfHook } from '../engine/lm/hooks';
 
 /** A mistake in the command line itself: the usage is printed after the message (exit code 2). */
@@ -91,11 +91,11 @@ export function checkOptions(flags: Flags): void {
   if (bos !== undefined && bos !== 'yes' && bos !== 'no') throw new UsageError(`--include-bos must be yes or no, got "${bos}"`);
 }
 
-export function backendFlag(flags: Flags): BackendName | undefined {
+export function backendFlag(flags: Flags): BackendFlag | undefined {
   const b = flags.backend;
   if (b === undefined) return undefined;
-  if (b !== 'wasm' && b !== 'cpu') throw new UsageError(`--backend must be wasm or cpu in Node, got "${b}"`);
-  return b;
+  if (!BACKEND_FLAGS.includes(b as BackendFlag)) throw new UsageError(`--backend must be ${BACKEND_FLAGS.slice(0, -1).join(', ')} or ${BACKEND_FLAGS.at(-1)}, got "${b}"`);
+  return b as BackendFlag;
 }
 
 /** "1GiB", "512MiB", "800MB", "2e9" → bytes. */

@@ -4,8 +4,7 @@
 import { openAsBlob } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import type { BackendName } from '../engine/types';
+import type { SaeConfig } from '../engine/config';
 import { extractFromText } from '../data/languageModel';
 import type { FileOptions, FileResult, SourceFile } from '../data/types';
 import { HF_MODEL_FILE } from '../data/languageModelFiles';
@@ -14,7 +13,7 @@ import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
 import type { ImportedSae } from '../data/saeImport';
 import { importSaeFiles } from '../data/saeFiles';
 import { backendFlag, fileOptions, intFlag, parseSize, requireModelFlags, UsageError, type Flags } from './flags';
-import { selectNodeBackend } from './nodeBackend';
+import { startBackend as startCommandBackend, type AutoWork, type StartedBackend } from './backendChoice';
 
 /** --out must be a new or empty folder unless --force allows writing over what is there. */
 export async function checkOutDir(flags: Flags): Promise<void> {
@@ -33,14 +32,17 @@ export async function checkOutDir(flags: Flags): Promise<void> {
   }
 }
 
-/** Start the backend of --backend / --threads; its label says how it runs ("wasm, 2 threads"). */
-export async function startBackend(flags: Flags): Promise<{ backend: BackendName; label: string }> {
-  const threads = intFlag(flags, 'threads', 1);
-  const { backend, skipped } = await selectNodeBackend(backendFlag(flags), { threads });
-  for (const [name, why] of Object.entries(skipped)) process.stderr.write(`note: ${name}: ${why}\n`);
-  if (backend !== 'wasm') return { backend, label: backend };
-  const n = getThreadsCount();
-  return { backend, label: `wasm, ${n} thread${n === 1 ? '' : 's'}` };
+/**
+ * Start the backend of --backend / --threads; its label says how it runs ("wasm, 2 threads").
+ * `work` is what --backend auto times the candidates on (./backendChoice.ts).
+ */
+export async function startBackend(flags: Flags, work?: AutoWork): Promise<StartedBackend> {
+  return startCommandBackend(backendFlag(flags), intFlag(flags, 'threads', 1), work);
+}
+
+/** What --backend auto measures for an SAE of this config: its training step (as the page does). */
+export function saeWork(cfg: SaeConfig, dIn: number, nLayers = 1): AutoWork {
+  return { kind: 'sae', spec: { architecture: cfg.architecture, dIn, dSae: cfg.d_sae, batch: cfg.batch_size, nLayers, config: cfg } };
 }
 
 export async function readBuffer(file: string, what: string): Promise<ArrayBuffer> {

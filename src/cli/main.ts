@@ -9,7 +9,7 @@ import { checkOutDir, extractToWorkspace, loadLanguageModel, startBackend } from
 import { train } from './train';
 
 export const USAGE = `Usage:
-  sae-workbench train --data FILE --config CFG.json --out DIR [--steps N] [--seed S] [--backend wasm|cpu]
+  sae-workbench train --data FILE --config CFG.json --out DIR [--steps N] [--seed S] [--backend B]
                      [--tokens F --vocab F --doc-ids F --positions F] [--labels F[,F…]]
                      [--select ARRAY] [--shape N,d | L,N,d] [--dtype float32|float16]
                      [--memory-budget SIZE] [--init-from DIR] [--exclude-nonfinite] [--force]
@@ -39,11 +39,11 @@ export const USAGE = `Usage:
       Each document starts with BOS, whose positions are dropped; tokens, positions and document ids
       come with the rows. The export's cfg.json records the model and hook. --splice-every N
       splices the SAE into the model every N steps and prints loss recovered on 4,096 held-out tokens.
-  sae-workbench eval --sae DIR --data FILE [--select ARRAY] [--shape …] [--memory-budget SIZE] [--exclude-nonfinite] [--backend wasm|cpu]
+  sae-workbench eval --sae DIR --data FILE [--select ARRAY] [--shape …] [--memory-budget SIZE] [--exclude-nonfinite] [--backend B]
       Evaluate an exported SAE directory (SAELens format) on FILE (every row; the validation
       split of a streamed file); prints the reconstruction metrics (nmse, fve, nmse_per_token,
       l0, l0_fraction, dead_fraction, backend) as JSON.
-  sae-workbench eval --sae DIR --lm MODEL --text FILE.txt [--tokenizer TOK.bin] [--layer L | --hook NAME] [--data FILE] [--backend wasm|cpu]
+  sae-workbench eval --sae DIR --lm MODEL --text FILE.txt [--tokenizer TOK.bin] [--layer L | --hook NAME] [--data FILE] [--backend B]
       Splice the SAE's reconstruction into the model at layer L or hook NAME (default: the
       hook_name in cfg.json) at every non-BOS position of every document of the text: prints clean,
       spliced, zero- and mean-ablation CE, KL(clean ‖ spliced) and loss recovered as JSON, with the
@@ -57,8 +57,13 @@ export const USAGE = `Usage:
       Show this message.
   sae-workbench --version | -v
       Print the version.
-  Every command takes --backend wasm|cpu (default wasm, cpu when wasm cannot start) and
-  --threads N: the wasm threads (default every core; 1 runs the one-thread build).
+  Every command takes --backend B and --threads N:
+      wasm (default; cpu when wasm cannot start) runs on the CPU with N threads (default every
+      core; 1 runs the one-thread build). webgpu runs on the GPU through Dawn and the machine's
+      Vulkan driver (NVIDIA's on a GPU server; Mesa's lavapipe on a CPU, for checks only); the
+      adapter is printed, and a machine without one is told what to install. auto times a
+      training step of the SAE (or, for activations, the model's forward) on each and keeps the
+      fastest, printing the times.
   Options and the config are checked before any file is loaded.`;
 
 
@@ -73,8 +78,8 @@ async function activations(flags: Flags): Promise<number> {
   await checkOutDir(flags);
   const sites = sitesFlag(flags);
   if (!sites) throw new UsageError('--layer or --hook is needed: the residual layer(s) or hooks to record');
-  await startBackend(flags);
   const { workspace, text } = await loadLanguageModel(flags);
+  await startBackend(flags, { kind: 'forward', weights: workspace.lm!.checkpoint.weights });
   await extractToWorkspace(workspace, text, sites, flags['include-bos'] === 'yes');
   await mkdir(flags.out, { recursive: true });
   const files = datasetFiles(workspace);

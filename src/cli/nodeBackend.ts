@@ -32,7 +32,7 @@ const THREADED_GLUE = path.join(packageDir, 'wasm-out', 'tfjs-backend-wasm-threa
 const THREADED_WORKER_SOURCE = path.join(packageDir, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.worker.js');
 const WASM_DIR = path.join(packageDir, 'dist');
 /** A threaded start that has not finished by then is given up for the one-thread build. */
-const THREADED_START_TIMEOUT_MS = 60_000;
+export const NODE_THREADED_START_TIMEOUT_MS = 60_000;
 
 let wasmPathsSet = false;
 
@@ -205,8 +205,9 @@ export async function selectNodeBackend(prefer?: BackendName, opts: NodeBackendO
   useNodeWasmThreads(opts.threads ?? nodeCores());
   return selectBackend({
     prefer,
-    order: ['wasm', 'cpu'],
-    initTimeoutMs: threadsWanted > 1 ? THREADED_START_TIMEOUT_MS : undefined,
+    // webgpu (registered by src/cli/nodeWebgpu.ts) only when asked for: it comes after wasm.
+    order: ['wasm', 'cpu', 'webgpu'],
+    initTimeoutMs: threadsWanted > 1 ? NODE_THREADED_START_TIMEOUT_MS : undefined,
     // A threaded start that fails falls back to one thread before giving wasm up.
     retry: {
       wasm: () => {

@@ -11,7 +11,8 @@ import { trainingDataFor } from '../data/trainingData';
 import type { Workspace, RoleHint } from '../data/workspace';
 import { RunSession } from '../run/session';
 import { checkOptions, COMPANION_OPTIONS, DATA_OPTIONS, intFlag, refuseUnused, requireModelFlags, sitesFlag, UsageError, type Flags } from './flags';
-import { checkOutDir, extractToWorkspace, loadLanguageModel, loadWorkspace, named, progress, readJson, readSaeDirectory, startBackend } from './inputs';
+import type { StartedBackend } from './backendChoice';
+import { checkOutDir, extractToWorkspace, loadLanguageModel, loadWorkspace, named, progress, readJson, readSaeDirectory, saeWork, startBackend } from './inputs';
 
 export async function train(flags: Flags): Promise<number> {
   const companions: [string, RoleHint][] = [
@@ -42,10 +43,15 @@ export async function train(flags: Flags): Promise<number> {
   const initFrom = flags['init-from'] ? await readSaeDirectory(flags['init-from']) : null;
 
   let workspace: Workspace;
+  let started: StartedBackend | null = null;
   if (flags.lm) {
-    await startBackend(flags);
     const loaded = await loadLanguageModel(flags);
     workspace = loaded.workspace;
+    // The model runs on the backend the SAE will train on: auto times the SAE's step at the
+    // model's width (every hook the CLI records is a residual-width site).
+    const dim = workspace.lm!.checkpoint.config.dim;
+    const nLayers = sitesFlag(flags)!.length;
+    started = await startBackend(flags, saeWork(named(flags.config, () => resolveConfig(input, dim, nLayers)), dim, nLayers));
     await extractToWorkspace(workspace, loaded.text, sitesFlag(flags)!);
   } else {
     workspace = await loadWorkspace(flags, companions);
@@ -56,7 +62,7 @@ export async function train(flags: Flags): Promise<number> {
   if (initFrom && initFrom.info.dIn !== full.dIn) {
     throw new Error(`the SAE ${flags['init-from']} takes d_in ${initFrom.info.dIn} but ${full.name} has rows of width ${full.dIn}; continue training on activations of the layer it was trained on.`);
   }
-  const { backend, label } = await startBackend(flags);
+  const { backend, label } = started ?? await startBackend(flags, saeWork(cfg, full.dIn, full.nLayers));
   // A run too large for the backend is refused before anything is allocated, as the page does.
   const tooBig = refusal(cfg, full.dIn, limitsOfBackend(backend, tf.backend(), tf.env()), { autosave: false });
   if (tooBig) throw new Error(`${tooBig} Set a smaller d_sae or batch_size in ${flags.config}.`);

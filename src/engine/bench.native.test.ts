@@ -2,11 +2,16 @@
 // same step as the engine: its hand-written gradients are checked against finite differences
 // (`--check`), and against the engine's own autodiff on the same small points (`--grads`).
 // Skipped, with the reason in the test name, when python3 with numpy is not installed.
+// Also the bench's handling of Node's webgpu (scripts/bench/options.ts, report.ts): asked for only by
+// name, and its rows on a software adapter labelled correctness-only.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseArgs } from '../../scripts/bench/options';
+import { backendLabel, formatReport, nodeWebgpuLines } from '../../scripts/bench/report';
+import type { BenchOutcome, Row } from '../../scripts/bench/results';
 import { initialLive, resolveConfig, type SaeConfig } from './config';
 import { createRng } from './rng';
 import { useCpu } from './testing';
@@ -102,5 +107,43 @@ describe('native reference (scripts/bench/native_step.py)', () => {
         expect(err, `${arch} ∂${name}: max error relative to the largest entry`).toBeLessThan(2e-4);
       }
     });
+  });
+});
+
+describe("the bench's Node webgpu (scripts/bench)", () => {
+  const backends = (...args: string[]) => { const o = parseArgs(args)!; return { node: o.node, chromium: o.chromium }; };
+
+  it('runs Node webgpu only when asked for as node:webgpu', () => {
+    expect(backends().node).toEqual(['wasm', 'cpu']);
+    expect(backends('--node-only', '--backends', 'node:webgpu,node:wasm')).toEqual({ node: ['webgpu', 'wasm'], chromium: [] });
+    // A plain name keeps its old meaning: Chromium's webgpu, not a software adapter in Node.
+    expect(backends('--backends', 'webgpu,wasm')).toEqual({ node: ['wasm'], chromium: ['webgpu', 'wasm'] });
+    expect(() => parseArgs(['--backends', 'node:webgl'])).toThrow(/webgl is not available in Node \(wasm, cpu, webgpu are\)/);
+  });
+
+  const adapter = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe', description: 'llvmpipe: Mesa 25.0.7', fallback: true };
+  const row: Row = {
+    where: 'node', backend: 'webgpu', size: 'small', architecture: 'topk', dIn: 64, dSae: 2048, batch: 1024, tokensPerS: 2375, msPerStep: 431, steps: 3,
+    numTensorsBefore: 28, numTensorsAfter: 28, info: { backend: 'webgpu', adapter: 'mesa / software / llvmpipe: Mesa 25.0.7', fallbackAdapter: true, kernelTimer: true },
+  };
+
+  it('labels rows on a software adapter correctness-only, and names the adapter', () => {
+    expect(backendLabel(row)).toBe('webgpu on Dawn (software adapter: correctness only, not speed)');
+    expect(backendLabel({ ...row, info: { ...row.info!, fallbackAdapter: false } })).toBe('webgpu on Dawn');
+    const outcome: BenchOutcome = {
+      opts: parseArgs(['--node-only', '--backends', 'node:webgpu'])!, date: '2026-12-06T00:00:00Z', seconds: 60, loadStart: '', loadEnd: '', loadAtStart: 0,
+      chromiumVersion: '', chromiumEnv: null, native: null, wasmMatmul: null, chromiumWasmMatmul: null,
+      nodeWebgpu: { adapter, label: 'mesa / software / llvmpipe: Mesa 25.0.7 (a software adapter on the CPU)' }, rows: [row], skips: [], scaling: null, responsiveness: null, notes: [],
+    };
+    const report = formatReport(outcome);
+    expect(report).toContain('Node webgpu adapter (Dawn): mesa / software / llvmpipe: Mesa 25.0.7 (a software adapter on the CPU). Kernel timestamps available');
+    expect(report).toContain("⚠ Node's webgpu rows ran on a software adapter (the CPU emulating a GPU): correctness only, not speed.");
+    expect(report).toMatch(/\| small \(64\/2048\/1024\) \| topk \| node \| webgpu on Dawn \(software adapter: correctness only, not speed\) \| 2,375 \|/);
+  });
+
+  it('says why Node webgpu did not run when Dawn found no adapter', () => {
+    expect(nodeWebgpuLines(null, undefined)).toEqual([]);
+    expect(nodeWebgpuLines({ error: 'WebGPU found no adapter: no Vulkan driver is installed (no ICD file in /usr/share/vulkan/icd.d). On a GPU server install …' }, undefined))
+      .toEqual(['Node webgpu (Dawn): not run — WebGPU found no adapter: no Vulkan driver is installed (no ICD file in /usr/share/vulkan/icd.d) (under Skipped: why, and the fix).']);
   });
 });

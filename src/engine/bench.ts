@@ -123,8 +123,10 @@ export interface BackendInfo {
   kernelFma?: boolean;
   /** Browser: the page/worker is cross-origin isolated (SharedArrayBuffer, wasm threads). */
   crossOriginIsolated?: boolean;
-  /** webgpu: adapter vendor/architecture, and whether kernels can be timed (timestamp-query). */
+  /** webgpu: adapter vendor/architecture (in Node, Dawn's description too: scripts/bench/node.ts), and whether kernels can be timed (timestamp-query). */
   adapter?: string;
+  /** webgpu in Node: the adapter is a software (fallback) one, such as lavapipe: figures for correctness, not speed. */
+  fallbackAdapter?: boolean;
   /** webgl: the unmasked renderer (SwiftShader on a machine without a GPU). */
   renderer?: string;
   /** Kernel timings are available to tf.profile. */

@@ -17,7 +17,11 @@ function timeIt(fn: () => void, minMs = 250): number {
   return (performance.now() - t0) / calls;
 }
 
-/** The shapes are [m, k] × [k, n]; a transposed-A shape of the native table is timed on a stored transpose. */
+/**
+ * The shapes are [m, k] × [k, n]; a transposed-A shape of the native table is timed on a stored transpose.
+ * Always on wasm (it switches there and back), so its synchronous reads never meet a webgpu tensor,
+ * which Node cannot read synchronously.
+ */
 export async function wasmSgemm(shapes: SgemmShape[]): Promise<WasmSgemmRow[]> {
   const before = tf.getBackend();
   await tf.setBackend('wasm');
