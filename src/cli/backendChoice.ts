@@ -35,6 +35,22 @@ const AUTO_CANDIDATES: readonly BackendName[] = ['wasm', 'cpu', 'webgpu'];
 let adapter: NodeAdapter | null = null;
 
 /**
+ * Before any file is read: --backend webgpu on a machine where Dawn finds no adapter stops the
+ * command at once, rather than after loading a large file (the same message as startBackend).
+ */
+export async function checkBackendEarly(flag: BackendFlag | undefined): Promise<void> {
+  if (flag === 'webgpu') await useWebGPUAdapter();
+}
+
+async function useWebGPUAdapter(): Promise<void> {
+  try {
+    adapter = await registerNodeWebGPU();
+  } catch (e) {
+    throw new Error(`--backend webgpu: ${e instanceof Error ? e.message : String(e)} Or leave --backend out to run on the CPU (wasm).`);
+  }
+}
+
+/**
  * Start the backend a command runs on. `flag` undefined is wasm. `auto` needs the command's work;
  * it prints what it measured and keeps the fastest. `--backend webgpu` without a usable adapter
  * stops the command with what is missing: quietly training on the CPU instead would take hours.
@@ -44,13 +60,7 @@ export async function startBackend(flag: BackendFlag | undefined, threads: numbe
     if (!work) throw new Error('--backend auto needs the size of the work to measure (internal: no work given)');
     return startAuto(threads, work);
   }
-  if (flag === 'webgpu') {
-    try {
-      adapter = await registerNodeWebGPU();
-    } catch (e) {
-      throw new Error(`--backend webgpu: ${e instanceof Error ? e.message : String(e)} Or leave --backend out to run on the CPU (wasm).`);
-    }
-  }
+  if (flag === 'webgpu') await useWebGPUAdapter();
   const { backend, skipped } = await selectNodeBackend(flag, { threads });
   if (flag === 'webgpu' && backend !== 'webgpu') throw new Error(`--backend webgpu: the webgpu backend did not start (${skipped.webgpu ?? 'no reason given'}).`);
   for (const [name, why] of Object.entries(skipped)) process.stderr.write(`note: ${name}: ${why}\n`);

@@ -7,8 +7,8 @@ import { FEW_PREDICTIONS, hookMismatch, siteOfHook } from '../data/sites';
 import { evaluateWeights } from '../data/trainingData';
 import { Workspace } from '../data/workspace';
 import type { ImportedSae } from '../data/saeImport';
-import { DATA_OPTIONS, sitesFlag, refuseUnused, requireModelFlags, checkOptions, UsageError, type Flags } from './flags';
-import { extractToWorkspace, loadLanguageModel, loadWorkspace, named, readSaeDirectory, saeWork, startBackend } from './inputs';
+import { DATA_OPTIONS, sitesFlag, refuseUnused, requireModelFlags, UsageError, type Flags } from './flags';
+import { checkOptionsAndBackend, extractToWorkspace, loadLanguageModel, loadWorkspace, named, readSaeDirectory, saeWork, startBackend } from './inputs';
 
 /**
  * The SAE's config for evaluating it on data of one's own: a run split by documents is evaluated on
@@ -36,7 +36,7 @@ export async function evaluate(flags: Flags): Promise<number> {
     if (!flags.data) throw new UsageError('missing --data (or --lm, --tokenizer and --text to splice into a model)');
     refuseUnused(flags, ['tokenizer', 'text', 'layer', 'hook'], 'without --lm');
   }
-  checkOptions(flags);
+  await checkOptionsAndBackend(flags);
   if (flags.lm) return evaluateWithLanguageModel(flags);
   const sae = await readSaeDirectory(flags.sae);
   const workspace = await loadWorkspace(flags);

@@ -12,8 +12,8 @@ import { Workspace, type HintedSourceFile, type RoleHint } from '../data/workspa
 import { parseLlama2cCheckpoint, parseLlama2cTokenizer } from '../io/llama2c';
 import type { ImportedSae } from '../data/saeImport';
 import { importSaeFiles } from '../data/saeFiles';
-import { backendFlag, fileOptions, intFlag, parseSize, requireModelFlags, UsageError, type Flags } from './flags';
-import { startBackend as startCommandBackend, type AutoWork, type StartedBackend } from './backendChoice';
+import { backendFlag, checkOptions, fileOptions, intFlag, parseSize, requireModelFlags, UsageError, type Flags } from './flags';
+import { checkBackendEarly, startBackend as startCommandBackend, type AutoWork, type StartedBackend } from './backendChoice';
 
 /** --out must be a new or empty folder unless --force allows writing over what is there. */
 export async function checkOutDir(flags: Flags): Promise<void> {
@@ -30,6 +30,12 @@ export async function checkOutDir(flags: Flags): Promise<void> {
   if (entries.length && !flags.force) {
     throw new Error(`--out ${dir} is not empty (it holds ${entries.length} file${entries.length === 1 ? '' : 's'} or folder${entries.length === 1 ? '' : 's'}, such as ${entries.sort()[0]}); give a new or empty folder, or add --force to write over its files.`);
   }
+}
+
+/** Every option, then the GPU a --backend webgpu needs, before any file is read. */
+export async function checkOptionsAndBackend(flags: Flags): Promise<void> {
+  checkOptions(flags);
+  await checkBackendEarly(backendFlag(flags));
 }
 
 /**

@@ -4,8 +4,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { datasetFiles } from '../data/languageModel';
 import { evaluate } from './evaluate';
-import { checkOptions, parseFlags, sitesFlag, UsageError, type Flags } from './flags';
-import { checkOutDir, extractToWorkspace, loadLanguageModel, startBackend } from './inputs';
+import { parseFlags, sitesFlag, UsageError, type Flags } from './flags';
+import { checkOptionsAndBackend, checkOutDir, extractToWorkspace, loadLanguageModel, startBackend } from './inputs';
 import { train } from './train';
 
 export const USAGE = `Usage:
@@ -74,7 +74,7 @@ async function packageVersion(): Promise<string> {
 }
 
 async function activations(flags: Flags): Promise<number> {
-  checkOptions(flags);
+  await checkOptionsAndBackend(flags);
   await checkOutDir(flags);
   const sites = sitesFlag(flags);
   if (!sites) throw new UsageError('--layer or --hook is needed: the residual layer(s) or hooks to record');

@@ -115,9 +115,11 @@ const VULKAN_LOADERS = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aa
 export function missingVulkan(): string {
   if (process.platform !== 'linux') return 'no GPU driver Dawn can use (Metal on macOS, D3D12 or Vulkan on Windows); update the GPU driver.';
   const fix = 'On a GPU server install the NVIDIA driver with its Vulkan ICD (in a container, NVIDIA_DRIVER_CAPABILITIES must include graphics, e.g. all); without a GPU, Mesa\'s software Vulkan (Debian: apt-get install mesa-vulkan-drivers, version 23 or later — Debian 12 has it in bookworm-backports) runs the checks, slowly.';
+  const only = ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES'].filter((v) => process.env[v]);
+  if (only.length) return `${only.map((v) => `${v}=${process.env[v]}`).join(', ')} is set, so the Vulkan loader tries only the driver files named there: unset it, or name the GPU's driver file (e.g. /usr/share/vulkan/icd.d/nvidia_icd.json). ${fix}`;
   if (!VULKAN_LOADERS.some((f) => existsSync(f))) return `the Vulkan loader (libvulkan.so.1) is not installed (Debian/Ubuntu: apt-get install libvulkan1). ${fix}`;
   const icds = VULKAN_ICD_DIRS.flatMap((d) => { try { return readdirSync(d).filter((f) => f.endsWith('.json')); } catch { return []; } });
-  if (!icds.length && !process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) return `no Vulkan driver is installed (no ICD file in ${VULKAN_ICD_DIRS.join(', ')}). ${fix}`;
+  if (!icds.length) return `no Vulkan driver is installed (no ICD file in ${VULKAN_ICD_DIRS.join(', ')}). ${fix}`;
   return `the Vulkan driver${icds.length ? `s installed (${icds.join(', ')})` : ''} offer no device Dawn accepts (an old Mesa such as Debian 12's 22.3 lacks features Dawn requires; \`vulkaninfo --summary\` lists the devices). ${fix}`;
 }
 

@@ -10,9 +10,9 @@ import type { MetricRow } from '../engine/types';
 import { trainingDataFor } from '../data/trainingData';
 import type { Workspace, RoleHint } from '../data/workspace';
 import { RunSession } from '../run/session';
-import { checkOptions, COMPANION_OPTIONS, DATA_OPTIONS, intFlag, refuseUnused, requireModelFlags, sitesFlag, UsageError, type Flags } from './flags';
+import { COMPANION_OPTIONS, DATA_OPTIONS, intFlag, refuseUnused, requireModelFlags, sitesFlag, UsageError, type Flags } from './flags';
 import type { StartedBackend } from './backendChoice';
-import { checkOutDir, extractToWorkspace, loadLanguageModel, loadWorkspace, named, progress, readJson, readSaeDirectory, saeWork, startBackend } from './inputs';
+import { checkOptionsAndBackend, checkOutDir, extractToWorkspace, loadLanguageModel, loadWorkspace, named, progress, readJson, readSaeDirectory, saeWork, startBackend } from './inputs';
 
 export async function train(flags: Flags): Promise<number> {
   const companions: [string, RoleHint][] = [
@@ -29,7 +29,7 @@ export async function train(flags: Flags): Promise<number> {
     if (!flags.data) throw new UsageError('missing --data (or --lm, --tokenizer, --text and --layer)');
     refuseUnused(flags, ['tokenizer', 'text', 'layer', 'hook', 'splice-every'], 'without --lm');
   }
-  checkOptions(flags);
+  await checkOptionsAndBackend(flags);
   await checkOutDir(flags);
   const steps = intFlag(flags, 'steps');
   const spliceEvery = intFlag(flags, 'splice-every', 1);
