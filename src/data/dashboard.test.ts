@@ -63,7 +63,7 @@ describe('Neuronpedia dashboards', () => {
 
     // A hand-built unembedding W_U [d, V] and the logit lens dir · W_U.
     const wU = Float32Array.from({ length: d * V }, () => rng.normal());
-    const logits = (dir: Float32Array) => Float32Array.from({ length: V }, (_, v) => {
+    const logits = async (dir: Float32Array) => Float32Array.from({ length: V }, (_, v) => {
       let s = 0;
       for (let c = 0; c < d; c++) s += dir[c] * wU[c * V + v];
       return s;

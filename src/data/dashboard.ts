@@ -190,7 +190,7 @@ function logitFields(values: Float32Array | null, name: (id: number) => string):
 
 export interface DashboardOptions {
   /** Logit lens: a decoder direction [d_in] → its effect on every vocab logit [V]. Without it the logit fields are empty. */
-  logits?: (direction: Float32Array) => Float32Array;
+  logits?: (direction: Float32Array) => Promise<Float32Array>;
   /** Top contexts per latent (at most the overview's k; default all of them, 20 in the browser). */
   k?: number;
   before?: number;
@@ -230,12 +230,13 @@ export async function neuronpediaDashboards(ws: Workspace, trainer: Trainer, ove
   const docs = documentsOf(ws, ds.rows);
   const dataset = ws.dataset?.name ?? ds.name;
 
-  const features = latents.map((j, li): NeuronpediaFeature => {
+  const features: NeuronpediaFeature[] = [];
+  for (const [li, j] of latents.entries()) {
     const dir = decoderInInput ? wDec.data.slice(j * d, (j + 1) * d) : null;
     const freq = dashboardHistogram(fired[li]);
-    const logit = logitFields(withLogits && dir ? opts.logits!(dir) : null, name);
+    const logit = logitFields(withLogits && dir ? await opts.logits!(dir) : null, name);
     const max = overview.maxActivation[j];
-    return {
+    features.push({
       feature_index: j,
       activations: contexts[li].map((c) => ({
         bin_min: -1,
@@ -253,8 +254,8 @@ export async function neuronpediaDashboards(ws: Workspace, trainer: Trainer, ove
       n_tokens_in_prompt: docs.longest,
       dataset,
       ...(dir ? neuronAlignment(dir) : { neuron_alignment_indices: [], neuron_alignment_values: [], neuron_alignment_l1: [] }),
-    };
-  });
+    });
+  }
 
   const source = exportSource(ws, trainer.cfg);
   if (!source) return { features };

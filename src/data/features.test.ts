@@ -43,7 +43,7 @@ describe('feature browser data', () => {
     expect(ov.dead).toBe(Array.from(ov.density).filter((v) => v === 0).length);
 
     const j = Array.from(ov.density).findIndex((v) => v > 0.05);
-    const detail = await latentDetail(ws, trainer, ov, j, { before: 3, after: 2, logits: (dir) => Float32Array.from({ length: 7 }, (_, v) => dir[v % d] * (v + 1)) });
+    const detail = await latentDetail(ws, trainer, ov, j, { before: 3, after: 2, logits: async (dir) => Float32Array.from({ length: 7 }, (_, v) => dir[v % d] * (v + 1)) });
     expect(detail.contexts).toHaveLength(5);
     detail.contexts.forEach((c, i) => {
       expect(c.rows[c.centre]).toBe(ov.top[j][i].row);

@@ -136,7 +136,7 @@ export async function latentContexts(ws: Workspace, trainer: Trainer, overview: 
 }
 
 /** Everything the browser shows for one latent. `logits` maps a decoder direction to vocab logits (logit lens). */
-export async function latentDetail(ws: Workspace, trainer: Trainer, overview: FeatureSummary, latent: number, opts: { before?: number; after?: number; logits?: (direction: Float32Array) => Float32Array } = {}): Promise<LatentDetail> {
+export async function latentDetail(ws: Workspace, trainer: Trainer, overview: FeatureSummary, latent: number, opts: { before?: number; after?: number; logits?: (direction: Float32Array) => Promise<Float32Array> } = {}): Promise<LatentDetail> {
   const ds = inMemory(ws, trainer);
   const dSae = trainer.cfg.d_sae;
   if (!Number.isInteger(latent) || latent < 0 || latent >= dSae) throw new WorkspaceError(`latent ${latent} does not exist (d_sae ${dSae}).`);
@@ -157,7 +157,7 @@ export async function latentDetail(ws: Workspace, trainer: Trainer, overview: Fe
     neighbours: decoderInInput ? decoderNeighbours(wDec.data, dSae, d, latent, 10) : [],
   };
   if (opts.logits && decoderInInput && d === ds.dIn) {
-    const logits = opts.logits(wDec.data.slice(latent * d, (latent + 1) * d));
+    const logits = await opts.logits(wDec.data.slice(latent * d, (latent + 1) * d));
     const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
     const name = (id: number) => ws.vocab?.pieces[id] ?? ws.tokenizer?.tok.display[id] ?? `[${id}]`;
     detail.promoted = order.slice(0, 10).map((id) => ({ token: name(id), logit: logits[id] }));

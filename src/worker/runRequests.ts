@@ -74,7 +74,7 @@ async function currentFeatures(workspace: Workspace, r: RunSession): Promise<Fea
 }
 
 /** The logit lens of a decoder direction, when a language model of the activations' width is loaded. */
-function directionLogits(workspace: Workspace): ((dir: Float32Array) => Float32Array) | undefined {
+function directionLogits(workspace: Workspace): ((dir: Float32Array) => Promise<Float32Array>) | undefined {
   const model = workspace.lm && workspace.dataset && workspace.lm.checkpoint.config.dim === workspace.dataset.dIn ? lmModel(workspace) : null;
   return model ? (dir) => model.directionLogits(dir) : undefined;
 }

@@ -120,11 +120,11 @@ describe.skipIf(!present)('stories260K in tfjs against the reference files', () 
     expect(maxAbsDiff(perHead.logits, batched.logits)).toBeLessThan(1e-3);
   });
 
-  it('logit lens of a direction: (d ⊙ rms_final) · W_clsᵀ by plain arithmetic', () => {
+  it('logit lens of a direction: (d ⊙ rms_final) · W_clsᵀ by plain arithmetic', async () => {
     const ckpt = parseLlama2cCheckpoint(bytes('model.bin'), 'model.bin');
     const dir = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i * 0.7));
     const before = tf.memory().numTensors;
-    const got = model.directionLogits(dir);
+    const got = await model.directionLogits(dir);
     expect(tf.memory().numTensors).toBe(before);
     expect(got).toHaveLength(512);
     for (const v of [0, 1, 261, 511]) {

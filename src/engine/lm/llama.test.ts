@@ -248,19 +248,19 @@ describe('planBatches and padBatch', () => {
 });
 
 describe('logit lens of a direction', () => {
-  it('is (d ⊙ rms_final) · W_clsᵀ, with a separate classifier too', () => {
+  it('is (d ⊙ rms_final) · W_clsᵀ, with a separate classifier too', async () => {
     for (const config of [tinyConfig(), tinyConfig({ sharedClassifier: false })]) {
       const { w, model } = build(config, 11);
       const cls = w.wcls ?? w.tokenEmbedding;
       const dir = Float32Array.from({ length: config.dim }, (_, i) => Math.cos(i * 1.3) - 0.2);
-      const got = model.directionLogits(dir);
+      const got = await model.directionLogits(dir);
       expect(got).toHaveLength(config.vocabSize);
       for (let v = 0; v < config.vocabSize; v++) {
         let s = 0;
         for (let i = 0; i < config.dim; i++) s += dir[i] * w.rmsFinal[i] * cls[v * config.dim + i];
         expect(got[v]).toBeCloseTo(s, 5);
       }
-      expect(() => model.directionLogits(new Float32Array(3))).toThrow(/width/);
+      await expect(model.directionLogits(new Float32Array(3))).rejects.toThrow(/width/);
       model.dispose();
     }
   });

@@ -133,10 +133,11 @@ export class TransformerModel {
    * direction adds to each token's logit with the final norm's weight folded in (TransformerLens's
    * fold_ln, as SAEDashboard's logit tables use).
    */
-  directionLogits(direction: Float32Array): Float32Array {
+  async directionLogits(direction: Float32Array): Promise<Float32Array> {
     if (direction.length !== this.config.dim) throw new Error(`a direction of ${direction.length} values; the model's width is ${this.config.dim}`);
     const out = tf.tidy(() => tf.matMul(tf.mul(tf.tensor2d(direction, [1, this.config.dim]), this.lnFinal.w), this.unembed.w));
-    const values = out.dataSync() as Float32Array;
+    // Read with data(): a GPU backend in Node cannot read synchronously.
+    const values = (await out.data()) as Float32Array;
     out.dispose();
     return values;
   }

@@ -210,6 +210,14 @@ describe.skipIf(unavailable !== null)('the language model on webgpu in Node, aga
         measured.push(`${family.name} forward: ${rel.toExponential(2)} (${ref.sites.size} hooks + logits, largest |logit| ${worst(ref.logits, ref.logits).scale.toFixed(2)})`);
       }, 30_000);
 
+      it('the logit lens of a direction (read asynchronously) matches', async () => {
+        const dir = Float32Array.from({ length: weights.arch.dim }, (_, i) => Math.cos(i * 1.3) - 0.2);
+        const ref = await onBackend('wasm', weights, (m) => m.directionLogits(dir));
+        const gpu = await onBackend('webgpu', weights, (m) => m.directionLogits(dir));
+        expect(gpu.length).toBe(weights.arch.vocabSize);
+        expectClose(gpu, ref, 'direction logits');
+      });
+
       it('evaluateSplice: clean, spliced and ablated CE, KL and loss recovered match; no tensor leaks on webgpu', async () => {
         const D = weights.arch.dim;
         // One residual site alone, and two hooks inside blocks spliced together with a mask.
