@@ -29,6 +29,11 @@ export type AutoWork =
 
 /** One sequence of this many tokens (or the model's context, if shorter) times a forward. */
 const FORWARD_TOKENS = 128;
+/**
+ * The page gives a step 1.5 s (4 s for the first, which compiles) so that Train starts at once;
+ * a command run for minutes or hours can wait for a GPT-2-width step (3–6 s on wasm) to be timed.
+ */
+const CLI_STEP_LIMITS = { maxStepMs: 60_000, maxFirstStepMs: 120_000 };
 /** Auto's candidates, CPU backends first (as the page measures them: a GPU's queued work cannot slow their timing). */
 const AUTO_CANDIDATES: readonly BackendName[] = ['wasm', 'cpu', 'webgpu'];
 
@@ -83,7 +88,7 @@ async function startAuto(threads: number | undefined, work: AutoWork): Promise<S
   const what = work.kind === 'sae' ? `a training step of ${work.spec.architecture} d_in ${work.spec.dIn} → d_sae ${work.spec.dSae}, batch ${work.spec.batch}` : `the model's forward over ${FORWARD_TOKENS} tokens`;
   process.stderr.write(`auto: timing ${candidates.join(', ')} on ${what}${noWebGPU ? ` (webgpu is not available: ${noWebGPU})` : ''}\n`);
   const results = work.kind === 'sae'
-    ? (await calibrateBackends(candidates, work.spec, { initTimeoutMs: NODE_THREADED_START_TIMEOUT_MS, skip: { cpu: skipCpu } })).results
+    ? (await calibrateBackends(candidates, work.spec, { ...CLI_STEP_LIMITS, initTimeoutMs: NODE_THREADED_START_TIMEOUT_MS, skip: { cpu: skipCpu } })).results
     : await timeForwards(candidates, work.weights);
   for (const r of results) process.stderr.write(`auto:   ${describe(r)}\n`);
   const measured = results.filter((r) => r.status === 'measured' && r.msPerStep !== undefined);
@@ -112,8 +117,9 @@ function describe(r: BackendMeasurement): string {
 
 /**
  * The model's forward over one sequence on each candidate: a fresh copy of the weights on it, a
- * warm-up pass (shader compilation), then the median of three, each read back. cpu is skipped
- * once wasm is measured, as for the SAE.
+ * warm-up pass (shader compilation), then the median of three, each read back — or one, when it
+ * alone takes over twice the fastest so far (a software GPU adapter is then not waited for three
+ * times). cpu is skipped once wasm is measured, as for the SAE.
  */
 async function timeForwards(candidates: readonly BackendName[], weights: TransformerWeights): Promise<BackendMeasurement[]> {
   const results: BackendMeasurement[] = [];
@@ -135,7 +141,13 @@ async function timeForwards(candidates: readonly BackendName[], weights: Transfo
           return performance.now() - t0;
         };
         const first = await pass();
-        const times = [await pass(), await pass(), await pass()].sort((a, b) => a - b);
+        const one = await pass();
+        const best = Math.min(...results.filter((r) => r.status === 'measured').map((r) => r.msPerStep!));
+        if (one > 2 * best) {
+          results.push({ backend, status: 'too slow', msPerStep: one, tokensPerS: (1000 * T) / one, steps: 1, firstStepMs: first, reason: `too slow: one forward took ${one.toFixed(0)} ms, over twice the fastest (${best.toFixed(0)} ms)` });
+          continue;
+        }
+        const times = [one, await pass(), await pass()].sort((a, b) => a - b);
         results.push({ backend, status: 'measured', msPerStep: times[1], tokensPerS: (1000 * T) / times[1], steps: 3, firstStepMs: first });
       } finally {
         model.dispose();
