@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { useNodeWasmThreads } from '../../src/cli/nodeBackend';
-import { adapterLabel, registerNodeWebGPU } from '../../src/cli/nodeWebgpu';
+import { adapterLabel, adapterName, registerNodeWebGPU } from '../../src/cli/nodeWebgpu';
 import { benchTrainingSteps } from '../../src/engine/bench';
 import { wasmSgemm, type WasmSgemmRow } from '../../src/engine/benchSgemm';
 import type { Options } from './options';
@@ -45,9 +45,9 @@ export const nodeRunner: Runner = async (backend, spec) => {
     }
     const result = await benchTrainingSteps(spec);
     // tfjs's backend keeps only the adapter's vendor and architecture: the row gets Dawn's description
-    // too (the label without its software-adapter note) and, apart, whether it is a software adapter,
+    // too (its name, without the note on what kind it is) and, apart, whether it is a software adapter,
     // which the report labels correctness-only.
-    if (adapter) Object.assign(result.info, { adapter: adapterLabel({ ...adapter, fallback: false }), fallbackAdapter: adapter.fallback });
+    if (adapter) Object.assign(result.info, { adapter: adapterName(adapter), fallbackAdapter: adapter.fallback });
     return { result };
   } catch (e) {
     return { error: message(e) };

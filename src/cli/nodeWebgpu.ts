@@ -102,10 +102,17 @@ async function start(): Promise<NodeAdapter> {
   return found;
 }
 
-/** "NVIDIA / ampere / NVIDIA GeForce RTX 3090" or "mesa / software / llvmpipe … (software adapter: correctness only, not speed)". */
+/** Vendor / architecture / description. */
+export function adapterName(a: NodeAdapter): string {
+  return [a.vendor, a.architecture, a.description || a.device].filter(Boolean).join(' / ') || 'unknown adapter';
+}
+
+/**
+ * Vendor / architecture / description, and whether it is a GPU: "nvidia / ampere / NVIDIA GeForce
+ * RTX 3090 (a hardware adapter)" or "mesa / software / llvmpipe … (a software adapter on the CPU: …)".
+ */
 export function adapterLabel(a: NodeAdapter): string {
-  const name = [a.vendor, a.architecture, a.description || a.device].filter(Boolean).join(' / ') || 'unknown adapter';
-  return a.fallback ? `${name} (a software adapter on the CPU: right for correctness checks, not for speed)` : name;
+  return `${adapterName(a)} (${a.fallback ? 'a software adapter on the CPU: right for correctness checks, not for speed' : 'a hardware adapter'})`;
 }
 
 const VULKAN_ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
