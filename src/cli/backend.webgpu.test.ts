@@ -48,8 +48,12 @@ describe.skipIf(unavailable !== null)('the CLI on webgpu in Node', () => {
       expect(evaluated.code, evaluated.err).toBe(0);
       runs[backend] = { err: trained.err + evaluated.err, weights: Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.data as Float32Array])), evaluation: JSON.parse(evaluated.out) };
     }
-    // The adapter, named for what it is (here a software one), in both commands.
-    expect(runs.webgpu.err.match(/^backend: webgpu on .+$/gm)?.length).toBe(2);
+    // The adapter, named for what it is (here a software one), in both commands, and in their JSON.
+    const printed = runs.webgpu.err.match(/^backend: webgpu on (.+)$/gm)!;
+    expect(printed.length).toBe(2);
+    expect(runs.webgpu.evaluation.adapter).toBe(printed[1].slice('backend: webgpu on '.length));
+    expect(JSON.parse(readFileSync(path.join(dir, 'run-webgpu', 'metrics.json'), 'utf8')).adapter).toBe(runs.webgpu.evaluation.adapter);
+    expect(runs.wasm.evaluation).not.toHaveProperty('adapter');
     if (/llvmpipe|lavapipe|swiftshader/i.test(runs.webgpu.err)) expect(runs.webgpu.err).toContain('a software adapter on the CPU');
     // 40 TopK steps: float32 sums in another order, compounded (trainer.webgpu.test.ts).
     for (const name of Object.keys(runs.wasm.weights)) expect(relativeDifference(runs.webgpu.weights[name], runs.wasm.weights[name]), name).toBeLessThan(1e-3);

@@ -20,6 +20,8 @@ export interface StartedBackend {
   backend: BackendName;
   /** How it runs: "wasm, 2 threads", "webgpu" (its adapter is printed when it starts). */
   label: string;
+  /** On webgpu, the adapter (adapterLabel), which the commands' JSON records beside `backend`. */
+  adapter?: string;
 }
 
 /** The work `auto` measures the backends on. */
@@ -70,7 +72,11 @@ export async function startBackend(flag: BackendFlag | undefined, threads: numbe
   if (flag === 'webgpu' && backend !== 'webgpu') throw new Error(`--backend webgpu: the webgpu backend did not start (${skipped.webgpu ?? 'no reason given'}).`);
   for (const [name, why] of Object.entries(skipped)) process.stderr.write(`note: ${name}: ${why}\n`);
   if (backend === 'webgpu') process.stderr.write(`backend: ${webgpuLabel()}\n`);
-  return { backend, label: labelOf(backend) };
+  return started(backend);
+}
+
+function started(backend: BackendName): StartedBackend {
+  return { backend, label: labelOf(backend), ...(backend === 'webgpu' && adapter ? { adapter: adapterLabel(adapter) } : {}) };
 }
 
 /** The label of a running backend. */
@@ -96,7 +102,7 @@ async function startAuto(threads: number | undefined, work: AutoWork): Promise<S
   const fastest = measured.reduce((a, b) => (b.msPerStep! < a.msPerStep! ? b : a)).backend;
   if (tf.getBackend() !== fastest) await tf.setBackend(fastest);
   process.stderr.write(`auto: → ${fastest === 'webgpu' ? webgpuLabel() : labelOf(fastest)}\n`);
-  return { backend: fastest, label: labelOf(fastest) };
+  return started(fastest);
 }
 
 function webgpuLabel(): string {

@@ -45,11 +45,11 @@ export async function evaluate(flags: Flags): Promise<number> {
     throw new Error(`the SAE ${flags.sae} expects d_in = ${sae.info.dIn} but ${full.name} has rows of width ${full.dIn}; evaluate it on activations from the same layer.`);
   }
   const cfg: SaeConfig = named(flags.sae, () => resolveConfig(forEvaluation(sae.configInput, workspace), full.dIn, full.nLayers));
-  const { backend } = await startBackend(flags, saeWork(cfg, full.dIn, full.nLayers));
+  const { backend, adapter } = await startBackend(flags, saeWork(cfg, full.dIn, full.nLayers));
   // In memory: every row is evaluated. Streamed: the validation split (a sample of the file).
   const out = await evaluateWeights(workspace, cfg, sae.tensors, backend, { allRows: true });
   for (const note of sae.info.notes) process.stderr.write(`note: ${note}\n`);
-  process.stdout.write(JSON.stringify(evaluationOutput(out)) + '\n');
+  process.stdout.write(JSON.stringify({ ...evaluationOutput(out), ...(adapter ? { adapter } : {}) }) + '\n');
   return 0;
 }
 
@@ -67,7 +67,7 @@ async function evaluateWithLanguageModel(flags: Flags): Promise<number> {
   const given = sitesFlag(flags);
   const first = given?.[0] ?? hookSite;
   if (first === undefined) throw new UsageError(`--layer or --hook is needed: ${flags.sae}/cfg.json does not name a hook of the model (hook_name ${JSON.stringify(metadata.hook_name ?? null)})`);
-  const { backend } = await startBackend(flags, saeWork(named(flags.sae, () => resolveConfig(sae.configInput, sae.info.dIn, nSaeLayers(sae))), sae.info.dIn, nSaeLayers(sae)));
+  const { backend, adapter } = await startBackend(flags, saeWork(named(flags.sae, () => resolveConfig(sae.configInput, sae.info.dIn, nSaeLayers(sae))), sae.info.dIn, nSaeLayers(sae)));
   const { workspace, text } = await loadLanguageModel(flags, flags.data ? await loadWorkspace(flags) : new Workspace());
   const recorded = { recordedSites: hookSite === undefined ? undefined : [hookSite], recordedBy: `${flags.sae}/cfg.json's hook_name` };
   const mismatch = hookMismatch(hookSite, first, workspace.lm!.checkpoint.config.nLayers, recorded.recordedBy);
@@ -88,7 +88,7 @@ async function evaluateWithLanguageModel(flags: Flags): Promise<number> {
   }
   // The per-document sums behind the standard errors stay out of the output (one entry per document).
   const { per_document: _perDocument, ...report } = splice;
-  process.stdout.write(JSON.stringify({ ...report, reconstruction: evaluationOutput(reconstruction) }) + '\n');
+  process.stdout.write(JSON.stringify({ ...report, reconstruction: evaluationOutput(reconstruction), ...(adapter ? { adapter } : {}) }) + '\n');
   return 0;
 }
 

@@ -62,7 +62,7 @@ export async function train(flags: Flags): Promise<number> {
   if (initFrom && initFrom.info.dIn !== full.dIn) {
     throw new Error(`the SAE ${flags['init-from']} takes d_in ${initFrom.info.dIn} but ${full.name} has rows of width ${full.dIn}; continue training on activations of the layer it was trained on.`);
   }
-  const { backend, label } = started ?? await startBackend(flags, saeWork(cfg, full.dIn, full.nLayers));
+  const { backend, label, adapter } = started ?? await startBackend(flags, saeWork(cfg, full.dIn, full.nLayers));
   // A run too large for the backend is refused before anything is allocated, as the page does.
   const tooBig = refusal(cfg, full.dIn, limitsOfBackend(backend, tf.backend(), tf.env()), { autosave: false });
   if (tooBig) throw new Error(`${tooBig} Set a smaller d_sae or batch_size in ${flags.config}.`);
@@ -145,7 +145,9 @@ export async function train(flags: Flags): Promise<number> {
   const evaluation = session.lastEval!;
   await mkdir(out, { recursive: true });
   for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(out, name), bytes);
-  await writeFile(path.join(out, 'metrics.json'), JSON.stringify(evaluation.metrics, null, 2) + '\n');
+  // The GPU it ran on, when it did: figures from a software adapter are not speeds.
+  const metrics = { ...evaluation.metrics, ...(adapter ? { adapter } : {}) };
+  await writeFile(path.join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   await session.dispose();
   if (diverged) {
     const lr = trainer.liveParams.lr;
@@ -153,6 +155,6 @@ export async function train(flags: Flags): Promise<number> {
   }
   const failure = trouble as string | null;
   if (failure) throw new Error(`${failure} The weights so far are written to ${out}.`);
-  process.stdout.write(JSON.stringify(evaluation.metrics) + '\n');
+  process.stdout.write(JSON.stringify(metrics) + '\n');
   return 0;
 }
