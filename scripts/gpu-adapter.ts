@@ -16,9 +16,7 @@ try {
   const timestamps = Boolean((tf.backend() as unknown as { supportTimestampQuery?: boolean }).supportTimestampQuery);
   console.log(`  a kernel ran on it; timestamp queries ${timestamps ? 'available (the bench times each kernel)' : 'unavailable (the bench profiles list kernels without times)'}`);
 } catch (e) {
+  // The message names what is missing and the fix (src/cli/nodeWebgpu.ts missingVulkan).
   console.error(`gpu-check: ${e instanceof Error ? e.message : String(e)}`);
-  for (const v of ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES']) {
-    if (process.env[v]) console.error(`gpu-check: ${v} is set (${process.env[v]}): Vulkan tries only the drivers it names.`);
-  }
   process.exitCode = 1;
 }

@@ -5,7 +5,7 @@
 // - running a language model only (`activations`): the model's forward over one sequence.
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { calibrateBackends, type BackendMeasurement, type CalibrationSpec } from '../engine/calibrate';
+import { calibrateBackends, fastestMeasured, skipCpuOnceWasmMeasured, type BackendMeasurement, type CalibrationSpec } from '../engine/calibrate';
 import type { TransformerWeights } from '../io/transformerWeights';
 import { TransformerModel } from '../engine/lm/transformer';
 import type { BackendName } from '../engine/types';
@@ -94,12 +94,11 @@ async function startAuto(threads: number | undefined, work: AutoWork): Promise<S
   const what = work.kind === 'sae' ? `a training step of ${work.spec.architecture} d_in ${work.spec.dIn} → d_sae ${work.spec.dSae}, batch ${work.spec.batch}` : `the model's forward over ${FORWARD_TOKENS} tokens`;
   process.stderr.write(`auto: timing ${candidates.join(', ')} on ${what}${noWebGPU ? ` (webgpu is not available: ${noWebGPU})` : ''}\n`);
   const results = work.kind === 'sae'
-    ? (await calibrateBackends(candidates, work.spec, { ...CLI_STEP_LIMITS, initTimeoutMs: NODE_THREADED_START_TIMEOUT_MS, skip: { cpu: skipCpu } })).results
+    ? (await calibrateBackends(candidates, work.spec, { ...CLI_STEP_LIMITS, initTimeoutMs: NODE_THREADED_START_TIMEOUT_MS, skip: { cpu: skipCpuOnceWasmMeasured } })).results
     : await timeForwards(candidates, work.weights);
   for (const r of results) process.stderr.write(`auto:   ${describe(r)}\n`);
-  const measured = results.filter((r) => r.status === 'measured' && r.msPerStep !== undefined);
-  if (!measured.length) throw new Error(`--backend auto: no backend could be measured (${results.map(describe).join('; ')})`);
-  const fastest = measured.reduce((a, b) => (b.msPerStep! < a.msPerStep! ? b : a)).backend;
+  const fastest = fastestMeasured(results);
+  if (!fastest) throw new Error(`--backend auto: no backend could be measured (${results.map(describe).join('; ')})`);
   if (tf.getBackend() !== fastest) await tf.setBackend(fastest);
   process.stderr.write(`auto: → ${fastest === 'webgpu' ? webgpuLabel() : labelOf(fastest)}\n`);
   return started(fastest);
@@ -107,11 +106,6 @@ async function startAuto(threads: number | undefined, work: AutoWork): Promise<S
 
 function webgpuLabel(): string {
   return `webgpu on ${adapter ? adapterLabel(adapter) : 'an unknown adapter'}`;
-}
-
-/** As the page: tfjs's cpu backend does wasm's work on the same CPU, several times slower. */
-function skipCpu(soFar: readonly BackendMeasurement[]): string | null {
-  return soFar.some((r) => r.backend === 'wasm' && r.status === 'measured') ? 'not measured: wasm runs on the same CPU, faster' : null;
 }
 
 function describe(r: BackendMeasurement): string {
@@ -130,7 +124,7 @@ function describe(r: BackendMeasurement): string {
 async function timeForwards(candidates: readonly BackendName[], weights: TransformerWeights): Promise<BackendMeasurement[]> {
   const results: BackendMeasurement[] = [];
   for (const backend of candidates) {
-    const skip = backend === 'cpu' ? skipCpu(results) : null;
+    const skip = backend === 'cpu' ? skipCpuOnceWasmMeasured(results) : null;
     if (skip) { results.push({ backend, status: 'skipped', reason: skip }); continue; }
     try {
       if (!(await tf.setBackend(backend))) { results.push({ backend, status: 'failed', reason: 'did not start' }); continue; }

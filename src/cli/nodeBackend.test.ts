@@ -11,18 +11,10 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { nodeCores, selectNodeBackend, useNodeWasmThreads } from './nodeBackend';
 import { fusedProduct } from '../engine/ops/matmul';
 import { sumRows } from '../engine/ops/reduce';
-import { entryColumnSums, entryCountsAbove } from '../engine/ops/sparse';
+import { entrySumsAgainstLoops, values } from '../engine/testing';
 import { wasmKernels } from '../engine/ops/wasm/kernelModule';
 
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = s / 2 ** 31 - 1; }
-  return out;
-}
-
-function plainProduct(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float64Array {
+function plainProduct(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
   const c = new Float64Array(m * n);
   for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) {
     const x = a[i * k + p];
@@ -90,18 +82,10 @@ describe('wasm threads in Node', () => {
       for (let i = 0; i < m; i++) s += got[i * n + j];
       expect(Math.abs(sums[j] - s)).toBeLessThan(1e-3);
     }
-    const rows = 1024, width = 256, latents = 4096;
-    const idx = Int32Array.from({ length: rows * width }, (_, i) => (i * 2654435761) % latents >>> 0);
-    const val = values(rows * width, 5);
-    const e = { indices: tf.tensor2d(idx, [rows, width], 'int32'), values: tf.tensor2d(val, [rows, width]) };
-    const bySum = new Float64Array(latents), byCount = new Array<number>(latents).fill(0);
-    for (let i = 0; i < idx.length; i++) { bySum[idx[i]] += val[i]; if (val[i] > 0) byCount[idx[i]]++; }
-    const entrySums = entryColumnSums(e, latents).dataSync();
-    let worstSum = 0;
-    for (let j = 0; j < latents; j++) worstSum = Math.max(worstSum, Math.abs(entrySums[j] - bySum[j]));
+    const { worstSum, counts, wantCounts } = entrySumsAgainstLoops(1024, 256, 4096, 5);
     expect(worstSum).toBeLessThan(1e-4);
-    expect(Array.from(entryCountsAbove(e, latents, 0).dataSync())).toEqual(byCount);
-    tf.dispose([f, e.indices, e.values]);
+    expect(counts).toEqual(wantCounts);
+    f.dispose();
   });
 
   it('keeps the running backend for the same count, and runs the package build for one thread', async () => {

@@ -50,9 +50,9 @@ export async function train(flags: Flags): Promise<number> {
     // The model runs on the backend the SAE will train on: auto times the SAE's step at the
     // model's width (every hook the CLI records is a residual-width site).
     const dim = workspace.lm!.checkpoint.config.dim;
-    const nLayers = sitesFlag(flags)!.length;
-    started = await startBackend(flags, saeWork(named(flags.config, () => resolveConfig(input, dim, nLayers)), dim, nLayers));
-    await extractToWorkspace(workspace, loaded.text, sitesFlag(flags)!);
+    const sites = sitesFlag(flags)!;
+    started = await startBackend(flags, saeWork(named(flags.config, () => resolveConfig(input, dim, sites.length)), dim, sites.length));
+    await extractToWorkspace(workspace, loaded.text, sites);
   } else {
     workspace = await loadWorkspace(flags, companions);
   }

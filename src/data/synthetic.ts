@@ -56,3 +56,17 @@ export function makeSyntheticDataset(opts: SyntheticOptions = {}): Dataset {
     groundTruth: { nFeatures: nF, dictionary },
   };
 }
+
+/**
+ * Several "layers" of the same tokens: layer l holds `base`'s rows with their columns rotated by
+ * 3·l and scaled by 1 + 0.5·l, so each layer sees the planted code differently (the multi-layer
+ * variants' tests train on it). Rows are layer-major, [N, L, d] as a multi-layer .npy loads.
+ */
+export function makeLayeredDataset(base: Dataset, layers: number): Dataset {
+  const L = layers, d = base.dIn, N = base.rows;
+  const data = new Float32Array(N * L * d);
+  for (let n = 0; n < N; n++) for (let l = 0; l < L; l++) for (let j = 0; j < d; j++) {
+    data[(n * L + l) * d + j] = base.data[n * d + ((j + 3 * l) % d)] * (1 + 0.5 * l);
+  }
+  return { name: 'layers', rows: N, dIn: d, nLayers: L, data, dtype: 'float32', description: `${L} rotated layers of ${base.name}` };
+}

@@ -115,6 +115,15 @@ export function fastestMeasured(results: readonly BackendMeasurement[]): Backend
 }
 
 /**
+ * A `skip` for cpu once wasm is measured: tfjs's cpu backend runs the same work as wasm on the same
+ * CPU in plain JavaScript, several times slower, and its step cannot be interrupted, so at a large
+ * size it would only hold the run up.
+ */
+export function skipCpuOnceWasmMeasured(soFar: readonly BackendMeasurement[]): string | null {
+  return soFar.some((r) => r.backend === 'wasm' && r.status === 'measured') ? 'not measured: wasm runs on the same CPU, faster' : null;
+}
+
+/**
  * Measure each candidate backend at `spec`'s size and leave the fastest active. When none could be
  * measured the backend that was active before stays active (and `fastest` is null).
  */

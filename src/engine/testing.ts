@@ -5,6 +5,7 @@ import { Adam } from './adam';
 import { initialLive, type LiveParams, type SaeConfig } from './config';
 import { createRng } from './rng';
 import { shareWasmIdentity } from './ops/wasm/identity';
+import { entryColumnSums, entryCountsAbove } from './ops/sparse';
 import type { LossParts, Params, StepContext, Variant } from './variants/types';
 
 export async function useCpu(): Promise<void> {
@@ -189,6 +190,24 @@ export function expectParamGradsMatchFiniteDifferences(p: Params, loss: () => tf
     }
   }
   Object.values(grads).forEach((t) => t.dispose());
+}
+
+/**
+ * entryColumnSums and entryCountsAbove (threshold 0) on the current backend over rows × width
+ * entries spread over `latents` by a multiplicative hash, with values from `values(…, seed)`,
+ * against float64 sums and plain counts: the largest |sum difference|, and both count lists.
+ */
+export function entrySumsAgainstLoops(rows: number, width: number, latents: number, seed: number): { worstSum: number; counts: number[]; wantCounts: number[] } {
+  const idx = Int32Array.from({ length: rows * width }, (_, i) => (i * 2654435761) % latents >>> 0);
+  const val = Float32Array.from(values(rows * width, seed));
+  const e = { indices: tf.tensor2d(idx, [rows, width], 'int32'), values: tf.tensor2d(val, [rows, width]) };
+  const sums = new Float64Array(latents), wantCounts = new Array<number>(latents).fill(0);
+  for (let i = 0; i < idx.length; i++) { sums[idx[i]] += val[i]; if (val[i] > 0) wantCounts[idx[i]]++; }
+  const [gotSums, gotCounts] = tf.tidy(() => [entryColumnSums(e, latents).dataSync(), entryCountsAbove(e, latents, 0).dataSync()]);
+  tf.dispose([e.indices, e.values]);
+  let worstSum = 0;
+  for (let j = 0; j < latents; j++) worstSum = Math.max(worstSum, Math.abs(gotSums[j] - sums[j]));
+  return { worstSum, counts: Array.from(gotCounts), wantCounts };
 }
 
 /**

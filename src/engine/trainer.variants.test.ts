@@ -6,22 +6,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ARCHITECTURES, MULTI_LAYER, resolveConfig, type Architecture } from './config';
 import { useCpu } from './testing';
 import { Trainer, type TrainingData } from './trainer';
-import { makeSyntheticDataset } from '../data/synthetic';
-import { selectLayers, splitDataset, type Dataset } from '../data/dataset';
+import { makeLayeredDataset, makeSyntheticDataset } from '../data/synthetic';
+import { selectLayers, splitDataset } from '../data/dataset';
 
 beforeAll(useCpu);
 
 const single = makeSyntheticDataset({ rows: 1024, dIn: 12, nFeatures: 32, activePerRow: 3, seed: 5 });
 // Four "layers" of the same tokens: the planted code seen through a different rotation per layer.
-function multiLayer(): Dataset {
-  const L = 4, d = single.dIn, N = single.rows;
-  const data = new Float32Array(N * L * d);
-  for (let n = 0; n < N; n++) for (let l = 0; l < L; l++) for (let j = 0; j < d; j++) {
-    data[(n * L + l) * d + j] = single.data[n * d + ((j + 3 * l) % d)] * (1 + 0.5 * l);
-  }
-  return { name: 'layers', rows: N, dIn: d, nLayers: L, data, dtype: 'float32', description: '' };
-}
-const multi = multiLayer();
+const multi = makeLayeredDataset(single, 4);
 
 function dataFor(arch: Architecture, cfg: ReturnType<typeof resolveConfig>): TrainingData {
   const ds = MULTI_LAYER.includes(arch) ? selectLayers(multi, cfg.layer_start, cfg.layer_end) : single;

@@ -15,22 +15,14 @@ import { createRng } from './rng';
 import { variantFor } from './variants/registry';
 import { autodiffStep } from './variants/autodiffStep';
 import { initialLive } from './config';
-import { makeSyntheticDataset } from '../data/synthetic';
-import { selectLayers, splitDataset, type Dataset } from '../data/dataset';
+import { makeLayeredDataset, makeSyntheticDataset } from '../data/synthetic';
+import { selectLayers, splitDataset } from '../data/dataset';
 
 const unavailable = await nodeWebGPUUnavailable();
 
 const single = makeSyntheticDataset({ rows: 1024, dIn: 12, nFeatures: 32, activePerRow: 3, seed: 5 });
-/** Four "layers" of the same tokens, each a different rotation of the planted code (as trainer.variants.test.ts). */
-function multiLayer(): Dataset {
-  const L = 4, d = single.dIn, N = single.rows;
-  const data = new Float32Array(N * L * d);
-  for (let n = 0; n < N; n++) for (let l = 0; l < L; l++) for (let j = 0; j < d; j++) {
-    data[(n * L + l) * d + j] = single.data[n * d + ((j + 3 * l) % d)] * (1 + 0.5 * l);
-  }
-  return { name: 'layers', rows: N, dIn: d, nLayers: L, data, dtype: 'float32', description: '' };
-}
-const multi = multiLayer();
+/** Four "layers" of the same tokens, each a different rotation of the planted code. */
+const multi = makeLayeredDataset(single, 4);
 
 function configFor(architecture: Architecture, extra: Record<string, unknown> = {}) {
   const nLayers = MULTI_LAYER.includes(architecture) ? multi.nLayers : 1;

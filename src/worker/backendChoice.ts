@@ -9,7 +9,7 @@ import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { BACKEND_ORDER, selectBackend, tryBackend } from '../engine/backend';
-import { calibrateBackends, calibrationKey, type Calibration } from '../engine/calibrate';
+import { calibrateBackends, calibrationKey, skipCpuOnceWasmMeasured, type Calibration } from '../engine/calibrate';
 import type { SaeConfig } from '../engine/config';
 import type { TrainingData } from '../engine/trainer';
 import type { BackendName } from '../engine/types';
@@ -174,9 +174,7 @@ export async function autoBackend(runId: string, cfg: SaeConfig, data: TrainingD
         onProgress: (p) => post({ type: 'calibrating', runId, key, ...p }),
         skip: {
           ...Object.fromEntries(Object.entries(startFailures).map(([name, why]) => [name, () => `did not start: ${why}`])),
-          // tfjs's cpu backend runs the same work as wasm on the same CPU in plain JavaScript, several
-          // times slower; its step cannot be interrupted, so at a large size it would hold the run up.
-          cpu: (soFar) => soFar.some((r) => r.backend === 'wasm' && r.status === 'measured') ? 'not measured: wasm runs on the same CPU, faster' : null,
+          cpu: skipCpuOnceWasmMeasured,
         },
       });
     } finally {

@@ -55,16 +55,10 @@ export class GlobalThreshold {
     });
   }
 
-  /**
-   * Set θ_g from a saved SAE's threshold (every entry holds θ_g): its first entry, from arrays or
-   * from a tensor on the device (not read back).
-   */
-  set(threshold: number | tf.Tensor | { data: Float32Array }): void {
-    if (typeof threshold === 'object' && !(threshold instanceof tf.Tensor) && !threshold.data.length) return;
+  /** Set θ_g: a value, or the first entry of a saved threshold tensor on the device (not read back). */
+  set(theta: number | tf.Tensor): void {
     tf.tidy(() => (this.value as tf.Variable<tf.Rank.R0>).assign(
-      typeof threshold === 'number' ? tf.scalar(threshold)
-        : threshold instanceof tf.Tensor ? tf.reshape(tf.slice(tf.reshape(threshold, [-1]), [0], [1]), [])
-          : tf.scalar(threshold.data[0]),
+      typeof theta === 'number' ? tf.scalar(theta) : tf.reshape(tf.slice(tf.reshape(theta, [-1]), [0], [1]), []),
     ));
   }
 
@@ -124,7 +118,11 @@ export function batchTopkBase<C extends BatchTopkLike>(cfg: C, threshold: Global
     afterStep: (_p, parts) => threshold.update(parts.f, cfg.threshold_lr),
     exportTensors: (p) => ({ ...linearExport(p), threshold: threshold.filled(p.b_enc.shape[0]) }),
     // Exported as a JumpReLU: every entry of `threshold` holds θ_g.
-    loadState: (tensors) => { if (tensors.threshold) threshold.set(tensors.threshold); },
+    loadState: (tensors) => {
+      const saved = tensors.threshold;
+      if (saved instanceof tf.Tensor) threshold.set(saved);
+      else if (saved?.data.length) threshold.set(saved.data[0]);
+    },
     dispose: () => threshold.dispose(),
   };
 }

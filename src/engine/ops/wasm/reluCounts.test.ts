@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { columnCountsAbove } from '../reduce';
 import { entryColumnSums, entryCountsAbove } from '../sparse';
 import { relu } from '../relu';
-import { useWasm, values } from '../../testing';
+import { entrySumsAgainstLoops, useWasm, values } from '../../testing';
 import { WASM_KERNELS } from './registered';
 import { kernelsRun } from '../webgpu/kernelsRun';
 
@@ -76,18 +76,9 @@ describe('entry column sums and firing counts on wasm', () => {
   });
 
   it('splits many entries across the threads, each summing its share: the same sums and counts', () => {
-    const bigRows = 1024, bigK = 256, bigN = 4096; // 262,144 entries: both threads
-    const bi = Int32Array.from({ length: bigRows * bigK }, (_, i) => (i * 2654435761) % bigN >>> 0);
-    const bv = Float32Array.from(values(bigRows * bigK, 9));
-    const e = { indices: tf.tensor2d(bi, [bigRows, bigK], 'int32'), values: tf.tensor2d(bv, [bigRows, bigK]) };
-    const sums = new Float64Array(bigN), counts = new Array<number>(bigN).fill(0);
-    for (let i = 0; i < bi.length; i++) { sums[bi[i]] += bv[i]; if (bv[i] > 0) counts[bi[i]]++; }
-    const got = entryColumnSums(e, bigN).dataSync();
-    let worst = 0;
-    for (let j = 0; j < bigN; j++) worst = Math.max(worst, Math.abs(got[j] - sums[j]));
-    expect(worst).toBeLessThan(1e-4); // float32 running sums of ~64 values of |v| < 1
-    expect(Array.from(entryCountsAbove(e, bigN, 0).dataSync())).toEqual(counts);
-    tf.dispose([e.indices, e.values]);
+    const { worstSum, counts, wantCounts } = entrySumsAgainstLoops(1024, 256, 4096, 9); // 262,144 entries: both threads
+    expect(worstSum).toBeLessThan(1e-4); // float32 running sums of ~64 values of |v| < 1
+    expect(counts).toEqual(wantCounts);
   });
 
   it.each([0, 0.25, -0.5])('counts the values above %f per latent, padding included where 0 is above it', (thr) => {
